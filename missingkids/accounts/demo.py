@@ -1,0 +1,297 @@
+"""Demo partnership: the agencies, contacts and people of a realistic local partnership.
+
+Loaded by ``manage.py load_demo_data``; safe to run any number of times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import Agency, Contact, LocalAuthorityArea, User
+
+DEMO_PASSWORD = "Missing-Demo-2026!"  # noqa: S105 (printed for people trying the demo)
+
+AREAS = [
+    ("Cheshire West and Chester", "E06000050"),
+    ("Cheshire East", "E06000049"),
+]
+
+K = Agency.Kind
+
+# name, kind, areas served, contacts: (name, role, email, phone, out of hours)
+AGENCIES: list[tuple[str, str, list[str], list[tuple[str, str, str, str, bool]]]] = [
+    (
+        "Cheshire Constabulary",
+        K.POLICE,
+        ["E06000050", "E06000049"],
+        [
+            (
+                "Missing from Home Coordinator",
+                "Missing persons coordinator",
+                "missing.coordinator@police.example.org",
+                "01244 350000",
+                False,
+            ),
+            (
+                "Force Control Room",
+                "Control room (24 hours)",
+                "control.room@police.example.org",
+                "01244 350001",
+                True,
+            ),
+        ],
+    ),
+    (
+        "Cheshire West and Chester Council Children's Services",
+        K.LOCAL_AUTHORITY,
+        ["E06000050"],
+        [
+            (
+                "Integrated Front Door",
+                "Children's services front door",
+                "ifd@cwac.example.org",
+                "0300 123 7047",
+                False,
+            ),
+            (
+                "Emergency Duty Team",
+                "Out-of-hours social work",
+                "edt@cwac.example.org",
+                "01244 977277",
+                True,
+            ),
+            (
+                "Priya Shah",
+                "Team manager, children in care",
+                "priya.shah@cwac.example.org",
+                "01244 972000",
+                False,
+            ),
+            (
+                "Gareth Lloyd",
+                "Head of service, children in care",
+                "gareth.lloyd@cwac.example.org",
+                "01244 972001",
+                False,
+            ),
+            (
+                "Helen Marsh",
+                "Director of children's services",
+                "helen.marsh@cwac.example.org",
+                "01244 972002",
+                False,
+            ),
+        ],
+    ),
+    (
+        "Cheshire East Council Children's Services",
+        K.LOCAL_AUTHORITY,
+        ["E06000049"],
+        [
+            (
+                "ChECS front door",
+                "Children's services front door",
+                "checs@cheshireeast.example.org",
+                "0300 123 5012",
+                False,
+            ),
+            (
+                "Emergency Duty Team",
+                "Out-of-hours social work",
+                "edt@cheshireeast.example.org",
+                "0300 123 5022",
+                True,
+            ),
+        ],
+    ),
+    (
+        "Cheshire West and Chester IRO Service",
+        K.IRO,
+        ["E06000050"],
+        [
+            (
+                "Anne Roberts",
+                "Independent reviewing officer",
+                "anne.roberts@cwac.example.org",
+                "01244 973100",
+                False,
+            ),
+        ],
+    ),
+    (
+        "Catch22 Missing from Home Service",
+        K.PROVIDER,
+        ["E06000050", "E06000049"],
+        [
+            (
+                "Return interview referrals",
+                "Referrals mailbox",
+                "missing.referrals@catch22.example.org",
+                "01606 271000",
+                False,
+            ),
+        ],
+    ),
+    (
+        "Northgate Medical Centre",
+        K.GP_PRACTICE,
+        ["E06000050"],
+        [
+            (
+                "Practice safeguarding lead",
+                "Safeguarding lead GP",
+                "safeguarding.northgate@nhs.example.org",
+                "01244 390300",
+                False,
+            )
+        ],
+    ),
+    (
+        "Crewe Road Surgery",
+        K.GP_PRACTICE,
+        ["E06000049"],
+        [
+            (
+                "Practice safeguarding lead",
+                "Safeguarding lead GP",
+                "safeguarding.creweroad@nhs.example.org",
+                "01270 500600",
+                False,
+            )
+        ],
+    ),
+    (
+        "Cheshire and Wirral School Nursing Service",
+        K.SCHOOL_NURSE,
+        ["E06000050", "E06000049"],
+        [
+            (
+                "School nursing duty desk",
+                "Duty school nurse",
+                "schoolnursing@cwp.example.org",
+                "01244 397400",
+                False,
+            )
+        ],
+    ),
+    (
+        "Chester Riverside Academy",
+        K.SCHOOL,
+        ["E06000050"],
+        [
+            (
+                "Designated safeguarding lead",
+                "Designated safeguarding lead",
+                "dsl@riverside-academy.example.org",
+                "01244 310500",
+                False,
+            )
+        ],
+    ),
+    (
+        "Macclesfield Park High School",
+        K.SCHOOL,
+        ["E06000049"],
+        [
+            (
+                "Designated safeguarding lead",
+                "Designated safeguarding lead",
+                "dsl@macclesfieldpark.example.org",
+                "01625 420800",
+                False,
+            )
+        ],
+    ),
+]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    name: str
+    agency: str
+    role: str
+    job_title: str
+
+
+USERS = [
+    DemoUser(
+        "officer@demo.example.org",
+        "PC Sam Okafor",
+        "Cheshire Constabulary",
+        User.Role.PRACTITIONER,
+        "Missing persons officer",
+    ),
+    DemoUser(
+        "social.worker@demo.example.org",
+        "Jo Whitfield",
+        "Cheshire West and Chester Council Children's Services",
+        User.Role.PRACTITIONER,
+        "Social worker, children in care",
+    ),
+    DemoUser(
+        "return.worker@demo.example.org",
+        "Aisha Begum",
+        "Catch22 Missing from Home Service",
+        User.Role.PRACTITIONER,
+        "Return interview worker",
+    ),
+    DemoUser(
+        "manager@demo.example.org",
+        "Priya Shah",
+        "Cheshire West and Chester Council Children's Services",
+        User.Role.MANAGER,
+        "Team manager, children in care",
+    ),
+    DemoUser(
+        "admin@demo.example.org",
+        "Morgan Ellis",
+        "Cheshire West and Chester Council Children's Services",
+        User.Role.ADMIN,
+        "Partnership systems administrator",
+    ),
+]
+
+
+def load() -> list[str]:
+    """Create or update the demo partnership. Returns lines describing the sign-ins."""
+    areas = {}
+    for name, code in AREAS:
+        area, _ = LocalAuthorityArea.objects.update_or_create(code=code, defaults={"name": name})
+        areas[code] = area
+
+    agencies = {}
+    for name, kind, area_codes, contacts in AGENCIES:
+        agency, _ = Agency.objects.update_or_create(name=name, defaults={"kind": kind})
+        agency.areas.set([areas[code] for code in area_codes])
+        for contact_name, role, email, phone, out_of_hours in contacts:
+            Contact.objects.update_or_create(
+                agency=agency,
+                name=contact_name,
+                defaults={
+                    "role_title": role,
+                    "email": email,
+                    "phone": phone,
+                    "out_of_hours": out_of_hours,
+                    "active": True,
+                },
+            )
+        agencies[name] = agency
+
+    lines = []
+    for demo in USERS:
+        user, created = User.objects.update_or_create(
+            email=demo.email,
+            defaults={
+                "name": demo.name,
+                "agency": agencies[demo.agency],
+                "role": demo.role,
+                "job_title": demo.job_title,
+                "is_active": True,
+            },
+        )
+        if created or not user.check_password(DEMO_PASSWORD):
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        lines.append(f"  {user.get_role_display():<13} {demo.email:<34} {demo.name}, {demo.agency}")
+    return lines

@@ -1,0 +1,218 @@
+"""Agencies of the partnership, their contacts, and the people who sign in.
+
+These sit below incidents and notifications in the dependency order: neither this app
+nor anything it imports knows about episodes or notifications.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+# Apps whose objects an admin configures. Case records are not among them: an admin
+# edits cases only if they also hold a case role.
+CONFIGURATION_APPS = frozenset({"accounts", "notifications"})
+
+
+class LocalAuthorityArea(models.Model):
+    """The area of one local authority (council), e.g. Cheshire West and Chester."""
+
+    name = models.CharField(max_length=120, unique=True)
+    code = models.CharField(
+        "ONS code",
+        max_length=9,
+        unique=True,
+        validators=[RegexValidator(r"^[EWSN]\d{8}$", "Enter an ONS code such as E06000050.")],
+        help_text="The Office for National Statistics code of the council, e.g. E06000050.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "local authority area"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Agency(models.Model):
+    class Kind(models.TextChoices):
+        POLICE = "police", "Police"
+        LOCAL_AUTHORITY = "la", "Local authority children's social care"
+        IRO = "iro", "Independent reviewing officer service"
+        GP_PRACTICE = "gp", "Health: GP practice"
+        SCHOOL_NURSE = "school_nurse", "Health: school nurse service"
+        SCHOOL = "school", "School"
+        PROVIDER = "provider", "Return-interview provider"
+        OTHER = "other", "Other"
+
+    # Ofsted Annex A contact-source code for each kind of agency.
+    ANNEX_A_CODES: ClassVar[dict[str, str]] = {
+        Kind.POLICE: "6",
+        Kind.LOCAL_AUTHORITY: "5A",
+        Kind.IRO: "5A",
+        Kind.GP_PRACTICE: "3A",
+        Kind.SCHOOL_NURSE: "3C",
+        Kind.SCHOOL: "2A",
+        Kind.PROVIDER: "8",
+        Kind.OTHER: "8",
+    }
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind)
+    areas = models.ManyToManyField(
+        LocalAuthorityArea,
+        related_name="agencies",
+        help_text="The local authority areas this agency serves.",
+    )
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True, help_text="The agency's shared mailbox, if it has one.")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "agencies"
+        indexes = [models.Index(fields=["kind"], name="agency_kind_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def annex_a_code(self) -> str:
+        return self.ANNEX_A_CODES[self.kind]
+
+    @property
+    def is_local_authority(self) -> bool:
+        return self.kind == self.Kind.LOCAL_AUTHORITY
+
+
+class Contact(models.Model):
+    """A person or mailbox at an agency who can be told about a child."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    role_title = models.CharField("role or title", max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    out_of_hours = models.BooleanField(
+        "out of hours",
+        default=False,
+        help_text="Reachable outside office hours (for example the emergency duty team).",
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["agency__name", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(email="", phone=""),
+                name="contact_has_email_or_phone",
+                violation_error_message="Give an e-mail address or a phone number.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        title = f", {self.role_title}" if self.role_title else ""
+        return f"{self.name}{title} ({self.agency.name})"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("Users must have an e-mail address.")
+        user = self.model(email=normalise_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra["is_superuser"] = True
+        extra.setdefault("role", User.Role.ADMIN)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.get(email__iexact=normalise_email(username or ""))
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Role(models.TextChoices):
+        PRACTITIONER = "practitioner", "Practitioner"
+        MANAGER = "manager", "Manager"
+        ADMIN = "admin", "Admin"
+
+    email = models.EmailField("e-mail address", unique=True)
+    name = models.CharField(max_length=200)
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="users")
+    role = models.CharField(max_length=20, choices=Role, default=Role.PRACTITIONER)
+    job_title = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(
+        "active",
+        default=True,
+        help_text="Untick to stop this person signing in, instead of deleting them.",
+    )
+    date_joined = models.DateTimeField(auto_now_add=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = ["name", "agency"]
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = normalise_email(self.email)
+
+    def get_full_name(self) -> str:
+        return self.name
+
+    def get_short_name(self) -> str:
+        return self.name
+
+    @property
+    def is_staff(self) -> bool:
+        """Admins (and superusers) reach the configuration pages in the Django admin."""
+        return self.is_active and (self.is_superuser or self.role == self.Role.ADMIN)
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN or self.is_superuser
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        if self.is_active and self.role == self.Role.ADMIN:
+            app_label = perm.split(".", 1)[0]
+            if app_label in CONFIGURATION_APPS:
+                return True
+        return super().has_perm(perm, obj)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        if self.is_active and self.role == self.Role.ADMIN and app_label in CONFIGURATION_APPS:
+            return True
+        return super().has_module_perms(app_label)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+# (label, URL name, who sees it). Order is the order in the service navigation.
+NAVIGATION: list[tuple[str, str, str]] = [
+    ("Home", "home", "any"),
+]
+
+
+def service(request: HttpRequest) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "service_name": settings.SERVICE_NAME,
+        "service_partnership": settings.SERVICE_PARTNERSHIP,
+    }
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return context
+    match = getattr(request, "resolver_match", None)
+    current = match.view_name if match else ""
+    items = []
+    for label, url_name, audience in NAVIGATION:
+        if audience == "manager" and not (user.is_manager or user.is_superuser):
+            continue
+        items.append({"label": label, "href": reverse(url_name), "current": current == url_name})
+    if user.is_staff:
+        items.append({"label": "Configuration", "href": reverse("admin:index"), "current": False})
+    context["navigation"] = items
+    return context
