@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path, reverse
+from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
 from missingkids.accounts import views as account_views
@@ -19,6 +19,7 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("sign-in/", account_views.SignInView.as_view(), name="login"),
     path("sign-out/", account_views.SignOutView.as_view(), name="logout"),
+    path("", include("incidents.urls")),
     path("admin/login/", login_not_required(AdminSignInRedirect.as_view())),
     path("admin/", admin.site.urls),
 ]

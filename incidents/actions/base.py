@@ -1,0 +1,116 @@
+"""What every action function shares: the event row, versioned updates, refusals.
+
+An action function is the only way a case record changes. Each one takes the acting
+user as a keyword, runs in one transaction, checks what the user may do, validates,
+writes the change, and writes a CaseEvent describing it (with field changes), so that
+the history and the notifications outbox can never disagree with the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.utils import timezone
+
+from missingkids.accounts.models import User
+
+from ..models import CaseEvent, Child, Episode
+
+
+class StaleEdit(ValidationError):
+    """Someone else saved the record after this edit was started."""
+
+    def __init__(self, what: str = "record") -> None:
+        super().__init__(
+            f"Someone else changed this {what} while you were editing it. Your changes have "
+            "not been saved: check the current details below, then make your changes again.",
+            code="stale",
+        )
+
+
+def refuse(message: str) -> None:
+    raise PermissionDenied(message)
+
+
+def event_record(
+    *,
+    child: Child,
+    kind: str,
+    actor: User,
+    summary: str,
+    occurred_at: dt.datetime | None = None,
+    episode: Episode | None = None,
+    data: dict[str, Any] | None = None,
+) -> CaseEvent:
+    """Add one row to the child's timeline (and, for protocol kinds, the outbox)."""
+    now = timezone.now()
+    return CaseEvent.objects.create(
+        child=child,
+        episode=episode,
+        kind=kind,
+        is_protocol=kind in CaseEvent.PROTOCOL_KINDS,
+        occurred_at=occurred_at or now,
+        recorded_at=now,
+        actor=actor,
+        actor_agency_id=actor.agency_id,
+        summary=summary[:500],
+        data=data or {},
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe form of a field value for the change history."""
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).strftime("%d/%m/%Y %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def changes_between(instance: models.Model, new_values: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field: [old, new]} for the fields whose value would change."""
+    changed: dict[str, list[Any]] = {}
+    for name, new in new_values.items():
+        old = getattr(instance, name)
+        if old != new:
+            changed[name] = [_plain(old), _plain(new)]
+    return changed
+
+
+def update_versioned(
+    instance: models.Model,
+    *,
+    expected_version: int,
+    values: dict[str, Any],
+    what: str = "record",
+) -> dict[str, list[Any]]:
+    """Save ``values`` only if nobody else saved the row since ``expected_version``.
+
+    A conditional UPDATE (… WHERE id = %s AND version = %s) rather than a lock: the
+    edit form carries the version it was drawn from, and a second, stale submission
+    updates no row and is refused with its input kept. Returns the field changes.
+    """
+    changed = changes_between(instance, values)
+    model = type(instance)
+    updated = model._default_manager.filter(  # type: ignore[attr-defined]
+        pk=instance.pk, version=expected_version
+    ).update(version=models.F("version") + 1, **values)
+    if updated != 1:
+        raise StaleEdit(what)
+    for name, value in values.items():
+        setattr(instance, name, value)
+    instance.version = expected_version + 1  # type: ignore[attr-defined]
+    return changed
+
+
+def raise_if_errors(errors: dict[str, list[str]]) -> None:
+    """Raise a ValidationError keyed by field, so forms show each message by its field."""
+    if errors:
+        raise ValidationError(errors)

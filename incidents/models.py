@@ -1,0 +1,743 @@
+"""Children, their missing episodes, and everything recorded about them.
+
+State changes go through the functions in ``incidents.actions``: they validate, write the
+row, and write a ``CaseEvent`` (the child's timeline and the outbox of protocol events
+that the notifications app reads). Nothing here imports notifications.
+
+Several tables carry a ``version`` number: an edit is saved only if the version it was
+based on is still current, so two people editing the same record cannot silently
+overwrite each other (see ``incidents.actions.base.update_versioned``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from missingkids.accounts.models import Agency, LocalAuthorityArea
+
+from .validators import validate_nhs_number, validate_uk_postcode
+
+RETURN_INTERVIEW_DUE_AFTER = dt.timedelta(hours=72)
+SAFE_AND_WELL_DUE_AFTER = dt.timedelta(hours=24)
+REPEAT_WINDOW_DAYS = 90
+
+
+class Gender(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Another gender"
+    NOT_KNOWN = "not_known", "Not known"
+
+
+class LegalStatus(models.TextChoices):
+    IN_CARE = "in_care", "Child in care"
+    CHILD_PROTECTION = "cp_plan", "Child protection plan"
+    CHILD_IN_NEED = "cin", "Child in need"
+    NONE = "none", "None"
+
+
+class RiskGrade(models.TextChoices):
+    # Ordered lowest to highest; RISK_ORDER gives the rank used for sorting and rules.
+    NO_APPARENT_RISK = "no_apparent", "No apparent risk (very low)"
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+RISK_ORDER: dict[str, int] = {
+    RiskGrade.NO_APPARENT_RISK: 1,
+    RiskGrade.LOW: 2,
+    RiskGrade.MEDIUM: 3,
+    RiskGrade.HIGH: 4,
+}
+
+
+class Location(models.Model):
+    """A place. One record per place, so a place seen across children is visible."""
+
+    description = models.CharField(
+        max_length=200, help_text="For example 'Chester bus station' or 'friend's flat'."
+    )
+    address = models.TextField(blank=True)
+    postcode = models.CharField(max_length=8, blank=True, validators=[validate_uk_postcode])
+    latitude = models.DecimalField(max_digits=8, decimal_places=5, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=8, decimal_places=5, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["description"]
+        indexes = [
+            # Matching an existing place when a new one is typed in.
+            models.Index(fields=["postcode"], name="location_postcode_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__isnull=True, longitude__isnull=True)
+                | Q(
+                    latitude__gte=-90,
+                    latitude__lte=90,
+                    longitude__gte=-180,
+                    longitude__lte=180,
+                ),
+                name="location_coordinates_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}, {self.postcode}" if self.postcode else self.description
+
+
+class Child(models.Model):
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    known_as = models.CharField(max_length=100, blank=True)
+    date_of_birth = models.DateField()
+    gender = models.CharField(max_length=20, choices=Gender)
+    la_child_id = models.CharField(
+        "local authority child identifier",
+        max_length=10,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The CHILD identifier the council uses in its SSDA903 return.",
+    )
+    nhs_number = models.CharField(
+        "NHS number",
+        max_length=10,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[validate_nhs_number],
+    )
+    police_person_reference = models.CharField(max_length=40, blank=True)
+    legal_status = models.CharField(
+        max_length=20,
+        choices=LegalStatus,
+        default=LegalStatus.NONE,
+        help_text="The current status; its history is in LegalStatusPeriod.",
+    )
+    responsible_area = models.ForeignKey(
+        LocalAuthorityArea,
+        on_delete=models.PROTECT,
+        related_name="responsible_for_children",
+        verbose_name="responsible local authority",
+    )
+    # Profile that helps police find the child.
+    physical_description = models.TextField(blank=True)
+    places_they_go = models.TextField(blank=True)
+    people_they_may_be_with = models.TextField(blank=True)
+    frequented_locations = models.ManyToManyField(
+        Location, blank=True, related_name="frequented_by"
+    )
+
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        verbose_name_plural = "children"
+        indexes = [
+            models.Index(fields=["last_name", "first_name"], name="child_name_idx"),
+            models.Index(fields=["date_of_birth"], name="child_dob_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def is_in_care(self) -> bool:
+        return self.legal_status == LegalStatus.IN_CARE
+
+    def age_on(self, day: dt.date) -> int:
+        years = day.year - self.date_of_birth.year
+        if (day.month, day.day) < (self.date_of_birth.month, self.date_of_birth.day):
+            years -= 1
+        return years
+
+
+class LegalStatusPeriod(models.Model):
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="legal_statuses")
+    status = models.CharField(max_length=20, choices=LegalStatus)
+    start = models.DateField()
+    end = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__isnull=True) | Q(end__gte=F("start")),
+                name="legal_status_end_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["child"],
+                condition=Q(end__isnull=True),
+                name="one_current_legal_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} from {self.start:%d/%m/%Y}"
+
+
+class Placement(models.Model):
+    class Type(models.TextChoices):
+        FOSTER = "foster", "Foster care"
+        KINSHIP = "kinship", "Family and friends (kinship) care"
+        CHILDRENS_HOME = "home", "Children's home"
+        RESIDENTIAL_SCHOOL = "residential_school", "Residential school"
+        SEMI_INDEPENDENT = "semi_independent", "Supported or semi-independent living"
+        SECURE = "secure", "Secure unit"
+        PARENTS = "parents", "Placed with parents"
+        OTHER = "other", "Other"
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="placements")
+    start = models.DateField()
+    end = models.DateField(null=True, blank=True)
+    type = models.CharField(max_length=30, choices=Type)
+    carer_name = models.CharField("carer or home", max_length=200, blank=True)
+    address = models.TextField()
+    postcode = models.CharField(max_length=8, validators=[validate_uk_postcode])
+    host_area = models.ForeignKey(
+        LocalAuthorityArea,
+        on_delete=models.PROTECT,
+        related_name="hosted_placements",
+        verbose_name="host local authority",
+        help_text="The council in whose area the placement is.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-start"]
+        indexes = [
+            # Host-authority access: children currently placed in an agency's area.
+            models.Index(fields=["host_area", "end"], name="placement_host_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__isnull=True) | Q(end__gte=F("start")),
+                name="placement_end_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["child"],
+                condition=Q(end__isnull=True),
+                name="one_current_placement",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} from {self.start:%d/%m/%Y}"
+
+    @property
+    def placed_out_of_area(self) -> bool:
+        """Derived, never typed: the host council is not the responsible one."""
+        return self.host_area_id != self.child.responsible_area_id
+
+    def is_current_on(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or self.end >= day)
+
+
+class Involvement(models.Model):
+    """An agency or professional recorded as working with the child."""
+
+    class Role(models.TextChoices):
+        SOCIAL_WORKER = "social_worker", "Allocated social worker"
+        IRO = "iro", "Independent reviewing officer"
+        GP_PRACTICE = "gp", "GP practice"
+        SCHOOL = "school", "School"
+        SCHOOL_NURSE = "school_nurse", "School nurse"
+        PROVIDER = "provider", "Return-interview provider"
+        OTHER = "other", "Other"
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="involvements")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="involvements")
+    role = models.CharField(max_length=20, choices=Role)
+    professional_name = models.CharField(max_length=200, blank=True)
+    professional_email = models.EmailField(blank=True)
+    professional_phone = models.CharField(max_length=40, blank=True)
+    start = models.DateField()
+    end = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["role", "start"]
+        indexes = [
+            # Access: children an agency is involved with.
+            models.Index(fields=["agency", "end"], name="involvement_agency_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__isnull=True) | Q(end__gte=F("start")),
+                name="involvement_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f"{self.professional_name}, " if self.professional_name else ""
+        return f"{self.get_role_display()}: {who}{self.agency.name}"
+
+
+class Episode(models.Model):
+    class Category(models.TextChoices):
+        MISSING = "missing", "Missing"
+        AWAY = "away", "Away from placement without authorisation"
+
+    class HowReturned(models.TextChoices):
+        RETURNED_SELF = "self", "Returned of their own accord"
+        FOUND_POLICE = "police", "Found by police"
+        FOUND_CARER = "carer", "Found or brought back by carer or family"
+        FOUND_OTHER = "other_agency", "Found by another agency"
+        OTHER = "other", "Other"
+
+    child = models.ForeignKey(Child, on_delete=models.PROTECT, related_name="episodes")
+    category = models.CharField(max_length=10, choices=Category)
+    reported_at = models.DateTimeField()
+    reported_by_name = models.CharField("reported by", max_length=200)
+    reported_by_agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="reported_episodes", null=True, blank=True
+    )
+    last_seen_at = models.DateTimeField()
+    last_seen_location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="last_seen_episodes", null=True
+    )
+    circumstances = models.TextField()
+    police_reference = models.CharField(max_length=40, blank=True)
+    # Exploitation and vulnerability flags.
+    flag_cse = models.BooleanField("child sexual exploitation", default=False)
+    flag_cce = models.BooleanField("criminal exploitation or county lines", default=False)
+    flag_trafficking = models.BooleanField("trafficking", default=False)
+    flag_self_harm = models.BooleanField("self-harm", default=False)
+    flag_mental_health = models.BooleanField("mental health", default=False)
+    flag_other = models.CharField("other vulnerability", max_length=200, blank=True)
+    # The latest grading, kept here so lists sort by it; the history is RiskGrading.
+    risk = models.CharField(max_length=20, choices=RiskGrade)
+    risk_rank = models.PositiveSmallIntegerField()
+    # Found / returned.
+    found_at = models.DateTimeField(null=True, blank=True)
+    found_location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="found_episodes", null=True, blank=True
+    )
+    found_with = models.CharField("who they were with", max_length=300, blank=True)
+    how_returned = models.CharField(max_length=20, choices=HowReturned, blank=True)
+    return_notes = models.TextField(blank=True)
+    # Closed by a manager with a reason, or when every required step is done.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    closure_reason = models.TextField(blank=True)
+
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    FLAG_FIELDS: ClassVar[list[str]] = [
+        "flag_cse",
+        "flag_cce",
+        "flag_trafficking",
+        "flag_self_harm",
+        "flag_mental_health",
+    ]
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [
+            # Open-episodes list: still missing, highest risk and longest first.
+            models.Index(
+                fields=["-risk_rank", "last_seen_at"],
+                condition=Q(found_at__isnull=True),
+                name="episode_missing_idx",
+            ),
+            # Repeat counts: a child's episodes in the last 90 days.
+            models.Index(fields=["child", "-last_seen_at"], name="episode_child_seen_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["child"],
+                condition=Q(found_at__isnull=True),
+                name="one_open_episode_per_child",
+                violation_error_message="This child already has an open missing episode.",
+            ),
+            models.CheckConstraint(
+                condition=Q(found_at__isnull=True) | Q(found_at__gte=F("last_seen_at")),
+                name="episode_found_after_last_seen",
+            ),
+            models.CheckConstraint(
+                condition=Q(reported_at__gte=F("last_seen_at")),
+                name="episode_reported_after_last_seen",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | Q(found_at__isnull=False),
+                name="episode_closed_only_after_return",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        seen = timezone.localtime(self.last_seen_at)
+        return f"{self.get_category_display()} from {seen:%d/%m/%Y %H:%M}"
+
+    @property
+    def is_missing(self) -> bool:
+        return self.found_at is None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def status(self) -> str:
+        if self.found_at is None:
+            return "Missing" if self.category == self.Category.MISSING else "Away"
+        return "Closed" if self.closed_at else "Returned"
+
+    def duration(self, now: dt.datetime | None = None) -> dt.timedelta:
+        end = self.found_at or now or timezone.now()
+        return end - self.last_seen_at
+
+    @property
+    def flags(self) -> list[str]:
+        labels = [
+            str(self._meta.get_field(name).verbose_name)
+            for name in self.FLAG_FIELDS
+            if getattr(self, name)
+        ]
+        if self.flag_other:
+            labels.append(self.flag_other)
+        return labels
+
+    @property
+    def interview_due_at(self) -> dt.datetime | None:
+        # Clock time: 72 real hours, whatever the clocks do in between.
+        return self.found_at + RETURN_INTERVIEW_DUE_AFTER if self.found_at else None
+
+    @property
+    def safe_and_well_due_at(self) -> dt.datetime | None:
+        return self.found_at + SAFE_AND_WELL_DUE_AFTER if self.found_at else None
+
+
+class RiskGrading(models.Model):
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="gradings")
+    grade = models.CharField(max_length=20, choices=RiskGrade)
+    graded_at = models.DateTimeField()
+    graded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    rationale = models.TextField("information the grading rests on")
+
+    class Meta:
+        ordering = ["-graded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_grade_display()} at {timezone.localtime(self.graded_at):%d/%m/%Y %H:%M}"
+
+
+class SafeAndWellCheck(models.Model):
+    """Police check on return (also called the prevention interview)."""
+
+    episode = models.OneToOneField(Episode, on_delete=models.CASCADE, related_name="safe_and_well")
+    officer_name = models.CharField(max_length=200)
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    conducted_at = models.DateTimeField()
+    face_to_face = models.BooleanField()
+    outcome = models.TextField()
+    harm_disclosed = models.BooleanField(default=False)
+    crime_disclosed = models.BooleanField(default=False)
+    disclosure_details = models.TextField(blank=True)
+    shared_with_la_at = models.DateTimeField(
+        "shared with the local authority at", null=True, blank=True
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(shared_with_la_at__isnull=True)
+                | Q(shared_with_la_at__gte=F("conducted_at")),
+                name="safe_and_well_shared_after_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Safe and well check at {timezone.localtime(self.conducted_at):%d/%m/%Y %H:%M}"
+
+
+PUSH_FACTORS = [
+    ("conflict_home", "Conflict at home or in placement"),
+    ("rules_boundaries", "Rules or boundaries"),
+    ("unhappy_placement", "Unhappy in placement"),
+    ("abuse_neglect", "Abuse or neglect"),
+    ("bullying", "Bullying"),
+    ("school", "Problems at school"),
+    ("mental_health", "Mental health or emotional wellbeing"),
+    ("bereavement", "Loss or bereavement"),
+]
+PULL_FACTORS = [
+    ("family", "Wanting to be with family"),
+    ("friends", "Wanting to be with friends"),
+    ("partner", "Boyfriend, girlfriend or partner"),
+    ("older_people", "Older people or adults met online"),
+    ("substances", "Drugs or alcohol"),
+    ("exploitation", "Exploitation: sexual, criminal or county lines"),
+    ("money_gifts", "Money, gifts or status"),
+    ("excitement", "Excitement or fun"),
+]
+
+
+class ReturnInterview(models.Model):
+    """Offered to every child after every episode, independently, within 72 hours."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Not yet held"
+        HELD = "held", "Held"
+        DECLINED = "declined", "Declined, decision recorded"
+
+    episode = models.OneToOneField(Episode, on_delete=models.CASCADE, related_name="interview")
+    owner = models.ForeignKey(
+        Agency,
+        on_delete=models.PROTECT,
+        related_name="owned_interviews",
+        help_text="The responsible local authority, whoever provides the interview.",
+    )
+    provider = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="provided_interviews", null=True, blank=True
+    )
+    # Stored so overdue lists can use an index; always found_at + 72 hours.
+    due_at = models.DateTimeField()
+    offered_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.PENDING)
+    held_at = models.DateTimeField(null=True, blank=True)
+    held_by = models.CharField(max_length=200, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    carers_information = models.TextField("information from carers", blank=True)
+    decision_not_to_hold = models.TextField(blank=True)
+    child_voice = models.TextField("the child's own words", blank=True)
+    push_factors = models.JSONField(default=list, blank=True)
+    pull_factors = models.JSONField(default=list, blank=True)
+    factors_notes = models.TextField("more about why they went", blank=True)
+    where_they_were = models.TextField(blank=True)
+    who_with = models.TextField("who they were with", blank=True)
+    harm_disclosed = models.BooleanField(default=False)
+    harm_details = models.TextField(blank=True)
+    what_would_help = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # Overdue return interviews (manager dashboard): not yet held or declined.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(outcome="pending"),
+                name="interview_pending_due_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome="pending")
+                | Q(outcome="held", held_at__isnull=False)
+                | Q(outcome="declined", declined_at__isnull=False),
+                name="interview_outcome_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Return interview ({self.get_outcome_display()})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.outcome != self.Outcome.PENDING
+
+    def is_overdue(self, now: dt.datetime | None = None) -> bool:
+        if self.is_done:
+            done_at = self.held_at or self.declined_at
+            return done_at is not None and done_at > self.due_at
+        return (now or timezone.now()) > self.due_at
+
+    def push_factor_labels(self) -> list[str]:
+        names = dict(PUSH_FACTORS)
+        return [names.get(code, code) for code in self.push_factors]
+
+    def pull_factor_labels(self) -> list[str]:
+        names = dict(PULL_FACTORS)
+        return [names.get(code, code) for code in self.pull_factors]
+
+
+class InterviewAttempt(models.Model):
+    class Method(models.TextChoices):
+        VISIT = "visit", "Visit in person"
+        PHONE = "phone", "Phone call"
+        TEXT = "text", "Text or message"
+        LETTER = "letter", "Letter"
+        VIA_CARER = "carer", "Through carer or key worker"
+        SCHOOL = "school", "At school"
+        OTHER = "other", "Other"
+
+    class Outcome(models.TextChoices):
+        HELD = "held", "Interview held"
+        DECLINED = "declined", "Declined"
+        NO_CONTACT = "no_contact", "No contact"
+        REARRANGED = "rearranged", "Rearranged"
+
+    FAILED_OUTCOMES: ClassVar[tuple[str, ...]] = ("declined", "no_contact", "rearranged")
+
+    interview = models.ForeignKey(
+        ReturnInterview, on_delete=models.CASCADE, related_name="attempts"
+    )
+    attempted_at = models.DateTimeField()
+    method = models.CharField(max_length=10, choices=Method)
+    outcome = models.CharField(max_length=12, choices=Outcome)
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()}: {self.get_outcome_display()}"
+
+
+class AgreedAction(models.Model):
+    """An action agreed at the return interview, with the person who owns it."""
+
+    interview = models.ForeignKey(ReturnInterview, on_delete=models.CASCADE, related_name="actions")
+    description = models.TextField()
+    owner_name = models.CharField(max_length=200)
+    owner_agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    due_date = models.DateField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class Challenge(models.Model):
+    """A practitioner challenged a partner's decision (escalation policy)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        ESCALATED = "escalated", "Escalated"
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="challenges")
+    episode = models.ForeignKey(
+        Episode, on_delete=models.SET_NULL, related_name="challenges", null=True, blank=True
+    )
+    challenged_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    decision = models.TextField("decision challenged")
+    reason = models.TextField("why it was challenged")
+    raised_at = models.DateTimeField()
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    outcome = models.TextField(blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return f"Challenge to {self.challenged_agency.name}"
+
+
+class CaseEvent(models.Model):
+    """One thing that happened on a child's record: the timeline and the outbox.
+
+    Protocol events (``kind`` in PROTOCOL_KINDS) are read by the notifications app to
+    work out who must be told; every other kind is history for the timeline. Rows are
+    only ever added, in the same transaction as the change they describe.
+    """
+
+    class Kind(models.TextChoices):
+        # Protocol events.
+        REPORTED = "reported", "Reported missing"
+        RISK_REGRADED = "risk_regraded", "Risk re-graded"
+        RETURNED = "returned", "Found or returned"
+        SAFE_AND_WELL_DONE = "safe_and_well_done", "Safe and well check done"
+        SAFE_AND_WELL_SHARED = "safe_and_well_shared", "Safe and well check shared"
+        INTERVIEW_ATTEMPT = "interview_attempt", "Return interview attempt"
+        INTERVIEW_HELD = "interview_held", "Return interview held"
+        INTERVIEW_DECLINED = "interview_declined", "Return interview declined"
+        CLOSED = "closed", "Episode closed"
+        # History only.
+        EPISODE_EDITED = "episode_edited", "Episode details changed"
+        INTERVIEW_UPDATED = "interview_updated", "Return interview updated"
+        CHILD_CREATED = "child_created", "Child added"
+        CHILD_EDITED = "child_edited", "Child's details changed"
+        LEGAL_STATUS_CHANGED = "legal_status_changed", "Legal status changed"
+        PLACEMENT_ADDED = "placement_added", "Placement added"
+        PLACEMENT_ENDED = "placement_ended", "Placement ended"
+        INVOLVEMENT_ADDED = "involvement_added", "Agency involvement added"
+        INVOLVEMENT_ENDED = "involvement_ended", "Agency involvement ended"
+        CHALLENGE_RAISED = "challenge_raised", "Challenge raised"
+        CHALLENGE_UPDATED = "challenge_updated", "Challenge outcome recorded"
+
+    PROTOCOL_KINDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            Kind.REPORTED,
+            Kind.RISK_REGRADED,
+            Kind.RETURNED,
+            Kind.SAFE_AND_WELL_DONE,
+            Kind.SAFE_AND_WELL_SHARED,
+            Kind.INTERVIEW_ATTEMPT,
+            Kind.INTERVIEW_HELD,
+            Kind.INTERVIEW_DECLINED,
+            Kind.CLOSED,
+        }
+    )
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="events")
+    episode = models.ForeignKey(
+        Episode, on_delete=models.CASCADE, related_name="events", null=True, blank=True
+    )
+    kind = models.CharField(max_length=30, choices=Kind)
+    is_protocol = models.BooleanField(default=False)
+    occurred_at = models.DateTimeField(help_text="When it happened, as recorded.")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    actor_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    summary = models.CharField(max_length=500)
+    # Field changes ({"field": [old, new]}) and facts the notifications app needs.
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["child", "-occurred_at"], name="event_child_timeline_idx"),
+            # The notifications app reads protocol events in the order they were written.
+            models.Index(fields=["id"], condition=Q(is_protocol=True), name="event_protocol_idx"),
+            models.Index(fields=["actor_agency", "-recorded_at"], name="event_agency_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.child_id})"
