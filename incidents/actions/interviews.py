@@ -1,0 +1,629 @@
+"""After the return: the police safe and well check, the return interview, challenges.
+
+The return interview is the heart of the protocol: offered to every child after every
+episode, within 72 hours, and, when it is held, a record of the child's own words.
+Attempts are logged one by one so a child who will not engage shows up as a stuck case
+(failed attempts are counted into each attempt event for the notifications app) rather
+than as a single "declined".
+
+Validation errors are keyed by the names of the fields on the forms in
+``incidents.forms.interviews``; agreed actions are numbered from 1 (``action_1_...``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from missingkids.accounts.models import Agency, User
+
+from .. import access
+from ..forms.fields import FUTURE_GRACE
+from ..models import (
+    PULL_FACTORS,
+    PUSH_FACTORS,
+    AgreedAction,
+    CaseEvent,
+    Challenge,
+    Child,
+    Episode,
+    InterviewAttempt,
+    Placement,
+    ReturnInterview,
+    SafeAndWellCheck,
+)
+from .base import event_record, raise_if_errors, update_versioned
+
+FUTURE_MESSAGE = "The date and time must not be in the future"
+MAX_AGREED_ACTIONS = 3
+CHILD_VOICE_MESSAGE = "Write what the child said, in their own words"
+
+
+def _is_future(moment: dt.datetime) -> bool:
+    return moment > timezone.now() + FUTURE_GRACE
+
+
+def _local(moment: dt.datetime) -> str:
+    return timezone.localtime(moment).strftime("%d/%m/%Y %H:%M")
+
+
+def _check_after_return(
+    errors: dict[str, list[str]],
+    *,
+    field: str,
+    moment: dt.datetime | None,
+    found_at: dt.datetime | None,
+    after_return: str,
+) -> None:
+    """The shared rule for anything that happens after a return: not before it, not future."""
+    if moment is None:
+        errors.setdefault(field, []).append("Enter the date and time")
+        return
+    if found_at is not None and moment < found_at:
+        errors.setdefault(field, []).append(after_return)
+    elif _is_future(moment):
+        errors.setdefault(field, []).append(FUTURE_MESSAGE)
+
+
+def _blank(value: str | None) -> bool:
+    return not (value or "").strip()
+
+
+def _episode_facts(episode: Episode) -> dict[str, Any]:
+    """Facts about the child's situation that decide who must be told."""
+    child = episode.child
+    today = timezone.localdate()
+    placement = (
+        Placement.objects.filter(Q(end__isnull=True) | Q(end__gte=today), child=child)
+        .filter(start__lte=today)
+        .order_by("-start")
+        .first()
+    )
+    return {
+        "category": episode.category,
+        "risk": episode.risk,
+        "child_in_care": child.is_in_care,
+        "placed_out_of_area": bool(
+            placement and placement.host_area_id != child.responsible_area_id
+        ),
+        "responsible_area_id": child.responsible_area_id,
+        "host_area_id": placement.host_area_id if placement else None,
+    }
+
+
+def _close_if_complete(*, acting_user: User, episode: Episode) -> None:
+    # Imported here: the episodes module also reads this one's records, and importing it
+    # at module level would tie the two modules' import order together.
+    from .episodes import episode_close_if_complete
+
+    episode_close_if_complete(acting_user=acting_user, episode=episode)
+
+
+# Safe and well check ----------------------------------------------------------------
+
+
+def safe_and_well_record(
+    *,
+    acting_user: User,
+    episode: Episode,
+    officer_name: str,
+    conducted_at: dt.datetime,
+    face_to_face: bool,
+    outcome: str,
+    harm_disclosed: bool = False,
+    crime_disclosed: bool = False,
+    disclosure_details: str = "",
+    shared_with_la_at: dt.datetime | None = None,
+) -> SafeAndWellCheck:
+    access.require(
+        access.can_record_safe_and_well(acting_user),
+        "Only police officers record safe and well checks.",
+    )
+    with transaction.atomic():
+        # Lock the episode so two officers recording at once cannot both pass the
+        # "only one check" test (a no-op on SQLite, which serialises writes anyway).
+        locked = Episode.objects.select_for_update().get(pk=episode.pk)
+        errors: dict[str, list[str]] = {}
+        if locked.found_at is None:
+            errors[NON_FIELD_ERRORS] = [
+                "Record that the child has been found before recording the safe and well check"
+            ]
+        elif SafeAndWellCheck.objects.filter(episode_id=episode.pk).exists():
+            errors[NON_FIELD_ERRORS] = [
+                "A safe and well check has already been recorded for this episode"
+            ]
+        _check_after_return(
+            errors,
+            field="conducted_at",
+            moment=conducted_at,
+            found_at=locked.found_at,
+            after_return="The safe and well check must be after the child was found",
+        )
+        if _blank(officer_name):
+            errors["officer_name"] = ["Enter the name of the officer who did the check"]
+        if _blank(outcome):
+            errors["outcome"] = ["Enter the outcome of the check"]
+        if (harm_disclosed or crime_disclosed) and _blank(disclosure_details):
+            errors["disclosure_details"] = ["Describe what the child disclosed"]
+        if shared_with_la_at is not None and conducted_at is not None:
+            if shared_with_la_at < conducted_at:
+                errors["shared_with_la_at"] = [
+                    "The check cannot be shared before it was done: enter a time after "
+                    f"{_local(conducted_at)}"
+                ]
+            elif _is_future(shared_with_la_at):
+                errors["shared_with_la_at"] = [FUTURE_MESSAGE]
+        raise_if_errors(errors)
+
+        check = SafeAndWellCheck.objects.create(
+            episode=locked,
+            officer_name=officer_name.strip(),
+            agency_id=acting_user.agency_id,
+            conducted_at=conducted_at,
+            face_to_face=face_to_face,
+            outcome=outcome.strip(),
+            harm_disclosed=harm_disclosed,
+            crime_disclosed=crime_disclosed,
+            disclosure_details=disclosure_details.strip(),
+            shared_with_la_at=shared_with_la_at,
+            recorded_by=acting_user,
+        )
+        episode.safe_and_well = check
+        disclosed = [
+            label for flag, label in ((harm_disclosed, "harm"), (crime_disclosed, "crime")) if flag
+        ]
+        summary = f"Safe and well check by {check.officer_name}" + (
+            " (face to face)" if face_to_face else " (not face to face)"
+        )
+        if disclosed:
+            summary += f": {' and '.join(disclosed)} disclosed"
+        event_record(
+            child=episode.child,
+            episode=episode,
+            kind=CaseEvent.Kind.SAFE_AND_WELL_DONE,
+            actor=acting_user,
+            occurred_at=conducted_at,
+            summary=summary,
+            data={
+                **_episode_facts(episode),
+                "face_to_face": face_to_face,
+                "harm_disclosed": harm_disclosed,
+                "crime_disclosed": crime_disclosed,
+                "shared": shared_with_la_at is not None,
+                "shared_at": shared_with_la_at.isoformat() if shared_with_la_at else None,
+            },
+        )
+        _close_if_complete(acting_user=acting_user, episode=episode)
+    return check
+
+
+def safe_and_well_share(
+    *, acting_user: User, check: SafeAndWellCheck, shared_at: dt.datetime
+) -> SafeAndWellCheck:
+    access.require(
+        access.can_record_safe_and_well(acting_user),
+        "Only police officers record that a safe and well check was shared.",
+    )
+    with transaction.atomic():
+        errors: dict[str, list[str]] = {}
+        if shared_at is None:
+            errors["shared_at"] = ["Enter the date and time it was shared"]
+        elif shared_at < check.conducted_at:
+            errors["shared_at"] = [
+                "The check cannot be shared before it was done: enter a time after "
+                f"{_local(check.conducted_at)}"
+            ]
+        elif _is_future(shared_at):
+            errors["shared_at"] = [FUTURE_MESSAGE]
+        raise_if_errors(errors)
+        # Conditional update: whoever records the sharing first wins; a second attempt
+        # is told, rather than moving the date.
+        updated = SafeAndWellCheck.objects.filter(
+            pk=check.pk, shared_with_la_at__isnull=True
+        ).update(shared_with_la_at=shared_at, version=check.version + 1)
+        if updated != 1:
+            raise_if_errors(
+                {
+                    NON_FIELD_ERRORS: [
+                        "This check has already been recorded as shared with the local authority"
+                    ]
+                }
+            )
+        check.shared_with_la_at = shared_at
+        check.version += 1
+        episode = check.episode
+        event_record(
+            child=episode.child,
+            episode=episode,
+            kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED,
+            actor=acting_user,
+            occurred_at=shared_at,
+            summary="Safe and well check shared with the local authority",
+            data={
+                **_episode_facts(episode),
+                "conducted_at": check.conducted_at.isoformat(),
+                "shared_at": shared_at.isoformat(),
+            },
+        )
+    return check
+
+
+# Return interview -------------------------------------------------------------------
+
+
+def _refuse_if_done(interview: ReturnInterview, errors: dict[str, list[str]]) -> None:
+    if interview.outcome == ReturnInterview.Outcome.HELD:
+        errors[NON_FIELD_ERRORS] = ["The return interview has already been recorded as held"]
+    elif interview.outcome == ReturnInterview.Outcome.DECLINED:
+        errors[NON_FIELD_ERRORS] = ["The return interview has already been recorded as declined"]
+
+
+def failed_attempt_count(interview: ReturnInterview) -> int:
+    return interview.attempts.filter(outcome__in=InterviewAttempt.FAILED_OUTCOMES).count()
+
+
+def interview_record_attempt(
+    *,
+    acting_user: User,
+    interview: ReturnInterview,
+    attempted_at: dt.datetime,
+    method: str,
+    outcome: str,
+    notes: str = "",
+) -> InterviewAttempt:
+    access.require(
+        access.can_record_interview(acting_user),
+        "Only return-interview providers and local authority staff record interview attempts.",
+    )
+    with transaction.atomic():
+        locked = ReturnInterview.objects.select_for_update().get(pk=interview.pk)
+        episode = interview.episode
+        errors: dict[str, list[str]] = {}
+        _refuse_if_done(locked, errors)
+        _check_after_return(
+            errors,
+            field="attempted_at",
+            moment=attempted_at,
+            found_at=episode.found_at,
+            after_return="The attempt must be after the child returned",
+        )
+        if method not in InterviewAttempt.Method.values:
+            errors["method"] = ["Select how the child was contacted"]
+        if outcome not in InterviewAttempt.Outcome.values:
+            errors["outcome"] = ["Select the outcome of the attempt"]
+        raise_if_errors(errors)
+
+        attempt = InterviewAttempt.objects.create(
+            interview=locked,
+            attempted_at=attempted_at,
+            method=method,
+            outcome=outcome,
+            notes=notes.strip(),
+            recorded_by=acting_user,
+        )
+        # The interview was offered at the earliest attempt, even one logged late. No
+        # version bump: this is not a field anyone edits, so it must not make a form
+        # being filled in at the same time stale.
+        ReturnInterview.objects.filter(
+            Q(offered_at__isnull=True) | Q(offered_at__gt=attempted_at), pk=interview.pk
+        ).update(offered_at=attempted_at)
+        if interview.offered_at is None or interview.offered_at > attempted_at:
+            interview.offered_at = attempted_at
+        failed = failed_attempt_count(interview)
+        event_record(
+            child=episode.child,
+            episode=episode,
+            kind=CaseEvent.Kind.INTERVIEW_ATTEMPT,
+            actor=acting_user,
+            occurred_at=attempted_at,
+            summary=(
+                f"Return interview attempt ({attempt.get_method_display().lower()}): "
+                f"{attempt.get_outcome_display().lower()}"
+            ),
+            data={
+                **_episode_facts(episode),
+                "outcome": outcome,
+                "method": method,
+                "failed_attempts": failed,
+                "owner_agency_id": locked.owner_id,
+                "provider_agency_id": locked.provider_id,
+            },
+        )
+    return attempt
+
+
+def _clean_actions(
+    actions: Iterable[Mapping[str, Any]], errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    cleaned: list[dict[str, Any]] = []
+    for number, action in enumerate(actions, start=1):
+        description = (action.get("description") or "").strip()
+        owner_name = (action.get("owner_name") or "").strip()
+        owner_agency = action.get("owner_agency")
+        due_date = action.get("due_date")
+        if not (description or owner_name or owner_agency or due_date):
+            continue
+        if number > MAX_AGREED_ACTIONS:
+            errors.setdefault(NON_FIELD_ERRORS, []).append(
+                f"Record up to {MAX_AGREED_ACTIONS} agreed actions"
+            )
+            break
+        if not description:
+            errors[f"action_{number}_description"] = ["Describe the action agreed"]
+        if not owner_name:
+            errors[f"action_{number}_owner_name"] = ["Enter who owns this action"]
+        if owner_agency is not None and not isinstance(owner_agency, Agency):
+            owner_agency = Agency.objects.filter(pk=owner_agency).first()
+        cleaned.append(
+            {
+                "description": description,
+                "owner_name": owner_name,
+                "owner_agency": owner_agency,
+                "due_date": due_date,
+            }
+        )
+    return cleaned
+
+
+def _outcome_data(interview: ReturnInterview, done_at: dt.datetime) -> dict[str, Any]:
+    return {
+        **_episode_facts(interview.episode),
+        "within_72_hours": done_at <= interview.due_at,
+        "owner_agency_id": interview.owner_id,
+        "provider_agency_id": interview.provider_id,
+    }
+
+
+def interview_record_held(
+    *,
+    acting_user: User,
+    interview: ReturnInterview,
+    expected_version: int,
+    held_at: dt.datetime,
+    held_by: str,
+    child_voice: str,
+    push_factors: Iterable[str] = (),
+    pull_factors: Iterable[str] = (),
+    factors_notes: str = "",
+    where_they_were: str = "",
+    who_with: str = "",
+    harm_disclosed: bool = False,
+    harm_details: str = "",
+    what_would_help: str = "",
+    actions: Iterable[Mapping[str, Any]] = (),
+) -> ReturnInterview:
+    access.require(
+        access.can_record_interview(acting_user),
+        "Only return-interview providers and local authority staff record return interviews.",
+    )
+    push = list(dict.fromkeys(push_factors))
+    pull = list(dict.fromkeys(pull_factors))
+    with transaction.atomic():
+        episode = interview.episode
+        errors: dict[str, list[str]] = {}
+        _refuse_if_done(interview, errors)
+        _check_after_return(
+            errors,
+            field="held_at",
+            moment=held_at,
+            found_at=episode.found_at,
+            after_return="The interview must be after the child returned",
+        )
+        if _blank(held_by):
+            errors["held_by"] = ["Enter who held the interview"]
+        if _blank(child_voice):
+            errors["child_voice"] = [CHILD_VOICE_MESSAGE]
+        if set(push) - {code for code, _ in PUSH_FACTORS}:
+            errors["push_factors"] = ["Select push factors from the list"]
+        if set(pull) - {code for code, _ in PULL_FACTORS}:
+            errors["pull_factors"] = ["Select pull factors from the list"]
+        if harm_disclosed and _blank(harm_details):
+            errors["harm_details"] = ["Describe the harm the child disclosed"]
+        agreed = _clean_actions(actions, errors)
+        raise_if_errors(errors)
+
+        changes = update_versioned(
+            interview,
+            expected_version=expected_version,
+            what="return interview",
+            values={
+                "outcome": ReturnInterview.Outcome.HELD,
+                "held_at": held_at,
+                "held_by": held_by.strip(),
+                "child_voice": child_voice.strip(),
+                "push_factors": push,
+                "pull_factors": pull,
+                "factors_notes": factors_notes.strip(),
+                "where_they_were": where_they_were.strip(),
+                "who_with": who_with.strip(),
+                "harm_disclosed": harm_disclosed,
+                "harm_details": harm_details.strip(),
+                "what_would_help": what_would_help.strip(),
+                "recorded_by": acting_user,
+            },
+        )
+        AgreedAction.objects.bulk_create(
+            AgreedAction(interview=interview, **action) for action in agreed
+        )
+        event_record(
+            child=episode.child,
+            episode=episode,
+            kind=CaseEvent.Kind.INTERVIEW_HELD,
+            actor=acting_user,
+            occurred_at=held_at,
+            summary=f"Return interview held by {interview.held_by}",
+            data={
+                **_outcome_data(interview, held_at),
+                "harm_disclosed": harm_disclosed,
+                "push_factors": push,
+                "pull_factors": pull,
+                "agreed_actions": len(agreed),
+                "changes": {k: v for k, v in changes.items() if k != "child_voice"},
+            },
+        )
+        _close_if_complete(acting_user=acting_user, episode=episode)
+    return interview
+
+
+def interview_record_declined(
+    *,
+    acting_user: User,
+    interview: ReturnInterview,
+    expected_version: int,
+    declined_at: dt.datetime,
+    carers_information: str,
+    decision_not_to_hold: str,
+) -> ReturnInterview:
+    access.require(
+        access.can_record_interview(acting_user),
+        "Only return-interview providers and local authority staff record return interviews.",
+    )
+    with transaction.atomic():
+        episode = interview.episode
+        errors: dict[str, list[str]] = {}
+        _refuse_if_done(interview, errors)
+        _check_after_return(
+            errors,
+            field="declined_at",
+            moment=declined_at,
+            found_at=episode.found_at,
+            after_return="The child cannot have declined before they returned",
+        )
+        if _blank(carers_information):
+            errors["carers_information"] = [
+                "Enter what the carers said, or why they could not give information"
+            ]
+        if _blank(decision_not_to_hold):
+            errors["decision_not_to_hold"] = [
+                "Enter the decision not to hold an interview and the reasons for it"
+            ]
+        raise_if_errors(errors)
+
+        update_versioned(
+            interview,
+            expected_version=expected_version,
+            what="return interview",
+            values={
+                "outcome": ReturnInterview.Outcome.DECLINED,
+                "declined_at": declined_at,
+                "carers_information": carers_information.strip(),
+                "decision_not_to_hold": decision_not_to_hold.strip(),
+                "recorded_by": acting_user,
+            },
+        )
+        event_record(
+            child=episode.child,
+            episode=episode,
+            kind=CaseEvent.Kind.INTERVIEW_DECLINED,
+            actor=acting_user,
+            occurred_at=declined_at,
+            summary="The child declined a return interview; the decision not to hold one "
+            "is recorded",
+            data=_outcome_data(interview, declined_at),
+        )
+        _close_if_complete(acting_user=acting_user, episode=episode)
+    return interview
+
+
+# Challenges (escalation policy) -----------------------------------------------------
+
+
+def challenge_raise(
+    *,
+    acting_user: User,
+    child: Child,
+    episode: Episode | None = None,
+    challenged_agency: Agency,
+    decision: str,
+    reason: str,
+    raised_at: dt.datetime,
+) -> Challenge:
+    access.require(
+        access.can_raise_challenge(acting_user), "Only practitioners and managers raise challenges."
+    )
+    errors: dict[str, list[str]] = {}
+    if episode is not None and episode.child_id != child.pk:
+        errors["episode"] = ["Select one of this child's episodes"]
+    if challenged_agency is None:
+        errors["challenged_agency"] = ["Select the agency whose decision you challenged"]
+    if _blank(decision):
+        errors["decision"] = ["Enter the decision you challenged"]
+    if _blank(reason):
+        errors["reason"] = ["Enter why you challenged it"]
+    if raised_at is None:
+        errors["raised_at"] = ["Enter when you raised the challenge"]
+    elif _is_future(raised_at):
+        errors["raised_at"] = [FUTURE_MESSAGE]
+    raise_if_errors(errors)
+    with transaction.atomic():
+        challenge = Challenge.objects.create(
+            child=child,
+            episode=episode,
+            challenged_agency=challenged_agency,
+            decision=decision.strip(),
+            reason=reason.strip(),
+            raised_at=raised_at,
+            raised_by=acting_user,
+        )
+        event_record(
+            child=child,
+            episode=episode,
+            kind=CaseEvent.Kind.CHALLENGE_RAISED,
+            actor=acting_user,
+            occurred_at=raised_at,
+            summary=f"Challenged a decision of {challenged_agency.name}",
+            data={"challenge_id": challenge.pk, "challenged_agency_id": challenged_agency.pk},
+        )
+    return challenge
+
+
+def challenge_record_outcome(
+    *,
+    acting_user: User,
+    challenge: Challenge,
+    expected_version: int,
+    status: str,
+    outcome: str,
+) -> Challenge:
+    access.require(
+        access.can_raise_challenge(acting_user),
+        "Only practitioners and managers record the outcome of a challenge.",
+    )
+    errors: dict[str, list[str]] = {}
+    if status not in (Challenge.Status.RESOLVED, Challenge.Status.ESCALATED):
+        errors["status"] = ["Select whether the challenge was resolved or escalated"]
+    if _blank(outcome):
+        errors["outcome"] = ["Enter the outcome of the challenge"]
+    raise_if_errors(errors)
+    with transaction.atomic():
+        now = timezone.now()
+        changes = update_versioned(
+            challenge,
+            expected_version=expected_version,
+            what="challenge",
+            values={"status": status, "outcome": outcome.strip(), "outcome_at": now},
+        )
+        event_record(
+            child=challenge.child,
+            episode=challenge.episode,
+            kind=CaseEvent.Kind.CHALLENGE_UPDATED,
+            actor=acting_user,
+            occurred_at=now,
+            summary=(
+                f"Challenge to {challenge.challenged_agency.name} "
+                f"{challenge.get_status_display().lower()}"
+            ),
+            data={
+                "challenge_id": challenge.pk,
+                "status": status,
+                "challenged_agency_id": challenge.challenged_agency_id,
+                "changes": changes,
+            },
+        )
+    return challenge
