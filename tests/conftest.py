@@ -1,0 +1,215 @@
+"""The fixed cast every test works with, and the rules for tests that need more.
+
+Two areas of one partnership (Cheshire West and Chester, Cheshire East), the agencies a
+missing episode involves, and six people: a police officer, a social worker, a
+return-interview worker, a manager, an admin, and an outsider from an agency in another
+area who must not see the partnership's children.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+from tests.factories import AgencyFactory, LocalAuthorityAreaFactory, UserFactory
+
+# Playwright fixtures (chromium_browser, page) for tests marked `browser`.
+pytest_plugins = ["tests.browser"]
+
+K = Agency.Kind
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests serve static files from the finders; nobody runs collectstatic first, so
+    # WhiteNoise's warning about the missing STATIC_ROOT is expected noise here.
+    config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
+
+
+def in_ci() -> bool:
+    """CI sets CI=true; there a test that cannot run is a failure, never a skip."""
+    return bool(os.environ.get("CI"))
+
+
+def skip_or_fail(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+def using_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and not using_postgres():
+        skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://... (see README)")
+
+
+@pytest.fixture
+def postgres_only() -> None:
+    """Request this (or mark the test `postgres`) for behaviour SQLite cannot show."""
+    if not using_postgres():
+        skip_or_fail("needs PostgreSQL: set DATABASE_URL=postgres://... (see README)")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # The production hasher is deliberately slow; tests hash dozens of passwords.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# Areas ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def area_west(db) -> LocalAuthorityArea:
+    return LocalAuthorityAreaFactory(name="Cheshire West and Chester", code="E06000050")
+
+
+@pytest.fixture
+def area_east(db) -> LocalAuthorityArea:
+    return LocalAuthorityAreaFactory(name="Cheshire East", code="E06000049")
+
+
+@pytest.fixture
+def area_other(db) -> LocalAuthorityArea:
+    return LocalAuthorityAreaFactory(name="Liverpool", code="E08000012")
+
+
+# Agencies ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def police(area_west, area_east) -> Agency:
+    return AgencyFactory(name="Cheshire Constabulary", kind=K.POLICE, areas=[area_west, area_east])
+
+
+@pytest.fixture
+def la_west(area_west) -> Agency:
+    return AgencyFactory(
+        name="Cheshire West and Chester Council Children's Services",
+        kind=K.LOCAL_AUTHORITY,
+        areas=[area_west],
+    )
+
+
+@pytest.fixture
+def la_east(area_east) -> Agency:
+    return AgencyFactory(
+        name="Cheshire East Council Children's Services",
+        kind=K.LOCAL_AUTHORITY,
+        areas=[area_east],
+    )
+
+
+@pytest.fixture
+def iro_service(area_west) -> Agency:
+    return AgencyFactory(
+        name="Cheshire West and Chester IRO Service", kind=K.IRO, areas=[area_west]
+    )
+
+
+@pytest.fixture
+def provider(area_west, area_east) -> Agency:
+    return AgencyFactory(
+        name="Catch22 Missing from Home Service",
+        kind=K.PROVIDER,
+        areas=[area_west, area_east],
+    )
+
+
+@pytest.fixture
+def gp_practice(area_west) -> Agency:
+    return AgencyFactory(name="Northgate Medical Centre", kind=K.GP_PRACTICE, areas=[area_west])
+
+
+@pytest.fixture
+def school(area_west) -> Agency:
+    return AgencyFactory(name="Chester Riverside Academy", kind=K.SCHOOL, areas=[area_west])
+
+
+@pytest.fixture
+def school_nurse(area_west, area_east) -> Agency:
+    return AgencyFactory(
+        name="Cheshire and Wirral School Nursing Service",
+        kind=K.SCHOOL_NURSE,
+        areas=[area_west, area_east],
+    )
+
+
+@pytest.fixture
+def other_agency(area_other) -> Agency:
+    return AgencyFactory(
+        name="Liverpool City Council Children's Services",
+        kind=K.LOCAL_AUTHORITY,
+        areas=[area_other],
+    )
+
+
+# People -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def officer(police) -> User:
+    return UserFactory(
+        email="sam.okafor@police.example.org",
+        name="PC Sam Okafor",
+        agency=police,
+        job_title="Missing persons officer",
+    )
+
+
+@pytest.fixture
+def social_worker(la_west) -> User:
+    return UserFactory(
+        email="jo.whitfield@cwac.example.org",
+        name="Jo Whitfield",
+        agency=la_west,
+        job_title="Social worker, children in care",
+    )
+
+
+@pytest.fixture
+def provider_worker(provider) -> User:
+    return UserFactory(
+        email="aisha.begum@catch22.example.org",
+        name="Aisha Begum",
+        agency=provider,
+        job_title="Return interview worker",
+    )
+
+
+@pytest.fixture
+def manager(la_west) -> User:
+    return UserFactory(
+        email="priya.shah@cwac.example.org",
+        name="Priya Shah",
+        agency=la_west,
+        role=User.Role.MANAGER,
+        job_title="Team manager, children in care",
+    )
+
+
+@pytest.fixture
+def admin_user(la_west) -> User:
+    """An admin by role (configures agencies and people); not a superuser."""
+    return UserFactory(
+        email="morgan.ellis@cwac.example.org",
+        name="Morgan Ellis",
+        agency=la_west,
+        role=User.Role.ADMIN,
+        job_title="Partnership systems administrator",
+    )
+
+
+@pytest.fixture
+def outsider(other_agency) -> User:
+    return UserFactory(
+        email="lee.carter@liverpool.example.org",
+        name="Lee Carter",
+        agency=other_agency,
+        job_title="Social worker",
+    )
