@@ -1,0 +1,227 @@
+"""Production settings refuse to start without their values; development needs none.
+
+Each case runs Django in a subprocess with an environment built from scratch (PATH and
+HOME only, plus the variables under test), so nothing from the test runner's own
+environment, such as the DEBUG=true that tests/environment.py sets, can leak in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+PRINT_MAILERS = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps(settings.MAILERS))"
+)
+
+
+@pytest.fixture
+def production_env(tmp_path) -> dict[str, str]:
+    return {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_hex(32),  # 64 random characters
+        "ALLOWED_HOSTS": "missingkids.example.org",
+        "EMAIL_URL": "smtp+tls://user:pass@smtp.example.org:587",
+        "DEFAULT_FROM_EMAIL": "Missing children <missingkids@example.org>",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(BASE_DIR)),
+        "DJANGO_SETTINGS_MODULE": "missingkids.settings",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def mailers(env: dict[str, str]) -> dict[str, object]:
+    result = run(env, "-c", PRINT_MAILERS)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_production_settings_pass_the_deploy_check(production_env):
+    result = run(production_env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL", "DEFAULT_FROM_EMAIL"])
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_production_refuses_to_start_without(production_env, name, how):
+    if how == "missing":
+        del production_env[name]
+    else:
+        production_env[name] = ""
+
+    result = run(production_env, "manage.py", "check")
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert f"Set the {name} environment variable." in result.stderr
+
+
+def test_debug_defaults_to_off(production_env):
+    """Forgetting DEBUG must give the strict production settings, not the lenient ones."""
+    del production_env["DEBUG"]
+    del production_env["SECRET_KEY"]
+
+    result = run(production_env, "manage.py", "check")
+
+    assert result.returncode != 0
+    assert "Set the SECRET_KEY environment variable." in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(secrets.token_hex(20), id="short"),
+        pytest.param("django-insecure-" + secrets.token_hex(32), id="django-insecure"),
+    ],
+)
+def test_production_refuses_a_weak_secret_key(production_env, key):
+    production_env["SECRET_KEY"] = key
+
+    result = run(production_env, "manage.py", "check")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be a random value of at least 50 characters" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not-a-url", "EMAIL_URL is not a valid e-mail URL"),
+        ("smtp://:587", "EMAIL_URL must name an SMTP host."),
+    ],
+)
+def test_production_refuses_a_bad_email_url(production_env, url, message):
+    production_env["EMAIL_URL"] = url
+
+    result = run(production_env, "manage.py", "check")
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_mail_goes_through_smtp_from_email_url(production_env):
+    assert mailers(production_env) == {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": "smtp.example.org",
+                "port": 587,
+                "username": "user",
+                "password": "pass",
+                "use_tls": True,
+                "use_ssl": False,
+                "timeout": 30,
+            },
+        }
+    }
+
+
+def test_production_mail_over_implicit_tls_with_timeout(production_env):
+    production_env["EMAIL_URL"] = "smtp+ssl://relay.example.org:465"
+    production_env["EMAIL_TIMEOUT"] = "10"
+
+    options = mailers(production_env)["default"]["OPTIONS"]
+
+    assert (options["host"], options["port"]) == ("relay.example.org", 465)
+    assert (options["use_tls"], options["use_ssl"], options["timeout"]) == (False, True, 10)
+
+
+def test_development_needs_no_configuration_and_prints_mail(tmp_path):
+    env = {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+
+    assert mailers(env) == {
+        "default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    }
+    assert run(env, "manage.py", "check").returncode == 0
+
+
+def test_production_security_settings(production_env):
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_PROXY_SSL_HEADER, "
+        "s.ALLOWED_HOSTS]))"
+    )
+    result = run(production_env, "-c", code)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        False,
+        True,
+        True,
+        True,
+        31536000,
+        ["HTTP_X_FORWARDED_PROTO", "https"],
+        ["missingkids.example.org"],
+    ]
+
+
+COLLECT_STATIC = (
+    "import sys, django; django.setup(); from django.conf import settings; "
+    "from django.core.management import call_command; "
+    "settings.STATIC_ROOT = sys.argv[1]; "
+    "call_command('collectstatic', '--no-input', verbosity=0)"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the Makefile copies GOV.UK Frontend's all.bundle.js without the all.bundle.js.map "
+        "its sourceMappingURL names, so the manifest storage's post-processing fails"
+    ),
+)
+def test_production_static_files_collect(production_env, tmp_path):
+    """`collectstatic` is a deployment step: the hashed manifest must build."""
+    if not (BASE_DIR / "static" / "build" / "app.css").exists():
+        from tests.conftest import skip_or_fail
+
+        skip_or_fail("the front-end is not built: run `make assets`")
+    root = tmp_path / "staticfiles"
+
+    result = run(production_env, "-c", COLLECT_STATIC, str(root))
+
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((root / "staticfiles.json").read_text())["paths"]
+    assert {"build/app.css", "build/govuk/govuk-frontend.bundle.js"} <= manifest.keys()
+
+
+# The test suite's own rule: what cannot run here is skipped, except in CI.
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("", pytest.skip.Exception), ("true", pytest.fail.Exception)]
+)
+def test_a_test_that_cannot_run_skips_locally_and_fails_in_ci(monkeypatch, ci, outcome):
+    from tests.conftest import skip_or_fail
+
+    monkeypatch.setenv("CI", ci)
+
+    with pytest.raises(outcome, match="needs something"):
+        skip_or_fail("needs something")
