@@ -1,0 +1,92 @@
+"""`manage.py load_demo_data`: the partnership `make run` shows, loaded any number of times."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from missingkids.accounts.models import Agency, Contact, LocalAuthorityArea, User
+
+pytestmark = pytest.mark.django_db
+
+
+def load() -> str:
+    out = StringIO()
+    call_command("load_demo_data", stdout=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (LocalAuthorityArea, Agency, Contact, User)
+    }
+
+
+@pytest.fixture
+def demo_output() -> str:
+    return load()
+
+
+def printed_password(output: str) -> str:
+    match = re.search(r"with the password: (\S+)", output)
+    assert match, output
+    return match.group(1)
+
+
+def printed_emails(output: str) -> list[str]:
+    return re.findall(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", output)
+
+
+def test_loading_twice_changes_nothing(demo_output):
+    first = counts()
+
+    second_output = load()
+
+    assert counts() == first
+    assert printed_emails(second_output) == printed_emails(demo_output)
+    assert printed_password(second_output) == printed_password(demo_output)
+    assert all(first.values()), first
+
+
+def test_a_changed_demo_password_is_put_back(demo_output):
+    user = User.objects.get(email=printed_emails(demo_output)[0])
+    user.set_password("Someone-Changed-It-42")
+    user.save(update_fields=["password"])
+
+    load()
+
+    user.refresh_from_db()
+    assert user.check_password(printed_password(demo_output))
+
+
+def test_every_role_is_represented(demo_output):
+    for role in User.Role:
+        assert User.objects.filter(role=role, is_active=True).exists(), role
+
+
+def test_each_printed_person_signs_in_and_sees_their_name_and_agency(client, demo_output):
+    password = printed_password(demo_output)
+    emails = printed_emails(demo_output)
+    assert set(emails) == set(User.objects.values_list("email", flat=True))
+
+    for email in emails:
+        user = User.objects.select_related("agency").get(email=email)
+        response = client.post(reverse("login"), {"username": email, "password": password})
+        assert response.status_code == 302, (email, response.context["form"].errors)
+
+        home = client.get(reverse("home")).content.decode()
+        assert user.name in home
+        assert user.agency.name.replace("'", "&#x27;") in home
+        client.post(reverse("logout"))
+
+
+def test_every_demo_agency_can_be_reached(demo_output):
+    """Each agency has someone to tell: a contact with an e-mail address or a phone."""
+    for agency in Agency.objects.prefetch_related("contacts", "areas"):
+        assert agency.areas.exists(), agency
+        assert any(c.active and (c.email or c.phone) for c in agency.contacts.all()), agency
