@@ -1,5 +1,645 @@
-"""Views: see the module docstring of incidents.access for who may see and do what."""
+"""Views: see the module docstring of incidents.access for who may see and do what.
 
-from django.urls import URLPattern
+Reporting an episode follows the GOV.UK question page / check answers pattern: the
+answers wait in the session (one entry per child) until the person confirms them.
+"""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
+from django.views.decorators.http import require_http_methods
+
+from .. import access
+from ..actions import episodes as actions
+from ..actions.base import StaleEdit
+from ..actions.children import location_find_or_create
+from ..forms.episodes import (
+    CloseForm,
+    EpisodeEditForm,
+    EpisodeReportForm,
+    OpenEpisodesFilterForm,
+    RegradeForm,
+    ReturnForm,
+    initial_from_episode,
+)
+from ..models import CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
+
+PAGE_SIZE = 25
+RECENT_WORK_DAYS = 30
+
+RISK_TAG_CLASSES: dict[str, str] = {
+    RiskGrade.NO_APPARENT_RISK: "govuk-tag--grey",
+    RiskGrade.LOW: "govuk-tag--blue",
+    RiskGrade.MEDIUM: "govuk-tag--yellow",
+    RiskGrade.HIGH: "govuk-tag--red",
+}
+
+
+def _session_key(child: Child) -> str:
+    return f"episode_report:{child.pk}"
+
+
+def _add_errors(form: Any, error: ValidationError) -> None:
+    """Show each message by its field; keys the form lacks go to the summary."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _location(form: Any, prefix: str) -> Location | None:
+    data = form.cleaned_data
+    description = data.get(f"{prefix}_description") or ""
+    if not description.strip():
+        return None
+    try:
+        return location_find_or_create(
+            description=description,
+            address=data.get(f"{prefix}_address") or "",
+            postcode=data.get(f"{prefix}_postcode") or "",
+        )
+    except ValidationError as error:
+        raise ValidationError(
+            {
+                f"{prefix}_{key}" if f"{prefix}_{key}" in form.fields else "__all__": texts
+                for key, texts in error.message_dict.items()
+            }
+        ) from None
+
+
+def _paginate(request: HttpRequest, queryset: QuerySet, param: str = "page") -> Page:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(param))
+
+
+def _form_page(request: HttpRequest, form: Any, **context: Any) -> HttpResponse:
+    return render(request, "incidents/episodes/form_page.html", {"form": form, **context})
+
+
+# Report ---------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, child_pk)
+    access.require(access.can_report_episode(request.user), "You cannot report an episode.")
+    key = _session_key(child)
+    if request.method == "POST":
+        form = EpisodeReportForm(request.POST, child=child, user=request.user)
+        if form.is_valid():
+            request.session[key] = {
+                name: request.POST.getlist(name)
+                for name in request.POST
+                if name != "csrfmiddlewaretoken"
+            }
+            return redirect("incidents:episode_report_check", child_pk=child.pk)
+    elif key in request.session:
+        # Coming back from "Change" on the check answers page: show what was typed.
+        form = EpisodeReportForm(
+            MultiValueDict(request.session[key]), child=child, user=request.user
+        )
+        form.is_valid()
+    else:
+        form = EpisodeReportForm(child=child, user=request.user)
+    return _report_page(request, child, form)
+
+
+def _report_page(request: HttpRequest, child: Child, form: EpisodeReportForm) -> HttpResponse:
+    return _form_page(
+        request,
+        form,
+        child=child,
+        title=f"Report {child.full_name} missing",
+        caption=child.full_name,
+        back_url=_child_url(child.pk),
+    )
+
+
+def _child_url(child_pk: int) -> str:
+    try:
+        return reverse("incidents:child_detail", kwargs={"pk": child_pk})
+    except NoReverseMatch:  # the child pages are another part of the app
+        return reverse("incidents:episode_list_open")
+
+
+@require_http_methods(["GET", "POST"])
+def episode_report_check(request: HttpRequest, child_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, child_pk)
+    access.require(access.can_report_episode(request.user), "You cannot report an episode.")
+    key = _session_key(child)
+    if key not in request.session:
+        return redirect("incidents:episode_report", child_pk=child.pk)
+    form = EpisodeReportForm(MultiValueDict(request.session[key]), child=child, user=request.user)
+    if not form.is_valid():
+        # Time has moved on (for example a time that was "now" is still fine, but a
+        # deleted agency is not): send them back to the questions, errors shown.
+        return _report_page(request, child, form)
+    if request.method == "POST":
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                episode = actions.episode_report(
+                    acting_user=request.user,
+                    child=child,
+                    category=data["category"],
+                    reported_at=data["reported_at"],
+                    reported_by_name=data["reported_by_name"],
+                    reported_by_agency=data["reported_by_agency"],
+                    last_seen_at=data["last_seen_at"],
+                    last_seen_location=_location(form, "last_seen"),
+                    circumstances=data["circumstances"],
+                    police_reference=data["police_reference"],
+                    flags=form.flag_values(),
+                    risk=data["risk"],
+                    risk_rationale=data["risk_rationale"],
+                )
+        except ValidationError as error:
+            _add_errors(form, error)
+            return _report_page(request, child, form)
+        del request.session[key]
+        messages.success(request, f"{child.full_name} has been reported {episode.status.lower()}")
+        return redirect("incidents:episode_detail", pk=episode.pk)
+    return render(
+        request,
+        "incidents/episodes/report_check.html",
+        {"child": child, "form": form, "answers": _answers(form)},
+    )
+
+
+def _answers(form: EpisodeReportForm) -> list[dict[str, Any]]:
+    data = form.cleaned_data
+
+    def when(value: dt.datetime | None) -> str:
+        return timezone.localtime(value).strftime("%-d %b %Y %H:%M") if value else ""
+
+    place = ", ".join(
+        part
+        for part in (
+            data.get("last_seen_description"),
+            data.get("last_seen_address"),
+            data.get("last_seen_postcode"),
+        )
+        if part
+    )
+    flags = [label for name, label in form.fields["flags"].choices if name in data["flags"]]
+    if data.get("flag_other"):
+        flags.append(data["flag_other"])
+    rows = [
+        ("Category", dict(Episode.Category.choices).get(data["category"], ""), "category"),
+        ("Reported at", when(data["reported_at"]), "reported_at"),
+        ("Reported by", data["reported_by_name"], "reported_by_name"),
+        ("Their agency", str(data["reported_by_agency"] or "None"), "reported_by_agency"),
+        ("Last seen", when(data["last_seen_at"]), "last_seen_at"),
+        ("Where last seen", place or "Not known", "last_seen_description"),
+        ("Circumstances", data["circumstances"], "circumstances"),
+        ("Police reference", data["police_reference"] or "None", "police_reference"),
+        ("Exploitation and vulnerability", ", ".join(flags) or "None", "flags"),
+        ("Risk grade", dict(RiskGrade.choices).get(data["risk"], ""), "risk"),
+        ("Information the grade rests on", data["risk_rationale"], "risk_rationale"),
+    ]
+    return [{"label": label, "value": value, "field": field} for label, value, field in rows]
+
+
+# Episode page ---------------------------------------------------------------------------
+
+
+def _episode_for_page(request: HttpRequest, pk: int) -> Episode:
+    episode = access.get_episode_for_user(request.user, pk)
+    return (
+        Episode.objects.select_related(
+            "child",
+            "child__responsible_area",
+            "reported_by_agency",
+            "last_seen_location",
+            "found_location",
+            "closed_by",
+            "safe_and_well",
+            "interview",
+            "interview__owner",
+            "interview__provider",
+        )
+        .prefetch_related(
+            Prefetch(
+                "gradings",
+                queryset=RiskGrading.objects.select_related("graded_by", "graded_by__agency"),
+            )
+        )
+        .get(pk=episode.pk)
+    )
+
+
+def _steps(episode: Episode, now: dt.datetime, urls: dict[str, str]) -> list[dict[str, Any]]:
+    """The protocol steps as GOV.UK task list rows: state derived from the record."""
+
+    def tag(text: str, css: str = "") -> dict[str, str]:
+        return {"text": text, "css": css}
+
+    done = tag("Done")
+    not_yet = tag("Cannot start yet", "govuk-tag--grey")
+    returned = episode.found_at is not None
+    steps = [
+        {"name": "Reported", "status": done, "url": "", "hint": ""},
+        {
+            "name": "Risk graded",
+            "status": tag(episode.get_risk_display(), RISK_TAG_CLASSES.get(episode.risk, "")),
+            "url": "#risk-history",
+            "hint": "See the grading history",
+        },
+    ]
+    if returned:
+        steps.append({"name": "Found or returned", "status": done, "url": "", "hint": ""})
+    else:
+        steps.append(
+            {
+                "name": "Found or returned",
+                "status": tag("To do", "govuk-tag--blue"),
+                "url": urls.get("return", ""),
+                "hint": "",
+            }
+        )
+    check = getattr(episode, "safe_and_well", None)
+    if not returned:
+        status, hint = not_yet, ""
+    elif check is not None:
+        status, hint = done, ""
+    elif now > episode.safe_and_well_due_at:
+        status, hint = tag("Overdue", "govuk-tag--red"), "Due within 24 hours of the return"
+    else:
+        status = tag("To do", "govuk-tag--blue")
+        hint = f"Due by {timezone.localtime(episode.safe_and_well_due_at):%-d %b %Y %H:%M}"
+    steps.append(
+        {
+            "name": "Safe and well check",
+            "status": status,
+            "url": urls.get("safe_and_well", "") if returned else "",
+            "hint": hint,
+        }
+    )
+    interview = getattr(episode, "interview", None)
+    if interview is None:
+        status, hint = not_yet, ""
+    else:
+        due = f"Due by {timezone.localtime(interview.due_at):%-d %b %Y %H:%M}"
+        if interview.is_done:
+            status = tag(interview.get_outcome_display())
+            hint = "Held late" if interview.is_overdue(now) else ""
+        elif interview.is_overdue(now):
+            status, hint = tag("Overdue", "govuk-tag--red"), due
+        else:
+            status, hint = tag("To do", "govuk-tag--blue"), due
+    steps.append(
+        {
+            "name": "Return interview",
+            "status": status,
+            "url": urls.get("interview", "") if interview else "",
+            "hint": hint,
+        }
+    )
+    steps.append(
+        {
+            "name": "Closed",
+            "status": done if episode.closed_at else tag("Not yet", "govuk-tag--grey"),
+            "url": "",
+            "hint": episode.closure_reason,
+        }
+    )
+    return steps
+
+
+def _optional_url(name: str, **kwargs: Any) -> str:
+    # Pages owned by other parts of the app; an empty link rather than an error if a
+    # build is missing one.
+    try:
+        return reverse(name, kwargs=kwargs)
+    except NoReverseMatch:
+        return ""
+
+
+@require_http_methods(["GET"])
+def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = _episode_for_page(request, pk)
+    user = request.user
+    now = timezone.now()
+    missing = episode.found_at is None
+    can = {
+        "regrade": missing and access.can_grade_risk(user),
+        "return": missing and access.can_record_return(user),
+        "edit": not episode.is_closed and access.can_report_episode(user),
+        "close": not missing and not episode.is_closed and access.can_close_episode(user),
+    }
+    urls = {
+        "return": reverse("incidents:episode_return", kwargs={"pk": pk}) if can["return"] else "",
+        "safe_and_well": _optional_url("incidents:safe_and_well_record", pk=pk),
+        "interview": _optional_url("incidents:interview_detail", pk=pk),
+    }
+    return render(
+        request,
+        "incidents/episodes/detail.html",
+        {
+            "episode": episode,
+            "child": episode.child,
+            "child_url": _child_url(episode.child_id),
+            "steps": _steps(episode, now, urls),
+            "gradings": list(episode.gradings.all()),
+            "duration": _duration(episode.duration(now)),
+            "episodes_in_90_days": actions.episodes_in_last_days(episode.child, 90, now=now),
+            "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),
+            "can": can,
+        },
+    )
+
+
+def _duration(delta: dt.timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    if hours < 48:
+        minutes = int(delta.total_seconds() // 60) % 60
+        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    return f"{hours // 24} days {hours % 24} h"
+
+
+# Edit, re-grade, return, close ----------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = _episode_for_page(request, pk)
+    access.require(access.can_report_episode(request.user), "You cannot change this episode.")
+    child = episode.child
+    kwargs = {"child": child, "user": request.user, "episode": episode}
+    if request.method == "POST":
+        form = EpisodeEditForm(request.POST, **kwargs)
+        if form.is_valid():
+            data = form.cleaned_data
+            fields: dict[str, Any] = {
+                name: data[name]
+                for name in (
+                    "category",
+                    "reported_at",
+                    "reported_by_name",
+                    "reported_by_agency",
+                    "last_seen_at",
+                    "circumstances",
+                    "police_reference",
+                )
+            }
+            fields.update(form.flag_values())
+            if episode.found_at is not None:
+                fields.update(
+                    {
+                        name: data[name]
+                        for name in ("found_at", "found_with", "how_returned", "return_notes")
+                    }
+                )
+            try:
+                with transaction.atomic():
+                    fields["last_seen_location"] = _location(form, "last_seen")
+                    if episode.found_at is not None:
+                        fields["found_location"] = _location(form, "found")
+                    actions.episode_update(
+                        acting_user=request.user,
+                        episode=episode,
+                        expected_version=data["version"],
+                        **fields,
+                    )
+            except StaleEdit as error:
+                form = _stale_form(request, EpisodeEditForm, pk, error, **kwargs)
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, "The episode's details have been saved")
+                return redirect("incidents:episode_detail", pk=pk)
+    else:
+        form = EpisodeEditForm(initial=initial_from_episode(episode), **kwargs)
+    return _form_page(
+        request,
+        form,
+        child=child,
+        episode=episode,
+        title="Change the episode's details",
+        caption=f"{child.full_name}: {episode}",
+        back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
+    )
+
+
+def _stale_form(
+    request: HttpRequest, form_class: type, pk: int, error: StaleEdit, **kwargs: Any
+) -> Any:
+    """Their input kept, now based on the current version so that saving again is a
+    deliberate overwrite after seeing the conflict."""
+    data = request.POST.copy()
+    data["version"] = str(Episode.objects.values_list("version", flat=True).get(pk=pk))
+    form = form_class(data, **kwargs)
+    form.is_valid()
+    form.add_error(None, error)
+    return form
+
+
+@require_http_methods(["GET", "POST"])
+def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    access.require(access.can_grade_risk(request.user), "Only police can grade risk.")
+    form = RegradeForm(request.POST or None, initial={"grade": episode.risk})
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.episode_regrade_risk(
+                acting_user=request.user,
+                episode=episode,
+                grade=form.cleaned_data["grade"],
+                rationale=form.cleaned_data["rationale"],
+                graded_at=form.cleaned_data["graded_at"],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"Risk graded {episode.get_risk_display().lower()}")
+            return redirect("incidents:episode_detail", pk=pk)
+    return _form_page(
+        request,
+        form,
+        child=episode.child,
+        episode=episode,
+        title="Re-grade risk",
+        caption=f"{episode.child.full_name}: currently {episode.get_risk_display().lower()}",
+        back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    access.require(access.can_record_return(request.user), "You cannot record a return.")
+    if request.method == "POST":
+        form = ReturnForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    actions.episode_record_return(
+                        acting_user=request.user,
+                        episode=episode,
+                        expected_version=data["version"],
+                        found_at=data["found_at"],
+                        found_location=_location(form, "found"),
+                        found_with=data["found_with"],
+                        how_returned=data["how_returned"],
+                        return_notes=data["return_notes"],
+                    )
+            except StaleEdit as error:
+                form = _stale_form(request, ReturnForm, pk, error)
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(
+                    request,
+                    f"{episode.child.full_name}'s return has been recorded. The return "
+                    "interview is due within 72 hours.",
+                )
+                return redirect("incidents:episode_detail", pk=pk)
+    else:
+        form = ReturnForm(initial={"version": episode.version})
+    return _form_page(
+        request,
+        form,
+        child=episode.child,
+        episode=episode,
+        title="Record the child's return",
+        caption=episode.child.full_name,
+        back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def episode_close(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    access.require(access.can_close_episode(request.user), "Only a manager can close an episode.")
+    form = CloseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.episode_close(
+                acting_user=request.user, episode=episode, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, "The episode has been closed")
+            return redirect("incidents:episode_detail", pk=pk)
+    return _form_page(
+        request,
+        form,
+        child=episode.child,
+        episode=episode,
+        title="Close the episode",
+        caption=f"{episode.child.full_name}: {episode}",
+        back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
+    )
+
+
+# Lists ----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+def episode_list_open(request: HttpRequest) -> HttpResponse:
+    visible = access.episodes_visible_to(request.user)
+    filters = OpenEpisodesFilterForm(request.GET or None)
+    missing = visible.filter(found_at__isnull=True)
+    if filters.is_valid():
+        if filters.cleaned_data["risk"]:
+            missing = missing.filter(risk=filters.cleaned_data["risk"])
+        if filters.cleaned_data["category"]:
+            missing = missing.filter(category=filters.cleaned_data["category"])
+    # Uses the partial index episode_missing_idx (-risk_rank, last_seen_at).
+    missing = missing.select_related("child", "last_seen_location", "reported_by_agency").order_by(
+        "-risk_rank", "last_seen_at", "pk"
+    )
+    returned = (
+        visible.filter(found_at__isnull=False, closed_at__isnull=True)
+        .select_related("child", "interview", "safe_and_well")
+        .order_by("interview__due_at", "found_at", "pk")
+    )
+    now = timezone.now()
+    missing_page = _paginate(request, missing)
+    returned_page = _paginate(request, returned, "returned_page")
+    rows = [
+        {
+            "episode": episode,
+            "missing_for": _duration(now - episode.last_seen_at),
+            "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),
+        }
+        for episode in missing_page
+    ]
+    returned_rows = [
+        {
+            "episode": episode,
+            "interview": getattr(episode, "interview", None),
+            "overdue": bool(
+                getattr(episode, "interview", None) and episode.interview.is_overdue(now)
+            ),
+            "safe_and_well_done": hasattr(episode, "safe_and_well"),
+        }
+        for episode in returned_page
+    ]
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("returned_page", None)
+    return render(
+        request,
+        "incidents/episodes/list_open.html",
+        {
+            "filters": filters,
+            "page": missing_page,
+            "rows": rows,
+            "returned_page": returned_page,
+            "returned_rows": returned_rows,
+            "query": query.urlencode(),
+        },
+    )
+
+
+@require_http_methods(["GET"])
+def recent_work(request: HttpRequest) -> HttpResponse:
+    since = timezone.now() - dt.timedelta(days=RECENT_WORK_DAYS)
+    # Uses event_agency_recent_idx (actor_agency, -recorded_at).
+    events = (
+        CaseEvent.objects.filter(
+            actor_agency_id=request.user.agency_id,
+            recorded_at__gte=since,
+            child__in=access.children_visible_to(request.user),
+        )
+        .select_related("child", "actor", "episode")
+        .order_by("-recorded_at", "-id")
+    )
+    page = _paginate(request, events)
+    return render(
+        request,
+        "incidents/episodes/recent_work.html",
+        {"page": page, "days": RECENT_WORK_DAYS, "agency": request.user.agency},
+    )
+
+
+urlpatterns: list[URLPattern] = [
+    path("children/<int:child_pk>/report-missing/", episode_report, name="episode_report"),
+    path(
+        "children/<int:child_pk>/report-missing/check/",
+        episode_report_check,
+        name="episode_report_check",
+    ),
+    path("episodes/open/", episode_list_open, name="episode_list_open"),
+    path("episodes/<int:pk>/", episode_detail, name="episode_detail"),
+    path("episodes/<int:pk>/edit/", episode_edit, name="episode_edit"),
+    path("episodes/<int:pk>/risk/", episode_regrade, name="episode_regrade"),
+    path("episodes/<int:pk>/return/", episode_return, name="episode_return"),
+    path("episodes/<int:pk>/close/", episode_close, name="episode_close"),
+    path("recent-work/", recent_work, name="recent_work"),
+]

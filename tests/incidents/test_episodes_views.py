@@ -1,0 +1,448 @@
+"""The episode pages: report (question, check answers, confirm), the episode page, edit,
+re-grade, record return and close."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import CaseEvent, Episode, LegalStatus, Location, ReturnInterview
+from tests.factories.incidents import (
+    ChildFactory,
+    EpisodeFactory,
+    ReturnInterviewFactory,
+    RiskGradingFactory,
+    SafeAndWellCheckFactory,
+)
+
+
+@pytest.fixture
+def child(area_west, social_worker, la_west, provider, police):
+    return ChildFactory(
+        first_name="Ella", last_name="Jones", responsible_area=area_west, created_by=social_worker
+    )
+
+
+@pytest.fixture
+def episode(child, officer):
+    episode = EpisodeFactory(child=child, created_by=officer)
+    RiskGradingFactory(episode=episode, graded_by=officer)
+    return episode
+
+
+@pytest.fixture
+def returned(child, social_worker):
+    interview = ReturnInterviewFactory(episode__child=child, episode__created_by=social_worker)
+    return interview.episode
+
+
+def when(name: str, value: dt.datetime) -> dict[str, str]:
+    local = timezone.localtime(value)
+    return {
+        f"{name}_0": str(local.day),
+        f"{name}_1": str(local.month),
+        f"{name}_2": str(local.year),
+        f"{name}_3": local.strftime("%H:%M"),
+    }
+
+
+def report_data(**overrides: str) -> dict[str, str]:
+    now = timezone.now()
+    data = {
+        "category": "missing",
+        **when("reported_at", now - dt.timedelta(hours=1)),
+        "reported_by_name": "Jane Carer",
+        "reported_by_agency": "",
+        **when("last_seen_at", now - dt.timedelta(hours=3)),
+        "last_seen_description": "Chester bus station",
+        "last_seen_address": "",
+        "last_seen_postcode": "ch1 3aa",
+        "circumstances": "Left after an argument",
+        "police_reference": "CH/1",
+        "flags": ["flag_cse", "flag_self_harm"],
+        "flag_other": "",
+        "risk": "high",
+        "risk_rationale": "Known CSE risk",
+    }
+    data.update(overrides)
+    return data
+
+
+# Report ---------------------------------------------------------------------------------
+
+
+def test_report_question_page(client, social_worker, child):
+    client.force_login(social_worker)
+    response = client.get(reverse("incidents:episode_report", args=[child.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Report Ella Jones missing" in content
+    # Not in care: the away option is explained, not offered.
+    assert 'value="away"' not in content
+    assert "applies only to a child in care" in content
+    assert f'value="{social_worker.agency_id}" selected' in content
+
+
+def test_report_question_page_offers_away_for_child_in_care(client, social_worker, child):
+    child.legal_status = LegalStatus.IN_CARE
+    child.save()
+    client.force_login(social_worker)
+    response = client.get(reverse("incidents:episode_report", args=[child.pk]))
+    assert 'value="away"' in response.content.decode()
+
+
+def test_report_outsider_404_admin_403(client, outsider, admin_user, child):
+    url = reverse("incidents:episode_report", args=[child.pk])
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+    client.force_login(admin_user)
+    # Admins see no case records at all.
+    assert client.get(url).status_code == 404
+
+
+def test_report_wrong_method(client, social_worker, child):
+    client.force_login(social_worker)
+    assert client.put(reverse("incidents:episode_report", args=[child.pk])).status_code == 405
+
+
+def test_report_journey(client, social_worker, child, la_west):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    response = client.post(url, report_data(reported_by_agency=str(la_west.pk)))
+    check_url = reverse("incidents:episode_report_check", args=[child.pk])
+    assert response.status_code == 302
+    assert response.url == check_url
+    assert not Episode.objects.exists()
+
+    response = client.get(check_url)
+    content = response.content.decode()
+    assert "Check your answers" in content
+    assert "Chester bus station, CH1 3AA" in content
+    assert "Child sexual exploitation, Self-harm" in content
+
+    # "Change" brings back what was typed.
+    content = client.get(url).content.decode()
+    assert 'value="Jane Carer"' in content
+
+    response = client.post(check_url)
+    episode = Episode.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("incidents:episode_detail", args=[episode.pk])
+    assert episode.flag_cse and episode.flag_self_harm
+    assert episode.last_seen_location.postcode == "CH1 3AA"
+    assert episode.reported_by_agency == la_west
+    assert CaseEvent.objects.filter(kind="reported", episode=episode).exists()
+    page = client.get(response.url).content.decode()
+    assert "Ella Jones has been reported missing" in page
+    assert str(child.pk) not in client.session.get("episode_report", "")
+
+
+def test_report_invalid_keeps_input(client, social_worker, child):
+    client.force_login(social_worker)
+    now = timezone.now()
+    data = report_data(**when("last_seen_at", now + dt.timedelta(days=1)), circumstances="Keep me")
+    response = client.post(reverse("incidents:episode_report", args=[child.pk]), data)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<title>Error:" in content
+    assert "must not be in the future" in content
+    assert "Keep me" in content
+
+
+def test_report_away_for_child_not_in_care_refused_at_confirm(client, social_worker, child):
+    client.force_login(social_worker)
+    client.post(reverse("incidents:episode_report", args=[child.pk]), report_data(category="away"))
+    response = client.post(reverse("incidents:episode_report_check", args=[child.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Away from placement without authorisation is only for a child in care" in content
+    assert "Left after an argument" in content
+    assert not Episode.objects.exists()
+
+
+def test_report_second_open_episode_refused(client, social_worker, child, episode):
+    client.force_login(social_worker)
+    client.post(reverse("incidents:episode_report", args=[child.pk]), report_data())
+    response = client.post(reverse("incidents:episode_report_check", args=[child.pk]))
+    assert response.status_code == 200
+    assert "already has an open missing episode" in response.content.decode()
+    assert Episode.objects.count() == 1
+
+
+def test_report_check_without_answers_goes_to_questions(client, social_worker, child):
+    client.force_login(social_worker)
+    response = client.get(reverse("incidents:episode_report_check", args=[child.pk]))
+    assert response.status_code == 302
+    assert response.url == reverse("incidents:episode_report", args=[child.pk])
+
+
+# Episode page ---------------------------------------------------------------------------
+
+
+def test_detail_missing_for_police(client, officer, episode, django_assert_max_num_queries):
+    client.force_login(officer)
+    url = reverse("incidents:episode_detail", args=[episode.pk])
+    response = client.get(url)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Protocol steps" in content
+    assert reverse("incidents:episode_regrade", args=[episode.pk]) in content
+    assert reverse("incidents:episode_return", args=[episode.pk]) in content
+    assert reverse("incidents:episode_close", args=[episode.pk]) not in content
+    assert "Initial grading" in content
+    assert 'id="risk-history"' in content
+
+
+def test_detail_query_count_is_fixed(client, officer, episode, django_assert_num_queries):
+    client.force_login(officer)
+    url = reverse("incidents:episode_detail", args=[episode.pk])
+    client.get(url)
+    with django_assert_num_queries(7):
+        client.get(url)
+    for _ in range(5):
+        RiskGradingFactory(episode=episode, graded_by=officer)
+    with django_assert_num_queries(7):
+        client.get(url)
+
+
+def test_detail_returned_for_manager(client, manager, returned):
+    SafeAndWellCheckFactory(episode=returned)
+    client.force_login(manager)
+    content = client.get(reverse("incidents:episode_detail", args=[returned.pk])).content.decode()
+    assert reverse("incidents:episode_close", args=[returned.pk]) in content
+    assert reverse("incidents:episode_regrade", args=[returned.pk]) not in content
+    assert reverse("incidents:episode_return", args=[returned.pk]) not in content
+    assert "Due by" in content
+
+
+def test_detail_overdue_steps(client, social_worker, child):
+    found = timezone.now() - dt.timedelta(hours=80)
+    interview = ReturnInterviewFactory(
+        episode__child=child,
+        episode__last_seen_at=found - dt.timedelta(hours=5),
+        episode__found_at=found,
+    )
+    client.force_login(social_worker)
+    response = client.get(reverse("incidents:episode_detail", args=[interview.episode.pk]))
+    steps = response.context["steps"]
+    by_name = {step["name"]: step["status"]["text"] for step in steps}
+    assert by_name["Safe and well check"] == "Overdue"
+    assert by_name["Return interview"] == "Overdue"
+    assert by_name["Found or returned"] == "Done"
+
+
+def test_detail_outsider_404_and_method(client, outsider, social_worker, episode):
+    url = reverse("incidents:episode_detail", args=[episode.pk])
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+    client.force_login(social_worker)
+    assert client.post(url).status_code == 405
+
+
+# Re-grade -------------------------------------------------------------------------------
+
+
+def test_regrade_by_officer(client, officer, episode):
+    client.force_login(officer)
+    url = reverse("incidents:episode_regrade", args=[episode.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"grade": "high", "rationale": "Seen with older men"})
+    assert response.status_code == 302
+    episode.refresh_from_db()
+    assert episode.risk == "high"
+    assert CaseEvent.objects.filter(kind="risk_regraded", episode=episode).exists()
+
+
+def test_regrade_forbidden_for_social_worker(client, social_worker, outsider, episode):
+    url = reverse("incidents:episode_regrade", args=[episode.pk])
+    client.force_login(social_worker)
+    assert client.get(url).status_code == 403
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+
+
+def test_regrade_invalid_keeps_input(client, officer, episode):
+    client.force_login(officer)
+    url = reverse("incidents:episode_regrade", args=[episode.pk])
+    response = client.post(url, {"grade": "", "rationale": "Keep this rationale"})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Select the risk grade" in content
+    assert "Keep this rationale" in content
+    assert client.delete(url).status_code == 405
+
+
+def test_regrade_after_return_refused(client, officer, returned):
+    client.force_login(officer)
+    response = client.post(
+        reverse("incidents:episode_regrade", args=[returned.pk]),
+        {"grade": "high", "rationale": "Late"},
+    )
+    assert response.status_code == 200
+    assert "still missing" in response.content.decode()
+
+
+# Return ---------------------------------------------------------------------------------
+
+
+def return_data(episode: Episode, **overrides: str) -> dict[str, str]:
+    data = {
+        **when("found_at", timezone.now() - dt.timedelta(minutes=10)),
+        "found_description": "Friend's flat",
+        "found_address": "",
+        "found_postcode": "",
+        "found_with": "A friend",
+        "how_returned": "police",
+        "return_notes": "",
+        "version": str(episode.version),
+    }
+    data.update(overrides)
+    return data
+
+
+def test_record_return(client, provider_worker, episode):
+    client.force_login(provider_worker)
+    url = reverse("incidents:episode_return", args=[episode.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, return_data(episode))
+    assert response.status_code == 302
+    episode.refresh_from_db()
+    assert episode.found_location == Location.objects.get(description="Friend's flat")
+    assert ReturnInterview.objects.filter(episode=episode).exists()
+
+
+def test_record_return_found_before_last_seen(client, social_worker, episode):
+    client.force_login(social_worker)
+    data = return_data(episode, **when("found_at", episode.last_seen_at - dt.timedelta(hours=1)))
+    data["found_with"] = "Keep this"
+    response = client.post(reverse("incidents:episode_return", args=[episode.pk]), data)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "The time found must be after the time last seen" in content
+    assert "Keep this" in content
+
+
+def test_record_return_stale_shows_conflict(client, social_worker, episode):
+    client.force_login(social_worker)
+    data = return_data(episode, version=str(episode.version - 1 or 99))
+    response = client.post(reverse("incidents:episode_return", args=[episode.pk]), data)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Someone else changed this episode" in content
+    assert "Friend&#x27;s flat" in content
+
+
+def test_record_return_outsider_and_admin(client, outsider, admin_user, episode):
+    url = reverse("incidents:episode_return", args=[episode.pk])
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+    client.force_login(admin_user)
+    assert client.get(url).status_code == 404
+
+
+# Edit -----------------------------------------------------------------------------------
+
+
+def edit_data(episode: Episode, **overrides: str) -> dict[str, str]:
+    data = report_data()
+    for name in ("risk", "risk_rationale"):
+        data.pop(name)
+    data.update(
+        {
+            **when("reported_at", episode.reported_at),
+            **when("last_seen_at", episode.last_seen_at),
+            "version": str(episode.version),
+        }
+    )
+    data.update(overrides)
+    return data
+
+
+def test_edit(client, social_worker, episode):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_edit", args=[episode.pk])
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "Did not come home from school." in response.content.decode()
+    response = client.post(url, edit_data(episode, circumstances="Updated"))
+    assert response.status_code == 302
+    episode.refresh_from_db()
+    assert episode.circumstances == "Updated"
+    assert CaseEvent.objects.filter(kind="episode_edited", episode=episode).exists()
+
+
+def test_edit_stale_shows_conflict_and_keeps_input(client, social_worker, episode):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_edit", args=[episode.pk])
+    stale = edit_data(episode, circumstances="My late change")
+    assert client.post(url, edit_data(episode, circumstances="First")).status_code == 302
+    response = client.post(url, stale)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Someone else changed this episode" in content
+    assert "My late change" in content
+    assert 'name="version" value="2"' in content
+    episode.refresh_from_db()
+    assert episode.circumstances == "First"
+
+
+def test_edit_returned_episode_found_before_last_seen(client, social_worker, returned):
+    client.force_login(social_worker)
+    data = edit_data(
+        returned,
+        **when("found_at", returned.last_seen_at - dt.timedelta(hours=2)),
+        how_returned="self",
+        found_description="",
+        found_with="",
+        found_address="",
+        found_postcode="",
+        return_notes="",
+    )
+    response = client.post(reverse("incidents:episode_edit", args=[returned.pk]), data)
+    assert response.status_code == 200
+    assert "The time found must be after the time last seen" in response.content.decode()
+
+
+def test_edit_outsider_404(client, outsider, episode):
+    client.force_login(outsider)
+    assert client.get(reverse("incidents:episode_edit", args=[episode.pk])).status_code == 404
+
+
+# Close ----------------------------------------------------------------------------------
+
+
+def test_close_by_manager(client, manager, returned):
+    client.force_login(manager)
+    url = reverse("incidents:episode_close", args=[returned.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"reason": "Family moved abroad"})
+    assert response.status_code == 302
+    returned.refresh_from_db()
+    assert returned.closure_reason == "Family moved abroad"
+
+
+def test_close_forbidden_for_practitioner(client, social_worker, returned):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_close", args=[returned.pk])
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"reason": "x"}).status_code == 403
+
+
+def test_close_before_return_shows_message(client, manager, episode):
+    client.force_login(manager)
+    response = client.post(
+        reverse("incidents:episode_close", args=[episode.pk]), {"reason": "Keep reason"}
+    )
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "only be closed after the child&#x27;s return" in content
+    assert "Keep reason" in content
+
+
+def test_close_requires_reason(client, manager, returned):
+    client.force_login(manager)
+    response = client.post(reverse("incidents:episode_close", args=[returned.pk]), {"reason": ""})
+    assert "Enter the reason for closing the episode" in response.content.decode()
