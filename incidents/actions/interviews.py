@@ -38,7 +38,7 @@ from ..models import (
     ReturnInterview,
     SafeAndWellCheck,
 )
-from .base import event_record, raise_if_errors, update_versioned
+from .base import StaleEdit, event_record, raise_if_errors, update_versioned
 
 FUTURE_MESSAGE = "The date and time must not be in the future"
 MAX_AGREED_ACTIONS = 3
@@ -264,6 +264,13 @@ def _refuse_if_done(interview: ReturnInterview, errors: dict[str, list[str]]) ->
         errors[NON_FIELD_ERRORS] = ["The return interview has already been recorded as declined"]
 
 
+def _refuse_if_stale(interview: ReturnInterview, expected_version: int) -> None:
+    # Said first: "someone else recorded this" explains a refusal better than the rules
+    # the other person's record now breaks. update_versioned still guards the write.
+    if interview.version != expected_version:
+        raise StaleEdit("return interview")
+
+
 def failed_attempt_count(interview: ReturnInterview) -> int:
     return interview.attempts.filter(outcome__in=InterviewAttempt.FAILED_OUTCOMES).count()
 
@@ -406,6 +413,7 @@ def interview_record_held(
     pull = list(dict.fromkeys(pull_factors))
     with transaction.atomic():
         episode = interview.episode
+        _refuse_if_stale(interview, expected_version)
         errors: dict[str, list[str]] = {}
         _refuse_if_done(interview, errors)
         _check_after_return(
@@ -486,6 +494,7 @@ def interview_record_declined(
     )
     with transaction.atomic():
         episode = interview.episode
+        _refuse_if_stale(interview, expected_version)
         errors: dict[str, list[str]] = {}
         _refuse_if_done(interview, errors)
         _check_after_return(

@@ -1,5 +1,474 @@
-"""Views: see the module docstring of incidents.access for who may see and do what."""
+"""Views: see the module docstring of incidents.access for who may see and do what.
 
-from django.urls import URLPattern
+After a return: the police safe and well check, the return interview (its due time,
+the attempt log, the child's own words) and challenges to a partner's decision.
+"""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .. import access
+from ..actions.base import StaleEdit
+from ..actions.interviews import (
+    challenge_raise,
+    challenge_record_outcome,
+    interview_record_attempt,
+    interview_record_declined,
+    interview_record_held,
+    safe_and_well_record,
+    safe_and_well_share,
+)
+from ..forms.interviews import (
+    AttemptForm,
+    ChallengeForm,
+    ChallengeOutcomeForm,
+    InterviewDeclinedForm,
+    InterviewHeldForm,
+    SafeAndWellForm,
+    SafeAndWellShareForm,
+    VersionedForm,
+)
+from ..models import Challenge, Episode, InterviewAttempt, ReturnInterview, SafeAndWellCheck
+
+# Failed attempts after which the page prompts a different approach (the audit: a
+# quarter of children would not engage and cases became process-driven).
+STUCK_AFTER_FAILED_ATTEMPTS = 2
+DUE_SOON = dt.timedelta(hours=24)
+
+FORM_TEMPLATE = "incidents/interviews/form.html"
+
+
+def _interview_of(episode: Episode) -> ReturnInterview | None:
+    return (
+        ReturnInterview.objects.select_related("owner", "provider", "recorded_by")
+        .filter(episode=episode)
+        .first()
+    )
+
+
+def _interview_or_404(episode: Episode) -> ReturnInterview:
+    interview = _interview_of(episode)
+    if interview is None:
+        raise Http404("The child's return has not been recorded yet")
+    # The episode fetched through the access helper already carries the child.
+    interview.episode = episode
+    return interview
+
+
+def _check_of(episode: Episode) -> SafeAndWellCheck | None:
+    return SafeAndWellCheck.objects.filter(episode=episode).first()
+
+
+def due_tag(interview: ReturnInterview, now: dt.datetime | None = None) -> tuple[str, str]:
+    """The tag shown by the due date: (text, extra CSS class)."""
+    now = now or timezone.now()
+    if interview.is_done:
+        late = interview.is_overdue(now)
+        if interview.outcome == ReturnInterview.Outcome.HELD:
+            return (
+                ("Held late", "govuk-tag--orange") if late else ("Held in time", "govuk-tag--green")
+            )
+        return ("Recorded late", "govuk-tag--orange") if late else ("Recorded", "govuk-tag--green")
+    if interview.is_overdue(now):
+        return "Overdue", "govuk-tag--red"
+    if interview.due_at - now <= DUE_SOON:
+        return "Due soon", "govuk-tag--yellow"
+    return "Due", "govuk-tag--blue"
+
+
+def _apply_action_error(form: Any, error: ValidationError, current_version: int | None) -> None:
+    form.add_error(None, error)
+    if isinstance(error, StaleEdit) and isinstance(form, VersionedForm) and current_version:
+        form.keep_input_with_version(current_version)
+
+
+def _render_form(
+    request: HttpRequest,
+    form: Any,
+    *,
+    heading: str,
+    caption: str,
+    back_url: str,
+    template: str = FORM_TEMPLATE,
+    **extra: Any,
+) -> HttpResponse:
+    context = {"form": form, "heading": heading, "caption": caption, "back_url": back_url}
+    context.update(extra)
+    return render(request, template, context)
+
+
+def _interview_url(episode: Episode) -> str:
+    return reverse("incidents:interview_detail", args=[episode.pk])
+
+
+# Safe and well check ----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    access.require(
+        access.can_record_safe_and_well(request.user),
+        "Only police officers record safe and well checks.",
+    )
+    if request.method == "POST":
+        form = SafeAndWellForm(request.POST)
+        if form.is_valid():
+            try:
+                safe_and_well_record(acting_user=request.user, episode=episode, **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, "Safe and well check saved")
+                return redirect(_interview_url(episode))
+    else:
+        form = SafeAndWellForm(initial={"officer_name": request.user.name})
+    return _render_form(
+        request,
+        form,
+        heading="Record the safe and well check",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def safe_and_well_share_view(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    access.require(
+        access.can_record_safe_and_well(request.user),
+        "Only police officers record that a safe and well check was shared.",
+    )
+    check = _check_of(episode)
+    if check is None:
+        raise Http404("No safe and well check has been recorded")
+    check.episode = episode
+    if request.method == "POST":
+        form = SafeAndWellShareForm(request.POST)
+        if form.is_valid():
+            try:
+                safe_and_well_share(
+                    acting_user=request.user, check=check, shared_at=form.cleaned_data["shared_at"]
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, "Recorded that the check was shared")
+                return redirect(_interview_url(episode))
+    else:
+        form = SafeAndWellShareForm()
+    return _render_form(
+        request,
+        form,
+        heading="Record that the safe and well check was shared with the local authority",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+    )
+
+
+# Return interview -------------------------------------------------------------------
+
+
+@require_GET
+def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    interview = _interview_of(episode)
+    now = timezone.now()
+    context: dict[str, Any] = {
+        "episode": episode,
+        "child": episode.child,
+        "interview": interview,
+        "check": _check_of(episode),
+        "can_record_interview": access.can_record_interview(request.user),
+        "can_record_safe_and_well": access.can_record_safe_and_well(request.user),
+        "can_raise_challenge": access.can_raise_challenge(request.user),
+    }
+    if interview is not None:
+        attempts = list(interview.attempts.select_related("recorded_by", "recorded_by__agency"))
+        failed = sum(1 for a in attempts if a.outcome in InterviewAttempt.FAILED_OUTCOMES)
+        context.update(
+            attempts=attempts,
+            failed_attempts=failed,
+            stuck=not interview.is_done and failed >= STUCK_AFTER_FAILED_ATTEMPTS,
+            due_tag=due_tag(interview, now),
+            actions=(
+                list(interview.actions.select_related("owner_agency"))
+                if interview.outcome == ReturnInterview.Outcome.HELD
+                else []
+            ),
+        )
+    return render(request, "incidents/interviews/detail.html", context)
+
+
+def _interview_for_recording(request: HttpRequest, pk: int) -> tuple[Episode, ReturnInterview]:
+    episode = access.get_episode_for_user(request.user, pk)
+    access.require(
+        access.can_record_interview(request.user),
+        "Only return-interview providers and local authority staff record return interviews.",
+    )
+    return episode, _interview_or_404(episode)
+
+
+@require_http_methods(["GET", "POST"])
+def interview_attempt_add(request: HttpRequest, pk: int) -> HttpResponse:
+    episode, interview = _interview_for_recording(request, pk)
+    if request.method == "POST":
+        form = AttemptForm(request.POST)
+        if form.is_valid():
+            try:
+                interview_record_attempt(
+                    acting_user=request.user, interview=interview, **form.cleaned_data
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, "Attempt saved")
+                return redirect(_interview_url(episode))
+    else:
+        form = AttemptForm()
+    return _render_form(
+        request,
+        form,
+        heading="Record an attempt to hold the return interview",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def interview_held(request: HttpRequest, pk: int) -> HttpResponse:
+    episode, interview = _interview_for_recording(request, pk)
+    if request.method == "POST":
+        form = InterviewHeldForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                interview_record_held(
+                    acting_user=request.user,
+                    interview=interview,
+                    expected_version=data["version"],
+                    held_at=data["held_at"],
+                    held_by=data["held_by"],
+                    child_voice=data["child_voice"],
+                    push_factors=data["push_factors"],
+                    pull_factors=data["pull_factors"],
+                    factors_notes=data["factors_notes"],
+                    where_they_were=data["where_they_were"],
+                    who_with=data["who_with"],
+                    harm_disclosed=data["harm_disclosed"],
+                    harm_details=data["harm_details"],
+                    what_would_help=data["what_would_help"],
+                    actions=form.agreed_actions(),
+                )
+            except ValidationError as error:
+                _apply_action_error(form, error, _current_version(interview))
+            else:
+                messages.success(request, "Return interview saved")
+                return redirect(_interview_url(episode))
+    elif interview.is_done:
+        messages.info(request, "The outcome of the return interview has already been recorded")
+        return redirect(_interview_url(episode))
+    else:
+        form = InterviewHeldForm(
+            initial={"version": interview.version, "held_by": request.user.name}
+        )
+    return _render_form(
+        request,
+        form,
+        heading="Record the return interview",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+        intro=(
+            "Start with what the child said, in their own words. It is the most important "
+            "part of the record and is shown first on the child's page."
+        ),
+    )
+
+
+def _current_version(interview: ReturnInterview) -> int | None:
+    return ReturnInterview.objects.filter(pk=interview.pk).values_list("version", flat=True).first()
+
+
+@require_http_methods(["GET", "POST"])
+def interview_declined(request: HttpRequest, pk: int) -> HttpResponse:
+    episode, interview = _interview_for_recording(request, pk)
+    if request.method == "POST":
+        form = InterviewDeclinedForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                interview_record_declined(
+                    acting_user=request.user,
+                    interview=interview,
+                    expected_version=data["version"],
+                    declined_at=data["declined_at"],
+                    carers_information=data["carers_information"],
+                    decision_not_to_hold=data["decision_not_to_hold"],
+                )
+            except ValidationError as error:
+                _apply_action_error(form, error, _current_version(interview))
+            else:
+                messages.success(request, "Recorded that the child declined the interview")
+                return redirect(_interview_url(episode))
+    elif interview.is_done:
+        messages.info(request, "The outcome of the return interview has already been recorded")
+        return redirect(_interview_url(episode))
+    else:
+        form = InterviewDeclinedForm(initial={"version": interview.version})
+    return _render_form(
+        request,
+        form,
+        heading="Record that the child declined a return interview",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+        intro=(
+            "Before recording a refusal, think about whether another approach could help: "
+            "a different worker, a trusted adult, or meeting somewhere the child chooses. "
+            "Offer the carers the chance to give information."
+        ),
+    )
+
+
+# Challenges -------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def challenge_add(request: HttpRequest, child_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, child_pk)
+    access.require(
+        access.can_raise_challenge(request.user),
+        "Only practitioners and managers raise challenges.",
+    )
+    if request.method == "POST":
+        form = ChallengeForm(request.POST, child=child)
+        if form.is_valid():
+            try:
+                challenge = challenge_raise(
+                    acting_user=request.user, child=child, **form.cleaned_data
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, "Challenge saved. Record its outcome when you know it.")
+                return redirect(
+                    "incidents:challenge_outcome", child_pk=child.pk, challenge_pk=challenge.pk
+                )
+    else:
+        initial: dict[str, Any] = {}
+        episode_pk = request.GET.get("episode", "")
+        if episode_pk.isdigit():
+            initial["episode"] = int(episode_pk)
+        form = ChallengeForm(initial=initial, child=child)
+    return _render_form(
+        request,
+        form,
+        heading="Record a challenge to a partner's decision",
+        caption=child.full_name,
+        back_url="",
+        child=child,
+        intro=(
+            "Use this when you have challenged another agency's decision under the "
+            "escalation policy, for example a risk grading or a decision not to act."
+        ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def challenge_outcome(request: HttpRequest, child_pk: int, challenge_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, child_pk)
+    challenge = (
+        Challenge.objects.select_related("challenged_agency", "raised_by", "episode")
+        .filter(child=child, pk=challenge_pk)
+        .first()
+    )
+    if challenge is None:
+        raise Http404("No such challenge")
+    challenge.child = child
+    access.require(
+        access.can_raise_challenge(request.user),
+        "Only practitioners and managers record the outcome of a challenge.",
+    )
+    if request.method == "POST":
+        form = ChallengeOutcomeForm(request.POST)
+        if form.is_valid():
+            try:
+                challenge_record_outcome(
+                    acting_user=request.user,
+                    challenge=challenge,
+                    expected_version=form.cleaned_data["version"],
+                    status=form.cleaned_data["status"],
+                    outcome=form.cleaned_data["outcome"],
+                )
+            except ValidationError as error:
+                challenge.refresh_from_db()
+                _apply_action_error(form, error, challenge.version)
+            else:
+                messages.success(request, "Outcome of the challenge saved")
+                return redirect(
+                    "incidents:challenge_outcome", child_pk=child.pk, challenge_pk=challenge.pk
+                )
+    else:
+        form = ChallengeOutcomeForm(
+            initial={
+                "version": challenge.version,
+                "status": challenge.status if challenge.status != Challenge.Status.OPEN else None,
+                "outcome": challenge.outcome,
+            }
+        )
+    return _render_form(
+        request,
+        form,
+        heading="Challenge to a partner's decision",
+        caption=child.full_name,
+        back_url="",
+        template="incidents/interviews/challenge.html",
+        child=child,
+        challenge=challenge,
+    )
+
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "episodes/<int:pk>/safe-and-well/",
+        safe_and_well_record_view,
+        name="safe_and_well_record",
+    ),
+    path(
+        "episodes/<int:pk>/safe-and-well/shared/",
+        safe_and_well_share_view,
+        name="safe_and_well_share",
+    ),
+    path("episodes/<int:pk>/return-interview/", interview_detail, name="interview_detail"),
+    path(
+        "episodes/<int:pk>/return-interview/attempts/add/",
+        interview_attempt_add,
+        name="interview_attempt_add",
+    ),
+    path("episodes/<int:pk>/return-interview/held/", interview_held, name="interview_held"),
+    path(
+        "episodes/<int:pk>/return-interview/declined/",
+        interview_declined,
+        name="interview_declined",
+    ),
+    path("children/<int:child_pk>/challenges/add/", challenge_add, name="challenge_add"),
+    path(
+        "children/<int:child_pk>/challenges/<int:challenge_pk>/",
+        challenge_outcome,
+        name="challenge_outcome",
+    ),
+]

@@ -1,0 +1,307 @@
+"""Forms for the safe and well check, the return interview and challenges.
+
+The forms only parse what was typed; the rules (after the return, not twice, the
+child's own words) live in ``incidents.actions.interviews``, which reports errors by
+these forms' field names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crispy_forms_gds.helper import FormHelper
+from crispy_forms_gds.layout import HTML, Field, Fieldset, Layout, Size, Submit
+from django import forms
+
+from missingkids.accounts.models import Agency
+
+from ..actions.interviews import MAX_AGREED_ACTIONS
+from ..models import PULL_FACTORS, PUSH_FACTORS, Challenge, Child, Episode, InterviewAttempt
+from .fields import UKDateField, UKDateTimeField
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+def _required(message: str) -> dict[str, str]:
+    return {"required": message}
+
+
+def _text(label: str, *, required: bool = False, message: str = "", **kwargs: Any) -> Any:
+    return forms.CharField(
+        label=label,
+        required=required,
+        widget=forms.Textarea,
+        error_messages=_required(message) if message else None,
+        **kwargs,
+    )
+
+
+def _helper(*fields: Any, submit: str) -> FormHelper:
+    helper = FormHelper()
+    helper.form_tag = False
+    helper.layout = Layout(*fields, Submit("submit", submit))
+    return helper
+
+
+class VersionedForm(forms.Form):
+    """Carries the version of the record the form was drawn from (see update_versioned)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def keep_input_with_version(self, version: int) -> None:
+        """After a conflict: keep what was typed, but base the next try on the new version."""
+        data = self.data.copy()
+        data["version"] = str(version)
+        self.data = data
+
+
+class SafeAndWellForm(forms.Form):
+    officer_name = forms.CharField(
+        label="Officer's name",
+        max_length=200,
+        error_messages=_required("Enter the name of the officer who did the check"),
+    )
+    conducted_at = UKDateTimeField(
+        label="When the check was done", help_text="For example, 27 3 2026 and 14:30"
+    )
+    face_to_face = forms.TypedChoiceField(
+        label="Was the check done face to face?",
+        choices=YES_NO,
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+        error_messages=_required("Select yes if the check was done face to face"),
+    )
+    outcome = _text("Outcome of the check", required=True, message="Enter the outcome of the check")
+    harm_disclosed = forms.BooleanField(label="The child disclosed harm", required=False)
+    crime_disclosed = forms.BooleanField(label="The child disclosed a crime", required=False)
+    disclosure_details = _text("What the child disclosed")
+    shared_with_la_at = UKDateTimeField(
+        label="When it was shared with the local authority",
+        required=False,
+        help_text="Leave blank if it has not been shared yet. You can record it later.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field.text("officer_name"),
+            Field("conducted_at"),
+            Field.radios("face_to_face", legend_size=Size.SMALL, inline=True),
+            Field.textarea("outcome", rows=4),
+            Fieldset(
+                Field.checkbox("harm_disclosed"),
+                Field.checkbox("crime_disclosed"),
+                Field.textarea("disclosure_details", rows=4),
+                legend="Disclosures",
+                legend_size=Size.SMALL,
+            ),
+            Field("shared_with_la_at"),
+            submit="Save the safe and well check",
+        )
+
+
+class SafeAndWellShareForm(forms.Form):
+    shared_at = UKDateTimeField(label="When it was shared with the local authority")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(Field("shared_at"), submit="Save")
+
+
+class AttemptForm(forms.Form):
+    attempted_at = UKDateTimeField(label="When the attempt was made")
+    method = forms.ChoiceField(
+        label="How was the child contacted?",
+        choices=InterviewAttempt.Method.choices,
+        widget=forms.RadioSelect,
+        error_messages=_required("Select how the child was contacted"),
+    )
+    outcome = forms.ChoiceField(
+        label="What happened?",
+        choices=InterviewAttempt.Outcome.choices,
+        widget=forms.RadioSelect,
+        error_messages=_required("Select what happened"),
+        help_text="If the interview went ahead, record the interview itself afterwards.",
+    )
+    notes = _text("Notes")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field("attempted_at"),
+            Field.radios("method", legend_size=Size.SMALL),
+            Field.radios("outcome", legend_size=Size.SMALL),
+            Field.textarea("notes", rows=4),
+            submit="Save the attempt",
+        )
+
+
+class InterviewHeldForm(VersionedForm):
+    child_voice = _text(
+        "What the child said, in their own words",
+        required=True,
+        message="Write what the child said, in their own words",
+        help_text=(
+            "Why they went, what happened, how they feel and what they want. Use their "
+            "words, not a summary."
+        ),
+    )
+    held_at = UKDateTimeField(label="When the interview was held")
+    held_by = forms.CharField(
+        label="Who held the interview",
+        max_length=200,
+        error_messages=_required("Enter who held the interview"),
+    )
+    push_factors = forms.MultipleChoiceField(
+        label="What pushed them to go (push factors)",
+        choices=PUSH_FACTORS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    pull_factors = forms.MultipleChoiceField(
+        label="What drew them away (pull factors)",
+        choices=PULL_FACTORS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    factors_notes = _text("More about why they went")
+    where_they_were = _text("Where they were")
+    who_with = _text("Who they were with")
+    harm_disclosed = forms.BooleanField(label="The child disclosed harm", required=False)
+    harm_details = _text("The harm disclosed")
+    what_would_help = _text("What would help, in the child's view")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        agencies = Agency.objects.filter(active=True).order_by("name")
+        action_fieldsets = []
+        for number in range(1, MAX_AGREED_ACTIONS + 1):
+            prefix = f"action_{number}_"
+            self.fields[f"{prefix}description"] = _text("Action")
+            self.fields[f"{prefix}owner_name"] = forms.CharField(
+                label="Who owns it", max_length=200, required=False
+            )
+            self.fields[f"{prefix}owner_agency"] = forms.ModelChoiceField(
+                label="Their agency",
+                queryset=agencies,
+                required=False,
+                empty_label="Select an agency",
+            )
+            self.fields[f"{prefix}due_date"] = UKDateField(
+                label="Due by", required=False, allow_future=True
+            )
+            action_fieldsets.append(
+                Fieldset(
+                    Field.textarea(f"{prefix}description", rows=4),
+                    Field.text(f"{prefix}owner_name"),
+                    Field.select(f"{prefix}owner_agency"),
+                    Field(f"{prefix}due_date"),
+                    legend=f"Agreed action {number}",
+                    legend_size=Size.SMALL,
+                )
+            )
+        self.helper = _helper(
+            Field.textarea("child_voice", label_size=Size.MEDIUM, rows=12),
+            Field("held_at"),
+            Field.text("held_by"),
+            Field.checkboxes("push_factors", legend_size=Size.SMALL, small=True),
+            Field.checkboxes("pull_factors", legend_size=Size.SMALL, small=True),
+            Field.textarea("factors_notes", rows=4),
+            Field.textarea("where_they_were", rows=4),
+            Field.textarea("who_with", rows=4),
+            Field.checkbox("harm_disclosed"),
+            Field.textarea("harm_details", rows=4),
+            Field.textarea("what_would_help", rows=4),
+            HTML('<h2 class="govuk-heading-m">Actions agreed</h2>'),
+            *action_fieldsets,
+            Field("version"),
+            submit="Save the interview",
+        )
+
+    def agreed_actions(self) -> list[dict[str, Any]]:
+        data = self.cleaned_data
+        return [
+            {
+                key: data.get(f"action_{number}_{key}")
+                for key in ("description", "owner_name", "owner_agency", "due_date")
+            }
+            for number in range(1, MAX_AGREED_ACTIONS + 1)
+        ]
+
+
+class InterviewDeclinedForm(VersionedForm):
+    declined_at = UKDateTimeField(label="When the child declined")
+    carers_information = _text(
+        "Information from the child's carers",
+        required=True,
+        message="Enter what the carers said, or why they could not give information",
+        help_text="If the carers were not asked or could not help, say why.",
+    )
+    decision_not_to_hold = _text(
+        "The decision not to hold an interview, and why",
+        required=True,
+        message="Enter the decision not to hold an interview and the reasons for it",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field("declined_at"),
+            Field.textarea("carers_information", rows=6),
+            Field.textarea("decision_not_to_hold", rows=6),
+            Field("version"),
+            submit="Save",
+        )
+
+
+class ChallengeForm(forms.Form):
+    challenged_agency = forms.ModelChoiceField(
+        label="Whose decision did you challenge?",
+        queryset=Agency.objects.none(),
+        empty_label="Select an agency",
+        error_messages=_required("Select the agency whose decision you challenged"),
+    )
+    episode = forms.ModelChoiceField(
+        label="Which episode was it about?",
+        queryset=Episode.objects.none(),
+        required=False,
+        empty_label="Not about one episode",
+    )
+    decision = _text("The decision you challenged", required=True, message="Enter the decision")
+    reason = _text("Why you challenged it", required=True, message="Enter why you challenged it")
+    raised_at = UKDateTimeField(label="When you raised the challenge")
+
+    def __init__(self, *args: Any, child: Child, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["challenged_agency"].queryset = Agency.objects.filter(active=True)
+        self.fields["episode"].queryset = child.episodes.order_by("-last_seen_at")
+        self.helper = _helper(
+            Field.select("challenged_agency"),
+            Field.select("episode"),
+            Field.textarea("decision", rows=4),
+            Field.textarea("reason", rows=4),
+            Field("raised_at"),
+            submit="Save the challenge",
+        )
+
+
+class ChallengeOutcomeForm(VersionedForm):
+    status = forms.ChoiceField(
+        label="What happened?",
+        choices=[
+            (Challenge.Status.RESOLVED, "Resolved"),
+            (Challenge.Status.ESCALATED, "Escalated to the next level"),
+        ],
+        widget=forms.RadioSelect,
+        error_messages=_required("Select whether the challenge was resolved or escalated"),
+    )
+    outcome = _text("The outcome", required=True, message="Enter the outcome of the challenge")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field.radios("status", legend_size=Size.SMALL),
+            Field.textarea("outcome", rows=4),
+            Field("version"),
+            submit="Save the outcome",
+        )
