@@ -39,10 +39,10 @@ class CategoryField(forms.ChoiceField):
         return value in Episode.Category.values
 
 
-def _location_fields(prefix: str, what: str) -> dict[str, forms.Field]:
+def _location_fields(prefix: str) -> dict[str, forms.Field]:
     return {
         f"{prefix}_description": forms.CharField(
-            label=f"Where {what}",
+            label="Name of the place",
             required=False,
             max_length=200,
             help_text="A short name for the place, for example 'Chester bus station'.",
@@ -131,7 +131,7 @@ class EpisodeDetailsForm(_LocationMixin, forms.Form):
     def __init__(self, *args: Any, child: Child, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.child = child
-        self.fields.update(_location_fields("last_seen", "were they last seen?"))
+        self.fields.update(_location_fields("last_seen"))
         if not child.is_in_care:
             # The option is not offered, but a posted "away" still reaches the action,
             # which refuses it with its own message.
@@ -141,6 +141,8 @@ class EpisodeDetailsForm(_LocationMixin, forms.Form):
             self.fields["category"].help_text = AWAY_HINT
         self.helper = FormHelper()
         self.helper.form_tag = False
+        # The page template writes the token inside its own <form>.
+        self.helper.disable_csrf = True
         self.helper.layout = Layout(*self.layout_items(), Submit("submit", self.submit_label))
 
     def layout_items(self) -> list[Any]:
@@ -285,6 +287,8 @@ class RegradeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+        # The page template writes the token inside its own <form>.
+        self.helper.disable_csrf = True
         self.helper.layout = Layout(
             Field.radios("grade", legend_size=Size.MEDIUM),
             Field.textarea("rationale", rows=5),
@@ -309,9 +313,11 @@ class ReturnForm(_LocationMixin, forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields.update(_location_fields("found", "were they found?"))
+        self.fields.update(_location_fields("found"))
         self.helper = FormHelper()
         self.helper.form_tag = False
+        # The page template writes the token inside its own <form>.
+        self.helper.disable_csrf = True
         self.helper.layout = Layout(
             *self.layout_items(), Field("version"), Submit("submit", "Record return")
         )
@@ -333,7 +339,7 @@ class ReturnForm(_LocationMixin, forms.Form):
             for name, field in cls.base_fields.items()
             if name != "version"
         }
-        fields.update(_location_fields("found", "were they found?"))
+        fields.update(_location_fields("found"))
         return fields
 
     def clean(self) -> dict[str, Any]:
@@ -353,6 +359,8 @@ class CloseForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+        # The page template writes the token inside its own <form>.
+        self.helper.disable_csrf = True
         self.helper.layout = Layout(Field.textarea("reason", rows=5), Submit("submit", "Close"))
 
 
@@ -370,6 +378,8 @@ class OpenEpisodesFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
+        # The page template writes the token inside its own <form>.
+        self.helper.disable_csrf = True
         self.helper.form_method = "get"
         self.helper.layout = Layout(
             Field.select("risk"),
