@@ -26,7 +26,8 @@ static/build/.built: node_modules/.installed $(wildcard static/scss/*.scss)
 	mkdir -p static/build/govuk
 	npx sass --load-path=node_modules --style=compressed --no-source-map --quiet-deps \
 		static/scss/app.scss static/build/app.css
-	cp node_modules/govuk-frontend/dist/govuk/all.bundle.js static/build/govuk/govuk-frontend.bundle.js
+	cp node_modules/govuk-frontend/dist/govuk/all.bundle.js \
+		node_modules/govuk-frontend/dist/govuk/all.bundle.js.map static/build/govuk/
 	rm -rf static/build/govuk/assets
 	cp -R node_modules/govuk-frontend/dist/govuk/assets static/build/govuk/assets
 	touch $@

@@ -1,5 +1,8 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
@@ -7,12 +10,19 @@ from missingkids.accounts import views as account_views
 
 
 class AdminSignInRedirect(RedirectView):
-    """The admin has no sign-in page of its own: everyone signs in the same way."""
+    """The admin has no sign-in page of its own: everyone signs in the same way.
 
-    query_string = True
+    Someone already signed in who lands here is not an admin (the admin sent them to
+    its login page): a 403, rather than a sign-in page that would send them straight
+    back to the admin and round again.
+    """
 
     def get_redirect_url(self, *args: object, **kwargs: object) -> str:
-        return reverse("login")
+        if self.request.user.is_authenticated:
+            raise PermissionDenied("Only admins can use the configuration pages.")
+        next_url = self.request.GET.get("next", "")
+        login = reverse("login")
+        return f"{login}?{urlencode({'next': next_url})}" if next_url else login
 
 
 urlpatterns = [

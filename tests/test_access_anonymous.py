@@ -212,10 +212,6 @@ def test_anonymous_request_is_sent_to_sign_in(client, sample, method):
         assert parse_qs(urlsplit(response.url).query)["next"] == [sample.url]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missingkids.urls.AdminSignInRedirect drops the query string, so ?next= is lost",
-)
 @pytest.mark.django_db
 def test_admin_index_comes_back_after_sign_in(client):
     # Site-wide admin views name /admin/login/ as their login URL; model pages do not.

@@ -42,6 +42,8 @@ class AgencyAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .prefetch_related("areas")
             .annotate(_contact_count=Count("contacts", distinct=True))
+            # The annotation drops Meta.ordering; autocomplete needs a stable order.
+            .order_by("name")
         )
 
     @admin.display(description="Annex A code")
@@ -79,7 +81,7 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ["last_login", "date_joined"]
     filter_horizontal = ()
     fieldsets = (
-        (None, {"fields": ("email", "name", "job_title")}),
+        (None, {"fields": ("email", "name", "job_title", "password")}),
         ("Agency and role", {"fields": ("agency", "role", "is_active")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )

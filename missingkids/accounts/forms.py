@@ -6,7 +6,7 @@ from crispy_forms_gds.helper import FormHelper
 from crispy_forms_gds.layout import Field, Layout, Submit
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserChangeForm
 
 from .models import User, normalise_email
 
@@ -82,10 +82,12 @@ class AdminUserCreationForm(forms.ModelForm):
         return user
 
 
-class AdminUserChangeForm(forms.ModelForm):
+class AdminUserChangeForm(UserChangeForm):
+    """The admin's change form; its password field links to the reset-password page."""
+
     class Meta:
         model = User
-        fields = ("email", "name", "agency", "role", "job_title", "is_active")
+        fields = ("email", "name", "agency", "role", "job_title", "is_active", "password")
 
     def clean_email(self) -> str:
         email = normalise_email(self.cleaned_data["email"])

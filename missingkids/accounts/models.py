@@ -127,6 +127,10 @@ class UserManager(BaseUserManager["User"]):
     def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("Users must have an e-mail address.")
+        agency = extra.get("agency")
+        if agency is not None and not isinstance(agency, Agency):
+            # createsuperuser passes the agency's primary key as typed.
+            extra["agency"] = Agency.objects.get(pk=agency)
         user = self.model(email=normalise_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
