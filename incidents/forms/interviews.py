@@ -36,9 +36,21 @@ def _text(label: str, *, required: bool = False, message: str = "", **kwargs: An
     )
 
 
+def _when(label: str, *, required: bool = True, **kwargs: Any) -> UKDateTimeField:
+    """A UK date-time whose messages read well for a 'When ...' label."""
+    field = UKDateTimeField(label=label, required=required, **kwargs)
+    field.error_messages["required"] = f"Enter {label[0].lower()}{label[1:]}"
+    field.error_messages["incomplete"] = (
+        "Enter the date and time in full: day, month, year and time"
+    )
+    return field
+
+
 def _helper(*fields: Any, submit: str) -> FormHelper:
     helper = FormHelper()
     helper.form_tag = False
+    # The page template writes the CSRF token inside its own <form>.
+    helper.disable_csrf = True
     helper.layout = Layout(*fields, Submit("submit", submit))
     return helper
 
@@ -61,9 +73,7 @@ class SafeAndWellForm(forms.Form):
         max_length=200,
         error_messages=_required("Enter the name of the officer who did the check"),
     )
-    conducted_at = UKDateTimeField(
-        label="When the check was done", help_text="For example, 27 3 2026 and 14:30"
-    )
+    conducted_at = _when("When the check was done", help_text="For example, 27 3 2026 and 14:30")
     face_to_face = forms.TypedChoiceField(
         label="Was the check done face to face?",
         choices=YES_NO,
@@ -75,8 +85,8 @@ class SafeAndWellForm(forms.Form):
     harm_disclosed = forms.BooleanField(label="The child disclosed harm", required=False)
     crime_disclosed = forms.BooleanField(label="The child disclosed a crime", required=False)
     disclosure_details = _text("What the child disclosed")
-    shared_with_la_at = UKDateTimeField(
-        label="When it was shared with the local authority",
+    shared_with_la_at = _when(
+        "When it was shared with the local authority",
         required=False,
         help_text="Leave blank if it has not been shared yet. You can record it later.",
     )
@@ -101,7 +111,7 @@ class SafeAndWellForm(forms.Form):
 
 
 class SafeAndWellShareForm(forms.Form):
-    shared_at = UKDateTimeField(label="When it was shared with the local authority")
+    shared_at = _when("When it was shared with the local authority")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,7 +119,7 @@ class SafeAndWellShareForm(forms.Form):
 
 
 class AttemptForm(forms.Form):
-    attempted_at = UKDateTimeField(label="When the attempt was made")
+    attempted_at = _when("When the attempt was made")
     method = forms.ChoiceField(
         label="How was the child contacted?",
         choices=InterviewAttempt.Method.choices,
@@ -146,7 +156,7 @@ class InterviewHeldForm(VersionedForm):
             "words, not a summary."
         ),
     )
-    held_at = UKDateTimeField(label="When the interview was held")
+    held_at = _when("When the interview was held")
     held_by = forms.CharField(
         label="Who held the interview",
         max_length=200,
@@ -230,7 +240,7 @@ class InterviewHeldForm(VersionedForm):
 
 
 class InterviewDeclinedForm(VersionedForm):
-    declined_at = UKDateTimeField(label="When the child declined")
+    declined_at = _when("When the child declined")
     carers_information = _text(
         "Information from the child's carers",
         required=True,
@@ -269,7 +279,7 @@ class ChallengeForm(forms.Form):
     )
     decision = _text("The decision you challenged", required=True, message="Enter the decision")
     reason = _text("Why you challenged it", required=True, message="Enter why you challenged it")
-    raised_at = UKDateTimeField(label="When you raised the challenge")
+    raised_at = _when("When you raised the challenge")
 
     def __init__(self, *args: Any, child: Child, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

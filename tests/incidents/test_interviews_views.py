@@ -512,3 +512,17 @@ def test_stale_challenge_outcome_shows_a_conflict(client, social_worker, intervi
     assert response.status_code == 200
     assert "Someone else changed this challenge" in response.text
     assert "My typed outcome" in response.text
+
+
+def test_empty_interview_form_says_what_is_missing(client, provider_worker, interview):
+    client.force_login(provider_worker)
+    response = client.post(url("interview_held", interview), {"version": "1"})
+    assert response.status_code == 200
+    for message in (
+        "Write what the child said, in their own words",
+        "Enter when the interview was held",
+        "Enter who held the interview",
+    ):
+        assert message in response.text
+    main = response.text[response.text.index("<main") : response.text.index("</main>")]
+    assert main.count('name="csrfmiddlewaretoken"') == 1
