@@ -1,5 +1,618 @@
-"""Views: see the module docstring of incidents.access for who may see and do what."""
+"""Finding, adding and keeping a child's record, and the child's page.
 
-from django.urls import URLPattern
+Every record is fetched through ``incidents.access`` (404 outside the user's scope) and
+every change goes through one function of ``incidents.actions.children``.
+"""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from .. import access
+from ..actions import children as actions
+from ..actions.base import StaleEdit
+from ..forms.children import (
+    ChildAddForm,
+    ChildEditForm,
+    ChildSearchForm,
+    EndDateForm,
+    InvolvementForm,
+    LegalStatusForm,
+    PlacementForm,
+)
+from ..models import (
+    REPEAT_WINDOW_DAYS,
+    CaseEvent,
+    Child,
+    Episode,
+    Involvement,
+    Location,
+    Placement,
+    ReturnInterview,
+)
+from ..validators import normalise_nhs_number
+
+PAGE_SIZE = 25
+TIMELINE_PAGE_SIZE = 25
+VOICES_SHOWN = 3
+# Drafts of the add-a-child journey, keyed by a token in the page so two tabs adding two
+# children at once keep separate answers.
+DRAFTS_KEY = "child_add_drafts"
+MAX_DRAFTS = 5
+
+_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def duration_text(length: dt.timedelta) -> str:
+    """'2 days 3 hours', '5 hours 10 minutes', '40 minutes': precise enough to act on."""
+    minutes = max(int(length.total_seconds() // 60), 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+
+    def unit(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    if days:
+        return f"{unit(days, 'day')} {unit(hours, 'hour')}"
+    if hours:
+        return f"{unit(hours, 'hour')} {unit(minutes, 'minute')}"
+    return unit(minutes, "minute")
+
+
+# Find a child -------------------------------------------------------------------------
+
+
+def search_filter(text: str) -> Q | None:
+    """What a search box entry matches: a date of birth, an identifier, or name parts."""
+    text = " ".join(text.split())
+    if not text:
+        return None
+    match = _DATE.match(text)
+    if match:
+        try:
+            day = dt.date(int(match[3]), int(match[2]), int(match[1]))
+        except ValueError:
+            return Q(pk__in=[])
+        return Q(date_of_birth=day)
+    found = Q(la_child_id__iexact=text) | Q(police_person_reference__iexact=text)
+    digits = normalise_nhs_number(text)
+    if digits.isdigit():
+        found |= Q(nhs_number=digits) | Q(la_child_id__iexact=digits)
+    names = Q()
+    for part in text.split(" "):
+        names &= (
+            Q(first_name__icontains=part)
+            | Q(last_name__icontains=part)
+            | Q(known_as__icontains=part)
+        )
+    return found | names
+
+
+def with_status(children: QuerySet[Child]) -> QuerySet[Child]:
+    """Annotate what the results and lists show, as part of the one query."""
+    today = timezone.localdate()
+    current = Q(end__isnull=True) | Q(end__gte=today)
+    return children.select_related("responsible_area").annotate(
+        missing_now=Exists(Episode.objects.filter(child=OuterRef("pk"), found_at__isnull=True)),
+        out_of_area=Exists(
+            Placement.objects.filter(current, child=OuterRef("pk"), start__lte=today).exclude(
+                host_area_id=OuterRef("responsible_area_id")
+            )
+        ),
+    )
+
+
+@require_http_methods(["GET"])
+def child_search(request: HttpRequest) -> HttpResponse:
+    form = ChildSearchForm(request.GET or None)
+    page: Page | None = None
+    query = ""
+    if form.is_valid():
+        query = form.cleaned_data["q"].strip()
+        condition = search_filter(query)
+        if condition is not None:
+            results = with_status(access.children_visible_to(request.user).filter(condition))
+            page = Paginator(results.order_by("last_name", "first_name", "pk"), PAGE_SIZE).get_page(
+                request.GET.get("page")
+            )
+            today = timezone.localdate()
+            for child in page:
+                child.age = child.age_on(today)
+    return render(
+        request,
+        "incidents/children/search.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query,
+            "query_string": urlencode({"q": query}) if query else "",
+            "can_add": access.can_add_child(request.user),
+        },
+    )
+
+
+# Add a child: question page, check your answers, confirm ------------------------------
+
+
+def _drafts(request: HttpRequest) -> dict[str, dict[str, list[str]]]:
+    return request.session.get(DRAFTS_KEY, {})
+
+
+def _save_draft(request: HttpRequest, token: str, data: QueryDict) -> None:
+    drafts = _drafts(request)
+    drafts[token] = {k: data.getlist(k) for k in data if k not in ("csrfmiddlewaretoken",)}
+    # A few abandoned journeys should not grow the session without limit.
+    while len(drafts) > MAX_DRAFTS:
+        drafts.pop(next(iter(drafts)))
+    request.session[DRAFTS_KEY] = drafts
+
+
+def _draft_data(request: HttpRequest, token: str) -> QueryDict | None:
+    stored = _drafts(request).get(token)
+    if stored is None:
+        return None
+    data = QueryDict(mutable=True)
+    for key, values in stored.items():
+        data.setlist(key, values)
+    return data
+
+
+def _valid_token(value: str | None) -> str | None:
+    return value if value and re.fullmatch(r"[A-Za-z0-9_-]{8,64}", value) else None
+
+
+def _answers(form: ChildAddForm) -> list[dict[str, Any]]:
+    """Check-your-answers rows: label, what was typed, and where to change it."""
+    rows = []
+    data = form.cleaned_data
+    for name, bound in form.fields.items():
+        value = data.get(name)
+        if isinstance(bound, forms.ChoiceField) and not isinstance(bound, forms.ModelChoiceField):
+            value = dict(bound.choices).get(value, value)
+        if isinstance(value, dt.date):
+            value = long_date(value)
+        if name == "legal_status_start" and data.get("legal_status") == "none":
+            continue
+        label = str(bound.label or name.replace("_", " ").capitalize()).replace(" (optional)", "")
+        rows.append({"name": name, "label": label, "value": value or "", "id": form[name].auto_id})
+    return rows
+
+
+def _render_add(request: HttpRequest, form: ChildAddForm, token: str) -> HttpResponse:
+    return render(
+        request, "incidents/children/add.html", {"form": form, "token": token}, status=200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def child_add(request: HttpRequest) -> HttpResponse:
+    access.require(access.can_add_child(request.user), "You cannot add a child.")
+    token = _valid_token(request.POST.get("draft") or request.GET.get("draft"))
+
+    if request.method == "POST" and "confirm" in request.POST:
+        data = _draft_data(request, token) if token else None
+        if data is None:
+            messages.info(request, "Those answers were not found. Enter the child's details again.")
+            return redirect("incidents:child_add")
+        form = ChildAddForm(data)
+        if not form.is_valid():
+            return _render_add(request, form, token)
+        starts_involved = not actions.agency_serves_area(
+            request.user.agency, form.cleaned_data["responsible_area"]
+        )
+        try:
+            child = actions.child_create(acting_user=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+            return _render_add(request, form, token)
+        drafts = _drafts(request)
+        drafts.pop(token, None)
+        request.session[DRAFTS_KEY] = drafts
+        note = ""
+        if starts_involved:
+            note = (
+                f" Your agency does not serve {child.responsible_area.name}, so it has been "
+                "recorded as involved with the child: that is how you can see this record."
+            )
+        messages.success(request, f"{child.full_name} has been added.{note}")
+        return redirect("incidents:child_detail", pk=child.pk)
+
+    if request.method == "POST":
+        token = token or secrets.token_urlsafe(12)
+        form = ChildAddForm(request.POST)
+        if not form.is_valid():
+            return _render_add(request, form, token)
+        _save_draft(request, token, request.POST)
+        return redirect(f"{reverse('incidents:child_add')}?draft={token}&check=1")
+
+    data = _draft_data(request, token) if token else None
+    if data is None:
+        return _render_add(request, ChildAddForm(), secrets.token_urlsafe(12))
+    form = ChildAddForm(data)
+    if request.GET.get("check") and form.is_valid():
+        return render(
+            request,
+            "incidents/children/check_answers.html",
+            {"rows": _answers(form), "token": token, "change_url": reverse("incidents:child_add")},
+        )
+    return _render_add(request, form, token)
+
+
+# The child's page ---------------------------------------------------------------------
+
+
+@dataclass
+class PlaceSeen:
+    location: Location
+    how: list[str] = field(default_factory=list)
+    other_children: int = 0
+
+
+def _field_label(name: str) -> str:
+    for model in (Child, Episode, ReturnInterview, Placement):
+        try:
+            return str(model._meta.get_field(name).verbose_name).capitalize()
+        except FieldDoesNotExist:
+            continue
+    return name.replace("_", " ").capitalize()
+
+
+def _places(user: Any, child: Child, episodes: list[Episode]) -> list[PlaceSeen]:
+    places: dict[int, PlaceSeen] = {}
+
+    def note(location: Location | None, how: str) -> None:
+        if location is None:
+            return
+        seen = places.setdefault(location.pk, PlaceSeen(location))
+        if how not in seen.how:
+            seen.how.append(how)
+
+    for episode in episodes:
+        note(episode.last_seen_location, "Last seen")
+        note(episode.found_location, "Found")
+    for location in child.frequented_locations.all():
+        note(location, "Goes there")
+    if not places:
+        return []
+
+    # One query for every place: the other children the user may see linked to it.
+    ids = list(places)
+    visible = access.children_visible_to(user).exclude(pk=child.pk).order_by().values("pk")
+    linked = (
+        Episode.objects.filter(child__in=visible, last_seen_location_id__in=ids)
+        .values_list("last_seen_location_id", "child_id")
+        .order_by()
+        .union(
+            Episode.objects.filter(child__in=visible, found_location_id__in=ids)
+            .values_list("found_location_id", "child_id")
+            .order_by(),
+            Child.frequented_locations.through.objects.filter(
+                child__in=visible, location_id__in=ids
+            ).values_list("location_id", "child_id"),
+        )
+        # Episode's default ordering names a column the union does not select.
+        .order_by("last_seen_location_id")
+    )
+    for location_id, _child_id in linked:
+        places[location_id].other_children += 1
+    return sorted(places.values(), key=lambda p: (-p.other_children, p.location.description))
+
+
+def _timeline(request: HttpRequest, child: Child) -> Page:
+    events = CaseEvent.objects.filter(child=child).select_related("actor", "actor_agency")
+    page = Paginator(events.order_by("-occurred_at", "-id"), TIMELINE_PAGE_SIZE).get_page(
+        request.GET.get("timeline")
+    )
+    for event in page:
+        changes = event.data.get("changes") if isinstance(event.data, dict) else None
+        event.change_rows = [
+            (_field_label(name), *values)
+            for name, values in (changes or {}).items()
+            if isinstance(values, list) and len(values) == 2
+        ]
+    return page
+
+
+@require_http_methods(["GET"])
+def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    child = access.get_child_for_user(user, pk)
+    now = timezone.now()
+    today = timezone.localdate()
+
+    episodes = list(
+        child.episodes.select_related(
+            "last_seen_location", "found_location", "interview", "reported_by_agency"
+        ).order_by("-last_seen_at", "-id")
+    )
+    for episode in episodes:
+        episode.duration_text = duration_text(episode.duration(now))
+    open_episode = next((e for e in episodes if e.found_at is None), None)
+    latest = episodes[0] if episodes else None
+    awaiting_interview = None
+    if open_episode is None and latest and latest.closed_at is None:
+        interview = getattr(latest, "interview", None)
+        if interview is None or not interview.is_done:
+            awaiting_interview = latest
+    window_start = now - dt.timedelta(days=REPEAT_WINDOW_DAYS)
+    recent_count = sum(1 for e in episodes if window_start <= e.last_seen_at <= now)
+    voices = [
+        e.interview
+        for e in episodes
+        if getattr(e, "interview", None) is not None and e.interview.child_voice.strip()
+    ]
+    voices.sort(key=lambda i: i.held_at or i.created_at, reverse=True)
+
+    placements = list(child.placements.select_related("host_area").order_by("-start", "-id"))
+    for placement in placements:
+        placement.child = child
+        placement.is_current = placement.is_current_on(today)
+    involvements = list(
+        child.involvements.select_related("agency").order_by(
+            F("end").desc(nulls_first=True), "role", "start"
+        )
+    )
+    for involvement in involvements:
+        involvement.is_current = involvement.end is None or involvement.end >= today
+
+    return render(
+        request,
+        "incidents/children/detail.html",
+        {
+            "child": child,
+            "age": child.age_on(today),
+            "now": now,
+            "episodes": episodes,
+            "open_episode": open_episode,
+            "awaiting_interview": awaiting_interview,
+            "recent_count": recent_count,
+            "repeat_window_days": REPEAT_WINDOW_DAYS,
+            "voices": voices[:VOICES_SHOWN],
+            "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
+            "placements": placements,
+            "involvements": involvements,
+            "places": _places(user, child, episodes),
+            "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
+            "timeline": _timeline(request, child),
+            "can_edit": access.can_edit_child(user),
+            "can_manage": access.can_manage_care_details(user),
+            "can_report": access.can_report_episode(user),
+            "can_return": access.can_record_return(user),
+            "can_challenge": access.can_raise_challenge(user),
+        },
+    )
+
+
+# Edit identity and profile ------------------------------------------------------------
+
+
+def _initial(child: Child, form_class: type[ChildEditForm]) -> dict[str, Any]:
+    initial = {
+        name: getattr(child, name) for name in form_class.base_fields if hasattr(child, name)
+    }
+    initial["responsible_area"] = child.responsible_area_id
+    initial["la_child_id"] = child.la_child_id or ""
+    initial["nhs_number"] = child.nhs_number or ""
+    return initial
+
+
+@require_http_methods(["GET", "POST"])
+def child_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, pk)
+    access.require(access.can_edit_child(request.user), "You cannot change this child's details.")
+    with_area = access.can_manage_care_details(request.user)
+    current: Child | None = None
+    if request.method == "POST":
+        form = ChildEditForm(request.POST, with_area=with_area)
+        if form.is_valid():
+            try:
+                actions.child_update(
+                    acting_user=request.user,
+                    child=child,
+                    expected_version=form.cleaned_data["version"],
+                    **form.action_fields(),
+                )
+            except StaleEdit as error:
+                form.add_error(None, error)
+                current = Child.objects.select_related("responsible_area").get(pk=child.pk)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"{child.full_name}'s details have been saved.")
+                return redirect("incidents:child_detail", pk=child.pk)
+    else:
+        form = ChildEditForm(initial=_initial(child, ChildEditForm), with_area=with_area)
+    if current is not None:
+        # The user's input stays in the form; the version moves on so that, having
+        # compared, they can submit again deliberately over the newer save.
+        data = form.data.copy()
+        data["version"] = str(current.version)
+        form.data = data
+    comparison = None
+    if current is not None:
+        comparison = [
+            (_field_label(name), _display(current, name))
+            for name in form.fields
+            if name != "version"
+        ]
+    return render(
+        request,
+        "incidents/children/edit.html",
+        {"form": form, "child": child, "comparison": comparison},
+    )
+
+
+def _display(child: Child, name: str) -> str:
+    value = getattr(child, name)
+    if name == "gender":
+        return child.get_gender_display()
+    if isinstance(value, dt.date):
+        return long_date(value)
+    return "" if value is None else str(value)
+
+
+# Care details: legal status, placements, involvements ---------------------------------
+
+
+def _form_page(
+    request: HttpRequest, child: Child, form: Any, *, title: str, caption: str = ""
+) -> HttpResponse:
+    return render(
+        request,
+        "incidents/children/form.html",
+        {"form": form, "child": child, "title": title, "caption": caption or child.full_name},
+    )
+
+
+def _care_child(request: HttpRequest, pk: int) -> Child:
+    child = access.get_child_for_user(request.user, pk)
+    access.require(
+        access.can_manage_care_details(request.user),
+        "Only the local authority keeps legal status, placements and involved agencies.",
+    )
+    return child
+
+
+@require_http_methods(["GET", "POST"])
+def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
+    child = _care_child(request, pk)
+    form = LegalStatusForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            period = actions.child_set_legal_status(
+                acting_user=request.user, child=child, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                f"Legal status is now {period.get_status_display()} from "
+                f"{long_date(period.start)}.",
+            )
+            return redirect("incidents:child_detail", pk=child.pk)
+    return _form_page(request, child, form, title="Change legal status")
+
+
+@require_http_methods(["GET", "POST"])
+def placement_add(request: HttpRequest, pk: int) -> HttpResponse:
+    child = _care_child(request, pk)
+    form = PlacementForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            placement = actions.placement_add(
+                acting_user=request.user, child=child, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            extra = " The child is placed out of area." if placement.placed_out_of_area else ""
+            messages.success(request, f"Placement added.{extra}")
+            return redirect("incidents:child_detail", pk=child.pk)
+    return _form_page(request, child, form, title="Add a placement")
+
+
+@require_http_methods(["GET", "POST"])
+def placement_end(request: HttpRequest, pk: int, placement_pk: int) -> HttpResponse:
+    child = _care_child(request, pk)
+    placement = get_object_or_404(child.placements.select_related("host_area"), pk=placement_pk)
+    placement.child = child
+    form = EndDateForm(request.POST or None, submit="End placement")
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.placement_end(
+                acting_user=request.user, placement=placement, end=form.cleaned_data["end"]
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Placement ended.")
+            return redirect("incidents:child_detail", pk=child.pk)
+    return _form_page(
+        request, child, form, title="End placement", caption=f"{child.full_name}: {placement}"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def involvement_add(request: HttpRequest, pk: int) -> HttpResponse:
+    child = _care_child(request, pk)
+    form = InvolvementForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            involvement = actions.involvement_add(
+                acting_user=request.user, child=child, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{involvement.agency.name} recorded as involved.")
+            return redirect("incidents:child_detail", pk=child.pk)
+    return _form_page(request, child, form, title="Add an involved agency")
+
+
+@require_http_methods(["GET", "POST"])
+def involvement_end(request: HttpRequest, pk: int, involvement_pk: int) -> HttpResponse:
+    child = _care_child(request, pk)
+    involvement: Involvement = get_object_or_404(
+        child.involvements.select_related("agency"), pk=involvement_pk
+    )
+    involvement.child = child
+    form = EndDateForm(request.POST or None, submit="End involvement")
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.involvement_end(
+                acting_user=request.user, involvement=involvement, end=form.cleaned_data["end"]
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{involvement.agency.name}'s involvement ended.")
+            return redirect("incidents:child_detail", pk=child.pk)
+    return _form_page(
+        request,
+        child,
+        form,
+        title="End an agency's involvement",
+        caption=f"{child.full_name}: {involvement}",
+    )
+
+
+urlpatterns: list[URLPattern] = [
+    path("children/", child_search, name="child_search"),
+    path("children/add/", child_add, name="child_add"),
+    path("children/<int:pk>/", child_detail, name="child_detail"),
+    path("children/<int:pk>/edit/", child_edit, name="child_edit"),
+    path("children/<int:pk>/legal-status/", child_legal_status, name="child_legal_status"),
+    path("children/<int:pk>/placements/add/", placement_add, name="placement_add"),
+    path(
+        "children/<int:pk>/placements/<int:placement_pk>/end/",
+        placement_end,
+        name="placement_end",
+    ),
+    path("children/<int:pk>/agencies/add/", involvement_add, name="involvement_add"),
+    path(
+        "children/<int:pk>/agencies/<int:involvement_pk>/end/",
+        involvement_end,
+        name="involvement_end",
+    ),
+]

@@ -1,0 +1,745 @@
+"""The children pages: find, add (with check your answers), the child's page, edit,
+and the care details kept by the local authority."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import (
+    CaseEvent,
+    Child,
+    Involvement,
+    LegalStatus,
+    LegalStatusPeriod,
+    Placement,
+    ReturnInterview,
+)
+from tests.factories import UserFactory
+from tests.factories.incidents import (
+    CaseEventFactory,
+    ChildFactory,
+    EpisodeFactory,
+    InvolvementFactory,
+    LocationFactory,
+    PlacementFactory,
+    ReturnInterviewFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def child(area_west, social_worker) -> Child:
+    return ChildFactory(
+        first_name="Kayla",
+        last_name="Jones",
+        known_as="KJ",
+        date_of_birth=dt.date(2011, 3, 4),
+        responsible_area=area_west,
+        la_child_id="W123",
+        nhs_number="4857773457",
+        police_person_reference="CH/2024/999",
+        created_by=social_worker,
+    )
+
+
+@pytest.fixture
+def child_in_care(child) -> Child:
+    child.legal_status = LegalStatus.IN_CARE
+    child.save()
+    LegalStatusPeriod.objects.create(child=child, status="in_care", start=dt.date(2024, 1, 1))
+    return child
+
+
+def detail(client: Client, user: Any, child: Child) -> str:
+    response = signed_in(client, user).get(reverse("incidents:child_detail", args=[child.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def date_post(name: str, day: dt.date) -> dict[str, str]:
+    return {f"{name}_0": str(day.day), f"{name}_1": str(day.month), f"{name}_2": str(day.year)}
+
+
+# Find a child ------------------------------------------------------------------------
+
+
+def search(client: Client, q: str) -> str:
+    response = client.get(reverse("incidents:child_search"), {"q": q})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "Kayla",
+        "jones",
+        "kayla JONES",
+        "KJ",
+        "04/03/2011",
+        "4/3/2011",
+        "W123",
+        "w123",
+        "4857773457",
+        "485 777 3457",
+        "CH/2024/999",
+    ],
+)
+def test_search_finds_child_by_each_identifier(client, social_worker, child, q) -> None:
+    ChildFactory(first_name="Other", last_name="Person", responsible_area=child.responsible_area)
+    body = search(signed_in(client, social_worker), q)
+    assert "Kayla Jones" in body
+    assert "Other Person" not in body
+
+
+def test_search_shows_status_tags(client, social_worker, child_in_care, area_east) -> None:
+    PlacementFactory(child=child_in_care, host_area=area_east)
+    EpisodeFactory(child=child_in_care)
+    body = search(signed_in(client, social_worker), "Kayla")
+    assert "Missing now" in body
+    assert "In care" in body
+    assert "Placed out of area" in body
+    assert "Cheshire West and Chester" in body
+
+
+def test_search_only_children_visible(client, outsider, child) -> None:
+    body = search(signed_in(client, outsider), "Kayla")
+    assert "Kayla Jones" not in body
+    assert "No children match" in body
+    assert reverse("incidents:child_add") in body
+
+
+def test_search_no_match_offers_add(client, social_worker, child) -> None:
+    body = search(signed_in(client, social_worker), "Zebedee")
+    assert "No children match" in body
+    assert "Add a new child" in body
+
+
+def test_search_impossible_date_matches_nothing(client, social_worker, child) -> None:
+    assert "No children match" in search(signed_in(client, social_worker), "31/02/2011")
+
+
+def test_search_empty_shows_only_the_box(client, social_worker, child) -> None:
+    body = search(signed_in(client, social_worker), "")
+    assert "Kayla Jones" not in body
+    assert "No children match" not in body
+
+
+def test_search_post_not_allowed(client, social_worker) -> None:
+    response = signed_in(client, social_worker).post(reverse("incidents:child_search"))
+    assert response.status_code == 405
+
+
+def test_search_query_count_fixed_and_paginated(
+    client, social_worker, area_west, area_east, django_assert_num_queries
+) -> None:
+    for n in range(30):
+        found = ChildFactory(
+            first_name="Sam", last_name=f"Smith{n:02d}", responsible_area=area_west
+        )
+        if n % 3 == 0:
+            EpisodeFactory(child=found)
+        if n % 4 == 0:
+            found.legal_status = "in_care"
+            found.save()
+            PlacementFactory(child=found, host_area=area_east)
+    signed_in(client, social_worker)
+    # Session, user, agency (header), count, page of results.
+    with django_assert_num_queries(5):
+        response = client.get(reverse("incidents:child_search"), {"q": "sam"})
+    body = response.content.decode()
+    assert "30 children match" in body
+    assert body.count('href="/children/') >= 25
+    assert "Page 1 of 2" in body
+    page_two = client.get(reverse("incidents:child_search"), {"q": "sam", "page": 2})
+    assert "Smith29" in page_two.content.decode()
+
+
+# Add a child, check answers, confirm ---------------------------------------------------
+
+
+def add_post(area, **overrides: str) -> dict[str, str]:
+    data = {
+        "first_name": "Mia",
+        "last_name": "Roberts",
+        "known_as": "",
+        **date_post("date_of_birth", dt.date(2012, 7, 9)),
+        "gender": "female",
+        "la_child_id": "W900",
+        "nhs_number": "943 476 5919",
+        "police_person_reference": "",
+        "legal_status": "in_care",
+        **date_post("legal_status_start", dt.date(2023, 5, 1)),
+        "responsible_area": str(area.pk),
+        "physical_description": "Short, dark hair",
+        "places_they_go": "",
+        "people_they_may_be_with": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_add_child_get(client, social_worker, area_west) -> None:
+    response = signed_in(client, social_worker).get(reverse("incidents:child_add"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Add a child" in body
+    assert 'name="draft"' in body
+
+
+def test_add_child_refused_for_admin(client, admin_user) -> None:
+    response = signed_in(client, admin_user).get(reverse("incidents:child_add"))
+    assert response.status_code == 403
+
+
+def test_add_child_wrong_method(client, social_worker) -> None:
+    response = signed_in(client, social_worker).put(reverse("incidents:child_add"))
+    assert response.status_code == 405
+
+
+def test_add_child_check_answers_then_confirm(client, social_worker, area_west) -> None:
+    signed_in(client, social_worker)
+    url = reverse("incidents:child_add")
+    response = client.post(url, {**add_post(area_west), "draft": "tab-one-token"})
+    assert response.status_code == 302
+    assert response.url == f"{url}?draft=tab-one-token&check=1"
+    assert not Child.objects.exists()
+
+    check = client.get(response.url)
+    body = check.content.decode()
+    assert "Check your answers" in body
+    assert "Mia" in body and "9 July 2012" in body and "Child in care" in body
+    assert f"{url}?draft=tab-one-token#id_first_name" in body
+
+    # A Change link shows the form again with the answers in it.
+    change = client.get(f"{url}?draft=tab-one-token").content.decode()
+    assert 'value="Roberts"' in change
+
+    done = client.post(url, {"draft": "tab-one-token", "confirm": "1"})
+    created = Child.objects.get()
+    assert done.status_code == 302
+    assert done.url == reverse("incidents:child_detail", args=[created.pk])
+    assert created.nhs_number == "9434765919"
+    assert created.legal_statuses.get().start == dt.date(2023, 5, 1)
+    assert CaseEvent.objects.get(child=created).kind == CaseEvent.Kind.CHILD_CREATED
+    assert "tab-one-token" not in client.session.get("child_add_drafts", {})
+
+
+def test_add_child_two_tabs_keep_separate_answers(client, social_worker, area_west) -> None:
+    signed_in(client, social_worker)
+    url = reverse("incidents:child_add")
+    client.post(url, {**add_post(area_west), "draft": "tab-one-token"})
+    client.post(
+        url,
+        {
+            **add_post(area_west, first_name="Leo", la_child_id="W901", nhs_number=""),
+            "draft": "tab-two-token",
+        },
+    )
+    assert "Mia" in client.get(f"{url}?draft=tab-one-token&check=1").content.decode()
+    client.post(url, {"draft": "tab-two-token", "confirm": "1"})
+    client.post(url, {"draft": "tab-one-token", "confirm": "1"})
+    assert sorted(Child.objects.values_list("first_name", flat=True)) == ["Leo", "Mia"]
+
+
+def test_add_child_invalid_keeps_input_and_shows_errors(client, social_worker, area_west):
+    signed_in(client, social_worker)
+    response = client.post(
+        reverse("incidents:child_add"),
+        add_post(area_west, nhs_number="485 777 3458", last_name="Robertsonova"),
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<title>Error: " in body
+    assert "There is a problem" in body
+    assert "check digit" in body
+    assert 'value="Robertsonova"' in body
+    assert not Child.objects.exists()
+
+
+def test_add_child_adult_refused_on_confirm(client, social_worker, area_west) -> None:
+    """The age rule is the action's: it is shown by the field on the question page."""
+    signed_in(client, social_worker)
+    url = reverse("incidents:child_add")
+    adult = add_post(area_west, **date_post("date_of_birth", dt.date(2000, 1, 1)))
+    client.post(url, {**adult, "draft": "tab-adult-1"})
+    response = client.post(url, {"draft": "tab-adult-1", "confirm": "1"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "18 or over" in body
+    assert 'value="Mia"' in body
+    assert not Child.objects.exists()
+
+
+def test_add_child_confirm_without_draft_starts_again(client, social_worker) -> None:
+    signed_in(client, social_worker)
+    response = client.post(reverse("incidents:child_add"), {"draft": "unknown-1", "confirm": "1"})
+    assert response.status_code == 302
+    assert response.url == reverse("incidents:child_add")
+
+
+def test_add_child_outside_area_message(client, officer, area_other) -> None:
+    signed_in(client, officer)
+    url = reverse("incidents:child_add")
+    client.post(url, {**add_post(area_other, legal_status="none"), "draft": "tab-police-1"})
+    response = client.post(url, {"draft": "tab-police-1", "confirm": "1"}, follow=True)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "recorded as involved" in body
+    assert Child.objects.get().involvements.get().agency == officer.agency
+
+
+# The child's page --------------------------------------------------------------------
+
+
+def test_child_page_in_scope(client, social_worker, child) -> None:
+    response = signed_in(client, social_worker).get(
+        reverse("incidents:child_detail", args=[child.pk])
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Kayla Jones" in body
+    assert "No open episode" in body
+    assert "485 777 3457" in body
+
+
+def test_child_page_outsider_404(client, outsider, child) -> None:
+    response = signed_in(client, outsider).get(reverse("incidents:child_detail", args=[child.pk]))
+    assert response.status_code == 404
+
+
+def test_child_page_post_405(client, social_worker, child) -> None:
+    response = signed_in(client, social_worker).post(
+        reverse("incidents:child_detail", args=[child.pk])
+    )
+    assert response.status_code == 405
+
+
+def test_child_page_open_episode_first(client, officer, child) -> None:
+    EpisodeFactory(
+        child=child,
+        last_seen_at=timezone.now() - dt.timedelta(days=40),
+        found_at=timezone.now() - dt.timedelta(days=39),
+        closed_at=timezone.now() - dt.timedelta(days=30),
+    )
+    open_episode = EpisodeFactory(
+        child=child, risk="high", risk_rank=4, last_seen_at=timezone.now() - dt.timedelta(hours=5)
+    )
+    body = (
+        signed_in(client, officer)
+        .get(reverse("incidents:child_detail", args=[child.pk]))
+        .content.decode()
+    )
+    status = body[body.index('data-testid="status"') : body.index('data-testid="child-voice"')]
+    assert "Missing now" in status
+    assert "High" in status
+    assert "5 hours" in status
+    assert "Report missing" not in status
+    assert str(open_episode) in status
+    assert "2 episodes in the last 90 days" in body
+
+
+def test_child_page_report_missing_when_none_open(client, officer, child) -> None:
+    body = (
+        signed_in(client, officer)
+        .get(reverse("incidents:child_detail", args=[child.pk]))
+        .content.decode()
+    )
+    # The button appears once the episodes pages exist; the status says why either way.
+    assert "No open episode" in body
+
+
+def test_child_page_awaiting_interview(client, social_worker, child) -> None:
+    ReturnInterviewFactory(episode=EpisodeFactory(child=child, found_at=timezone.now()))
+    body = (
+        signed_in(client, social_worker)
+        .get(reverse("incidents:child_detail", args=[child.pk]))
+        .content.decode()
+    )
+    assert "Returned, awaiting interview" in body
+
+
+def test_child_page_shows_the_childs_voice(client, social_worker, child) -> None:
+    found = timezone.now() - dt.timedelta(days=2)
+    episode = EpisodeFactory(
+        child=child, last_seen_at=found - dt.timedelta(hours=5), found_at=found
+    )
+    ReturnInterviewFactory(
+        episode=episode,
+        outcome=ReturnInterview.Outcome.HELD,
+        held_at=found + dt.timedelta(hours=20),
+        held_by="Aisha Begum",
+        child_voice="I went because <home> was loud",
+    )
+    body = (
+        signed_in(client, social_worker)
+        .get(reverse("incidents:child_detail", args=[child.pk]))
+        .content.decode()
+    )
+    assert 'class="app-voice' in body
+    assert "I went because &lt;home&gt; was loud" in body
+
+
+def test_child_page_care_details_and_places(client, social_worker, child_in_care, area_east):
+    PlacementFactory(child=child_in_care, host_area=area_east, carer_name="The Browns")
+    InvolvementFactory(
+        child=child_in_care, agency=social_worker.agency, role="gp", professional_name="Dr Rao"
+    )
+    place = LocationFactory(description="Crewe bus station", postcode="CW1 2DB")
+    EpisodeFactory(child=child_in_care, last_seen_location=place)
+    other = ChildFactory(responsible_area=child_in_care.responsible_area)
+    EpisodeFactory(child=other, last_seen_location=place)
+    hidden = ChildFactory()  # in an area the social worker does not serve
+    EpisodeFactory(child=hidden, last_seen_location=place)
+    body = (
+        signed_in(client, social_worker)
+        .get(reverse("incidents:child_detail", args=[child_in_care.pk]))
+        .content.decode()
+    )
+    assert "The Browns" in body
+    assert "Placed out of area" in body
+    assert "Dr Rao" in body
+    assert "Crewe bus station" in body
+    assert "1 other child" in body
+    assert reverse("incidents:placement_add", args=[child_in_care.pk]) in body
+
+
+def test_child_page_hides_care_links_from_police(client, officer, child_in_care) -> None:
+    body = (
+        signed_in(client, officer)
+        .get(reverse("incidents:child_detail", args=[child_in_care.pk]))
+        .content.decode()
+    )
+    assert reverse("incidents:placement_add", args=[child_in_care.pk]) not in body
+    assert reverse("incidents:child_legal_status", args=[child_in_care.pk]) not in body
+    assert reverse("incidents:child_edit", args=[child_in_care.pk]) in body
+
+
+def test_child_page_timeline(client, social_worker, officer, child) -> None:
+    CaseEventFactory(
+        child=child,
+        actor=officer,
+        summary="Changed: known as",
+        data={"changes": {"known_as": ["", "KJ"]}},
+        occurred_at=timezone.now() - dt.timedelta(hours=1),
+    )
+    CaseEventFactory(child=child, actor=social_worker, kind="placement_added", summary="Newest")
+    body = (
+        signed_in(client, social_worker)
+        .get(reverse("incidents:child_detail", args=[child.pk]))
+        .content.decode()
+    )
+    timeline = body[body.index('data-testid="timeline"') :]
+    assert timeline.index("Newest") < timeline.index("Changed: known as")
+    assert "PC Sam Okafor (Cheshire Constabulary)" in timeline
+    assert "Known as: (blank) to \N{LEFT SINGLE QUOTATION MARK}KJ" in timeline
+
+
+def test_child_page_timeline_paginated(client, social_worker, child) -> None:
+    for n in range(30):
+        CaseEventFactory(child=child, actor=social_worker, summary=f"Event number {n:02d}")
+    signed_in(client, social_worker)
+    url = reverse("incidents:child_detail", args=[child.pk])
+    first = client.get(url).content.decode()
+    assert "Event number 29" in first and "Event number 00" not in first
+    assert "?timeline=2" in first
+    second = client.get(url, {"timeline": 2}).content.decode()
+    assert "Event number 00" in second
+
+
+def _fill(child: Child, user: Any, episodes: int, events: int) -> None:
+    for n in range(episodes):
+        seen = timezone.now() - dt.timedelta(days=10 * n + 1)
+        episode = EpisodeFactory(
+            child=child,
+            last_seen_at=seen,
+            found_at=seen + dt.timedelta(hours=3),
+            found_location=LocationFactory(),
+        )
+        ReturnInterviewFactory(episode=episode, child_voice=f"Words {n}")
+    for n in range(events):
+        CaseEventFactory(child=child, actor=user, summary=f"e{n}", data={"changes": {"x": [1, 2]}})
+    PlacementFactory(child=child, start=dt.date(2024, 1, 1), end=None)
+    InvolvementFactory(child=child)
+
+
+def test_child_page_query_count_does_not_grow(
+    client, social_worker, area_west, django_assert_num_queries
+) -> None:
+    small = ChildFactory(responsible_area=area_west, legal_status="in_care")
+    large = ChildFactory(responsible_area=area_west, legal_status="in_care")
+    _fill(small, social_worker, episodes=1, events=1)
+    _fill(large, social_worker, episodes=5, events=20)
+    for extra in range(3):
+        PlacementFactory(
+            child=large,
+            start=dt.date(2000 + extra, 1, 1),
+            end=dt.date(2000 + extra, 6, 1),
+        )
+        InvolvementFactory(child=large, role="school")
+    signed_in(client, social_worker)
+    client.get(reverse("incidents:child_detail", args=[small.pk]))  # warm the session
+    with django_assert_num_queries(13) as small_queries:
+        client.get(reverse("incidents:child_detail", args=[small.pk]))
+    with django_assert_num_queries(len(small_queries.captured_queries)):
+        response = client.get(reverse("incidents:child_detail", args=[large.pk]))
+    assert response.status_code == 200
+
+
+# Edit --------------------------------------------------------------------------------
+
+
+def edit_post(child: Child, **overrides: Any) -> dict[str, str]:
+    data = {
+        "version": str(child.version),
+        "first_name": child.first_name,
+        "last_name": child.last_name,
+        "known_as": child.known_as,
+        **date_post("date_of_birth", child.date_of_birth),
+        "gender": child.gender,
+        "la_child_id": child.la_child_id or "",
+        "nhs_number": child.nhs_number or "",
+        "police_person_reference": child.police_person_reference,
+        "physical_description": "",
+        "places_they_go": "",
+        "people_they_may_be_with": "",
+        # Only local authority staff are offered the field; others' forms ignore it.
+        "responsible_area": str(child.responsible_area_id),
+    }
+    data.update(overrides)
+    return data
+
+
+def test_edit_get_in_scope(client, officer, child) -> None:
+    response = signed_in(client, officer).get(reverse("incidents:child_edit", args=[child.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'name="version"' in body
+    assert 'value="Kayla"' in body
+    assert 'name="responsible_area"' not in body  # police do not move a child's council
+
+
+def test_edit_outsider_404_and_wrong_method(client, outsider, social_worker, child) -> None:
+    url = reverse("incidents:child_edit", args=[child.pk])
+    assert signed_in(client, outsider).get(url).status_code == 404
+    assert signed_in(client, social_worker).delete(url).status_code == 405
+
+
+def test_edit_refused_for_admin_without_case_role(client, admin_user, child) -> None:
+    # An admin sees no case records, so the record is not found rather than forbidden.
+    response = signed_in(client, admin_user).get(reverse("incidents:child_edit", args=[child.pk]))
+    assert response.status_code == 404
+
+
+def test_edit_saves_and_redirects(client, officer, child) -> None:
+    response = signed_in(client, officer).post(
+        reverse("incidents:child_edit", args=[child.pk]),
+        edit_post(child, physical_description="Red coat"),
+    )
+    assert response.status_code == 302
+    child.refresh_from_db()
+    assert child.physical_description == "Red coat"
+    assert child.version == 2
+    assert CaseEvent.objects.get(kind="child_edited").actor == officer
+
+
+def test_edit_invalid_keeps_input(client, officer, child) -> None:
+    response = signed_in(client, officer).post(
+        reverse("incidents:child_edit", args=[child.pk]),
+        edit_post(child, nhs_number="123", physical_description="Green hat"),
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "10 digits" in body
+    assert "Green hat" in body
+    child.refresh_from_db()
+    assert child.physical_description == ""
+
+
+def test_edit_stale_shows_conflict_and_keeps_both(client, officer, social_worker, child):
+    url = reverse("incidents:child_edit", args=[child.pk])
+    stale_form = edit_post(child, physical_description="Officer's words")
+    first = signed_in(client, social_worker).post(
+        url, edit_post(child, physical_description="Saved first")
+    )
+    assert first.status_code == 302
+    response = signed_in(client, officer).post(url, stale_form)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'data-testid="edit-conflict"' in body
+    assert "Someone else changed this child" in body
+    assert "Officer&#x27;s words" in body  # the officer's input is kept
+    assert "Saved first" in body  # the saved value is shown to compare
+    assert 'name="version" value="2"' in body
+    child.refresh_from_db()
+    assert child.physical_description == "Saved first"
+    # Having compared, the officer can save deliberately.
+    again = client.post(url, {**stale_form, "version": "2"})
+    assert again.status_code == 302
+    child.refresh_from_db()
+    assert child.physical_description == "Officer's words"
+
+
+def test_edit_la_can_move_responsible_area(client, social_worker, child, area_east) -> None:
+    response = signed_in(client, social_worker).post(
+        reverse("incidents:child_edit", args=[child.pk]),
+        edit_post(child, responsible_area=str(area_east.pk)),
+    )
+    assert response.status_code == 302
+    child.refresh_from_db()
+    assert child.responsible_area == area_east
+
+
+# Care details ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["child_legal_status", "placement_add", "involvement_add"])
+def test_care_pages_access(client, social_worker, officer, outsider, child_in_care, name):
+    url = reverse(f"incidents:{name}", args=[child_in_care.pk])
+    assert signed_in(client, social_worker).get(url).status_code == 200
+    assert client.patch(url).status_code == 405
+    assert signed_in(client, officer).get(url).status_code == 403
+    assert signed_in(client, outsider).get(url).status_code == 404
+
+
+def test_legal_status_post(client, social_worker, child_in_care) -> None:
+    url = reverse("incidents:child_legal_status", args=[child_in_care.pk])
+    today = timezone.localdate()
+    response = signed_in(client, social_worker).post(
+        url, {"status": "cin", **date_post("start", today)}
+    )
+    assert response.status_code == 302
+    child_in_care.refresh_from_db()
+    assert child_in_care.legal_status == "cin"
+    assert child_in_care.legal_statuses.get(status="in_care").end == today - dt.timedelta(days=1)
+
+
+def test_legal_status_post_invalid(client, social_worker, child_in_care) -> None:
+    url = reverse("incidents:child_legal_status", args=[child_in_care.pk])
+    response = signed_in(client, social_worker).post(
+        url, {"status": "cin", **date_post("start", dt.date(2023, 1, 1))}
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "must start after 01/01/2024" in body
+    assert 'value="2023"' in body
+
+
+def placement_post(area, **overrides: Any) -> dict[str, str]:
+    data = {
+        "type": "foster",
+        "carer_name": "The Browns",
+        "address": "2 Park Road, Crewe",
+        "postcode": "cw12ab",
+        "host_area": str(area.pk),
+        **date_post("start", dt.date(2025, 1, 1)),
+    }
+    data.update(overrides)
+    return data
+
+
+def test_placement_add_post(client, social_worker, child_in_care, area_east) -> None:
+    response = signed_in(client, social_worker).post(
+        reverse("incidents:placement_add", args=[child_in_care.pk]),
+        placement_post(area_east),
+        follow=True,
+    )
+    placement = Placement.objects.get()
+    assert placement.postcode == "CW1 2AB"
+    assert "placed out of area" in response.content.decode()
+
+
+def test_placement_add_overlap_shown_by_start(client, social_worker, child_in_care, area_west):
+    PlacementFactory(child=child_in_care, start=dt.date(2024, 6, 1))
+    response = signed_in(client, social_worker).post(
+        reverse("incidents:placement_add", args=[child_in_care.pk]),
+        placement_post(area_west, postcode="not a postcode"),
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Enter a real UK postcode" in body
+    assert "The Browns" in body
+    assert Placement.objects.count() == 1
+    response = client.post(
+        reverse("incidents:placement_add", args=[child_in_care.pk]), placement_post(area_west)
+    )
+    assert "overlaps another placement" in response.content.decode()
+    assert re.search(r'href="#id_start', response.content.decode())
+
+
+def test_placement_end_views(client, social_worker, officer, outsider, child_in_care) -> None:
+    placement = PlacementFactory(child=child_in_care, start=dt.date(2025, 1, 1))
+    url = reverse("incidents:placement_end", args=[child_in_care.pk, placement.pk])
+    assert signed_in(client, outsider).get(url).status_code == 404
+    assert signed_in(client, officer).get(url).status_code == 403
+    signed_in(client, social_worker)
+    assert client.get(url).status_code == 200
+    assert client.put(url).status_code == 405
+    bad = client.post(url, date_post("end", dt.date(2024, 1, 1)))
+    assert bad.status_code == 200 and "on or after the start date" in bad.content.decode()
+    good = client.post(url, date_post("end", timezone.localdate()))
+    assert good.status_code == 302
+    placement.refresh_from_db()
+    assert placement.end == timezone.localdate()
+    other_child = PlacementFactory()
+    wrong = reverse("incidents:placement_end", args=[child_in_care.pk, other_child.pk])
+    assert client.get(wrong).status_code == 404
+
+
+def test_involvement_add_post(client, social_worker, child, gp_practice) -> None:
+    url = reverse("incidents:involvement_add", args=[child.pk])
+    data = {
+        "agency": str(gp_practice.pk),
+        "role": "gp",
+        "professional_name": "Dr Rao",
+        "professional_email": "rao@example.org",
+        "professional_phone": "01244 000000",
+        **date_post("start", dt.date(2025, 1, 1)),
+    }
+    response = signed_in(client, social_worker).post(url, data)
+    assert response.status_code == 302
+    involvement = Involvement.objects.get()
+    assert involvement.professional_name == "Dr Rao"
+    duplicate = client.post(url, data)
+    assert duplicate.status_code == 200
+    assert "already recorded as involved" in duplicate.content.decode()
+    invalid = client.post(url, {**data, "professional_email": "nope"})
+    assert "Enter an e-mail address" in invalid.content.decode()
+
+
+def test_involvement_end_views(client, social_worker, officer, outsider, child, gp_practice):
+    involvement = InvolvementFactory(child=child, agency=gp_practice, start=dt.date(2025, 1, 1))
+    url = reverse("incidents:involvement_end", args=[child.pk, involvement.pk])
+    assert signed_in(client, outsider).get(url).status_code == 404
+    assert signed_in(client, officer).get(url).status_code == 403
+    signed_in(client, social_worker)
+    assert client.get(url).status_code == 200
+    assert client.put(url).status_code == 405
+    assert client.post(url, {}).status_code == 200
+    response = client.post(url, date_post("end", timezone.localdate()))
+    assert response.status_code == 302
+    involvement.refresh_from_db()
+    assert involvement.end == timezone.localdate()
+
+
+def test_school_adding_child_elsewhere_can_then_see_it(client, school, area_east) -> None:
+    teacher = UserFactory(agency=school)
+    signed_in(client, teacher)
+    url = reverse("incidents:child_add")
+    client.post(url, {**add_post(area_east, legal_status="none"), "draft": "school-tab-1"})
+    response = client.post(url, {"draft": "school-tab-1", "confirm": "1"})
+    assert response.status_code == 302
+    assert client.get(response.url).status_code == 200
