@@ -162,7 +162,9 @@ class UKDateTimeField(forms.MultiValueField):
             day_value = dt.date(int(year), int(month), int(day))
         except ValueError:
             raise ValidationError("The date must be a real date", code="invalid_date") from None
-        return london_datetime(day_value, parse_time(str(time_text)))
+        # In UTC: adding hours to a London-zoned datetime in Python counts wall-clock
+        # hours, which is an hour out across a clock change.
+        return london_datetime(day_value, parse_time(str(time_text))).astimezone(dt.UTC)
 
     def validate(self, value: Any) -> None:
         super().validate(value)

@@ -1,0 +1,408 @@
+"""Who must be told, by whom, by when, and the proof that they were.
+
+Rules are data: admins edit them, every change is kept as a RuleVersion, and each
+Notification records the rule and the version that produced it. Notifications are
+computed from the incidents app's protocol events (CaseEvent rows) and from the clock
+(still missing at 24 hours, ...); this app reads incidents, never the other way round.
+
+Store the deadline, derive the state: a notification keeps ``due_at`` and a small
+status; "overdue" is worked out when it is read (``Notification.is_overdue``), so pages
+are right even when the worker is behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import CaseEvent, Child, Episode, RiskGrade
+from missingkids.accounts.models import Agency, Contact
+
+
+class Step(models.TextChoices):
+    """Protocol steps a rule can hang on: an event, or a time after one."""
+
+    REPORTED = "reported", "Reported missing"
+    STILL_MISSING_24H = "still_missing_24h", "Still missing at 24 hours"
+    STILL_MISSING_72H = "still_missing_72h", "Still missing at 72 hours"
+    STILL_MISSING_7D = "still_missing_7d", "Still missing at 7 days"
+    RETURNED = "returned", "Found or returned"
+    SAFE_AND_WELL_DONE = "safe_and_well_done", "Safe and well check done"
+    SAFE_AND_WELL_DUE = "safe_and_well_due", "Safe and well check not done 24 hours after return"
+    INTERVIEW_DONE = "interview_done", "Return interview held or declined"
+    INTERVIEW_DUE = "interview_due", "Return interview not done 72 hours after return"
+    REPEAT_THRESHOLD = "repeat_threshold", "Repeat missing threshold reached"
+    NOT_ENGAGING = "not_engaging", "Interview attempts failing (not engaging)"
+
+
+# Steps that fall due after a time rather than on an event, with how long after what.
+TIMED_STEPS: dict[str, tuple[str, dt.timedelta]] = {
+    Step.STILL_MISSING_24H: ("last_seen", dt.timedelta(hours=24)),
+    Step.STILL_MISSING_72H: ("last_seen", dt.timedelta(hours=72)),
+    Step.STILL_MISSING_7D: ("last_seen", dt.timedelta(days=7)),
+    Step.SAFE_AND_WELL_DUE: ("found", dt.timedelta(hours=24)),
+    Step.INTERVIEW_DUE: ("found", dt.timedelta(hours=72)),
+}
+
+# Which protocol event kinds start which event steps.
+EVENT_STEPS: dict[str, list[str]] = {
+    CaseEvent.Kind.REPORTED: [Step.REPORTED, Step.REPEAT_THRESHOLD],
+    CaseEvent.Kind.RETURNED: [Step.RETURNED],
+    CaseEvent.Kind.SAFE_AND_WELL_DONE: [Step.SAFE_AND_WELL_DONE],
+    CaseEvent.Kind.INTERVIEW_HELD: [Step.INTERVIEW_DONE],
+    CaseEvent.Kind.INTERVIEW_DECLINED: [Step.INTERVIEW_DONE],
+    CaseEvent.Kind.INTERVIEW_ATTEMPT: [Step.NOT_ENGAGING],
+}
+
+
+class Condition(models.TextChoices):
+    ANY = "any", "Any episode"
+    STILL_OPEN = "still_open", "Child still missing"
+    IN_CARE = "in_care", "Child in care"
+    OUT_OF_AREA = "out_of_area", "Child placed out of area"
+    RISK_AT_LEAST = "risk_at_least", "Risk at or above a grade"
+    INVOLVED = "involved", "Recipient agency involved with the child"
+    REPEAT = "repeat", "N episodes in D days"
+    FAILED_ATTEMPTS = "failed_attempts", "N failed interview attempts"
+
+
+class TellerKind(models.TextChoices):
+    """Which agency must do the telling."""
+
+    POLICE = "police", "Police"
+    RESPONSIBLE_LA = "responsible_la", "Responsible local authority"
+    REPORTING_AGENCY = "reporting_agency", "Reporting agency (else responsible local authority)"
+    PROVIDER = "provider", "Return-interview provider"
+
+
+class RecipientRole(models.TextChoices):
+    """Who must be told, resolved per child."""
+
+    RESPONSIBLE_LA = "responsible_la", "Responsible local authority"
+    HOST_LA = "host_la", "Host local authority"
+    IRO = "iro", "Independent reviewing officer"
+    SOCIAL_WORKER = "social_worker", "Allocated social worker"
+    GP = "gp", "GP practice"
+    SCHOOL = "school", "School"
+    SCHOOL_NURSE = "school_nurse", "School nurse"
+    PROVIDER = "provider", "Return-interview provider"
+    TEAM_MANAGER = "team_manager", "Team manager"
+    HEAD_OF_SERVICE = "head_of_service", "Head of service"
+    DIRECTOR = "director", "Director of children's services"
+
+
+class Method(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SECURE_EMAIL = "secure_email", "Secure e-mail"
+    PHONE = "phone", "Phone"
+    IN_PERSON = "in_person", "In person"
+    MEETING = "meeting", "Meeting"
+
+
+class Rule(models.Model):
+    """One line of the partnership's "who must be told, and when" table."""
+
+    name = models.CharField(max_length=200)
+    step = models.CharField(max_length=30, choices=Step)
+    condition = models.CharField(max_length=20, choices=Condition, default=Condition.ANY)
+    risk_at_least = models.CharField(
+        max_length=20, choices=RiskGrade, blank=True, help_text="For 'risk at or above a grade'."
+    )
+    threshold_count = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="N, for 'N episodes in D days' or 'N failed attempts'."
+    )
+    threshold_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="D, for 'N episodes in D days'."
+    )
+    teller = models.CharField("who must tell", max_length=20, choices=TellerKind)
+    recipient = models.CharField("whom", max_length=20, choices=RecipientRole)
+    use_out_of_hours_contact = models.BooleanField(
+        default=False,
+        help_text="Outside office hours, tell the recipient's out-of-hours contact.",
+    )
+    due_after_hours = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Hours after the event (or the step falling due); 0 means at once.",
+    )
+    due_after_hours_if_high_risk = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="A shorter time when the child is graded high risk, if any.",
+    )
+    send_email = models.BooleanField(
+        "send an e-mail automatically",
+        default=True,
+        help_text="If not, the teller records how they told the recipient (phone, meeting).",
+    )
+    message = models.CharField(
+        max_length=300, blank=True, help_text="What the recipient is asked to do, if anything."
+    )
+    basis = models.TextField(help_text="Why this rule exists: guidance, protocol or audit finding.")
+    active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["step", "recipient", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(due_after_hours__gte=0)
+                & (
+                    Q(due_after_hours_if_high_risk__isnull=True)
+                    | Q(due_after_hours_if_high_risk__gte=0)
+                ),
+                name="rule_delays_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.condition == Condition.RISK_AT_LEAST and not self.risk_at_least:
+            errors["risk_at_least"] = "Choose the risk grade this rule starts at."
+        if self.condition == Condition.REPEAT:
+            if not self.threshold_count or self.threshold_count < 2:
+                errors["threshold_count"] = "A repeat threshold needs at least 2 episodes."
+            if not self.threshold_days:
+                errors["threshold_days"] = "Give the number of days the episodes fall within."
+        if self.condition == Condition.FAILED_ATTEMPTS and not self.threshold_count:
+            errors["threshold_count"] = "Give the number of failed attempts."
+        if self.condition == Condition.REPEAT and self.step != Step.REPEAT_THRESHOLD:
+            errors["condition"] = (
+                "'N episodes in D days' only applies to the repeat threshold step."
+            )
+        if self.condition == Condition.FAILED_ATTEMPTS and self.step != Step.NOT_ENGAGING:
+            errors["condition"] = "'N failed attempts' only applies to the not-engaging step."
+        if self.condition == Condition.STILL_OPEN and self.step not in (
+            Step.STILL_MISSING_24H,
+            Step.STILL_MISSING_72H,
+            Step.STILL_MISSING_7D,
+            Step.REPORTED,
+        ):
+            errors["condition"] = "'Child still missing' cannot hold once the child has returned."
+        if self.step == Step.REPEAT_THRESHOLD and self.condition != Condition.REPEAT:
+            errors["condition"] = (
+                "The repeat threshold step needs the 'N episodes in D days' condition."
+            )
+        if self.step == Step.NOT_ENGAGING and self.condition != Condition.FAILED_ATTEMPTS:
+            errors["condition"] = "The not-engaging step needs the 'N failed attempts' condition."
+        if (
+            self.due_after_hours_if_high_risk is not None
+            and self.due_after_hours is not None
+            and self.due_after_hours_if_high_risk > self.due_after_hours
+        ):
+            errors["due_after_hours_if_high_risk"] = (
+                "The time for a high-risk child cannot be longer than the usual time."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def due_after(self, *, high_risk: bool) -> dt.timedelta:
+        hours = self.due_after_hours
+        if high_risk and self.due_after_hours_if_high_risk is not None:
+            hours = self.due_after_hours_if_high_risk
+        return dt.timedelta(hours=float(hours))
+
+
+class RuleVersion(models.Model):
+    """A rule as it stood after each change, with who made the change and when."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    data = models.JSONField()
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["rule", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "version"], name="rule_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} v{self.version}"
+
+
+class Notification(models.Model):
+    """One recipient who must be told about one episode under one rule."""
+
+    class Status(models.TextChoices):
+        DUE = "due", "Due"
+        SENT = "sent", "Sent"
+        TOLD = "told", "Recorded as told"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        CANCELLED = "cancelled", "Cancelled"
+
+    DONE_STATUSES: ClassVar[tuple[str, ...]] = ("sent", "told", "acknowledged", "cancelled")
+
+    class Delivery(models.TextChoices):
+        NOT_BY_EMAIL = "none", "Not sent by e-mail"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered to the mail server"
+        RETRYING = "retrying", "Failed, will retry"
+        FAILED = "failed", "Failed"
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="notifications")
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="notifications")
+    event = models.ForeignKey(
+        CaseEvent, on_delete=models.SET_NULL, related_name="notifications", null=True, blank=True
+    )
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="notifications")
+    rule_version = models.PositiveIntegerField()
+    step = models.CharField(max_length=30, choices=Step)
+    recipient_role = models.CharField(max_length=20, choices=RecipientRole)
+    # "agency:<id>" or "none": part of the uniqueness key, so a retry of the same
+    # computation can never add a second row for the same recipient.
+    recipient_key = models.CharField(max_length=40)
+    recipient_agency = models.ForeignKey(
+        Agency,
+        on_delete=models.PROTECT,
+        related_name="notifications_received",
+        null=True,
+        blank=True,
+    )
+    recipient_contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, related_name="notifications", null=True, blank=True
+    )
+    recipient_name = models.CharField(max_length=200, blank=True)
+    recipient_email = models.EmailField(blank=True)
+    # No recipient could be found: shown on the episode and the admin's dashboard.
+    problem = models.CharField(max_length=300, blank=True)
+    responsible_agency = models.ForeignKey(
+        Agency,
+        on_delete=models.PROTECT,
+        related_name="notifications_to_make",
+        null=True,
+        blank=True,
+        help_text="The agency that must do the telling.",
+    )
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=15, choices=Status, default=Status.DUE)
+    method = models.CharField(max_length=15, choices=Method, blank=True)
+    told_at = models.DateTimeField(null=True, blank=True)
+    told_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    told_whom = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    cancelled_reason = models.CharField(max_length=300, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=200, blank=True)
+    # E-mail delivery, claimed by one worker at a time (see notifications.sending).
+    delivery = models.CharField(max_length=10, choices=Delivery, default=Delivery.NOT_BY_EMAIL)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            # Overdue notifications (manager dashboard, episode checklist): not yet done.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status="due"),
+                name="notification_due_idx",
+            ),
+            # The sending worker's queue.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(delivery__in=["queued", "retrying", "sending"]),
+                name="notification_delivery_idx",
+            ),
+            models.Index(fields=["episode", "due_at"], name="notification_episode_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["episode", "rule", "recipient_key"],
+                name="one_notification_per_episode_rule_recipient",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_recipient_role_display()}: {self.get_step_display()}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in self.DONE_STATUSES
+
+    def is_overdue(self, now: dt.datetime | None = None) -> bool:
+        if self.status == self.Status.CANCELLED:
+            return False
+        if self.is_done:
+            done_at = self.told_at
+            return done_at is not None and done_at > self.due_at
+        return (now or timezone.now()) > self.due_at
+
+
+class DeliveryAttempt(models.Model):
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="delivery_attempts"
+    )
+    attempted_at = models.DateTimeField(default=timezone.now)
+    succeeded = models.BooleanField()
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{'Delivered' if self.succeeded else 'Failed'} at {self.attempted_at:%Y-%m-%d %H:%M}"
+        )
+
+
+class ProcessedEvent(models.Model):
+    """A protocol event whose notifications have been worked out (the outbox receipt)."""
+
+    event = models.OneToOneField(CaseEvent, on_delete=models.CASCADE, related_name="+")
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Event {self.event_id}"
+
+
+class TimedStepFired(models.Model):
+    """A time-based step that has been evaluated for an episode, so it is done once."""
+
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="+")
+    step = models.CharField(max_length=30, choices=Step)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+    fired = models.BooleanField(help_text="False when the condition no longer held.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["episode", "step"], name="timed_step_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} for episode {self.episode_id}"
