@@ -349,6 +349,9 @@ def test_child_page_open_episode_first(client, officer, child) -> None:
     assert "5 hours" in status
     assert "Report missing" not in status
     assert str(open_episode) in status
+    assert reverse("incidents:episode_detail", args=[open_episode.pk]) in status
+    assert reverse("incidents:episode_return", args=[open_episode.pk]) in status
+    assert "Record found or returned" in status
     assert "2 episodes in the last 90 days" in body
 
 
@@ -358,8 +361,8 @@ def test_child_page_report_missing_when_none_open(client, officer, child) -> Non
         .get(reverse("incidents:child_detail", args=[child.pk]))
         .content.decode()
     )
-    # The button appears once the episodes pages exist; the status says why either way.
     assert "No open episode" in body
+    assert reverse("incidents:episode_report", args=[child.pk]) in body
 
 
 def test_child_page_awaiting_interview(client, social_worker, child) -> None:
