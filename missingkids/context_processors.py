@@ -9,7 +9,12 @@ from django.urls import reverse
 # (label, URL name, who sees it). Order is the order in the service navigation.
 NAVIGATION: list[tuple[str, str, str]] = [
     ("Home", "home", "any"),
+    ("Find a child", "incidents:child_search", "case"),
+    ("Open episodes", "incidents:episode_list_open", "case"),
+    ("My agency's recent work", "incidents:recent_work", "case"),
 ]
+
+CASE_ROLES = ("practitioner", "manager")
 
 
 def service(request: HttpRequest) -> dict[str, Any]:
@@ -24,7 +29,7 @@ def service(request: HttpRequest) -> dict[str, Any]:
     current = match.view_name if match else ""
     items = []
     for label, url_name, audience in NAVIGATION:
-        if audience == "manager" and not (user.is_manager or user.is_superuser):
+        if audience == "case" and user.role not in CASE_ROLES:
             continue
         items.append({"label": label, "href": reverse(url_name), "current": current == url_name})
     if user.is_staff:
