@@ -24,7 +24,16 @@ class LocalAuthorityAreaAdmin(admin.ModelAdmin):
 class ContactInline(admin.TabularInline):
     model = Contact
     extra = 1
-    fields = ["name", "role_title", "email", "phone", "out_of_hours", "active"]
+    fields = [
+        "name",
+        "role_title",
+        "email",
+        "phone",
+        "out_of_hours",
+        "notification_role",
+        "is_default",
+        "active",
+    ]
 
 
 @admin.register(Agency)
@@ -61,8 +70,25 @@ class AgencyAdmin(admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ["name", "role_title", "agency", "email", "phone", "out_of_hours", "active"]
-    list_filter = ["active", "out_of_hours", "agency__kind", "agency"]
+    list_display = [
+        "name",
+        "role_title",
+        "agency",
+        "email",
+        "phone",
+        "out_of_hours",
+        "notification_role",
+        "is_default",
+        "active",
+    ]
+    list_filter = [
+        "active",
+        "out_of_hours",
+        "notification_role",
+        "is_default",
+        "agency__kind",
+        "agency",
+    ]
     search_fields = ["name", "role_title", "email", "agency__name"]
     autocomplete_fields = ["agency"]
     list_select_related = ["agency"]

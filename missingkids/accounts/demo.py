@@ -18,7 +18,9 @@ AREAS = [
 
 K = Agency.Kind
 
-# name, kind, areas served, contacts: (name, role, email, phone, out of hours)
+# name, kind, areas served, contacts: (name, role, email, phone, out of hours). Each
+# agency's first contact is its default contact for notifications (its front door or
+# main mailbox), so every default rule finds someone to tell in the demo.
 AGENCIES: list[tuple[str, str, list[str], list[tuple[str, str, str, str, bool]]]] = [
     (
         "Cheshire Constabulary",
@@ -205,6 +207,24 @@ AGENCIES: list[tuple[str, str, list[str], list[tuple[str, str, str, str, bool]]]
 ]
 
 
+# The managers that escalation rules name (still missing at 24 h / 72 h / 7 days,
+# repeat episodes, stuck cases), by agency and contact name.
+NOTIFICATION_ROLES: dict[tuple[str, str], str] = {
+    (
+        "Cheshire West and Chester Council Children's Services",
+        "Priya Shah",
+    ): Contact.NotificationRole.TEAM_MANAGER,
+    (
+        "Cheshire West and Chester Council Children's Services",
+        "Gareth Lloyd",
+    ): Contact.NotificationRole.HEAD_OF_SERVICE,
+    (
+        "Cheshire West and Chester Council Children's Services",
+        "Helen Marsh",
+    ): Contact.NotificationRole.DIRECTOR,
+}
+
+
 @dataclass(frozen=True)
 class DemoUser:
     email: str
@@ -264,7 +284,7 @@ def load() -> list[str]:
     for name, kind, area_codes, contacts in AGENCIES:
         agency, _ = Agency.objects.update_or_create(name=name, defaults={"kind": kind})
         agency.areas.set([areas[code] for code in area_codes])
-        for contact_name, role, email, phone, out_of_hours in contacts:
+        for position, (contact_name, role, email, phone, out_of_hours) in enumerate(contacts):
             Contact.objects.update_or_create(
                 agency=agency,
                 name=contact_name,
@@ -273,6 +293,10 @@ def load() -> list[str]:
                     "email": email,
                     "phone": phone,
                     "out_of_hours": out_of_hours,
+                    "notification_role": NOTIFICATION_ROLES.get(
+                        (name, contact_name), Contact.NotificationRole.GENERAL
+                    ),
+                    "is_default": position == 0,
                     "active": True,
                 },
             )

@@ -94,6 +94,14 @@ class Agency(models.Model):
 class Contact(models.Model):
     """A person or mailbox at an agency who can be told about a child."""
 
+    class NotificationRole(models.TextChoices):
+        # Managers a rule can name as the recipient (escalations while a child is still
+        # missing, repeat episodes, stuck cases); everyone else is a general contact.
+        GENERAL = "", "General contact"
+        TEAM_MANAGER = "team_manager", "Team manager"
+        HEAD_OF_SERVICE = "head_of_service", "Head of service"
+        DIRECTOR = "director", "Director of children's services"
+
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="contacts")
     name = models.CharField(max_length=200)
     role_title = models.CharField("role or title", max_length=200, blank=True)
@@ -103,6 +111,19 @@ class Contact(models.Model):
         "out of hours",
         default=False,
         help_text="Reachable outside office hours (for example the emergency duty team).",
+    )
+    notification_role = models.CharField(
+        max_length=20,
+        choices=NotificationRole,
+        blank=True,
+        default=NotificationRole.GENERAL,
+        help_text="Rules that name a team manager, head of service or director tell this contact.",
+    )
+    is_default = models.BooleanField(
+        "default contact for notifications",
+        default=False,
+        help_text="Told when a rule names this agency and no particular professional is "
+        "recorded against the child.",
     )
     active = models.BooleanField(default=True)
 
