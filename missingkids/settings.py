@@ -176,6 +176,9 @@ else:
     _required("EMAIL_URL", _email_url)
 if not DEBUG:
     _required("DEFAULT_FROM_EMAIL", env.str("DEFAULT_FROM_EMAIL", default=""))
+# The site's own address, for links in e-mails (acknowledgement links): the worker
+# that sends them has no request to take the host from.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # Security. The production values are what `manage.py check --deploy` asks for; a proxy
 # in front terminates TLS and says so with X-Forwarded-Proto.

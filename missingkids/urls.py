@@ -30,6 +30,7 @@ urlpatterns = [
     path("sign-in/", account_views.SignInView.as_view(), name="login"),
     path("sign-out/", account_views.SignOutView.as_view(), name="logout"),
     path("", include("incidents.urls")),
+    path("notifications/", include("notifications.urls")),
     path("admin/login/", login_not_required(AdminSignInRedirect.as_view())),
     path("admin/", admin.site.urls),
 ]
