@@ -1,0 +1,574 @@
+"""Who must be told, by whom and by when: worked out from protocol events and the clock.
+
+One function computes the rows (``notifications_for_event``, and its timed-step twin):
+it reads the rules, the child's situation at the time, and the agencies involved, and
+returns unsaved ``Notification`` rows. It sends nothing. ``process_event`` and
+``fire_timed_steps`` save those rows; the sending worker (``notifications.sending``)
+picks up the ones queued for e-mail after commit.
+
+Idempotent by construction: an event is claimed by inserting its ``ProcessedEvent``
+receipt, a timed step by inserting its ``TimedStepFired`` row, both unique, in the same
+transaction as the notifications; and a notification is unique per (episode, rule,
+recipient). So the same event processed twice, or two schedulers running at once, can
+never add a second row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from incidents.models import (
+    RISK_ORDER,
+    CaseEvent,
+    Episode,
+    InterviewAttempt,
+    Involvement,
+    Placement,
+    ReturnInterview,
+    RiskGrade,
+    SafeAndWellCheck,
+)
+from missingkids.accounts.models import Agency, Contact, LocalAuthorityArea
+
+from .models import (
+    EVENT_STEPS,
+    TIMED_STEPS,
+    Condition,
+    Notification,
+    ProcessedEvent,
+    RecipientRole,
+    Rule,
+    Step,
+    TellerKind,
+    TimedStepFired,
+)
+
+logger = logging.getLogger(__name__)
+
+K = Agency.Kind
+R = RecipientRole
+
+# Office hours in UK local time; outside them a rule may name the out-of-hours contact.
+# Bank holidays are not modelled: the emergency duty team covers them anyway, and the
+# daytime front door still receives the e-mail.
+OFFICE_DAYS = range(5)  # Monday to Friday
+OFFICE_OPENS = dt.time(9, 0)
+OFFICE_CLOSES = dt.time(17, 0)
+
+NO_RECIPIENT = "none"
+
+# Roles a child's Involvement can fill directly.
+INVOLVEMENT_ROLES: dict[str, str] = {
+    R.SOCIAL_WORKER: Involvement.Role.SOCIAL_WORKER,
+    R.IRO: Involvement.Role.IRO,
+    R.GP: Involvement.Role.GP_PRACTICE,
+    R.SCHOOL: Involvement.Role.SCHOOL,
+    R.SCHOOL_NURSE: Involvement.Role.SCHOOL_NURSE,
+    R.PROVIDER: Involvement.Role.PROVIDER,
+}
+
+# The agency kind that fills each role when nobody is recorded against the child.
+ROLE_AGENCY_KINDS: dict[str, str] = {
+    R.RESPONSIBLE_LA: K.LOCAL_AUTHORITY,
+    R.HOST_LA: K.LOCAL_AUTHORITY,
+    R.SOCIAL_WORKER: K.LOCAL_AUTHORITY,
+    R.TEAM_MANAGER: K.LOCAL_AUTHORITY,
+    R.HEAD_OF_SERVICE: K.LOCAL_AUTHORITY,
+    R.DIRECTOR: K.LOCAL_AUTHORITY,
+    R.IRO: K.IRO,
+    R.PROVIDER: K.PROVIDER,
+    R.GP: K.GP_PRACTICE,
+    R.SCHOOL: K.SCHOOL,
+    R.SCHOOL_NURSE: K.SCHOOL_NURSE,
+}
+
+MANAGER_ROLES: dict[str, str] = {
+    R.TEAM_MANAGER: Contact.NotificationRole.TEAM_MANAGER,
+    R.HEAD_OF_SERVICE: Contact.NotificationRole.HEAD_OF_SERVICE,
+    R.DIRECTOR: Contact.NotificationRole.DIRECTOR,
+}
+
+# Health and school services are looked for where the child lives.
+WHERE_CHILD_LIVES = frozenset({R.GP, R.SCHOOL, R.SCHOOL_NURSE})
+
+
+@dataclass
+class Moment:
+    """An episode at the time an event happened or a timed step fell due."""
+
+    episode: Episode
+    step: str
+    at: dt.datetime
+    event: CaseEvent | None = None
+
+    def __post_init__(self) -> None:
+        self.child = self.episode.child
+        self.placement = placement_at(self.episode, self.at)
+        self._involvements: list[Involvement] | None = None
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return (self.event.data or {}) if self.event else {}
+
+    @property
+    def risk(self) -> str:
+        # The grade the event was recorded with: a later re-grading must not change
+        # how long the police had to tell the local authority about the report.
+        return self.facts.get("risk") or self.episode.risk
+
+    @property
+    def risk_rank(self) -> int:
+        return int(self.facts.get("risk_rank") or RISK_ORDER.get(self.risk, 0))
+
+    @property
+    def high_risk(self) -> bool:
+        return self.risk == RiskGrade.HIGH
+
+    @property
+    def in_care(self) -> bool:
+        if "child_in_care" in self.facts:
+            return bool(self.facts["child_in_care"])
+        return self.child.is_in_care
+
+    @property
+    def out_of_area(self) -> bool:
+        return (
+            self.placement is not None
+            and self.placement.host_area_id != self.child.responsible_area_id
+        )
+
+    @property
+    def home_area(self) -> LocalAuthorityArea:
+        return self.placement.host_area if self.placement else self.child.responsible_area
+
+    def involvements(self, role: str) -> list[Involvement]:
+        if self._involvements is None:
+            day = timezone.localdate(self.at)
+            self._involvements = list(
+                Involvement.objects.filter(
+                    Q(end__isnull=True) | Q(end__gte=day),
+                    child=self.child,
+                    start__lte=day,
+                    agency__active=True,
+                )
+                .select_related("agency")
+                .order_by("-start", "-id")
+            )
+        return [inv for inv in self._involvements if inv.role == role]
+
+
+def placement_at(episode: Episode, at: dt.datetime) -> Placement | None:
+    day = timezone.localdate(at)
+    return (
+        Placement.objects.filter(
+            Q(end__isnull=True) | Q(end__gte=day), child_id=episode.child_id, start__lte=day
+        )
+        .select_related("host_area")
+        .order_by("-start")
+        .first()
+    )
+
+
+def in_office_hours(at: dt.datetime) -> bool:
+    local = timezone.localtime(at)
+    return local.weekday() in OFFICE_DAYS and OFFICE_OPENS <= local.time() < OFFICE_CLOSES
+
+
+# Conditions ---------------------------------------------------------------------------
+
+
+def condition_holds(rule: Rule, moment: Moment) -> bool:
+    """Whether the rule's condition holds at the moment (``involved`` is decided when the
+    recipient is resolved: it holds exactly when an involvement is found)."""
+    condition = rule.condition
+    episode = moment.episode
+    if condition in (Condition.ANY, Condition.INVOLVED):
+        return True
+    if condition == Condition.STILL_OPEN:
+        return episode.found_at is None or episode.found_at > moment.at
+    if condition == Condition.IN_CARE:
+        return moment.in_care
+    if condition == Condition.OUT_OF_AREA:
+        return moment.out_of_area
+    if condition == Condition.RISK_AT_LEAST:
+        return moment.risk_rank >= RISK_ORDER.get(rule.risk_at_least, 99)
+    if condition == Condition.REPEAT:
+        if not rule.threshold_count or not rule.threshold_days:
+            return False
+        since = moment.at - dt.timedelta(days=rule.threshold_days)
+        count = Episode.objects.filter(
+            child_id=episode.child_id, last_seen_at__gte=since, last_seen_at__lte=moment.at
+        ).count()
+        return count >= rule.threshold_count
+    if condition == Condition.FAILED_ATTEMPTS:
+        if not rule.threshold_count:
+            return False
+        failed = InterviewAttempt.objects.filter(
+            interview__episode_id=episode.pk,
+            outcome__in=InterviewAttempt.FAILED_OUTCOMES,
+            attempted_at__lte=moment.at,
+        ).count()
+        return failed >= rule.threshold_count
+    return False
+
+
+# Recipients ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    agency: Agency | None
+    contact: Contact | None = None
+    name: str = ""
+    email: str = ""
+    problem: str = ""
+
+    @property
+    def key(self) -> str:
+        if self.problem or self.agency is None:
+            return NO_RECIPIENT
+        return f"agency:{self.agency.pk}"
+
+
+def agency_serving(kind: str, area: LocalAuthorityArea | None) -> Agency | None:
+    if area is None:
+        return None
+    return Agency.objects.filter(kind=kind, active=True, areas=area).order_by("name", "id").first()
+
+
+def default_contact(agency: Agency) -> Contact | None:
+    """The contact an agency names for notifications, else its first general contact."""
+    contacts = agency.contacts.filter(active=True, out_of_hours=False, notification_role="")
+    return contacts.filter(is_default=True).order_by("id").first() or (
+        None if agency.email else contacts.order_by("name", "id").first()
+    )
+
+
+def out_of_hours_contact(agency: Agency) -> Contact | None:
+    return (
+        agency.contacts.filter(active=True, out_of_hours=True).order_by("-is_default", "id").first()
+    )
+
+
+def _at_agency(agency: Agency, contact: Contact | None) -> Recipient:
+    if contact is not None:
+        return Recipient(
+            agency=agency, contact=contact, name=contact.name, email=contact.email or agency.email
+        )
+    # No contact named: the agency's shared mailbox, if it has one.
+    return Recipient(agency=agency, name=agency.name, email=agency.email)
+
+
+def _from_involvement(involvement: Involvement) -> Recipient:
+    agency = involvement.agency
+    if involvement.professional_email:
+        return Recipient(
+            agency=agency,
+            name=involvement.professional_name or agency.name,
+            email=involvement.professional_email,
+        )
+    fallback = _at_agency(agency, default_contact(agency))
+    if involvement.professional_name:
+        # Named but no e-mail: address the person, through the agency's contact.
+        return Recipient(
+            agency=agency,
+            contact=fallback.contact,
+            name=involvement.professional_name,
+            email=fallback.email,
+        )
+    return fallback
+
+
+def _problem(role: str, where: object, agency: Agency | None = None) -> Recipient:
+    label = str(RecipientRole(role).label)
+    # Keep "IRO" and "GP" in capitals; lower-case the rest to read as a sentence.
+    words = " ".join(w if w.isupper() else w.lower() for w in label.split())
+    return Recipient(
+        agency=agency, problem=f"No {words} configured for {where}: ask an admin to add one"
+    )
+
+
+def resolve_recipients(rule: Rule, moment: Moment) -> list[Recipient]:
+    """Who the rule tells about this child: involved first, then the area's default.
+
+    An empty list means the rule does not apply (an ``involved`` rule with nobody
+    involved); a recipient with a ``problem`` means it applies but nobody is set up.
+    """
+    role = rule.recipient
+    child = moment.child
+    involved_role = INVOLVEMENT_ROLES.get(role)
+    involvements = moment.involvements(involved_role) if involved_role else []
+    if rule.condition == Condition.INVOLVED:
+        recipients = _distinct([_from_involvement(inv) for inv in involvements])
+        return [_out_of_hours(rule, moment, r) for r in recipients]
+
+    if role in MANAGER_ROLES:
+        la = agency_serving(K.LOCAL_AUTHORITY, child.responsible_area)
+        if la is None:
+            return [_problem(R.RESPONSIBLE_LA, child.responsible_area)]
+        manager = (
+            la.contacts.filter(active=True, notification_role=MANAGER_ROLES[role])
+            .order_by("-is_default", "id")
+            .first()
+        )
+        if manager is None:
+            return [_problem(role, child.responsible_area, agency=la)]
+        return [_at_agency(la, manager)]
+
+    if involvements:
+        recipient = _from_involvement(involvements[0])
+        return [_out_of_hours(rule, moment, recipient)]
+
+    if role == R.PROVIDER:
+        interview = ReturnInterview.objects.filter(episode_id=moment.episode.pk).first()
+        if interview is not None and interview.provider_id:
+            provider = Agency.objects.get(pk=interview.provider_id)
+            return [_out_of_hours(rule, moment, _at_agency(provider, default_contact(provider)))]
+
+    if role == R.HOST_LA:
+        if moment.placement is None:
+            return [_problem(role, "a child with no current placement")]
+        area = moment.placement.host_area
+    elif role in WHERE_CHILD_LIVES:
+        area = moment.home_area
+    else:
+        area = child.responsible_area
+    agency = agency_serving(ROLE_AGENCY_KINDS[role], area)
+    if agency is None:
+        return [_problem(role, area)]
+    return [_out_of_hours(rule, moment, _at_agency(agency, default_contact(agency)))]
+
+
+def _distinct(recipients: Iterable[Recipient]) -> list[Recipient]:
+    seen: set[str] = set()
+    unique = []
+    for recipient in recipients:
+        if recipient.key not in seen:
+            seen.add(recipient.key)
+            unique.append(recipient)
+    return unique
+
+
+def _out_of_hours(rule: Rule, moment: Moment, recipient: Recipient) -> Recipient:
+    if not rule.use_out_of_hours_contact or recipient.agency is None:
+        return recipient
+    if in_office_hours(moment.at):
+        return recipient
+    contact = out_of_hours_contact(recipient.agency)
+    return _at_agency(recipient.agency, contact) if contact else recipient
+
+
+# Who tells ----------------------------------------------------------------------------
+
+
+def resolve_teller(rule: Rule, moment: Moment) -> Agency | None:
+    episode, child = moment.episode, moment.child
+    reporter = episode.reported_by_agency
+    if rule.teller == TellerKind.POLICE:
+        if reporter is not None and reporter.kind == K.POLICE:
+            return reporter
+        return agency_serving(K.POLICE, child.responsible_area) or agency_serving(
+            K.POLICE, moment.placement.host_area if moment.placement else None
+        )
+    la = agency_serving(K.LOCAL_AUTHORITY, child.responsible_area)
+    if rule.teller == TellerKind.REPORTING_AGENCY:
+        return reporter or la
+    if rule.teller == TellerKind.PROVIDER:
+        interview = ReturnInterview.objects.filter(episode_id=episode.pk).first()
+        if interview is not None and interview.provider_id:
+            return Agency.objects.get(pk=interview.provider_id)
+        return agency_serving(K.PROVIDER, child.responsible_area)
+    return la
+
+
+# The rows -----------------------------------------------------------------------------
+
+
+def _rows(moment: Moment, rules: Iterable[Rule], now: dt.datetime) -> list[Notification]:
+    rows: list[Notification] = []
+    for rule in rules:
+        if not condition_holds(rule, moment):
+            continue
+        recipients = resolve_recipients(rule, moment)
+        if not recipients:
+            continue
+        teller = resolve_teller(rule, moment)
+        # Aware UTC arithmetic: 72 hours means 72 real hours across a clock change.
+        due_at = moment.at + rule.due_after(high_risk=moment.high_risk)
+        for recipient in recipients:
+            by_email = bool(rule.send_email and recipient.email and not recipient.problem)
+            rows.append(
+                Notification(
+                    episode=moment.episode,
+                    child=moment.child,
+                    event=moment.event,
+                    rule=rule,
+                    rule_version=rule.version,
+                    step=moment.step,
+                    recipient_role=rule.recipient,
+                    recipient_key=recipient.key,
+                    recipient_agency=recipient.agency,
+                    recipient_contact=recipient.contact,
+                    recipient_name=recipient.name[:200],
+                    recipient_email=recipient.email,
+                    problem=recipient.problem[:300],
+                    responsible_agency=teller,
+                    due_at=due_at,
+                    status=Notification.Status.DUE,
+                    delivery=(
+                        Notification.Delivery.QUEUED
+                        if by_email
+                        else Notification.Delivery.NOT_BY_EMAIL
+                    ),
+                    next_attempt_at=now if by_email else None,
+                )
+            )
+    return rows
+
+
+def _active_rules(steps: Iterable[str]) -> list[Rule]:
+    return list(Rule.objects.filter(active=True, step__in=list(steps)).order_by("step", "id"))
+
+
+def notifications_for_event(event: CaseEvent) -> list[Notification]:
+    """The unsaved notifications one protocol event calls for (sends nothing)."""
+    steps = EVENT_STEPS.get(event.kind, [])
+    if not steps or event.episode_id is None:
+        return []
+    episode = Episode.objects.select_related(
+        "child", "child__responsible_area", "reported_by_agency"
+    ).get(pk=event.episode_id)
+    now = timezone.now()
+    rows: list[Notification] = []
+    for step in steps:
+        moment = Moment(episode=episode, step=step, at=event.occurred_at, event=event)
+        rows.extend(_rows(moment, _active_rules([step]), now))
+    return rows
+
+
+def process_event(event_id: int) -> int:
+    """Save the notifications of one protocol event, once. Returns the rows computed."""
+    with transaction.atomic():
+        event = CaseEvent.objects.filter(pk=event_id, is_protocol=True).first()
+        if event is None:
+            return 0
+        # The receipt is the claim: a second process (or a retry) inserting the same
+        # receipt waits for the first to commit, then finds it and does nothing.
+        _, claimed = ProcessedEvent.objects.get_or_create(event_id=event_id)
+        if not claimed:
+            return 0
+        rows = notifications_for_event(event)
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def process_event_safely(event_id: int) -> None:
+    """For on_commit: never raise into the request; the scheduler catches up later."""
+    try:
+        process_event(event_id)
+    except Exception:
+        # Ids only: the log must not carry a child's details.
+        logger.exception("Working out notifications for case event %s failed", event_id)
+
+
+def process_pending_events(*, limit: int = 500) -> int:
+    """Process protocol events that have no receipt yet, oldest first."""
+    pending = (
+        CaseEvent.objects.filter(is_protocol=True)
+        .filter(~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk"))))
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    processed = 0
+    for event_id in list(pending):
+        try:
+            process_event(event_id)
+        except Exception:
+            logger.exception("Working out notifications for case event %s failed", event_id)
+            continue
+        processed += 1
+    return processed
+
+
+# Timed steps --------------------------------------------------------------------------
+
+
+def step_falls_due_at(episode: Episode, step: str) -> dt.datetime | None:
+    base, after = TIMED_STEPS[step]
+    start = episode.last_seen_at if base == "last_seen" else episode.found_at
+    return start + after if start is not None else None
+
+
+def timed_step_holds(episode: Episode, step: str, due: dt.datetime) -> bool:
+    """Whether the thing the step is about was still true when the step fell due."""
+    if step in (Step.STILL_MISSING_24H, Step.STILL_MISSING_72H, Step.STILL_MISSING_7D):
+        return episode.found_at is None or episode.found_at > due
+    if step == Step.SAFE_AND_WELL_DUE:
+        return not SafeAndWellCheck.objects.filter(
+            episode_id=episode.pk, conducted_at__lte=due
+        ).exists()
+    if step == Step.INTERVIEW_DUE:
+        return not ReturnInterview.objects.filter(
+            Q(held_at__lte=due) | Q(declined_at__lte=due), episode_id=episode.pk
+        ).exists()
+    return False
+
+
+def _timed_candidates(step: str, now: dt.datetime) -> Any:
+    base, after = TIMED_STEPS[step]
+    # Only episodes not yet closed (closed ones have nothing left to escalate), and not
+    # yet evaluated for this step: the work does not grow with the years of history.
+    episodes = Episode.objects.filter(closed_at__isnull=True).filter(
+        ~Exists(TimedStepFired.objects.filter(episode_id=OuterRef("pk"), step=step))
+    )
+    if base == "last_seen":
+        episodes = episodes.filter(last_seen_at__lte=now - after)
+    else:
+        episodes = episodes.filter(found_at__isnull=False, found_at__lte=now - after)
+    return episodes.select_related("child", "child__responsible_area", "reported_by_agency")
+
+
+def fire_timed_steps(now: dt.datetime | None = None, *, limit: int = 500) -> int:
+    """Evaluate each timed step whose time has come, once per episode.
+
+    The step's condition is judged as at the moment it fell due, so a child found at
+    hour 23 causes no 24-hour escalation, however late the scheduler runs. Returns the
+    number of steps that fired.
+    """
+    now = now or timezone.now()
+    rules_by_step: dict[str, list[Rule]] = {}
+    for rule in _active_rules(TIMED_STEPS):
+        rules_by_step.setdefault(rule.step, []).append(rule)
+    fired = 0
+    for step, rules in rules_by_step.items():
+        for episode in _timed_candidates(step, now).order_by("id")[:limit]:
+            try:
+                fired += _fire(episode, step, rules, now)
+            except Exception:
+                logger.exception("Timed step %s for episode %s failed", step, episode.pk)
+    return fired
+
+
+def _fire(episode: Episode, step: str, rules: list[Rule], now: dt.datetime) -> int:
+    due = step_falls_due_at(episode, step)
+    if due is None or due > now:
+        return 0
+    with transaction.atomic():
+        holds = timed_step_holds(episode, step, due)
+        # The TimedStepFired row is the claim, exactly as the event receipt is.
+        _, claimed = TimedStepFired.objects.get_or_create(
+            episode=episode, step=step, defaults={"fired": holds, "evaluated_at": now}
+        )
+        if not claimed or not holds:
+            return 0
+        rows = _rows(Moment(episode=episode, step=step, at=due), rules, now)
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    return 1
