@@ -6,4 +6,7 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications and protocol rules"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401 (connects the signal receivers)
+        from . import (
+            panels,  # noqa: F401 (adds the checklist to the episode page)
+            receivers,  # noqa: F401 (connects the signal receivers)
+        )

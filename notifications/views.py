@@ -14,7 +14,7 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -45,6 +45,11 @@ def _notification_for_user(request: HttpRequest, pk: int) -> tuple[Notification,
     return notification, access.is_responsible_la_manager(request.user, episode)
 
 
+def _posted(request: HttpRequest) -> QueryDict | None:
+    # Not ``request.POST or None``: an empty POST must still be a bound form that errs.
+    return request.POST if request.method == "POST" else None
+
+
 def _episode_url(notification: Notification) -> str:
     return reverse("incidents:episode_detail", kwargs={"pk": notification.episode_id})
 
@@ -68,7 +73,7 @@ def record_told(request: HttpRequest, pk: int) -> HttpResponse:
     if notification.status not in OPEN_STATUSES:
         messages.info(request, "This notification is already recorded as done or cancelled")
         return redirect(_episode_url(notification))
-    form = RecordToldForm(request.POST or None, not_before=notification.episode.last_seen_at)
+    form = RecordToldForm(_posted(request), not_before=notification.episode.last_seen_at)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         # Conditional on the status we showed: a colleague recording the same call a
@@ -109,7 +114,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if notification.status not in OPEN_STATUSES:
         messages.info(request, "This notification is already recorded as done or cancelled")
         return redirect(_episode_url(notification))
-    form = CancelForm(request.POST or None)
+    form = CancelForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         updated = Notification.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
             status=S.CANCELLED,
@@ -198,7 +203,7 @@ def acknowledge(request: HttpRequest, token: str) -> HttpResponse:
             message="It no longer needs acknowledging. Nothing has been recorded.",
             status=200,
         )
-    form = AcknowledgeForm(request.POST or None)
+    form = AcknowledgeForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         # Conditional: two clicks (or two recipients sharing a mailbox) record it once.
         Notification.objects.filter(pk=notification.pk, acknowledged_at__isnull=True).exclude(

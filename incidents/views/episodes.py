@@ -21,7 +21,9 @@ from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_http_methods
 
-from .. import access
+from missingkids.audit.log import log_record_view
+
+from .. import access, history
 from ..actions import episodes as actions
 from ..actions.base import StaleEdit
 from ..actions.children import location_find_or_create
@@ -35,6 +37,7 @@ from ..forms.episodes import (
     initial_from_episode,
 )
 from ..models import CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
+from ..signals import episode_page_panels
 
 PAGE_SIZE = 25
 RECENT_WORK_DAYS = 30
@@ -330,6 +333,7 @@ def _optional_url(name: str, **kwargs: Any) -> str:
 @require_http_methods(["GET"])
 def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     episode = _episode_for_page(request, pk)
+    log_record_view(request, child_id=episode.child_id, episode_id=episode.pk)
     user = request.user
     now = timezone.now()
     missing = episode.found_at is None
@@ -344,10 +348,19 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "safe_and_well": _optional_url("incidents:safe_and_well_record", pk=pk),
         "interview": _optional_url("incidents:interview_detail", pk=pk),
     }
+    # Other apps (notifications) add their sections here; incidents does not know them.
+    panels = [
+        html
+        for _receiver, html in episode_page_panels.send(
+            sender=Episode, episode=episode, user=user, request=request
+        )
+        if html
+    ]
     return render(
         request,
         "incidents/episodes/detail.html",
         {
+            "panels": panels,
             "episode": episode,
             "child": episode.child,
             "child_url": _child_url(episode.child_id),
@@ -357,6 +370,8 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "episodes_in_90_days": actions.episodes_in_last_days(episode.child, 90, now=now),
             "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),
             "can": can,
+            "history": history.episode_history(episode),
+            "history_shown": history.SHOWN,
         },
     )
 

@@ -1,0 +1,110 @@
+"""The episode page's checklist of who must be told, by whom, by when.
+
+Connected to ``incidents.signals.episode_page_panels`` when NotificationsConfig.ready()
+imports this module:
+the incidents app sends the signal and shows whatever comes back, never importing this
+app. Two queries whatever the number of rows (the notifications with their agencies,
+and, for managers, whether they manage the child's council), so the page's query count
+stays fixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.dispatch import receiver
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from incidents.models import Episode
+from incidents.signals import episode_page_panels
+from missingkids.accounts.models import User
+
+from . import access
+from .models import Notification
+
+S = Notification.Status
+D = Notification.Delivery
+
+
+@dataclass(frozen=True)
+class Tag:
+    label: str
+    css: str
+
+
+DONE = Tag("Done", "govuk-tag--green")
+OVERDUE = Tag("Overdue", "govuk-tag--red")
+DUE = Tag("Due", "govuk-tag--blue")
+PROBLEM = Tag("Problem", "govuk-tag--orange")
+CANCELLED = Tag("Cancelled", "govuk-tag--grey")
+
+
+def status_tag(notification: Notification, now: dt.datetime) -> Tag:
+    """The one place the checklist's status is derived from the stored deadline."""
+    if notification.status == S.CANCELLED:
+        return CANCELLED
+    if notification.is_done:
+        return DONE
+    if notification.problem:
+        return PROBLEM
+    if notification.is_overdue(now):
+        return OVERDUE
+    return DUE
+
+
+def delivery_note(notification: Notification) -> str:
+    if notification.delivery == D.RETRYING:
+        return "E-mail failed, will retry"
+    if notification.delivery == D.FAILED:
+        return "E-mail failed: tell them another way"
+    if notification.delivery in (D.QUEUED, D.SENDING):
+        return "E-mail queued"
+    return ""
+
+
+@receiver(episode_page_panels, dispatch_uid="notifications_episode_checklist")
+def episode_checklist(
+    *, episode: Episode, user: User, request: HttpRequest | None = None, **kwargs: Any
+) -> SafeString | str:
+    notifications = list(
+        Notification.objects.filter(episode=episode)
+        .select_related("recipient_agency", "recipient_contact", "responsible_agency", "told_by")
+        .order_by("due_at", "id")
+    )
+    la_manager = access.is_responsible_la_manager(user, episode)
+    now = timezone.now()
+    rows = []
+    for notification in notifications:
+        can_tell = notification.status in (S.DUE, S.SENT) and access.can_record_told(
+            user, notification, la_manager=la_manager
+        )
+        can_cancel = notification.status in (S.DUE, S.SENT) and access.can_cancel(
+            user, notification, la_manager=la_manager
+        )
+        rows.append(
+            {
+                "n": notification,
+                "tag": status_tag(notification, now),
+                "late": notification.is_done
+                and notification.status != S.CANCELLED
+                and notification.is_overdue(now),
+                "delivery_note": delivery_note(notification),
+                "told_url": reverse("notifications:record_told", kwargs={"pk": notification.pk})
+                if can_tell
+                else "",
+                "cancel_url": reverse("notifications:cancel", kwargs={"pk": notification.pk})
+                if can_cancel
+                else "",
+            }
+        )
+    return render_to_string(
+        "notifications/episode_checklist.html",
+        {"rows": rows, "episode": episode},
+        request=request,
+    )
