@@ -253,6 +253,9 @@ def rule_snapshot(rule: Any) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for field in VERSIONED_FIELDS:
         value = getattr(rule, field)
-        # Decimals become strings: JSON has no exact decimal, and "2.50" must stay 2.50.
-        data[field] = str(value) if isinstance(value, Decimal) else value
+        # Decimals become strings to two places (as the field stores them): JSON has no
+        # exact decimal, and 2.50 hours must not come back as 2.4999.
+        if isinstance(value, (Decimal, int, float)) and field.startswith("due_after"):
+            value = str(Decimal(value).quantize(Decimal("0.01")))
+        data[field] = value
     return data
