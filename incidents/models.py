@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea
 
@@ -142,6 +143,9 @@ class Child(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
 
+    # Who changed which field from what to what, and when (incidents.history).
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["last_name", "first_name"]
         verbose_name_plural = "children"
@@ -173,6 +177,8 @@ class LegalStatusPeriod(models.Model):
     status = models.CharField(max_length=20, choices=LegalStatus)
     start = models.DateField()
     end = models.DateField(null=True, blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-start"]
@@ -218,6 +224,8 @@ class Placement(models.Model):
         help_text="The council in whose area the placement is.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-start"]
@@ -270,6 +278,8 @@ class Involvement(models.Model):
     start = models.DateField()
     end = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["role", "start"]
@@ -352,6 +362,8 @@ class Episode(models.Model):
         "flag_self_harm",
         "flag_mental_health",
     ]
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-last_seen_at"]
@@ -438,6 +450,8 @@ class RiskGrading(models.Model):
     )
     rationale = models.TextField("information the grading rests on")
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["-graded_at", "-id"]
 
@@ -465,6 +479,8 @@ class SafeAndWellCheck(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -543,6 +559,8 @@ class ReturnInterview(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         indexes = [
             # Overdue return interviews (manager dashboard): not yet held or declined.
@@ -613,6 +631,8 @@ class InterviewAttempt(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["attempted_at", "id"]
 
@@ -631,6 +651,8 @@ class AgreedAction(models.Model):
     )
     due_date = models.DateField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["id"]
@@ -662,6 +684,8 @@ class Challenge(models.Model):
     outcome = models.TextField(blank=True)
     outcome_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-raised_at"]

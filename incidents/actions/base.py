@@ -12,8 +12,9 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+from simple_history.utils import get_history_manager_for_model
 
 from missingkids.accounts.models import User
 
@@ -90,6 +91,7 @@ def update_versioned(
     expected_version: int,
     values: dict[str, Any],
     what: str = "record",
+    acting_user: User | None = None,
 ) -> dict[str, list[Any]]:
     """Save ``values`` only if nobody else saved the row since ``expected_version``.
 
@@ -99,15 +101,33 @@ def update_versioned(
     """
     changed = changes_between(instance, values)
     model = type(instance)
-    updated = model._default_manager.filter(  # type: ignore[attr-defined]
-        pk=instance.pk, version=expected_version
-    ).update(version=models.F("version") + 1, **values)
-    if updated != 1:
-        raise StaleEdit(what)
+    with transaction.atomic():
+        updated = model._default_manager.filter(  # type: ignore[attr-defined]
+            pk=instance.pk, version=expected_version
+        ).update(version=models.F("version") + 1, **values)
+        if updated != 1:
+            raise StaleEdit(what)
+        history_write(model, instance.pk, user=acting_user)
     for name, value in values.items():
         setattr(instance, name, value)
     instance.version = expected_version + 1  # type: ignore[attr-defined]
     return changed
+
+
+def history_write(model: type[models.Model], pk: Any, *, user: User | None = None) -> None:
+    """Add the change-history row for a change made with ``QuerySet.update()``.
+
+    ``update()`` (used for conditional, race-free writes) sends no signals, so
+    django-simple-history would not see the change. Call this in the same transaction,
+    after the update: it reads the row as it now is and records it, by ``user`` or,
+    failing that, whoever is signed in to the current request.
+    """
+    if not hasattr(model._meta, "simple_history_manager_attribute"):
+        return
+    current = model._default_manager.get(pk=pk)  # type: ignore[attr-defined]
+    get_history_manager_for_model(model).bulk_history_create(
+        [current], update=True, default_user=user
+    )
 
 
 def raise_if_errors(errors: dict[str, list[str]]) -> None:

@@ -35,7 +35,7 @@ from ..validators import (
     validate_nhs_number,
     validate_uk_postcode,
 )
-from .base import event_record, raise_if_errors, refuse, update_versioned
+from .base import event_record, history_write, raise_if_errors, refuse, update_versioned
 
 # The service is for children: anyone 18 or over is an adult and is not recorded here.
 ADULT_AGE = 18
@@ -288,7 +288,11 @@ def child_update(*, acting_user: User, child: Child, expected_version: int, **fi
     raise_if_errors(errors)
 
     changes = update_versioned(
-        child, expected_version=expected_version, values=values, what="child"
+        child,
+        expected_version=expected_version,
+        values=values,
+        what="child",
+        acting_user=acting_user,
     )
     if "frequented_locations" in fields:
         new_places: list[Location] = list(fields["frequented_locations"] or [])
@@ -366,6 +370,7 @@ def child_set_legal_status(
     # Not a versioned edit: the edit form does not carry legal status, so an identity
     # edit in progress is not made stale by it.
     Child.objects.filter(pk=child.pk).update(legal_status=status)
+    history_write(Child, child.pk, user=acting_user)
     child.legal_status = status
     event_record(
         child=child,

@@ -35,7 +35,7 @@ from ..models import (
     RiskGrade,
     RiskGrading,
 )
-from .base import event_record, raise_if_errors, update_versioned
+from .base import event_record, history_write, raise_if_errors, update_versioned
 
 OPEN_EPISODE_MESSAGE = (
     "This child already has an open missing episode. Record the return on that episode "
@@ -312,6 +312,7 @@ def episode_regrade_risk(
 
     old = current.risk
     Episode.objects.filter(pk=current.pk).update(risk=grade, risk_rank=RISK_ORDER[grade])
+    history_write(Episode, current.pk, user=acting_user)
     episode.risk, episode.risk_rank = grade, RISK_ORDER[grade]
     grading = RiskGrading.objects.create(
         episode=current,
@@ -428,6 +429,7 @@ def episode_record_return(
             "return_notes": (return_notes or "").strip(),
         },
         what="episode",
+        acting_user=acting_user,
     )
     provider = interview_provider_for(child)
     due_at = found_at + RETURN_INTERVIEW_DUE_AFTER
@@ -498,7 +500,11 @@ def episode_update(
     raise_if_errors(errors)
 
     changes = update_versioned(
-        episode, expected_version=expected_version, values=fields, what="episode"
+        episode,
+        expected_version=expected_version,
+        values=fields,
+        what="episode",
+        acting_user=acting_user,
     )
     if not changes:
         return episode
@@ -507,6 +513,9 @@ def episode_update(
         ReturnInterview.objects.filter(episode=episode).update(
             due_at=episode.found_at + RETURN_INTERVIEW_DUE_AFTER
         )
+        interview_pk = ReturnInterview.objects.filter(episode=episode).values("pk").first()
+        if interview_pk is not None:
+            history_write(ReturnInterview, interview_pk["pk"], user=acting_user)
     labels = ", ".join(str(Episode._meta.get_field(name).verbose_name) for name in changes)
     event_record(
         child=child,
@@ -530,6 +539,7 @@ def _close(*, acting_user: User, episode: Episode, reason: str, automatic: bool)
     ).update(closed_at=now, closed_by=acting_user, closure_reason=reason, version=F("version") + 1)
     if closed != 1:
         raise ValidationError({"__all__": ["This episode has already been closed"]})
+    history_write(Episode, episode.pk, user=acting_user)
     episode.closed_at, episode.closed_by, episode.closure_reason = now, acting_user, reason
     episode.version += 1
     event_record(

@@ -20,6 +20,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from missingkids.accounts.models import Agency, User
 
@@ -38,7 +39,7 @@ from ..models import (
     ReturnInterview,
     SafeAndWellCheck,
 )
-from .base import StaleEdit, event_record, raise_if_errors, update_versioned
+from .base import StaleEdit, event_record, history_write, raise_if_errors, update_versioned
 
 FUTURE_MESSAGE = "The date and time must not be in the future"
 MAX_AGREED_ACTIONS = 3
@@ -227,6 +228,8 @@ def safe_and_well_share(
         updated = SafeAndWellCheck.objects.filter(
             pk=check.pk, shared_with_la_at__isnull=True
         ).update(shared_with_la_at=shared_at, version=check.version + 1)
+        if updated == 1:
+            history_write(SafeAndWellCheck, check.pk, user=acting_user)
         if updated != 1:
             raise_if_errors(
                 {
@@ -320,6 +323,7 @@ def interview_record_attempt(
         ReturnInterview.objects.filter(
             Q(offered_at__isnull=True) | Q(offered_at__gt=attempted_at), pk=interview.pk
         ).update(offered_at=attempted_at)
+        history_write(ReturnInterview, interview.pk, user=acting_user)
         if interview.offered_at is None or interview.offered_at > attempted_at:
             interview.offered_at = attempted_at
         failed = failed_attempt_count(interview)
@@ -455,9 +459,13 @@ def interview_record_held(
                 "what_would_help": what_would_help.strip(),
                 "recorded_by": acting_user,
             },
+            acting_user=acting_user,
         )
-        AgreedAction.objects.bulk_create(
-            AgreedAction(interview=interview, **action) for action in agreed
+        # With their history rows: bulk_create alone sends no signals.
+        bulk_create_with_history(
+            [AgreedAction(interview=interview, **action) for action in agreed],
+            AgreedAction,
+            default_user=acting_user,
         )
         event_record(
             child=episode.child,
@@ -525,6 +533,7 @@ def interview_record_declined(
                 "decision_not_to_hold": decision_not_to_hold.strip(),
                 "recorded_by": acting_user,
             },
+            acting_user=acting_user,
         )
         event_record(
             child=episode.child,
@@ -617,6 +626,7 @@ def challenge_record_outcome(
             expected_version=expected_version,
             what="challenge",
             values={"status": status, "outcome": outcome.strip(), "outcome_at": now},
+            acting_user=acting_user,
         )
         event_record(
             child=challenge.child,

@@ -24,7 +24,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from .. import access
+from missingkids.audit.log import log_record_view
+
+from .. import access, history
 from ..actions import children as actions
 from ..actions.base import StaleEdit
 from ..forms.children import (
@@ -337,6 +339,7 @@ def _timeline(request: HttpRequest, child: Child) -> Page:
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     child = access.get_child_for_user(user, pk)
+    log_record_view(request, child_id=child.pk)
     now = timezone.now()
     today = timezone.localdate()
 
@@ -394,6 +397,8 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "places": _places(user, child, episodes),
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
             "timeline": _timeline(request, child),
+            "history": history.child_history(child),
+            "history_shown": history.SHOWN,
             "can_edit": access.can_edit_child(user),
             "can_manage": access.can_manage_care_details(user),
             "can_report": access.can_report_episode(user),

@@ -17,6 +17,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from missingkids.audit.log import log_record_view
+
 from .. import access
 from ..actions.base import StaleEdit
 from ..actions.interviews import (
@@ -184,6 +186,7 @@ def safe_and_well_share_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
+    log_record_view(request, child_id=episode.child_id, episode_id=episode.pk)
     interview = _interview_of(episode)
     now = timezone.now()
     context: dict[str, Any] = {

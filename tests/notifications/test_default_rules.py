@@ -16,6 +16,8 @@ import pytest
 from django.db.models import QuerySet
 
 from incidents.models import CaseEvent, Episode, InterviewAttempt, Involvement, LegalStatus
+from missingkids.accounts import demo
+from missingkids.accounts.models import Agency, LocalAuthorityArea
 from notifications.defaults import DEFAULT_RULES, VERSIONED_FIELDS
 from notifications.engine import fire_timed_steps, process_event
 from notifications.models import TIMED_STEPS, Notification, Rule, RuleVersion, Step
@@ -281,3 +283,46 @@ def test_default_rules_follow_the_table(db):
         ("school_nurse", "involved"),
         ("iro", "in_care"),
     }
+
+
+def test_the_demo_partnership_resolves_every_default_rule(officer):
+    demo.load()
+    west = LocalAuthorityArea.objects.get(code="E06000050")
+    east = LocalAuthorityArea.objects.get(code="E06000049")
+    by_name = {agency.name: agency for agency in Agency.objects.all()}
+    child = ChildFactory(responsible_area=west, legal_status=LegalStatus.IN_CARE)
+    placement = PlacementFactory(child=child, host_area=east, start=LONG_AGO)
+    involvements = {
+        role: InvolvementFactory(
+            child=child, agency=by_name[name], role=INVOLVED_ROLES[role], start=LONG_AGO
+        )
+        for role, name in (
+            ("gp", "Northgate Medical Centre"),
+            ("school", "Chester Riverside Academy"),
+            ("school_nurse", "Cheshire and Wirral School Nursing Service"),
+        )
+    }
+    w = SimpleNamespace(
+        officer=officer,
+        child=child,
+        placement=placement,
+        involvements=involvements,
+        police=by_name["Cheshire Constabulary"],
+        provider=by_name["Catch22 Missing from Home Service"],
+        la_west=by_name["Cheshire West and Chester Council Children's Services"],
+        area_west=west,
+        prior_episodes=2,
+        failed_attempts=3,
+        found_early=False,
+    )
+
+    made = Notification.objects.none()
+    for step in dict.fromkeys(r["step"] for r in DEFAULT_RULES):
+        made = made | trigger(w, step)
+        Episode.objects.filter(child=child, found_at__isnull=True).update(
+            found_at=LAST_SEEN + dt.timedelta(days=8)
+        )
+
+    assert set(made.values_list("rule__name", flat=True)) == {r["name"] for r in DEFAULT_RULES}
+    assert list(made.exclude(problem="").values_list("problem", flat=True)) == []
+    assert not made.filter(recipient_email="").exists()

@@ -1,0 +1,131 @@
+"""The access log in the admin: read-only, searchable, exportable to CSV.
+
+Admins see it (they look after the service), but nobody can add, change or delete an
+entry here. Entries name children by id only, so reading the log reveals no child's
+name to an admin without case access.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+
+from .log import log_export
+from .models import AccessLogEntry
+
+EXPORT_COLUMNS = [
+    "at",
+    "action",
+    "user_id",
+    "username",
+    "child_id",
+    "episode_id",
+    "path",
+    "status_code",
+    "ip_address",
+    "detail",
+]
+
+
+def _may_read_log(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_active and getattr(user, "is_staff", False))
+
+
+@admin.register(AccessLogEntry)
+class AccessLogEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "action", "username", "child_id", "episode_id", "path", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["=username", "user__name", "=child_id", "=episode_id", "path"]
+    date_hierarchy = "at"
+    list_select_related = ["user"]
+    list_per_page = 100
+    show_full_result_count = False
+    change_list_template = "admin/audit/accesslogentry/change_list.html"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _may_read_log(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may_read_log(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # "=child_id" on a non-numeric term would be a database error on PostgreSQL.
+        term = search_term.strip()
+        if term and not term.isdigit():
+            search_fields = ["=username", "user__name", "path"]
+            return self._search(request, queryset, term, search_fields), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def _search(
+        self, request: HttpRequest, queryset: QuerySet, term: str, fields: list[str]
+    ) -> QuerySet:
+        original = self.search_fields
+        self.search_fields = fields
+        try:
+            results, _ = super().get_search_results(request, queryset, term)
+        finally:
+            self.search_fields = original
+        return results
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "export/",
+            self.admin_site.admin_view(self.export_view),
+            name="audit_accesslogentry_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The entries the change list shows (same filters, search and dates), as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        entries = changelist.get_queryset(request).order_by("at", "id")
+        filters = dict(request.GET.items())
+        count = entries.count()
+        log_export(request, what="access log", filters=filters, rows=count)
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="access-log-{stamp}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(EXPORT_COLUMNS)
+        for entry in entries.iterator(chunk_size=2000):
+            writer.writerow(
+                [
+                    timezone.localtime(entry.at).isoformat(),
+                    entry.action,
+                    entry.user_id or "",
+                    _csv_safe(entry.username),
+                    entry.child_id or "",
+                    entry.episode_id or "",
+                    _csv_safe(entry.path),
+                    entry.status_code or "",
+                    entry.ip_address or "",
+                    _csv_safe(str(entry.detail)),
+                ]
+            )
+        return response
+
+
+def _csv_safe(value: str) -> str:
+    """Defuse spreadsheet formulas: a typed e-mail address could start with '='."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,89 @@
+"""The access log: who signed in, looked at or exported which child's record, and who
+was refused. Rows are only ever added.
+
+Append-only is enforced three times over: ``save`` refuses to update an existing row
+and ``delete`` refuses outright (so no code path in Python can change the log), the
+admin offers no add, change or delete, and on PostgreSQL a trigger (migration 0002)
+refuses UPDATE and DELETE from anyone, including someone with a database shell who
+bypasses the ORM.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AppendOnlyError(Exception):
+    """The access log cannot be changed or deleted, only added to."""
+
+
+class AccessLogQuerySet(models.QuerySet["AccessLogEntry"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Access log entries cannot be changed.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("Access log entries cannot be deleted.")
+
+
+class AccessLogEntry(models.Model):
+    class Action(models.TextChoices):
+        SIGN_IN = "sign_in", "Signed in"
+        SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+        SIGN_OUT = "sign_out", "Signed out"
+        VIEW_CHILD = "view_child", "Viewed a child's record"
+        VIEW_EPISODE = "view_episode", "Viewed an episode"
+        EXPORT = "export", "Exported"
+        REFUSED = "refused", "Refused access"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # PROTECT: people are deactivated, never deleted, and the log must keep naming them.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The e-mail address as typed for a failed sign-in (there may be no such user), and
+    # the user's address at the time otherwise, so a search by address finds both.
+    username = models.CharField("e-mail address", max_length=254, blank=True)
+    action = models.CharField(max_length=20, choices=Action)
+    # Plain ids, not foreign keys: a refused request may name a record that does not
+    # exist, and the log must outlive any record it names.
+    child_id = models.PositiveBigIntegerField("child id", null=True, blank=True)
+    episode_id = models.PositiveBigIntegerField("episode id", null=True, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+    # What an export contained (the filters and the number of rows), never the rows.
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AccessLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "access log entry"
+        verbose_name_plural = "access log"
+        indexes = [
+            # Admin searches: a child's accesses, a person's accesses, newest first.
+            models.Index(fields=["child_id", "-at"], name="accesslog_child_idx"),
+            models.Index(fields=["user", "-at"], name="accesslog_user_idx"),
+        ]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        who = self.username or "someone"
+        return f"{self.get_action_display()}: {who} at {timezone.localtime(self.at):%d/%m/%Y %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Access log entries cannot be changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Access log entries cannot be deleted.")
