@@ -35,9 +35,15 @@ static/build/.built: node_modules/.installed $(wildcard static/scss/*.scss)
 install: $(VENV)/.installed
 assets: static/build/.built
 
+# The notification worker and scheduler run in the background beside the development
+# server (e-mails appear in this terminal) and are stopped with it: background jobs of a
+# non-interactive shell ignore Ctrl-C, so the trap stops them explicitly.
 run: install assets
 	DEBUG=true $(PY) manage.py migrate --no-input
 	DEBUG=true $(PY) manage.py load_demo_data
+	DEBUG=true $(PY) manage.py send_notifications --interval 5 & worker=$$!; \
+	DEBUG=true $(PY) manage.py notifications_scheduler --interval 30 & scheduler=$$!; \
+	trap 'kill $$worker $$scheduler 2>/dev/null; wait $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: install
