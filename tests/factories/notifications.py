@@ -10,6 +10,7 @@ import factory
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, Contact
+from notifications.defaults import DEFAULT_RULES, rule_snapshot
 from notifications.models import (
     Condition,
     Notification,
@@ -96,3 +97,17 @@ def partnership_contacts(
     for agency in others:
         contacts[agency.name] = default_contact(agency)
     return contacts
+
+
+def ensure_default_rules() -> None:
+    """The default rules, as the data migration loads them.
+
+    A transactional test (``transaction=True``) empties every table when it ends,
+    including rows a data migration loaded; tests that rely on the default rules call
+    this so they hold whatever ran before them.
+    """
+    if Rule.objects.filter(name__in=[r["name"] for r in DEFAULT_RULES]).exists():
+        return
+    for values in DEFAULT_RULES:
+        rule = Rule.objects.create(version=1, **values)
+        RuleVersion.objects.create(rule=rule, version=1, data=rule_snapshot(rule))

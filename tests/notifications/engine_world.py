@@ -14,7 +14,7 @@ from missingkids.accounts.models import Contact, User
 from notifications.engine import process_event
 from notifications.models import Notification
 from tests.factories.incidents import CaseEventFactory, ChildFactory, EpisodeFactory
-from tests.factories.notifications import partnership_contacts
+from tests.factories.notifications import ensure_default_rules, partnership_contacts
 
 UTC = dt.UTC
 LONG_AGO = dt.date(2020, 1, 1)
@@ -24,6 +24,7 @@ LONG_AGO = dt.date(2020, 1, 1)
 def contacts_fixture(
     police, la_west, la_east, iro_service, provider, gp_practice, school, school_nurse
 ) -> dict[str, Contact]:
+    ensure_default_rules()
     return partnership_contacts(
         la=la_west,
         others=[police, la_east, iro_service, provider, gp_practice, school, school_nurse],

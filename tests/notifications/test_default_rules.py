@@ -29,7 +29,7 @@ from tests.factories.incidents import (
     PlacementFactory,
     ReturnInterviewFactory,
 )
-from tests.factories.notifications import partnership_contacts
+from tests.factories.notifications import ensure_default_rules, partnership_contacts
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +61,7 @@ def world(
     school,
     school_nurse,
 ) -> SimpleNamespace:
+    ensure_default_rules()
     partnership_contacts(
         la=la_west,
         others=[police, la_east, iro_service, provider, gp_practice, school, school_nurse],
@@ -253,6 +254,7 @@ def test_each_step_fires_exactly_its_own_rules(world, step):
 
 
 def test_default_rules_are_loaded_with_their_basis_and_first_version(db):
+    ensure_default_rules()
     rules = Rule.objects.filter(name__in=[r["name"] for r in DEFAULT_RULES])
 
     assert rules.count() == len(DEFAULT_RULES) == 25
@@ -265,6 +267,7 @@ def test_default_rules_are_loaded_with_their_basis_and_first_version(db):
 
 
 def test_default_rules_follow_the_table(db):
+    ensure_default_rules()
     by_name = {r.name: r for r in Rule.objects.all()}
     reported_la = by_name["Reported: police tell the responsible local authority"]
     assert reported_la.due_after_hours == 24
@@ -286,6 +289,7 @@ def test_default_rules_follow_the_table(db):
 
 
 def test_the_demo_partnership_resolves_every_default_rule(officer):
+    ensure_default_rules()
     demo.load()
     west = LocalAuthorityArea.objects.get(code="E06000050")
     east = LocalAuthorityArea.objects.get(code="E06000049")

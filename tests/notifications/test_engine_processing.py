@@ -167,7 +167,7 @@ def test_a_new_rule_starts_at_version_1(admin_user):
     assert RuleVersion.objects.get(rule=rule).changed_by == admin_user
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_processes_at_once_make_one_set_of_rows(postgres_only, child, officer):
     episode = make_episode(child, officer, last_seen=SEEN)
     event = make_event(episode, officer, CaseEvent.Kind.REPORTED, SEEN + dt.timedelta(hours=1))

@@ -61,7 +61,7 @@ def test_running_twice_changes_nothing(child, officer):
     assert out.getvalue() == ""
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_schedulers_at_once_make_one_set_of_rows(postgres_only, child, officer):
     episodes = [
         make_episode(child, officer, last_seen=SEEN - dt.timedelta(days=30 * n), found_at=None)
