@@ -6,6 +6,7 @@ false) refuses to start unless every value it needs is given; the error names th
 variable. See the README for the full list.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -60,6 +61,10 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_forms_gds",
     "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Gives request.user.is_verified(): whether this session has passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
     # Every page needs a signed-in user unless its view is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Who made each change on a case record (django-simple-history reads the request).
@@ -79,7 +86,13 @@ MIDDLEWARE = [
     # Refused case URLs go to the access log; signed-in pages are never cached.
     "missingkids.audit.middleware.AccessLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Signs out idle and over-long sessions, then keeps anyone who has not given the
+    # second factor to the sign-in pages (both need messages, so they come after it).
+    "missingkids.accounts.middleware.SessionLifetimeMiddleware",
+    "missingkids.accounts.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the sign-in page's response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "missingkids.urls"
@@ -117,6 +130,22 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# django-axes' backend first: it refuses a locked-out sign-in before the password is
+# even checked. It needs the request, which the sign-in form passes.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Argon2 for new and changed passwords; the others only check passwords hashed before
+# (they are rehashed with Argon2 at the next sign-in).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -196,6 +225,30 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Enforced by missingkids.accounts.middleware.SessionLifetimeMiddleware: signed out after
+# this long without using the service, and after this long signed in at all.
+SESSION_IDLE_TIMEOUT = timedelta(minutes=env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30))
+SESSION_ABSOLUTE_LIFETIME = timedelta(hours=env.int("SESSION_ABSOLUTE_HOURS", default=10))
+
+# Two-factor sign-in (django-otp). The issuer names the service in authenticator apps.
+OTP_TOTP_ISSUER = SERVICE_NAME
+# Admins may remove someone's authenticator (so they enrol again) but never see its key.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Lockout after repeated failed sign-ins (django-axes): by e-mail address and network
+# address together, so one person cannot lock another out from elsewhere, and whether or
+# not the account exists. Admins unlock on the admin's "Access attempts" page.
+AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "missingkids.accounts.lockout.username_from_request"
+AXES_LOCKOUT_CALLABLE = "missingkids.accounts.views.sign_in_locked_out"
+AXES_RESET_ON_SUCCESS = True
+# Successful sign-ins are recorded by the service's own access log; axes keeps only
+# the failures it needs, and logs no e-mail or network address (its defaults mask them).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -253,5 +306,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        # django-axes reports every sign-in at INFO; only lockouts and failures matter.
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -7,6 +7,7 @@ from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
 from missingkids.accounts import views as account_views
+from missingkids.accounts.middleware import otp_not_required
 
 
 class AdminSignInRedirect(RedirectView):
@@ -28,7 +29,25 @@ class AdminSignInRedirect(RedirectView):
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("sign-in/", account_views.SignInView.as_view(), name="login"),
-    path("sign-out/", account_views.SignOutView.as_view(), name="logout"),
+    path("sign-out/", otp_not_required(account_views.SignOutView.as_view()), name="logout"),
+    path("sign-in/two-factor/", account_views.two_factor_verify, name="two_factor"),
+    path("sign-in/two-factor/set-up/", account_views.two_factor_enrol, name="two_factor_enrol"),
+    path(
+        "sign-in/two-factor/recovery-codes/",
+        account_views.two_factor_recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
+    path("account/", account_views.account, name="account"),
+    path(
+        "account/recovery-codes/",
+        account_views.account_recovery_codes_new,
+        name="account_recovery_codes",
+    ),
+    path(
+        "account/sign-out-everywhere/",
+        account_views.account_sign_out_everywhere,
+        name="account_sign_out_everywhere",
+    ),
     path("", include("incidents.urls")),
     path("notifications/", include("notifications.urls")),
     path("admin/login/", login_not_required(AdminSignInRedirect.as_view())),

@@ -61,6 +61,56 @@ def _fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+TEST_AUTHENTICATOR_NAME = "Test authenticator"
+
+
+@pytest.fixture(autouse=True)
+def _test_client_sign_in_passes_two_factor(monkeypatch) -> None:
+    """``client.force_login(user)`` and ``client.login(...)`` give a fully signed-in session.
+
+    Every page needs the second factor (TwoFactorRequiredMiddleware). Tests that are not
+    about signing in should not each go through it, so the test client's sign-in also
+    gives the user a confirmed authenticator named "Test authenticator" (if they have no
+    confirmed one) and marks the session as verified with it, exactly as the real
+    second step does (django_otp.login stores the device's id in the session). The
+    middleware still checks that device on every request, so removing it in a test
+    still sends the user back to the second step.
+
+    This changes only the test client: nothing in the product trusts a session without
+    a verified device. Tests of the real steps (tests/security/, the browser tests)
+    sign in through the forms. ``client.login`` also gets a request to pass to
+    ``authenticate``, which django-axes' backend requires.
+    """
+    from django.http import HttpRequest
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    original_login = Client._login
+    original_credentials_login = Client.login
+
+    def _login(self: Client, user: User, backend: str | None = None) -> None:
+        original_login(self, user, backend)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+        if device is None:
+            device = TOTPDevice.objects.create(
+                user=user, name=TEST_AUTHENTICATOR_NAME, confirmed=True
+            )
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+    def login(self: Client, **credentials: object) -> bool:
+        if "request" not in credentials:
+            request = HttpRequest()
+            request.META["REMOTE_ADDR"] = "127.0.0.1"
+            credentials["request"] = request
+        return original_credentials_login(self, **credentials)
+
+    monkeypatch.setattr(Client, "_login", _login)
+    monkeypatch.setattr(Client, "login", login)
+
+
 # Areas ------------------------------------------------------------------------------
 
 

@@ -200,7 +200,10 @@ def test_admin_creates_a_user_who_can_sign_in(admin_client, police):
         {"username": "new.person@police.example.org", "password": "Lantern-Quarry-Violet-7"},
     )
     assert signed_in.status_code == 302
-    assert "Dana Hughes" in their_browser.get(reverse("home")).content.decode()
+    # Their first sign-in goes on to setting up two-factor sign-in.
+    set_up = their_browser.get(reverse("home"), follow=True)
+    assert set_up.request["PATH_INFO"] == reverse("two_factor_enrol")
+    assert "Dana Hughes" in set_up.content.decode()
 
 
 def test_new_user_password_must_be_twelve_characters(admin_client, police):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from base64 import b32decode
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django_otp.oath import totp
 
 from missingkids.accounts.models import Agency, Contact, LocalAuthorityArea, User
 
@@ -42,6 +44,20 @@ def printed_emails(output: str) -> list[str]:
     return re.findall(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", output)
 
 
+def printed_two_factor(output: str) -> dict[str, tuple[str, list[str]]]:
+    """Each person's printed authenticator key and recovery codes, by e-mail address."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    email = key = ""
+    for line in output.splitlines():
+        if emails := printed_emails(line):
+            email = emails[0]
+        elif match := re.search(r"authenticator key: ([A-Z2-7]+)$", line):
+            key = match.group(1)
+        elif match := re.search(r"recovery codes: +(.+)$", line):
+            found[email] = (key, match.group(1).split())
+    return found
+
+
 def test_loading_twice_changes_nothing(demo_output):
     first = counts()
 
@@ -74,9 +90,14 @@ def test_each_printed_person_signs_in_and_sees_their_name_and_agency(client, dem
     emails = printed_emails(demo_output)
     assert set(emails) == set(User.objects.values_list("email", flat=True))
 
+    two_factor = printed_two_factor(demo_output)
+    assert set(two_factor) == set(emails)
     for email in emails:
         user = User.objects.select_related("agency").get(email=email)
         response = client.post(reverse("login"), {"username": email, "password": password})
+        assert response.status_code == 302, (email, response.context["form"].errors)
+        _key, codes = two_factor[email]
+        response = client.post(reverse("two_factor"), {"code": codes[0]})
         assert response.status_code == 302, (email, response.context["form"].errors)
 
         home = client.get(reverse("home")).content.decode()
@@ -90,3 +111,32 @@ def test_every_demo_agency_can_be_reached(demo_output):
     for agency in Agency.objects.prefetch_related("contacts", "areas"):
         assert agency.areas.exists(), agency
         assert any(c.active and (c.email or c.phone) for c in agency.contacts.all()), agency
+
+
+def test_each_printed_person_has_an_authenticator_key_that_works(client, demo_output):
+    password = printed_password(demo_output)
+    email, (key, _codes) = next(iter(printed_two_factor(demo_output).items()))
+    client.post(reverse("login"), {"username": email, "password": password})
+
+    code = f"{totp(b32decode(key)):06d}"
+    response = client.post(reverse("two_factor"), {"code": code})
+
+    assert response.status_code == 302
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_each_run_prints_new_recovery_codes_and_the_old_ones_stop_working(
+    client, demo_output, settings
+):
+    settings.OTP_STATIC_THROTTLE_FACTOR = 0  # no wait after the refused old code
+    first = printed_two_factor(demo_output)
+    second = printed_two_factor(load())
+    email = next(iter(first))
+
+    assert first[email][0] == second[email][0]  # the same authenticator key
+    assert len(second[email][1]) == 3
+    assert not set(first[email][1]) & set(second[email][1])
+    client.post(reverse("login"), {"username": email, "password": printed_password(demo_output)})
+    old = client.post(reverse("two_factor"), {"code": first[email][1][0]})
+    assert old.status_code == 200  # refused
+    assert client.post(reverse("two_factor"), {"code": second[email][1][0]}).status_code == 302

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from . import two_factor
 from .models import Agency, Contact, LocalAuthorityArea, User
 
 DEMO_PASSWORD = "Missing-Demo-2026!"  # noqa: S105 (printed for people trying the demo)
@@ -318,4 +321,26 @@ def load() -> list[str]:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         lines.append(f"  {user.get_role_display():<13} {demo.email:<34} {demo.name}, {demo.agency}")
+        lines.extend(_demo_two_factor(user))
     return lines
+
+
+DEMO_RECOVERY_CODE_COUNT = 3
+
+
+def _demo_two_factor(user: User) -> list[str]:
+    """Enrol a demo person in two-factor sign-in so a newcomer can sign in as them.
+
+    The authenticator key stays the same from run to run (add it to an app once); the
+    recovery codes are new on every run and the previous ones stop working.
+    """
+    device = two_factor.totp_device_confirmed(user)
+    if device is None:
+        device = TOTPDevice.objects.create(
+            user=user, name=two_factor.AUTHENTICATOR_NAME, confirmed=True
+        )
+    codes = two_factor.recovery_codes_replace(user, count=DEMO_RECOVERY_CODE_COUNT)
+    return [
+        f"  {'':<13} authenticator key: {two_factor.totp_secret(device)}",
+        f"  {'':<13} recovery codes:    {' '.join(codes)}",
+    ]

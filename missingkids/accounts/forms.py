@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crispy_forms_gds.helper import FormHelper
@@ -35,6 +36,64 @@ class SignInForm(AuthenticationForm):
 
     def clean_username(self) -> str:
         return normalise_email(self.cleaned_data.get("username") or "")
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if getattr(self.request, "axes_locked_out", False):
+                # django-axes refused (or has just started refusing) these attempts. The
+                # lockout is by e-mail address and network address whether or not the
+                # account exists, and the message says nothing about the account.
+                raise forms.ValidationError(LOCKED_OUT_MESSAGE, code="locked_out") from None
+            raise
+
+
+LOCKED_OUT_MESSAGE = (
+    "You have tried to sign in too many times. Wait before trying again, or ask your "
+    "agency's administrator to unlock your account."
+)
+
+
+class TwoFactorCodeForm(forms.Form):
+    """One code: from the authenticator app, or (when signing in) a recovery code.
+
+    ``check`` is given the code and returns an error message, or "" if it was right.
+    """
+
+    code = forms.CharField(max_length=40, strip=True)
+
+    def __init__(
+        self,
+        *args: Any,
+        check: Callable[[str], str],
+        label: str,
+        hint: str,
+        button: str,
+        numeric: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.check = check
+        field = self.fields["code"]
+        field.label = label
+        field.help_text = hint
+        field.error_messages["required"] = "Enter the code."
+        field.widget.attrs.update(
+            {"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "none"}
+        )
+        if numeric:
+            field.widget.attrs["inputmode"] = "numeric"
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.layout = Layout(Field.text("code", field_width=10), Submit("submit", button))
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"]
+        error = self.check(code)
+        if error:
+            raise forms.ValidationError(error)
+        return code
 
 
 class AdminUserCreationForm(forms.ModelForm):

@@ -17,6 +17,18 @@ from django.db.models.functions import Lower
 # Apps whose objects an admin configures. Case records are not among them: an admin
 # edits cases only if they also hold a case role.
 CONFIGURATION_APPS = frozenset({"accounts", "notifications"})
+# What an admin may do with the sign-in security records: see and clear lockouts
+# (unlocking an account), and see and remove someone's authenticator so they enrol a
+# new one. Never change a device or read recovery codes.
+SECURITY_PERMISSIONS = frozenset(
+    {
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "otp_totp.view_totpdevice",
+        "otp_totp.delete_totpdevice",
+    }
+)
+SECURITY_APPS = frozenset(perm.split(".", 1)[0] for perm in SECURITY_PERMISSIONS)
 
 
 class LocalAuthorityArea(models.Model):
@@ -233,11 +245,35 @@ class User(AbstractBaseUser, PermissionsMixin):
     def has_perm(self, perm: str, obj: Any = None) -> bool:
         if self.is_active and self.role == self.Role.ADMIN:
             app_label = perm.split(".", 1)[0]
-            if app_label in CONFIGURATION_APPS:
+            if app_label in CONFIGURATION_APPS or perm in SECURITY_PERMISSIONS:
                 return True
         return super().has_perm(perm, obj)
 
     def has_module_perms(self, app_label: str) -> bool:
-        if self.is_active and self.role == self.Role.ADMIN and app_label in CONFIGURATION_APPS:
+        if (
+            self.is_active
+            and self.role == self.Role.ADMIN
+            and (app_label in CONFIGURATION_APPS or app_label in SECURITY_APPS)
+        ):
             return True
         return super().has_module_perms(app_label)
+
+
+class UserSession(models.Model):
+    """Which sessions belong to whom, so that all of a person's sessions can be ended.
+
+    Django's session table stores the user only inside the encoded session data, so
+    finding someone's sessions would mean decoding every session. One row is written at
+    each sign-in and removed at sign-out; rows whose session has since expired are
+    pruned at the person's next sign-in.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "signed-in session"
+
+    def __str__(self) -> str:
+        return f"Session of {self.user} since {self.created_at:%Y-%m-%d %H:%M}"

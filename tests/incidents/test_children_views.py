@@ -22,6 +22,7 @@ from incidents.models import (
     Placement,
     ReturnInterview,
 )
+from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from tests.factories import UserFactory
 from tests.factories.incidents import (
@@ -160,7 +161,7 @@ def test_search_query_count_fixed_and_paginated(
             PlacementFactory(child=found, host_area=area_east)
     signed_in(client, social_worker)
     # Session, user, agency (header), count, page of results.
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(5 + TWO_FACTOR_QUERIES):
         response = client.get(reverse("incidents:child_search"), {"q": "sam"})
     body = response.content.decode()
     assert "30 children match" in body
@@ -498,7 +499,7 @@ def test_child_page_query_count_does_not_grow(
     signed_in(client, social_worker)
     client.get(reverse("incidents:child_detail", args=[small.pk]))  # warm the session
     with django_assert_num_queries(
-        13 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES
+        13 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
     ) as small_queries:
         client.get(reverse("incidents:child_detail", args=[small.pk]))
     with django_assert_num_queries(len(small_queries.captured_queries)):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from incidents.history import EPISODE_HISTORY_QUERIES
 from incidents.models import CaseEvent, Episode, LegalStatus, Location, ReturnInterview
+from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from tests.factories.incidents import (
     ChildFactory,
@@ -22,6 +23,8 @@ from tests.factories.incidents import (
 
 # The change history and the access-log entry each episode page adds.
 PAGE_AUDIT_QUERIES = EPISODE_HISTORY_QUERIES + ACCESS_LOG_QUERIES
+# The verified device the two-factor middleware looks up on every signed-in page.
+PAGE_SIGN_IN_QUERIES = TWO_FACTOR_QUERIES
 
 
 @pytest.fixture
@@ -206,11 +209,11 @@ def test_detail_query_count_is_fixed(client, officer, episode, django_assert_num
     url = reverse("incidents:episode_detail", args=[episode.pk])
     client.get(url)
     # 8 = the page's own 7 + 1 for the notifications checklist (a fixed count too).
-    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES):
+    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
     for _ in range(5):
         RiskGradingFactory(episode=episode, graded_by=officer)
-    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES):
+    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 

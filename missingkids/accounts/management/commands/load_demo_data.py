@@ -38,6 +38,11 @@ class Command(BaseCommand):
         self.stdout.write("Sign in at http://127.0.0.1:8000/ as any of these people,")
         self.stdout.write(f"each with the password: {DEMO_PASSWORD}")
         self.stdout.write("")
+        self.stdout.write("Signing in also asks for a security code. Either add the person's")
+        self.stdout.write("authenticator key to an authenticator app (it stays the same), or use")
+        self.stdout.write("one of their recovery codes (each works once; new ones are printed")
+        self.stdout.write("every time this command runs).")
+        self.stdout.write("")
         for line in sign_ins:
             self.stdout.write(line)
         self.stdout.write("")
