@@ -1,0 +1,249 @@
+"""Every URL of the product, asked for as anonymous, as someone out of scope and as
+people in scope, with ids of real records.
+
+The URL patterns are walked from the project's resolver (through every include), so a
+new page is covered as soon as it is added: a keyword argument this test does not know
+how to fill, or a case URL missing from the expected answers below, fails the test
+until someone says what the new page should answer. The admin is left out: it holds
+configuration only (tests/security/test_privacy.py checks no case record is
+registered there) and its own access is tested in tests/test_admin.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+
+from missingkids.audit.models import AccessLogEntry
+
+# Namespaces whose URLs name case records: out of scope, every one must be a 404.
+CASE_NAMESPACES = {"incidents", "notifications"}
+SKIPPED_NAMESPACES = {"admin"}
+# Open by design: whoever holds the signed link in the e-mail acknowledges it, signed
+# in or not, in scope or not. The token, not the session, is the credential.
+OPEN_BY_DESIGN = {"notifications:acknowledge"}
+
+
+@dataclass(frozen=True)
+class Route:
+    view_name: str
+    route: str
+    kwargs: tuple[str, ...]
+
+    @property
+    def namespace(self) -> str:
+        return self.view_name.split(":", 1)[0] if ":" in self.view_name else ""
+
+
+def _walk(patterns: list, namespace: str = "", prefix: str = "") -> Iterator[Route]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = entry.namespace or namespace
+            if inner in SKIPPED_NAMESPACES:
+                continue
+            yield from _walk(entry.url_patterns, inner, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and entry.name:
+            name = f"{namespace}:{entry.name}" if namespace else entry.name
+            route = prefix + str(entry.pattern)
+            yield Route(name, route, tuple(entry.pattern.regex.groupindex))
+
+
+ROUTES = sorted({r.view_name: r for r in _walk(get_resolver().url_patterns)}.values(), key=str)
+RECORD_ROUTES = [r for r in ROUTES if r.kwargs]
+PLAIN_ROUTES = [r for r in ROUTES if not r.kwargs]
+
+
+def _fill(route: Route, kwarg: str, case) -> object:
+    """The id of a real record for each keyword argument a case URL can carry."""
+    path = route.route
+    if kwarg == "pk" and route.namespace == "incidents":
+        if path.startswith("children/"):
+            return case.child.pk
+        if path.startswith("episodes/"):
+            return case.episode.pk
+    if kwarg == "pk" and route.namespace == "notifications" and case.notification:
+        return case.notification.pk
+    if kwarg == "token" and route.view_name == "notifications:acknowledge":
+        from notifications.emails import acknowledge_token
+
+        return acknowledge_token(case.notification)
+    simple = {
+        "child_pk": case.child.pk,
+        "placement_pk": case.placement.pk,
+        "involvement_pk": case.involvement.pk,
+        "challenge_pk": case.challenge.pk,
+    }
+    if kwarg in simple:
+        return simple[kwarg]
+    pytest.fail(
+        f"{route.view_name} ({route.route}) has a keyword argument {kwarg!r} that "
+        "tests/security/test_url_access.py cannot fill: teach _fill which record it names "
+        "and add the page to EXPECTED."
+    )
+
+
+def url_for(route: Route, case) -> str:
+    return reverse(route.view_name, kwargs={k: _fill(route, k, case) for k in route.kwargs})
+
+
+# What each person in scope gets on GET for each page that names a record: 200 unless
+# listed. 403 is a page their role or agency may not use; 302 a page that sends them on.
+CARE_DETAILS = {
+    "incidents:child_legal_status",
+    "incidents:placement_add",
+    "incidents:placement_end",
+    "incidents:involvement_add",
+    "incidents:involvement_end",
+}
+POLICE_ONLY = {
+    "incidents:episode_regrade",
+    "incidents:safe_and_well_record",
+    "incidents:safe_and_well_share",
+}
+INTERVIEWS = {
+    "incidents:interview_attempt_add",
+    "incidents:interview_held",
+    "incidents:interview_declined",
+}
+REDIRECTS = {"incidents:episode_report_check"}  # nothing to check yet: back to the form
+EXPECTED_403: dict[str, set[str]] = {
+    "social_worker": POLICE_ONLY | {"incidents:episode_close", "notifications:cancel"},
+    "officer": CARE_DETAILS
+    | INTERVIEWS
+    | {"incidents:episode_close", "notifications:record_told", "notifications:cancel"},
+    "provider_worker": CARE_DETAILS
+    | POLICE_ONLY
+    | {"incidents:episode_close", "notifications:record_told", "notifications:cancel"},
+    "manager": POLICE_ONLY,
+}
+KNOWN_RECORD_PAGES = {
+    "incidents:child_detail",
+    "incidents:child_edit",
+    *CARE_DETAILS,
+    "incidents:episode_report",
+    "incidents:episode_report_check",
+    "incidents:episode_detail",
+    "incidents:episode_edit",
+    "incidents:episode_return",
+    "incidents:episode_close",
+    *POLICE_ONLY,
+    "incidents:interview_detail",
+    *INTERVIEWS,
+    "incidents:challenge_add",
+    "incidents:challenge_outcome",
+    "notifications:acknowledge",
+    "notifications:record_told",
+    "notifications:cancel",
+}
+
+
+def test_walker_finds_the_case_pages():
+    names = {r.view_name for r in ROUTES}
+    assert {"incidents:child_detail", "incidents:episode_detail", "home", "login"} <= names
+
+
+def test_every_page_naming_a_record_has_an_expected_answer():
+    """A new page with an id in its URL must be added here, with who may use it."""
+    unknown = {r.view_name for r in RECORD_ROUTES} - KNOWN_RECORD_PAGES
+    assert not unknown, f"Say what these new pages answer to each role: {sorted(unknown)}"
+
+
+def test_notifications_pages_are_covered():
+    names = {r.view_name for r in RECORD_ROUTES}
+    assert {"notifications:record_told", "notifications:acknowledge"} <= names
+
+
+def _is_open(url: str) -> bool:
+    return not getattr(resolve(url).func, "login_required", True)
+
+
+@pytest.mark.parametrize("route", RECORD_ROUTES, ids=[r.view_name for r in RECORD_ROUTES])
+def test_anonymous_is_sent_to_sign_in(client, case, route):
+    url = url_for(route, case)
+    if route.view_name in OPEN_BY_DESIGN:
+        assert _is_open(url)
+        assert client.get(url).status_code == 200
+        return
+    assert not _is_open(url), f"{route.view_name} is open to anyone"
+    for method in ("get", "post"):
+        response = getattr(client, method)(url)
+        assert response.status_code == 302, (method, route.view_name)
+        assert urlsplit(response.url).path == reverse("login")
+
+
+def _missing_url(route: Route, case) -> str:
+    """The same page for records that do not exist."""
+    return reverse(route.view_name, kwargs=dict.fromkeys(route.kwargs, 999999))
+
+
+@pytest.mark.parametrize("route", RECORD_ROUTES, ids=[r.view_name for r in RECORD_ROUTES])
+def test_out_of_scope_gets_404_for_every_record(client, case, outsider, route):
+    if route.view_name in OPEN_BY_DESIGN:
+        pytest.skip("the signed link is the credential (see OPEN_BY_DESIGN)")
+    url = url_for(route, case)
+    client.force_login(outsider)
+    response = client.get(url)
+    assert response.status_code == 404, (
+        f"GET {url} ({route.view_name}) gave {response.status_code} to someone who may "
+        "not know the record exists"
+    )
+    # Whatever the method, the answer is the one for a record that does not exist (a
+    # page that takes only GET says 405 to a POST before looking anything up).
+    for method in ("get", "post"):
+        real = getattr(client, method)(url)
+        missing = getattr(client, method)(_missing_url(route, case))
+        assert real.status_code == missing.status_code, (method, route.view_name)
+        assert real.status_code in (404, 405), (method, route.view_name)
+    refused = AccessLogEntry.objects.filter(
+        user=outsider, action=AccessLogEntry.Action.REFUSED, path=url
+    )
+    assert refused.count() >= 2  # at least the two GETs
+
+
+@pytest.mark.parametrize("role", sorted(EXPECTED_403))
+def test_in_scope_people_get_their_pages(client, case, request, role):
+    user = request.getfixturevalue(role)
+    client.force_login(user)
+    answers = {}
+    for route in RECORD_ROUTES:
+        url = url_for(route, case)
+        response = client.get(url)
+        answers[route.view_name] = response.status_code
+        if response.status_code == 302:
+            assert urlsplit(response.url).path != reverse("login"), route.view_name
+    expected = {
+        name: 403 if name in EXPECTED_403[role] else 302 if name in REDIRECTS else 200
+        for name in answers
+    }
+    assert answers == expected
+
+
+@pytest.mark.parametrize("route", PLAIN_ROUTES, ids=[r.view_name for r in PLAIN_ROUTES])
+@pytest.mark.parametrize("role", ["outsider", "social_worker", "admin_user"])
+def test_pages_without_ids_never_fail(client, case, request, role, route):
+    client.force_login(request.getfixturevalue(role))
+    response = client.get(reverse(route.view_name))
+    assert response.status_code in (200, 302, 403, 405), (route.view_name, response.status_code)
+
+
+def test_outsider_finds_nothing_in_lists(client, case, outsider):
+    client.force_login(outsider)
+    detail = reverse("incidents:child_detail", args=[case.child.pk])
+    search = client.get(reverse("incidents:child_search"), {"q": case.child.last_name})
+    assert search.status_code == 200
+    assert detail not in search.content.decode()
+    open_list = client.get(reverse("incidents:episode_list_open"))
+    assert case.child.last_name not in open_list.content.decode()
+
+
+def test_admin_without_case_role_cannot_open_records(client, case, admin_user):
+    """An admin configures the service; a case record is a 404 to them too."""
+    client.force_login(admin_user)
+    for route in RECORD_ROUTES:
+        if route.view_name in OPEN_BY_DESIGN:
+            continue
+        assert client.get(url_for(route, case)).status_code == 404, route.view_name
