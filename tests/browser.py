@@ -9,6 +9,8 @@ skipped them would claim more than it checked.
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ import pytest
 from django.urls import reverse
 
 if TYPE_CHECKING:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
     from playwright.sync_api import Browser, Page
     from pytest_django.live_server_helper import LiveServer
 
@@ -101,10 +104,37 @@ def page(chromium_browser: Browser, request: pytest.FixtureRequest) -> Iterator[
         context.close()
 
 
+def current_totp_code(device: TOTPDevice) -> str:
+    """The code an authenticator app would show now for ``device``.
+
+    A code is accepted once (django-otp remembers the last time step used), so when
+    this test already used the current step's code, give the next step's: the device
+    accepts one step either side.
+    """
+    from django_otp.oath import totp
+
+    device.refresh_from_db()
+    now_step = int(time.time() - device.t0) // device.step
+    ahead = max(0, device.last_t + 1 - now_step)
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, ahead):0{device.digits}d}"
+
+
 def sign_in(page: Page, live_server: LiveServer, user: User, password: str) -> None:
-    """Sign in through the real sign-in form and wait for the home page."""
+    """Sign in through the real sign-in form and second step; wait for the home page.
+
+    The user gets a confirmed authenticator if they have none, and the code is worked
+    out from its key as their app would.
+    """
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
     page.goto(live_server.url + reverse("login"))
     page.get_by_label("E-mail address").fill(user.email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(live_server.url + reverse("two_factor"))))
+    page.get_by_label("Code").fill(current_totp_code(device))
+    page.get_by_role("button", name="Continue").click()
     page.wait_for_url(live_server.url + reverse("home"))
