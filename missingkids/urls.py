@@ -19,7 +19,11 @@ class AdminSignInRedirect(RedirectView):
     """
 
     def get_redirect_url(self, *args: object, **kwargs: object) -> str:
-        if self.request.user.is_authenticated:
+        user = self.request.user
+        if user.is_authenticated and not user.is_verified():
+            # Half signed in (password only): the second step comes first.
+            return f"{reverse('two_factor')}?{urlencode({'next': reverse('admin:index')})}"
+        if user.is_authenticated:
             raise PermissionDenied("Only admins can use the configuration pages.")
         next_url = self.request.GET.get("next", "")
         login = reverse("login")
