@@ -17,7 +17,7 @@ from missingkids.accounts.models import Agency, LocalAuthorityArea
 
 from ..models import Gender, Involvement, LegalStatus, Placement
 from ..validators import validate_nhs_number, validate_uk_postcode
-from .fields import UKDateField
+from .fields import FREE_TEXT_MAX_LENGTH, UKDateField
 
 NAME_MAX = 100
 
@@ -98,14 +98,21 @@ class ChildIdentityForm(forms.Form):
     physical_description = forms.CharField(
         label="Physical description (optional)",
         required=False,
+        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea,
         help_text="Height, build, hair, distinguishing features, clothes they often wear",
     )
     places_they_go = forms.CharField(
-        label="Places they go (optional)", required=False, widget=forms.Textarea
+        label="Places they go (optional)",
+        required=False,
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
     )
     people_they_may_be_with = forms.CharField(
-        label="People they may be with (optional)", required=False, widget=forms.Textarea
+        label="People they may be with (optional)",
+        required=False,
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
     )
 
     identity_fields: tuple[str, ...] = (
@@ -259,7 +266,9 @@ class PlacementForm(forms.Form):
     )
     carer_name = forms.CharField(label="Carer or home (optional)", max_length=200, required=False)
     address = forms.CharField(
-        widget=forms.Textarea, error_messages={"required": "Enter the address of the placement"}
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
+        error_messages={"required": "Enter the address of the placement"},
     )
     postcode = forms.CharField(
         max_length=10,

@@ -19,7 +19,7 @@ from missingkids.accounts.models import Agency, User
 
 from ..models import Child, Episode, RiskGrade
 from ..validators import normalise_postcode, validate_uk_postcode
-from .fields import UKDateTimeField
+from .fields import FREE_TEXT_MAX_LENGTH, UKDateTimeField
 
 FLAG_CHOICES = [
     (name, str(Episode._meta.get_field(name).verbose_name).capitalize())
@@ -48,7 +48,10 @@ def _location_fields(prefix: str) -> dict[str, forms.Field]:
             help_text="A short name for the place, for example 'Chester bus station'.",
         ),
         f"{prefix}_address": forms.CharField(
-            label="Address (optional)", required=False, widget=forms.Textarea
+            label="Address (optional)",
+            required=False,
+            max_length=FREE_TEXT_MAX_LENGTH,
+            widget=forms.Textarea,
         ),
         f"{prefix}_postcode": forms.CharField(
             label="Postcode (optional)",
@@ -108,6 +111,7 @@ class EpisodeDetailsForm(_LocationMixin, forms.Form):
     last_seen_at = UKDateTimeField(label="When was the child last seen?")
     circumstances = forms.CharField(
         label="Circumstances",
+        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea,
         help_text="What happened before they went, what they were wearing, who they may be with.",
         error_messages={"required": "Enter the circumstances"},
@@ -180,6 +184,7 @@ class EpisodeReportForm(EpisodeDetailsForm):
     )
     risk_rationale = forms.CharField(
         label="What information does the risk grade rest on?",
+        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea,
         error_messages={"required": "Enter the information the risk grading rests on"},
     )
@@ -274,6 +279,7 @@ class RegradeForm(forms.Form):
     )
     rationale = forms.CharField(
         label="What information does this grading rest on?",
+        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea,
         error_messages={"required": "Enter the information the risk grading rests on"},
     )
@@ -308,7 +314,12 @@ class ReturnForm(_LocationMixin, forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Select how the child returned"},
     )
-    return_notes = forms.CharField(label="Notes (optional)", widget=forms.Textarea, required=False)
+    return_notes = forms.CharField(
+        label="Notes (optional)",
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
+        required=False,
+    )
     version = forms.IntegerField(widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -351,6 +362,7 @@ class ReturnForm(_LocationMixin, forms.Form):
 class CloseForm(forms.Form):
     reason = forms.CharField(
         label="Why are you closing this episode?",
+        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea,
         error_messages={"required": "Enter the reason for closing the episode"},
     )

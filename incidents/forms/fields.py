@@ -20,6 +20,9 @@ from django.utils import timezone
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 # A minute's grace for clocks that differ a little between a device and the server.
 FUTURE_GRACE = dt.timedelta(minutes=1)
+# The longest free text a box accepts (about 3,000 words): ample for any account, and it
+# keeps a pasted or forged megabyte out of the record with a message saying why.
+FREE_TEXT_MAX_LENGTH = 20_000
 
 _TIME = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?\s*$", re.IGNORECASE)
 

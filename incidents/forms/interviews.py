@@ -17,7 +17,7 @@ from missingkids.accounts.models import Agency
 
 from ..actions.interviews import MAX_AGREED_ACTIONS
 from ..models import PULL_FACTORS, PUSH_FACTORS, Challenge, Child, Episode, InterviewAttempt
-from .fields import UKDateField, UKDateTimeField
+from .fields import FREE_TEXT_MAX_LENGTH, UKDateField, UKDateTimeField
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -30,6 +30,7 @@ def _text(label: str, *, required: bool = False, message: str = "", **kwargs: An
     return forms.CharField(
         label=label,
         required=required,
+        max_length=FREE_TEXT_MAX_LENGTH,
         widget=forms.Textarea,
         error_messages=_required(message) if message else None,
         **kwargs,
