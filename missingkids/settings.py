@@ -245,6 +245,10 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "missingkids.accounts.lockout.username_from_request"
 AXES_LOCKOUT_CALLABLE = "missingkids.accounts.views.sign_in_locked_out"
 AXES_RESET_ON_SUCCESS = True
+# One rule for the client's address, shared with the access log: behind the proxy it is
+# the X-Forwarded-For entry the proxy added, not the proxy's own address (which would
+# make every failure count against the e-mail address alone).
+AXES_CLIENT_IP_CALLABLE = "missingkids.audit.log.client_ip"
 # Successful sign-ins are recorded by the service's own access log; axes keeps only
 # the failures it needs, and logs no e-mail or network address (its defaults mask them).
 AXES_DISABLE_ACCESS_LOG = True

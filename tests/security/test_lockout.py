@@ -144,3 +144,21 @@ def test_practitioners_cannot_see_or_clear_lockouts(client, officer, social_work
 def test_the_test_client_login_still_works_with_the_lockout_backend(client, officer):
     assert client.login(username=officer.email, password=DEFAULT_PASSWORD)
     assert client.get(reverse("home")).status_code == 200
+
+
+def test_behind_the_proxy_failures_count_against_the_forwarded_client_address(
+    officer, limit, settings
+):
+    # Behind the reverse proxy every request comes from the proxy's own address; the
+    # client is the X-Forwarded-For entry the proxy added. Counting by the proxy's
+    # address would let anyone lock a named person out from anywhere.
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    attacker = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    colleague = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    responses = fail(attacker, officer.email, limit)
+    assert responses[-1].status_code == 429
+
+    right = password_step(colleague, officer.email, DEFAULT_PASSWORD)
+    assert right.status_code == 302
+    assert SESSION_KEY in colleague.session
