@@ -110,14 +110,21 @@ INTERVIEWS = {
     "incidents:interview_declined",
 }
 REDIRECTS = {"incidents:episode_report_check"}  # nothing to check yet: back to the form
+MANAGERS_ONLY = {
+    "incidents:episode_close",
+    "incidents:strategy_meeting_add",
+    "incidents:supervision_note_add",
+}
 EXPECTED_403: dict[str, set[str]] = {
-    "social_worker": POLICE_ONLY | {"incidents:episode_close", "notifications:cancel"},
+    "social_worker": POLICE_ONLY | MANAGERS_ONLY | {"notifications:cancel"},
     "officer": CARE_DETAILS
     | INTERVIEWS
-    | {"incidents:episode_close", "notifications:record_told", "notifications:cancel"},
+    | MANAGERS_ONLY
+    | {"notifications:record_told", "notifications:cancel"},
     "provider_worker": CARE_DETAILS
     | POLICE_ONLY
-    | {"incidents:episode_close", "notifications:record_told", "notifications:cancel"},
+    | MANAGERS_ONLY
+    | {"notifications:record_told", "notifications:cancel"},
     "manager": POLICE_ONLY,
 }
 KNOWN_RECORD_PAGES = {
@@ -129,7 +136,7 @@ KNOWN_RECORD_PAGES = {
     "incidents:episode_detail",
     "incidents:episode_edit",
     "incidents:episode_return",
-    "incidents:episode_close",
+    *MANAGERS_ONLY,
     *POLICE_ONLY,
     "incidents:interview_detail",
     *INTERVIEWS,
