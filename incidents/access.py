@@ -107,6 +107,15 @@ def can_close_episode(user: User) -> bool:
     return has_case_role(user) and user.role == User.Role.MANAGER
 
 
+def can_record_strategy_meeting(user: User) -> bool:
+    return has_case_role(user) and user.role == User.Role.MANAGER
+
+
+def can_add_supervision_note(user: User) -> bool:
+    """Supervision notes are written and read by managers only."""
+    return has_case_role(user) and user.role == User.Role.MANAGER
+
+
 def can_add_child(user: User) -> bool:
     return has_case_role(user)
 

@@ -694,6 +694,88 @@ class Challenge(models.Model):
         return f"Challenge to {self.challenged_agency.name}"
 
 
+class StrategyMeeting(models.Model):
+    """A strategy meeting or multi-agency review about a child, recorded by a manager.
+
+    Called for when a child goes missing repeatedly (default: 3 episodes in 90 days);
+    the managers' pages list children over that threshold with no meeting since.
+    """
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="strategy_meetings")
+    held_on = models.DateField()
+    attendee_agencies = models.ManyToManyField(
+        Agency,
+        through="StrategyMeetingAttendee",
+        related_name="+",
+        verbose_name="agencies that attended",
+    )
+    attendee_names = models.TextField("who attended", blank=True)
+    decisions = models.TextField("decisions and actions")
+    next_review = models.DateField("next review", null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-held_on", "-id"]
+        indexes = [
+            # Managers' pattern list: repeat-missing children with no meeting since a date.
+            models.Index(fields=["child", "-held_on"], name="strategy_meeting_child_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(next_review__isnull=True) | Q(next_review__gte=F("held_on")),
+                name="strategy_meeting_review_after_meeting",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Strategy meeting on {self.held_on:%d/%m/%Y}"
+
+
+class StrategyMeetingAttendee(models.Model):
+    """An agency represented at a strategy meeting."""
+
+    meeting = models.ForeignKey(StrategyMeeting, on_delete=models.CASCADE, related_name="attendees")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["meeting", "agency__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "agency"], name="strategy_meeting_agency_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.agency_id)
+
+
+class SupervisionNote(models.Model):
+    """A manager's supervision note on a child's case: seen by managers only."""
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="supervision_notes")
+    note = models.TextField()
+    written_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    written_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-written_at", "-id"]
+        indexes = [
+            models.Index(fields=["child", "-written_at"], name="supervision_note_child_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Supervision note of {timezone.localtime(self.written_at):%d/%m/%Y %H:%M}"
+
+
 class CaseEvent(models.Model):
     """One thing that happened on a child's record: the timeline and the outbox.
 
@@ -725,6 +807,8 @@ class CaseEvent(models.Model):
         INVOLVEMENT_ENDED = "involvement_ended", "Agency involvement ended"
         CHALLENGE_RAISED = "challenge_raised", "Challenge raised"
         CHALLENGE_UPDATED = "challenge_updated", "Challenge outcome recorded"
+        STRATEGY_MEETING = "strategy_meeting", "Strategy meeting recorded"
+        SUPERVISION_NOTE = "supervision_note", "Supervision note recorded"
 
     PROTOCOL_KINDS: ClassVar[frozenset[str]] = frozenset(
         {

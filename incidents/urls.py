@@ -1,4 +1,4 @@
-from .views import children, episodes, interviews
+from .views import children, episodes, interviews, oversight
 
 app_name = "incidents"
 
@@ -6,4 +6,5 @@ urlpatterns = [
     *children.urlpatterns,
     *episodes.urlpatterns,
     *interviews.urlpatterns,
+    *oversight.urlpatterns,
 ]

@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, StringAgg, Value
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
@@ -53,6 +53,11 @@ from ..validators import normalise_nhs_number
 PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 25
 VOICES_SHOWN = 3
+# A manager's records on the child's page: the latest few, newest first.
+MEETINGS_SHOWN = 3
+SUPERVISION_NOTES_SHOWN = 5
+# Joins agency names in one query; a character no agency name contains.
+AGENCY_SEPARATOR = "\x1f"
 # Drafts of the add-a-child journey, keyed by a token in the page so two tabs adding two
 # children at once keep separate answers.
 DRAFTS_KEY = "child_add_drafts"
@@ -378,6 +383,28 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for involvement in involvements:
         involvement.is_current = involvement.end is None or involvement.end >= today
 
+    # One query each, whatever the number of meetings, agencies or notes.
+    meetings = list(
+        child.strategy_meetings.annotate(
+            # Sorted here: SQLite before 3.44 cannot order inside an aggregate.
+            agency_names=StringAgg("attendees__agency__name", Value(AGENCY_SEPARATOR))
+        ).order_by("-held_on", "-id")[:MEETINGS_SHOWN]
+    )
+    for meeting in meetings:
+        meeting.agency_names = ", ".join(
+            sorted((meeting.agency_names or "").split(AGENCY_SEPARATOR))
+        )
+    can_supervise = access.can_add_supervision_note(user)
+    supervision_notes = (
+        list(
+            child.supervision_notes.select_related("written_by", "written_by__agency").order_by(
+                "-written_at", "-id"
+            )[:SUPERVISION_NOTES_SHOWN]
+        )
+        if can_supervise
+        else []
+    )
+
     return render(
         request,
         "incidents/children/detail.html",
@@ -396,6 +423,13 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "involvements": involvements,
             "places": _places(user, child, episodes),
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
+            "meetings": meetings,
+            "meeting_in_window": next(
+                (m for m in meetings if m.held_on >= timezone.localdate(window_start)), None
+            ),
+            "supervision_notes": supervision_notes,
+            "can_record_meeting": access.can_record_strategy_meeting(user),
+            "can_supervise": can_supervise,
             "timeline": _timeline(request, child),
             "history": history.child_history(child),
             "history_shown": history.SHOWN,
