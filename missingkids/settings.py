@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "missingkids.audit",
     "incidents",
     "notifications",
+    "oversight",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -54,6 +54,7 @@ urlpatterns = [
     ),
     path("", include("incidents.urls")),
     path("notifications/", include("notifications.urls")),
+    path("managers/", include("oversight.urls")),
     path("admin/login/", login_not_required(AdminSignInRedirect.as_view())),
     path("admin/", admin.site.urls),
 ]

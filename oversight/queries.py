@@ -1,0 +1,707 @@
+"""The managers' lists and measures: one function each.
+
+Every function takes the manager (the rows are limited to children they may see, via
+``incidents.access.children_visible_to``), the ``Filters`` and ``now`` (so tests pin the
+clock and a page and its CSV export agree), and returns a queryset the page paginates or
+plain rows. Overdue is derived here from the stored deadline (``due_at``), never stored.
+
+Indexes each list relies on (on the owning models):
+- interviews overdue / due soon: ``interview_pending_due_idx`` (ReturnInterview.due_at
+  where pending);
+- notifications overdue: ``notification_due_idx`` (Notification.due_at where due);
+- open episodes: ``episode_missing_idx`` (-risk_rank, last_seen_at where not found);
+- repeat missing: ``episode_child_seen_idx`` (child, -last_seen_at);
+- filters: the foreign keys' indexes, ``involvement_agency_idx`` and
+  ``placement_host_idx``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate, TruncMonth
+from django.utils import timezone
+
+from incidents.access import children_visible_to
+from incidents.models import (
+    PULL_FACTORS,
+    PUSH_FACTORS,
+    REPEAT_WINDOW_DAYS,
+    SAFE_AND_WELL_DUE_AFTER,
+    Child,
+    Episode,
+    InterviewAttempt,
+    Involvement,
+    LegalStatus,
+    Placement,
+    ReturnInterview,
+    StrategyMeeting,
+)
+from missingkids.accounts.models import User
+from notifications.models import Condition, Notification, Rule, Step
+
+from .filters import Filters
+
+DUE_SOON = dt.timedelta(hours=24)
+DEFAULT_REPEAT_COUNT = 3
+# Failed attempts on one interview that make it a stuck case.
+STUCK_FAILED_ATTEMPTS = 2
+# A place is a hotspot when this many different children were found or last seen there.
+HOTSPOT_CHILDREN = 2
+
+Pending = ReturnInterview.Outcome.PENDING
+
+
+# Scope and filters -----------------------------------------------------------------------
+
+
+def _current(today: dt.date) -> Q:
+    return Q(end__isnull=True) | Q(end__gte=today)
+
+
+def _scoped(
+    queryset: QuerySet,
+    user: User,
+    filters: Filters,
+    *,
+    child: str,
+    episode: str | None,
+    agency_fields: tuple[str, ...] | None = None,
+) -> QuerySet:
+    """Rows about children this manager may see, narrowed by the filters.
+
+    ``child`` is the path from the row to its child ("" for Child rows); ``episode`` the
+    path to its episode ("" for Episode rows, None when the row has no one episode, in
+    which case episode filters ask whether the child has any such episode).
+    ``agency_fields`` are the row's own agency fields the agency filter matches; by
+    default it matches the reporting agency or an agency involved with the child.
+    """
+    today = timezone.localdate()
+    child_prefix = f"{child}__" if child else ""
+    child_ref = OuterRef(child or "pk")
+    queryset = queryset.filter(**{f"{child_prefix}pk__in": children_visible_to(user)})
+
+    def on_episode(**lookups: Any) -> Q:
+        if episode is None:
+            return Q(Exists(Episode.objects.filter(child=child_ref, **lookups)))
+        prefix = f"{episode}__" if episode else ""
+        return Q(**{f"{prefix}{key}": value for key, value in lookups.items()})
+
+    q = Q()
+    if filters.local_authority is not None:
+        q &= Q(**{f"{child_prefix}responsible_area": filters.local_authority})
+    if filters.in_care is not None:
+        in_care = Q(**{f"{child_prefix}legal_status": LegalStatus.IN_CARE})
+        q &= in_care if filters.in_care else ~in_care
+    if filters.out_of_area is not None:
+        away = Q(
+            Exists(
+                Placement.objects.filter(_current(today), child=child_ref).exclude(
+                    host_area=F("child__responsible_area")
+                )
+            )
+        )
+        q &= away if filters.out_of_area else ~away
+    if filters.worker:
+        allocated = Exists(
+            Involvement.objects.filter(
+                _current(today),
+                child=child_ref,
+                role=Involvement.Role.SOCIAL_WORKER,
+                professional_name__icontains=filters.worker,
+            )
+        )
+        q &= Q(allocated) | on_episode(created_by__name__icontains=filters.worker)
+    if filters.risk:
+        q &= on_episode(risk=filters.risk)
+    if filters.category:
+        q &= on_episode(category=filters.category)
+    if filters.agency is not None:
+        if agency_fields:
+            agency_q = Q()
+            for name in agency_fields:
+                agency_q |= Q(**{name: filters.agency})
+        else:
+            involved = Exists(
+                Involvement.objects.filter(_current(today), child=child_ref, agency=filters.agency)
+            )
+            agency_q = Q(involved) | on_episode(reported_by_agency=filters.agency)
+        q &= agency_q
+    return queryset.filter(q)
+
+
+# Overdue and due soon -------------------------------------------------------------------
+
+
+def interviews_overdue(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Return interviews not held or declined 72 hours after the return.
+
+    Overdue strictly after ``due_at``, as ``ReturnInterview.is_overdue`` says: one due
+    exactly now is due soon, not late.
+    """
+    rows = ReturnInterview.objects.filter(outcome=Pending, due_at__lt=now)
+    return (
+        _scoped(
+            rows,
+            user,
+            filters,
+            child="episode__child",
+            episode="episode",
+            agency_fields=("owner", "provider"),
+        )
+        .select_related("episode", "episode__child", "owner", "provider")
+        .order_by("due_at", "pk")
+    )
+
+
+def interviews_due_soon(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    rows = ReturnInterview.objects.filter(
+        outcome=Pending, due_at__gte=now, due_at__lte=now + DUE_SOON
+    )
+    return (
+        _scoped(
+            rows,
+            user,
+            filters,
+            child="episode__child",
+            episode="episode",
+            agency_fields=("owner", "provider"),
+        )
+        .select_related("episode", "episode__child", "owner", "provider")
+        .order_by("due_at", "pk")
+    )
+
+
+def safe_and_well_outstanding(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Returned children with no safe and well check 24 hours after the return, or a
+    check recorded but not shared with the local authority."""
+    not_done = Q(safe_and_well__isnull=True, found_at__lt=now - SAFE_AND_WELL_DUE_AFTER)
+    not_shared = Q(safe_and_well__isnull=False, safe_and_well__shared_with_la_at__isnull=True)
+    rows = Episode.objects.filter(found_at__isnull=False).filter(not_done | not_shared)
+    return (
+        _scoped(rows, user, filters, child="child", episode="")
+        .select_related("child", "safe_and_well", "safe_and_well__agency")
+        .order_by("found_at", "pk")
+    )
+
+
+def notifications_overdue(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Notifications still due after their deadline, grouped by the agency that must tell."""
+    rows = Notification.objects.filter(status=Notification.Status.DUE, due_at__lt=now)
+    return (
+        _scoped(
+            rows,
+            user,
+            filters,
+            child="child",
+            episode="episode",
+            agency_fields=("responsible_agency",),
+        )
+        .select_related("episode", "child", "responsible_agency", "recipient_agency")
+        .order_by(F("responsible_agency__name").asc(nulls_last=True), "due_at", "pk")
+    )
+
+
+def notifications_overdue_by_agency(queryset: QuerySet) -> list[dict[str, Any]]:
+    """How many of the overdue notifications each agency should have made (one query)."""
+    counts = (
+        queryset.order_by()
+        .values("responsible_agency_id", "responsible_agency__name")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "responsible_agency__name")
+    )
+    return [
+        {
+            "agency_id": row["responsible_agency_id"],
+            "agency": row["responsible_agency__name"] or "No agency found",
+            "count": row["count"],
+        }
+        for row in counts
+    ]
+
+
+def open_episodes(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Children missing or away now: highest risk first, then longest missing."""
+    rows = Episode.objects.filter(found_at__isnull=True)
+    return (
+        _scoped(rows, user, filters, child="child", episode="")
+        .select_related("child", "last_seen_location", "reported_by_agency")
+        .order_by("-risk_rank", "last_seen_at", "pk")
+    )
+
+
+def notification_problems(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Rules that applied but found nobody to tell (an admin must add a contact)."""
+    rows = Notification.objects.exclude(problem="").exclude(status=Notification.Status.CANCELLED)
+    return (
+        _scoped(
+            rows,
+            user,
+            filters,
+            child="child",
+            episode="episode",
+            agency_fields=("responsible_agency", "recipient_agency"),
+        )
+        .select_related("episode", "child", "rule", "responsible_agency", "recipient_agency")
+        .order_by("-created_at", "-pk")
+    )
+
+
+# Patterns -------------------------------------------------------------------------------
+
+
+def repeat_threshold() -> tuple[int, int]:
+    """(episodes, days) from the active repeat-threshold rule, else 3 in 90 days."""
+    rule = (
+        Rule.objects.filter(
+            step=Step.REPEAT_THRESHOLD,
+            condition=Condition.REPEAT,
+            active=True,
+            threshold_count__isnull=False,
+            threshold_days__isnull=False,
+        )
+        .order_by("pk")
+        .values_list("threshold_count", "threshold_days")
+        .first()
+    )
+    return rule or (DEFAULT_REPEAT_COUNT, REPEAT_WINDOW_DAYS)
+
+
+def repeat_children(
+    user: User, filters: Filters, now: dt.datetime, threshold: tuple[int, int] | None = None
+) -> QuerySet:
+    """Children at or over the repeat threshold with no strategy meeting held on or after
+    the day of the first episode in the window."""
+    count, days = threshold or repeat_threshold()
+    since = now - dt.timedelta(days=days)
+    recent = Episode.objects.filter(last_seen_at__gte=since, last_seen_at__lte=now)
+    over = recent.order_by().values("child").annotate(n=Count("pk")).filter(n__gte=count)
+    in_window = recent.filter(child=OuterRef("pk")).order_by()
+    rows = (
+        Child.objects.filter(pk__in=over.values("child"))
+        .annotate(
+            recent_count=Subquery(
+                in_window.values("child").annotate(n=Count("pk")).values("n")[:1]
+            ),
+            first_recent=Subquery(in_window.order_by("last_seen_at").values("last_seen_at")[:1]),
+            last_recent=Subquery(in_window.order_by("-last_seen_at").values("last_seen_at")[:1]),
+        )
+        .filter(
+            ~Exists(
+                StrategyMeeting.objects.filter(
+                    child=OuterRef("pk"), held_on__gte=TruncDate(OuterRef("first_recent"))
+                )
+            )
+        )
+    )
+    return (
+        _scoped(rows, user, filters, child="", episode=None)
+        .select_related("responsible_area")
+        .order_by("-recent_count", "-last_recent", "pk")
+    )
+
+
+def stuck_cases(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Interviews with repeated failed attempts: still pending, or declined in the period."""
+    failed = (
+        InterviewAttempt.objects.filter(
+            interview=OuterRef("pk"), outcome__in=InterviewAttempt.FAILED_OUTCOMES
+        )
+        .order_by()
+        .values("interview")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    since = now - dt.timedelta(days=filters.days)
+    rows = (
+        ReturnInterview.objects.filter(
+            Q(outcome=Pending) | Q(outcome=ReturnInterview.Outcome.DECLINED, declined_at__gte=since)
+        )
+        .annotate(failed_attempts=Subquery(failed[:1]))
+        .filter(failed_attempts__gte=STUCK_FAILED_ATTEMPTS)
+    )
+    return (
+        _scoped(
+            rows,
+            user,
+            filters,
+            child="episode__child",
+            episode="episode",
+            agency_fields=("owner", "provider"),
+        )
+        .select_related("episode", "episode__child", "owner", "provider")
+        .order_by("-failed_attempts", "due_at", "pk")
+    )
+
+
+@dataclass
+class Sighting:
+    child_id: int
+    child_name: str
+    episode_id: int
+    what: str  # "Last seen" or "Found"
+    at: dt.datetime
+
+
+@dataclass
+class Hotspot:
+    location_id: int
+    description: str
+    postcode: str
+    sightings: list[Sighting] = field(default_factory=list)
+
+    @property
+    def children(self) -> list[tuple[int, str]]:
+        seen: dict[int, str] = {}
+        for sighting in self.sightings:
+            seen.setdefault(sighting.child_id, sighting.child_name)
+        return sorted(seen.items(), key=lambda item: item[1])
+
+    @property
+    def child_count(self) -> int:
+        return len({s.child_id for s in self.sightings})
+
+    @property
+    def latest(self) -> dt.datetime:
+        return max(s.at for s in self.sightings)
+
+    @property
+    def place(self) -> str:
+        return f"{self.description}, {self.postcode}" if self.postcode else self.description
+
+
+def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:
+    """Places where several different children were last seen or found in the period.
+
+    One query fetches the sightings in the period; grouping by place (across the two
+    ways a place is linked to an episode) is done here, which SQL can only do with a
+    UNION the ORM cannot group.
+    """
+    since = now - dt.timedelta(days=filters.days)
+    rows = Episode.objects.filter(
+        Q(last_seen_location__isnull=False, last_seen_at__gte=since, last_seen_at__lte=now)
+        | Q(found_location__isnull=False, found_at__gte=since, found_at__lte=now)
+    )
+    rows = _scoped(rows, user, filters, child="child", episode="").values_list(
+        "pk",
+        "child_id",
+        "child__first_name",
+        "child__last_name",
+        "last_seen_at",
+        "last_seen_location_id",
+        "last_seen_location__description",
+        "last_seen_location__postcode",
+        "found_at",
+        "found_location_id",
+        "found_location__description",
+        "found_location__postcode",
+    )
+    places: dict[int, Hotspot] = {}
+    for (
+        pk, child_id, first, last, seen_at, seen_id, seen_desc, seen_pc,
+        found_at, found_id, found_desc, found_pc,
+    ) in rows:  # fmt: skip
+        name = f"{first} {last}"
+        for what, at, loc_id, desc, postcode in (
+            ("Last seen", seen_at, seen_id, seen_desc, seen_pc),
+            ("Found", found_at, found_id, found_desc, found_pc),
+        ):
+            if loc_id is None or at is None or not since <= at <= now:
+                continue
+            spot = places.setdefault(loc_id, Hotspot(loc_id, desc, postcode or ""))
+            spot.sightings.append(Sighting(child_id, name, pk, what, at))
+    found = [spot for spot in places.values() if spot.child_count >= HOTSPOT_CHILDREN]
+    for spot in found:
+        spot.sightings.sort(key=lambda s: (s.at, s.episode_id))
+    return sorted(found, key=lambda s: (-s.child_count, -s.latest.timestamp(), s.location_id))
+
+
+def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Children in care placed out of area who are missing now, or whose return interview
+    was missed in the period (still pending past its deadline, or held late)."""
+    today = timezone.localdate()
+    since = now - dt.timedelta(days=filters.days)
+    out_of_area = Placement.objects.filter(_current(today), child=OuterRef("pk")).exclude(
+        host_area=F("child__responsible_area")
+    )
+    missing_now = Episode.objects.filter(child=OuterRef("pk"), found_at__isnull=True)
+    missed = (
+        ReturnInterview.objects.filter(episode__child=OuterRef("pk"), due_at__gte=since)
+        .filter(
+            Q(outcome=Pending, due_at__lt=now)
+            | Q(outcome=ReturnInterview.Outcome.HELD, held_at__gt=F("due_at"))
+        )
+        .order_by()
+        .values("episode__child")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    host = Placement.objects.filter(_current(today), child=OuterRef("pk")).order_by("-start")
+    rows = (
+        Child.objects.filter(legal_status=LegalStatus.IN_CARE)
+        .filter(Exists(out_of_area))
+        .annotate(
+            missing_now=Exists(missing_now),
+            missed_interviews=Subquery(missed[:1]),
+            host_area_name=Subquery(host.values("host_area__name")[:1]),
+        )
+        .filter(Q(missing_now=True) | Q(missed_interviews__gte=1))
+    )
+    return (
+        _scoped(rows, user, filters, child="", episode=None)
+        .select_related("responsible_area")
+        .order_by("-missing_now", "last_name", "first_name", "pk")
+    )
+
+
+# Partnership measures -------------------------------------------------------------------
+
+
+def month_starts(now: dt.datetime, months: int) -> list[dt.date]:
+    """The first day of each of the last ``months`` months (local time), oldest first."""
+    today = timezone.localtime(now).date()
+    year, month = today.year, today.month
+    starts = []
+    for _ in range(months):
+        starts.append(dt.date(year, month, 1))
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    return starts[::-1]
+
+
+def _local_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+def _month_key(value: dt.datetime | dt.date) -> dt.date:
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+    return dt.date(value.year, value.month, 1)
+
+
+def percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+@dataclass
+class Measures:
+    months: list[dt.date]
+    # One row per month, and one per agency (or local authority) for each measure.
+    by_month: list[dict[str, Any]]
+    episodes_by_area: list[dict[str, Any]]
+    interviews_by_agency: list[dict[str, Any]]
+    safe_and_well_by_area: list[dict[str, Any]]
+    notifications_by_agency: list[dict[str, Any]]
+    push_factors: list[tuple[str, int]]
+    pull_factors: list[tuple[str, int]]
+
+
+def _median_hours(durations: list[dt.timedelta]) -> float | None:
+    if not durations:
+        return None
+    return round(statistics.median(d.total_seconds() for d in durations) / 3600, 1)
+
+
+def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
+    """The partnership's measures for the last ``filters.months`` months, by month and
+    by agency. Seven queries whatever the data: counts are grouped in SQL; the median
+    (which SQLite cannot compute) and the factor counts (JSON lists) in Python from one
+    query each."""
+    months = month_starts(now, filters.months)
+    start = _local_start(months[0])
+    keys = set(months)
+
+    # Episodes and children, by month last seen and by responsible local authority.
+    episodes = _scoped(
+        Episode.objects.filter(last_seen_at__gte=start, last_seen_at__lte=now),
+        user,
+        filters,
+        child="child",
+        episode="",
+    ).order_by()
+    by_month: dict[dt.date, dict[str, Any]] = {
+        m: {
+            "month": m,
+            "episodes": 0,
+            "children": 0,
+            "interviews_due": 0,
+            "interviews_on_time": 0,
+            "returns": 0,
+            "shared_on_time": 0,
+            "notifications_due": 0,
+            "notifications_on_time": 0,
+            "durations": [],
+        }
+        for m in months
+    }
+    for row in (
+        episodes.annotate(m=TruncMonth("last_seen_at"))
+        .values("m")
+        .annotate(n=Count("pk"), children=Count("child", distinct=True))
+    ):
+        key = _month_key(row["m"])
+        if key in keys:
+            by_month[key]["episodes"] += row["n"]
+            by_month[key]["children"] += row["children"]
+    episodes_by_area = [
+        {"name": row["child__responsible_area__name"], "episodes": row["n"], "children": row["c"]}
+        for row in episodes.values("child__responsible_area__name")
+        .annotate(n=Count("pk"), c=Count("child", distinct=True))
+        .order_by("-n", "child__responsible_area__name")
+    ]
+
+    # Return interviews held within 72 hours, over those due in the month (so far).
+    interviews = _scoped(
+        ReturnInterview.objects.filter(due_at__gte=start, due_at__lte=now),
+        user,
+        filters,
+        child="episode__child",
+        episode="episode",
+        agency_fields=("owner", "provider"),
+    ).order_by()
+    per_agency: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
+    for row in (
+        interviews.annotate(m=TruncMonth("due_at"))
+        .values("m", "owner__name")
+        .annotate(n=Count("pk"), on_time=Count("pk", filter=Q(held_at__lte=F("due_at"))))
+    ):
+        key = _month_key(row["m"])
+        if key in keys:
+            by_month[key]["interviews_due"] += row["n"]
+            by_month[key]["interviews_on_time"] += row["on_time"]
+        per_agency[row["owner__name"]]["due"] += row["n"]
+        per_agency[row["owner__name"]]["on_time"] += row["on_time"]
+    interviews_by_agency = _agency_rows(per_agency)
+
+    # Safe and well checks shared with the local authority within 24 hours of the
+    # return, over returns whose 24 hours have passed.
+    returns = _scoped(
+        Episode.objects.filter(found_at__gte=start, found_at__lte=now - SAFE_AND_WELL_DUE_AFTER),
+        user,
+        filters,
+        child="child",
+        episode="",
+    ).order_by()
+    per_area: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
+    shared = Q(safe_and_well__shared_with_la_at__lte=F("found_at") + SAFE_AND_WELL_DUE_AFTER)
+    for row in (
+        returns.annotate(m=TruncMonth("found_at"))
+        .values("m", "child__responsible_area__name")
+        .annotate(n=Count("pk"), on_time=Count("pk", filter=shared))
+    ):
+        key = _month_key(row["m"])
+        if key in keys:
+            by_month[key]["returns"] += row["n"]
+            by_month[key]["shared_on_time"] += row["on_time"]
+        per_area[row["child__responsible_area__name"]]["due"] += row["n"]
+        per_area[row["child__responsible_area__name"]]["on_time"] += row["on_time"]
+    safe_and_well_by_area = _agency_rows(per_area)
+
+    # Notifications made on time, over those due in the month (cancelled ones aside).
+    notifications = _scoped(
+        Notification.objects.filter(due_at__gte=start, due_at__lte=now).exclude(
+            status=Notification.Status.CANCELLED
+        ),
+        user,
+        filters,
+        child="child",
+        episode="episode",
+        agency_fields=("responsible_agency",),
+    ).order_by()
+    per_teller: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
+    for row in (
+        notifications.annotate(m=TruncMonth("due_at"))
+        .values("m", "responsible_agency__name")
+        .annotate(n=Count("pk"), on_time=Count("pk", filter=Q(told_at__lte=F("due_at"))))
+    ):
+        key = _month_key(row["m"])
+        name = row["responsible_agency__name"] or "No agency found"
+        if key in keys:
+            by_month[key]["notifications_due"] += row["n"]
+            by_month[key]["notifications_on_time"] += row["on_time"]
+        per_teller[name]["due"] += row["n"]
+        per_teller[name]["on_time"] += row["on_time"]
+    notifications_by_agency = _agency_rows(per_teller)
+
+    # Median episode length, over episodes that ended (found) in the month.
+    ended = _scoped(
+        Episode.objects.filter(found_at__gte=start, found_at__lte=now),
+        user,
+        filters,
+        child="child",
+        episode="",
+    ).order_by()
+    area_durations: dict[str, list[dt.timedelta]] = defaultdict(list)
+    for found_at, last_seen_at, area in ended.values_list(
+        "found_at", "last_seen_at", "child__responsible_area__name"
+    ):
+        key = _month_key(found_at)
+        if key in keys:
+            by_month[key]["durations"].append(found_at - last_seen_at)
+        area_durations[area].append(found_at - last_seen_at)
+    for row in episodes_by_area:
+        row["median_hours"] = _median_hours(area_durations.pop(row["name"], []))
+    for area, durations in sorted(area_durations.items()):
+        episodes_by_area.append(
+            {"name": area, "episodes": 0, "children": 0, "median_hours": _median_hours(durations)}
+        )
+
+    # Push and pull factors cited at interviews held in the period.
+    push: Counter[str] = Counter()
+    pull: Counter[str] = Counter()
+    held = _scoped(
+        ReturnInterview.objects.filter(
+            outcome=ReturnInterview.Outcome.HELD, held_at__gte=start, held_at__lte=now
+        ),
+        user,
+        filters,
+        child="episode__child",
+        episode="episode",
+        agency_fields=("owner", "provider"),
+    ).order_by()
+    for push_factors, pull_factors in held.values_list("push_factors", "pull_factors"):
+        push.update(set(push_factors or []))
+        pull.update(set(pull_factors or []))
+    push_names, pull_names = dict(PUSH_FACTORS), dict(PULL_FACTORS)
+
+    rows = []
+    for m in months:
+        row = by_month[m]
+        durations = row.pop("durations")
+        row["median_hours"] = _median_hours(durations)
+        row["interviews_pct"] = percent(row["interviews_on_time"], row["interviews_due"])
+        row["shared_pct"] = percent(row["shared_on_time"], row["returns"])
+        row["notifications_pct"] = percent(row["notifications_on_time"], row["notifications_due"])
+        rows.append(row)
+    return Measures(
+        months=months,
+        by_month=rows,
+        episodes_by_area=episodes_by_area,
+        interviews_by_agency=interviews_by_agency,
+        safe_and_well_by_area=safe_and_well_by_area,
+        notifications_by_agency=notifications_by_agency,
+        push_factors=[(push_names.get(code, code), n) for code, n in _ranked(push)],
+        pull_factors=[(pull_names.get(code, code), n) for code, n in _ranked(pull)],
+    )
+
+
+def _ranked(counter: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _agency_rows(per: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "due": v["due"],
+            "on_time": v["on_time"],
+            "pct": percent(v["on_time"], v["due"]),
+        }
+        for name, v in sorted(per.items(), key=lambda item: (-item[1]["due"], item[0] or ""))
+    ]

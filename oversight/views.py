@@ -1,0 +1,532 @@
+"""Managers' pages: what is overdue, what patterns are forming, how the partnership does.
+
+Managers only (403 for anyone else, admins included unless they are also managers); the
+rows are limited to children the manager may see. Every list is one ``ListPage``: its
+query (``oversight.queries``), its columns and how a row becomes cells. The page and
+its CSV export are built from the same cells, so they cannot disagree, and every
+export is written to the access log.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from incidents.access import has_case_role
+from missingkids.accounts.models import User
+from missingkids.audit.log import log_export
+
+from . import queries
+from .charts import build_chart
+from .filters import Filters, ManagerFilterForm
+
+PAGE_SIZE = 25
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def require_manager(user: User) -> None:
+    if not (has_case_role(user) and user.role == User.Role.MANAGER):
+        raise PermissionDenied("Only managers can see the managers' pages.")
+
+
+# Cells -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    text: str
+    href: str = ""
+    # Several linked items in one cell (the children seen at a hotspot).
+    items: tuple[tuple[str, str], ...] = ()
+
+
+def _when(value: dt.datetime | None) -> str:
+    return timezone.localtime(value).strftime("%-d %b %Y %H:%M") if value else ""
+
+
+def _duration(delta: dt.timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min"
+
+
+def _url(name: str, pk: int) -> str:
+    return reverse(name, kwargs={"pk": pk})
+
+
+def _interview_cells(interview: Any, now: dt.datetime, *, late: bool) -> list[Cell]:
+    episode = interview.episode
+    timing = _duration(now - interview.due_at) if late else _duration(interview.due_at - now)
+    return [
+        Cell(episode.child.full_name, _url("incidents:interview_detail", episode.pk)),
+        Cell(episode.get_risk_display()),
+        Cell(_when(episode.found_at)),
+        Cell(_when(interview.due_at)),
+        Cell(timing),
+        Cell(interview.owner.name),
+        Cell(interview.provider.name if interview.provider else ""),
+    ]
+
+
+def _safe_and_well_cells(episode: Any, now: dt.datetime) -> list[Cell]:
+    check = getattr(episode, "safe_and_well", None)
+    return [
+        Cell(episode.child.full_name, _url("incidents:episode_detail", episode.pk)),
+        Cell(_when(episode.found_at)),
+        Cell(_when(episode.safe_and_well_due_at)),
+        Cell("Done, not shared with the local authority" if check else "Not done"),
+        Cell(_when(check.conducted_at) if check else ""),
+        Cell(check.agency.name if check else ""),
+    ]
+
+
+def _notification_cells(notification: Any, now: dt.datetime) -> list[Cell]:
+    recipient = notification.recipient_name or (
+        notification.recipient_agency.name if notification.recipient_agency else ""
+    )
+    return [
+        Cell(notification.responsible_agency.name if notification.responsible_agency else ""),
+        Cell(
+            notification.child.full_name, _url("incidents:episode_detail", notification.episode_id)
+        ),
+        Cell(notification.get_step_display()),
+        Cell(f"{notification.get_recipient_role_display()}: {recipient}".rstrip(": ")),
+        Cell(_when(notification.due_at)),
+        Cell(_duration(now - notification.due_at)),
+    ]
+
+
+def _open_cells(episode: Any, now: dt.datetime) -> list[Cell]:
+    reported_by = episode.reported_by_name
+    if episode.reported_by_agency:
+        reported_by += f", {episode.reported_by_agency.name}"
+    return [
+        Cell(episode.child.full_name, _url("incidents:episode_detail", episode.pk)),
+        Cell(episode.get_category_display()),
+        Cell(episode.get_risk_display()),
+        Cell(_when(episode.last_seen_at)),
+        Cell(_duration(now - episode.last_seen_at)),
+        Cell(str(episode.last_seen_location) if episode.last_seen_location else ""),
+        Cell(reported_by),
+    ]
+
+
+def _problem_cells(notification: Any, now: dt.datetime) -> list[Cell]:
+    return [
+        Cell(
+            notification.child.full_name, _url("incidents:episode_detail", notification.episode_id)
+        ),
+        Cell(notification.rule.name),
+        Cell(notification.get_recipient_role_display()),
+        Cell(notification.problem),
+        Cell(_when(notification.due_at)),
+        Cell(notification.get_status_display()),
+    ]
+
+
+def _repeat_cells(child: Any, now: dt.datetime) -> list[Cell]:
+    return [
+        Cell(child.full_name, _url("incidents:child_detail", child.pk)),
+        Cell(child.responsible_area.name),
+        Cell(str(child.recent_count)),
+        Cell(_when(child.first_recent)),
+        Cell(_when(child.last_recent)),
+    ]
+
+
+def _stuck_cells(interview: Any, now: dt.datetime) -> list[Cell]:
+    episode = interview.episode
+    return [
+        Cell(episode.child.full_name, _url("incidents:interview_detail", episode.pk)),
+        Cell(str(interview.failed_attempts)),
+        Cell(interview.get_outcome_display()),
+        Cell(_when(interview.due_at)),
+        Cell(interview.owner.name),
+        Cell(interview.provider.name if interview.provider else ""),
+    ]
+
+
+def _hotspot_cells(spot: queries.Hotspot, now: dt.datetime) -> list[Cell]:
+    items = tuple(
+        (
+            f"{s.child_name}: {s.what.lower()} {_when(s.at)}",
+            _url("incidents:episode_detail", s.episode_id),
+        )
+        for s in spot.sightings
+    )
+    return [
+        Cell(spot.place),
+        Cell(str(spot.child_count)),
+        Cell("; ".join(text for text, _ in items), items=items),
+        Cell(_when(spot.latest)),
+    ]
+
+
+def _out_of_area_cells(child: Any, now: dt.datetime) -> list[Cell]:
+    return [
+        Cell(child.full_name, _url("incidents:child_detail", child.pk)),
+        Cell(child.responsible_area.name),
+        Cell(child.host_area_name or ""),
+        Cell("Yes" if child.missing_now else "No"),
+        Cell(str(child.missed_interviews or 0)),
+    ]
+
+
+INTERVIEW_COLUMNS = ("Child", "Risk", "Returned", "Interview due", "", "Owner", "Provider")
+
+
+@dataclass(frozen=True)
+class ListPage:
+    slug: str
+    title: str
+    description: str
+    section: str  # "overdue" or "patterns"
+    query: Callable[[User, Filters, dt.datetime], QuerySet | list]
+    columns: tuple[str, ...]
+    cells: Callable[[Any, dt.datetime], list[Cell]]
+    period: str = ""  # "days" when the list looks back over a period
+
+    @property
+    def url_name(self) -> str:
+        return f"oversight:{self.slug}"
+
+
+LISTS: tuple[ListPage, ...] = (
+    ListPage(
+        "interviews_overdue",
+        "Return interviews overdue",
+        "Not held or declined 72 hours after the child's return. Longest overdue first.",
+        "overdue",
+        queries.interviews_overdue,
+        tuple(c or "Overdue by" for c in INTERVIEW_COLUMNS),
+        lambda row, now: _interview_cells(row, now, late=True),
+    ),
+    ListPage(
+        "interviews_due_soon",
+        "Return interviews due in the next 24 hours",
+        "Not yet held or declined, and due within a day.",
+        "overdue",
+        queries.interviews_due_soon,
+        tuple(c or "Due in" for c in INTERVIEW_COLUMNS),
+        lambda row, now: _interview_cells(row, now, late=False),
+    ),
+    ListPage(
+        "safe_and_well_outstanding",
+        "Safe and well checks not done or not shared",
+        "No check 24 hours after the return, or a check not shared with the local authority.",
+        "overdue",
+        queries.safe_and_well_outstanding,
+        ("Child", "Returned", "Check due", "State", "Check done", "By"),
+        _safe_and_well_cells,
+    ),
+    ListPage(
+        "notifications_overdue",
+        "Notifications overdue",
+        "People who should have been told and have not been, by the agency that must tell them.",
+        "overdue",
+        queries.notifications_overdue,
+        ("Agency that must tell", "Child", "Step", "Whom", "Due", "Overdue by"),
+        _notification_cells,
+    ),
+    ListPage(
+        "open_episodes",
+        "Open episodes by risk and duration",
+        "Children missing or away now: highest risk first, then those missing longest.",
+        "overdue",
+        queries.open_episodes,
+        ("Child", "Category", "Risk", "Last seen", "Missing for", "Where", "Reported by"),
+        _open_cells,
+    ),
+    ListPage(
+        "notification_problems",
+        "Rules that found no one to tell",
+        "A rule applied but no contact is set up for the recipient: ask an admin to add one.",
+        "overdue",
+        queries.notification_problems,
+        ("Child", "Rule", "Recipient", "Problem", "Due", "Status"),
+        _problem_cells,
+    ),
+    ListPage(
+        "repeat_missing",
+        "Repeat missing without a strategy meeting",
+        "Children at or over the repeat threshold with no strategy meeting recorded since "
+        "the first of those episodes.",
+        "patterns",
+        queries.repeat_children,
+        ("Child", "Responsible local authority", "Episodes in window", "First", "Latest"),
+        _repeat_cells,
+    ),
+    ListPage(
+        "stuck_cases",
+        "Stuck cases",
+        f"Return interviews with {queries.STUCK_FAILED_ATTEMPTS} or more failed attempts, "
+        "still pending or declined in the period. Think about who the child trusts, another "
+        "time or place, or another worker.",
+        "patterns",
+        queries.stuck_cases,
+        ("Child", "Failed attempts", "Outcome", "Interview due", "Owner", "Provider"),
+        _stuck_cells,
+        period="days",
+    ),
+    ListPage(
+        "hotspots",
+        "Places several children were found or last seen",
+        "The same place appearing for several children can be a sign of exploitation.",
+        "patterns",
+        queries.hotspots,
+        ("Place", "Children", "Who and when", "Latest"),
+        _hotspot_cells,
+        period="days",
+    ),
+    ListPage(
+        "out_of_area",
+        "Children placed out of area: missing now or interview missed",
+        "Children in care placed outside their responsible authority who are missing now, or "
+        "whose return interview in the period was not held in time.",
+        "patterns",
+        queries.out_of_area_missed,
+        (
+            "Child",
+            "Responsible local authority",
+            "Host local authority",
+            "Missing now",
+            "Interviews missed",
+        ),
+        _out_of_area_cells,
+        period="days",
+    ),
+)
+LISTS_BY_SLUG = {page.slug: page for page in LISTS}
+
+
+def _filter_form(request: HttpRequest, period: str) -> ManagerFilterForm:
+    data = request.GET.copy()
+    for name in ("page", "format"):
+        data.pop(name, None)
+    return ManagerFilterForm(data or None, period=period)
+
+
+def _count(rows: QuerySet | list) -> int:
+    return len(rows) if isinstance(rows, list) else rows.count()
+
+
+@require_http_methods(["GET"])
+def dashboard(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
+    now = timezone.now()
+    filters = Filters()
+    sections: dict[str, list[dict[str, Any]]] = {"overdue": [], "patterns": []}
+    for page in LISTS:
+        sections[page.section].append(
+            {
+                "page": page,
+                "href": reverse(page.url_name),
+                "count": _count(page.query(request.user, filters, now)),
+            }
+        )
+    return render(
+        request,
+        "oversight/dashboard.html",
+        {"overdue": sections["overdue"], "patterns": sections["patterns"]},
+    )
+
+
+@require_http_methods(["GET"])
+def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
+    require_manager(request.user)
+    page_spec = LISTS_BY_SLUG[slug]
+    now = timezone.now()
+    form = _filter_form(request, page_spec.period)
+    filters = form.filters()
+    rows = page_spec.query(request.user, filters, now)
+    if request.GET.get("format") == "csv":
+        return _csv(request, page_spec, rows, filters, now)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("format", None)
+    csv_query = query.copy()
+    csv_query["format"] = "csv"
+    context: dict[str, Any] = {
+        "spec": page_spec,
+        "filters": form,
+        "page": page,
+        "rows": [page_spec.cells(row, now) for row in page],
+        "query": query.urlencode(),
+        "csv_query": csv_query.urlencode(),
+    }
+    if slug == "notifications_overdue":
+        context["groups"] = queries.notifications_overdue_by_agency(rows)
+    if slug == "repeat_missing":
+        context["threshold"] = queries.repeat_threshold()
+    return render(request, "oversight/list.html", context)
+
+
+def _csv_safe(value: str) -> str:
+    """A cell a spreadsheet will show as text, never run as a formula."""
+    return f"'{value}" if value.startswith(CSV_FORMULA_START) else value
+
+
+def _csv(
+    request: HttpRequest,
+    page_spec: ListPage,
+    rows: QuerySet | list,
+    filters: Filters,
+    now: dt.datetime,
+) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime(now).strftime("%Y-%m-%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{page_spec.slug}-{stamp}.csv"'
+    writer = csv.writer(response)
+    writer.writerow([*page_spec.columns, "Record"])
+    iterable: Iterable[Any] = rows if isinstance(rows, list) else rows.iterator(chunk_size=2000)
+    count = 0
+    for row in iterable:
+        cells = page_spec.cells(row, now)
+        link = next((cell.href for cell in cells if cell.href), "")
+        writer.writerow(
+            [_csv_safe(cell.text) for cell in cells]
+            + [request.build_absolute_uri(link) if link else ""]
+        )
+        count += 1
+    log_export(request, what=page_spec.slug, filters=filters.describe(), rows=count)
+    return response
+
+
+@require_http_methods(["GET"])
+def measures_view(request: HttpRequest) -> HttpResponse:
+    require_manager(request.user)
+    now = timezone.now()
+    form = _filter_form(request, "months")
+    filters = form.filters()
+    data = queries.measures(request.user, filters, now)
+    if request.GET.get("format") == "csv":
+        return _measures_csv(request, data, filters)
+    labels = [m.strftime("%b %Y") for m in data.months]
+    months = data.by_month
+
+    def series(key: str) -> list[tuple[str, float | None]]:
+        return list(zip(labels, [row[key] for row in months], strict=True))
+
+    period = f"{labels[0]} to {labels[-1]}"
+    charts = {
+        "episodes": build_chart(
+            id="chart-episodes",
+            title="Missing episodes by month",
+            description=f"Number of episodes starting each month, {period}.",
+            points=series("episodes"),
+        ),
+        "children": build_chart(
+            id="chart-children",
+            title="Children who went missing, by month",
+            description=f"Number of different children with an episode each month, {period}.",
+            points=series("children"),
+        ),
+        "interviews": build_chart(
+            id="chart-interviews",
+            title="Return interviews held within 72 hours",
+            description=f"Percentage of interviews due each month held in time, {period}.",
+            points=series("interviews_pct"),
+            kind="line",
+            unit="%",
+            maximum=100,
+        ),
+        "shared": build_chart(
+            id="chart-shared",
+            title="Safe and well checks shared within 24 hours",
+            description=f"Percentage of returns each month whose check was shared with the "
+            f"local authority within 24 hours, {period}.",
+            points=series("shared_pct"),
+            kind="line",
+            unit="%",
+            maximum=100,
+        ),
+        "notifications": build_chart(
+            id="chart-notifications",
+            title="Notifications made on time",
+            description=f"Percentage of notifications due each month made in time, {period}.",
+            points=series("notifications_pct"),
+            kind="line",
+            unit="%",
+            maximum=100,
+        ),
+        "median": build_chart(
+            id="chart-median",
+            title="Median episode length (hours)",
+            description=f"Median hours from last seen to found, by the month found, {period}.",
+            points=series("median_hours"),
+            unit=" h",
+        ),
+        "push": build_chart(
+            id="chart-push",
+            title="Push factors most cited",
+            description="Times each push factor was cited at return interviews held in the period.",
+            points=list(data.push_factors),
+            kind="hbar",
+        ),
+        "pull": build_chart(
+            id="chart-pull",
+            title="Pull factors most cited",
+            description="Times each pull factor was cited at return interviews held in the period.",
+            points=list(data.pull_factors),
+            kind="hbar",
+        ),
+    }
+    query = request.GET.copy()
+    query.pop("format", None)
+    query["format"] = "csv"
+    return render(
+        request,
+        "oversight/measures.html",
+        {
+            "filters": form,
+            "data": data,
+            "months": [{"label": label, **row} for label, row in zip(labels, months, strict=True)],
+            "charts": charts,
+            "csv_query": query.urlencode(),
+        },
+    )
+
+
+def _measures_csv(request: HttpRequest, data: queries.Measures, filters: Filters) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="partnership-measures.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "Month", "Episodes", "Children", "Interviews due", "Held within 72 h",
+            "% held within 72 h", "Returns", "Checks shared within 24 h", "% shared",
+            "Notifications due", "Made on time", "% on time", "Median episode length (hours)",
+        ]
+    )  # fmt: skip
+    for row in data.by_month:
+        writer.writerow(
+            [
+                row["month"].strftime("%Y-%m"), row["episodes"], row["children"],
+                row["interviews_due"], row["interviews_on_time"], _blank(row["interviews_pct"]),
+                row["returns"], row["shared_on_time"], _blank(row["shared_pct"]),
+                row["notifications_due"], row["notifications_on_time"],
+                _blank(row["notifications_pct"]), _blank(row["median_hours"]),
+            ]
+        )  # fmt: skip
+    log_export(request, what="measures", filters=filters.describe(), rows=len(data.by_month))
+    return response
+
+
+def _blank(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
