@@ -294,6 +294,15 @@ def test_regrade_after_return_refused(client, officer, returned):
     assert "still missing" in response.content.decode()
 
 
+def test_choice_errors_link_to_the_first_option(client, officer, episode):
+    client.force_login(officer)
+    response = client.post(
+        reverse("incidents:episode_regrade", args=[episode.pk]), {"grade": "", "rationale": "x"}
+    )
+    assert response.status_code == 200
+    assert 'href="#id_grade_0"' in response.content.decode()
+
+
 # Return ---------------------------------------------------------------------------------
 
 
@@ -332,6 +341,8 @@ def test_record_return_found_before_last_seen(client, social_worker, episode):
     content = response.content.decode()
     assert "The time found must be after the time last seen" in content
     assert "Keep this" in content
+    # The error summary links to the Day box, so following it puts the cursor there.
+    assert 'href="#id_found_at_0">The time found must be after' in content
 
 
 def test_record_return_stale_shows_conflict(client, social_worker, episode):
