@@ -12,6 +12,7 @@ NAVIGATION: list[tuple[str, str, str]] = [
     ("Find a child", "incidents:child_search", "case"),
     ("Open episodes", "incidents:episode_list_open", "case"),
     ("My agency's recent work", "incidents:recent_work", "case"),
+    ("Managers", "oversight:dashboard", "manager"),
 ]
 
 CASE_ROLES = ("practitioner", "manager")
@@ -30,6 +31,8 @@ def service(request: HttpRequest) -> dict[str, Any]:
     items = []
     for label, url_name, audience in NAVIGATION:
         if audience == "case" and user.role not in CASE_ROLES:
+            continue
+        if audience == "manager" and user.role != "manager":
             continue
         items.append({"label": label, "href": reverse(url_name), "current": current == url_name})
     if user.is_staff:

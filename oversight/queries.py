@@ -291,10 +291,12 @@ def repeat_children(
             first_recent=Subquery(in_window.order_by("last_seen_at").values("last_seen_at")[:1]),
             last_recent=Subquery(in_window.order_by("-last_seen_at").values("last_seen_at")[:1]),
         )
+        # The local day of the first episode: a meeting held that day counts.
+        .annotate(first_recent_day=TruncDate("first_recent"))
         .filter(
             ~Exists(
                 StrategyMeeting.objects.filter(
-                    child=OuterRef("pk"), held_on__gte=TruncDate(OuterRef("first_recent"))
+                    child=OuterRef("pk"), held_on__gte=OuterRef("first_recent_day")
                 )
             )
         )

@@ -1,0 +1,269 @@
+"""Patterns and partnership measures against hand-worked expectations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from incidents.models import InterviewAttempt, LegalStatus, ReturnInterview, StrategyMeeting
+from notifications.models import Condition, Notification, Rule, Step
+from oversight import queries
+from oversight.filters import Filters
+from tests.factories.incidents import LocationFactory, PlacementFactory, SafeAndWellCheckFactory
+from tests.factories.notifications import NotificationFactory, RuleFactory
+
+from .world import LONDON, NOW, attempts, episode, returned
+
+pytestmark = pytest.mark.django_db
+H = dt.timedelta(hours=1)
+D = dt.timedelta(days=1)
+NONE = Filters()
+FAILED = InterviewAttempt.Outcome.NO_CONTACT
+
+
+def first_names(rows) -> list[str]:
+    return [row.first_name for row in rows]
+
+
+def test_repeat_threshold_default_and_rule(db):
+    Rule.objects.filter(step=Step.REPEAT_THRESHOLD).update(active=False)
+    assert queries.repeat_threshold() == (3, 90)
+    RuleFactory(
+        step=Step.REPEAT_THRESHOLD,
+        condition=Condition.REPEAT,
+        threshold_count=2,
+        threshold_days=30,
+        due_after_hours=Decimal(120),
+    )
+    assert queries.repeat_threshold() == (2, 30)
+
+
+def test_repeat_missing_without_strategy_meeting(frozen, manager, west_child, far_child):
+    def three(child, *, oldest_days: float = 60) -> None:
+        for days in (oldest_days, 30, 5):
+            episode(child, last_seen=NOW - days * D, found=NOW - days * D + 5 * H)
+
+    three(west_child(first_name="None"))
+    met = west_child(first_name="Met")
+    three(met)
+    # The meeting is on the day of the first episode (60 days ago, local date): it counts.
+    StrategyMeeting.objects.create(
+        child=met,
+        held_on=(NOW - 60 * D).astimezone(LONDON).date(),
+        decisions="Safety plan",
+        recorded_by=manager,
+    )
+    before = west_child(first_name="Before")
+    three(before)
+    StrategyMeeting.objects.create(
+        child=before,
+        held_on=(NOW - 61 * D).astimezone(LONDON).date(),
+        decisions="Earlier plan",
+        recorded_by=manager,
+    )
+    two = west_child(first_name="Two")
+    for days in (30, 5):
+        episode(two, last_seen=NOW - days * D, found=NOW - days * D + H)
+    three(west_child(first_name="Edge"), oldest_days=91)  # only two inside 90 days
+    three(far_child(first_name="Far"))
+
+    rows = list(queries.repeat_children(manager, NONE, NOW, threshold=(3, 90)))
+    assert sorted(first_names(rows)) == ["Before", "None"]
+    assert {row.recent_count for row in rows} == {3}
+    # A lower threshold from the rule brings in the child with two episodes.
+    rows = queries.repeat_children(manager, NONE, NOW, threshold=(2, 90))
+    assert sorted(first_names(rows)) == ["Before", "Edge", "None", "Two"]
+
+
+def test_stuck_cases(frozen, manager, la_west, west_child):
+    stuck = returned(west_child(first_name="Stuck"), la_west, found=NOW - 60 * H)
+    attempts(stuck, [FAILED, InterviewAttempt.Outcome.REARRANGED])
+    once = returned(west_child(first_name="Once"), la_west, found=NOW - 60 * H)
+    attempts(once, [FAILED])
+    declined = returned(
+        west_child(first_name="Declined"),
+        la_west,
+        found=NOW - 10 * D,
+        outcome=ReturnInterview.Outcome.DECLINED,
+        declined_at=NOW - 9 * D,
+    )
+    attempts(declined, [FAILED, InterviewAttempt.Outcome.DECLINED])
+    held = returned(
+        west_child(first_name="Held"),
+        la_west,
+        found=NOW - 10 * D,
+        outcome=ReturnInterview.Outcome.HELD,
+        held_at=NOW - 9 * D,
+    )
+    attempts(held, [FAILED, FAILED, InterviewAttempt.Outcome.HELD])
+    rows = list(queries.stuck_cases(manager, NONE, NOW))
+    assert [r.episode.child.first_name for r in rows] == ["Declined", "Stuck"]
+    assert [r.failed_attempts for r in rows] == [2, 2]
+
+
+def test_hotspots(frozen, manager, west_child, far_child):
+    station = LocationFactory(description="Chester bus station", postcode="CH1 3AE")
+    flat = LocationFactory(description="Friend's flat", postcode="")
+    ann, ben, cal = (west_child(first_name=n) for n in ("Ann", "Ben", "Cal"))
+    a1 = episode(ann, last_seen=NOW - 10 * D, last_seen_location=station)
+    a1.found_at, a1.found_location = NOW - 9 * D, flat
+    a1.save()
+    b1 = episode(ben, last_seen=NOW - 5 * D, found=NOW - 4 * D, found_location=station)
+    episode(cal, last_seen=NOW - 200 * D, found=NOW - 199 * D, found_location=flat)  # too old
+    episode(ann, last_seen=NOW - 3 * D, last_seen_location=flat)  # Ann twice at the flat
+    episode(far_child(), last_seen=NOW - 2 * D, last_seen_location=flat)  # out of scope
+
+    spots = queries.hotspots(manager, NONE, NOW)
+    assert [s.place for s in spots] == ["Chester bus station, CH1 3AE"]
+    spot = spots[0]
+    assert spot.child_count == 2
+    assert [(s.child_name.split()[0], s.what, s.at) for s in spot.sightings] == [
+        ("Ann", "Last seen", NOW - 10 * D),
+        ("Ben", "Found", NOW - 4 * D),
+    ]
+    assert spot.sightings[1].episode_id == b1.pk
+    # Looking back a year brings in Cal at the flat.
+    spots = queries.hotspots(manager, Filters(days=365), NOW)
+    assert {s.description for s in spots} == {"Chester bus station", "Friend's flat"}
+
+
+def test_out_of_area_missing_or_interview_missed(
+    frozen, manager, la_west, area_west, area_east, west_child
+):
+    def cared(name, host):
+        child = west_child(first_name=name, last_name=name, legal_status=LegalStatus.IN_CARE)
+        PlacementFactory(child=child, host_area=host)
+        return child
+
+    episode(cared("Missing", area_east), last_seen=NOW - 5 * H)
+    returned(
+        cared("Late", area_east),
+        la_west,
+        found=NOW - 10 * D,
+        outcome=ReturnInterview.Outcome.HELD,
+        held_at=NOW - 10 * D + 72 * H + 30 * dt.timedelta(minutes=1),
+    )
+    returned(cared("Pending", area_east), la_west, found=NOW - 4 * D)
+    returned(
+        cared("OnTime", area_east),
+        la_west,
+        found=NOW - 10 * D,
+        outcome=ReturnInterview.Outcome.HELD,
+        held_at=NOW - 9 * D,
+    )
+    episode(cared("AtHome", area_west), last_seen=NOW - 5 * H)
+    rows = list(queries.out_of_area_missed(manager, NONE, NOW))
+    # Missing now first, then by name.
+    assert first_names(rows) == ["Missing", "Late", "Pending"]
+    assert rows[0].missing_now is True
+    assert rows[0].host_area_name == area_east.name
+    assert {r.first_name: r.missed_interviews for r in rows[1:]} == {"Late": 1, "Pending": 1}
+
+
+def test_measures_by_month_and_agency(manager, police, la_west, provider, west_child, time_machine):
+    now = dt.datetime(2026, 11, 10, 12, 0, tzinfo=dt.UTC)
+    time_machine.move_to(now, tick=False)
+    # October: the clock-change case (due 27 Oct 11:00 GMT, held 11:30: late), one held in
+    # time, one declined; November: one episode still missing.
+    oct_found = dt.datetime(2026, 10, 24, 12, 0, tzinfo=LONDON)
+    late = returned(
+        west_child(first_name="Late"),
+        la_west,
+        found=oct_found,
+        hours_missing=10,
+        outcome=ReturnInterview.Outcome.HELD,
+        held_at=dt.datetime(2026, 10, 27, 11, 30, tzinfo=LONDON),
+    )
+    late.push_factors, late.pull_factors = ["conflict_home", "rules_boundaries"], ["friends"]
+    late.save()
+    on_time = returned(
+        west_child(first_name="OnTime"),
+        la_west,
+        found=dt.datetime(2026, 10, 5, 9, 0, tzinfo=dt.UTC),
+        hours_missing=4,
+        outcome=ReturnInterview.Outcome.HELD,
+        held_at=dt.datetime(2026, 10, 6, 9, 0, tzinfo=dt.UTC),
+        provider=provider,
+    )
+    on_time.push_factors, on_time.pull_factors = ["conflict_home"], ["friends", "partner"]
+    on_time.save()
+    SafeAndWellCheckFactory(
+        episode=on_time.episode,
+        agency=police,
+        conducted_at=on_time.episode.found_at + H,
+        shared_with_la_at=on_time.episode.found_at + 23 * H,
+    )
+    SafeAndWellCheckFactory(
+        episode=late.episode,
+        agency=police,
+        conducted_at=late.episode.found_at + H,
+        shared_with_la_at=late.episode.found_at + 25 * H,
+    )
+    returned(
+        west_child(first_name="Declined"),
+        la_west,
+        found=dt.datetime(2026, 10, 10, 9, 0, tzinfo=dt.UTC),
+        hours_missing=30,
+        outcome=ReturnInterview.Outcome.DECLINED,
+        declined_at=dt.datetime(2026, 10, 11, 9, 0, tzinfo=dt.UTC),
+    )
+    episode(west_child(first_name="Now"), last_seen=now - 5 * H)
+    # Notifications due in October: one told in time, one late, one cancelled (ignored).
+    for told, status in (
+        (dt.timedelta(hours=-1), Notification.Status.TOLD),
+        (dt.timedelta(hours=2), Notification.Status.TOLD),
+        (None, Notification.Status.CANCELLED),
+    ):
+        due = dt.datetime(2026, 10, 20, 12, 0, tzinfo=dt.UTC)
+        NotificationFactory(
+            episode=late.episode,
+            child=late.episode.child,
+            due_at=due,
+            told_at=due + told if told is not None else None,
+            status=status,
+            responsible_agency=police,
+        )
+
+    data = queries.measures(manager, Filters(months=2), now)
+    assert [m.month for m in data.months] == [10, 11]
+    october, november = data.by_month
+    assert (october["episodes"], october["children"]) == (3, 3)
+    assert (november["episodes"], november["children"]) == (1, 1)
+    # Interviews due in October: 3; held by the deadline: 1 (the clock-change one is late).
+    assert (october["interviews_due"], october["interviews_on_time"]) == (3, 1)
+    assert october["interviews_pct"] == 33.3
+    assert november["interviews_pct"] is None
+    # Returns in October: 3; checks shared within 24 hours: 1.
+    assert (october["returns"], october["shared_on_time"], october["shared_pct"]) == (3, 1, 33.3)
+    assert (october["notifications_due"], october["notifications_on_time"]) == (2, 1)
+    assert october["notifications_pct"] == 50.0
+    # Episode lengths 4, 10 and 30 hours: median 10.
+    assert october["median_hours"] == 10.0
+    assert november["median_hours"] is None
+    assert data.interviews_by_agency == [
+        {"name": la_west.name, "due": 3, "on_time": 1, "pct": 33.3}
+    ]
+    assert data.notifications_by_agency == [
+        {"name": police.name, "due": 2, "on_time": 1, "pct": 50.0}
+    ]
+    assert data.push_factors[0] == ("Conflict at home or in placement", 2)
+    assert data.pull_factors[0] == ("Wanting to be with friends", 2)
+    (area,) = data.episodes_by_area
+    assert (area["episodes"], area["children"], area["median_hours"]) == (4, 4, 10.0)
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two(
+    manager, la_west, west_child, time_machine
+):
+    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    time_machine.move_to(now, tick=False)
+    for hours in (2, 4, 6, 100):
+        episode(
+            west_child(),
+            last_seen=dt.datetime(2026, 11, 3, 0, 0, tzinfo=dt.UTC),
+            found=dt.datetime(2026, 11, 3, 0, 0, tzinfo=dt.UTC) + hours * H,
+        )
+    data = queries.measures(manager, Filters(months=1), now)
+    assert data.by_month[0]["median_hours"] == 5.0

@@ -1,0 +1,208 @@
+"""The managers' pages: who may see them, fixed query counts, CSV exports and the log."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.urls import reverse
+
+from incidents.models import LegalStatus, ReturnInterview
+from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
+from missingkids.audit.models import AccessLogEntry
+from oversight.views import LISTS
+from tests.factories.incidents import (
+    LocationFactory,
+    PlacementFactory,
+    SafeAndWellCheckFactory,
+)
+from tests.factories.notifications import NotificationFactory
+
+from .world import NOW, attempts, episode, returned
+
+pytestmark = pytest.mark.django_db
+H = dt.timedelta(hours=1)
+D = dt.timedelta(days=1)
+
+PAGES = [
+    reverse("oversight:dashboard"),
+    reverse("oversight:measures"),
+    *(reverse(page.url_name) for page in LISTS),
+]
+EXPORTS = [f"{reverse(page.url_name)}?format=csv" for page in LISTS] + [
+    f"{reverse('oversight:measures')}?format=csv"
+]
+
+
+@pytest.mark.parametrize("url", PAGES + EXPORTS)
+@pytest.mark.parametrize("who", ["social_worker", "officer", "provider_worker", "admin_user"])
+def test_only_managers(request, client, url, who):
+    client.force_login(request.getfixturevalue(who))
+    response = client.get(url)
+    assert response.status_code == 403
+    assert not AccessLogEntry.objects.filter(action=AccessLogEntry.Action.EXPORT).exists()
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_manager_pages_render_and_refuse_post(client, manager, url):
+    client.force_login(manager)
+    assert client.get(url).status_code == 200
+    assert client.post(url).status_code == 405
+
+
+def world(size: int, *, la, police, west_child, host=None) -> None:
+    """``size`` of everything each list shows."""
+    place = LocationFactory(description="Chester bus station")
+    for n in range(size):
+        if host is not None:
+            cared = west_child(legal_status=LegalStatus.IN_CARE)
+            PlacementFactory(child=cared, host_area=host)
+            episode(cared, last_seen=NOW - 2 * H)
+        child = west_child()
+        overdue = returned(child, la, found=NOW - 80 * H - n * H, last_seen_location=place)
+        attempts(overdue, ["no_contact", "declined"])
+        soon = returned(west_child(), la, found=NOW - 60 * H)
+        SafeAndWellCheckFactory(episode=soon.episode, conducted_at=soon.episode.found_at + H)
+        NotificationFactory(
+            episode=soon.episode, child=soon.episode.child, due_at=NOW - H,
+            responsible_agency=police, problem="No contact",
+        )  # fmt: skip
+        for days in (40, 20):
+            episode(child, last_seen=NOW - days * D, found=NOW - days * D + H)
+        episode(west_child(), last_seen=NOW - n * H - H, last_seen_location=place)
+
+
+@pytest.mark.parametrize("size", [1, 6])
+@pytest.mark.parametrize("url", PAGES)
+def test_query_count_does_not_grow(
+    client,
+    manager,
+    la_west,
+    police,
+    area_east,
+    west_child,
+    frozen,
+    size,
+    url,
+    django_assert_num_queries,
+):
+    world(size, la=la_west, police=police, west_child=west_child, host=area_east)
+    client.force_login(manager)
+    client.get(url)
+    with django_assert_num_queries(EXPECTED_QUERIES[url]):
+        response = client.get(url)
+    assert response.status_code == 200
+
+
+# Session, user, authenticator and the header's agency on every page; the filter form's
+# agency and local authority lists on lists and measures.
+BASE = 3 + TWO_FACTOR_QUERIES
+FORM = 2
+EXPECTED_QUERIES: dict[str, int] = {
+    # One count per list (the hotspots' one query, the repeat rule's threshold).
+    reverse("oversight:dashboard"): BASE + len(LISTS) + 1,
+    # Seven measure queries.
+    reverse("oversight:measures"): BASE + FORM + 7,
+    # A count and a page.
+    **{reverse(page.url_name): BASE + FORM + 2 for page in LISTS},
+    # Plus the per-agency counts.
+    reverse("oversight:notifications_overdue"): BASE + FORM + 3,
+    # Plus the repeat rule's threshold, read for the query and for the page's text.
+    reverse("oversight:repeat_missing"): BASE + FORM + 4,
+    # One query of the period's sightings, grouped and paged in Python.
+    reverse("oversight:hotspots"): BASE + FORM + 1,
+}
+
+
+def test_lists_show_rows_and_link_to_the_record(
+    client, manager, la_west, police, west_child, frozen
+):
+    world(2, la=la_west, police=police, west_child=west_child)
+    client.force_login(manager)
+    response = client.get(reverse("oversight:interviews_overdue"))
+    interview = ReturnInterview.objects.order_by("due_at").first()
+    assert reverse("incidents:interview_detail", kwargs={"pk": interview.episode_id}) in (
+        response.text
+    )
+    assert response.context["page"].paginator.count == 2
+    dashboard = client.get(reverse("oversight:dashboard"))
+    counts = {item["page"].slug: item["count"] for item in dashboard.context["overdue"]}
+    counts |= {item["page"].slug: item["count"] for item in dashboard.context["patterns"]}
+    assert counts == {
+        "interviews_overdue": 2,
+        "interviews_due_soon": 2,
+        # Per child: the overdue one (no check), the due-soon one (not shared), two old.
+        "safe_and_well_outstanding": 8,
+        "notifications_overdue": 2,
+        "open_episodes": 2,
+        "notification_problems": 2,
+        "repeat_missing": 2,
+        "stuck_cases": 2,
+        "hotspots": 1,
+        "out_of_area": 0,
+    }
+
+
+def test_lists_paginate_25_a_page(client, manager, west_child, frozen):
+    for n in range(27):
+        episode(west_child(), last_seen=NOW - n * H - H)
+    client.force_login(manager)
+    url = reverse("oversight:open_episodes")
+    assert len(client.get(url).context["rows"]) == 25
+    assert len(client.get(url, {"page": 2}).context["rows"]) == 2
+
+
+def test_csv_export_with_filters_is_logged(client, manager, west_child, frozen):
+    episode(
+        west_child(first_name="=HYPERLINK(1)", last_name="Smith"),
+        last_seen=NOW - 2 * H,
+        risk="high",
+    )
+    episode(west_child(first_name="Low", last_name="Jones"), last_seen=NOW - 3 * H, risk="low")
+    client.force_login(manager)
+    url = reverse("oversight:open_episodes")
+    response = client.get(url, {"risk": "high", "format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["Child", "Category", "Risk"]
+    assert len(rows) == 2
+    # A name that a spreadsheet would run as a formula is written as text.
+    assert rows[1][0] == "'=HYPERLINK(1) Smith"
+    assert rows[1][2] == "High"
+    assert rows[1][-1].startswith("http://testserver/episodes/")
+    entry = AccessLogEntry.objects.get(action=AccessLogEntry.Action.EXPORT)
+    assert entry.user == manager
+    assert entry.detail == {
+        "what": "open_episodes",
+        "filters": {"risk": "high", "days": 90, "months": 12},
+        "rows": 1,
+    }
+
+
+def test_measures_page_has_accessible_charts_and_tables(client, manager, west_child, frozen):
+    episode(west_child(), last_seen=NOW - 2 * D, found=NOW - 2 * D + 5 * H)
+    client.force_login(manager)
+    response = client.get(reverse("oversight:measures"))
+    text = response.text
+    assert text.count('role="img"') == 8
+    assert '<title id="chart-episodes-title">Missing episodes by month</title>' in text
+    assert "Nov 2026: 1" in text  # the numbers in the description
+    assert 'class="govuk-table app-chart__table"' in text
+    export = client.get(reverse("oversight:measures"), {"format": "csv"})
+    rows = list(csv.reader(io.StringIO(export.content.decode())))
+    assert rows[-1][:3] == ["2026-11", "1", "1"]
+    assert AccessLogEntry.objects.filter(detail__what="measures").count() == 1
+
+
+def test_navigation_and_home_link_for_managers_only(client, manager, social_worker):
+    client.force_login(manager)
+    home = client.get(reverse("home"))
+    assert reverse("oversight:dashboard") in home.text
+    assert any(item["label"] == "Managers" for item in home.context["navigation"])
+    client.force_login(social_worker)
+    home = client.get(reverse("home"))
+    assert reverse("oversight:dashboard") not in home.text
