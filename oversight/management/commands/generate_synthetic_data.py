@@ -1,0 +1,1167 @@
+"""Generate realistic synthetic children and missing episodes at scale.
+
+    manage.py generate_synthetic_data --children 25000 --episodes 100000 [--seed 1]
+
+For trying the managers' pages and measuring them at the size of a large partnership.
+Everything invented here is marked: children's council ids start "SY", the people who
+"recorded" it are inactive accounts at @synthetic.invalid, so it cannot be mistaken for
+a real case nor signed in as.
+
+Rows are written with ``bulk_create`` in batches, NOT through the action functions in
+``incidents.actions``. Those are per row (permission checks, validation, a CaseEvent, a
+change-history row and notification work after each commit): right for a person saving
+a form, far too slow for 100,000 episodes. So this command keeps the rules itself (one
+open episode per child, found after last seen, reported after last seen, a return
+interview due 72 hours after the return, no overlapping episodes) and its tests check
+it does. No change-history rows are written.
+
+What it makes, roughly as a partnership sees it:
+- children of the partnership's areas (the demo partnership's if it is loaded, else a
+  minimal one made here), about 40% in care, some of those placed out of area;
+- episodes over the last 18 months, mostly short with a long tail up to 10 days; a
+  minority of children account for most episodes (a heavy-tailed share per child); a
+  few dozen children missing now;
+- places drawn from a pool with a few far more common than the rest, so hotspots
+  emerge; risk gradings, safe and well checks (most within 24 hours, some late, some
+  never shared), return interviews (about 60-65% within 72 hours, some declined, some
+  overdue after repeated failed attempts), push and pull factors;
+- a CaseEvent for each protocol step, so measures can be computed from events;
+- if the notifications app is installed, Notification rows for a subset of the default
+  rules with a mix of on time, late and overdue, and rules that found no recipient.
+  Every synthetic protocol event is marked as processed, and every timed step already
+  past as evaluated, so the notification engine does not work through (and e-mail
+  about) a year and a half of invented history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from incidents.models import (
+    PULL_FACTORS,
+    PUSH_FACTORS,
+    RETURN_INTERVIEW_DUE_AFTER,
+    RISK_ORDER,
+    CaseEvent,
+    Child,
+    Episode,
+    InterviewAttempt,
+    Involvement,
+    LegalStatus,
+    LegalStatusPeriod,
+    Location,
+    Placement,
+    ReturnInterview,
+    RiskGrading,
+    SafeAndWellCheck,
+)
+from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+
+K = Agency.Kind
+H = dt.timedelta(hours=1)
+WINDOW = dt.timedelta(days=548)  # 18 months
+LONGEST_EPISODE_HOURS = 240.0  # 10 days
+MOST_EPISODES_PER_CHILD = 120  # about one every four or five days for 18 months
+GAP_BETWEEN_EPISODES = 2 * H
+SYNTHETIC_EMAIL_DOMAIN = "synthetic.invalid"
+DEMO_AREA_CODES = ("E06000050", "E06000049")
+AUTO_CLOSE_REASON = "All required steps are done"
+
+_FIRST_NAMES_TEXT = """
+Amelia Olivia Isla Ava Mia Ivy Lily Isabella Rosie Sophia Grace Freya Willow Evie
+Poppy Ella Daisy Ruby Chloe Millie Kayla Maisie Jade Leah Holly Nia Zara Amira
+Oliver George Noah Arthur Leo Harry Oscar Archie Jack Charlie Freddie Theo Alfie
+Thomas Jacob Tyler Liam Kai Mason Riley Logan Callum Jayden Reece Ethan Kian Omar
+"""
+FIRST_NAMES = tuple(_FIRST_NAMES_TEXT.split())
+_LAST_NAMES_TEXT = """
+Smith Jones Williams Taylor Brown Davies Evans Wilson Thomas Johnson Roberts
+Robinson Thompson Wright Walker White Edwards Hughes Green Hall Lewis Harris Clarke
+Patel Jackson Wood Turner Martin Cooper Hill Ward Morris Moore Clark Lee King Baker
+Harrison Morgan Allen James Scott Phillips Watson Davis Parker Price Bennett Young
+Griffiths Mitchell Kelly Cook Carter Richardson Bailey Collins Bell Shaw Murphy
+"""
+LAST_NAMES = tuple(_LAST_NAMES_TEXT.split())
+TOWNS = (
+    ("Chester", "CH1"),
+    ("Ellesmere Port", "CH65"),
+    ("Northwich", "CW9"),
+    ("Winsford", "CW7"),
+    ("Crewe", "CW1"),
+    ("Macclesfield", "SK11"),
+    ("Congleton", "CW12"),
+    ("Wilmslow", "SK9"),
+    ("Nantwich", "CW5"),
+    ("Warrington", "WA1"),
+    ("Liverpool", "L1"),
+    ("Manchester", "M1"),
+)
+PLACES = (
+    "{town} bus station",
+    "{town} railway station",
+    "McDonald's, {town} town centre",
+    "{town} retail park car park",
+    "Friend's flat, {town}",
+    "Park and play area, {town}",
+    "Shopping centre, {town}",
+    "Takeaway on the high street, {town}",
+    "Boyfriend's address, {town}",
+    "Grandparent's home, {town}",
+    "Canal towpath, {town}",
+    "Skate park, {town}",
+    "Fast-food restaurant by the ring road, {town}",
+    "Address of an adult known to police, {town}",
+)
+CIRCUMSTANCES = (
+    "Did not come home from school.",
+    "Left the placement after an argument with staff and did not return by curfew.",
+    "Went out to see friends and did not come back at the agreed time.",
+    "Seen getting into a car with unknown adults.",
+    "Left the house during the night; bed found empty in the morning.",
+    "Did not return after a family contact visit.",
+    "Absconded from school at lunchtime.",
+)
+REPORTERS = ("Foster carer", "Residential home staff", "Parent", "Grandparent", "School")
+FOUND_WITH = ("", "Friends of the same age", "An older boyfriend", "Adults not known", "Alone")
+CHILD_VOICES = (
+    "I just needed to get away from all the arguing.",
+    "I was with my mates, I don't see why it's a big deal.",
+    "They give me stuff and it's easier than being at the home.",
+    "I wanted to see my mum. Nobody listens when I ask.",
+    "I don't like it there, the other kids wind me up.",
+    "I was scared to come back because I'd be in trouble.",
+    "My boyfriend said I could stay at his. He's 19.",
+    "School is rubbish, I just can't be there.",
+)
+WOULD_HELP = (
+    "More time with family.",
+    "Someone to talk to who isn't a social worker.",
+    "Being able to stay out later at weekends.",
+    "Moving to a different placement.",
+    "Help with school.",
+)
+DECLINE_NOTES = (
+    "Carers say the child was with friends in town and came home tired but well.",
+    "Carer reports the child refused to say where they had been.",
+)
+MANAGER_CLOSE_REASONS = (
+    "Child has moved out of the partnership's area; the case has been transferred.",
+    "Interview could not be held despite repeated attempts; concerns taken to the "
+    "strategy meeting instead.",
+    "Child turned 18; the leaving care team has the information.",
+)
+# Relative frequency of push and pull factors named at interviews.
+PUSH_WEIGHTS = (30, 18, 22, 6, 6, 12, 14, 4)
+PULL_WEIGHTS = (24, 30, 16, 8, 14, 10, 8, 12)
+
+
+def _weighted_index(rng: random.Random, cum: Sequence[float]) -> int:
+    return rng.choices(range(len(cum)), cum_weights=cum, k=1)[0]
+
+
+@dataclass
+class Partnership:
+    """The areas, the agencies serving each, and the synthetic people who 'record'."""
+
+    areas: list[LocalAuthorityArea]
+    la: dict[int, Agency]
+    police: dict[int, Agency]
+    provider: dict[int, Agency | None]
+    iro: dict[int, Agency | None]
+    gp: dict[int, Agency | None]
+    school: dict[int, Agency | None]
+    school_nurse: dict[int, Agency | None]
+    users: dict[int, User] = field(default_factory=dict)  # agency id -> practitioner
+    managers: dict[int, User] = field(default_factory=dict)  # LA agency id -> manager
+
+
+@dataclass
+class Plan:
+    """What the generator decided for one child, before any row exists."""
+
+    child: Child
+    episodes: int
+    stuck: bool
+    missing_now: bool
+    out_of_area_host: LocalAuthorityArea | None = None
+
+
+class Command(BaseCommand):
+    help = "Generate realistic synthetic children and missing episodes, fast (bulk inserts)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--children", type=int, required=True)
+        parser.add_argument("--episodes", type=int, required=True)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=5000,
+            help="Episodes written per transaction (and rows per INSERT).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        children, episodes = options["children"], options["episodes"]
+        if children < 1 or episodes < 0:
+            raise CommandError("--children must be at least 1 and --episodes at least 0.")
+        if episodes > children * MOST_EPISODES_PER_CHILD:
+            raise CommandError(
+                f"{episodes} episodes need at least "
+                f"{math.ceil(episodes / MOST_EPISODES_PER_CHILD)} children "
+                f"(at most {MOST_EPISODES_PER_CHILD} episodes each in 18 months)."
+            )
+        self.verbosity = options["verbosity"]
+        started = time.monotonic()
+        generator = Generator(
+            seed=options["seed"], batch_size=max(options["batch_size"], 100), now=timezone.now()
+        )
+        counts = generator.run(children=children, episodes=episodes, log=self._progress)
+        elapsed = time.monotonic() - started
+        for name, count in counts.items():
+            self.stdout.write(f"  {name:<24} {count:>10,}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Generated {children:,} children and {episodes:,} episodes in {elapsed:.1f} s."
+            )
+        )
+
+    def _progress(self, message: str) -> None:
+        if self.verbosity >= 2:
+            self.stdout.write(message)
+
+
+class Generator:
+    def __init__(self, *, seed: int, batch_size: int, now: dt.datetime) -> None:
+        # Seeded for repeatable data sets, not for secrets.
+        self.rng = random.Random(seed)  # noqa: S311
+        self.batch_size = batch_size
+        self.now = now
+        self.window_start = now - WINDOW
+        self.counts: dict[str, int] = {}
+        self.with_notifications = apps.is_installed("notifications")
+        self.rules: dict[tuple[str, str, str], Any] = {}
+
+    # Set-up ---------------------------------------------------------------------------
+
+    def run(self, *, children: int, episodes: int, log: Any) -> dict[str, int]:
+        with transaction.atomic():
+            self.partnership = self._partnership()
+            self.locations = self._locations(max(30, min(3000, children // 8)))
+        if self.with_notifications:
+            self._load_rules()
+        plans_counts = self._allocate(children, episodes)
+        first_event_id: int | None = None
+        last_event_id: int | None = None
+        chunk: list[int] = []
+        chunk_episodes = 0
+        written = 0
+        # Council ids continue from any earlier run, so runs can be added together.
+        serial = Child.objects.filter(la_child_id__startswith="SY").count()
+        for index, count in enumerate(plans_counts):
+            chunk.append(count)
+            chunk_episodes += count
+            if chunk_episodes >= self.batch_size or index == len(plans_counts) - 1:
+                with transaction.atomic():
+                    ids = self._write_chunk(chunk, serial + written, written)
+                written += len(chunk)
+                if ids:
+                    first_event_id = ids[0] if first_event_id is None else first_event_id
+                    last_event_id = ids[1]
+                log(f"{written:,} children written")
+                chunk, chunk_episodes = [], 0
+        if self.with_notifications and first_event_id is not None:
+            with transaction.atomic():
+                self._mark_engine_work_done(first_event_id, last_event_id or first_event_id)
+        return self.counts
+
+    def _count(self, name: str, n: int) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def _partnership(self) -> Partnership:
+        areas = list(LocalAuthorityArea.objects.filter(code__in=DEMO_AREA_CODES).order_by("code"))
+        if len(areas) < 2 or not all(self._serving(K.LOCAL_AUTHORITY, a) for a in areas):
+            areas = self._minimal_partnership()
+
+        def each(kind: str) -> dict[int, Agency | None]:
+            return {area.pk: self._serving(kind, area) for area in areas}
+
+        partnership = Partnership(
+            areas=areas,
+            la=each(K.LOCAL_AUTHORITY),  # type: ignore[arg-type]
+            police=each(K.POLICE),  # type: ignore[arg-type]
+            provider=each(K.PROVIDER),
+            iro=each(K.IRO),
+            gp=each(K.GP_PRACTICE),
+            school=each(K.SCHOOL),
+            school_nurse=each(K.SCHOOL_NURSE),
+        )
+        agencies = {
+            a.pk: a
+            for d in (partnership.la, partnership.police, partnership.provider)
+            for a in d.values()
+            if a is not None
+        }
+        for agency in agencies.values():
+            partnership.users[agency.pk] = self._person(agency, User.Role.PRACTITIONER)
+        for agency in partnership.la.values():
+            partnership.managers[agency.pk] = self._person(agency, User.Role.MANAGER)
+        return partnership
+
+    @staticmethod
+    def _serving(kind: str, area: LocalAuthorityArea) -> Agency | None:
+        return Agency.objects.filter(kind=kind, active=True, areas=area).order_by("pk").first()
+
+    def _minimal_partnership(self) -> list[LocalAuthorityArea]:
+        areas = [
+            LocalAuthorityArea.objects.get_or_create(
+                code=code, defaults={"name": f"Synthetic {name} Council"}
+            )[0]
+            for code, name in (("E06999901", "North"), ("E06999902", "South"))
+        ]
+
+        def agency(name: str, kind: str, served: list[LocalAuthorityArea]) -> None:
+            made, _ = Agency.objects.get_or_create(name=name, defaults={"kind": kind})
+            made.areas.add(*served)
+
+        agency("Synthetic Police", K.POLICE, areas)
+        agency("Synthetic Return Interview Service", K.PROVIDER, areas)
+        agency("Synthetic School Nursing Service", K.SCHOOL_NURSE, areas)
+        for area in areas:
+            short = area.name.removeprefix("Synthetic ").removesuffix(" Council")
+            agency(f"Synthetic {short} Children's Services", K.LOCAL_AUTHORITY, [area])
+            agency(f"Synthetic {short} GP Practice", K.GP_PRACTICE, [area])
+            agency(f"Synthetic {short} Academy", K.SCHOOL, [area])
+        # One IRO service for the first area only: the second area's children in care
+        # then show what a rule with no recipient looks like.
+        agency("Synthetic North IRO Service", K.IRO, areas[:1])
+        return areas
+
+    @staticmethod
+    def _person(agency: Agency, role: str) -> User:
+        email = f"{role}.{agency.pk}@{SYNTHETIC_EMAIL_DOMAIN}"
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            label = "Manager" if role == User.Role.MANAGER else "Practitioner"
+            user = User(
+                email=email,
+                name=f"{label} at {agency.name} (synthetic)",
+                agency=agency,
+                role=role,
+                is_active=False,  # nobody signs in as invented staff
+            )
+            user.set_unusable_password()
+            user.save()
+        return user
+
+    def _locations(self, size: int) -> list[Location]:
+        rng = self.rng
+        rows = []
+        for n in range(size):
+            town, district = TOWNS[n % len(TOWNS)]
+            template = PLACES[(n // len(TOWNS)) % len(PLACES)]
+            description = template.format(town=town)
+            if n >= len(TOWNS) * len(PLACES):
+                description = f"{description} ({n})"
+            postcode = f"{district} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
+            postcode += rng.choice("ABDEFGHJLNPQRSTUWXYZ")
+            rows.append(Location(description=description, address=town, postcode=postcode))
+        made = Location.objects.bulk_create(rows, batch_size=self.batch_size)
+        self._count("locations", len(made))
+        # A few places are far more common than the rest (Zipf-like): hotspots.
+        self.location_cum = list(accumulate(1 / (i + 1) ** 1.1 for i in range(len(made))))
+        return made
+
+    def _load_rules(self) -> None:
+        from notifications.models import Rule
+
+        for rule in Rule.objects.filter(active=True).order_by("pk"):
+            self.rules.setdefault((rule.step, rule.recipient, rule.condition), rule)
+
+    # Who goes missing how often -------------------------------------------------------
+
+    def _allocate(self, children: int, episodes: int) -> list[int]:
+        """Episodes per child: everyone once if there are enough, the rest heavy-tailed."""
+        rng = self.rng
+        counts = [1] * children if episodes >= children else [0] * children
+        remaining = episodes - sum(counts)
+        # Pareto shares: a minority of children account for most episodes.
+        weights = [rng.paretovariate(1.3) for _ in range(children)]
+        cum = list(accumulate(weights))
+        for index in rng.choices(range(children), cum_weights=cum, k=remaining):
+            counts[index] += 1
+        # Nobody goes missing more often than is possible in 18 months.
+        excess = sum(max(0, c - MOST_EPISODES_PER_CHILD) for c in counts)
+        counts = [min(c, MOST_EPISODES_PER_CHILD) for c in counts]
+        while excess:
+            index = rng.randrange(children)
+            if counts[index] < MOST_EPISODES_PER_CHILD:
+                counts[index] += 1
+                excess -= 1
+        self.missing_now_target = min(
+            sum(1 for c in counts if c), max(1, round(math.sqrt(episodes) / 8))
+        )
+        with_episodes = [i for i, c in enumerate(counts) if c]
+        self.missing_now = set(rng.sample(with_episodes, self.missing_now_target))
+        return counts
+
+    # One chunk of children, with everything about them --------------------------------
+
+    def _write_chunk(
+        self, counts: list[int], serial: int, start_index: int
+    ) -> tuple[int, int] | None:
+        rng = self.rng
+        p = self.partnership
+        plans: list[Plan] = []
+        for offset, count in enumerate(counts):
+            area = rng.choice(p.areas)
+            status = rng.choices(
+                [
+                    LegalStatus.IN_CARE,
+                    LegalStatus.CHILD_PROTECTION,
+                    LegalStatus.CHILD_IN_NEED,
+                    LegalStatus.NONE,
+                ],
+                weights=[40, 15, 20, 25],
+            )[0]
+            age_days = rng.randint(11 * 365, 17 * 365 + 300)
+            la = p.la[area.pk]
+            child = Child(
+                first_name=rng.choice(FIRST_NAMES),
+                last_name=rng.choice(LAST_NAMES),
+                date_of_birth=self.now.date() - dt.timedelta(days=age_days),
+                gender=rng.choices(["female", "male", "other"], weights=[52, 46, 2])[0],
+                la_child_id=f"SY{serial + offset + 1:08d}",
+                legal_status=status,
+                responsible_area=area,
+                created_by=p.users[la.pk],
+            )
+            host = None
+            if status == LegalStatus.IN_CARE and rng.random() < 0.3:
+                host = rng.choice([a for a in p.areas if a.pk != area.pk])
+            index = start_index + offset
+            plans.append(
+                Plan(
+                    child=child,
+                    episodes=count,
+                    # Repeat runners are more often the ones who will not engage.
+                    stuck=rng.random() < (0.45 if count >= 5 else 0.15),
+                    missing_now=index in self.missing_now,
+                    out_of_area_host=host,
+                )
+            )
+        Child.objects.bulk_create([plan.child for plan in plans], batch_size=self.batch_size)
+        self._count("children", len(plans))
+        self._care_details(plans)
+        return self._episodes(plans)
+
+    def _care_details(self, plans: list[Plan]) -> None:
+        rng = self.rng
+        p = self.partnership
+        statuses, placements, involvements = [], [], []
+        before = self.window_start.date()
+        for plan in plans:
+            child = plan.child
+            area = child.responsible_area_id
+            if child.legal_status != LegalStatus.NONE:
+                statuses.append(
+                    LegalStatusPeriod(
+                        child=child,
+                        status=child.legal_status,
+                        start=before - dt.timedelta(days=rng.randint(30, 900)),
+                    )
+                )
+            start = before - dt.timedelta(days=rng.randint(10, 700))
+            if child.legal_status == LegalStatus.IN_CARE:
+                host = plan.out_of_area_host or child.responsible_area
+                town, district = rng.choice(TOWNS)
+                placements.append(
+                    Placement(
+                        child=child,
+                        start=start,
+                        type=rng.choices(
+                            [
+                                Placement.Type.FOSTER,
+                                Placement.Type.CHILDRENS_HOME,
+                                Placement.Type.KINSHIP,
+                                Placement.Type.SEMI_INDEPENDENT,
+                            ],
+                            weights=[50, 30, 12, 8],
+                        )[0],
+                        address=f"{rng.randint(1, 200)} Synthetic Road, {town}",
+                        postcode=f"{district} {rng.randint(1, 9)}AB",
+                        host_area=host,
+                    )
+                )
+                involvements.append(
+                    Involvement(child=child, agency=p.la[area], role="social_worker", start=start)
+                )
+                if p.iro[area] is not None:
+                    involvements.append(
+                        Involvement(child=child, agency=p.iro[area], role="iro", start=start)
+                    )
+            for role, agencies, chance in (
+                ("school", p.school, 0.6),
+                ("gp", p.gp, 0.5),
+                ("school_nurse", p.school_nurse, 0.2),
+                ("provider", p.provider, 0.3),
+            ):
+                agency = agencies[area]
+                if agency is not None and rng.random() < chance:
+                    involvements.append(
+                        Involvement(child=child, agency=agency, role=role, start=start)
+                    )
+        LegalStatusPeriod.objects.bulk_create(statuses, batch_size=self.batch_size)
+        Placement.objects.bulk_create(placements, batch_size=self.batch_size)
+        Involvement.objects.bulk_create(involvements, batch_size=self.batch_size)
+        self._count("legal status periods", len(statuses))
+        self._count("placements", len(placements))
+        self._count("involvements", len(involvements))
+
+    def _times(self, count: int, missing_now: bool) -> list[tuple[dt.datetime, dt.datetime | None]]:
+        """Non-overlapping (last seen, found) pairs in the window, oldest first.
+
+        Durations first (mostly hours, a long tail to 10 days), then the free time left
+        is split at random points, so episodes cluster as real repeat runners' do while
+        never overlapping.
+        """
+        rng = self.rng
+        end = self.now
+        open_episode: tuple[dt.datetime, None] | None = None
+        if missing_now:
+            seen = self.now - dt.timedelta(hours=rng.uniform(1, LONGEST_EPISODE_HOURS))
+            open_episode = (seen, None)
+            end = seen - GAP_BETWEEN_EPISODES
+            count -= 1
+        hours = [
+            min(LONGEST_EPISODE_HOURS, max(0.5, rng.lognormvariate(math.log(9), 1.1)))
+            for _ in range(count)
+        ]
+        span = (end - self.window_start).total_seconds() / 3600
+        busy = sum(hours) + count * GAP_BETWEEN_EPISODES.total_seconds() / 3600
+        if busy > span * 0.8:
+            hours = [h * span * 0.8 / busy for h in hours]
+            busy = span * 0.8
+        free = span - busy
+        offsets = sorted(rng.uniform(0, free) for _ in range(count))
+        pairs: list[tuple[dt.datetime, dt.datetime | None]] = []
+        used = 0.0
+        for offset, length in zip(offsets, hours, strict=True):
+            seen = self.window_start + dt.timedelta(hours=offset + used)
+            found = seen + dt.timedelta(hours=length)
+            pairs.append((seen, found))
+            used += length + GAP_BETWEEN_EPISODES.total_seconds() / 3600
+        if open_episode:
+            pairs.append(open_episode)
+        return pairs
+
+    def _episodes(self, plans: list[Plan]) -> tuple[int, int] | None:
+        rng = self.rng
+        p = self.partnership
+        episodes: list[Episode] = []
+        facts: list[dict[str, Any]] = []
+        for plan in plans:
+            child = plan.child
+            area = child.responsible_area_id
+            police = p.police[area]
+            in_care = child.legal_status == LegalStatus.IN_CARE
+            situation = {
+                "child_in_care": in_care,
+                "placed_out_of_area": plan.out_of_area_host is not None,
+                "responsible_area_id": area,
+                "host_area_id": (
+                    (plan.out_of_area_host or child.responsible_area).pk if in_care else None
+                ),
+            }
+            # Frequent runners are more often exploited: flags follow the count.
+            exploited = rng.random() < min(0.6, 0.08 + 0.04 * plan.episodes)
+            seen_times: list[dt.datetime] = []
+            for seen, found in self._times(plan.episodes, plan.missing_now):
+                seen_times.append(seen)
+                risk = rng.choices(list(RISK_ORDER), weights=[8, 38, 42, 12])[0]
+                if exploited and risk in ("no_apparent", "low") and rng.random() < 0.5:
+                    risk = "medium"
+                reported = seen + dt.timedelta(hours=rng.uniform(0.3, 6))
+                if found is not None:
+                    reported = min(reported, found)
+                reported = min(reported, self.now)
+                category = (
+                    Episode.Category.AWAY
+                    if in_care and rng.random() < 0.15
+                    else Episode.Category.MISSING
+                )
+                episode = Episode(
+                    child=child,
+                    category=category,
+                    reported_at=reported,
+                    reported_by_name=rng.choice(REPORTERS),
+                    reported_by_agency=p.la[area] if in_care and rng.random() < 0.3 else None,
+                    last_seen_at=seen,
+                    last_seen_location=self._place(),
+                    circumstances=rng.choice(CIRCUMSTANCES),
+                    police_reference=f"SY/{seen:%y}/{rng.randint(10000, 99999)}",
+                    flag_cse=exploited and rng.random() < 0.5,
+                    flag_cce=exploited and rng.random() < 0.5,
+                    flag_trafficking=exploited and rng.random() < 0.05,
+                    flag_self_harm=rng.random() < 0.08,
+                    flag_mental_health=rng.random() < 0.12,
+                    risk=risk,
+                    risk_rank=RISK_ORDER[risk],
+                    found_at=found,
+                    found_location=self._place() if found and rng.random() < 0.85 else None,
+                    found_with=rng.choice(FOUND_WITH) if found else "",
+                    how_returned=(
+                        rng.choices(
+                            [c.value for c in Episode.HowReturned], weights=[45, 25, 20, 5, 5]
+                        )[0]
+                        if found
+                        else ""
+                    ),
+                    created_by=p.users[police.pk],
+                )
+                episodes.append(episode)
+                facts.append(
+                    {
+                        "plan": plan,
+                        "situation": situation,
+                        "in_90": sum(
+                            1 for t in seen_times if seen - dt.timedelta(days=90) <= t <= seen
+                        ),
+                    }
+                )
+        return self._steps(episodes, facts)
+
+    def _place(self) -> Location:
+        return self.locations[_weighted_index(self.rng, self.location_cum)]
+
+    # Everything after the report ------------------------------------------------------
+
+    def _steps(
+        self, episodes: list[Episode], facts: list[dict[str, Any]]
+    ) -> tuple[int, int] | None:
+        rng = self.rng
+        p = self.partnership
+        now = self.now
+        gradings: list[RiskGrading] = []
+        checks: list[SafeAndWellCheck] = []
+        interviews: list[ReturnInterview] = []
+        attempts_for: list[list[tuple[dt.datetime, str, str]]] = []
+        events: list[CaseEvent] = []
+        wanted: list[tuple[CaseEvent | None, Episode, str, str, dt.datetime, dict]] = []
+
+        def event(
+            episode: Episode,
+            kind: str,
+            at: dt.datetime,
+            actor: User,
+            summary: str,
+            data: dict[str, Any],
+        ) -> CaseEvent:
+            row = CaseEvent(
+                child_id=episode.child_id,
+                episode=episode,
+                kind=kind,
+                is_protocol=kind in CaseEvent.PROTOCOL_KINDS,
+                occurred_at=at,
+                recorded_at=min(now, at + dt.timedelta(minutes=rng.randint(2, 240))),
+                actor=actor,
+                actor_agency_id=actor.agency_id,
+                summary=summary,
+                data=data,
+            )
+            events.append(row)
+            return row
+
+        for episode, fact in zip(episodes, facts, strict=True):
+            plan: Plan = fact["plan"]
+            situation = fact["situation"]
+            area = episode.child.responsible_area_id
+            police_user = p.users[p.police[area].pk]
+            la = p.la[area]
+            la_user = p.users[la.pk]
+            provider = p.provider[area]
+            provider_user = p.users[provider.pk] if provider else la_user
+            base = {"category": episode.category, "risk": episode.risk, **situation}
+
+            # Reported, with the first grading and perhaps a re-grading.
+            first = episode.risk
+            regraded_at = None
+            if rng.random() < 0.25:
+                first = rng.choice([g for g in RISK_ORDER if g != episode.risk])
+                latest = episode.found_at or now
+                regraded_at = min(
+                    latest, episode.reported_at + dt.timedelta(hours=rng.uniform(1, 30))
+                )
+            gradings.append(
+                RiskGrading(
+                    episode=episode,
+                    grade=first,
+                    graded_at=episode.reported_at,
+                    graded_by=police_user,
+                    rationale="Initial grading from the report",
+                )
+            )
+            reported = event(
+                episode,
+                CaseEvent.Kind.REPORTED,
+                episode.reported_at,
+                police_user,
+                f"Reported missing by {episode.reported_by_name.lower()}",
+                {
+                    **base,
+                    "risk": first,
+                    "risk_rank": RISK_ORDER[first],
+                    "flags": [f for f in Episode.FLAG_FIELDS if getattr(episode, f)],
+                    "last_seen_at": episode.last_seen_at.isoformat(),
+                    "episodes_in_90_days": fact["in_90"],
+                },
+            )
+            wanted.append(
+                (reported, episode, "reported", "responsible_la", episode.reported_at, situation)
+            )
+            if regraded_at is not None:
+                gradings.append(
+                    RiskGrading(
+                        episode=episode,
+                        grade=episode.risk,
+                        graded_at=regraded_at,
+                        graded_by=police_user,
+                        rationale="New information from enquiries",
+                    )
+                )
+                event(
+                    episode,
+                    CaseEvent.Kind.RISK_REGRADED,
+                    regraded_at,
+                    police_user,
+                    f"Risk re-graded from {first} to {episode.risk}",
+                    {
+                        **base,
+                        "old": first,
+                        "new": episode.risk,
+                        "risk_rank": RISK_ORDER[episode.risk],
+                    },
+                )
+            if episode.duration(now) > dt.timedelta(hours=24):
+                wanted.append(
+                    (
+                        None,
+                        episode,
+                        "still_missing_24h",
+                        "team_manager",
+                        episode.last_seen_at + dt.timedelta(hours=24),
+                        situation,
+                    )
+                )
+
+            if episode.found_at is None:
+                continue
+            found = episode.found_at
+            due = found + RETURN_INTERVIEW_DUE_AFTER
+            returned = event(
+                episode,
+                CaseEvent.Kind.RETURNED,
+                found,
+                police_user,
+                "Found or returned",
+                {
+                    **base,
+                    "found_at": found.isoformat(),
+                    "interview_due_at": due.isoformat(),
+                    "how_returned": episode.how_returned,
+                    "interview_owner_id": la.pk,
+                    "interview_provider_id": provider.pk if provider else None,
+                },
+            )
+            for role in ("responsible_la", "provider"):
+                wanted.append((returned, episode, "returned", role, found, situation))
+
+            # Safe and well check: most within 24 hours, some late, a few never done.
+            check = None
+            if rng.random() < 0.93:
+                delay = rng.uniform(0.5, 23.5) if rng.random() < 0.85 else rng.uniform(24.5, 96)
+                conducted = found + dt.timedelta(hours=delay)
+                if conducted <= now:
+                    shared = None
+                    roll = rng.random()
+                    if roll < 0.8:
+                        lag = rng.uniform(0.2, 20) if roll < 0.68 else rng.uniform(24, 120)
+                        shared = conducted + dt.timedelta(hours=lag)
+                        shared = shared if shared <= now else None
+                    harm = rng.random() < 0.12
+                    check = SafeAndWellCheck(
+                        episode=episode,
+                        officer_name="PC Synthetic",
+                        agency=p.police[area],
+                        conducted_at=conducted,
+                        face_to_face=rng.random() < 0.85,
+                        outcome="Child seen, safe and well; no injuries seen.",
+                        harm_disclosed=harm,
+                        crime_disclosed=harm and rng.random() < 0.5,
+                        shared_with_la_at=shared,
+                        recorded_by=police_user,
+                    )
+                    checks.append(check)
+                    done = event(
+                        episode,
+                        CaseEvent.Kind.SAFE_AND_WELL_DONE,
+                        conducted,
+                        police_user,
+                        "Safe and well check done",
+                        {
+                            **base,
+                            "face_to_face": check.face_to_face,
+                            "harm_disclosed": harm,
+                            "crime_disclosed": check.crime_disclosed,
+                            "shared": shared is not None,
+                            "shared_at": shared.isoformat() if shared else None,
+                        },
+                    )
+                    wanted.append(
+                        (
+                            done,
+                            episode,
+                            "safe_and_well_done",
+                            "responsible_la",
+                            conducted,
+                            situation,
+                        )
+                    )
+                    if shared is not None:
+                        event(
+                            episode,
+                            CaseEvent.Kind.SAFE_AND_WELL_SHARED,
+                            shared,
+                            police_user,
+                            "Safe and well check shared with the local authority",
+                            {
+                                **base,
+                                "conducted_at": conducted.isoformat(),
+                                "shared_at": shared.isoformat(),
+                            },
+                        )
+
+            # Return interview: about 62% within 72 hours; stuck cases far fewer.
+            interview = ReturnInterview(episode=episode, owner=la, provider=provider, due_at=due)
+            weights = [30, 10, 30, 30] if plan.stuck else [66, 13, 11, 10]
+            outcome = rng.choices(["on_time", "late", "declined", "pending"], weights=weights)[0]
+            done_at = {
+                "on_time": found + dt.timedelta(hours=rng.uniform(4, 71.5)),
+                "late": found + dt.timedelta(hours=rng.uniform(72.5, 14 * 24)),
+                "declined": found + dt.timedelta(hours=rng.uniform(12, 120)),
+                "pending": None,
+            }[outcome]
+            if done_at is not None and done_at > now:
+                outcome, done_at = "pending", None
+            tries: list[tuple[dt.datetime, str, str]] = []
+            fails = {
+                "on_time": rng.choice([0, 0, 0, 0, 1, 1, 2]),
+                "late": rng.choice([1, 2, 2, 3]),
+                "declined": rng.choice([1, 2, 3]),
+                "pending": rng.randint(1, 5) if plan.stuck else rng.choice([0, 0, 1]),
+            }[outcome]
+            last = done_at or min(now, found + dt.timedelta(days=12))
+            for _ in range(fails):
+                at = found + (last - found) * rng.uniform(0.05, 0.95)
+                tries.append(
+                    (
+                        at,
+                        rng.choice(["phone", "visit", "text", "carer"]),
+                        rng.choice(["no_contact", "no_contact", "rearranged", "declined"]),
+                    )
+                )
+            tries.sort()
+            if outcome in ("on_time", "late") and done_at is not None:
+                tries.append((done_at, "visit", "held"))
+                push = self._factors(PUSH_FACTORS, PUSH_WEIGHTS, rng.randint(1, 2))
+                pull = self._factors(PULL_FACTORS, PULL_WEIGHTS, rng.randint(0, 2))
+                interview.outcome = ReturnInterview.Outcome.HELD
+                interview.held_at = done_at
+                interview.held_by = "Return interview worker (synthetic)"
+                interview.child_voice = rng.choice(CHILD_VOICES)
+                interview.push_factors, interview.pull_factors = push, pull
+                interview.what_would_help = rng.choice(WOULD_HELP)
+                interview.harm_disclosed = rng.random() < 0.1
+            elif outcome == "declined" and done_at is not None:
+                tries.append((done_at, "visit", "declined"))
+                interview.outcome = ReturnInterview.Outcome.DECLINED
+                interview.declined_at = done_at
+                interview.carers_information = rng.choice(DECLINE_NOTES)
+                interview.decision_not_to_hold = "Child declined; carers' information recorded."
+            interview.offered_at = tries[0][0] if tries else None
+            interview.recorded_by = provider_user
+            interviews.append(interview)
+            attempts_for.append(tries)
+            failed = 0
+            for at, method, result in tries:
+                failed += result in InterviewAttempt.FAILED_OUTCOMES
+                event(
+                    episode,
+                    CaseEvent.Kind.INTERVIEW_ATTEMPT,
+                    at,
+                    provider_user,
+                    f"Return interview attempt ({method}): {result.replace('_', ' ')}",
+                    {
+                        **base,
+                        "outcome": result,
+                        "method": method,
+                        "failed_attempts": failed,
+                        "owner_agency_id": la.pk,
+                        "provider_agency_id": provider.pk if provider else None,
+                    },
+                )
+            if done_at is not None:
+                kind = (
+                    CaseEvent.Kind.INTERVIEW_HELD
+                    if outcome != "declined"
+                    else CaseEvent.Kind.INTERVIEW_DECLINED
+                )
+                finished = event(
+                    episode,
+                    kind,
+                    done_at,
+                    provider_user,
+                    "Return interview held"
+                    if outcome != "declined"
+                    else "The child declined a return interview",
+                    {
+                        **base,
+                        "within_72_hours": done_at <= due,
+                        "owner_agency_id": la.pk,
+                        "provider_agency_id": provider.pk if provider else None,
+                    },
+                )
+                wanted.append(
+                    (finished, episode, "interview_done", "responsible_la", done_at, situation)
+                )
+
+            # Closed when every step is done, or by a manager with a reason.
+            closer, reason, closed_at = None, "", None
+            if check is not None and done_at is not None:
+                closed_at = max(check.conducted_at, done_at)
+                closer = provider_user if done_at >= check.conducted_at else police_user
+                reason = AUTO_CLOSE_REASON
+            elif found < now - dt.timedelta(days=45) and rng.random() < 0.5:
+                closed_at = min(now, found + dt.timedelta(days=rng.uniform(10, 40)))
+                closer = p.managers[la.pk]
+                reason = rng.choice(MANAGER_CLOSE_REASONS)
+            if closer is not None and closed_at is not None:
+                episode.closed_at, episode.closed_by, episode.closure_reason = (
+                    closed_at,
+                    closer,
+                    reason,
+                )
+                event(
+                    episode,
+                    CaseEvent.Kind.CLOSED,
+                    closed_at,
+                    closer,
+                    f"Episode closed: {reason}",
+                    {**base, "reason": reason, "automatic": reason == AUTO_CLOSE_REASON},
+                )
+
+        # Every row is decided before any is written (closure included), so each table
+        # takes one pass of INSERTs; related rows pick up the episode ids once saved.
+        Episode.objects.bulk_create(episodes, batch_size=self.batch_size)
+        self._count("episodes", len(episodes))
+        RiskGrading.objects.bulk_create(gradings, batch_size=self.batch_size)
+        SafeAndWellCheck.objects.bulk_create(checks, batch_size=self.batch_size)
+        ReturnInterview.objects.bulk_create(interviews, batch_size=self.batch_size)
+        attempts = [
+            InterviewAttempt(
+                interview=interview,
+                attempted_at=at,
+                method=method,
+                outcome=result,
+                recorded_by=interview.recorded_by,
+            )
+            for interview, tries in zip(interviews, attempts_for, strict=True)
+            for at, method, result in tries
+        ]
+        InterviewAttempt.objects.bulk_create(attempts, batch_size=self.batch_size)
+        CaseEvent.objects.bulk_create(events, batch_size=self.batch_size)
+        for name, rows in (
+            ("risk gradings", gradings),
+            ("safe and well checks", checks),
+            ("return interviews", interviews),
+            ("interview attempts", attempts),
+            ("case events", events),
+        ):
+            self._count(name, len(rows))
+        if self.with_notifications:
+            self._notifications(wanted)
+        return (events[0].pk, events[-1].pk) if events else None
+
+    def _factors(
+        self, choices: Sequence[tuple[str, str]], weights: Sequence[int], k: int
+    ) -> list[str]:
+        picked: list[str] = []
+        while len(picked) < k:
+            code = self.rng.choices(choices, weights=weights)[0][0]
+            if code not in picked:
+                picked.append(code)
+        return picked
+
+    # Notifications ----------------------------------------------------------------------
+
+    RULES_USED: tuple[tuple[str, str, str], ...] = (
+        ("reported", "responsible_la", "any"),
+        ("reported", "iro", "in_care"),
+        ("reported", "host_la", "out_of_area"),
+        ("still_missing_24h", "team_manager", "still_open"),
+        ("returned", "responsible_la", "any"),
+        ("returned", "provider", "any"),
+        ("returned", "host_la", "out_of_area"),
+        ("returned", "iro", "in_care"),
+        ("safe_and_well_done", "responsible_la", "any"),
+        ("interview_done", "responsible_la", "any"),
+    )
+
+    def _notifications(
+        self, wanted: Iterable[tuple[CaseEvent | None, Episode, str, str, dt.datetime, dict]]
+    ) -> None:
+        from notifications.models import Notification
+
+        rng = self.rng
+        p = self.partnership
+        now = self.now
+        rows: list[Notification] = []
+        for event, episode, step, role, at, situation in wanted:
+            # The same step also reaches the host authority and the IRO when they apply.
+            roles = [role]
+            if step in ("reported", "returned") and role == "responsible_la":
+                if situation["placed_out_of_area"]:
+                    roles.append("host_la")
+                if situation["child_in_care"]:
+                    roles.append("iro")
+            for each in roles:
+                rule = self._rule_for(step, each)
+                if rule is None:
+                    continue
+                area = episode.child.responsible_area_id
+                recipient: Agency | None = {
+                    "responsible_la": p.la[area],
+                    "team_manager": p.la[area],
+                    "host_la": p.la.get(situation["host_area_id"] or area),
+                    "iro": p.iro[area],
+                    "provider": p.provider[area],
+                }[each]
+                teller = {
+                    "police": p.police[area],
+                    "responsible_la": p.la[area],
+                    "reporting_agency": episode.reported_by_agency or p.la[area],
+                    "provider": p.provider[area] or p.la[area],
+                }[rule.teller]
+                due = at + rule.due_after(high_risk=episode.risk == "high")
+                row = Notification(
+                    episode=episode,
+                    child_id=episode.child_id,
+                    event=event,
+                    rule=rule,
+                    rule_version=rule.version,
+                    step=step,
+                    recipient_role=each,
+                    recipient_key=f"agency:{recipient.pk}" if recipient else "none",
+                    recipient_agency=recipient,
+                    recipient_name=recipient.name if recipient else "",
+                    recipient_email=recipient.email if recipient else "",
+                    responsible_agency=teller,
+                    due_at=due,
+                )
+                if recipient is None:
+                    row.problem = f"No {rule.get_recipient_display().lower()} found for the child"
+                else:
+                    self._outcome(row, rule, at, due, now, rng)
+                rows.append(row)
+        Notification.objects.bulk_create(rows, batch_size=self.batch_size)
+        self._count("notifications", len(rows))
+
+    def _rule_for(self, step: str, role: str) -> Any:
+        for key in self.RULES_USED:
+            if key[0] == step and key[1] == role:
+                return self.rules.get(key)
+        return None
+
+    def _outcome(
+        self,
+        row: Any,
+        rule: Any,
+        at: dt.datetime,
+        due: dt.datetime,
+        now: dt.datetime,
+        rng: random.Random,
+    ) -> None:
+        """On time mostly, some late, a few still not done (overdue once past due)."""
+        old = now - due > dt.timedelta(days=60)
+        roll = rng.random()
+        undone = 0.02 if old else 0.1
+        if roll < undone or at > now:
+            return  # still due
+        if roll < 0.74:
+            told = at + (due - at) * rng.random()
+        else:
+            told = due + dt.timedelta(hours=min(120, rng.lognormvariate(math.log(6), 1.0)))
+        if told > now:
+            return
+        row.told_at = told
+        row.told_by = self.partnership.users.get(row.responsible_agency_id)
+        if rule.send_email:
+            row.status, row.method, row.delivery = "sent", "email", "delivered"
+            if rng.random() < 0.3:
+                acknowledged = told + dt.timedelta(hours=rng.uniform(0.2, 24))
+                if acknowledged <= now:
+                    row.status, row.acknowledged_at = "acknowledged", acknowledged
+                    row.acknowledged_by = row.recipient_name
+        else:
+            row.status = "told"
+            row.method = rng.choice(["phone", "secure_email", "meeting"])
+            row.told_whom = row.recipient_name
+
+    def _mark_engine_work_done(self, first_event: int, last_event: int) -> None:
+        """Receipts for every synthetic protocol event and every timed step already past.
+
+        One INSERT ... SELECT each, so this is quick at any size.
+        """
+        from notifications.models import TIMED_STEPS, ProcessedEvent, TimedStepFired
+
+        processed = ProcessedEvent._meta.db_table
+        events = CaseEvent._meta.db_table
+        fired = TimedStepFired._meta.db_table
+        episodes = Episode._meta.db_table
+        child = Child._meta.db_table
+        now = self.now
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {processed} (event_id, processed_at) "  # noqa: S608
+                f"SELECT e.id, %s FROM {events} e JOIN {child} c ON c.id = e.child_id "
+                f"WHERE e.id BETWEEN %s AND %s AND e.is_protocol = %s "
+                f"AND c.la_child_id LIKE %s AND NOT EXISTS "
+                f"(SELECT 1 FROM {processed} p WHERE p.event_id = e.id)",
+                [now, first_event, last_event, True, "SY%"],
+            )
+            self._count("processed event receipts", cursor.rowcount)
+            for step, (base, after) in TIMED_STEPS.items():
+                column = "last_seen_at" if base == "last_seen" else "found_at"
+                # Synthetic history: marked as evaluated without the engine's judgement,
+                # so fired is False; the Notification rows above stand for what was due.
+                cursor.execute(
+                    f"INSERT INTO {fired} (episode_id, step, evaluated_at, fired) "  # noqa: S608
+                    f"SELECT ep.id, %s, %s, %s FROM {episodes} ep "
+                    f"JOIN {child} c ON c.id = ep.child_id "
+                    f"WHERE c.la_child_id LIKE %s AND ep.{column} IS NOT NULL "
+                    f"AND ep.{column} <= %s AND NOT EXISTS "
+                    f"(SELECT 1 FROM {fired} t WHERE t.episode_id = ep.id AND t.step = %s)",
+                    [step, now, False, "SY%", now - after, step],
+                )
+                self._count("timed steps marked", cursor.rowcount)
