@@ -10,8 +10,9 @@ from django.utils.cache import patch_cache_control
 
 from .log import Action, log_access
 
-# URL namespaces whose pages show case records: a 403 or 404 there is a refused access.
-CASE_NAMESPACES = frozenset({"incidents", "notifications"})
+# URL namespaces whose pages show case records (and the managers' views of them): a
+# 403 or 404 there is a refused access.
+CASE_NAMESPACES = frozenset({"incidents", "notifications", "oversight"})
 
 
 def request_size_limit(

@@ -79,6 +79,14 @@ def test_refused_record_that_does_not_exist_is_recorded(client, outsider):
     assert (refused.episode_id, refused.status_code) == (424242, 404)
 
 
+def test_refused_manager_page_is_recorded(client, social_worker):
+    client.force_login(social_worker)
+    response = client.get(reverse("oversight:dashboard"))
+    assert response.status_code == 403
+    [refused] = entries(action=A.REFUSED)
+    assert (refused.user, refused.status_code) == (social_worker, 403)
+
+
 # Append-only ---------------------------------------------------------------------------
 
 
