@@ -46,8 +46,13 @@ def test_counts_and_constraints() -> None:
     assert "Generated 20 children and 60 episodes" in output
     assert Child.objects.count() == 20
     assert Episode.objects.count() == 60
-    # Everyone went missing at least once, since there are more episodes than children.
-    assert not Child.objects.annotate(n=Count("episodes")).filter(n=0).exists()
+    # Everyone went missing at least once, since there are more episodes than children,
+    # and a few children account for most of them.
+    per_child = sorted(
+        Child.objects.annotate(n=Count("episodes")).values_list("n", flat=True), reverse=True
+    )
+    assert min(per_child) >= 1
+    assert sum(per_child[:5]) > 30  # a quarter of the children, over half the episodes
 
     open_episodes = Episode.objects.filter(found_at__isnull=True)
     assert open_episodes.exists()

@@ -124,6 +124,23 @@ PLACES = (
     "Fast-food restaurant by the ring road, {town}",
     "Address of an adult known to police, {town}",
 )
+STREETS = (
+    "Victoria Road",
+    "Station Road",
+    "Church Street",
+    "Park Lane",
+    "Mill Street",
+    "Queen Street",
+    "High Street",
+    "London Road",
+    "Nantwich Road",
+    "Chester Road",
+    "Manor Way",
+    "Brook Street",
+    "Crewe Road",
+    "Market Street",
+    "Hospital Street",
+)
 CIRCUMSTANCES = (
     "Did not come home from school.",
     "Left the placement after an argument with staff and did not return by curfew.",
@@ -262,8 +279,9 @@ class Generator:
         if self.with_notifications:
             self._load_rules()
         plans_counts = self._allocate(children, episodes)
-        first_event_id: int | None = None
-        last_event_id: int | None = None
+        # This run's episode ids, for marking the notification engine's work as done.
+        first_episode_id: int | None = None
+        last_episode_id: int | None = None
         chunk: list[int] = []
         chunk_episodes = 0
         written = 0
@@ -277,13 +295,13 @@ class Generator:
                     ids = self._write_chunk(chunk, serial + written, written)
                 written += len(chunk)
                 if ids:
-                    first_event_id = ids[0] if first_event_id is None else first_event_id
-                    last_event_id = ids[1]
+                    first_episode_id = first_episode_id or ids[0]
+                    last_episode_id = ids[1]
                 log(f"{written:,} children written")
                 chunk, chunk_episodes = [], 0
-        if self.with_notifications and first_event_id is not None:
+        if self.with_notifications and first_episode_id and last_episode_id:
             with transaction.atomic():
-                self._mark_engine_work_done(first_event_id, last_event_id or first_event_id)
+                self._mark_engine_work_done(first_episode_id, last_episode_id)
         return self.counts
 
     def _count(self, name: str, n: int) -> None:
@@ -373,12 +391,16 @@ class Generator:
             template = PLACES[(n // len(TOWNS)) % len(PLACES)]
             description = template.format(town=town)
             if n >= len(TOWNS) * len(PLACES):
-                description = f"{description} ({n})"
+                street = STREETS[n % len(STREETS)]
+                description = f"Address on {street}, {town}"
+                if n >= len(TOWNS) * len(PLACES) + len(STREETS) * len(TOWNS):
+                    description = f"{rng.randint(1, 300)} {street}, {town}"
             postcode = f"{district} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
             postcode += rng.choice("ABDEFGHJLNPQRSTUWXYZ")
             rows.append(Location(description=description, address=town, postcode=postcode))
         made = Location.objects.bulk_create(rows, batch_size=self.batch_size)
         self._count("locations", len(made))
+        rng.shuffle(made)  # so the hotspots are a mix of kinds of place and towns
         # A few places are far more common than the rest (Zipf-like): hotspots.
         self.location_cum = list(accumulate(1 / (i + 1) ** 1.1 for i in range(len(made))))
         return made
@@ -396,19 +418,20 @@ class Generator:
         rng = self.rng
         counts = [1] * children if episodes >= children else [0] * children
         remaining = episodes - sum(counts)
-        # Pareto shares: a minority of children account for most episodes.
-        weights = [rng.paretovariate(1.3) for _ in range(children)]
-        cum = list(accumulate(weights))
-        for index in rng.choices(range(children), cum_weights=cum, k=remaining):
-            counts[index] += 1
-        # Nobody goes missing more often than is possible in 18 months.
-        excess = sum(max(0, c - MOST_EPISODES_PER_CHILD) for c in counts)
-        counts = [min(c, MOST_EPISODES_PER_CHILD) for c in counts]
-        while excess:
-            index = rng.randrange(children)
-            if counts[index] < MOST_EPISODES_PER_CHILD:
+        # Pareto shares: a minority of children account for most episodes (with 4
+        # episodes a child, the most frequent fifth have about two thirds of them).
+        weights = [rng.paretovariate(1.0) for _ in range(children)]
+        cap = MOST_EPISODES_PER_CHILD
+        while remaining:
+            # Nobody goes missing more often than is possible in 18 months: what is over
+            # the cap goes to the others, still by their shares.
+            cum = list(
+                accumulate(0 if c >= cap else w for c, w in zip(counts, weights, strict=True))
+            )
+            for index in rng.choices(range(children), cum_weights=cum, k=remaining):
                 counts[index] += 1
-                excess -= 1
+            remaining = sum(max(0, c - cap) for c in counts)
+            counts = [min(c, cap) for c in counts]
         self.missing_now_target = min(
             sum(1 for c in counts if c), max(1, round(math.sqrt(episodes) / 8))
         )
@@ -796,7 +819,7 @@ class Generator:
                     shared = None
                     roll = rng.random()
                     if roll < 0.8:
-                        lag = rng.uniform(0.2, 20) if roll < 0.68 else rng.uniform(24, 120)
+                        lag = rng.uniform(0.1, 6) if roll < 0.68 else rng.uniform(24, 120)
                         shared = conducted + dt.timedelta(hours=lag)
                         shared = shared if shared <= now else None
                     harm = rng.random() < 0.12
@@ -854,7 +877,7 @@ class Generator:
 
             # Return interview: about 62% within 72 hours; stuck cases far fewer.
             interview = ReturnInterview(episode=episode, owner=la, provider=provider, due_at=due)
-            weights = [30, 10, 30, 30] if plan.stuck else [66, 13, 11, 10]
+            weights = [40, 10, 25, 25] if plan.stuck else [72, 11, 10, 7]
             outcome = rng.choices(["on_time", "late", "declined", "pending"], weights=weights)[0]
             done_at = {
                 "on_time": found + dt.timedelta(hours=rng.uniform(4, 71.5)),
@@ -1001,7 +1024,7 @@ class Generator:
             self._count(name, len(rows))
         if self.with_notifications:
             self._notifications(wanted)
-        return (events[0].pk, events[-1].pk) if events else None
+        return (episodes[0].pk, episodes[-1].pk) if episodes else None
 
     def _factors(
         self, choices: Sequence[tuple[str, str]], weights: Sequence[int], k: int
@@ -1108,7 +1131,7 @@ class Generator:
         undone = 0.02 if old else 0.1
         if roll < undone or at > now:
             return  # still due
-        if roll < 0.74:
+        if roll < 0.8:
             told = at + (due - at) * rng.random()
         else:
             told = due + dt.timedelta(hours=min(120, rng.lognormvariate(math.log(6), 1.0)))
@@ -1128,10 +1151,12 @@ class Generator:
             row.method = rng.choice(["phone", "secure_email", "meeting"])
             row.told_whom = row.recipient_name
 
-    def _mark_engine_work_done(self, first_event: int, last_event: int) -> None:
+    def _mark_engine_work_done(self, first_episode: int, last_episode: int) -> None:
         """Receipts for every synthetic protocol event and every timed step already past.
 
-        One INSERT ... SELECT each, so this is quick at any size.
+        One INSERT ... SELECT each over this run's episodes (new rows, so none has a
+        receipt yet), after ANALYZE: straight after a bulk load PostgreSQL's statistics
+        still describe empty tables, and its plans would be nested loops over them.
         """
         from notifications.models import TIMED_STEPS, ProcessedEvent, TimedStepFired
 
@@ -1139,29 +1164,26 @@ class Generator:
         events = CaseEvent._meta.db_table
         fired = TimedStepFired._meta.db_table
         episodes = Episode._meta.db_table
-        child = Child._meta.db_table
         now = self.now
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                tables = [Child, Episode, CaseEvent, ReturnInterview, SafeAndWellCheck]
+                cursor.execute("ANALYZE " + ", ".join(m._meta.db_table for m in tables))
             cursor.execute(
                 f"INSERT INTO {processed} (event_id, processed_at) "  # noqa: S608
-                f"SELECT e.id, %s FROM {events} e JOIN {child} c ON c.id = e.child_id "
-                f"WHERE e.id BETWEEN %s AND %s AND e.is_protocol = %s "
-                f"AND c.la_child_id LIKE %s AND NOT EXISTS "
-                f"(SELECT 1 FROM {processed} p WHERE p.event_id = e.id)",
-                [now, first_event, last_event, True, "SY%"],
+                f"SELECT e.id, %s FROM {events} e "
+                f"WHERE e.episode_id BETWEEN %s AND %s AND e.is_protocol = %s",
+                [now, first_episode, last_episode, True],
             )
             self._count("processed event receipts", cursor.rowcount)
             for step, (base, after) in TIMED_STEPS.items():
                 column = "last_seen_at" if base == "last_seen" else "found_at"
                 # Synthetic history: marked as evaluated without the engine's judgement,
-                # so fired is False; the Notification rows above stand for what was due.
+                # so fired is False; the Notification rows stand for what was due.
                 cursor.execute(
                     f"INSERT INTO {fired} (episode_id, step, evaluated_at, fired) "  # noqa: S608
                     f"SELECT ep.id, %s, %s, %s FROM {episodes} ep "
-                    f"JOIN {child} c ON c.id = ep.child_id "
-                    f"WHERE c.la_child_id LIKE %s AND ep.{column} IS NOT NULL "
-                    f"AND ep.{column} <= %s AND NOT EXISTS "
-                    f"(SELECT 1 FROM {fired} t WHERE t.episode_id = ep.id AND t.step = %s)",
-                    [step, now, False, "SY%", now - after, step],
+                    f"WHERE ep.id BETWEEN %s AND %s AND ep.{column} <= %s",
+                    [step, now, False, first_episode, last_episode, now - after],
                 )
                 self._count("timed steps marked", cursor.rowcount)
