@@ -40,7 +40,9 @@ assets: static/build/.built
 # non-interactive shell ignore Ctrl-C, so the trap stops them explicitly.
 run: install assets
 	DEBUG=true $(PY) manage.py migrate --no-input
-	DEBUG=true $(PY) manage.py load_demo_data
+	@# Kept in a file too: the worker's console e-mails soon scroll them off the screen.
+	DEBUG=true $(PY) manage.py load_demo_data > demo-sign-ins.txt && cat demo-sign-ins.txt
+	@echo "(These sign-ins are saved in demo-sign-ins.txt.)"
 	DEBUG=true $(PY) manage.py send_notifications --interval 5 & worker=$$!; \
 	DEBUG=true $(PY) manage.py notifications_scheduler --interval 30 & scheduler=$$!; \
 	trap 'kill $$worker $$scheduler 2>/dev/null; wait $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
