@@ -11,6 +11,28 @@ receipt, a timed step by inserting its ``TimedStepFired`` row, both unique, in t
 transaction as the notifications; and a notification is unique per (episode, rule,
 recipient). So the same event processed twice, or two schedulers running at once, can
 never add a second row.
+
+When the record overtakes a notification (``overtaken_by_event``), the engine settles
+it rather than leaving it due, and later overdue, for ever. The rule:
+
+- A notification whose purpose the incidents record shows was met by other means is
+  recorded as told, from the record: the police recording when they shared the safe and
+  well check with the local authority (``safe_and_well_shared``, or a check recorded
+  with the sharing time already set) marks the responsible local authority's
+  ``safe_and_well_done`` notifications told, by the officer, at the sharing time, by
+  the method the event names (else secure e-mail), and stops their queued e-mail.
+- A reminder step (``safe_and_well_due``, ``interview_due``) exists only to get a task
+  done. Its notifications not yet made when the task is recorded are cancelled with
+  the reason, when the task's event (``safe_and_well_done``, ``interview_held``,
+  ``interview_declined``) is processed, or at once if the step fires after the task was
+  recorded (the scheduler ran late): the row is kept, so the record shows the step fell
+  due and the task came late.
+- Escalations while the child is missing (``still_missing_*``) are left alone when the
+  child is found after they fell due: they were due, and the escalation happened.
+- "Not yet made" means status ``due``, and for a cancellation not being e-mailed at
+  this moment: every change is a conditional UPDATE on that state, so a sending worker
+  or a person recording the call first wins and nothing they wrote is overwritten, and
+  doing it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +46,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from incidents.models import (
     RISK_ORDER,
@@ -42,6 +65,7 @@ from .models import (
     EVENT_STEPS,
     TIMED_STEPS,
     Condition,
+    Method,
     Notification,
     ProcessedEvent,
     RecipientRole,
@@ -467,6 +491,7 @@ def process_event(event_id: int) -> int:
             return 0
         rows = notifications_for_event(event)
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        overtaken_by_event(event)
     return len(rows)
 
 
@@ -571,4 +596,138 @@ def _fire(episode: Episode, step: str, rules: list[Rule], now: dt.datetime) -> i
             return 0
         rows = _rows(Moment(episode=episode, step=step, at=due), rules, now)
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        if step in REMINDER_CANCELLED_BECAUSE and task_recorded(episode.pk, step):
+            # Fired late, after the task was recorded (and its event processed): the
+            # step did fall due, so the rows stay, but nobody needs telling any more.
+            cancel_overtaken_reminders(episode_id=episode.pk, step=step)
     return 1
+
+
+# When the record overtakes a notification ---------------------------------------------
+
+# Reminder steps and what makes them pointless: the task they chase being recorded.
+REMINDER_DONE_BY: dict[str, str] = {
+    CaseEvent.Kind.SAFE_AND_WELL_DONE: Step.SAFE_AND_WELL_DUE,
+    CaseEvent.Kind.INTERVIEW_HELD: Step.INTERVIEW_DUE,
+    CaseEvent.Kind.INTERVIEW_DECLINED: Step.INTERVIEW_DUE,
+}
+REMINDER_CANCELLED_BECAUSE: dict[str, str] = {
+    Step.SAFE_AND_WELL_DUE: "The check was recorded before anyone was told",
+    Step.INTERVIEW_DUE: "The interview was recorded before anyone was told",
+}
+SHARED_CHECK_NOTE = (
+    "Taken from the safe and well check: the police recorded when they shared it with "
+    "the local authority."
+)
+# E-mails not yet handed to a worker: stopped when the row is settled, so nobody gets
+# a message about something already done. One being sent right now is left to finish.
+_WAITING_TO_SEND = (Notification.Delivery.QUEUED, Notification.Delivery.RETRYING)
+
+
+def task_recorded(episode_id: int, step: str) -> bool:
+    """Whether the task a reminder step chases is on the record now, whenever done."""
+    if step == Step.SAFE_AND_WELL_DUE:
+        return SafeAndWellCheck.objects.filter(episode_id=episode_id).exists()
+    if step == Step.INTERVIEW_DUE:
+        return ReturnInterview.objects.filter(
+            Q(held_at__isnull=False) | Q(declined_at__isnull=False), episode_id=episode_id
+        ).exists()
+    return False
+
+
+def cancel_overtaken_reminders(*, episode_id: int, step: str) -> int:
+    """Cancel the step's notifications nobody has made yet; returns how many."""
+    reason = REMINDER_CANCELLED_BECAUSE[step]
+    not_made = Notification.objects.filter(
+        episode_id=episode_id, step=step, status=Notification.Status.DUE
+    ).exclude(delivery=Notification.Delivery.SENDING)
+    cancelled = not_made.filter(delivery__in=_WAITING_TO_SEND).update(
+        status=Notification.Status.CANCELLED,
+        cancelled_reason=reason,
+        delivery=Notification.Delivery.NOT_BY_EMAIL,
+        next_attempt_at=None,
+    )
+    return cancelled + not_made.update(
+        status=Notification.Status.CANCELLED, cancelled_reason=reason
+    )
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """The police's record of sharing a safe and well check with the local authority."""
+
+    at: dt.datetime
+    by_id: int
+    method: str
+
+
+def _told_method(data: dict[str, Any] | None) -> str:
+    method = (data or {}).get("method")
+    # The sharing is recorded without a method today; the protocol's channel for a
+    # check's outcome is secure e-mail.
+    return method if method in Method.values else Method.SECURE_EMAIL
+
+
+def check_sharing(event: CaseEvent) -> Sharing | None:
+    """When, by whom and how the episode's check was shared, as this event shows it."""
+    if event.kind == CaseEvent.Kind.SAFE_AND_WELL_SHARED:
+        return Sharing(at=event.occurred_at, by_id=event.actor_id, method=_told_method(event.data))
+    if event.kind != CaseEvent.Kind.SAFE_AND_WELL_DONE:
+        return None
+    # The sharing may have been processed before this event (which failed, and the
+    # scheduler caught up later): its rows did not exist then, so settle them now.
+    shared = (
+        CaseEvent.objects.filter(
+            episode_id=event.episode_id, kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED
+        )
+        .order_by("id")
+        .first()
+    )
+    if shared is not None:
+        return check_sharing(shared)
+    raw = (event.data or {}).get("shared_at")
+    at = parse_datetime(raw) if isinstance(raw, str) else None
+    if at is None:
+        return None
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at, dt.UTC)
+    return Sharing(at=at, by_id=event.actor_id, method=_told_method(event.data))
+
+
+def complete_shared_check(*, episode_id: int, sharing: Sharing) -> int:
+    """Record the local authority's check notifications as told; returns how many."""
+    open_rows = Notification.objects.filter(
+        episode_id=episode_id,
+        step=Step.SAFE_AND_WELL_DONE,
+        recipient_role=RecipientRole.RESPONSIBLE_LA,
+        status=Notification.Status.DUE,
+    ).select_related("recipient_agency")
+    completed = 0
+    for notification in open_rows:
+        agency = notification.recipient_agency
+        told = {
+            "status": Notification.Status.TOLD,
+            "method": sharing.method,
+            "told_at": sharing.at,
+            "told_by_id": sharing.by_id,
+            "told_whom": (agency.name if agency else RecipientRole.RESPONSIBLE_LA.label)[:200],
+            "notes": SHARED_CHECK_NOTE,
+        }
+        # Conditional on "due": a worker's "sent" or a person's record stands.
+        still_due = Notification.objects.filter(pk=notification.pk, status=Notification.Status.DUE)
+        completed += still_due.filter(delivery__in=_WAITING_TO_SEND).update(
+            **told, delivery=Notification.Delivery.NOT_BY_EMAIL, next_attempt_at=None
+        ) or still_due.update(**told)
+    return completed
+
+
+def overtaken_by_event(event: CaseEvent) -> None:
+    """Settle the episode's notifications that this event shows are done or pointless."""
+    if event.episode_id is None:
+        return
+    sharing = check_sharing(event)
+    if sharing is not None:
+        complete_shared_check(episode_id=event.episode_id, sharing=sharing)
+    step = REMINDER_DONE_BY.get(event.kind)
+    if step is not None:
+        cancel_overtaken_reminders(episode_id=event.episode_id, step=step)

@@ -59,10 +59,14 @@ def status_tag(notification: Notification, now: dt.datetime) -> Tag:
 
 
 def delivery_note(notification: Notification) -> str:
+    # A cancelled row needs nobody told; a done one has been: "tell them another way"
+    # would send someone to repeat what the record already shows.
+    if notification.status == S.CANCELLED:
+        return ""
     if notification.delivery == D.RETRYING:
         return "E-mail failed, will retry"
     if notification.delivery == D.FAILED:
-        return "E-mail failed: tell them another way"
+        return "E-mail failed" if notification.is_done else "E-mail failed: tell them another way"
     if notification.delivery in (D.QUEUED, D.SENDING):
         return "E-mail queued"
     return ""
