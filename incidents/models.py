@@ -376,6 +376,16 @@ class Episode(models.Model):
             ),
             # Repeat counts: a child's episodes in the last 90 days.
             models.Index(fields=["child", "-last_seen_at"], name="episode_child_seen_idx"),
+            # Managers' measures (episodes by month) and hotspots: episodes last seen in
+            # the period.
+            models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+            # Managers' safe and well list (oldest return first), measures (returns and
+            # median length by month found) and hotspots: episodes found in the period.
+            models.Index(
+                fields=["found_at"],
+                condition=Q(found_at__isnull=False),
+                name="episode_found_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -569,6 +579,19 @@ class ReturnInterview(models.Model):
                 condition=Q(outcome="pending"),
                 name="interview_pending_due_idx",
             ),
+            # Managers' measures (interviews due by month) and out-of-area list
+            # (interviews due in the period), whatever the outcome.
+            models.Index(fields=["due_at"], name="interview_due_idx"),
+            # Managers' measures: push and pull factors at interviews held in the period.
+            models.Index(
+                fields=["held_at"], condition=Q(outcome="held"), name="interview_held_idx"
+            ),
+            # Managers' stuck cases: interviews declined in the period.
+            models.Index(
+                fields=["declined_at"],
+                condition=Q(outcome="declined"),
+                name="interview_declined_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -635,6 +658,10 @@ class InterviewAttempt(models.Model):
 
     class Meta:
         ordering = ["attempted_at", "id"]
+        indexes = [
+            # Managers' stuck cases: failed attempts counted per interview.
+            models.Index(fields=["interview", "outcome"], name="attempt_interview_outcome_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_method_display()}: {self.get_outcome_display()}"

@@ -339,6 +339,14 @@ class Notification(models.Model):
                 name="notification_delivery_idx",
             ),
             models.Index(fields=["episode", "due_at"], name="notification_episode_idx"),
+            # Managers' measures: notifications due in the period, whatever their status.
+            models.Index(fields=["due_at", "status"], name="notification_due_status_idx"),
+            # Managers' "rules that found no one to tell": newest first.
+            models.Index(
+                fields=["-created_at"],
+                condition=~Q(problem="") & ~Q(status="cancelled"),
+                name="notification_problem_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

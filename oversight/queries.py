@@ -11,6 +11,14 @@ Indexes each list relies on (on the owning models):
 - notifications overdue: ``notification_due_idx`` (Notification.due_at where due);
 - open episodes: ``episode_missing_idx`` (-risk_rank, last_seen_at where not found);
 - repeat missing: ``episode_child_seen_idx`` (child, -last_seen_at);
+- rules that found no one to tell: ``notification_problem_idx`` (-created_at where a
+  problem is recorded and not cancelled);
+- safe and well, hotspots and measures by the month found: ``episode_found_idx``;
+  hotspots and episodes by month: ``episode_last_seen_idx``;
+- stuck cases: ``attempt_interview_outcome_idx`` (InterviewAttempt interview, outcome)
+  and ``interview_declined_idx`` (declined_at where declined);
+- measures: ``interview_due_idx``, ``interview_held_idx`` (held_at where held) and
+  ``notification_due_status_idx`` (due_at, status) bound each scan by the period;
 - filters: the foreign keys' indexes, ``involvement_agency_idx`` and
   ``placement_host_idx``.
 """
@@ -20,11 +28,12 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDate, TruncMonth
+from django.db.models import Aggregate, Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from incidents.access import children_visible_to
@@ -309,22 +318,19 @@ def repeat_children(
 
 
 def stuck_cases(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
-    """Interviews with repeated failed attempts: still pending, or declined in the period."""
-    failed = (
-        InterviewAttempt.objects.filter(
-            interview=OuterRef("pk"), outcome__in=InterviewAttempt.FAILED_OUTCOMES
-        )
-        .order_by()
-        .values("interview")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+    """Interviews with repeated failed attempts: still pending, or declined in the period.
+
+    One grouped query: the interviews' failed attempts are joined and counted (through
+    ``attempt_interview_outcome_idx``), and the count filtered in HAVING, rather than a
+    correlated count per interview.
+    """
     since = now - dt.timedelta(days=filters.days)
     rows = (
         ReturnInterview.objects.filter(
             Q(outcome=Pending) | Q(outcome=ReturnInterview.Outcome.DECLINED, declined_at__gte=since)
         )
-        .annotate(failed_attempts=Subquery(failed[:1]))
+        .filter(attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES)
+        .annotate(failed_attempts=Count("attempts"))
         .filter(failed_attempts__gte=STUCK_FAILED_ATTEMPTS)
     )
     return (
@@ -487,6 +493,56 @@ def _month_key(value: dt.datetime | dt.date) -> dt.date:
     return dt.date(value.year, value.month, 1)
 
 
+def _month_spans(months: list[dt.date]) -> list[tuple[dt.datetime, dt.datetime | None]]:
+    """Each month's start and the next month's start (local time, so a month changes at
+    local midnight, across the clock change); the last month is open-ended (the queries
+    end it at ``now``)."""
+    starts = [_local_start(m) for m in months]
+    return list(zip(starts, [*starts[1:], None], strict=True))
+
+
+def _monthly(
+    spans: list[tuple[dt.datetime, dt.datetime | None]],
+    field_name: str,
+    **aggregates: Callable[[Q], Aggregate],
+) -> dict[str, Aggregate]:
+    """Each aggregate for each month (``<name>_<i>``), the month chosen by
+    ``field_name``. Counting by month with conditional aggregates groups the rows by
+    agency or area only (a handful of groups, hashed) rather than sorting every row in
+    the period by agency and month."""
+    out: dict[str, Aggregate] = {}
+    for i, (begin, end) in enumerate(spans):
+        in_month = Q(**{f"{field_name}__gte": begin})
+        if end is not None:
+            in_month &= Q(**{f"{field_name}__lt": end})
+        for name, aggregate in aggregates.items():
+            out[f"{name}_{i}"] = aggregate(in_month)
+    return out
+
+
+def _tally(
+    rows: Any,
+    group: str,
+    months: list[dt.date],
+    by_month: dict[dt.date, dict[str, Any]],
+    keys: tuple[str, str],
+    *,
+    missing: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Add each group's monthly counts (``n_<i>``, ``on_time_<i>``) to the months, and
+    return the groups' totals."""
+    due_key, on_time_key = keys
+    per: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
+    for row in rows:
+        for i, m in enumerate(months):
+            by_month[m][due_key] += row[f"n_{i}"]
+            by_month[m][on_time_key] += row[f"on_time_{i}"]
+        name = row[group] if row[group] is not None or missing is None else missing
+        per[name]["due"] += sum(row[f"n_{i}"] for i in range(len(months)))
+        per[name]["on_time"] += sum(row[f"on_time_{i}"] for i in range(len(months)))
+    return per
+
+
 def percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
@@ -512,9 +568,12 @@ def _median_hours(durations: list[dt.timedelta]) -> float | None:
 
 def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     """The partnership's measures for the last ``filters.months`` months, by month and
-    by agency. Seven queries whatever the data: counts are grouped in SQL; the median
-    (which SQLite cannot compute) and the factor counts (JSON lists) in Python from one
-    query each."""
+    by agency. Six queries whatever the data: counts are aggregated in SQL, one query
+    per measure grouped by agency or area with a conditional count for each month (the
+    month starts at local midnight, so the clock change is kept); the median (which
+    SQLite cannot compute) and the factor counts (JSON lists) in Python from one query
+    each. Every scan is bounded by the period through an index on the date it is
+    counted by."""
     months = month_starts(now, filters.months)
     start = _local_start(months[0])
     keys = set(months)
@@ -542,21 +601,34 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         }
         for m in months
     }
+    spans = _month_spans(months)
+    episodes_by_area = []
     for row in (
-        episodes.annotate(m=TruncMonth("last_seen_at"))
-        .values("m")
-        .annotate(n=Count("pk"), children=Count("child", distinct=True))
+        episodes.values("child__responsible_area__name")
+        .annotate(
+            children=Count("child", distinct=True),
+            **_monthly(
+                spans,
+                "last_seen_at",
+                n=lambda when: Count("pk", filter=when),
+                c=lambda when: Count("child", distinct=True, filter=when),
+            ),
+        )
+        .order_by()
     ):
-        key = _month_key(row["m"])
-        if key in keys:
-            by_month[key]["episodes"] += row["n"]
-            by_month[key]["children"] += row["children"]
-    episodes_by_area = [
-        {"name": row["child__responsible_area__name"], "episodes": row["n"], "children": row["c"]}
-        for row in episodes.values("child__responsible_area__name")
-        .annotate(n=Count("pk"), c=Count("child", distinct=True))
-        .order_by("-n", "child__responsible_area__name")
-    ]
+        # A child has one responsible local authority, so the areas' distinct children
+        # add up to the month's.
+        for i, m in enumerate(months):
+            by_month[m]["episodes"] += row[f"n_{i}"]
+            by_month[m]["children"] += row[f"c_{i}"]
+        episodes_by_area.append(
+            {
+                "name": row["child__responsible_area__name"],
+                "episodes": sum(row[f"n_{i}"] for i in range(len(months))),
+                "children": row["children"],
+            }
+        )
+    episodes_by_area.sort(key=lambda row: (-row["episodes"], row["name"]))
 
     # Return interviews held within 72 hours, over those due in the month (so far).
     interviews = _scoped(
@@ -567,18 +639,20 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         episode="episode",
         agency_fields=("owner", "provider"),
     ).order_by()
-    per_agency: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
-    for row in (
-        interviews.annotate(m=TruncMonth("due_at"))
-        .values("m", "owner__name")
-        .annotate(n=Count("pk"), on_time=Count("pk", filter=Q(held_at__lte=F("due_at"))))
-    ):
-        key = _month_key(row["m"])
-        if key in keys:
-            by_month[key]["interviews_due"] += row["n"]
-            by_month[key]["interviews_on_time"] += row["on_time"]
-        per_agency[row["owner__name"]]["due"] += row["n"]
-        per_agency[row["owner__name"]]["on_time"] += row["on_time"]
+    per_agency = _tally(
+        interviews.values("owner__name").annotate(
+            **_monthly(
+                spans,
+                "due_at",
+                n=lambda when: Count("pk", filter=when),
+                on_time=lambda when: Count("pk", filter=when & Q(held_at__lte=F("due_at"))),
+            )
+        ),
+        "owner__name",
+        months,
+        by_month,
+        ("interviews_due", "interviews_on_time"),
+    )
     interviews_by_agency = _agency_rows(per_agency)
 
     # Safe and well checks shared with the local authority within 24 hours of the
@@ -590,19 +664,21 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         child="child",
         episode="",
     ).order_by()
-    per_area: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
     shared = Q(safe_and_well__shared_with_la_at__lte=F("found_at") + SAFE_AND_WELL_DUE_AFTER)
-    for row in (
-        returns.annotate(m=TruncMonth("found_at"))
-        .values("m", "child__responsible_area__name")
-        .annotate(n=Count("pk"), on_time=Count("pk", filter=shared))
-    ):
-        key = _month_key(row["m"])
-        if key in keys:
-            by_month[key]["returns"] += row["n"]
-            by_month[key]["shared_on_time"] += row["on_time"]
-        per_area[row["child__responsible_area__name"]]["due"] += row["n"]
-        per_area[row["child__responsible_area__name"]]["on_time"] += row["on_time"]
+    per_area = _tally(
+        returns.values("child__responsible_area__name").annotate(
+            **_monthly(
+                spans,
+                "found_at",
+                n=lambda when: Count("pk", filter=when),
+                on_time=lambda when: Count("pk", filter=when & shared),
+            )
+        ),
+        "child__responsible_area__name",
+        months,
+        by_month,
+        ("returns", "shared_on_time"),
+    )
     safe_and_well_by_area = _agency_rows(per_area)
 
     # Notifications made on time, over those due in the month (cancelled ones aside).
@@ -616,19 +692,21 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         episode="episode",
         agency_fields=("responsible_agency",),
     ).order_by()
-    per_teller: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
-    for row in (
-        notifications.annotate(m=TruncMonth("due_at"))
-        .values("m", "responsible_agency__name")
-        .annotate(n=Count("pk"), on_time=Count("pk", filter=Q(told_at__lte=F("due_at"))))
-    ):
-        key = _month_key(row["m"])
-        name = row["responsible_agency__name"] or "No agency found"
-        if key in keys:
-            by_month[key]["notifications_due"] += row["n"]
-            by_month[key]["notifications_on_time"] += row["on_time"]
-        per_teller[name]["due"] += row["n"]
-        per_teller[name]["on_time"] += row["on_time"]
+    per_teller = _tally(
+        notifications.values("responsible_agency__name").annotate(
+            **_monthly(
+                spans,
+                "due_at",
+                n=lambda when: Count("pk", filter=when),
+                on_time=lambda when: Count("pk", filter=when & Q(told_at__lte=F("due_at"))),
+            )
+        ),
+        "responsible_agency__name",
+        months,
+        by_month,
+        ("notifications_due", "notifications_on_time"),
+        missing="No agency found",
+    )
     notifications_by_agency = _agency_rows(per_teller)
 
     # Median episode length, over episodes that ended (found) in the month.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -65,8 +66,18 @@ def _duration(delta: dt.timedelta) -> str:
     return f"{hours} h {minutes} min"
 
 
+# A placeholder pk: each record's URL is made by substituting it into one reversed URL,
+# so a page linking thousands of records (a busy hotspot's sightings) reverses once.
+_PK_PLACEHOLDER = "2147483647"
+
+
+@functools.cache
+def _url_pattern(name: str, script_prefix: str) -> str:
+    return reverse(name, kwargs={"pk": int(_PK_PLACEHOLDER)})
+
+
 def _url(name: str, pk: int) -> str:
-    return reverse(name, kwargs={"pk": pk})
+    return _url_pattern(name, get_script_prefix()).replace(_PK_PLACEHOLDER, str(int(pk)))
 
 
 def _interview_cells(interview: Any, now: dt.datetime, *, late: bool) -> list[Cell]:
@@ -356,7 +367,13 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
     rows = page_spec.query(request.user, filters, now)
     if request.GET.get("format") == "csv":
         return _csv(request, page_spec, rows, filters, now)
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = Paginator(rows, PAGE_SIZE)
+    groups = None
+    if slug == "notifications_overdue":
+        groups = queries.notifications_overdue_by_agency(rows)
+        # The per-agency counts add up to the list's count: no second count query.
+        paginator.count = sum(group["count"] for group in groups)
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
@@ -370,8 +387,8 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
         "query": query.urlencode(),
         "csv_query": csv_query.urlencode(),
     }
-    if slug == "notifications_overdue":
-        context["groups"] = queries.notifications_overdue_by_agency(rows)
+    if groups is not None:
+        context["groups"] = groups
     if slug == "repeat_missing":
         context["threshold"] = queries.repeat_threshold()
     return render(request, "oversight/list.html", context)
