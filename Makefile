@@ -15,6 +15,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	test -f .env || printf '%s\n' '# Development settings for this checkout (see README: Configuration).' 'DEBUG=true' > .env
 	touch $@
 
 # Front-end: GOV.UK Frontend from npm, compiled with the service's settings.

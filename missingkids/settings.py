@@ -17,6 +17,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
+# A development checkout keeps its settings in .env (make install writes DEBUG=true there
+# if the file is missing). Real environment variables always win over the file, and a
+# production server, installed as the README's deployment section says, has no .env.
+# ENV_FILE names another file; set it empty to read none.
+_env_file = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if _env_file and Path(_env_file).is_file():
+    environ.Env.read_env(_env_file)
+
 
 def _required(name: str, value: object) -> None:
     if value in (None, "", []):

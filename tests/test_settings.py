@@ -41,6 +41,8 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", str(BASE_DIR)),
         "DJANGO_SETTINGS_MODULE": "missingkids.settings",
+        # Never the checkout's own development .env: these tests set every variable.
+        "ENV_FILE": "",
         **env,
     }
     return subprocess.run(
@@ -218,3 +220,20 @@ def test_a_test_that_cannot_run_skips_locally_and_fails_in_ci(monkeypatch, ci, o
 
     with pytest.raises(outcome, match="needs something"):
         skip_or_fail("needs something")
+
+
+def test_a_development_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / "dev.env"
+    env_file.write_text("DEBUG=true\nSERVICE_PARTNERSHIP=From the file\n")
+    show = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DEBUG, s.SERVICE_PARTNERSHIP)"
+    )
+
+    from_file = run({"ENV_FILE": str(env_file)}, "-c", show)
+    overridden = run(
+        {"ENV_FILE": str(env_file), "SERVICE_PARTNERSHIP": "From the environment"}, "-c", show
+    )
+
+    assert from_file.stdout.strip() == "True From the file", from_file.stderr
+    assert overridden.stdout.strip() == "True From the environment", overridden.stderr
