@@ -39,6 +39,8 @@ assets: static/build/.built
 # The notification worker and scheduler run in the background beside the development
 # server (e-mails appear in this terminal) and are stopped with it: background jobs of a
 # non-interactive shell ignore Ctrl-C, so the trap stops them explicitly.
+# Links in the demo's e-mails and the printed sign-in address follow HOST and PORT.
+run: export SITE_URL = http://$(HOST):$(PORT)
 run: install assets
 	DEBUG=true $(PY) manage.py migrate --no-input
 	@# Kept in a file too: the worker's console e-mails soon scroll them off the screen.

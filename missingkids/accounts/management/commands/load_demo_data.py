@@ -35,7 +35,7 @@ class Command(BaseCommand):
                     sign_ins.extend(lines)
         self.stdout.write(self.style.SUCCESS("Demo data is loaded."))
         self.stdout.write("")
-        self.stdout.write("Sign in at http://127.0.0.1:8000/ as any of these people,")
+        self.stdout.write(f"Sign in at {settings.SITE_URL}/ as any of these people,")
         self.stdout.write(f"each with the password: {DEMO_PASSWORD}")
         self.stdout.write("")
         self.stdout.write("Signing in also asks for a security code. Either add the person's")
