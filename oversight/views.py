@@ -28,13 +28,13 @@ from django.views.decorators.http import require_http_methods
 from incidents.access import has_case_role
 from missingkids.accounts.models import User
 from missingkids.audit.log import log_export
+from missingkids.spreadsheets import csv_safe
 
 from . import queries
 from .charts import build_chart
 from .filters import Filters, ManagerFilterForm
 
 PAGE_SIZE = 25
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def require_manager(user: User) -> None:
@@ -394,11 +394,6 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
     return render(request, "oversight/list.html", context)
 
 
-def _csv_safe(value: str) -> str:
-    """A cell a spreadsheet will show as text, never run as a formula."""
-    return f"'{value}" if value.startswith(CSV_FORMULA_START) else value
-
-
 def _csv(
     request: HttpRequest,
     page_spec: ListPage,
@@ -417,7 +412,7 @@ def _csv(
         cells = page_spec.cells(row, now)
         link = next((cell.href for cell in cells if cell.href), "")
         writer.writerow(
-            [_csv_safe(cell.text) for cell in cells]
+            [csv_safe(cell.text) for cell in cells]
             + [request.build_absolute_uri(link) if link else ""]
         )
         count += 1

@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
+from missingkids.spreadsheets import csv_safe
+
 from .log import log_export
 from .models import AccessLogEntry
 
@@ -114,18 +116,13 @@ class AccessLogEntryAdmin(admin.ModelAdmin):
                     timezone.localtime(entry.at).isoformat(),
                     entry.action,
                     entry.user_id or "",
-                    _csv_safe(entry.username),
+                    csv_safe(entry.username),
                     entry.child_id or "",
                     entry.episode_id or "",
-                    _csv_safe(entry.path),
+                    csv_safe(entry.path),
                     entry.status_code or "",
                     entry.ip_address or "",
-                    _csv_safe(str(entry.detail)),
+                    csv_safe(str(entry.detail)),
                 ]
             )
         return response
-
-
-def _csv_safe(value: str) -> str:
-    """Defuse spreadsheet formulas: a typed e-mail address could start with '='."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
