@@ -806,7 +806,8 @@ class SupervisionNote(models.Model):
 class CaseEvent(models.Model):
     """One thing that happened on a child's record: the timeline and the outbox.
 
-    Protocol events (``kind`` in PROTOCOL_KINDS) are read by the notifications app to
+    Protocol events (``kind`` in PROTOCOL_KINDS) and fact changes (FACT_KINDS), together
+    OUTBOX_KINDS and marked ``is_protocol``, are read by the notifications app to
     work out who must be told; every other kind is history for the timeline. Rows are
     only ever added, in the same transaction as the change they describe.
     """
@@ -850,6 +851,23 @@ class CaseEvent(models.Model):
             Kind.CLOSED,
         }
     )
+    # Changes to facts that decide who must be told (where the child lives, who works
+    # with them, their legal status, the episode's dates): read by the notifications
+    # app like protocol events, so that who must be told follows the record whatever
+    # order the facts arrive in.
+    FACT_KINDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            Kind.EPISODE_EDITED,
+            Kind.CHILD_EDITED,
+            Kind.LEGAL_STATUS_CHANGED,
+            Kind.PLACEMENT_ADDED,
+            Kind.PLACEMENT_ENDED,
+            Kind.INVOLVEMENT_ADDED,
+            Kind.INVOLVEMENT_ENDED,
+        }
+    )
+    # Written to the outbox (``is_protocol``) for the notifications app to read.
+    OUTBOX_KINDS: ClassVar[frozenset[str]] = PROTOCOL_KINDS | FACT_KINDS
 
     child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="events")
     episode = models.ForeignKey(

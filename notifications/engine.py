@@ -38,11 +38,13 @@ it rather than leaving it due, and later overdue, for ever. The rule:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import holidays
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -54,9 +56,12 @@ from incidents.models import (
     Episode,
     InterviewAttempt,
     Involvement,
+    LegalStatus,
+    LegalStatusPeriod,
     Placement,
     ReturnInterview,
     RiskGrade,
+    RiskGrading,
     SafeAndWellCheck,
 )
 from missingkids.accounts.models import Agency, Contact, LocalAuthorityArea
@@ -67,6 +72,7 @@ from .models import (
     Condition,
     Method,
     Notification,
+    PendingReevaluation,
     ProcessedEvent,
     RecipientRole,
     Rule,
@@ -80,9 +86,8 @@ logger = logging.getLogger(__name__)
 K = Agency.Kind
 R = RecipientRole
 
-# Office hours in UK local time; outside them a rule may name the out-of-hours contact.
-# Bank holidays are not modelled: the emergency duty team covers them anyway, and the
-# daytime front door still receives the e-mail.
+# Office hours in UK local time; outside them (and on England and Wales bank holidays)
+# a rule may name the out-of-hours contact.
 OFFICE_DAYS = range(5)  # Monday to Friday
 OFFICE_OPENS = dt.time(9, 0)
 OFFICE_CLOSES = dt.time(17, 0)
@@ -125,6 +130,76 @@ WHERE_CHILD_LIVES = frozenset({R.GP, R.SCHOOL, R.SCHOOL_NURSE})
 
 
 @dataclass
+class EpisodeFacts:
+    """What the record says now about a child during one episode, read once.
+
+    Every fact is taken from the record as it stands, by its own dates, never from
+    what was known when a step happened: so who must be told comes out the same
+    whatever order people typed the facts in. A fact counts for the episode when its
+    dates overlap the episode (from the day the child was last seen to the day they
+    were found, or open-ended while they are missing): a GP recorded the morning after
+    the report, with today as the start, is involved with a child who is still
+    missing. Dates are never in the future (the actions refuse them), so the answer
+    does not depend on when it is worked out.
+    """
+
+    episode: Episode
+
+    def __post_init__(self) -> None:
+        episode = self.episode
+        self.child = episode.child
+        self.first_day = timezone.localdate(episode.last_seen_at)
+        self.last_day = timezone.localdate(episode.found_at) if episode.found_at else None
+        self.placements = list(
+            Placement.objects.filter(child_id=episode.child_id)
+            .select_related("host_area")
+            .order_by("-start", "-id")
+        )
+        self.involvements = [
+            inv
+            for inv in Involvement.objects.filter(child_id=episode.child_id, agency__active=True)
+            .select_related("agency")
+            .order_by("-start", "-id")
+            if self._overlaps(inv.start, inv.end)
+        ]
+        periods = list(LegalStatusPeriod.objects.filter(child_id=episode.child_id))
+        if periods:
+            self.in_care = any(
+                p.status == LegalStatus.IN_CARE and self._overlaps(p.start, p.end) for p in periods
+            )
+        else:
+            self.in_care = self.child.is_in_care
+        gradings = list(
+            RiskGrading.objects.filter(episode_id=episode.pk).order_by("graded_at", "id")
+        )
+        if gradings:
+            self.risk_rank = max(RISK_ORDER.get(g.grade, 0) for g in gradings)
+            high = [g.graded_at for g in gradings if g.grade == RiskGrade.HIGH]
+            self.high_risk_since: dt.datetime | None = min(high) if high else None
+        else:
+            # Records made without a grading history (imports, older data): the
+            # episode's grade, as from the report.
+            self.risk_rank = episode.risk_rank or RISK_ORDER.get(episode.risk, 0)
+            high_now = episode.risk == RiskGrade.HIGH
+            self.high_risk_since = episode.reported_at if high_now else None
+
+    def _overlaps(self, start: dt.date, end: dt.date | None) -> bool:
+        starts_in_time = self.last_day is None or start <= self.last_day
+        return starts_in_time and (end is None or end >= self.first_day)
+
+    def placement_at(self, at: dt.datetime) -> Placement | None:
+        """The placement on the day, else the latest one that overlaps the episode."""
+        day = timezone.localdate(at)
+        for placement in self.placements:
+            if placement.is_current_on(day):
+                return placement
+        for placement in self.placements:
+            if self._overlaps(placement.start, placement.end):
+                return placement
+        return None
+
+
+@dataclass
 class Moment:
     """An episode at the time an event happened or a timed step fell due."""
 
@@ -132,35 +207,34 @@ class Moment:
     step: str
     at: dt.datetime
     event: CaseEvent | None = None
+    facts: EpisodeFacts | None = None
 
     def __post_init__(self) -> None:
+        if self.facts is None:
+            self.facts = EpisodeFacts(self.episode)
         self.child = self.episode.child
-        self.placement = placement_at(self.episode, self.at)
-        self._involvements: list[Involvement] | None = None
+        self.placement = self.facts.placement_at(self.at)
 
     @property
-    def facts(self) -> dict[str, Any]:
-        return (self.event.data or {}) if self.event else {}
-
-    @property
-    def risk(self) -> str:
-        # The grade the event was recorded with: a later re-grading must not change
-        # how long the police had to tell the local authority about the report.
-        return self.facts.get("risk") or self.episode.risk
+    def known_at(self) -> dt.datetime:
+        """When the step was on the record: from then on, people could act on it."""
+        if self.event is not None:
+            return max(self.event.recorded_at, self.at)
+        return self.at
 
     @property
     def risk_rank(self) -> int:
-        return int(self.facts.get("risk_rank") or RISK_ORDER.get(self.risk, 0))
+        # The highest grade the episode has had: once graded high, those told of it
+        # stay told, and a later lower grade never withdraws a notification.
+        return self.facts.risk_rank
 
     @property
     def high_risk(self) -> bool:
-        return self.risk == RiskGrade.HIGH
+        return self.facts.high_risk_since is not None
 
     @property
     def in_care(self) -> bool:
-        if "child_in_care" in self.facts:
-            return bool(self.facts["child_in_care"])
-        return self.child.is_in_care
+        return self.facts.in_care
 
     @property
     def out_of_area(self) -> bool:
@@ -174,36 +248,25 @@ class Moment:
         return self.placement.host_area if self.placement else self.child.responsible_area
 
     def involvements(self, role: str) -> list[Involvement]:
-        if self._involvements is None:
-            day = timezone.localdate(self.at)
-            self._involvements = list(
-                Involvement.objects.filter(
-                    Q(end__isnull=True) | Q(end__gte=day),
-                    child=self.child,
-                    start__lte=day,
-                    agency__active=True,
-                )
-                .select_related("agency")
-                .order_by("-start", "-id")
-            )
-        return [inv for inv in self._involvements if inv.role == role]
+        return [inv for inv in self.facts.involvements if inv.role == role]
 
 
 def placement_at(episode: Episode, at: dt.datetime) -> Placement | None:
-    day = timezone.localdate(at)
-    return (
-        Placement.objects.filter(
-            Q(end__isnull=True) | Q(end__gte=day), child_id=episode.child_id, start__lte=day
-        )
-        .select_related("host_area")
-        .order_by("-start")
-        .first()
-    )
+    return EpisodeFacts(episode).placement_at(at)
 
 
 def in_office_hours(at: dt.datetime) -> bool:
+    """Monday to Friday, 09:00 to 17:00 UK time, not on an England and Wales bank holiday."""
     local = timezone.localtime(at)
-    return local.weekday() in OFFICE_DAYS and OFFICE_OPENS <= local.time() < OFFICE_CLOSES
+    if local.weekday() not in OFFICE_DAYS or not OFFICE_OPENS <= local.time() < OFFICE_CLOSES:
+        return False
+    return local.date() not in bank_holidays(local.year)
+
+
+@functools.cache
+def bank_holidays(year: int) -> frozenset[dt.date]:
+    """England and Wales bank holidays of a year, from the maintained ``holidays`` data."""
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
 # Conditions ---------------------------------------------------------------------------
@@ -416,8 +479,32 @@ def resolve_teller(rule: Rule, moment: Moment) -> Agency | None:
 # The rows -----------------------------------------------------------------------------
 
 
-def _rows(moment: Moment, rules: Iterable[Rule], now: dt.datetime) -> list[Notification]:
+def deadline(rule: Rule, moment: Moment, known_from: dt.datetime | None = None) -> dt.datetime:
+    """When the teller must have told the recipient.
+
+    From the step, or from ``known_from`` when a fact that makes the rule apply was
+    recorded after the step (nobody can be late for what they could not know). The
+    high-risk time applies from when the child was graded high, never before the step
+    or the fact; it only ever shortens the time. Aware UTC arithmetic: 72 hours means
+    72 real hours across a clock change.
+    """
+    start = max(moment.at, known_from) if known_from is not None else moment.at
+    due = start + rule.due_after(high_risk=False)
+    high_since = moment.facts.high_risk_since if moment.facts else None
+    if high_since is not None and rule.due_after_hours_if_high_risk is not None:
+        due = min(due, max(start, high_since) + rule.due_after(high_risk=True))
+    return due
+
+
+def _rows(
+    moment: Moment,
+    rules: Iterable[Rule],
+    now: dt.datetime,
+    *,
+    late: LateFact | None = None,
+) -> list[Notification]:
     rows: list[Notification] = []
+    late = late if late is not None and late.is_late_for(moment) else None
     for rule in rules:
         if not condition_holds(rule, moment):
             continue
@@ -425,8 +512,7 @@ def _rows(moment: Moment, rules: Iterable[Rule], now: dt.datetime) -> list[Notif
         if not recipients:
             continue
         teller = resolve_teller(rule, moment)
-        # Aware UTC arithmetic: 72 hours means 72 real hours across a clock change.
-        due_at = moment.at + rule.due_after(high_risk=moment.high_risk)
+        due_at = deadline(rule, moment, late.at if late else None)
         for recipient in recipients:
             by_email = bool(rule.send_email and recipient.email and not recipient.problem)
             rows.append(
@@ -453,6 +539,9 @@ def _rows(moment: Moment, rules: Iterable[Rule], now: dt.datetime) -> list[Notif
                         else Notification.Delivery.NOT_BY_EMAIL
                     ),
                     next_attempt_at=now if by_email else None,
+                    late_fact_at=late.at if late else None,
+                    late_fact_event=late.event if late else None,
+                    late_fact=late.what[:200] if late else "",
                 )
             )
     return rows
@@ -467,19 +556,31 @@ def notifications_for_event(event: CaseEvent) -> list[Notification]:
     steps = EVENT_STEPS.get(event.kind, [])
     if not steps or event.episode_id is None:
         return []
-    episode = Episode.objects.select_related(
-        "child", "child__responsible_area", "reported_by_agency"
-    ).get(pk=event.episode_id)
+    episode = _episode(event.episode_id)
+    facts = EpisodeFacts(episode)
     now = timezone.now()
     rows: list[Notification] = []
     for step in steps:
-        moment = Moment(episode=episode, step=step, at=event.occurred_at, event=event)
+        moment = Moment(episode=episode, step=step, at=event.occurred_at, event=event, facts=facts)
         rows.extend(_rows(moment, _active_rules([step]), now))
     return rows
 
 
+def _episode(episode_id: int) -> Episode:
+    return Episode.objects.select_related(
+        "child", "child__responsible_area", "reported_by_agency"
+    ).get(pk=episode_id)
+
+
 def process_event(event_id: int) -> int:
-    """Save the notifications of one protocol event, once. Returns the rows computed."""
+    """Act on one event from the outbox, once. Returns the rows computed or changed.
+
+    A protocol step (reported, returned, ...) adds its notifications; a changed fact
+    (placement, involvement, legal status, risk grade, ...) works out again who must be
+    told in every open episode of the child. Either way the receipt is written in the
+    same transaction, so a failure leaves the event unprocessed, for the scheduler to
+    retry, and no half-written notifications.
+    """
     with transaction.atomic():
         event = CaseEvent.objects.filter(pk=event_id, is_protocol=True).first()
         if event is None:
@@ -489,6 +590,8 @@ def process_event(event_id: int) -> int:
         _, claimed = ProcessedEvent.objects.get_or_create(event_id=event_id)
         if not claimed:
             return 0
+        if event.kind in REEVALUATED_BY:
+            return reevaluate_for_fact(event)
         rows = notifications_for_event(event)
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
         overtaken_by_event(event)
@@ -505,7 +608,7 @@ def process_event_safely(event_id: int) -> None:
 
 
 def process_pending_events(*, limit: int = 500) -> int:
-    """Process protocol events that have no receipt yet, oldest first."""
+    """Process outbox events that have no receipt yet, oldest first."""
     pending = (
         CaseEvent.objects.filter(is_protocol=True)
         .filter(~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk"))))
@@ -521,6 +624,248 @@ def process_pending_events(*, limit: int = 500) -> int:
             continue
         processed += 1
     return processed
+
+
+# When facts change --------------------------------------------------------------------
+
+# The events that change a fact some rule's condition or recipient depends on. Each
+# one re-evaluates every open episode of the child (or the one episode it is about).
+REEVALUATED_BY = frozenset(
+    {
+        CaseEvent.Kind.RISK_REGRADED,
+        CaseEvent.Kind.EPISODE_EDITED,
+        CaseEvent.Kind.CHILD_EDITED,
+        CaseEvent.Kind.LEGAL_STATUS_CHANGED,
+        CaseEvent.Kind.PLACEMENT_ADDED,
+        CaseEvent.Kind.PLACEMENT_ENDED,
+        CaseEvent.Kind.INVOLVEMENT_ADDED,
+        CaseEvent.Kind.INVOLVEMENT_ENDED,
+    }
+)
+
+WITHDRAWN_BECAUSE = "No longer applies after: {what} (recorded {at})"
+SUPERSEDED_BECAUSE = "A recipient was found after: {what} (recorded {at})"
+RECIPIENT_CONFIGURED = "a change to agencies or contacts"
+
+
+@dataclass(frozen=True)
+class LateFact:
+    """A fact recorded after a step it bears on.
+
+    Notifications it adds for that step are due from when it was recorded, and say so:
+    the teller is not measured as late for what nobody could know.
+    """
+
+    at: dt.datetime
+    what: str
+    event: CaseEvent | None = None
+
+    @classmethod
+    def of(cls, event: CaseEvent) -> LateFact:
+        return cls(at=event.recorded_at, what=str(event.get_kind_display()), event=event)
+
+    def is_late_for(self, moment: Moment) -> bool:
+        return self.at > moment.known_at
+
+    def reason(self, template: str) -> str:
+        at = timezone.localtime(self.at).strftime("%d/%m/%Y %H:%M")
+        return template.format(what=self.what.lower(), at=at)[:300]
+
+
+def reached_moments(episode: Episode, facts: EpisodeFacts) -> list[Moment]:
+    """Every protocol step the episode has reached so far, in the order they happened."""
+    moments = [
+        Moment(episode=episode, step=step, at=event.occurred_at, event=event, facts=facts)
+        for event in CaseEvent.objects.filter(
+            episode_id=episode.pk, is_protocol=True, kind__in=list(EVENT_STEPS)
+        ).order_by("occurred_at", "id")
+        for step in EVENT_STEPS[event.kind]
+    ]
+    fired = TimedStepFired.objects.filter(episode_id=episode.pk, fired=True)
+    for step in fired.values_list("step", flat=True):
+        due = step_falls_due_at(episode, step)
+        if due is not None:
+            moments.append(Moment(episode=episode, step=step, at=due, facts=facts))
+    moments.sort(key=lambda m: m.at)
+    return moments
+
+
+def reevaluate_for_fact(event: CaseEvent) -> int:
+    """Work out again the open episodes a changed fact bears on; returns rows changed."""
+    if event.episode_id is not None:
+        episodes = Episode.objects.filter(pk=event.episode_id, closed_at__isnull=True)
+    else:
+        episodes = Episode.objects.filter(child_id=event.child_id, closed_at__isnull=True)
+    late = LateFact.of(event)
+    return sum(
+        reevaluate_episode(episode_id, late=late)
+        for episode_id in episodes.order_by("id").values_list("id", flat=True)
+    )
+
+
+def reevaluate_episode(episode_id: int, *, late: LateFact) -> int:
+    """Make the episode's notifications what the record now calls for.
+
+    Every step reached so far is evaluated again through the same rules and the same
+    facts as the first time. What now applies and is missing is added, due from when
+    the fact was recorded; what no longer applies and has not been made yet is
+    cancelled with the reason (kept, so the record shows it); notifications already
+    sent or recorded stay as history; a re-grading to high risk shortens the deadlines
+    of those still due. Returns the number of rows added or changed.
+    """
+    with transaction.atomic():
+        # One re-evaluation of an episode at a time (PostgreSQL row lock).
+        Episode.objects.select_for_update().filter(pk=episode_id).values_list("pk").first()
+        episode = _episode(episode_id)
+        if episode.closed_at is not None:
+            return 0
+        facts = EpisodeFacts(episode)
+        moments = reached_moments(episode, facts)
+        changed = reconcile(episode, moments, late=late)
+        _settle_overtaken(episode.pk)
+    return changed
+
+
+def reconcile(episode: Episode, moments: list[Moment], *, late: LateFact) -> int:
+    now = timezone.now()
+    steps = sorted({m.step for m in moments})
+    rules = _active_rules(steps)
+    by_step: dict[str, list[Rule]] = {}
+    for rule in rules:
+        by_step.setdefault(rule.step, []).append(rule)
+    wanted: dict[tuple[int, str], Notification] = {}
+    for moment in moments:
+        for row in _rows(moment, by_step.get(moment.step, []), now, late=late):
+            # The first moment a rule applies at is the one that counts.
+            wanted.setdefault((row.rule_id, row.recipient_key), row)
+    existing = {
+        (n.rule_id, n.recipient_key): n
+        for n in Notification.objects.filter(episode_id=episode.pk, rule__in=rules)
+    }
+    added = [row for key, row in wanted.items() if key not in existing]
+    Notification.objects.bulk_create(added, ignore_conflicts=True)
+    changed = len(added)
+    found_for_rule = {rule_id for (rule_id, key) in wanted if key != NO_RECIPIENT}
+    for key, notification in existing.items():
+        row = wanted.get(key)
+        if row is None:
+            template = (
+                SUPERSEDED_BECAUSE
+                if notification.recipient_key == NO_RECIPIENT
+                and notification.rule_id in found_for_rule
+                else WITHDRAWN_BECAUSE
+            )
+            changed += withdraw(notification, late.reason(template), now)
+        elif notification.status == Notification.Status.CANCELLED:
+            changed += reinstate(notification, row)
+        elif notification.status == Notification.Status.DUE and row.due_at < notification.due_at:
+            # Only ever sooner: a lower grade or a later fact never buys more time.
+            changed += Notification.objects.filter(
+                pk=notification.pk, status=Notification.Status.DUE, due_at__gt=row.due_at
+            ).update(due_at=row.due_at)
+    return changed
+
+
+def withdraw(notification: Notification, reason: str, now: dt.datetime) -> int:
+    """Cancel a notification that no longer applies, if nobody has made it yet."""
+    not_made = Notification.objects.filter(
+        pk=notification.pk, status=Notification.Status.DUE
+    ).exclude(delivery=Notification.Delivery.SENDING)
+    cancelled = {
+        "status": Notification.Status.CANCELLED,
+        "cancelled_reason": reason,
+        "withdrawn_at": now,
+    }
+    return not_made.filter(delivery__in=_WAITING_TO_SEND).update(
+        **cancelled, delivery=Notification.Delivery.NOT_BY_EMAIL, next_attempt_at=None
+    ) or not_made.update(**cancelled)
+
+
+def reinstate(notification: Notification, row: Notification) -> int:
+    """A withdrawn notification that applies again (a fact undone) is due once more."""
+    return Notification.objects.filter(
+        pk=notification.pk, status=Notification.Status.CANCELLED, withdrawn_at__isnull=False
+    ).update(
+        status=Notification.Status.DUE,
+        cancelled_reason="",
+        withdrawn_at=None,
+        due_at=row.due_at,
+        recipient_agency=row.recipient_agency,
+        recipient_contact=row.recipient_contact,
+        recipient_name=row.recipient_name,
+        recipient_email=row.recipient_email,
+        problem=row.problem,
+        responsible_agency=row.responsible_agency,
+        delivery=row.delivery,
+        next_attempt_at=row.next_attempt_at,
+        late_fact_at=row.late_fact_at,
+        late_fact_event=row.late_fact_event,
+        late_fact=row.late_fact,
+    )
+
+
+# Events whose record overtakes notifications; replayed after a re-evaluation, so that a
+# notification it adds for a task already done is settled exactly as the first ones were.
+_OVERTAKING_KINDS = (
+    CaseEvent.Kind.SAFE_AND_WELL_DONE,
+    CaseEvent.Kind.SAFE_AND_WELL_SHARED,
+    CaseEvent.Kind.INTERVIEW_HELD,
+    CaseEvent.Kind.INTERVIEW_DECLINED,
+)
+
+
+def _settle_overtaken(episode_id: int) -> None:
+    for event in CaseEvent.objects.filter(
+        episode_id=episode_id, kind__in=_OVERTAKING_KINDS
+    ).order_by("id"):
+        overtaken_by_event(event)
+
+
+def episodes_needing_recipients() -> Any:
+    """Open episodes with a notification that found nobody to tell and is still due."""
+    return Episode.objects.filter(
+        closed_at__isnull=True,
+        notifications__recipient_key=NO_RECIPIENT,
+        notifications__status=Notification.Status.DUE,
+    ).distinct()
+
+
+def request_reevaluation(episode_ids: Iterable[int], reason: str) -> int:
+    """Flag episodes to be worked out again (in the caller's transaction)."""
+    now = timezone.now()
+    rows = [
+        PendingReevaluation(episode_id=pk, reason=reason[:200], requested_at=now)
+        for pk in episode_ids
+    ]
+    PendingReevaluation.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def process_pending_reevaluations(*, limit: int = 200) -> int:
+    """Work out again each flagged episode; a flag stays until its episode is done."""
+    done = 0
+    for pending in list(PendingReevaluation.objects.order_by("requested_at", "id")[:limit]):
+        try:
+            with transaction.atomic():
+                claimed = PendingReevaluation.objects.filter(pk=pending.pk).delete()[0]
+                if not claimed:
+                    continue
+                reevaluate_episode(
+                    pending.episode_id,
+                    late=LateFact(at=pending.requested_at, what=pending.reason),
+                )
+        except Exception:
+            logger.exception("Working out episode %s again failed", pending.episode_id)
+            continue
+        done += 1
+    return done
+
+
+def process_pending_reevaluations_safely() -> None:
+    try:
+        process_pending_reevaluations()
+    except Exception:
+        logger.exception("Working out flagged episodes again failed")
 
 
 # Timed steps --------------------------------------------------------------------------

@@ -312,6 +312,16 @@ class Notification(models.Model):
     told_whom = models.CharField(max_length=200, blank=True)
     notes = models.TextField(blank=True)
     cancelled_reason = models.CharField(max_length=300, blank=True)
+    # Cancelled because a changed fact means it no longer applies (not by a person, nor
+    # because the task was done): such a row is due again if the fact is undone.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # Added when a fact recorded after the step made the rule apply (a placement or a
+    # GP recorded the morning after the report): due from when the fact was recorded.
+    late_fact = models.CharField(max_length=200, blank=True)
+    late_fact_at = models.DateTimeField(null=True, blank=True)
+    late_fact_event = models.ForeignKey(
+        CaseEvent, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=200, blank=True)
     # E-mail delivery, claimed by one worker at a time (see notifications.sending).
@@ -387,6 +397,22 @@ class DeliveryAttempt(models.Model):
         return (
             f"{'Delivered' if self.succeeded else 'Failed'} at {self.attempted_at:%Y-%m-%d %H:%M}"
         )
+
+
+class PendingReevaluation(models.Model):
+    """An episode whose notifications must be worked out again.
+
+    Written in the same transaction as a change to agencies or contacts that may give
+    a recipient to a notification that found nobody, and removed in the transaction
+    that does the work: a failure leaves the flag for the scheduler's next pass.
+    """
+
+    episode = models.OneToOneField(Episode, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=200)
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Episode {self.episode_id}: {self.reason}"
 
 
 class ProcessedEvent(models.Model):

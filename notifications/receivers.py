@@ -1,4 +1,4 @@
-"""Work out who must be told once a protocol event is committed, never before.
+"""Work out who must be told once a protocol event or a changed fact is committed.
 
 The receiver only schedules the work for after the commit: a rolled-back change leaves
 no notification behind, and a failure here is logged, not raised into the request (the
@@ -11,12 +11,19 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 
 from incidents.models import CaseEvent
+from missingkids.accounts.models import Agency, Contact
 
-from .engine import process_event_safely
+from .engine import (
+    RECIPIENT_CONFIGURED,
+    episodes_needing_recipients,
+    process_event_safely,
+    process_pending_reevaluations_safely,
+    request_reevaluation,
+)
 
 
 @receiver(post_save, sender=CaseEvent, dispatch_uid="notifications_case_event_saved")
@@ -25,3 +32,36 @@ def case_event_saved(
 ) -> None:
     if created and instance.is_protocol:
         transaction.on_commit(partial(process_event_safely, instance.pk))
+
+
+# A recipient may now exist for a notification that found nobody ------------------------
+
+
+def _recipients_may_have_changed(**kwargs: Any) -> None:
+    """Flag the open episodes with a notification that found nobody, and work them out
+    again once this change is committed (the flags are in this change's transaction,
+    so the scheduler retries whatever fails)."""
+    episode_ids = list(episodes_needing_recipients().values_list("pk", flat=True))
+    if episode_ids:
+        request_reevaluation(episode_ids, RECIPIENT_CONFIGURED)
+        transaction.on_commit(process_pending_reevaluations_safely)
+
+
+@receiver(post_save, sender=Contact, dispatch_uid="notifications_contact_saved")
+def contact_saved(
+    sender: type[Contact], instance: Contact, raw: bool = False, **kwargs: Any
+) -> None:
+    if not raw:
+        _recipients_may_have_changed()
+
+
+@receiver(post_save, sender=Agency, dispatch_uid="notifications_agency_saved")
+def agency_saved(sender: type[Agency], instance: Agency, raw: bool = False, **kwargs: Any) -> None:
+    if not raw:
+        _recipients_may_have_changed()
+
+
+@receiver(m2m_changed, sender=Agency.areas.through, dispatch_uid="notifications_agency_areas")
+def agency_areas_changed(sender: Any, action: str, **kwargs: Any) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        _recipients_may_have_changed()

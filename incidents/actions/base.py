@@ -52,7 +52,7 @@ def event_record(
         child=child,
         episode=episode,
         kind=kind,
-        is_protocol=kind in CaseEvent.PROTOCOL_KINDS,
+        is_protocol=kind in CaseEvent.OUTBOX_KINDS,
         occurred_at=occurred_at or now,
         recorded_at=now,
         actor=actor,

@@ -401,7 +401,8 @@ def test_update_records_changes(social_worker, child):
     event = CaseEvent.objects.get(episode=episode, kind=CaseEvent.Kind.EPISODE_EDITED)
     assert event.data["changes"]["flag_cce"] == [False, True]
     assert "circumstances" in event.data["changes"]
-    assert not event.is_protocol
+    # A changed fact: the notifications app works the episode out again.
+    assert event.is_protocol
 
 
 def test_update_stale_version_refused(social_worker, child):

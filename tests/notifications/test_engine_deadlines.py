@@ -146,15 +146,6 @@ def test_police_tell_the_la_within_2_hours_of_a_high_risk_report_else_24(
     assert by_rule(made, REPORTED_LA).due_at == reported + dt.timedelta(hours=hours)
 
 
-def test_the_grade_at_the_report_decides_even_if_regraded_before_processing(child, officer):
-    episode = make_episode(child, officer, last_seen=LAST_SEEN, risk="high", risk_rank=4)
-    reported = LAST_SEEN + dt.timedelta(minutes=30)
-
-    made = notify(episode, officer, CaseEvent.Kind.REPORTED, reported, risk="medium")
-
-    assert by_rule(made, REPORTED_LA).due_at == reported + dt.timedelta(hours=24)
-
-
 @pytest.mark.parametrize(
     ("reported", "out_of_hours"),
     [

@@ -43,7 +43,7 @@ def test_once_processes_pending_events_and_fires_timed_steps(child, officer):
     assert ProcessedEvent.objects.filter(event=event).exists()
     assert Notification.objects.filter(event=event).exists()
     assert Notification.objects.filter(episode=episode, step=Step.STILL_MISSING_24H).exists()
-    assert "Processed 1 event(s); 1 timed step(s) fired." in out.getvalue()
+    assert "Processed 1 event(s); 1 timed step(s) fired; 0 episode(s)" in out.getvalue()
 
 
 def test_running_twice_changes_nothing(child, officer):

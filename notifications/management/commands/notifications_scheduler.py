@@ -1,9 +1,11 @@
 """Turn protocol events and elapsed time into notifications.
 
-Each pass processes protocol events that have no receipt yet (the ones whose on-commit
-processing failed or never ran), then fires the timed steps whose time has come (still
-missing at 24 hours, ...). Run it continuously (``--interval``) or from cron
-(``--once``); two copies running at once are safe, each event and step is claimed once.
+Each pass processes outbox events (protocol steps and changed facts) that have no
+receipt yet (the ones whose on-commit processing failed or never ran), fires the timed
+steps whose time has come (still missing at 24 hours, ...), and works out again the
+episodes flagged after a change to agencies or contacts. Run it continuously
+(``--interval``) or from cron (``--once``); two copies running at once are safe, each
+event, step and flag is claimed once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from notifications.engine import fire_timed_steps, process_pending_events
+from notifications.engine import (
+    fire_timed_steps,
+    process_pending_events,
+    process_pending_reevaluations,
+)
 
 
 class Command(BaseCommand):
@@ -35,8 +41,12 @@ class Command(BaseCommand):
         while True:
             events = process_pending_events()
             fired = fire_timed_steps()
-            if verbosity >= 2 or (verbosity >= 1 and (events or fired)):
-                self.stdout.write(f"Processed {events} event(s); {fired} timed step(s) fired.")
+            redone = process_pending_reevaluations()
+            if verbosity >= 2 or (verbosity >= 1 and (events or fired or redone)):
+                self.stdout.write(
+                    f"Processed {events} event(s); {fired} timed step(s) fired; "
+                    f"{redone} episode(s) worked out again."
+                )
             if once:
                 return
             try:
