@@ -148,6 +148,7 @@ class EpisodeFacts:
     def __post_init__(self) -> None:
         episode = self.episode
         self.child = episode.child
+        self.memo: dict[Any, Any] = {}
         self.first_day = timezone.localdate(episode.last_seen_at)
         self.last_day = timezone.localdate(episode.found_at) if episode.found_at else None
         self.placements = list(
@@ -182,6 +183,31 @@ class EpisodeFacts:
             self.risk_rank = episode.risk_rank or RISK_ORDER.get(episode.risk, 0)
             high_now = episode.risk == RiskGrade.HIGH
             self.high_risk_since = episode.reported_at if high_now else None
+
+    # Look-ups shared by every rule and step of one evaluation (agencies serving an
+    # area, their contacts): the same answer each time, asked once.
+
+    def serving(self, kind: str, area: LocalAuthorityArea | None) -> Agency | None:
+        key = ("serving", kind, area.pk if area else None)
+        if key not in self.memo:
+            self.memo[key] = agency_serving(kind, area)
+        return self.memo[key]
+
+    def contact(self, agency: Agency) -> Contact | None:
+        key = ("contact", agency.pk)
+        if key not in self.memo:
+            self.memo[key] = default_contact(agency)
+        return self.memo[key]
+
+    def interview_provider(self) -> Agency | None:
+        if "provider" not in self.memo:
+            interview = (
+                ReturnInterview.objects.filter(episode_id=self.episode.pk)
+                .select_related("provider")
+                .first()
+            )
+            self.memo["provider"] = interview.provider if interview else None
+        return self.memo["provider"]
 
     def _overlaps(self, start: dt.date, end: dt.date | None) -> bool:
         starts_in_time = self.last_day is None or start <= self.last_day
@@ -398,7 +424,7 @@ def resolve_recipients(rule: Rule, moment: Moment) -> list[Recipient]:
         return [_out_of_hours(rule, moment, r) for r in recipients]
 
     if role in MANAGER_ROLES:
-        la = agency_serving(K.LOCAL_AUTHORITY, child.responsible_area)
+        la = moment.facts.serving(K.LOCAL_AUTHORITY, child.responsible_area)
         if la is None:
             return [_problem(R.RESPONSIBLE_LA, child.responsible_area)]
         manager = (
@@ -415,10 +441,11 @@ def resolve_recipients(rule: Rule, moment: Moment) -> list[Recipient]:
         return [_out_of_hours(rule, moment, recipient)]
 
     if role == R.PROVIDER:
-        interview = ReturnInterview.objects.filter(episode_id=moment.episode.pk).first()
-        if interview is not None and interview.provider_id:
-            provider = Agency.objects.get(pk=interview.provider_id)
-            return [_out_of_hours(rule, moment, _at_agency(provider, default_contact(provider)))]
+        provider = moment.facts.interview_provider()
+        if provider is not None:
+            return [
+                _out_of_hours(rule, moment, _at_agency(provider, moment.facts.contact(provider)))
+            ]
 
     if role == R.HOST_LA:
         if moment.placement is None:
@@ -428,10 +455,10 @@ def resolve_recipients(rule: Rule, moment: Moment) -> list[Recipient]:
         area = moment.home_area
     else:
         area = child.responsible_area
-    agency = agency_serving(ROLE_AGENCY_KINDS[role], area)
+    agency = moment.facts.serving(ROLE_AGENCY_KINDS[role], area)
     if agency is None:
         return [_problem(role, area)]
-    return [_out_of_hours(rule, moment, _at_agency(agency, default_contact(agency)))]
+    return [_out_of_hours(rule, moment, _at_agency(agency, moment.facts.contact(agency)))]
 
 
 def _distinct(recipients: Iterable[Recipient]) -> list[Recipient]:
@@ -462,17 +489,17 @@ def resolve_teller(rule: Rule, moment: Moment) -> Agency | None:
     if rule.teller == TellerKind.POLICE:
         if reporter is not None and reporter.kind == K.POLICE:
             return reporter
-        return agency_serving(K.POLICE, child.responsible_area) or agency_serving(
+        return moment.facts.serving(K.POLICE, child.responsible_area) or moment.facts.serving(
             K.POLICE, moment.placement.host_area if moment.placement else None
         )
-    la = agency_serving(K.LOCAL_AUTHORITY, child.responsible_area)
+    la = moment.facts.serving(K.LOCAL_AUTHORITY, child.responsible_area)
     if rule.teller == TellerKind.REPORTING_AGENCY:
         return reporter or la
     if rule.teller == TellerKind.PROVIDER:
-        interview = ReturnInterview.objects.filter(episode_id=episode.pk).first()
-        if interview is not None and interview.provider_id:
-            return Agency.objects.get(pk=interview.provider_id)
-        return agency_serving(K.PROVIDER, child.responsible_area)
+        provider = moment.facts.interview_provider()
+        if provider is not None:
+            return provider
+        return moment.facts.serving(K.PROVIDER, child.responsible_area)
     return la
 
 

@@ -12,6 +12,7 @@ import os
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 from tests.factories import AgencyFactory, LocalAuthorityAreaFactory, UserFactory
@@ -31,6 +32,19 @@ def pytest_configure(config: pytest.Config) -> None:
 def in_ci() -> bool:
     """CI sets CI=true; there a test that cannot run is a failure, never a skip."""
     return bool(os.environ.get("CI"))
+
+
+# Property tests (hypothesis). CI runs a fixed, derandomised set of at least 200
+# examples and keeps no example database; on a developer's machine fewer random
+# examples run each time, and failing ones are remembered in .hypothesis/ (not in git).
+# HYPOTHESIS_PROFILE=ci runs the CI set anywhere.
+hypothesis_settings.register_profile(
+    "ci", max_examples=200, derandomize=True, database=None, deadline=None, print_blob=True
+)
+hypothesis_settings.register_profile("dev", max_examples=30, deadline=None)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev")
+)
 
 
 def skip_or_fail(reason: str) -> None:

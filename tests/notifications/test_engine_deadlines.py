@@ -156,6 +156,12 @@ def test_police_tell_the_la_within_2_hours_of_a_high_risk_report_else_24(
         (dt.datetime(2026, 3, 14, 11, 0, tzinfo=UTC), True),  # Saturday
         (dt.datetime(2026, 7, 7, 8, 30, tzinfo=UTC), False),  # 09:30 BST
         (dt.datetime(2026, 7, 7, 16, 30, tzinfo=UTC), True),  # 17:30 BST
+        # England and Wales bank holidays are out of hours all day.
+        (dt.datetime(2026, 12, 25, 10, 0, tzinfo=UTC), True),  # Christmas Day, a Friday
+        (dt.datetime(2026, 12, 28, 10, 0, tzinfo=UTC), True),  # Boxing Day, moved to Monday
+        (dt.datetime(2026, 12, 29, 10, 0, tzinfo=UTC), False),  # an ordinary Tuesday
+        (dt.datetime(2026, 8, 31, 9, 0, tzinfo=UTC), True),  # late summer bank holiday, BST
+        (dt.datetime(2027, 3, 26, 10, 0, tzinfo=UTC), True),  # Good Friday 2027
     ],
 )
 def test_the_out_of_hours_team_is_told_at_night_and_weekends(
