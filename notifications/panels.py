@@ -3,9 +3,9 @@
 Connected to ``incidents.signals.episode_page_panels`` when NotificationsConfig.ready()
 imports this module:
 the incidents app sends the signal and shows whatever comes back, never importing this
-app. Two queries whatever the number of rows (the notifications with their agencies,
-and, for managers, whether they manage the child's council), so the page's query count
-stays fixed.
+app. Three queries whatever the number of rows (the notifications with their agencies,
+whether a change to the record is still being worked through, and, for managers,
+whether they manage the child's council), so the page's query count stays fixed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Exists, OuterRef
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -21,12 +22,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from incidents.models import Episode
+from incidents.models import CaseEvent, Episode
 from incidents.signals import episode_page_panels
 from missingkids.accounts.models import User
 
 from . import access
-from .models import Notification
+from .models import Notification, PendingReevaluation, ProcessedEvent
 
 S = Notification.Status
 D = Notification.Delivery
@@ -72,6 +73,18 @@ def delivery_note(notification: Notification) -> str:
     return ""
 
 
+def being_reworked(episode: Episode) -> bool:
+    """Whether a change to the child's record has not been worked through yet (its
+    outbox event has no receipt, or the episode is flagged): one query."""
+    unprocessed = CaseEvent.objects.filter(child_id=episode.child_id, is_protocol=True).filter(
+        ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
+    )
+    flagged = PendingReevaluation.objects.filter(episode_id=episode.pk)
+    return Episode.objects.filter(pk=episode.pk).annotate(
+        unprocessed=Exists(unprocessed), flagged=Exists(flagged)
+    ).values_list("unprocessed", "flagged").get() != (False, False)
+
+
 @receiver(episode_page_panels, dispatch_uid="notifications_episode_checklist")
 def episode_checklist(
     *, episode: Episode, user: User, request: HttpRequest | None = None, **kwargs: Any
@@ -82,6 +95,7 @@ def episode_checklist(
         .order_by("due_at", "id")
     )
     la_manager = access.is_responsible_la_manager(user, episode)
+    reworking = being_reworked(episode)
     now = timezone.now()
     rows = []
     for notification in notifications:
@@ -109,6 +123,6 @@ def episode_checklist(
         )
     return render_to_string(
         "notifications/episode_checklist.html",
-        {"rows": rows, "episode": episode},
+        {"rows": rows, "episode": episode, "reworking": reworking},
         request=request,
     )

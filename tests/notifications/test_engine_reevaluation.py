@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from incidents.actions import children as child_actions
 from incidents.models import CaseEvent, Involvement, LegalStatus, RiskGrade
@@ -459,3 +460,28 @@ def test_a_failed_flagged_re_evaluation_keeps_its_flag(clock, girl, officer, mon
     monkeypatch.undo()
     assert process_pending_reevaluations() == 1
     assert not PendingReevaluation.objects.exists()
+
+
+# On the episode page ------------------------------------------------------------------
+
+
+def test_the_episode_page_shows_late_facts_and_work_in_progress(
+    client, clock, girl, officer, social_worker, area_east, monkeypatch
+):
+    episode = report(officer, girl)
+    clock.move_to(NEXT_MORNING)
+    with monkeypatch.context() as patched:
+        patched.setattr(engine_module, "reconcile", lambda *a, **k: 1 / 0)
+        place(social_worker, girl, area_east)
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_detail", args=[episode.pk])
+
+    page = client.get(url).content.decode()
+    assert 'data-testid="notifications-reworking"' in page
+    assert "still being worked through" in page
+
+    engine()
+    page = client.get(url).content.decode()
+    assert 'data-testid="notifications-reworking"' not in page
+    assert "Host local authority" in page
+    assert "Late fact: due from when placement added was recorded, 11 Mar 2026 09:15" in page
