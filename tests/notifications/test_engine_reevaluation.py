@@ -485,3 +485,30 @@ def test_the_episode_page_shows_late_facts_and_work_in_progress(
     assert 'data-testid="notifications-reworking"' not in page
     assert "Host local authority" in page
     assert "Late fact: due from when placement added was recorded, 11 Mar 2026 09:15" in page
+
+
+def test_the_measures_do_not_count_the_teller_late_for_a_late_fact(
+    clock, girl, officer, social_worker, manager, gp_practice
+):
+    from oversight import queries
+    from oversight.filters import Filters
+
+    episode = report(officer, girl)
+    clock.move_to(NEXT_MORNING)
+    involve(social_worker, girl, gp_practice, GP, start=NEXT_MORNING.date())
+    rows = {n.recipient_role: n for n in live(episode, Step.REPORTED)}
+    assert set(rows) == {R.RESPONSIBLE_LA, R.IRO, R.GP}
+    told = Notification.Status.TOLD
+    # The police told the council within the hour; the IRO was never told; the GP was
+    # told 33 hours after the report but 23 hours after anyone knew of the GP.
+    Notification.objects.filter(pk=rows[R.RESPONSIBLE_LA].pk).update(
+        status=told, told_at=REPORTED + dt.timedelta(hours=1)
+    )
+    Notification.objects.filter(pk=rows[R.GP].pk).update(
+        status=told, told_at=NEXT_MORNING + dt.timedelta(hours=23)
+    )
+
+    data = queries.measures(manager, Filters(months=1), NEXT_MORNING + dt.timedelta(hours=30))
+
+    march = data.by_month[-1]
+    assert (march["notifications_due"], march["notifications_on_time"]) == (3, 2)
