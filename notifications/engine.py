@@ -808,6 +808,24 @@ def withdraw(notification: Notification, reason: str, now: dt.datetime) -> int:
     ) or not_made.update(**cancelled)
 
 
+# What a reinstated notification takes from the row worked out now: the recipient, the
+# teller and the deadline may have changed since it was withdrawn.
+REINSTATED_FIELDS = (
+    "due_at",
+    "recipient_agency",
+    "recipient_contact",
+    "recipient_name",
+    "recipient_email",
+    "problem",
+    "responsible_agency",
+    "delivery",
+    "next_attempt_at",
+    "late_fact_at",
+    "late_fact_event",
+    "late_fact",
+)
+
+
 def reinstate(notification: Notification, row: Notification) -> int:
     """A withdrawn notification that applies again (a fact undone) is due once more."""
     return Notification.objects.filter(
@@ -816,18 +834,7 @@ def reinstate(notification: Notification, row: Notification) -> int:
         status=Notification.Status.DUE,
         cancelled_reason="",
         withdrawn_at=None,
-        due_at=row.due_at,
-        recipient_agency=row.recipient_agency,
-        recipient_contact=row.recipient_contact,
-        recipient_name=row.recipient_name,
-        recipient_email=row.recipient_email,
-        problem=row.problem,
-        responsible_agency=row.responsible_agency,
-        delivery=row.delivery,
-        next_attempt_at=row.next_attempt_at,
-        late_fact_at=row.late_fact_at,
-        late_fact_event=row.late_fact_event,
-        late_fact=row.late_fact,
+        **{name: getattr(row, name) for name in REINSTATED_FIELDS},
     )
 
 
