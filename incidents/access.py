@@ -5,7 +5,9 @@ current placement's host authority, is an area their agency serves, or with whom
 agency is currently recorded as involved. Anything else is a 404, the same answer as for
 a record that does not exist, so ids cannot be probed.
 
-Recording: police grade risk and record safe and well checks; return-interview
+Recording: police grade risk and record safe and well checks and their sharing with the
+local authority (a manager of the child's council may also record that the police told
+the council); return-interview
 providers and local authority staff record interviews; any practitioner or manager may
 report an episode and record a return; managers close episodes. Admins configure the
 service and see no case records unless they also hold a case role.
@@ -94,6 +96,19 @@ def can_grade_risk(user: User) -> bool:
 
 def can_record_safe_and_well(user: User) -> bool:
     return has_case_role(user) and user.agency.kind == Agency.Kind.POLICE
+
+
+def can_record_safe_and_well_shared(user: User, child: Child) -> bool:
+    """The police share their check; a manager of the child's council may also record
+    that the police told the council (for example by phone), so the record shows it.
+    One query at most."""
+    if can_record_safe_and_well(user):
+        return True
+    if not (has_case_role(user) and user.role == User.Role.MANAGER):
+        return False
+    if user.agency.kind != Agency.Kind.LOCAL_AUTHORITY:
+        return False
+    return user.agency.areas.filter(pk=child.responsible_area_id).exists()
 
 
 def can_record_interview(user: User) -> bool:

@@ -30,7 +30,15 @@ from .actions.interviews import (
     interview_record_held,
     safe_and_well_record,
 )
-from .models import Child, Episode, InterviewAttempt, Involvement, LegalStatus, RiskGrade
+from .models import (
+    Child,
+    Episode,
+    InterviewAttempt,
+    Involvement,
+    LegalStatus,
+    RiskGrade,
+    SharingMethod,
+)
 
 
 def _people() -> dict[str, User]:
@@ -105,6 +113,7 @@ def _episode(
             how_returned=Episode.HowReturned.FOUND_POLICE,
         )
         if safe_and_well:
+            told = people["social_worker"]
             safe_and_well_record(
                 acting_user=people["officer"],
                 episode=episode,
@@ -113,6 +122,8 @@ def _episode(
                 face_to_face=True,
                 outcome="Seen at home, tired but unhurt. No disclosures.",
                 shared_with_la_at=episode.found_at + dt.timedelta(hours=3),
+                shared_method=SharingMethod.PHONE,
+                shared_with=f"{told.name}, {told.agency.name}",
             )
     return episode
 

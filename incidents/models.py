@@ -469,8 +469,28 @@ class RiskGrading(models.Model):
         return f"{self.get_grade_display()} at {timezone.localtime(self.graded_at):%d/%m/%Y %H:%M}"
 
 
+class SharingMethod(models.TextChoices):
+    """How a safe and well check reached the local authority.
+
+    The same values as the notifications app's ``Method``, so a sharing recorded on the
+    check and the local authority's notification marked told from it say the same thing.
+    """
+
+    PHONE = "phone", "Phone"
+    SECURE_EMAIL = "secure_email", "Secure e-mail"
+    IN_PERSON = "in_person", "In person"
+    MEETING = "meeting", "Meeting"
+    EMAIL = "email", "E-mail"
+
+
 class SafeAndWellCheck(models.Model):
-    """Police check on return (also called the prevention interview)."""
+    """Police check on return (also called the prevention interview).
+
+    The ``shared_*`` fields are the one record of its sharing with the child's local
+    authority: when, how, with whom and by which agency. They are written once, by the
+    first sharing: the service's own e-mail to the local authority when the worker
+    delivers it, or a person recording a sharing made another way.
+    """
 
     episode = models.OneToOneField(Episode, on_delete=models.CASCADE, related_name="safe_and_well")
     officer_name = models.CharField(max_length=200)
@@ -483,6 +503,29 @@ class SafeAndWellCheck(models.Model):
     disclosure_details = models.TextField(blank=True)
     shared_with_la_at = models.DateTimeField(
         "shared with the local authority at", null=True, blank=True
+    )
+    shared_method = models.CharField(
+        "how it was shared", max_length=15, choices=SharingMethod, blank=True
+    )
+    shared_with = models.CharField(
+        "who it was shared with", max_length=200, blank=True, help_text="Name and agency."
+    )
+    shared_by_agency = models.ForeignKey(
+        Agency,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name="shared by",
+    )
+    # Empty when the service recorded its own e-mail: nobody typed that record.
+    shared_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name="sharing recorded by",
     )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -499,10 +542,38 @@ class SafeAndWellCheck(models.Model):
                 | Q(shared_with_la_at__gte=F("conducted_at")),
                 name="safe_and_well_shared_after_check",
             ),
+            # How, with whom and by whom belong to a sharing: never without its time.
+            models.CheckConstraint(
+                condition=Q(shared_with_la_at__isnull=False)
+                | Q(
+                    shared_method="",
+                    shared_with="",
+                    shared_by_agency__isnull=True,
+                    shared_recorded_by__isnull=True,
+                ),
+                name="safe_and_well_sharing_has_a_time",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Safe and well check at {timezone.localtime(self.conducted_at):%d/%m/%Y %H:%M}"
+
+    @property
+    def is_shared(self) -> bool:
+        return self.shared_with_la_at is not None
+
+    @property
+    def shared_by_service(self) -> bool:
+        """Shared by the service's own e-mail to the local authority, not typed in."""
+        return (
+            self.is_shared
+            and self.shared_method == SharingMethod.EMAIL
+            and self.shared_recorded_by_id is None
+        )
+
+    @property
+    def anything_disclosed(self) -> bool:
+        return self.harm_disclosed or self.crime_disclosed
 
 
 PUSH_FACTORS = [

@@ -3,8 +3,9 @@
 One helper renders every message from three templates (subject, plain text, HTML) so
 the words live in templates, not code. E-mail leaves our systems, so it carries as
 little about the child as lets the recipient find the right record in their own
-systems: first name and initial, date of birth, the council's child id. Everything
-else is on the service, behind sign-in.
+systems (first name and initial, date of birth, the council's child id) and act: what
+they are asked to do and by when, from ``notifications.asks``. Everything else is on
+the service, behind sign-in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.core import signing
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from .asks import recipient_ask, uk_time
 from .models import Notification
 
 ACKNOWLEDGE_SALT = "notifications.acknowledge"
@@ -46,14 +48,18 @@ def child_short_name(notification: Notification) -> str:
 def email_context(notification: Notification) -> dict[str, object]:
     child = notification.child
     rule = notification.rule
+    ask = recipient_ask(notification)
     return {
         "notification": notification,
         "child_name": child_short_name(notification),
         "date_of_birth": child.date_of_birth,
         "la_child_id": child.la_child_id or "",
         "step": notification.get_step_display(),
-        "asked": rule.message,
-        "due_at": notification.due_at,
+        # What the recipient must do and by when: their own deadline, not the teller's.
+        "asked": ask.action,
+        "by": uk_time(ask.by) if ask.by else "",
+        "by_has_passed": ask.by_has_passed(),
+        "facts": ask.facts,
         "recipient_name": notification.recipient_name
         or (notification.recipient_agency.name if notification.recipient_agency else ""),
         "teller_role": rule.get_teller_display(),

@@ -16,11 +16,11 @@ When the record overtakes a notification (``overtaken_by_event``), the engine se
 it rather than leaving it due, and later overdue, for ever. The rule:
 
 - A notification whose purpose the incidents record shows was met by other means is
-  recorded as told, from the record: the police recording when they shared the safe and
-  well check with the local authority (``safe_and_well_shared``, or a check recorded
-  with the sharing time already set) marks the responsible local authority's
-  ``safe_and_well_done`` notifications told, by the officer, at the sharing time, by
-  the method the event names (else secure e-mail), and stops their queued e-mail.
+  recorded as told, from the record: the check's sharing with the local authority
+  (``safe_and_well_shared``, or a check recorded with the sharing already set) marks
+  the responsible local authority's ``safe_and_well_done`` notifications told, by the
+  event's actor, at the sharing time, by the method and to whom the check records
+  (else secure e-mail and the agency), and stops their queued e-mail.
 - A reminder step (``safe_and_well_due``, ``interview_due``) exists only to get a task
   done. Its notifications not yet made when the task is recorded are cancelled with
   the reason, when the task's event (``safe_and_well_done``, ``interview_held``,
@@ -1033,24 +1033,36 @@ def cancel_overtaken_reminders(*, episode_id: int, step: str) -> int:
 
 @dataclass(frozen=True)
 class Sharing:
-    """The police's record of sharing a safe and well check with the local authority."""
+    """The check's record of its sharing with the local authority."""
 
     at: dt.datetime
     by_id: int
     method: str
+    whom: str = ""
 
 
 def _told_method(data: dict[str, Any] | None) -> str:
-    method = (data or {}).get("method")
-    # The sharing is recorded without a method today; the protocol's channel for a
-    # check's outcome is secure e-mail.
+    data = data or {}
+    method = data.get("shared_method") or data.get("method")
+    # Sharings recorded before the check kept how were made without one; the
+    # protocol's channel for a check's outcome is secure e-mail.
     return method if method in Method.values else Method.SECURE_EMAIL
 
 
+def _sharing(event: CaseEvent, at: dt.datetime) -> Sharing:
+    whom = (event.data or {}).get("shared_with")
+    return Sharing(
+        at=at,
+        by_id=event.actor_id,
+        method=_told_method(event.data),
+        whom=whom if isinstance(whom, str) else "",
+    )
+
+
 def check_sharing(event: CaseEvent) -> Sharing | None:
-    """When, by whom and how the episode's check was shared, as this event shows it."""
+    """When, by whom, how and to whom the episode's check was shared, as this event shows."""
     if event.kind == CaseEvent.Kind.SAFE_AND_WELL_SHARED:
-        return Sharing(at=event.occurred_at, by_id=event.actor_id, method=_told_method(event.data))
+        return _sharing(event, event.occurred_at)
     if event.kind != CaseEvent.Kind.SAFE_AND_WELL_DONE:
         return None
     # The sharing may have been processed before this event (which failed, and the
@@ -1070,7 +1082,7 @@ def check_sharing(event: CaseEvent) -> Sharing | None:
         return None
     if timezone.is_naive(at):
         at = timezone.make_aware(at, dt.UTC)
-    return Sharing(at=at, by_id=event.actor_id, method=_told_method(event.data))
+    return _sharing(event, at)
 
 
 def complete_shared_check(*, episode_id: int, sharing: Sharing) -> int:
@@ -1089,7 +1101,9 @@ def complete_shared_check(*, episode_id: int, sharing: Sharing) -> int:
             "method": sharing.method,
             "told_at": sharing.at,
             "told_by_id": sharing.by_id,
-            "told_whom": (agency.name if agency else RecipientRole.RESPONSIBLE_LA.label)[:200],
+            "told_whom": (
+                sharing.whom or (agency.name if agency else RecipientRole.RESPONSIBLE_LA.label)
+            )[:200],
             "notes": SHARED_CHECK_NOTE,
         }
         # Conditional on "due": a worker's "sent" or a person's record stands.

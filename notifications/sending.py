@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from .emails import render_notification_email
 from .models import DeliveryAttempt, Method, Notification
+from .sharing import record_check_emailed
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,9 @@ def _record_success(notification: Notification, *, worker: str, now: dt.datetime
         Notification.objects.filter(pk=notification.pk, status=Notification.Status.DUE).update(
             status=Notification.Status.SENT, method=Method.EMAIL, told_at=now
         )
+        # The local authority's copy of a safe and well check is the check's sharing:
+        # saved with "sent", so the check and the notification always agree.
+        record_check_emailed(notification, sent_at=now)
     return True
 
 

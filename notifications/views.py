@@ -14,6 +14,8 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,6 +28,7 @@ from . import access
 from .emails import ACKNOWLEDGE_MAX_AGE_DAYS, acknowledge_signer
 from .forms import AcknowledgeForm, CancelForm, RecordToldForm
 from .models import Notification
+from .sharing import share_check_as_told
 
 S = Notification.Status
 OPEN_STATUSES = (S.DUE, S.SENT)
@@ -76,21 +79,35 @@ def record_told(request: HttpRequest, pk: int) -> HttpResponse:
     form = RecordToldForm(_posted(request), not_before=notification.episode.last_seen_at)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        # Conditional on the status we showed: a colleague recording the same call a
-        # moment earlier is not overwritten.
-        updated = Notification.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
-            status=S.TOLD,
-            method=data["method"],
-            told_at=data["told_at"],
-            told_by=request.user,
-            told_whom=data["told_whom"],
-            notes=data["notes"],
-        )
-        if updated:
-            messages.success(request, f"Recorded that you told {data['told_whom']}")
+        try:
+            with transaction.atomic():
+                # Telling the council about the check is sharing the check: recorded on
+                # it in the same transaction, or neither is saved.
+                share_check_as_told(
+                    notification,
+                    acting_user=request.user,
+                    told_at=data["told_at"],
+                    method=data["method"],
+                    told_whom=data["told_whom"],
+                )
+                # Conditional on the status we showed: a colleague recording the same
+                # call a moment earlier is not overwritten.
+                updated = Notification.objects.filter(pk=pk, status__in=OPEN_STATUSES).update(
+                    status=S.TOLD,
+                    method=data["method"],
+                    told_at=data["told_at"],
+                    told_by=request.user,
+                    told_whom=data["told_whom"],
+                    notes=data["notes"],
+                )
+        except ValidationError as error:
+            form.add_error(None, error)
         else:
-            messages.info(request, "Someone else recorded this notification a moment ago")
-        return redirect(_episode_url(notification))
+            if updated:
+                messages.success(request, f"Recorded that you told {data['told_whom']}")
+            else:
+                messages.info(request, "Someone else recorded this notification a moment ago")
+            return redirect(_episode_url(notification))
     return render(
         request,
         "notifications/form_page.html",

@@ -249,9 +249,15 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     page.get_by_label("Yes", exact=True).check()
     page.get_by_label("Outcome of the check").fill("Seen at Oak Lodge, tired, no injuries.")
     fill_datetime(page, "shared_with_la_at", shared)
+    page.get_by_label("Phone", exact=True).check()
+    page.get_by_label("Who was it shared with?").fill("Jo Whitfield, social worker")
     click_and_wait(page, "Save the safe and well check")
     expect_banner(page, "Safe and well check saved")
-    expect(page.get_by_role("main")).to_contain_text(f"{shown(checked)} by {officer.name}")
+    check = page.get_by_test_id("safe-and-well")
+    expect(check).to_contain_text(f"{shown(checked)} by {officer.name}")
+    expect(page.get_by_test_id("safe-and-well-shared")).to_contain_text(
+        f"{shown(shared)}, phone, with Jo Whitfield, social worker"
+    )
 
     # 4. The provider's worker finds her, records a failed attempt, then the interview. -
     switch_user(page, live_server, provider_worker)

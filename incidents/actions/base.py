@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from simple_history.utils import get_history_manager_for_model
 
-from missingkids.accounts.models import User
+from missingkids.accounts.models import Agency, User
 
 from ..models import CaseEvent, Child, Episode
 
@@ -45,8 +45,13 @@ def event_record(
     occurred_at: dt.datetime | None = None,
     episode: Episode | None = None,
     data: dict[str, Any] | None = None,
+    actor_agency: Agency | None = None,
 ) -> CaseEvent:
-    """Add one row to the child's timeline (and, for protocol kinds, the outbox)."""
+    """Add one row to the child's timeline (and, for protocol kinds, the outbox).
+
+    ``actor_agency`` defaults to the actor's own agency; it differs only when the row
+    records what an agency did through the service rather than what the actor typed.
+    """
     now = timezone.now()
     return CaseEvent.objects.create(
         child=child,
@@ -56,7 +61,7 @@ def event_record(
         occurred_at=occurred_at or now,
         recorded_at=now,
         actor=actor,
-        actor_agency_id=actor.agency_id,
+        actor_agency_id=actor_agency.pk if actor_agency is not None else actor.agency_id,
         summary=summary[:500],
         data=data or {},
     )

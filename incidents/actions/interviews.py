@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -38,6 +38,7 @@ from ..models import (
     Placement,
     ReturnInterview,
     SafeAndWellCheck,
+    SharingMethod,
 )
 from .base import StaleEdit, event_record, history_write, raise_if_errors, update_versioned
 
@@ -108,6 +109,62 @@ def _close_if_complete(*, acting_user: User, episode: Episode) -> None:
 
 # Safe and well check ----------------------------------------------------------------
 
+SHARED_AT_MISSING = "Enter when it was shared with the local authority"
+SHARED_METHOD_MISSING = "Select how it was shared"
+SHARED_WITH_MISSING = "Enter who it was shared with: their name and agency"
+
+
+def _sharing_errors(
+    errors: dict[str, list[str]],
+    *,
+    conducted_at: dt.datetime | None,
+    shared_at: dt.datetime | None,
+    method: str,
+    shared_with: str,
+    fields: tuple[str, str, str],
+) -> None:
+    """The rules for a sharing typed in: when (after the check, not in the future), how
+    and with whom, each message by its field (``fields``: when, how, whom)."""
+    at_field, method_field, whom_field = fields
+    if shared_at is None:
+        errors.setdefault(at_field, []).append(SHARED_AT_MISSING)
+    elif conducted_at is not None and shared_at < conducted_at:
+        errors.setdefault(at_field, []).append(
+            "The check cannot be shared before it was done: enter a time after "
+            f"{_local(conducted_at)}"
+        )
+    elif _is_future(shared_at):
+        errors.setdefault(at_field, []).append(FUTURE_MESSAGE)
+    if method not in SharingMethod.values:
+        errors.setdefault(method_field, []).append(SHARED_METHOD_MISSING)
+    if _blank(shared_with):
+        errors.setdefault(whom_field, []).append(SHARED_WITH_MISSING)
+
+
+def _sharing_data(
+    *, at: dt.datetime, method: str, shared_with: str, by_agency: Agency | None
+) -> dict[str, Any]:
+    """What a protocol event says about a sharing: the notifications app marks the local
+    authority's check notifications told from exactly this (when, how, whom)."""
+    return {
+        "shared_at": at.isoformat(),
+        "shared_method": method,
+        "shared_with": shared_with,
+        "shared_by_agency_id": by_agency.pk if by_agency is not None else None,
+    }
+
+
+def _already_shared_message(check: SafeAndWellCheck) -> str:
+    message = "This check has already been recorded as shared with the local authority"
+    if check.shared_with_la_at is not None:
+        message += f" ({_local(check.shared_with_la_at)}"
+        if check.shared_method:
+            message += f", {check.get_shared_method_display().lower()}"
+        if check.shared_with:
+            message += f", with {check.shared_with}"
+        message += ")"
+    return message
+
 
 def safe_and_well_record(
     *,
@@ -121,11 +178,17 @@ def safe_and_well_record(
     crime_disclosed: bool = False,
     disclosure_details: str = "",
     shared_with_la_at: dt.datetime | None = None,
+    shared_method: str = "",
+    shared_with: str = "",
 ) -> SafeAndWellCheck:
+    """Record the check; if it was already shared with the local authority, say when,
+    how and with whom (all three, or none: it can be recorded later)."""
     access.require(
         access.can_record_safe_and_well(acting_user),
         "Only police officers record safe and well checks.",
     )
+    shared_with = (shared_with or "").strip()
+    sharing = shared_with_la_at is not None or bool(shared_method) or bool(shared_with)
     with transaction.atomic():
         # Lock the episode so two officers recording at once cannot both pass the
         # "only one check" test (a no-op on SQLite, which serialises writes anyway).
@@ -152,14 +215,15 @@ def safe_and_well_record(
             errors["outcome"] = ["Enter the outcome of the check"]
         if (harm_disclosed or crime_disclosed) and _blank(disclosure_details):
             errors["disclosure_details"] = ["Describe what the child disclosed"]
-        if shared_with_la_at is not None and conducted_at is not None:
-            if shared_with_la_at < conducted_at:
-                errors["shared_with_la_at"] = [
-                    "The check cannot be shared before it was done: enter a time after "
-                    f"{_local(conducted_at)}"
-                ]
-            elif _is_future(shared_with_la_at):
-                errors["shared_with_la_at"] = [FUTURE_MESSAGE]
+        if sharing:
+            _sharing_errors(
+                errors,
+                conducted_at=conducted_at,
+                shared_at=shared_with_la_at,
+                method=shared_method,
+                shared_with=shared_with,
+                fields=("shared_with_la_at", "shared_method", "shared_with"),
+            )
         raise_if_errors(errors)
 
         check = SafeAndWellCheck.objects.create(
@@ -173,6 +237,10 @@ def safe_and_well_record(
             crime_disclosed=crime_disclosed,
             disclosure_details=disclosure_details.strip(),
             shared_with_la_at=shared_with_la_at,
+            shared_method=shared_method if sharing else "",
+            shared_with=shared_with if sharing else "",
+            shared_by_agency_id=acting_user.agency_id if sharing else None,
+            shared_recorded_by=acting_user if sharing else None,
             recorded_by=acting_user,
         )
         episode.safe_and_well = check
@@ -184,6 +252,23 @@ def safe_and_well_record(
         )
         if disclosed:
             summary += f": {' and '.join(disclosed)} disclosed"
+        data: dict[str, Any] = {
+            **_episode_facts(episode),
+            "face_to_face": face_to_face,
+            "harm_disclosed": harm_disclosed,
+            "crime_disclosed": crime_disclosed,
+            "shared": sharing,
+            "shared_at": None,
+        }
+        if shared_with_la_at is not None:
+            data.update(
+                _sharing_data(
+                    at=shared_with_la_at,
+                    method=shared_method,
+                    shared_with=shared_with,
+                    by_agency=acting_user.agency,
+                )
+            )
         event_record(
             child=episode.child,
             episode=episode,
@@ -191,70 +276,163 @@ def safe_and_well_record(
             actor=acting_user,
             occurred_at=conducted_at,
             summary=summary,
-            data={
-                **_episode_facts(episode),
-                "face_to_face": face_to_face,
-                "harm_disclosed": harm_disclosed,
-                "crime_disclosed": crime_disclosed,
-                "shared": shared_with_la_at is not None,
-                "shared_at": shared_with_la_at.isoformat() if shared_with_la_at else None,
-            },
+            data=data,
         )
         _close_if_complete(acting_user=acting_user, episode=episode)
     return check
 
 
-def safe_and_well_share(
-    *, acting_user: User, check: SafeAndWellCheck, shared_at: dt.datetime
-) -> SafeAndWellCheck:
-    access.require(
-        access.can_record_safe_and_well(acting_user),
-        "Only police officers record that a safe and well check was shared.",
+def _share(
+    check: SafeAndWellCheck,
+    *,
+    at: dt.datetime,
+    method: str,
+    shared_with: str,
+    by_agency: Agency | None,
+    recorded_by: User | None,
+) -> bool:
+    """Write the sharing on the check if none is recorded yet; False if one already is.
+
+    A conditional UPDATE: whoever records the sharing first wins (the worker's e-mail
+    or a person), and a later one changes nothing.
+    """
+    updated = SafeAndWellCheck.objects.filter(pk=check.pk, shared_with_la_at__isnull=True).update(
+        shared_with_la_at=at,
+        shared_method=method,
+        shared_with=shared_with[:200],
+        shared_by_agency=by_agency,
+        shared_recorded_by=recorded_by,
+        version=F("version") + 1,
     )
+    if updated != 1:
+        return False
+    history_write(SafeAndWellCheck, check.pk, user=recorded_by)
+    check.shared_with_la_at = at
+    check.shared_method = method
+    check.shared_with = shared_with[:200]
+    check.shared_by_agency = by_agency
+    check.shared_recorded_by = recorded_by
+    check.version += 1
+    return True
+
+
+def safe_and_well_share(
+    *,
+    acting_user: User,
+    check: SafeAndWellCheck,
+    shared_at: dt.datetime | None,
+    method: str,
+    shared_with: str,
+    by_agency: Agency | None = None,
+) -> SafeAndWellCheck:
+    """Record that the check was shared with the local authority: when, how, with whom.
+
+    ``by_agency`` is the agency that shared it: the acting person's, unless a manager
+    of the child's council records that the police told them (the notification's
+    teller). Only the first sharing counts: a second is refused and says which.
+    """
+    episode = check.episode
+    access.require(
+        access.can_record_safe_and_well_shared(acting_user, episode.child),
+        "Only police officers, or managers of the child's council, record that a safe "
+        "and well check was shared.",
+    )
+    shared_with = (shared_with or "").strip()
+    by_agency = by_agency or acting_user.agency
     with transaction.atomic():
         errors: dict[str, list[str]] = {}
-        if shared_at is None:
-            errors["shared_at"] = ["Enter the date and time it was shared"]
-        elif shared_at < check.conducted_at:
-            errors["shared_at"] = [
-                "The check cannot be shared before it was done: enter a time after "
-                f"{_local(check.conducted_at)}"
-            ]
-        elif _is_future(shared_at):
-            errors["shared_at"] = [FUTURE_MESSAGE]
+        _sharing_errors(
+            errors,
+            conducted_at=check.conducted_at,
+            shared_at=shared_at,
+            method=method,
+            shared_with=shared_with,
+            fields=("shared_at", "method", "shared_with"),
+        )
         raise_if_errors(errors)
-        # Conditional update: whoever records the sharing first wins; a second attempt
-        # is told, rather than moving the date.
-        updated = SafeAndWellCheck.objects.filter(
-            pk=check.pk, shared_with_la_at__isnull=True
-        ).update(shared_with_la_at=shared_at, version=check.version + 1)
-        if updated == 1:
-            history_write(SafeAndWellCheck, check.pk, user=acting_user)
-        if updated != 1:
-            raise_if_errors(
-                {
-                    NON_FIELD_ERRORS: [
-                        "This check has already been recorded as shared with the local authority"
-                    ]
-                }
-            )
-        check.shared_with_la_at = shared_at
-        check.version += 1
-        episode = check.episode
+        if not _share(
+            check,
+            at=shared_at,  # type: ignore[arg-type]  # a missing time was refused above
+            method=method,
+            shared_with=shared_with,
+            by_agency=by_agency,
+            recorded_by=acting_user,
+        ):
+            check.refresh_from_db()
+            raise_if_errors({NON_FIELD_ERRORS: [_already_shared_message(check)]})
+        how = check.get_shared_method_display().lower()
         event_record(
             child=episode.child,
             episode=episode,
             kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED,
             actor=acting_user,
+            actor_agency=by_agency,
             occurred_at=shared_at,
-            summary="Safe and well check shared with the local authority",
+            summary=f"Safe and well check shared with the local authority ({how}, with "
+            f"{shared_with})",
             data={
                 **_episode_facts(episode),
                 "conducted_at": check.conducted_at.isoformat(),
-                "shared_at": shared_at.isoformat(),
+                **_sharing_data(
+                    at=shared_at, method=method, shared_with=shared_with, by_agency=by_agency
+                ),
             },
         )
     return check
+
+
+def safe_and_well_record_emailed(
+    *,
+    check: SafeAndWellCheck,
+    sent_at: dt.datetime,
+    sent_to: str,
+    teller: Agency | None,
+) -> bool:
+    """Record the service's delivered e-mail of the check to the local authority as its
+    sharing: by e-mail, when the mail server took it, to the recipient it named.
+
+    Called by the notifications worker, in the transaction that records the delivery,
+    so "sent" and "shared" are saved together or not at all. No person acted, so there
+    is no ``acting_user``: the event's actor is the officer who recorded the check (the
+    e-mail goes out because of their record, on their force's behalf) and its agency
+    the agency the rule made responsible for telling; its summary says the service
+    sent it, and the check's ``shared_recorded_by`` stays empty. Returns False, changing
+    nothing, if a sharing was already recorded (only the first counts).
+    """
+    episode = check.episode
+    # The check's time may be typed up to a minute ahead (FUTURE_GRACE); the sharing
+    # cannot come before it.
+    at = max(sent_at, check.conducted_at)
+    by_agency = teller or check.agency
+    with transaction.atomic():
+        if not _share(
+            check,
+            at=at,
+            method=SharingMethod.EMAIL,
+            shared_with=sent_to,
+            by_agency=by_agency,
+            recorded_by=None,
+        ):
+            return False
+        event_record(
+            child=episode.child,
+            episode=episode,
+            kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED,
+            actor=check.recorded_by,
+            actor_agency=by_agency,
+            occurred_at=at,
+            summary=f"Safe and well check e-mailed to {sent_to} by the service, for "
+            f"{by_agency.name}",
+            data={
+                **_episode_facts(episode),
+                "conducted_at": check.conducted_at.isoformat(),
+                "sent_by_service": True,
+                **_sharing_data(
+                    at=at, method=SharingMethod.EMAIL, shared_with=sent_to, by_agency=by_agency
+                ),
+            },
+        )
+    return True
 
 
 # Return interview -------------------------------------------------------------------

@@ -16,10 +16,23 @@ from django import forms
 from missingkids.accounts.models import Agency
 
 from ..actions.interviews import MAX_AGREED_ACTIONS
-from ..models import PULL_FACTORS, PUSH_FACTORS, Challenge, Child, Episode, InterviewAttempt
+from ..models import (
+    PULL_FACTORS,
+    PUSH_FACTORS,
+    Challenge,
+    Child,
+    Episode,
+    InterviewAttempt,
+    SharingMethod,
+)
 from .fields import FREE_TEXT_MAX_LENGTH, UKDateField, UKDateTimeField
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
+SHARING_METHODS = SharingMethod.choices
+SHARED_WITH_HINT = (
+    "Their name and role, and their agency, for example 'Sam Patel, duty social worker, "
+    "Cheshire West and Chester front door'."
+)
 
 
 def _required(message: str) -> dict[str, str]:
@@ -89,7 +102,20 @@ class SafeAndWellForm(forms.Form):
     shared_with_la_at = _when(
         "When it was shared with the local authority",
         required=False,
-        help_text="Leave blank if it has not been shared yet. You can record it later.",
+        help_text="Leave the sharing blank if it has not been shared yet: the service "
+        "e-mails the check to the local authority, or you can record it later.",
+    )
+    shared_method = forms.ChoiceField(
+        label="How was it shared?",
+        choices=SHARING_METHODS,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    shared_with = forms.CharField(
+        label="Who was it shared with?",
+        max_length=200,
+        required=False,
+        help_text=SHARED_WITH_HINT,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -106,17 +132,43 @@ class SafeAndWellForm(forms.Form):
                 legend="Disclosures",
                 legend_size=Size.SMALL,
             ),
-            Field("shared_with_la_at"),
+            Fieldset(
+                Field("shared_with_la_at"),
+                Field.radios("shared_method", legend_size=Size.SMALL),
+                Field.text("shared_with"),
+                legend="Sharing with the local authority",
+                legend_size=Size.SMALL,
+            ),
             submit="Save the safe and well check",
         )
 
 
 class SafeAndWellShareForm(forms.Form):
-    shared_at = _when("When it was shared with the local authority")
+    shared_at = _when(
+        "When it was shared with the local authority",
+        help_text="Not before the check was done. For example, 27 3 2026 and 14:30",
+    )
+    method = forms.ChoiceField(
+        label="How was it shared?",
+        choices=SHARING_METHODS,
+        widget=forms.RadioSelect,
+        error_messages=_required("Select how it was shared"),
+    )
+    shared_with = forms.CharField(
+        label="Who was it shared with?",
+        max_length=200,
+        help_text=SHARED_WITH_HINT,
+        error_messages=_required("Enter who it was shared with: their name and agency"),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.helper = _helper(Field("shared_at"), submit="Save")
+        self.helper = _helper(
+            Field("shared_at"),
+            Field.radios("method", legend_size=Size.SMALL),
+            Field.text("shared_with"),
+            submit="Save",
+        )
 
 
 class AttemptForm(forms.Form):

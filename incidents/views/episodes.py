@@ -229,6 +229,10 @@ def _episode_for_page(request: HttpRequest, pk: int) -> Episode:
             "found_location",
             "closed_by",
             "safe_and_well",
+            "safe_and_well__agency",
+            "safe_and_well__shared_by_agency",
+            "safe_and_well__shared_recorded_by",
+            "safe_and_well__shared_recorded_by__agency",
             "interview",
             "interview__owner",
             "interview__provider",
@@ -343,9 +347,17 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "edit": not episode.is_closed and access.can_report_episode(user),
         "close": not missing and not episode.is_closed and access.can_close_episode(user),
     }
+    check = getattr(episode, "safe_and_well", None)
+    can_record_check = access.can_record_safe_and_well(user)
     urls = {
         "return": reverse("incidents:episode_return", kwargs={"pk": pk}) if can["return"] else "",
-        "safe_and_well": _optional_url("incidents:safe_and_well_record", pk=pk),
+        # The form for the police while the check is to do; for everyone else, and once
+        # it is recorded, the check itself below: never a page that refuses them.
+        "safe_and_well": (
+            _optional_url("incidents:safe_and_well_record", pk=pk)
+            if can_record_check and check is None
+            else "#safe-and-well"
+        ),
         "interview": _optional_url("incidents:interview_detail", pk=pk),
     }
     # Other apps (notifications) add their sections here; incidents does not know them.
@@ -370,6 +382,8 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "episodes_in_90_days": actions.episodes_in_last_days(episode.child, 90, now=now),
             "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),
             "can": can,
+            "check": check,
+            "can_record_safe_and_well": can_record_check,
             "history": history.episode_history(episode),
             "history_shown": history.SHOWN,
         },

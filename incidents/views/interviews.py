@@ -68,7 +68,13 @@ def _interview_or_404(episode: Episode) -> ReturnInterview:
 
 
 def _check_of(episode: Episode) -> SafeAndWellCheck | None:
-    return SafeAndWellCheck.objects.filter(episode=episode).first()
+    return (
+        SafeAndWellCheck.objects.select_related(
+            "agency", "shared_by_agency", "shared_recorded_by", "shared_recorded_by__agency"
+        )
+        .filter(episode=episode)
+        .first()
+    )
 
 
 def due_tag(interview: ReturnInterview, now: dt.datetime | None = None) -> tuple[str, str]:
@@ -116,6 +122,11 @@ def _interview_url(episode: Episode) -> str:
 # Safe and well check ----------------------------------------------------------------
 
 
+def _check_url(episode: Episode) -> str:
+    """Where the check is shown to everyone who may see the child: the episode page."""
+    return reverse("incidents:episode_detail", args=[episode.pk]) + "#safe-and-well"
+
+
 @require_http_methods(["GET", "POST"])
 def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
@@ -123,6 +134,9 @@ def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
         access.can_record_safe_and_well(request.user),
         "Only police officers record safe and well checks.",
     )
+    if request.method == "GET" and _check_of(episode) is not None:
+        messages.info(request, "The safe and well check has already been recorded")
+        return redirect(_check_url(episode))
     if request.method == "POST":
         form = SafeAndWellForm(request.POST)
         if form.is_valid():
@@ -132,7 +146,7 @@ def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, error)
             else:
                 messages.success(request, "Safe and well check saved")
-                return redirect(_interview_url(episode))
+                return redirect(_check_url(episode))
     else:
         form = SafeAndWellForm(initial={"officer_name": request.user.name})
     return _render_form(
@@ -140,7 +154,7 @@ def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
         form,
         heading="Record the safe and well check",
         caption=episode.child.full_name,
-        back_url=_interview_url(episode),
+        back_url=_check_url(episode),
         episode=episode,
     )
 
@@ -156,18 +170,21 @@ def safe_and_well_share_view(request: HttpRequest, pk: int) -> HttpResponse:
     if check is None:
         raise Http404("No safe and well check has been recorded")
     check.episode = episode
+    if request.method == "GET" and check.is_shared:
+        messages.info(
+            request, "The safe and well check has already been shared with the local authority"
+        )
+        return redirect(_check_url(episode))
     if request.method == "POST":
         form = SafeAndWellShareForm(request.POST)
         if form.is_valid():
             try:
-                safe_and_well_share(
-                    acting_user=request.user, check=check, shared_at=form.cleaned_data["shared_at"]
-                )
+                safe_and_well_share(acting_user=request.user, check=check, **form.cleaned_data)
             except ValidationError as error:
                 form.add_error(None, error)
             else:
                 messages.success(request, "Recorded that the check was shared")
-                return redirect(_interview_url(episode))
+                return redirect(_check_url(episode))
     else:
         form = SafeAndWellShareForm()
     return _render_form(
@@ -175,8 +192,12 @@ def safe_and_well_share_view(request: HttpRequest, pk: int) -> HttpResponse:
         form,
         heading="Record that the safe and well check was shared with the local authority",
         caption=episode.child.full_name,
-        back_url=_interview_url(episode),
+        back_url=_check_url(episode),
         episode=episode,
+        intro=(
+            "Record a sharing made another way, for example by phone or secure e-mail. "
+            "The service's own e-mail to the local authority is recorded by itself."
+        ),
     )
 
 

@@ -4,10 +4,12 @@ re-grade, record return and close."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from incidents.history import EPISODE_HISTORY_QUERIES
 from incidents.models import CaseEvent, Episode, LegalStatus, Location, ReturnInterview
@@ -226,6 +228,148 @@ def test_detail_returned_for_manager(client, manager, returned):
     assert reverse("incidents:episode_regrade", args=[returned.pk]) not in content
     assert reverse("incidents:episode_return", args=[returned.pk]) not in content
     assert "Due by" in content
+
+
+# The safe and well check on the episode page ---------------------------------------------
+
+READERS = ["officer", "social_worker", "provider_worker", "manager"]
+
+
+def _check_with_disclosures(episode, officer, **fields):
+    return SafeAndWellCheckFactory(
+        episode=episode,
+        officer_name="PC Sam Okafor",
+        agency=officer.agency,
+        recorded_by=officer,
+        conducted_at=episode.found_at + dt.timedelta(minutes=30),
+        outcome="Seen at home; says she stayed at a friend's flat in Crewe.",
+        harm_disclosed=True,
+        crime_disclosed=True,
+        disclosure_details="Said an older man gave her cannabis to carry.",
+        **fields,
+    )
+
+
+@pytest.mark.parametrize("who", READERS)
+def test_the_checks_outcome_is_on_the_episode_page_for_everyone_who_sees_the_child(
+    client, request, returned, officer, who
+):
+    _check_with_disclosures(returned, officer)
+    client.force_login(request.getfixturevalue(who))
+    content = client.get(reverse("incidents:episode_detail", args=[returned.pk])).content.decode()
+
+    assert 'id="safe-and-well"' in content
+    assert escape("says she stayed at a friend's flat in Crewe.") in content
+    assert "What the child disclosed" in content
+    assert "Said an older man gave her cannabis to carry." in content
+    assert re.search(r"Harm disclosed</dt>\s*<dd[^>]*><strong[^>]*>Yes", content)
+    assert re.search(r"Crime disclosed</dt>\s*<dd[^>]*><strong[^>]*>Yes", content)
+    assert '<strong class="govuk-tag govuk-tag--red">Not shared</strong>' in content
+
+
+def test_the_check_is_not_shown_to_an_outsider(client, outsider, returned, officer):
+    _check_with_disclosures(returned, officer)
+    client.force_login(outsider)
+    assert client.get(reverse("incidents:episode_detail", args=[returned.pk])).status_code == 404
+
+
+def _episode_links(content: str, episode) -> set[str]:
+    prefix = reverse("incidents:episode_detail", args=[episode.pk])
+    return {href for href in re.findall(r'href="([^"#]+)', content) if href.startswith(prefix)}
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["to do", "recorded"])
+@pytest.mark.parametrize("who", READERS)
+def test_no_link_on_the_episode_page_leads_a_reader_to_permission_denied(
+    client, request, returned, officer, who, recorded
+):
+    if recorded:
+        _check_with_disclosures(returned, officer)
+    client.force_login(request.getfixturevalue(who))
+    content = client.get(reverse("incidents:episode_detail", args=[returned.pk])).content.decode()
+
+    links = _episode_links(content, returned)
+    assert links, "the page links to the episode's own pages"
+    for href in links:
+        assert client.get(href).status_code == 200, href
+
+
+def test_the_check_step_leads_each_reader_to_the_right_place(
+    client, returned, officer, social_worker
+):
+    record = reverse("incidents:safe_and_well_record", args=[returned.pk])
+
+    def step_url(user):
+        client.force_login(user)
+        response = client.get(reverse("incidents:episode_detail", args=[returned.pk]))
+        (step,) = [s for s in response.context["steps"] if s["name"] == "Safe and well check"]
+        return step["url"]
+
+    # To do: the police go to the form, everyone else to where the check will be shown.
+    assert step_url(officer) == record
+    assert step_url(social_worker) == "#safe-and-well"
+    _check_with_disclosures(returned, officer)
+    assert step_url(officer) == "#safe-and-well"
+    assert step_url(social_worker) == "#safe-and-well"
+
+
+def test_the_sharing_shows_how_whom_and_who_recorded_it(
+    client, returned, officer, social_worker, police
+):
+    check = _check_with_disclosures(
+        returned,
+        officer,
+        shared_with_la_at=returned.found_at + dt.timedelta(hours=2),
+        shared_method="phone",
+        shared_with="Jo Whitfield, duty social worker",
+        shared_by_agency=police,
+        shared_recorded_by=officer,
+    )
+    client.force_login(social_worker)
+    content = client.get(reverse("incidents:episode_detail", args=[returned.pk])).content.decode()
+
+    shared = timezone.localtime(check.shared_with_la_at)
+    assert f"{shared.day} {shared:%b %Y %H:%M}, phone, with Jo Whitfield, duty social worker" in (
+        content
+    )
+    assert f"Recorded by {officer.name}, {escape(police.name)}" in content
+    assert "Not shared" not in content
+
+
+def test_a_check_the_service_emailed_says_so(client, returned, officer, social_worker, police):
+    _check_with_disclosures(
+        returned,
+        officer,
+        shared_with_la_at=returned.found_at + dt.timedelta(hours=2),
+        shared_method="email",
+        shared_with="Front door, Cheshire West and Chester Council",
+        shared_by_agency=police,
+    )
+    client.force_login(social_worker)
+    content = client.get(reverse("incidents:episode_detail", args=[returned.pk])).content.decode()
+
+    assert "e-mail, with Front door, Cheshire West and Chester Council" in content
+    assert f"Sent by the service for {police.name}" in content
+
+
+def test_the_query_count_is_the_same_with_a_shared_check(
+    client, returned, officer, police, django_assert_num_queries
+):
+    client.force_login(officer)
+    url = reverse("incidents:episode_detail", args=[returned.pk])
+    client.get(url)
+    # The check and the people and agencies it names come with the episode's own query.
+    _check_with_disclosures(
+        returned,
+        officer,
+        shared_with_la_at=returned.found_at + dt.timedelta(hours=2),
+        shared_method="phone",
+        shared_with="Jo Whitfield",
+        shared_by_agency=police,
+        shared_recorded_by=officer,
+    )
+    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+        client.get(url)
 
 
 def test_detail_overdue_steps(client, social_worker, child):

@@ -21,6 +21,7 @@ from incidents.actions.interviews import (
     interview_record_declined,
     interview_record_held,
     safe_and_well_record,
+    safe_and_well_record_emailed,
     safe_and_well_share,
 )
 from incidents.models import (
@@ -31,7 +32,11 @@ from incidents.models import (
     InterviewAttempt,
     LegalStatus,
     ReturnInterview,
+    SafeAndWellCheck,
+    SharingMethod,
 )
+from missingkids.accounts.models import User
+from tests.factories import UserFactory
 from tests.factories.incidents import (
     ChildFactory,
     EpisodeFactory,
@@ -125,14 +130,84 @@ def test_safe_and_well_record_saves_the_check_and_writes_the_event(officer, epis
     assert event.data["child_in_care"] is False
 
 
-def test_safe_and_well_record_with_sharing_says_so(officer, episode):
+def test_safe_and_well_record_with_sharing_says_so(officer, episode, la_west):
     shared = episode.found_at + 2 * HOUR
     check = safe_and_well_record(
-        acting_user=officer, **check_kwargs(episode, shared_with_la_at=shared)
+        acting_user=officer,
+        **check_kwargs(
+            episode,
+            shared_with_la_at=shared,
+            shared_method=SharingMethod.PHONE,
+            shared_with=f"  Jo Whitfield, {la_west.name} ",
+        ),
     )
 
     assert check.shared_with_la_at == shared
-    assert last_event(CaseEvent.Kind.SAFE_AND_WELL_DONE).data["shared"] is True
+    assert check.shared_method == SharingMethod.PHONE
+    assert check.shared_with == f"Jo Whitfield, {la_west.name}"
+    assert check.shared_by_agency == officer.agency
+    assert check.shared_recorded_by == officer
+    data = last_event(CaseEvent.Kind.SAFE_AND_WELL_DONE).data
+    assert data["shared"] is True
+    assert data["shared_at"] == shared.isoformat()
+    assert data["shared_method"] == SharingMethod.PHONE
+    assert data["shared_with"] == f"Jo Whitfield, {la_west.name}"
+
+
+def test_safe_and_well_record_without_sharing_leaves_it_blank(officer, episode):
+    check = safe_and_well_record(acting_user=officer, **check_kwargs(episode))
+
+    assert not check.is_shared
+    assert (check.shared_method, check.shared_with) == ("", "")
+    assert check.shared_by_agency is None and check.shared_recorded_by is None
+    data = last_event(CaseEvent.Kind.SAFE_AND_WELL_DONE).data
+    assert (data["shared"], data["shared_at"]) == (False, None)
+    assert "shared_method" not in data
+
+
+@pytest.mark.parametrize(
+    ("typed", "missing"),
+    [
+        ({"shared_method": "", "shared_with": "Jo Whitfield"}, "shared_method"),
+        ({"shared_method": SharingMethod.PHONE, "shared_with": " "}, "shared_with"),
+    ],
+)
+def test_safe_and_well_record_sharing_asks_how_and_whom(officer, episode, typed, missing):
+    with pytest.raises(ValidationError) as excinfo:
+        safe_and_well_record(
+            acting_user=officer,
+            **check_kwargs(episode, shared_with_la_at=episode.found_at + 2 * HOUR, **typed),
+        )
+    assert list(errors_of(excinfo)) == [missing]
+    assert not SafeAndWellCheck.objects.exists()
+
+
+def test_safe_and_well_record_how_and_whom_without_when_is_refused(officer, episode):
+    with pytest.raises(ValidationError) as excinfo:
+        safe_and_well_record(
+            acting_user=officer,
+            **check_kwargs(episode, shared_method=SharingMethod.PHONE, shared_with="Jo"),
+        )
+    assert errors_of(excinfo) == {
+        "shared_with_la_at": ["Enter when it was shared with the local authority"]
+    }
+
+
+def test_safe_and_well_record_sharing_in_the_future_is_refused(officer, episode):
+    with pytest.raises(ValidationError) as excinfo:
+        safe_and_well_record(
+            acting_user=officer,
+            **check_kwargs(
+                episode,
+                conducted_at=timezone.now() - HOUR,
+                shared_with_la_at=timezone.now() + HOUR,
+                shared_method=SharingMethod.PHONE,
+                shared_with="Jo Whitfield",
+            ),
+        )
+    assert errors_of(excinfo) == {
+        "shared_with_la_at": ["The date and time must not be in the future"]
+    }
 
 
 def test_safe_and_well_event_says_placed_out_of_area(officer, episode, area_east):
@@ -196,50 +271,185 @@ def test_only_one_safe_and_well_check_per_episode(officer, episode):
 def test_safe_and_well_shared_before_the_check_is_refused(officer, episode):
     with pytest.raises(ValidationError) as excinfo:
         safe_and_well_record(
-            acting_user=officer, **check_kwargs(episode, shared_with_la_at=episode.found_at)
+            acting_user=officer,
+            **check_kwargs(
+                episode,
+                shared_with_la_at=episode.found_at,
+                shared_method=SharingMethod.PHONE,
+                shared_with="Jo Whitfield",
+            ),
         )
     assert "shared_with_la_at" in errors_of(excinfo)
 
 
-def test_safe_and_well_share_later(officer, episode):
-    check = SafeAndWellCheckFactory(episode=episode, conducted_at=episode.found_at + HOUR)
-    shared = episode.found_at + 3 * HOUR
+def share_kwargs(check: SafeAndWellCheck, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "check": check,
+        "shared_at": check.conducted_at + 2 * HOUR,
+        "method": SharingMethod.SECURE_EMAIL,
+        "shared_with": "Front door, Cheshire West and Chester",
+    }
+    values.update(overrides)
+    return values
 
-    safe_and_well_share(acting_user=officer, check=check, shared_at=shared)
+
+@pytest.fixture
+def check(episode, officer) -> SafeAndWellCheck:
+    return SafeAndWellCheckFactory(
+        episode=episode,
+        conducted_at=episode.found_at + HOUR,
+        agency=officer.agency,
+        recorded_by=officer,
+    )
+
+
+def test_safe_and_well_share_later(officer, check):
+    shared = check.conducted_at + 2 * HOUR
+
+    safe_and_well_share(
+        acting_user=officer,
+        **share_kwargs(check, shared_at=shared, method=SharingMethod.PHONE, shared_with=" Jo "),
+    )
 
     check.refresh_from_db()
     assert check.shared_with_la_at == shared
+    assert (check.shared_method, check.shared_with) == (SharingMethod.PHONE, "Jo")
+    assert (check.shared_by_agency, check.shared_recorded_by) == (officer.agency, officer)
     assert check.version == 2
+    assert check.history.latest().history_user == officer
     event = last_event(CaseEvent.Kind.SAFE_AND_WELL_SHARED)
     assert event.is_protocol
     assert event.occurred_at == shared
+    assert (event.actor, event.actor_agency) == (officer, officer.agency)
+    assert event.summary == "Safe and well check shared with the local authority (phone, with Jo)"
+    assert event.data["shared_method"] == SharingMethod.PHONE
+    assert event.data["shared_with"] == "Jo"
 
 
-def test_safe_and_well_share_twice_is_refused(officer, episode):
-    check = SafeAndWellCheckFactory(
-        episode=episode,
-        conducted_at=episode.found_at + HOUR,
-        shared_with_la_at=episode.found_at + HOUR,
-    )
+def test_safe_and_well_share_twice_is_refused_and_names_the_first(officer, check):
+    safe_and_well_share(acting_user=officer, **share_kwargs(check, shared_with="Jo Whitfield"))
+    first = check.shared_with_la_at
+
     with pytest.raises(ValidationError) as excinfo:
-        safe_and_well_share(acting_user=officer, check=check, shared_at=timezone.now())
-    assert "already" in errors_of(excinfo)[NON_FIELD_ERRORS][0]
+        safe_and_well_share(
+            acting_user=officer,
+            **share_kwargs(check, shared_at=timezone.now(), shared_with="Someone else"),
+        )
+
+    (message,) = errors_of(excinfo)[NON_FIELD_ERRORS]
+    assert message.startswith("This check has already been recorded as shared")
+    assert "secure e-mail, with Jo Whitfield" in message
+    check.refresh_from_db()
+    assert (check.shared_with_la_at, check.shared_with) == (first, "Jo Whitfield")
+    assert CaseEvent.objects.filter(kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED).count() == 1
 
 
-def test_safe_and_well_share_before_the_check_or_in_the_future_is_refused(officer, episode):
-    check = SafeAndWellCheckFactory(episode=episode, conducted_at=episode.found_at + HOUR)
+def test_safe_and_well_share_before_the_check_or_in_the_future_is_refused(officer, check):
     with pytest.raises(ValidationError) as before:
-        safe_and_well_share(acting_user=officer, check=check, shared_at=episode.found_at)
+        safe_and_well_share(
+            acting_user=officer, **share_kwargs(check, shared_at=check.conducted_at - HOUR)
+        )
     with pytest.raises(ValidationError) as future:
-        safe_and_well_share(acting_user=officer, check=check, shared_at=timezone.now() + HOUR)
-    assert "shared_at" in errors_of(before)
+        safe_and_well_share(
+            acting_user=officer, **share_kwargs(check, shared_at=timezone.now() + HOUR)
+        )
+    assert errors_of(before)["shared_at"] == [
+        "The check cannot be shared before it was done: enter a time after "
+        f"{timezone.localtime(check.conducted_at):%d/%m/%Y %H:%M}"
+    ]
     assert errors_of(future)["shared_at"] == ["The date and time must not be in the future"]
+    check.refresh_from_db()
+    assert not check.is_shared
 
 
-def test_safe_and_well_share_is_for_police(social_worker, episode):
-    check = SafeAndWellCheckFactory(episode=episode, conducted_at=episode.found_at + HOUR)
+def test_safe_and_well_share_asks_when_how_and_whom(officer, check):
+    with pytest.raises(ValidationError) as excinfo:
+        safe_and_well_share(
+            acting_user=officer,
+            **share_kwargs(check, shared_at=None, method="carrier pigeon", shared_with=""),
+        )
+    assert errors_of(excinfo) == {
+        "shared_at": ["Enter when it was shared with the local authority"],
+        "method": ["Select how it was shared"],
+        "shared_with": ["Enter who it was shared with: their name and agency"],
+    }
+
+
+@pytest.mark.parametrize("who", ["social_worker", "provider_worker", "admin_user"])
+def test_safe_and_well_share_is_for_police(request, check, who):
     with pytest.raises(PermissionDenied):
-        safe_and_well_share(acting_user=social_worker, check=check, shared_at=timezone.now())
+        safe_and_well_share(acting_user=request.getfixturevalue(who), **share_kwargs(check))
+
+
+def test_a_manager_of_the_childs_council_records_that_the_police_told_them(manager, check, police):
+    safe_and_well_share(
+        acting_user=manager, by_agency=police, **share_kwargs(check, method=SharingMethod.PHONE)
+    )
+
+    check.refresh_from_db()
+    assert (check.shared_by_agency, check.shared_recorded_by) == (police, manager)
+    event = last_event(CaseEvent.Kind.SAFE_AND_WELL_SHARED)
+    assert (event.actor, event.actor_agency) == (manager, police)
+
+
+def test_a_manager_of_another_council_cannot_record_the_sharing(check, la_east):
+    east_manager = UserFactory(agency=la_east, role=User.Role.MANAGER)
+    with pytest.raises(PermissionDenied):
+        safe_and_well_share(acting_user=east_manager, **share_kwargs(check))
+
+
+def test_the_services_email_is_recorded_as_the_sharing(officer, check, police, la_west):
+    sent = check.conducted_at + 3 * HOUR
+    to = f"Front door, {la_west.name}"
+
+    assert safe_and_well_record_emailed(check=check, sent_at=sent, sent_to=to, teller=police)
+
+    check.refresh_from_db()
+    assert check.shared_with_la_at == sent
+    assert (check.shared_method, check.shared_with) == (SharingMethod.EMAIL, to)
+    assert check.shared_by_agency == police
+    # Nobody typed it: the service recorded its own e-mail.
+    assert check.shared_recorded_by is None
+    assert check.shared_by_service
+    assert check.history.latest().history_user is None
+    event = last_event(CaseEvent.Kind.SAFE_AND_WELL_SHARED)
+    assert event.is_protocol
+    assert event.occurred_at == sent
+    # The officer whose check was sent, for the agency that had to tell.
+    assert (event.actor, event.actor_agency) == (officer, police)
+    assert event.summary == (
+        f"Safe and well check e-mailed to {to} by the service, for {police.name}"
+    )
+    assert event.data["sent_by_service"] is True
+    assert event.data["shared_method"] == SharingMethod.EMAIL
+    assert event.data["shared_with"] == to
+
+
+def test_only_the_first_sharing_counts(officer, check, police):
+    safe_and_well_share(acting_user=officer, **share_kwargs(check, method=SharingMethod.PHONE))
+    first = (check.shared_with_la_at, check.shared_method, check.shared_with)
+
+    assert not safe_and_well_record_emailed(
+        check=check, sent_at=timezone.now(), sent_to="Front door", teller=police
+    )
+
+    check.refresh_from_db()
+    assert (check.shared_with_la_at, check.shared_method, check.shared_with) == first
+    assert check.shared_recorded_by == officer
+    assert CaseEvent.objects.filter(kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED).count() == 1
+
+
+def test_an_email_sent_in_the_checks_minute_of_grace_is_not_before_it(officer, episode):
+    # A check may be typed up to a minute ahead of the server's clock.
+    check = SafeAndWellCheckFactory(
+        episode=episode, conducted_at=timezone.now() + dt.timedelta(seconds=50)
+    )
+    assert safe_and_well_record_emailed(
+        check=check, sent_at=timezone.now(), sent_to="Front door", teller=None
+    )
+    check.refresh_from_db()
+    assert check.shared_with_la_at == check.conducted_at
+    assert check.shared_by_agency == check.agency
 
 
 # Interview attempts ------------------------------------------------------------------

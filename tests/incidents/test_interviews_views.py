@@ -396,6 +396,31 @@ def test_record_the_safe_and_well_check(client, officer, interview):
     assert check.shared_with_la_at is None
 
 
+def test_record_a_check_already_shared_says_how_and_with_whom(client, officer, interview):
+    client.force_login(officer)
+    found = interview.episode.found_at
+    data = {
+        "officer_name": "PC Sam Okafor",
+        **when("conducted_at", found + HOUR),
+        "face_to_face": "yes",
+        "outcome": "Safe and well.",
+        **when("shared_with_la_at", found + 2 * HOUR),
+    }
+    response = client.post(url("safe_and_well_record", interview), data)
+    assert response.status_code == 200
+    assert 'href="#id_shared_method_0">Select how it was shared</a>' in response.text
+    assert not SafeAndWellCheck.objects.exists()
+
+    response = client.post(
+        url("safe_and_well_record", interview),
+        {**data, "shared_method": "secure_email", "shared_with": "Front door, CWAC"},
+    )
+    assert response.status_code == 302
+    check = SafeAndWellCheck.objects.get(episode=interview.episode)
+    assert (check.shared_method, check.shared_with) == ("secure_email", "Front door, CWAC")
+    assert check.shared_recorded_by == officer
+
+
 def test_safe_and_well_before_found_is_shown_by_its_field(client, officer, interview):
     client.force_login(officer)
     response = client.post(
@@ -430,14 +455,103 @@ def test_share_the_safe_and_well_check_later(client, officer, social_worker, int
     assert (
         url("safe_and_well_share", interview) in client.get(url("interview_detail", interview)).text
     )
+    page = client.get(url("safe_and_well_share", interview))
+    assert "How was it shared?" in page.text
+    assert "Who was it shared with?" in page.text
+    response = client.post(
+        url("safe_and_well_share", interview),
+        {
+            **when("shared_at", interview.episode.found_at + 2 * HOUR),
+            "method": "phone",
+            "shared_with": "Jo Whitfield, duty social worker",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == check_url(interview)
+    check.refresh_from_db()
+    typed = interview.episode.found_at + 2 * HOUR
+    assert check.shared_with_la_at == typed.replace(second=0, microsecond=0)
+    assert (check.shared_method, check.shared_with) == ("phone", "Jo Whitfield, duty social worker")
+    assert check.shared_recorded_by == officer
+
+
+def check_url(interview: ReturnInterview) -> str:
+    return url("episode_detail", interview) + "#safe-and-well"
+
+
+def test_sharing_asks_how_and_whom_by_the_fields(client, officer, interview):
+    SafeAndWellCheckFactory(episode=interview.episode, conducted_at=interview.episode.found_at)
+    client.force_login(officer)
     response = client.post(
         url("safe_and_well_share", interview),
         when("shared_at", interview.episode.found_at + 2 * HOUR),
     )
-    assert response.status_code == 302
+    assert response.status_code == 200
+    assert "Error:" in response.text
+    assert 'href="#id_method_0">Select how it was shared</a>' in response.text
+    assert (
+        'href="#id_shared_with">Enter who it was shared with: their name and agency</a>'
+        in response.text
+    )
+    assert not SafeAndWellCheck.objects.get().is_shared
+
+
+def test_sharing_dated_before_the_check_is_shown_by_its_field(client, officer, interview):
+    check = SafeAndWellCheckFactory(
+        episode=interview.episode, conducted_at=interview.episode.found_at + 3 * HOUR
+    )
+    client.force_login(officer)
+    response = client.post(
+        url("safe_and_well_share", interview),
+        {
+            **when("shared_at", interview.episode.found_at + HOUR),
+            "method": "phone",
+            "shared_with": "Typed name, duty desk",
+        },
+    )
+    assert response.status_code == 200
+    assert 'href="#id_shared_at_0">The check cannot be shared before it was done' in response.text
+    # What was typed stays in the form.
+    assert "Typed name, duty desk" in response.text
     check.refresh_from_db()
-    typed = interview.episode.found_at + 2 * HOUR
-    assert check.shared_with_la_at == typed.replace(second=0, microsecond=0)
+    assert not check.is_shared
+
+
+def test_a_check_already_shared_is_not_shared_again(client, officer, interview):
+    SafeAndWellCheckFactory(
+        episode=interview.episode,
+        conducted_at=interview.episode.found_at,
+        shared_with_la_at=interview.episode.found_at + HOUR,
+        shared_method="email",
+        shared_with="Front door",
+    )
+    client.force_login(officer)
+    response = client.get(url("safe_and_well_share", interview), follow=True)
+    assert response.redirect_chain == [(check_url(interview), 302)]
+    assert "already been shared with the local authority" in response.text
+    assert url("safe_and_well_share", interview) not in response.text
+
+    # A form opened before someone else's sharing is refused, saying which.
+    response = client.post(
+        url("safe_and_well_share", interview),
+        {
+            **when("shared_at", interview.episode.found_at + 2 * HOUR),
+            "method": "phone",
+            "shared_with": "Jo Whitfield",
+        },
+    )
+    assert response.status_code == 200
+    assert "already been recorded as shared" in response.text
+    assert "e-mail, with Front door" in response.text
+    assert SafeAndWellCheck.objects.get().shared_method == "email"
+
+
+def test_a_recorded_check_is_not_offered_again(client, officer, interview):
+    SafeAndWellCheckFactory(episode=interview.episode, conducted_at=interview.episode.found_at)
+    client.force_login(officer)
+    response = client.get(url("safe_and_well_record", interview), follow=True)
+    assert response.redirect_chain == [(check_url(interview), 302)]
+    assert "already been recorded" in response.text
 
 
 # Challenges ---------------------------------------------------------------------------

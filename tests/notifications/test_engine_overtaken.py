@@ -404,13 +404,21 @@ def test_end_to_end_the_check_shared_later_shows_as_done(
     assert _check_notification(episode).status == S.DUE
 
     with django_capture_on_commit_callbacks(execute=True):
-        safe_and_well_share(acting_user=officer, check=check, shared_at=SHARED)
+        safe_and_well_share(
+            acting_user=officer,
+            check=check,
+            shared_at=SHARED,
+            method=Method.PHONE,
+            shared_with="Jo Whitfield, duty social worker",
+        )
 
     told = _check_notification(episode)
     assert (told.status, told.told_at, told.told_by) == (S.TOLD, SHARED, officer)
+    # What the check records, the notification says: how, and whom.
+    assert (told.method, told.told_whom) == (Method.PHONE, "Jo Whitfield, duty social worker")
     client.force_login(officer)
     page = client.get(reverse("incidents:episode_detail", args=[episode.pk])).content.decode()
-    assert escape(f"{officer.name} told {la_west.name}") in page
+    assert escape(f"{officer.name} told Jo Whitfield, duty social worker") in page
     assert "police recorded when they shared it" in page
 
 
@@ -446,10 +454,13 @@ def test_end_to_end_a_check_recorded_as_shared_is_done_at_once(
             face_to_face=True,
             outcome="Safe and well.",
             shared_with_la_at=SHARED,
+            shared_method=Method.SECURE_EMAIL,
+            shared_with="Front door",
         )
 
     told = _check_notification(episode)
     assert (told.status, told.method, told.told_at) == (S.TOLD, Method.SECURE_EMAIL, SHARED)
+    assert told.told_whom == "Front door"
 
 
 def test_checklist_shows_why_a_reminder_was_cancelled(client, episode, officer, reminders):

@@ -77,12 +77,15 @@ def test_success_sends_and_records(notification, settings):
     assert len(mail.outbox) == 1
 
 
-def test_email_due_time_is_uk_time(notification):
-    # 13:30 UTC in summer is 14:30 in the UK.
+def test_email_does_not_give_the_tellers_deadline_as_the_recipients(notification):
+    # When the police had to tell the council is the police's deadline, not the
+    # council's: the e-mail gives the recipient their own (see test_email_content).
     notification.due_at = dt.datetime(2026, 7, 1, 13, 30, tzinfo=dt.UTC)
-    subject, text, _html = render_notification_email(notification)
-    assert "1 Jul 2026 14:30" in subject
-    assert "1 Jul 2026 14:30 (UK time)" in text
+    subject, text, html = render_notification_email(notification)
+    assert "1 Jul 2026" not in subject + text + html
+    assert "What we ask of you: Check the child's plan and tell the allocated social worker." in (
+        text
+    )
     assert "\n" not in subject
 
 

@@ -66,6 +66,7 @@ from incidents.models import (
     ReturnInterview,
     RiskGrading,
     SafeAndWellCheck,
+    SharingMethod,
 )
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
@@ -823,6 +824,9 @@ class Generator:
                         shared = conducted + dt.timedelta(hours=lag)
                         shared = shared if shared <= now else None
                     harm = rng.random() < 0.12
+                    # Shared as the service shares it: mostly its own e-mail to the
+                    # council's front door, sometimes a call recorded by the officer.
+                    by_email = rng.random() < 0.7
                     check = SafeAndWellCheck(
                         episode=episode,
                         officer_name="PC Synthetic",
@@ -833,6 +837,16 @@ class Generator:
                         harm_disclosed=harm,
                         crime_disclosed=harm and rng.random() < 0.5,
                         shared_with_la_at=shared,
+                        shared_method=(
+                            ""
+                            if shared is None
+                            else SharingMethod.EMAIL
+                            if by_email
+                            else SharingMethod.PHONE
+                        ),
+                        shared_with=f"Front door, {la.name}" if shared else "",
+                        shared_by_agency=p.police[area] if shared else None,
+                        shared_recorded_by=police_user if shared and not by_email else None,
                         recorded_by=police_user,
                     )
                     checks.append(check)
@@ -872,6 +886,8 @@ class Generator:
                                 **base,
                                 "conducted_at": conducted.isoformat(),
                                 "shared_at": shared.isoformat(),
+                                "shared_method": check.shared_method,
+                                "shared_with": check.shared_with,
                             },
                         )
 
