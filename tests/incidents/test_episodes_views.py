@@ -368,7 +368,7 @@ def test_the_query_count_is_the_same_with_a_shared_check(
         shared_by_agency=police,
         shared_recorded_by=officer,
     )
-    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(9 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 
