@@ -26,6 +26,10 @@ from .validators import validate_nhs_number, validate_uk_postcode
 
 RETURN_INTERVIEW_DUE_AFTER = dt.timedelta(hours=72)
 SAFE_AND_WELL_DUE_AFTER = dt.timedelta(hours=24)
+# A child still missing this long after last seen needs a strategy discussion: due by
+# then, met by a strategy meeting recorded for the child on or after the day the episode
+# began (incidents.strategy_discussions derives the state).
+STRATEGY_DISCUSSION_DUE_AFTER = dt.timedelta(hours=24)
 REPEAT_WINDOW_DAYS = 90
 
 
@@ -449,6 +453,12 @@ class Episode(models.Model):
     @property
     def safe_and_well_due_at(self) -> dt.datetime | None:
         return self.found_at + SAFE_AND_WELL_DUE_AFTER if self.found_at else None
+
+    @property
+    def strategy_discussion_due_at(self) -> dt.datetime:
+        # Real hours across a clock change: added in UTC, since adding to a time in
+        # Europe/London (one typed in, not yet saved) would add clock-face hours.
+        return self.last_seen_at.astimezone(dt.UTC) + STRATEGY_DISCUSSION_DUE_AFTER
 
 
 class RiskGrading(models.Model):

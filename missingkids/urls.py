@@ -55,6 +55,7 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("notifications/", include("notifications.urls")),
     path("managers/", include("oversight.urls")),
+    path("agency-work/", include("oversight.agency_urls")),
     path("admin/login/", login_not_required(AdminSignInRedirect.as_view())),
     path("admin/", admin.site.urls),
 ]

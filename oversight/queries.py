@@ -10,6 +10,8 @@ Indexes each list relies on (on the owning models):
   where pending);
 - notifications overdue: ``notification_due_idx`` (Notification.due_at where due);
 - open episodes: ``episode_missing_idx`` (-risk_rank, last_seen_at where not found);
+- strategy discussions overdue: ``episode_last_seen_idx`` (last seen over 24 hours ago)
+  and ``strategy_meeting_child_idx`` (child, -held_on);
 - repeat missing: ``episode_child_seen_idx`` (child, -last_seen_at);
 - rules that found no one to tell: ``notification_problem_idx`` (-created_at where a
   problem is recorded and not cancelled);
@@ -36,6 +38,7 @@ from django.db.models import Aggregate, Count, Exists, F, OuterRef, Q, QuerySet,
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from incidents import strategy_discussions as discussions
 from incidents.access import children_visible_to
 from incidents.models import (
     PULL_FACTORS,
@@ -196,6 +199,19 @@ def safe_and_well_outstanding(user: User, filters: Filters, now: dt.datetime) ->
         _scoped(rows, user, filters, child="child", episode="")
         .select_related("child", "safe_and_well", "safe_and_well__agency")
         .order_by("found_at", "pk")
+    )
+
+
+def strategy_discussions_overdue(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Children still missing 24 hours after they were last seen with no strategy meeting
+    since the episode began, and those found after that without one (missed), until the
+    episode closes. Longest overdue first. The rule is
+    ``incidents.strategy_discussions``'s; overdue strictly after the deadline."""
+    rows = discussions.strategy_discussions_overdue(Episode.objects.all(), now)
+    return (
+        _scoped(rows, user, filters, child="child", episode="")
+        .select_related("child", "child__responsible_area")
+        .order_by("last_seen_at", "pk")
     )
 
 

@@ -106,6 +106,19 @@ def _safe_and_well_cells(episode: Any, now: dt.datetime) -> list[Cell]:
     ]
 
 
+def _strategy_cells(episode: Any, now: dt.datetime) -> list[Cell]:
+    due = episode.strategy_discussion_due_at
+    found = episode.found_at
+    return [
+        Cell(episode.child.full_name, _url("incidents:episode_detail", episode.pk)),
+        Cell(episode.child.responsible_area.name),
+        Cell(_when(episode.last_seen_at)),
+        Cell(_when(due)),
+        Cell(_duration(now - due)),
+        Cell(f"Missed: found {_when(found)}" if found else "Still missing"),
+    ]
+
+
 def _notification_cells(notification: Any, now: dt.datetime) -> list[Cell]:
     recipient = notification.recipient_name or (
         notification.recipient_agency.name if notification.recipient_agency else ""
@@ -244,6 +257,24 @@ LISTS: tuple[ListPage, ...] = (
         queries.safe_and_well_outstanding,
         ("Child", "Returned", "Check due", "State", "Check done", "By"),
         _safe_and_well_cells,
+    ),
+    ListPage(
+        "strategy_discussions_overdue",
+        "Strategy discussions overdue",
+        "Children still missing 24 hours after they were last seen, with no strategy meeting "
+        "recorded since the episode began; those found after that without one stay here, "
+        "as missed, until the episode closes. Longest overdue first.",
+        "overdue",
+        queries.strategy_discussions_overdue,
+        (
+            "Child",
+            "Responsible local authority",
+            "Last seen",
+            "Discussion due",
+            "Overdue by",
+            "State",
+        ),
+        _strategy_cells,
     ),
     ListPage(
         "notifications_overdue",

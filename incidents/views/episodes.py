@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from missingkids.audit.log import log_record_view
 
 from .. import access, history
+from .. import strategy_discussions as discussions
 from ..actions import episodes as actions
 from ..actions.base import StaleEdit
 from ..actions.children import location_find_or_create
@@ -220,8 +221,10 @@ def _answers(form: EpisodeReportForm) -> list[dict[str, Any]]:
 
 def _episode_for_page(request: HttpRequest, pk: int) -> Episode:
     episode = access.get_episode_for_user(request.user, pk)
+    # The strategy meeting that meets the discussion due at 24 hours, as a subquery.
     return (
-        Episode.objects.select_related(
+        discussions.with_strategy_meeting(Episode.objects.all())
+        .select_related(
             "child",
             "child__responsible_area",
             "reported_by_agency",
@@ -264,6 +267,7 @@ def _steps(episode: Episode, now: dt.datetime, urls: dict[str, str]) -> list[dic
             "url": "#risk-history",
             "hint": "See the grading history",
         },
+        _strategy_step(episode, now, urls),
     ]
     if returned:
         steps.append({"name": "Found or returned", "status": done, "url": "", "hint": ""})
@@ -325,6 +329,33 @@ def _steps(episode: Episode, now: dt.datetime, urls: dict[str, str]) -> list[dic
     return steps
 
 
+def _strategy_step(episode: Episode, now: dt.datetime, urls: dict[str, str]) -> dict[str, Any]:
+    """The strategy discussion due if the child is still missing 24 hours after last seen."""
+    discussion = discussions.strategy_discussion(
+        episode, held_on=getattr(episode, "strategy_meeting_on", None), now=now
+    )
+    due = f"{timezone.localtime(discussion.due_at):%-d %b %Y %H:%M}"
+    state = discussions.State
+    if discussion.state == state.HELD:
+        held = discussion.held_on
+        status, hint = {"text": "Held", "css": ""}, f"Strategy meeting held on {held:%-d %b %Y}"
+        url = urls.get("strategy_meetings", "")
+    elif discussion.state == state.NOT_NEEDED:
+        status = {"text": "Not needed", "css": "govuk-tag--grey"}
+        hint, url = "Found within 24 hours of being last seen", ""
+    elif discussion.state == state.DUE:
+        status = {"text": "To do", "css": "govuk-tag--blue"}
+        hint, url = f"Due by {due} if still missing", urls.get("strategy_meeting", "")
+    elif discussion.state == state.OVERDUE:
+        status = {"text": "Overdue", "css": "govuk-tag--red"}
+        hint, url = f"Was due by {due}: still missing", urls.get("strategy_meeting", "")
+    else:
+        status = {"text": "Missed", "css": "govuk-tag--red"}
+        hint = f"Was due by {due}: found after it, no strategy meeting recorded"
+        url = urls.get("strategy_meeting", "")
+    return {"name": "Strategy discussion", "status": status, "url": url, "hint": hint}
+
+
 def _optional_url(name: str, **kwargs: Any) -> str:
     # Pages owned by other parts of the app; an empty link rather than an error if a
     # build is missing one.
@@ -359,6 +390,12 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else "#safe-and-well"
         ),
         "interview": _optional_url("incidents:interview_detail", pk=pk),
+        "strategy_meeting": _optional_url(
+            "incidents:strategy_meeting_add", child_pk=episode.child_id
+        )
+        if access.can_record_strategy_meeting(user)
+        else "",
+        "strategy_meetings": f"{_child_url(episode.child_id)}#strategy-meetings",
     }
     # Other apps (notifications) add their sections here; incidents does not know them.
     panels = [

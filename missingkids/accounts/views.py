@@ -17,6 +17,7 @@ from . import two_factor
 from .forms import SignInForm, TwoFactorCodeForm
 from .middleware import otp_not_required
 from .sessions import user_sessions_end
+from .signals import home_page_sections
 
 
 class SignInView(auth_views.LoginView):
@@ -46,7 +47,15 @@ class SignOutView(auth_views.LogoutView):
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"agency": request.user.agency})
+    # Sections from the apps above this one (see .signals): "What your agency must do".
+    sections = [
+        html
+        for _receiver, html in home_page_sections.send(
+            sender=None, user=request.user, request=request
+        )
+        if html
+    ]
+    return render(request, "home.html", {"agency": request.user.agency, "sections": sections})
 
 
 # Second factor ------------------------------------------------------------------------

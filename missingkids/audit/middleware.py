@@ -10,9 +10,9 @@ from django.utils.cache import patch_cache_control
 
 from .log import Action, log_access
 
-# URL namespaces whose pages show case records (and the managers' views of them): a
-# 403 or 404 there is a refused access.
-CASE_NAMESPACES = frozenset({"incidents", "notifications", "oversight"})
+# URL namespaces whose pages show case records (the managers' views of them, and the
+# list of what an agency must do): a 403 or 404 there is a refused access.
+CASE_NAMESPACES = frozenset({"incidents", "notifications", "oversight", "agency_work"})
 
 
 def request_size_limit(

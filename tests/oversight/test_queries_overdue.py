@@ -6,7 +6,13 @@ import datetime as dt
 
 import pytest
 
-from incidents.models import Involvement, LegalStatus, ReturnInterview, RiskGrade
+from incidents.models import (
+    Involvement,
+    LegalStatus,
+    ReturnInterview,
+    RiskGrade,
+    StrategyMeeting,
+)
 from notifications.models import Notification
 from oversight import queries
 from oversight.filters import Filters
@@ -81,6 +87,46 @@ def test_safe_and_well_not_done_or_not_shared(frozen, manager, la_west, west_chi
 
     rows = queries.safe_and_well_outstanding(manager, NONE, NOW)
     assert names(rows) == ["NoCheck", "Unshared"]
+
+
+def test_strategy_discussions_overdue_or_missed(frozen, manager, west_child, far_child, police):
+    # Still missing 24 hours and 1 second after last seen: overdue. Exactly 24: not yet.
+    episode(west_child(first_name="Late"), last_seen=NOW - 24 * H - S)
+    episode(west_child(first_name="Now"), last_seen=NOW - 24 * H)
+    # Found after the deadline without a meeting: missed, shown until the episode closes.
+    episode(west_child(first_name="Missed"), last_seen=NOW - 50 * H, found=NOW - 20 * H)
+    closed = episode(west_child(first_name="Closed"), last_seen=NOW - 60 * H, found=NOW - 30 * H)
+    closed.closed_at, closed.closed_by, closed.closure_reason = NOW - H, manager, "Done"
+    closed.save()
+    # Found within 24 hours: no discussion was needed.
+    episode(west_child(first_name="Early"), last_seen=NOW - 60 * H, found=NOW - 40 * H)
+    # A meeting since the episode began meets it; one before does not.
+    met = west_child(first_name="Met")
+    episode(met, last_seen=NOW - 30 * H)
+    StrategyMeeting.objects.create(
+        child=met, held_on=NOW.date(), decisions="Plan", recorded_by=manager
+    )
+    before = west_child(first_name="Before")
+    episode(before, last_seen=NOW - 40 * H)
+    StrategyMeeting.objects.create(
+        child=before,
+        held_on=(NOW - 40 * H).date() - dt.timedelta(days=1),
+        decisions="Earlier plan",
+        recorded_by=manager,
+    )
+    episode(far_child(first_name="Far"), last_seen=NOW - 30 * H)
+
+    rows = queries.strategy_discussions_overdue(manager, NONE, NOW)
+    # Longest overdue first.
+    assert names(rows) == ["Missed", "Before", "Late"]
+    assert names(queries.strategy_discussions_overdue(manager, NONE, NOW + S)) == [
+        "Missed",
+        "Before",
+        "Late",
+        "Now",
+    ]
+    high = queries.strategy_discussions_overdue(manager, Filters(risk=RiskGrade.HIGH), NOW)
+    assert names(high) == []
 
 
 def test_notifications_overdue_by_responsible_agency(

@@ -72,6 +72,8 @@ def world(size: int, *, la, police, west_child, host=None) -> None:
         for days in (40, 20):
             episode(child, last_seen=NOW - days * D, found=NOW - days * D + H)
         episode(west_child(), last_seen=NOW - n * H - H, last_seen_location=place)
+        # Still missing after 24 hours with no strategy meeting: the discussion is overdue.
+        episode(west_child(), last_seen=NOW - 30 * H - n * H)
 
 
 @pytest.mark.parametrize("size", [1, 6])
@@ -135,14 +137,29 @@ def test_lists_show_rows_and_link_to_the_record(
         "interviews_due_soon": 2,
         # Per child: the overdue one (no check), the due-soon one (not shared), two old.
         "safe_and_well_outstanding": 8,
+        "strategy_discussions_overdue": 2,
         "notifications_overdue": 2,
-        "open_episodes": 2,
+        "open_episodes": 4,
         "notification_problems": 2,
         "repeat_missing": 2,
         "stuck_cases": 2,
         "hotspots": 1,
         "out_of_area": 0,
     }
+
+
+def test_strategy_discussions_list_links_to_the_episode(client, manager, west_child, frozen):
+    still = episode(west_child(first_name="Still"), last_seen=NOW - 30 * H)
+    late = episode(west_child(first_name="Late"), last_seen=NOW - 50 * H, found=NOW - 20 * H)
+    client.force_login(manager)
+    response = client.get(reverse("oversight:strategy_discussions_overdue"))
+    rows = response.context["rows"]
+    assert [row[0].text.split()[0] for row in rows] == ["Late", "Still"]
+    assert rows[0][0].href == reverse("incidents:episode_detail", args=[late.pk])
+    assert rows[0][-1].text == "Missed: found 9 Nov 2026 16:00"
+    assert rows[1][-1].text == "Still missing"
+    assert rows[1][4].text == "6 h 0 min"  # overdue by
+    assert reverse("incidents:episode_detail", args=[still.pk]) in response.text
 
 
 def test_lists_paginate_25_a_page(client, manager, west_child, frozen):

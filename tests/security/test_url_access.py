@@ -251,6 +251,9 @@ def test_outsider_finds_nothing_in_lists(client, case, outsider):
     assert detail not in search.content.decode()
     open_list = client.get(reverse("incidents:episode_list_open"))
     assert case.child.last_name not in open_list.content.decode()
+    # The case's notification is the west council's to make: nothing of it for others.
+    for url in (reverse("home"), reverse("agency_work:list")):
+        assert case.child.last_name not in client.get(url).content.decode()
 
 
 def test_admin_without_case_role_cannot_open_records(client, case, admin_user):

@@ -1,0 +1,73 @@
+"""What your agency must do: the home page's section and the full list behind it.
+
+The rows come from ``oversight.agency_work`` (its docstring says what is listed, why it
+lives in this app and how the access log treats it). The section reaches the home page
+through ``missingkids.accounts.signals.home_page_sections``; the full list is a page of
+its own, for anyone with a case role (403 for anyone else, admins included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_http_methods
+
+from incidents.access import has_case_role
+from missingkids.accounts.models import User
+from missingkids.accounts.signals import home_page_sections
+
+from .agency_work import kinds_of_work, work_items, work_rows
+
+# Rows on the home page; the full list has the rest, 25 a page like every list.
+HOME_ROWS = 10
+PAGE_SIZE = 25
+
+
+@receiver(home_page_sections, dispatch_uid="oversight_agency_work")
+def agency_work_section(
+    *, user: User, request: HttpRequest | None = None, **kwargs: Any
+) -> SafeString | str:
+    """The soonest ``HOME_ROWS`` things the agency must do: five queries at most."""
+    if not has_case_role(user):
+        return ""
+    now = timezone.now()
+    rows = work_rows(user)
+    total = rows.count()
+    items = work_items(user, rows[:HOME_ROWS], now) if total else []
+    return render_to_string(
+        "oversight/agency_work_section.html",
+        {
+            "items": items,
+            "total": total,
+            "agency": user.agency,
+            "kinds": kinds_of_work(user.agency),
+        },
+        request=request,
+    )
+
+
+@require_http_methods(["GET"])
+def agency_work_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not has_case_role(user):
+        raise PermissionDenied("Only people who work on cases have work to do here.")
+    now = timezone.now()
+    page = Paginator(work_rows(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "oversight/agency_work.html",
+        {
+            "page": page,
+            "items": work_items(user, page, now),
+            "agency": user.agency,
+            "kinds": kinds_of_work(user.agency),
+        },
+    )

@@ -1,0 +1,360 @@
+"""What an agency must do: the home page's "What your agency must do" and its full list.
+
+Four kinds of work, all read from the record, for the signed-in person's agency:
+
+- **notifications** it must make (``Notification.responsible_agency``, status due);
+  those with nobody set up to receive them (``problem``) are marked as a problem;
+- **return interviews** it owns or provides, not yet held or declined (due 72 hours
+  after the return, ``ReturnInterview.due_at``);
+- **safe and well checks** not yet recorded, for the police force that must record
+  them (due 24 hours after the return). That force is decided as the notification
+  engine decides the police's part (``notifications.engine.resolve_teller``): the
+  reporting agency if it is a police force, else the first active force serving the
+  child's responsible area, else the first serving the area of the placement the
+  child was in on the day they were found;
+- **strategy discussions** due while a child is still missing at 24 hours
+  (``incidents.strategy_discussions``: due, overdue, or missed and the episode still
+  open), for the responsible council: the first active local authority serving the
+  child's responsible area, the one that owns the return interview
+  (``incidents.actions.episodes.interview_owner_for``) and tells the team manager at 24
+  hours.
+
+Only children the person may see (``incidents.access.children_visible_to``), and only
+for people with a case role. Work on an episode that is closed is over (a manager gave
+the reason), except notifications still due: those remain someone's to make.
+
+**Why here.** The home page belongs to ``missingkids.accounts``, the bottom layer, which
+must not import incidents or notifications. This app sits above both, so it works out
+the list and adds the section through ``missingkids.accounts.signals.
+home_page_sections`` (connected in ``OversightConfig.ready``), as notifications adds
+its checklist to the episode page through ``incidents.signals``. The full list is its
+own page, ``agency_work:list`` (``oversight.agency_views``).
+
+**Queries.** The four kinds are one ``UNION ALL`` of (kind, id, due), ordered by due, so
+the soonest come first whatever their kind and a page of them is one ``LIMIT``; then a
+count, and one query per table for the rows shown (notifications, interviews,
+episodes): at most five, whatever the number of rows.
+
+**Access log.** Like the other lists that name children (open episodes, the managers'
+lists), neither the section nor the full list writes a record view: opening a record
+from them does. The full list is a case URL namespace (``agency_work``), so a refused
+request is logged by ``AccessLogMiddleware``; every page is ``no-store``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import (
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import TruncDate
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents import strategy_discussions as discussions
+from incidents.access import children_visible_to, has_case_role
+from incidents.models import (
+    SAFE_AND_WELL_DUE_AFTER,
+    STRATEGY_DISCUSSION_DUE_AFTER,
+    Episode,
+    Placement,
+    ReturnInterview,
+)
+from missingkids.accounts.models import Agency, User
+from notifications.models import Notification
+from notifications.panels import OVERDUE, Tag, delivery_note, status_tag
+
+K = Agency.Kind
+
+NOTIFICATION = "notification"
+INTERVIEW = "interview"
+SAFE_AND_WELL = "safe_and_well"
+STRATEGY = "strategy"
+
+DUE = Tag("Due", "govuk-tag--blue")
+MISSED = Tag("Missed", "govuk-tag--red")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    kind: str
+    child_name: str
+    what: str
+    hint: str
+    href: str
+    due_at: dt.datetime
+    tag: Tag
+
+
+# The rows -------------------------------------------------------------------------------
+
+
+def _first_serving(kind: str, area: Any) -> Subquery:
+    """The first active agency of a kind serving an area, as the engine's
+    ``agency_serving`` and ``interview_owner_for`` choose it (by name)."""
+    return Subquery(
+        Agency.objects.filter(kind=kind, active=True, areas=area)
+        .order_by("name", "pk")
+        .values("pk")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def checks_for_police_force(agency: Agency) -> QuerySet[Episode]:
+    """Returned episodes, not closed, with no safe and well check, that this police force
+    must record (see the module docstring for how the force is chosen)."""
+    placement_host = (
+        Placement.objects.filter(child=OuterRef("child"), start__lte=OuterRef("found_day"))
+        .filter(Q(end__isnull=True) | Q(end__gte=OuterRef("found_day")))
+        .order_by("-start")
+        .values("host_area")[:1]
+    )
+    episodes = (
+        Episode.objects.filter(
+            found_at__isnull=False, closed_at__isnull=True, safe_and_well__isnull=True
+        )
+        .annotate(
+            found_day=TruncDate("found_at"),
+            area_force=_first_serving(K.POLICE, OuterRef("child__responsible_area")),
+            placement_host_area=Subquery(placement_host),
+        )
+        .annotate(host_force=_first_serving(K.POLICE, OuterRef("placement_host_area")))
+    )
+    reporter_not_police = Q(reported_by_agency__isnull=True) | ~Q(reported_by_agency__kind=K.POLICE)
+    force = Q(area_force=agency.pk) | Q(area_force__isnull=True, host_force=agency.pk)
+    return episodes.filter(Q(reported_by_agency=agency) | (reporter_not_police & force))
+
+
+def discussions_for_council(agency: Agency) -> QuerySet[Episode]:
+    """Episodes whose strategy discussion is due, overdue or missed, for the responsible
+    council."""
+    return (
+        discussions.needing_strategy_discussion(Episode.objects.all())
+        .annotate(council=_first_serving(K.LOCAL_AUTHORITY, OuterRef("child__responsible_area")))
+        .filter(council=agency.pk)
+    )
+
+
+def _part(rows: QuerySet, kind: str, due: Any) -> QuerySet:
+    # The same three columns, in the same order, in every part of the UNION.
+    return (
+        rows.order_by()
+        .annotate(
+            work_kind=Value(kind),
+            work_id=F("pk"),
+            work_due=ExpressionWrapper(due, output_field=DateTimeField()),
+        )
+        .values_list("work_kind", "work_id", "work_due")
+    )
+
+
+def work_rows(user: User) -> QuerySet:
+    """(kind, id, due) of everything the person's agency must do, soonest due first.
+
+    Empty for anyone without a case role. Slice it for a page and count it for the
+    total; ``work_items`` turns a page of it into rows to show.
+    """
+    if not has_case_role(user):
+        return Notification.objects.none()
+    agency = user.agency
+    visible = children_visible_to(user)
+    # Notifications first: the UNION's column types (and so how SQLite's text is read
+    # back as a time) come from its first part.
+    parts = [
+        _part(
+            Notification.objects.filter(
+                responsible_agency=agency, status=Notification.Status.DUE, child__in=visible
+            ),
+            NOTIFICATION,
+            F("due_at"),
+        ),
+        _part(
+            ReturnInterview.objects.filter(
+                Q(owner=agency) | Q(provider=agency),
+                outcome=ReturnInterview.Outcome.PENDING,
+                episode__closed_at__isnull=True,
+                episode__child__in=visible,
+            ),
+            INTERVIEW,
+            F("due_at"),
+        ),
+    ]
+    if agency.kind == K.POLICE:
+        parts.append(
+            _part(
+                checks_for_police_force(agency).filter(child__in=visible),
+                SAFE_AND_WELL,
+                F("found_at") + SAFE_AND_WELL_DUE_AFTER,
+            )
+        )
+    if agency.kind == K.LOCAL_AUTHORITY:
+        parts.append(
+            _part(
+                discussions_for_council(agency).filter(child__in=visible),
+                STRATEGY,
+                F("last_seen_at") + STRATEGY_DISCUSSION_DUE_AFTER,
+            )
+        )
+    first, *rest = parts
+    return first.union(*rest, all=True).order_by("work_due", "work_kind", "work_id")
+
+
+# What is shown --------------------------------------------------------------------------
+
+
+def kinds_of_work(agency: Agency) -> str:
+    """What this kind of agency can find in its list, for the page's introduction."""
+    kinds = ["people to tell"]
+    if agency.kind in (K.LOCAL_AUTHORITY, K.PROVIDER):
+        kinds.append("return interviews it owns or provides")
+    if agency.kind == K.POLICE:
+        kinds.append("safe and well checks to record")
+    if agency.kind == K.LOCAL_AUTHORITY:
+        kinds.append("strategy discussions due while a child is missing")
+    return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+
+
+def _when(value: dt.datetime | None) -> str:
+    return timezone.localtime(value).strftime("%-d %b %Y %H:%M") if value else ""
+
+
+def _lower_first(text: str) -> str:
+    # "Independent reviewing officer" reads "the independent reviewing officer"; keep
+    # capitals such as "IRO" and "GP".
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
+
+def _notification_item(n: Notification, due: dt.datetime, now: dt.datetime) -> WorkItem:
+    role = str(n.get_recipient_role_display())
+    step = str(n.get_step_display())
+    if n.problem:
+        what = f"Tell the {_lower_first(role)}: nobody is set up to receive it"
+        hint = f"{step}. {n.problem}"
+    else:
+        agency = n.recipient_agency.name if n.recipient_agency else ""
+        who = ", ".join(dict.fromkeys(part for part in (n.recipient_name, agency) if part))
+        what = f"Tell {who or _lower_first(role)}"
+        hint = f"{role}: {_lower_first(step)}"
+    note = delivery_note(n)
+    if note:
+        hint = f"{hint}. {note}"
+    href = reverse("incidents:episode_detail", kwargs={"pk": n.episode_id}) + "#notifications"
+    return WorkItem(NOTIFICATION, n.child.full_name, what, hint, href, due, status_tag(n, now))
+
+
+def _interview_item(
+    interview: ReturnInterview, agency_id: int, due: dt.datetime, now: dt.datetime
+) -> WorkItem:
+    owns, provides = interview.owner_id == agency_id, interview.provider_id == agency_id
+    if owns and provides:
+        hint = "Your agency owns and provides it"
+    elif owns:
+        provider = interview.provider.name if interview.provider else "no provider recorded"
+        hint = f"Your agency owns it; provided by {provider}"
+    else:
+        hint = f"Your agency provides it; owned by {interview.owner.name}"
+    episode = interview.episode
+    return WorkItem(
+        INTERVIEW,
+        episode.child.full_name,
+        "Return interview",
+        f"{hint}. Returned {_when(episode.found_at)}",
+        reverse("incidents:interview_detail", kwargs={"pk": episode.pk}),
+        due,
+        OVERDUE if interview.is_overdue(now) else DUE,
+    )
+
+
+def _check_item(episode: Episode, due: dt.datetime, now: dt.datetime) -> WorkItem:
+    return WorkItem(
+        SAFE_AND_WELL,
+        episode.child.full_name,
+        "Safe and well check",
+        f"Returned {_when(episode.found_at)}",
+        reverse("incidents:episode_detail", kwargs={"pk": episode.pk}),
+        due,
+        OVERDUE if now > due else DUE,
+    )
+
+
+def _discussion_item(episode: Episode, due: dt.datetime, now: dt.datetime) -> WorkItem:
+    # No meeting since the episode began, or the row would not be here.
+    discussion = discussions.strategy_discussion(episode, held_on=None, now=now)
+    state = discussions.State
+    if discussion.state == state.MISSED:
+        tag = MISSED
+        hint = f"Found {_when(episode.found_at)}, after the deadline: no strategy meeting yet"
+    elif discussion.state == state.OVERDUE:
+        tag, hint = OVERDUE, f"Still missing, last seen {_when(episode.last_seen_at)}"
+    else:
+        tag = DUE
+        hint = f"If still missing 24 hours after last seen ({_when(episode.last_seen_at)})"
+    return WorkItem(
+        STRATEGY,
+        episode.child.full_name,
+        "Strategy discussion",
+        hint,
+        reverse("incidents:episode_detail", kwargs={"pk": episode.pk}),
+        due,
+        tag,
+    )
+
+
+def work_items(
+    user: User, rows: Iterable[tuple[str, int, dt.datetime]], now: dt.datetime
+) -> list[WorkItem]:
+    """A page of ``work_rows`` as rows to show, in the same order: one query per table."""
+    rows = list(rows)
+    ids: dict[str, list[int]] = defaultdict(list)
+    for kind, pk, _due in rows:
+        ids[kind].append(pk)
+    notifications = (
+        Notification.objects.filter(pk__in=ids[NOTIFICATION]).select_related(
+            "child", "recipient_agency"
+        )
+        if ids[NOTIFICATION]
+        else []
+    )
+    interviews = (
+        ReturnInterview.objects.filter(pk__in=ids[INTERVIEW]).select_related(
+            "episode", "episode__child", "owner", "provider"
+        )
+        if ids[INTERVIEW]
+        else []
+    )
+    episode_ids = ids[SAFE_AND_WELL] + ids[STRATEGY]
+    episodes = (
+        Episode.objects.filter(pk__in=episode_ids).select_related("child") if episode_ids else []
+    )
+    by_kind: dict[str, dict[int, Any]] = {
+        NOTIFICATION: {n.pk: n for n in notifications},
+        INTERVIEW: {i.pk: i for i in interviews},
+    }
+    by_kind[SAFE_AND_WELL] = by_kind[STRATEGY] = {e.pk: e for e in episodes}
+    items = []
+    for kind, pk, due in rows:
+        record = by_kind[kind].get(pk)
+        if record is None:  # changed since the list was read
+            continue
+        if kind == NOTIFICATION:
+            items.append(_notification_item(record, due, now))
+        elif kind == INTERVIEW:
+            items.append(_interview_item(record, user.agency_id, due, now))
+        elif kind == SAFE_AND_WELL:
+            items.append(_check_item(record, due, now))
+        else:
+            items.append(_discussion_item(record, due, now))
+    return items
