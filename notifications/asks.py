@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from incidents.models import Episode, ReturnInterview, SafeAndWellCheck
 
-from .models import TIMED_STEPS, Notification, RecipientRole, Step
+from .models import Notification, RecipientRole, Step
 
 R = RecipientRole
 
@@ -269,11 +269,6 @@ def interview_holder(interview: ReturnInterview) -> str:
     return interview.owner.name
 
 
-def strategy_discussion_due_at(episode: Episode) -> dt.datetime:
-    base, after = TIMED_STEPS[Step.STILL_MISSING_24H]
-    return (episode.last_seen_at if base == "last_seen" else episode.found_at) + after
-
-
 def _facts(
     notification: Notification,
     episode: Episode,
@@ -324,7 +319,7 @@ def _deadline(
             return None
         return episode.interview_due_at
     if source == STRATEGY:
-        return strategy_discussion_due_at(episode)
+        return episode.strategy_discussion_due_at
     if source == NOTIFICATION:
         return notification.due_at
     return None
@@ -345,7 +340,7 @@ def recipient_ask(notification: Notification) -> Ask:
         entry = SAFE_AND_WELL_DISCLOSED
     text, source = entry
     action = (notification.rule.message or "").strip() or text.format(
-        strategy_due=uk_time(strategy_discussion_due_at(episode)),
+        strategy_due=uk_time(episode.strategy_discussion_due_at),
         interview_due=uk_time(episode.interview_due_at) if episode.interview_due_at else "",
         interview_contact=interview_contact(interview),
         owner=interview.owner.name if interview else "the child's council",
