@@ -208,12 +208,13 @@ def test_detail_query_count_is_fixed(client, officer, episode, django_assert_num
     client.force_login(officer)
     url = reverse("incidents:episode_detail", args=[episode.pk])
     client.get(url)
-    # 8 = the page's own 7 + 1 for the notifications checklist (a fixed count too).
-    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    # 9 = the page's own 7, 1 for the active rules' repeat threshold, and 1 for the
+    # notifications checklist (a fixed count too).
+    with django_assert_num_queries(9 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
     for _ in range(5):
         RiskGradingFactory(episode=episode, graded_by=officer)
-    with django_assert_num_queries(8 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(9 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 
