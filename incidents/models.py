@@ -20,17 +20,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea
 
 from .validators import validate_nhs_number, validate_uk_postcode
-
-RETURN_INTERVIEW_DUE_AFTER = dt.timedelta(hours=72)
-SAFE_AND_WELL_DUE_AFTER = dt.timedelta(hours=24)
-# A child still missing this long after last seen needs a strategy discussion: due by
-# then, met by a strategy meeting recorded for the child on or after the day the episode
-# began (incidents.strategy_discussions derives the state).
-STRATEGY_DISCUSSION_DUE_AFTER = dt.timedelta(hours=24)
-REPEAT_WINDOW_DAYS = 90
 
 
 class Gender(models.TextChoices):
@@ -378,7 +371,7 @@ class Episode(models.Model):
                 condition=Q(found_at__isnull=True),
                 name="episode_missing_idx",
             ),
-            # Repeat counts: a child's episodes in the last 90 days.
+            # Repeat counts: a child's episodes in the repeat threshold's window.
             models.Index(fields=["child", "-last_seen_at"], name="episode_child_seen_idx"),
             # Managers' measures (episodes by month) and hotspots: episodes last seen in
             # the period.
@@ -448,17 +441,17 @@ class Episode(models.Model):
     @property
     def interview_due_at(self) -> dt.datetime | None:
         # Clock time: 72 real hours, whatever the clocks do in between.
-        return self.found_at + RETURN_INTERVIEW_DUE_AFTER if self.found_at else None
+        return self.found_at + policy.interview_due_after() if self.found_at else None
 
     @property
     def safe_and_well_due_at(self) -> dt.datetime | None:
-        return self.found_at + SAFE_AND_WELL_DUE_AFTER if self.found_at else None
+        return self.found_at + policy.safe_and_well_due_after() if self.found_at else None
 
     @property
     def strategy_discussion_due_at(self) -> dt.datetime:
         # Real hours across a clock change: added in UTC, since adding to a time in
         # Europe/London (one typed in, not yet saved) would add clock-face hours.
-        return self.last_seen_at.astimezone(dt.UTC) + STRATEGY_DISCUSSION_DUE_AFTER
+        return self.last_seen_at.astimezone(dt.UTC) + policy.strategy_discussion_due_after()
 
 
 class RiskGrading(models.Model):
@@ -626,7 +619,7 @@ class ReturnInterview(models.Model):
     provider = models.ForeignKey(
         Agency, on_delete=models.PROTECT, related_name="provided_interviews", null=True, blank=True
     )
-    # Stored so overdue lists can use an index; always found_at + 72 hours.
+    # Stored so overdue lists can use an index; always the episode's interview_due_at.
     due_at = models.DateTimeField()
     offered_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.PENDING)

@@ -1,6 +1,6 @@
 """The strategy discussion due when a child is still missing 24 hours after last seen.
 
-A tracked deadline, not a notification. It falls ``STRATEGY_DISCUSSION_DUE_AFTER`` (24
+A tracked deadline, not a notification. It falls ``policy.strategy_discussion_due_after()`` (24
 real hours, across a clock change) after the episode's last-seen time, and it is needed
 when the child was still missing then: a child found by the deadline needs none. It is
 met by a ``StrategyMeeting`` recorded for the child and held on or after the day the
@@ -35,7 +35,9 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import STRATEGY_DISCUSSION_DUE_AFTER, Episode, StrategyMeeting
+from missingkids import policy
+
+from .models import Episode, StrategyMeeting
 
 
 class State(StrEnum):
@@ -114,7 +116,7 @@ def needing_strategy_discussion(episodes: QuerySet[Episode]) -> QuerySet[Episode
     """Episodes not closed whose strategy discussion is due, overdue or missed: the child
     not yet found, or found after the deadline, and no meeting since the episode began."""
     missing_at_deadline = Q(found_at__isnull=True) | Q(
-        found_at__gt=F("last_seen_at") + STRATEGY_DISCUSSION_DUE_AFTER
+        found_at__gt=F("last_seen_at") + policy.strategy_discussion_due_after()
     )
     return _with_start_day(
         episodes.filter(closed_at__isnull=True).filter(missing_at_deadline)
@@ -127,5 +129,5 @@ def strategy_discussions_overdue(
     """Of those, the ones past the deadline: overdue (still missing) or missed (found
     late, episode still open). Bounded by ``episode_last_seen_idx``."""
     # In UTC: subtracting from a Europe/London time would take off clock-face hours.
-    since = now.astimezone(dt.UTC) - STRATEGY_DISCUSSION_DUE_AFTER
+    since = now.astimezone(dt.UTC) - policy.strategy_discussion_due_after()
     return needing_strategy_discussion(episodes).filter(last_seen_at__lt=since)

@@ -99,6 +99,8 @@ MIDDLEWARE = [
     # second factor to the sign-in pages (both need messages, so they come after it).
     "missingkids.accounts.middleware.SessionLifetimeMiddleware",
     "missingkids.accounts.middleware.TwoFactorRequiredMiddleware",
+    # A page reads the policy numbers (repeat threshold, stuck cases) at most once.
+    "missingkids.policy.PolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the sign-in page's response.
     "axes.middleware.AxesMiddleware",

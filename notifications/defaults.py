@@ -13,6 +13,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from missingkids.policy import (
+    DEFAULT_REPEAT_COUNT,
+    DEFAULT_REPEAT_DAYS,
+    DEFAULT_STUCK_FAILED_ATTEMPTS,
+)
+
+REPEAT = f"{DEFAULT_REPEAT_COUNT} in {DEFAULT_REPEAT_DAYS} days"
+
 AUDIT_NOT_TOLD_LA = "Audit finding: police did not always notify the local authority."
 AUDIT_KEY_EVENTS = (
     "Audit finding: GPs, school nurses and schools were not kept up to date with key events."
@@ -202,24 +210,25 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     ),
     # Across episodes.
     _rule(
-        name="Repeat missing (3 in 90 days): tell the team manager",
+        name=f"Repeat missing ({REPEAT}): tell the team manager",
         step="repeat_threshold",
         condition="repeat",
-        threshold_count=3,
-        threshold_days=90,
+        threshold_count=DEFAULT_REPEAT_COUNT,
+        threshold_days=DEFAULT_REPEAT_DAYS,
         teller="responsible_la",
         recipient="team_manager",
         due_after_hours=120,
         message="Convene a strategy meeting or multi-agency review.",
         basis="Local practice: several episodes in a short window call for a strategy "
-        "meeting (3 in 90 days by default).",
+        f"meeting ({REPEAT} by default).",
     ),
     *_each(
         {"social_worker": "allocated social worker", "team_manager": "team manager"},
-        name="Not engaging (3 failed interview attempts): provider tells the {whom}",
+        name=f"Not engaging ({DEFAULT_STUCK_FAILED_ATTEMPTS} failed interview attempts): "
+        "provider tells the {whom}",
         step="not_engaging",
         condition="failed_attempts",
-        threshold_count=3,
+        threshold_count=DEFAULT_STUCK_FAILED_ATTEMPTS,
         teller="provider",
         due_after_hours=48,
         message="The child is not engaging: plan a different way to reach them.",

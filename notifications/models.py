@@ -24,7 +24,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents.models import CaseEvent, Child, Episode, RiskGrade
+from missingkids import policy
 from missingkids.accounts.models import Agency, Contact
+
+_INTERVIEW_HOURS = policy.hours(policy.interview_due_after())
+_SAFE_AND_WELL_HOURS = policy.hours(policy.safe_and_well_due_after())
 
 
 class Step(models.TextChoices):
@@ -36,20 +40,29 @@ class Step(models.TextChoices):
     STILL_MISSING_7D = "still_missing_7d", "Still missing at 7 days"
     RETURNED = "returned", "Found or returned"
     SAFE_AND_WELL_DONE = "safe_and_well_done", "Safe and well check done"
-    SAFE_AND_WELL_DUE = "safe_and_well_due", "Safe and well check not done 24 hours after return"
+    SAFE_AND_WELL_DUE = (
+        "safe_and_well_due",
+        f"Safe and well check not done {_SAFE_AND_WELL_HOURS} hours after return",
+    )
     INTERVIEW_DONE = "interview_done", "Return interview held or declined"
-    INTERVIEW_DUE = "interview_due", "Return interview not done 72 hours after return"
+    INTERVIEW_DUE = (
+        "interview_due",
+        f"Return interview not done {_INTERVIEW_HOURS} hours after return",
+    )
     REPEAT_THRESHOLD = "repeat_threshold", "Repeat missing threshold reached"
     NOT_ENGAGING = "not_engaging", "Interview attempts failing (not engaging)"
 
 
 # Steps that fall due after a time rather than on an event, with how long after what.
+# The reminders after a return fall due at the protocol's deadlines (missingkids.policy),
+# the same instants as the stored ReturnInterview.due_at and Episode.safe_and_well_due_at.
 TIMED_STEPS: dict[str, tuple[str, dt.timedelta]] = {
-    Step.STILL_MISSING_24H: ("last_seen", dt.timedelta(hours=24)),
+    # Still missing at 24 hours: the escalation at which a strategy discussion falls due.
+    Step.STILL_MISSING_24H: ("last_seen", policy.strategy_discussion_due_after()),
     Step.STILL_MISSING_72H: ("last_seen", dt.timedelta(hours=72)),
     Step.STILL_MISSING_7D: ("last_seen", dt.timedelta(days=7)),
-    Step.SAFE_AND_WELL_DUE: ("found", dt.timedelta(hours=24)),
-    Step.INTERVIEW_DUE: ("found", dt.timedelta(hours=72)),
+    Step.SAFE_AND_WELL_DUE: ("found", policy.safe_and_well_due_after()),
+    Step.INTERVIEW_DUE: ("found", policy.interview_due_after()),
 }
 
 # Which protocol event kinds start which event steps.

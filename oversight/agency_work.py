@@ -66,13 +66,8 @@ from django.utils import timezone
 
 from incidents import strategy_discussions as discussions
 from incidents.access import children_visible_to, has_case_role
-from incidents.models import (
-    SAFE_AND_WELL_DUE_AFTER,
-    STRATEGY_DISCUSSION_DUE_AFTER,
-    Episode,
-    Placement,
-    ReturnInterview,
-)
+from incidents.models import Episode, Placement, ReturnInterview
+from missingkids import policy
 from missingkids.accounts.models import Agency, User
 from notifications.models import Notification
 from notifications.panels import OVERDUE, Tag, delivery_note, status_tag
@@ -197,7 +192,7 @@ def work_rows(user: User) -> QuerySet:
             _part(
                 checks_for_police_force(agency).filter(child__in=visible),
                 SAFE_AND_WELL,
-                F("found_at") + SAFE_AND_WELL_DUE_AFTER,
+                F("found_at") + policy.safe_and_well_due_after(),
             )
         )
     if agency.kind == K.LOCAL_AUTHORITY:
@@ -205,7 +200,7 @@ def work_rows(user: User) -> QuerySet:
             _part(
                 discussions_for_council(agency).filter(child__in=visible),
                 STRATEGY,
-                F("last_seen_at") + STRATEGY_DISCUSSION_DUE_AFTER,
+                F("last_seen_at") + policy.strategy_discussion_due_after(),
             )
         )
     first, *rest = parts

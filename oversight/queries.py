@@ -17,8 +17,9 @@ Indexes each list relies on (on the owning models):
   problem is recorded and not cancelled);
 - safe and well, hotspots and measures by the month found: ``episode_found_idx``;
   hotspots and episodes by month: ``episode_last_seen_idx``;
-- stuck cases: ``attempt_interview_outcome_idx`` (InterviewAttempt interview, outcome)
-  and ``interview_declined_idx`` (declined_at where declined);
+- stuck cases: ``attempt_interview_outcome_idx`` (InterviewAttempt interview, outcome),
+  ``interview_declined_idx`` (declined_at where declined) and, for declines in a row,
+  ``episode_child_seen_idx``;
 - measures: ``interview_due_idx``, ``interview_held_idx`` (held_at where held) and
   ``notification_due_status_idx`` (due_at, status) bound each scan by the period;
 - filters: the foreign keys' indexes, ``involvement_agency_idx`` and
@@ -34,7 +35,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Aggregate, Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Aggregate,
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -43,8 +55,6 @@ from incidents.access import children_visible_to
 from incidents.models import (
     PULL_FACTORS,
     PUSH_FACTORS,
-    REPEAT_WINDOW_DAYS,
-    SAFE_AND_WELL_DUE_AFTER,
     Child,
     Episode,
     InterviewAttempt,
@@ -54,15 +64,13 @@ from incidents.models import (
     ReturnInterview,
     StrategyMeeting,
 )
+from missingkids import policy
 from missingkids.accounts.models import User
-from notifications.models import Condition, Notification, Rule, Step
+from notifications.models import Notification
 
 from .filters import Filters
 
 DUE_SOON = dt.timedelta(hours=24)
-DEFAULT_REPEAT_COUNT = 3
-# Failed attempts on one interview that make it a stuck case.
-STUCK_FAILED_ATTEMPTS = 2
 # A place is a hotspot when this many different children were found or last seen there.
 HOTSPOT_CHILDREN = 2
 
@@ -151,7 +159,7 @@ def _scoped(
 
 
 def interviews_overdue(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
-    """Return interviews not held or declined 72 hours after the return.
+    """Return interviews not held or declined by their deadline (72 hours after the return).
 
     Overdue strictly after ``due_at``, as ``ReturnInterview.is_overdue`` says: one due
     exactly now is due soon, not late.
@@ -192,7 +200,7 @@ def interviews_due_soon(user: User, filters: Filters, now: dt.datetime) -> Query
 def safe_and_well_outstanding(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Returned children with no safe and well check 24 hours after the return, or a
     check recorded but not shared with the local authority."""
-    not_done = Q(safe_and_well__isnull=True, found_at__lt=now - SAFE_AND_WELL_DUE_AFTER)
+    not_done = Q(safe_and_well__isnull=True, found_at__lt=now - policy.safe_and_well_due_after())
     not_shared = Q(safe_and_well__isnull=False, safe_and_well__shared_with_la_at__isnull=True)
     rows = Episode.objects.filter(found_at__isnull=False).filter(not_done | not_shared)
     return (
@@ -280,29 +288,13 @@ def notification_problems(user: User, filters: Filters, now: dt.datetime) -> Que
 # Patterns -------------------------------------------------------------------------------
 
 
-def repeat_threshold() -> tuple[int, int]:
-    """(episodes, days) from the active repeat-threshold rule, else 3 in 90 days."""
-    rule = (
-        Rule.objects.filter(
-            step=Step.REPEAT_THRESHOLD,
-            condition=Condition.REPEAT,
-            active=True,
-            threshold_count__isnull=False,
-            threshold_days__isnull=False,
-        )
-        .order_by("pk")
-        .values_list("threshold_count", "threshold_days")
-        .first()
-    )
-    return rule or (DEFAULT_REPEAT_COUNT, REPEAT_WINDOW_DAYS)
-
-
 def repeat_children(
     user: User, filters: Filters, now: dt.datetime, threshold: tuple[int, int] | None = None
 ) -> QuerySet:
-    """Children at or over the repeat threshold with no strategy meeting held on or after
-    the day of the first episode in the window."""
-    count, days = threshold or repeat_threshold()
+    """Children at or over the repeat threshold (``policy.repeat_threshold()`` unless
+    given) with no strategy meeting held on or after the day of the first episode in the
+    window."""
+    count, days = threshold or policy.repeat_threshold()
     since = now - dt.timedelta(days=days)
     recent = Episode.objects.filter(last_seen_at__gte=since, last_seen_at__lte=now)
     over = recent.order_by().values("child").annotate(n=Count("pk")).filter(n__gte=count)
@@ -333,21 +325,75 @@ def repeat_children(
     )
 
 
-def stuck_cases(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
-    """Interviews with repeated failed attempts: still pending, or declined in the period.
+def children_declining(n: int) -> QuerySet:
+    """Children who declined the return interview after each of their last ``n``
+    returns: ``n`` or more declined interviews with none held since (by the episodes'
+    last seen times), as ``incidents.engagement.declines_in_a_row`` counts them.
 
-    One grouped query: the interviews' failed attempts are joined and counted (through
-    ``attempt_interview_outcome_idx``), and the count filtered in HAVING, rather than a
-    correlated count per interview.
+    Set-based: an anti-join and one grouping, not a count correlated to each row.
     """
+    held_since = ReturnInterview.objects.filter(
+        outcome=ReturnInterview.Outcome.HELD,
+        episode__child=OuterRef("episode__child"),
+        episode__last_seen_at__gt=OuterRef("episode__last_seen_at"),
+    )
+    return (
+        ReturnInterview.objects.filter(outcome=ReturnInterview.Outcome.DECLINED)
+        .filter(~Exists(held_since))
+        .order_by()
+        .values("episode__child")
+        .annotate(declined=Count("pk"))
+        .filter(declined__gte=n)
+        .values("episode__child")
+    )
+
+
+def stuck_cases(
+    user: User, filters: Filters, now: dt.datetime, threshold: int | None = None
+) -> QuerySet:
+    """Return interviews of children the interview is not reaching (see
+    ``incidents.engagement``), still pending or declined in the period:
+
+    - an interview with N or more failed attempts (``failed_attempts``);
+    - the latest interview of a child who declined it after each of their last N
+      returns (``declined_each_time``).
+
+    N is ``policy.stuck_failed_attempts()`` unless given.
+
+    Two queries: first the latest interviews of the children declining each time (a
+    few dozen in a large partnership), then the list, whose failed attempts are joined
+    and counted in one grouped query rather than a correlated count per interview.
+    Taking those few ids first, rather than as a subquery, keeps PostgreSQL from
+    running the subquery twice (in the row's flag and in HAVING), and the plan's
+    estimated cost below the point where PostgreSQL inlines and optimises its JIT code
+    (seconds on a busy server: the page took three times as long).
+    """
+    n = threshold or policy.stuck_failed_attempts()
     since = now - dt.timedelta(days=filters.days)
-    rows = (
-        ReturnInterview.objects.filter(
-            Q(outcome=Pending) | Q(outcome=ReturnInterview.Outcome.DECLINED, declined_at__gte=since)
+    in_period = Q(outcome=Pending) | Q(
+        outcome=ReturnInterview.Outcome.DECLINED, declined_at__gte=since
+    )
+    later = ReturnInterview.objects.filter(episode__child=OuterRef("episode__child")).filter(
+        Q(episode__last_seen_at__gt=OuterRef("episode__last_seen_at"))
+        | Q(
+            episode__last_seen_at=OuterRef("episode__last_seen_at"),
+            episode__gt=OuterRef("episode"),
         )
-        .filter(attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES)
-        .annotate(failed_attempts=Count("attempts"))
-        .filter(failed_attempts__gte=STUCK_FAILED_ATTEMPTS)
+    )
+    declining = list(
+        ReturnInterview.objects.filter(in_period, episode__child__in=children_declining(n))
+        .filter(~Exists(later))
+        .values_list("pk", flat=True)
+    )
+    rows = (
+        ReturnInterview.objects.filter(in_period)
+        .annotate(
+            failed_attempts=Count(
+                "attempts", filter=Q(attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES)
+            ),
+            declined_each_time=ExpressionWrapper(Q(pk__in=declining), output_field=BooleanField()),
+        )
+        .filter(Q(failed_attempts__gte=n) | Q(pk__in=declining))
     )
     return (
         _scoped(
@@ -359,7 +405,7 @@ def stuck_cases(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
             agency_fields=("owner", "provider"),
         )
         .select_related("episode", "episode__child", "owner", "provider")
-        .order_by("-failed_attempts", "due_at", "pk")
+        .order_by("-failed_attempts", "-declined_each_time", "due_at", "pk")
     )
 
 
@@ -673,14 +719,15 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
 
     # Safe and well checks shared with the local authority within 24 hours of the
     # return, over returns whose 24 hours have passed.
+    within = policy.safe_and_well_due_after()
     returns = _scoped(
-        Episode.objects.filter(found_at__gte=start, found_at__lte=now - SAFE_AND_WELL_DUE_AFTER),
+        Episode.objects.filter(found_at__gte=start, found_at__lte=now - within),
         user,
         filters,
         child="child",
         episode="",
     ).order_by()
-    shared = Q(safe_and_well__shared_with_la_at__lte=F("found_at") + SAFE_AND_WELL_DUE_AFTER)
+    shared = Q(safe_and_well__shared_with_la_at__lte=F("found_at") + within)
     per_area = _tally(
         returns.values("child__responsible_area__name").annotate(
             **_monthly(

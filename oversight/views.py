@@ -26,6 +26,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from incidents.access import has_case_role
+from incidents.engagement import Stuck
+from missingkids import policy
 from missingkids.accounts.models import User
 from missingkids.audit.log import log_export
 from missingkids.spreadsheets import csv_safe
@@ -175,8 +177,17 @@ def _repeat_cells(child: Any, now: dt.datetime) -> list[Cell]:
 
 def _stuck_cells(interview: Any, now: dt.datetime) -> list[Cell]:
     episode = interview.episode
+    threshold = policy.stuck_failed_attempts()
+    stuck = Stuck(
+        threshold=threshold,
+        failed_attempts=interview.failed_attempts,
+        # At least the threshold: the list does not count longer runs.
+        declines_in_a_row=threshold if interview.declined_each_time else 0,
+    )
+    why = "; ".join(stuck.reasons)
     return [
         Cell(episode.child.full_name, _url("incidents:interview_detail", episode.pk)),
+        Cell(why[:1].upper() + why[1:]),
         Cell(str(interview.failed_attempts)),
         Cell(interview.get_outcome_display()),
         Cell(_when(interview.due_at)),
@@ -214,10 +225,28 @@ def _out_of_area_cells(child: Any, now: dt.datetime) -> list[Cell]:
 INTERVIEW_COLUMNS = ("Child", "Risk", "Returned", "Interview due", "", "Owner", "Provider")
 
 
+# The policy numbers the pages' descriptions may quote, each read only when quoted (a
+# rule's number costs a query, once a request), so a page quoting none reads no rule.
+POLICY_WORDS: dict[str, Callable[[], int]] = {
+    "interview_hours": lambda: policy.hours(policy.interview_due_after()),
+    "safe_and_well_hours": lambda: policy.hours(policy.safe_and_well_due_after()),
+    "repeat_count": lambda: policy.repeat_threshold()[0],
+    "repeat_days": lambda: policy.repeat_threshold()[1],
+    "stuck_attempts": policy.stuck_failed_attempts,
+}
+
+
+class _PolicyWords(dict[str, int]):
+    def __missing__(self, key: str) -> int:
+        self[key] = POLICY_WORDS[key]()
+        return self[key]
+
+
 @dataclass(frozen=True)
 class ListPage:
     slug: str
     title: str
+    # May quote the policy numbers: {interview_hours}, {repeat_count} ... (POLICY_WORDS).
     description: str
     section: str  # "overdue" or "patterns"
     query: Callable[[User, Filters, dt.datetime], QuerySet | list]
@@ -229,12 +258,17 @@ class ListPage:
     def url_name(self) -> str:
         return f"oversight:{self.slug}"
 
+    @property
+    def description_text(self) -> str:
+        return self.description.format_map(_PolicyWords())
+
 
 LISTS: tuple[ListPage, ...] = (
     ListPage(
         "interviews_overdue",
         "Return interviews overdue",
-        "Not held or declined 72 hours after the child's return. Longest overdue first.",
+        "Not held or declined {interview_hours} hours after the child's return. Longest "
+        "overdue first.",
         "overdue",
         queries.interviews_overdue,
         tuple(c or "Overdue by" for c in INTERVIEW_COLUMNS),
@@ -252,7 +286,8 @@ LISTS: tuple[ListPage, ...] = (
     ListPage(
         "safe_and_well_outstanding",
         "Safe and well checks not done or not shared",
-        "No check 24 hours after the return, or a check not shared with the local authority.",
+        "No check {safe_and_well_hours} hours after the return, or a check not shared with "
+        "the local authority.",
         "overdue",
         queries.safe_and_well_outstanding,
         ("Child", "Returned", "Check due", "State", "Check done", "By"),
@@ -306,8 +341,8 @@ LISTS: tuple[ListPage, ...] = (
     ListPage(
         "repeat_missing",
         "Repeat missing without a strategy meeting",
-        "Children at or over the repeat threshold with no strategy meeting recorded since "
-        "the first of those episodes.",
+        "Children at or over the repeat threshold ({repeat_count} episodes in {repeat_days} "
+        "days) with no strategy meeting recorded since the first of those episodes.",
         "patterns",
         queries.repeat_children,
         ("Child", "Responsible local authority", "Episodes in window", "First", "Latest"),
@@ -316,12 +351,21 @@ LISTS: tuple[ListPage, ...] = (
     ListPage(
         "stuck_cases",
         "Stuck cases",
-        f"Return interviews with {queries.STUCK_FAILED_ATTEMPTS} or more failed attempts, "
-        "still pending or declined in the period. Think about who the child trusts, another "
-        "time or place, or another worker.",
+        "Return interviews with {stuck_attempts} or more failed attempts, and children who "
+        "declined the interview after each of their last {stuck_attempts} returns: still "
+        "pending or declined in the period. Think about who the child trusts, another time "
+        "or place, or another worker.",
         "patterns",
         queries.stuck_cases,
-        ("Child", "Failed attempts", "Outcome", "Interview due", "Owner", "Provider"),
+        (
+            "Child",
+            "What made it stuck",
+            "Failed attempts",
+            "Outcome",
+            "Interview due",
+            "Owner",
+            "Provider",
+        ),
         _stuck_cells,
         period="days",
     ),
@@ -420,8 +464,6 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
     }
     if groups is not None:
         context["groups"] = groups
-    if slug == "repeat_missing":
-        context["threshold"] = queries.repeat_threshold()
     return render(request, "oversight/list.html", context)
 
 
@@ -467,6 +509,8 @@ def measures_view(request: HttpRequest) -> HttpResponse:
         return list(zip(labels, [row[key] for row in months], strict=True))
 
     period = f"{labels[0]} to {labels[-1]}"
+    interview_hours = policy.hours(policy.interview_due_after())
+    check_hours = policy.hours(policy.safe_and_well_due_after())
     charts = {
         "episodes": build_chart(
             id="chart-episodes",
@@ -482,7 +526,7 @@ def measures_view(request: HttpRequest) -> HttpResponse:
         ),
         "interviews": build_chart(
             id="chart-interviews",
-            title="Return interviews held within 72 hours",
+            title=f"Return interviews held within {interview_hours} hours",
             description=f"Percentage of interviews due each month held in time, {period}.",
             points=series("interviews_pct"),
             kind="line",
@@ -491,9 +535,9 @@ def measures_view(request: HttpRequest) -> HttpResponse:
         ),
         "shared": build_chart(
             id="chart-shared",
-            title="Safe and well checks shared within 24 hours",
+            title=f"Safe and well checks shared within {check_hours} hours",
             description=f"Percentage of returns each month whose check was shared with the "
-            f"local authority within 24 hours, {period}.",
+            f"local authority within {check_hours} hours, {period}.",
             points=series("shared_pct"),
             kind="line",
             unit="%",
@@ -542,6 +586,8 @@ def measures_view(request: HttpRequest) -> HttpResponse:
             "months": [{"label": label, **row} for label, row in zip(labels, months, strict=True)],
             "charts": charts,
             "csv_query": query.urlencode(),
+            "interview_hours": interview_hours,
+            "check_hours": check_hours,
         },
     )
 
@@ -550,10 +596,13 @@ def _measures_csv(request: HttpRequest, data: queries.Measures, filters: Filters
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="partnership-measures.csv"'
     writer = csv.writer(response)
+    interview_h = policy.hours(policy.interview_due_after())
+    check_h = policy.hours(policy.safe_and_well_due_after())
     writer.writerow(
         [
-            "Month", "Episodes", "Children", "Interviews due", "Held within 72 h",
-            "% held within 72 h", "Returns", "Checks shared within 24 h", "% shared",
+            "Month", "Episodes", "Children", "Interviews due", f"Held within {interview_h} h",
+            f"% held within {interview_h} h", "Returns", f"Checks shared within {check_h} h",
+            "% shared",
             "Notifications due", "Made on time", "% on time", "Median episode length (hours)",
         ]
     )  # fmt: skip

@@ -17,12 +17,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from missingkids import policy
 from missingkids.accounts.models import Agency, User
 
 from .. import access
 from ..forms.fields import FUTURE_GRACE
 from ..models import (
-    RETURN_INTERVIEW_DUE_AFTER,
     RISK_ORDER,
     CaseEvent,
     Child,
@@ -266,7 +266,8 @@ def episode_report(
             "flag_other": episode.flag_other,
             "reported_by_agency_id": reported_by_agency.pk if reported_by_agency else None,
             "last_seen_at": last_seen_at.isoformat(),
-            # Counts this episode: the repeat rule is "3 in 90 days" including this one.
+            # Counts this episode. A fixed 90 days, as recorded on every report so far;
+            # the repeat threshold in force is the rule's (missingkids.policy).
             "episodes_in_90_days": episodes_in_last_days(child, 90, now=timezone.now()),
         },
     )
@@ -432,7 +433,7 @@ def episode_record_return(
         acting_user=acting_user,
     )
     provider = interview_provider_for(child)
-    due_at = found_at + RETURN_INTERVIEW_DUE_AFTER
+    due_at = found_at + policy.interview_due_after()
     ReturnInterview.objects.create(episode=episode, owner=owner, provider=provider, due_at=due_at)
     where = f" at {found_location}" if found_location else ""
     event_record(
@@ -511,7 +512,7 @@ def episode_update(
     if "found_at" in changes:
         # The interview deadline follows the return time it is counted from.
         ReturnInterview.objects.filter(episode=episode).update(
-            due_at=episode.found_at + RETURN_INTERVIEW_DUE_AFTER
+            due_at=episode.found_at + policy.interview_due_after()
         )
         interview_pk = ReturnInterview.objects.filter(episode=episode).values("pk").first()
         if interview_pk is not None:

@@ -17,18 +17,20 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, StringAgg, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, StringAgg, Value
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from missingkids import policy
 from missingkids.audit.log import log_record_view
 
 from .. import access, history
 from ..actions import children as actions
 from ..actions.base import StaleEdit
+from ..engagement import Stuck, declines_in_a_row
 from ..forms.children import (
     ChildAddForm,
     ChildEditForm,
@@ -39,10 +41,10 @@ from ..forms.children import (
     PlacementForm,
 )
 from ..models import (
-    REPEAT_WINDOW_DAYS,
     CaseEvent,
     Child,
     Episode,
+    InterviewAttempt,
     Involvement,
     Location,
     Placement,
@@ -351,7 +353,15 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     episodes = list(
         child.episodes.select_related(
             "last_seen_location", "found_location", "interview", "reported_by_agency"
-        ).order_by("-last_seen_at", "-id")
+        )
+        # Counted in the same query, for the stuck-case prompt.
+        .annotate(
+            failed_attempts=Count(
+                "interview__attempts",
+                filter=Q(interview__attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES),
+            )
+        )
+        .order_by("-last_seen_at", "-id")
     )
     for episode in episodes:
         episode.duration_text = duration_text(episode.duration(now))
@@ -362,8 +372,20 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         interview = getattr(latest, "interview", None)
         if interview is None or not interview.is_done:
             awaiting_interview = latest
-    window_start = now - dt.timedelta(days=REPEAT_WINDOW_DAYS)
+    repeat_count, repeat_days = policy.repeat_threshold()
+    window_start = now - dt.timedelta(days=repeat_days)
     recent_count = sum(1 for e in episodes if window_start <= e.last_seen_at <= now)
+    with_interview = [e for e in episodes if getattr(e, "interview", None) is not None]
+    latest_interview = with_interview[0] if with_interview else None
+    stuck = Stuck(
+        threshold=policy.stuck_failed_attempts(),
+        failed_attempts=(
+            latest_interview.failed_attempts
+            if latest_interview and not latest_interview.interview.is_done
+            else 0
+        ),
+        declines_in_a_row=declines_in_a_row(e.interview.outcome for e in with_interview),
+    )
     voices = [
         e.interview
         for e in episodes
@@ -416,7 +438,10 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "open_episode": open_episode,
             "awaiting_interview": awaiting_interview,
             "recent_count": recent_count,
-            "repeat_window_days": REPEAT_WINDOW_DAYS,
+            "repeat_count": repeat_count,
+            "repeat_window_days": repeat_days,
+            "stuck": stuck,
+            "stuck_episode": latest_interview if stuck else None,
             "voices": voices[:VOICES_SHOWN],
             "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
             "placements": placements,

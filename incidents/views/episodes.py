@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_http_methods
 
+from missingkids import policy
 from missingkids.audit.log import log_record_view
 
 from .. import access, history
@@ -286,7 +287,8 @@ def _steps(episode: Episode, now: dt.datetime, urls: dict[str, str]) -> list[dic
     elif check is not None:
         status, hint = done, ""
     elif now > episode.safe_and_well_due_at:
-        status, hint = tag("Overdue", "govuk-tag--red"), "Due within 24 hours of the return"
+        within = policy.hours(policy.safe_and_well_due_after())
+        status, hint = tag("Overdue", "govuk-tag--red"), f"Due within {within} hours of the return"
     else:
         status = tag("To do", "govuk-tag--blue")
         hint = f"Due by {timezone.localtime(episode.safe_and_well_due_at):%-d %b %Y %H:%M}"
@@ -397,6 +399,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else "",
         "strategy_meetings": f"{_child_url(episode.child_id)}#strategy-meetings",
     }
+    repeat_count, repeat_days = policy.repeat_threshold()
     # Other apps (notifications) add their sections here; incidents does not know them.
     panels = [
         html
@@ -416,7 +419,9 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "steps": _steps(episode, now, urls),
             "gradings": list(episode.gradings.all()),
             "duration": _duration(episode.duration(now)),
-            "episodes_in_90_days": actions.episodes_in_last_days(episode.child, 90, now=now),
+            "recent_count": actions.episodes_in_last_days(episode.child, repeat_days, now=now),
+            "repeat_count": repeat_count,
+            "repeat_days": repeat_days,
             "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),
             "can": can,
             "check": check,
@@ -570,7 +575,8 @@ def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(
                     request,
                     f"{episode.child.full_name}'s return has been recorded. The return "
-                    "interview is due within 72 hours.",
+                    f"interview is due within {policy.hours(policy.interview_due_after())} "
+                    "hours.",
                 )
                 return redirect("incidents:episode_detail", pk=pk)
     else:

@@ -17,6 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from missingkids import policy
 from missingkids.audit.log import log_record_view
 
 from .. import access
@@ -30,6 +31,7 @@ from ..actions.interviews import (
     safe_and_well_record,
     safe_and_well_share,
 )
+from ..engagement import Stuck, declines_in_a_row
 from ..forms.interviews import (
     AttemptForm,
     ChallengeForm,
@@ -42,9 +44,6 @@ from ..forms.interviews import (
 )
 from ..models import Challenge, Episode, InterviewAttempt, ReturnInterview, SafeAndWellCheck
 
-# Failed attempts after which the page prompts a different approach (the audit: a
-# quarter of children would not engage and cases became process-driven).
-STUCK_AFTER_FAILED_ATTEMPTS = 2
 DUE_SOON = dt.timedelta(hours=24)
 
 FORM_TEMPLATE = "incidents/interviews/form.html"
@@ -225,7 +224,7 @@ def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context.update(
             attempts=attempts,
             failed_attempts=failed,
-            stuck=not interview.is_done and failed >= STUCK_AFTER_FAILED_ATTEMPTS,
+            stuck=_stuck(interview, failed),
             due_tag=due_tag(interview, now),
             actions=(
                 list(interview.actions.select_related("owner_agency"))
@@ -233,7 +232,26 @@ def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 else []
             ),
         )
+    context["interview_due_hours"] = policy.hours(policy.interview_due_after())
     return render(request, "incidents/interviews/detail.html", context)
+
+
+def _stuck(interview: ReturnInterview, failed: int) -> Stuck:
+    """Whether to prompt a different approach: failed attempts at this interview while it
+    is not yet held, or the child's declines in a row, when this is the child's latest
+    interview (an older one's page is history)."""
+    episode = interview.episode
+    outcomes = list(
+        ReturnInterview.objects.filter(episode__child_id=episode.child_id)
+        .order_by("-episode__last_seen_at", "-episode_id")
+        .values_list("episode_id", "outcome")
+    )
+    latest = bool(outcomes) and outcomes[0][0] == episode.pk
+    return Stuck(
+        threshold=policy.stuck_failed_attempts(),
+        failed_attempts=0 if interview.is_done else failed,
+        declines_in_a_row=declines_in_a_row(o for _, o in outcomes) if latest else 0,
+    )
 
 
 def _interview_for_recording(request: HttpRequest, pk: int) -> tuple[Episode, ReturnInterview]:

@@ -21,6 +21,7 @@ from incidents.models import (
     RiskGrading,
     SafeAndWellCheck,
 )
+from missingkids import policy
 
 from .accounts import AgencyFactory, LocalAuthorityAreaFactory, UserFactory
 
@@ -107,7 +108,7 @@ class ReturnInterviewFactory(factory.django.DjangoModelFactory):
         found_at=factory.LazyFunction(lambda: timezone.now() - dt.timedelta(hours=1)),
     )
     owner = factory.SubFactory(AgencyFactory, kind="la")
-    due_at = factory.LazyAttribute(lambda o: o.episode.found_at + dt.timedelta(hours=72))
+    due_at = factory.LazyAttribute(lambda o: o.episode.found_at + policy.interview_due_after())
 
 
 class SafeAndWellCheckFactory(factory.django.DjangoModelFactory):

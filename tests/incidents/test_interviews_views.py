@@ -115,15 +115,17 @@ def test_interview_page_without_a_return(client, social_worker, area_west):
     assert client.get(reverse("incidents:interview_held", args=[episode.pk])).status_code == 404
 
 
-def test_stuck_prompt_after_two_failed_attempts(client, provider_worker, interview):
+def test_stuck_prompt_at_the_not_engaging_rules_failed_attempts(client, provider_worker, interview):
     client.force_login(provider_worker)
-    add_attempts(interview, provider_worker, ["no_contact", "held"])
+    add_attempts(interview, provider_worker, ["no_contact", "held", "declined"])
     response = client.get(url("interview_detail", interview))
     assert 'data-testid="stuck-prompt"' not in response.text
 
-    add_attempts(interview, provider_worker, ["declined"])
+    # The third failed attempt: the default not-engaging rule's count.
+    add_attempts(interview, provider_worker, ["rearranged"])
     response = client.get(url("interview_detail", interview))
     assert 'data-testid="stuck-prompt"' in response.text
+    assert "3 attempts that have not led to an interview" in response.text
     assert "somewhere the child chooses" in response.text
     assert reverse("incidents:challenge_add", args=[interview.episode.child_id]) in response.text
 

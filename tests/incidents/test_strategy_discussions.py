@@ -11,8 +11,9 @@ import time_machine
 from django.urls import reverse
 
 from incidents import strategy_discussions as discussions
-from incidents.models import STRATEGY_DISCUSSION_DUE_AFTER, Episode, StrategyMeeting
+from incidents.models import Episode, StrategyMeeting
 from incidents.strategy_discussions import State
+from missingkids import policy
 from tests.factories.incidents import ChildFactory, EpisodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +62,7 @@ def in_lists(episode: Episode, now: dt.datetime = NOW) -> tuple[bool, bool]:
 
 
 def test_due_24_real_hours_after_last_seen():
-    assert dt.timedelta(hours=24) == STRATEGY_DISCUSSION_DUE_AFTER
+    assert dt.timedelta(hours=24) == policy.strategy_discussion_due_after()
     episode = Episode(last_seen_at=NOW)
     assert episode.strategy_discussion_due_at == NOW + 24 * H
 

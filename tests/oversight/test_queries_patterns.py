@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
+from incidents.engagement import declines_in_a_row
 from incidents.models import InterviewAttempt, LegalStatus, ReturnInterview, StrategyMeeting
-from notifications.models import Condition, Notification, Rule, Step
+from notifications.models import Notification
 from oversight import queries
 from oversight.filters import Filters
 from tests.factories.incidents import LocationFactory, PlacementFactory, SafeAndWellCheckFactory
-from tests.factories.notifications import NotificationFactory, RuleFactory
+from tests.factories.notifications import NotificationFactory
 
 from .world import LONDON, NOW, attempts, episode, returned
 
@@ -25,19 +25,6 @@ FAILED = InterviewAttempt.Outcome.NO_CONTACT
 
 def first_names(rows) -> list[str]:
     return [row.first_name for row in rows]
-
-
-def test_repeat_threshold_default_and_rule(db):
-    Rule.objects.filter(step=Step.REPEAT_THRESHOLD).update(active=False)
-    assert queries.repeat_threshold() == (3, 90)
-    RuleFactory(
-        step=Step.REPEAT_THRESHOLD,
-        condition=Condition.REPEAT,
-        threshold_count=2,
-        threshold_days=30,
-        due_after_hours=Decimal(120),
-    )
-    assert queries.repeat_threshold() == (2, 30)
 
 
 def test_repeat_missing_without_strategy_meeting(frozen, manager, west_child, far_child):
@@ -77,7 +64,7 @@ def test_repeat_missing_without_strategy_meeting(frozen, manager, west_child, fa
     assert sorted(first_names(rows)) == ["Before", "Edge", "None", "Two"]
 
 
-def test_stuck_cases(frozen, manager, la_west, west_child):
+def test_stuck_cases_by_failed_attempts(frozen, manager, la_west, west_child):
     stuck = returned(west_child(first_name="Stuck"), la_west, found=NOW - 60 * H)
     attempts(stuck, [FAILED, InterviewAttempt.Outcome.REARRANGED])
     once = returned(west_child(first_name="Once"), la_west, found=NOW - 60 * H)
@@ -98,9 +85,104 @@ def test_stuck_cases(frozen, manager, la_west, west_child):
         held_at=NOW - 9 * D,
     )
     attempts(held, [FAILED, FAILED, InterviewAttempt.Outcome.HELD])
-    rows = list(queries.stuck_cases(manager, NONE, NOW))
+    rows = list(queries.stuck_cases(manager, NONE, NOW, threshold=2))
     assert [r.episode.child.first_name for r in rows] == ["Declined", "Stuck"]
     assert [r.failed_attempts for r in rows] == [2, 2]
+    assert [r.declined_each_time for r in rows] == [False, False]
+    # The not-engaging rule's count (3 by default) when none is given.
+    assert list(queries.stuck_cases(manager, NONE, NOW)) == []
+    attempts(stuck, [FAILED])
+    assert [r.pk for r in queries.stuck_cases(manager, NONE, NOW)] == [stuck.pk]
+
+
+def declines(child, owner, outcomes: list[str], *, days_ago: int = 100):
+    """One returned episode per outcome, a week apart, the last found ``days_ago`` days
+    ago; returns the interviews, oldest first."""
+    made = []
+    for n, outcome in enumerate(outcomes):
+        found = NOW - (days_ago + 7 * (len(outcomes) - 1 - n)) * D
+        made.append(
+            returned(
+                child,
+                owner,
+                found=found,
+                outcome=outcome,
+                held_at=found + 5 * H if outcome == HELD else None,
+                declined_at=found + 5 * H if outcome == DECLINED else None,
+            )
+        )
+    return made
+
+
+HELD = ReturnInterview.Outcome.HELD
+DECLINED = ReturnInterview.Outcome.DECLINED
+PENDING = ReturnInterview.Outcome.PENDING
+
+
+def test_stuck_cases_by_declines_in_a_row(frozen, manager, la_west, west_child, far_child):
+    # Declined after each of the last three returns, the latest in the period: its
+    # latest interview is the row.
+    three = declines(west_child(first_name="Three"), la_west, [DECLINED] * 3, days_ago=10)
+    # Four in a row after an interview held: counted since the held one.
+    four = declines(west_child(first_name="Four"), la_west, [HELD, *[DECLINED] * 4], days_ago=20)
+    # Three declines, then a return whose interview is pending: the pending one is the
+    # row, so the next attempt is planned differently.
+    pending = declines(
+        west_child(first_name="Pending"), la_west, [*[DECLINED] * 3, PENDING], days_ago=2
+    )
+    # Not stuck: an interview held ends the run; two are not three; the latest decline
+    # outside the period (90 days); someone else's child.
+    declines(west_child(first_name="HeldLast"), la_west, [*[DECLINED] * 3, HELD], days_ago=5)
+    declines(west_child(first_name="Broken"), la_west, [DECLINED, DECLINED, HELD, DECLINED])
+    declines(west_child(first_name="Two"), la_west, [DECLINED, DECLINED], days_ago=3)
+    declines(west_child(first_name="Old"), la_west, [DECLINED] * 3, days_ago=120)
+    declines(far_child(first_name="Far"), la_west, [DECLINED] * 3, days_ago=3)
+
+    rows = list(queries.stuck_cases(manager, NONE, NOW))
+    assert {r.episode.child.first_name: r.pk for r in rows} == {
+        "Three": three[-1].pk,
+        "Four": four[-1].pk,
+        "Pending": pending[-1].pk,
+    }
+    assert all(r.declined_each_time for r in rows)
+    assert {r.failed_attempts for r in rows} == {0}
+    # A longer period brings in the old run; the not-engaging rule's 2 brings in two in
+    # a row (and the run after the held interview is still only one).
+    names = {
+        r.episode.child.first_name for r in queries.stuck_cases(manager, Filters(days=365), NOW)
+    }
+    assert names == {"Three", "Four", "Pending", "Old"}
+    names = {
+        r.episode.child.first_name for r in queries.stuck_cases(manager, NONE, NOW, threshold=2)
+    }
+    assert names == {"Three", "Four", "Pending", "Two"}
+
+
+@pytest.mark.parametrize(
+    "oldest_first",
+    [
+        [DECLINED] * 3,
+        [DECLINED] * 2,
+        [HELD, *[DECLINED] * 3],
+        [*[DECLINED] * 3, HELD],
+        [DECLINED, PENDING, DECLINED, DECLINED],
+        [DECLINED, DECLINED, PENDING, DECLINED, PENDING],
+        [DECLINED, HELD, DECLINED, DECLINED],
+    ],
+)
+def test_children_declining_counts_as_the_pages_do(frozen, la_west, west_child, oldest_first):
+    child = west_child()
+    declines(child, la_west, oldest_first, days_ago=3)
+    in_sql = child.pk in set(queries.children_declining(3).values_list("episode__child", flat=True))
+    assert in_sql == (declines_in_a_row(reversed(oldest_first)) >= 3)
+
+
+def test_stuck_case_stuck_both_ways_is_one_row(frozen, manager, la_west, west_child):
+    made = declines(west_child(), la_west, [DECLINED] * 3, days_ago=3)
+    attempts(made[-1], [FAILED, FAILED, InterviewAttempt.Outcome.DECLINED])
+    (row,) = queries.stuck_cases(manager, NONE, NOW)
+    assert row.pk == made[-1].pk
+    assert (row.failed_attempts, row.declined_each_time) == (3, True)
 
 
 def test_hotspots(frozen, manager, west_child, far_child):

@@ -12,7 +12,6 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from incidents.models import (
-    RETURN_INTERVIEW_DUE_AFTER,
     CaseEvent,
     Child,
     Episode,
@@ -21,6 +20,7 @@ from incidents.models import (
     ReturnInterview,
     SafeAndWellCheck,
 )
+from missingkids import policy
 from missingkids.accounts.models import User
 from notifications.engine import fire_timed_steps, process_pending_events
 from notifications.models import Notification, ProcessedEvent, TimedStepFired
@@ -70,7 +70,7 @@ def test_counts_and_constraints() -> None:
     returned = Episode.objects.filter(found_at__isnull=False)
     assert ReturnInterview.objects.count() == returned.count()
     for interview in ReturnInterview.objects.select_related("episode"):
-        assert interview.due_at == interview.episode.found_at + RETURN_INTERVIEW_DUE_AFTER
+        assert interview.due_at == interview.episode.found_at + policy.interview_due_after()
         if interview.held_at:
             assert interview.held_at >= interview.episode.found_at
         assert interview.owner.kind == "la"

@@ -62,7 +62,8 @@ def world(size: int, *, la, police, west_child, host=None) -> None:
             episode(cared, last_seen=NOW - 2 * H)
         child = west_child()
         overdue = returned(child, la, found=NOW - 80 * H - n * H, last_seen_location=place)
-        attempts(overdue, ["no_contact", "declined"])
+        # As many failed attempts as the not-engaging rule's 3: a stuck case.
+        attempts(overdue, ["no_contact", "declined", "rearranged"])
         soon = returned(west_child(), la, found=NOW - 60 * H)
         SafeAndWellCheckFactory(episode=soon.episode, conducted_at=soon.episode.found_at + H)
         NotificationFactory(
@@ -103,16 +104,20 @@ def test_query_count_does_not_grow(
 BASE = 3 + TWO_FACTOR_QUERIES
 FORM = 2
 EXPECTED_QUERIES: dict[str, int] = {
-    # One count per list (the hotspots' one query, the repeat rule's threshold).
-    reverse("oversight:dashboard"): BASE + len(LISTS) + 1,
+    # One count per list (the hotspots' one query), the active rules' numbers (read once
+    # for the repeat and stuck lists and their descriptions), and the stuck cases'
+    # children declining the interview each time.
+    reverse("oversight:dashboard"): BASE + len(LISTS) + 2,
     # Six measure queries.
     reverse("oversight:measures"): BASE + FORM + 6,
     # A count and a page.
     **{reverse(page.url_name): BASE + FORM + 2 for page in LISTS},
     # The per-agency counts (which add up to the list's count) and a page.
     reverse("oversight:notifications_overdue"): BASE + FORM + 2,
-    # Plus the repeat rule's threshold, read for the query and for the page's text.
-    reverse("oversight:repeat_missing"): BASE + FORM + 4,
+    # Plus the active rules' numbers, read once for the query and the page's text.
+    reverse("oversight:repeat_missing"): BASE + FORM + 3,
+    # The rules' numbers, the children declining each time, a count and a page.
+    reverse("oversight:stuck_cases"): BASE + FORM + 4,
     # One query of the period's sightings, grouped and paged in Python.
     reverse("oversight:hotspots"): BASE + FORM + 1,
 }

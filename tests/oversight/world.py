@@ -6,12 +6,12 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from incidents.models import (
-    RETURN_INTERVIEW_DUE_AFTER,
     Episode,
     InterviewAttempt,
     ReturnInterview,
     RiskGrade,
 )
+from missingkids import policy
 from tests.factories.incidents import EpisodeFactory, ReturnInterviewFactory
 
 LONDON = ZoneInfo("Europe/London")
@@ -61,7 +61,7 @@ def returned(
         episode=ep,
         owner=owner,
         provider=provider,
-        due_at=ep.found_at + RETURN_INTERVIEW_DUE_AFTER,
+        due_at=ep.found_at + policy.interview_due_after(),
         outcome=outcome,
         held_at=held_at,
         declined_at=declined_at,

@@ -52,7 +52,6 @@ from django.utils import timezone
 from incidents.models import (
     PULL_FACTORS,
     PUSH_FACTORS,
-    RETURN_INTERVIEW_DUE_AFTER,
     RISK_ORDER,
     CaseEvent,
     Child,
@@ -68,6 +67,7 @@ from incidents.models import (
     SafeAndWellCheck,
     SharingMethod,
 )
+from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
 K = Agency.Kind
@@ -707,6 +707,9 @@ class Generator:
             events.append(row)
             return row
 
+        # The protocol's deadlines after a return, in hours (see missingkids.policy).
+        interview_hours = policy.hours(policy.interview_due_after())
+        check_hours = policy.hours(policy.safe_and_well_due_after())
         for episode, fact in zip(episodes, facts, strict=True):
             plan: Plan = fact["plan"]
             situation = fact["situation"]
@@ -792,7 +795,7 @@ class Generator:
             if episode.found_at is None:
                 continue
             found = episode.found_at
-            due = found + RETURN_INTERVIEW_DUE_AFTER
+            due = found + policy.interview_due_after()
             returned = event(
                 episode,
                 CaseEvent.Kind.RETURNED,
@@ -814,7 +817,12 @@ class Generator:
             # Safe and well check: most within 24 hours, some late, a few never done.
             check = None
             if rng.random() < 0.93:
-                delay = rng.uniform(0.5, 23.5) if rng.random() < 0.85 else rng.uniform(24.5, 96)
+                in_time = rng.random() < 0.85
+                delay = (
+                    rng.uniform(0.5, check_hours - 0.5)
+                    if in_time
+                    else rng.uniform(check_hours + 0.5, 4 * check_hours)
+                )
                 conducted = found + dt.timedelta(hours=delay)
                 if conducted <= now:
                     shared = None
@@ -896,8 +904,8 @@ class Generator:
             weights = [40, 10, 25, 25] if plan.stuck else [72, 11, 10, 7]
             outcome = rng.choices(["on_time", "late", "declined", "pending"], weights=weights)[0]
             done_at = {
-                "on_time": found + dt.timedelta(hours=rng.uniform(4, 71.5)),
-                "late": found + dt.timedelta(hours=rng.uniform(72.5, 14 * 24)),
+                "on_time": found + dt.timedelta(hours=rng.uniform(4, interview_hours - 0.5)),
+                "late": found + dt.timedelta(hours=rng.uniform(interview_hours + 0.5, 14 * 24)),
                 "declined": found + dt.timedelta(hours=rng.uniform(12, 120)),
                 "pending": None,
             }[outcome]

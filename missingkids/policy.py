@@ -1,0 +1,132 @@
+"""The protocol's numbers, each read from one place.
+
+- **Repeat missing**: N episodes in D days call for a strategy meeting. Taken from the
+  active "repeat threshold" rule, else 3 in 90 days.
+- **Stuck cases**: N failed attempts at a return interview, or the interview declined
+  after each of the child's last N returns. N is taken from the active "not engaging"
+  rule, else 3.
+- **Deadlines after a return**: the return interview within 72 hours, the safe and well
+  check within 24. These are the protocol's deadlines, not a rule's, so they are fixed
+  here; the notifications app's timed steps (``interview_due``, ``safe_and_well_due``)
+  fall due at the same times.
+- **Strategy discussion**: due when a child is still missing 24 hours after last seen
+  (the protocol's "still missing at 24 hours" step, which falls due at the same time).
+
+The child's page, the episode and interview pages, the managers' lists and dashboard
+and the notification engine all read these numbers from here (the engine by evaluating
+the very rule the number comes from), so changing a rule changes every page at once.
+
+Rules belong to the notifications app, which the incidents app must not import. So this
+module sits below both: the notifications app registers the function that reads the
+active rules (``register_rule_reader``, in its ``AppConfig.ready()``), and without one,
+or without an active rule, the defaults below apply.
+
+Reading the rules costs a query. ``remembered()`` keeps the answer for the length of a
+block; ``PolicyMiddleware`` wraps each request in one, so a page reads the rules at
+most once and the next request sees an admin's change at once. Outside a request (the
+scheduler, management commands) every call reads the rules afresh.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.http import HttpRequest, HttpResponse
+
+# Clock time: 72 real hours after the return, whatever the clocks do in between.
+INTERVIEW_DUE_AFTER = dt.timedelta(hours=72)
+SAFE_AND_WELL_DUE_AFTER = dt.timedelta(hours=24)
+STRATEGY_DISCUSSION_DUE_AFTER = dt.timedelta(hours=24)
+
+# Used when no active rule gives the number (the shipped rules say the same).
+DEFAULT_REPEAT_COUNT = 3
+DEFAULT_REPEAT_DAYS = 90
+DEFAULT_STUCK_FAILED_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class RuleNumbers:
+    """What the active rules say; None where no active rule says it."""
+
+    repeat: tuple[int, int] | None = None  # (episodes, days)
+    stuck_failed_attempts: int | None = None
+
+
+RuleReader = Callable[[], RuleNumbers]
+
+_reader: RuleReader | None = None
+_memo: contextvars.ContextVar[dict[str, RuleNumbers] | None] = contextvars.ContextVar(
+    "policy_memo", default=None
+)
+
+
+def register_rule_reader(reader: RuleReader | None) -> None:
+    """Set the function that reads the active rules (one query)."""
+    global _reader
+    _reader = reader
+
+
+def _rule_numbers() -> RuleNumbers:
+    memo = _memo.get()
+    if memo is not None and "numbers" in memo:
+        return memo["numbers"]
+    numbers = _reader() if _reader is not None else RuleNumbers()
+    if memo is not None:
+        memo["numbers"] = numbers
+    return numbers
+
+
+@contextmanager
+def remembered() -> Iterator[None]:
+    """Read the rules at most once inside the block (a request, a batch of work)."""
+    if _memo.get() is not None:  # already inside one: keep the outer memo
+        yield
+        return
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def repeat_threshold() -> tuple[int, int]:
+    """(episodes, days): this many episodes last seen within this many days."""
+    return _rule_numbers().repeat or (DEFAULT_REPEAT_COUNT, DEFAULT_REPEAT_DAYS)
+
+
+def stuck_failed_attempts() -> int:
+    """Failed interview attempts (or declined interviews in a row) that make a case stuck."""
+    return _rule_numbers().stuck_failed_attempts or DEFAULT_STUCK_FAILED_ATTEMPTS
+
+
+def interview_due_after() -> dt.timedelta:
+    return INTERVIEW_DUE_AFTER
+
+
+def safe_and_well_due_after() -> dt.timedelta:
+    return SAFE_AND_WELL_DUE_AFTER
+
+
+def strategy_discussion_due_after() -> dt.timedelta:
+    """How long after last seen a child still missing needs a strategy discussion."""
+    return STRATEGY_DISCUSSION_DUE_AFTER
+
+
+def hours(delta: dt.timedelta) -> int:
+    """A deadline in whole hours, for the words on pages ("within 72 hours")."""
+    return int(delta.total_seconds() // 3600)
+
+
+class PolicyMiddleware:
+    """Reads the rules at most once per request (see ``remembered``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with remembered():
+            return self.get_response(request)
