@@ -50,6 +50,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from incidents.engagement import declines_in_a_row
 from incidents.models import (
     RISK_ORDER,
     CaseEvent,
@@ -324,6 +325,9 @@ def condition_holds(rule: Rule, moment: Moment) -> bool:
     if condition == Condition.FAILED_ATTEMPTS:
         if not rule.threshold_count:
             return False
+        if moment.event is not None and moment.event.kind == CaseEvent.Kind.INTERVIEW_DECLINED:
+            # Declined after each of the last N returns is a stuck case too.
+            return declined_each_time(episode.child_id, moment.at) >= rule.threshold_count
         failed = InterviewAttempt.objects.filter(
             interview__episode_id=episode.pk,
             outcome__in=InterviewAttempt.FAILED_OUTCOMES,
@@ -331,6 +335,18 @@ def condition_holds(rule: Rule, moment: Moment) -> bool:
         ).count()
         return failed >= rule.threshold_count
     return False
+
+
+def declined_each_time(child_id: int, at: dt.datetime) -> int:
+    """How many of the child's latest interviews done by ``at`` were declined in a row
+    (``incidents.engagement``'s rule, as at the moment)."""
+    outcomes = (
+        ReturnInterview.objects.filter(episode__child_id=child_id)
+        .filter(Q(held_at__lte=at) | Q(declined_at__lte=at))
+        .order_by("-episode__last_seen_at", "-id")
+        .values_list("outcome", flat=True)
+    )
+    return declines_in_a_row(outcomes)
 
 
 # Recipients ---------------------------------------------------------------------------

@@ -71,7 +71,8 @@ EVENT_STEPS: dict[str, list[str]] = {
     CaseEvent.Kind.RETURNED: [Step.RETURNED],
     CaseEvent.Kind.SAFE_AND_WELL_DONE: [Step.SAFE_AND_WELL_DONE],
     CaseEvent.Kind.INTERVIEW_HELD: [Step.INTERVIEW_DONE],
-    CaseEvent.Kind.INTERVIEW_DECLINED: [Step.INTERVIEW_DONE],
+    # A decline may make a stuck case: declined after each of the last N returns.
+    CaseEvent.Kind.INTERVIEW_DECLINED: [Step.INTERVIEW_DONE, Step.NOT_ENGAGING],
     CaseEvent.Kind.INTERVIEW_ATTEMPT: [Step.NOT_ENGAGING],
 }
 

@@ -512,3 +512,47 @@ def test_the_measures_do_not_count_the_teller_late_for_a_late_fact(
 
     march = data.by_month[-1]
     assert (march["notifications_due"], march["notifications_on_time"]) == (3, 2)
+
+
+# A child who declines every time ------------------------------------------------------
+
+
+def test_declining_after_each_of_the_last_returns_tells_the_social_worker_and_manager(
+    contacts, officer, social_worker, area_west, la_west
+):
+    from incidents.models import ReturnInterview
+    from tests.factories.incidents import EpisodeFactory, ReturnInterviewFactory
+
+    from .engine_world import make_event
+
+    child = ChildFactory(
+        responsible_area=area_west, legal_status=LegalStatus.NONE, created_by=social_worker
+    )
+    start = dt.datetime(2026, 1, 5, 18, 0, tzinfo=dt.UTC)
+    events = []
+    for n in range(3):
+        seen = start + dt.timedelta(days=20 * n)
+        episode = EpisodeFactory(
+            child=child,
+            last_seen_at=seen,
+            reported_at=seen + dt.timedelta(minutes=30),
+            found_at=seen + dt.timedelta(hours=6),
+            created_by=officer,
+        )
+        declined = seen + dt.timedelta(hours=30)
+        ReturnInterviewFactory(
+            episode=episode,
+            owner=la_west,
+            outcome=ReturnInterview.Outcome.DECLINED,
+            declined_at=declined,
+        )
+        events.append(
+            make_event(episode, social_worker, CaseEvent.Kind.INTERVIEW_DECLINED, declined)
+        )
+        engine()
+
+    stuck = Notification.objects.filter(step=Step.NOT_ENGAGING)
+    # Not after the first or second decline; after the third, both recipients.
+    assert {n.episode_id for n in stuck} == {events[2].episode_id}
+    assert {n.recipient_role for n in stuck} == {R.SOCIAL_WORKER, R.TEAM_MANAGER}
+    assert all(n.event_id == events[2].pk for n in stuck)
