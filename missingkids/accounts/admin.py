@@ -1,12 +1,24 @@
-"""Configuration pages for admins: agencies, their contacts, areas and people."""
+"""Configuration pages for admins: agencies, their contacts, areas and people.
+
+What each kind of admin may do is decided in ``access``: every class here takes its
+list, its form's choices and its save checks from there, so a forged POST meets the
+same rule as the form.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import Count, QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, ForeignKey, QuerySet
+from django.forms import ModelChoiceField
 from django.http import HttpRequest
 
+from . import access
 from .forms import AdminUserChangeForm, AdminUserCreationForm
 from .models import Agency, Contact, LocalAuthorityArea, User
 
@@ -46,14 +58,32 @@ class AgencyAdmin(admin.ModelAdmin):
     fields = ["name", "kind", "areas", "address", "phone", "email", "active"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agency]:
+        agencies = super().get_queryset(request)
+        if not access.is_partnership_admin(request.user):
+            agencies = agencies.filter(pk__in=access.agencies_managed_by(request.user))
         return (
-            super()
-            .get_queryset(request)
-            .prefetch_related("areas")
+            agencies.prefetch_related("areas")
             .annotate(_contact_count=Count("contacts", distinct=True))
             # The annotation drops Meta.ordering; autocomplete needs a stable order.
             .order_by("name")
         )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not access.is_partnership_admin(request.user):
+            # An agency admin keeps their agency's contact details; what it is and which
+            # areas it serves (and so which children its people see) are the partnership's.
+            readonly += [
+                field
+                for field in self.fields
+                if field not in access.AGENCY_FIELDS_FOR_AGENCY_ADMINS and field not in readonly
+            ]
+        return readonly
+
+    def save_model(self, request: HttpRequest, obj: Agency, form: Any, change: bool) -> None:
+        if not access.may_manage_agency(request.user, obj.pk):
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="Annex A code")
     def annex_a_code(self, obj: Agency) -> str:
@@ -93,13 +123,45 @@ class ContactAdmin(admin.ModelAdmin):
     autocomplete_fields = ["agency"]
     list_select_related = ["agency"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        contacts = super().get_queryset(request)
+        if access.is_partnership_admin(request.user):
+            return contacts
+        return contacts.filter(agency__in=access.agencies_managed_by(request.user))
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        if access.is_partnership_admin(request.user):
+            return list(self.list_filter)
+        return [f for f in self.list_filter if f not in ("agency", "agency__kind")]
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "agency":
+            kwargs["queryset"] = access.agencies_managed_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        # The form offers only the admin's own agencies; this refuses a forged one, and
+        # moving someone else's contact (the list already hides it).
+        before = Contact.objects.filter(pk=obj.pk).values_list("agency_id", flat=True).first()
+        for agency_id in {obj.agency_id, before} - {None}:
+            if not access.may_manage_agency(request.user, agency_id):
+                raise PermissionDenied
+        super().save_model(request, obj, form, change)
+
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     form = AdminUserChangeForm
     add_form = AdminUserCreationForm
     list_display = ["name", "email", "agency", "role", "is_active", "last_login"]
-    list_filter = ["role", "is_active", "agency__kind", "agency"]
+    list_filter = [
+        "role",
+        "is_active",
+        "agency__kind",
+        ("agency", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["name", "email", "agency__name"]
     ordering = ["name"]
     autocomplete_fields = ["agency"]
@@ -128,3 +190,62 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
     )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        people = super().get_queryset(request)
+        if access.is_partnership_admin(request.user):
+            return people
+        return people.filter(pk__in=access.people_managed_by(request.user).values("pk"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk == request.user.pk:
+            readonly += access.OWN_ACCOUNT_LOCKED_FIELDS
+        return readonly
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        if not access.is_partnership_admin(request.user):
+            initial.setdefault("agency", request.user.agency_id)
+        return initial
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user  # for the address check (see AdminUserCreationForm)
+        return form
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "agency":
+            kwargs["queryset"] = access.agencies_managed_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any):
+        if db_field.name == "role":
+            kwargs["choices"] = access.roles_assignable_by(request.user)
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        access.person_save_check(actor=request.user, person=obj)
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # People are deactivated, never deleted: the access log and the records they
+        # made keep naming them.
+        return False
+
+
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """Lockouts (django-axes): an agency admin sees and clears those of their own people."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessAttempt]:
+        attempts = super().get_queryset(request)
+        if access.is_partnership_admin(request.user):
+            return attempts
+        return attempts.filter(username__in=access.usernames_managed_by(request.user))
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)

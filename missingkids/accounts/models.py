@@ -8,27 +8,58 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-# Apps whose objects an admin configures. Case records are not among them: an admin
-# edits cases only if they also hold a case role.
-CONFIGURATION_APPS = frozenset({"accounts", "notifications"})
-# What an admin may do with the sign-in security records: see and clear lockouts
-# (unlocking an account), and see and remove someone's authenticator so they enrol a
-# new one. Never change a device or read recovery codes.
-SECURITY_PERMISSIONS = frozenset(
+# What each kind of admin may do, as Django permissions; which records they may do it
+# to is decided in missingkids/accounts/access.py. Case records are in neither list: an
+# admin reads or edits cases only if they also hold a case role (they never do in the
+# admin, which shows none). Nobody deletes a person (untick "active" instead), and an
+# authenticator is removed only by a second-factor reset, which a second admin approves.
+#
+# A partnership admin (named in settings.PARTNERSHIP_ADMINS) manages the partnership's
+# configuration: areas, agencies, contacts, people of every agency, the rules; and may
+# see and clear lockouts.
+PARTNERSHIP_ADMIN_APPS = frozenset({"accounts", "notifications"})
+NEVER_FOR_ADMINS = frozenset({"accounts.delete_user", "accounts.delete_secondfactorreset"})
+# Authenticators and recovery codes are changed only by their owner and by an approved
+# second-factor reset, never directly in the admin, not even by a superuser.
+DEVICE_APPS = frozenset({"otp_totp", "otp_static"})
+
+
+def refused_to_every_admin(perm: str) -> bool:
+    app_label, _, codename = perm.partition(".")
+    return perm in NEVER_FOR_ADMINS or (
+        app_label in DEVICE_APPS and not codename.startswith("view_")
+    )
+
+
+# An agency admin manages their own agency's people and contacts, and the agency's own
+# address, phone and shared mailbox; they may read the rules and their agency's
+# notifications, and see and clear lockouts of their own people.
+AGENCY_ADMIN_PERMISSIONS = frozenset(
     {
-        "axes.view_accessattempt",
-        "axes.delete_accessattempt",
-        "otp_totp.view_totpdevice",
-        "otp_totp.delete_totpdevice",
+        "accounts.view_agency",
+        "accounts.change_agency",
+        "accounts.view_contact",
+        "accounts.add_contact",
+        "accounts.change_contact",
+        "accounts.delete_contact",
+        "accounts.view_user",
+        "accounts.add_user",
+        "accounts.change_user",
+        "accounts.view_secondfactorreset",
+        "notifications.view_rule",
+        "notifications.view_notification",
     }
 )
-SECURITY_APPS = frozenset(perm.split(".", 1)[0] for perm in SECURITY_PERMISSIONS)
+# What an admin may do with the sign-in security records: see and clear lockouts
+# (unlocking an account). Never change a device or read recovery codes.
+SECURITY_PERMISSIONS = frozenset({"axes.view_accessattempt", "axes.delete_accessattempt"})
 
 
 class LocalAuthorityArea(models.Model):
@@ -242,20 +273,47 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN or self.is_superuser
 
+    @property
+    def is_partnership_admin(self) -> bool:
+        """An admin named in PARTNERSHIP_ADMINS (or a superuser, made from the shell).
+
+        Read from the settings each time, so the list is the only way to make one.
+        """
+        if not self.is_active:
+            return False
+        if self.is_superuser:
+            return True
+        return self.role == self.Role.ADMIN and (
+            normalise_email(self.email) in settings.PARTNERSHIP_ADMINS
+        )
+
+    @property
+    def is_agency_admin(self) -> bool:
+        return self.is_active and self.role == self.Role.ADMIN and not self.is_partnership_admin
+
+    def _admin_permission(self, perm: str) -> bool:
+        if not self.is_active or self.role != self.Role.ADMIN or refused_to_every_admin(perm):
+            return False
+        if perm in SECURITY_PERMISSIONS:
+            return True
+        if self.is_partnership_admin:
+            return perm.split(".", 1)[0] in PARTNERSHIP_ADMIN_APPS
+        return perm in AGENCY_ADMIN_PERMISSIONS
+
     def has_perm(self, perm: str, obj: Any = None) -> bool:
-        if self.is_active and self.role == self.Role.ADMIN:
-            app_label = perm.split(".", 1)[0]
-            if app_label in CONFIGURATION_APPS or perm in SECURITY_PERMISSIONS:
-                return True
+        if self.is_active and self.is_superuser and refused_to_every_admin(perm):
+            return False
+        if self._admin_permission(perm):
+            return True
         return super().has_perm(perm, obj)
 
     def has_module_perms(self, app_label: str) -> bool:
-        if (
-            self.is_active
-            and self.role == self.Role.ADMIN
-            and (app_label in CONFIGURATION_APPS or app_label in SECURITY_APPS)
-        ):
-            return True
+        if self.is_active and self.role == self.Role.ADMIN:
+            if self.is_partnership_admin and app_label in PARTNERSHIP_ADMIN_APPS:
+                return True
+            allowed = AGENCY_ADMIN_PERMISSIONS | SECURITY_PERMISSIONS
+            if any(perm.split(".", 1)[0] == app_label for perm in allowed):
+                return True
         return super().has_module_perms(app_label)
 
 
