@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
-from .models import Agency, Contact, User, normalise_email
+from .models import Agency, ConfigurationChange, Contact, User, normalise_email
 
 # The agency fields an agency admin may change on their own agency: how to reach it.
 AGENCY_FIELDS_FOR_AGENCY_ADMINS = ("address", "phone", "email")
@@ -149,3 +149,35 @@ def agency_rows_filter(user: User, *fields: str) -> Q:
     for field in fields:
         condition |= Q(**{field: user.agency_id})
     return condition
+
+
+# Configuration changes -----------------------------------------------------------------
+
+
+def may_see_configuration_changes(user: User) -> bool:
+    """Managers and admins: the affected agency's managers are who must notice."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and (user.role in (User.Role.MANAGER, User.Role.ADMIN) or user.is_superuser)
+    )
+
+
+def configuration_changes_visible_to(user: User) -> QuerySet[ConfigurationChange]:
+    """Every change for a partnership admin; for a manager or an agency admin, the
+    changes that affect their own agency (its contacts, its details, the rules it must
+    follow or is told under)."""
+    if not may_see_configuration_changes(user):
+        return ConfigurationChange.objects.none()
+    if is_partnership_admin(user):
+        return ConfigurationChange.objects.all()
+    return ConfigurationChange.objects.filter(agencies=user.agency_id)
+
+
+def configuration_change_agencies(user: User) -> QuerySet[Agency]:
+    """The agencies someone may filter the configuration changes by."""
+    if not may_see_configuration_changes(user):
+        return Agency.objects.none()
+    if is_partnership_admin(user):
+        return Agency.objects.order_by("name")
+    return Agency.objects.filter(pk=user.agency_id)

@@ -17,14 +17,51 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, ForeignKey, QuerySet
 from django.forms import ModelChoiceField
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
-from . import access
+from . import access, configuration
 from .forms import AdminUserChangeForm, AdminUserCreationForm
-from .models import Agency, Contact, LocalAuthorityArea, User
+from .models import Agency, ConfigurationChange, Contact, LocalAuthorityArea, User
+
+Kind = ConfigurationChange.Kind
 
 admin.site.site_header = "Missing children: configuration"
 admin.site.site_title = "Missing children configuration"
 admin.site.index_title = "Agencies, people and protocol rules"
+
+
+def change_history_table(changes: list[ConfigurationChange]) -> SafeString | str:
+    """A configuration change history as a small table: when, who, what changed."""
+    if not changes:
+        return "No changes recorded yet."
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
+        (
+            (
+                timezone.localtime(change.changed_at).strftime("%d/%m/%Y %H:%M"),
+                change.changed_by.name if change.changed_by else "The service",
+                change.get_action_display(),
+                change.subject,
+                format_html_join(
+                    mark_safe("<br>"),
+                    "{}: {} → {}",
+                    (
+                        (item["field"], item["before"] or "(none)", item["after"] or "(none)")
+                        for item in change.changes
+                    ),
+                ),
+            )
+            for change in changes
+        ),
+    )
+    return format_html(
+        "<table><thead><tr><th>When</th><th>Who</th><th>What</th><th>Before → after</th>"
+        "</tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
 
 
 @admin.register(LocalAuthorityArea)
@@ -55,7 +92,8 @@ class AgencyAdmin(admin.ModelAdmin):
     search_fields = ["name", "contacts__name", "contacts__email"]
     filter_horizontal = ["areas"]
     inlines = [ContactInline]
-    fields = ["name", "kind", "areas", "address", "phone", "email", "active"]
+    fields = ["name", "kind", "areas", "address", "phone", "email", "active", "change_history"]
+    readonly_fields = ["change_history"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agency]:
         agencies = super().get_queryset(request)
@@ -80,10 +118,59 @@ class AgencyAdmin(admin.ModelAdmin):
             ]
         return readonly
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        return fields if obj is not None else [f for f in fields if f != "change_history"]
+
+    @admin.display(description="History of changes")
+    def change_history(self, obj: Agency) -> SafeString | str:
+        """The agency's and its contacts' changes, newest first."""
+        changes = (
+            ConfigurationChange.objects.filter(
+                kind__in=[Kind.AGENCY, Kind.CONTACT], agencies=obj.pk
+            ).select_related("changed_by")
+            if obj.pk
+            else []
+        )
+        return change_history_table(list(changes))
+
     def save_model(self, request: HttpRequest, obj: Agency, form: Any, change: bool) -> None:
         if not access.may_manage_agency(request.user, obj.pk):
             raise PermissionDenied
+        # The agency, its areas and its contacts as they stand before anything is saved;
+        # save_related (which saves the areas and the contacts after this) compares.
+        request._configuration_before = (  # type: ignore[attr-defined]
+            configuration.agency_snapshot_from_database(obj.pk),
+            configuration.contact_snapshots_of_agency(obj.pk),
+        )
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        agency = form.instance
+        before, contacts_before = getattr(request, "_configuration_before", (None, {}))
+        configuration.configuration_change_record(
+            kind=Kind.AGENCY,
+            object_id=agency.pk,
+            subject=agency.name,
+            before=before,
+            after=configuration.agency_snapshot(agency),
+            agencies=[agency],
+            acting_user=request.user,
+        )
+        contacts_after = configuration.contact_snapshots_of_agency(agency.pk)
+        for contact_id in sorted(set(contacts_before) | set(contacts_after)):
+            old = contacts_before.get(contact_id)
+            new = contacts_after.get(contact_id)
+            configuration.configuration_change_record(
+                kind=Kind.CONTACT,
+                object_id=contact_id,
+                subject=configuration.contact_subject(new or old),
+                before=old,
+                after=new,
+                agencies=[agency],
+                acting_user=request.user,
+            )
 
     @admin.display(description="Annex A code")
     def annex_a_code(self, obj: Agency) -> str:
@@ -141,14 +228,57 @@ class ContactAdmin(admin.ModelAdmin):
             kwargs["queryset"] = access.agencies_managed_by(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    readonly_fields = ["change_history"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = [f for f in super().get_fields(request, obj) if f != "change_history"]
+        return [*fields, "change_history"] if obj is not None else fields
+
+    @admin.display(description="History of changes")
+    def change_history(self, obj: Contact) -> SafeString | str:
+        return change_history_table(configuration.object_history(Kind.CONTACT, obj.pk))
+
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
         # The form offers only the admin's own agencies; this refuses a forged one, and
         # moving someone else's contact (the list already hides it).
-        before = Contact.objects.filter(pk=obj.pk).values_list("agency_id", flat=True).first()
-        for agency_id in {obj.agency_id, before} - {None}:
+        stored = Contact.objects.select_related("agency").filter(pk=obj.pk).first()
+        before_agency = stored.agency_id if stored else None
+        for agency_id in {obj.agency_id, before_agency} - {None}:
             if not access.may_manage_agency(request.user, agency_id):
                 raise PermissionDenied
+        before = configuration.contact_snapshot(stored) if stored else None
         super().save_model(request, obj, form, change)
+        after = configuration.contact_snapshot(obj)
+        configuration.configuration_change_record(
+            kind=Kind.CONTACT,
+            object_id=obj.pk,
+            subject=configuration.contact_subject(after),
+            before=before,
+            after=after,
+            agencies={obj.agency_id, before_agency} - {None},
+            acting_user=request.user,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Contact) -> None:
+        self._record_removal(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        for contact in queryset.select_related("agency"):
+            self._record_removal(request, contact)
+        super().delete_queryset(request, queryset)
+
+    def _record_removal(self, request: HttpRequest, contact: Contact) -> None:
+        before = configuration.contact_snapshot(contact)
+        configuration.configuration_change_record(
+            kind=Kind.CONTACT,
+            object_id=contact.pk,
+            subject=configuration.contact_subject(before),
+            before=before,
+            after=None,
+            agencies=[contact.agency_id],
+            acting_user=request.user,
+        )
 
 
 @admin.register(User)

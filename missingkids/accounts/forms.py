@@ -10,7 +10,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, UserChangeForm
 
 from .access import may_assign_address
-from .models import User, normalise_email
+from .models import Agency, User, normalise_email
 
 
 class SignInForm(AuthenticationForm):
@@ -177,3 +177,32 @@ class AdminUserChangeForm(UserChangeForm):
         email = normalise_email(self.cleaned_data["email"])
         _admin_email_check(self, email)
         return email
+
+
+class ConfigurationChangeFilterForm(forms.Form):
+    """The configuration changes page's filter (a GET form)."""
+
+    agency = forms.ModelChoiceField(
+        label="Agency affected",
+        queryset=Agency.objects.none(),
+        required=False,
+        empty_label="Any agency",
+    )
+
+    def __init__(self, *args: Any, agencies: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].queryset = agencies
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+        self.helper.form_method = "get"
+        self.helper.layout = Layout(
+            Field.select("agency"),
+            Submit("filter", "Filter", css_class="govuk-button--secondary"),
+        )
+
+    def chosen_agency(self) -> Agency | None:
+        """The chosen agency, or None (no choice, or one that is not offered)."""
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data["agency"]
+        return None

@@ -14,6 +14,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 # What each kind of admin may do, as Django permissions; which records they may do it
 # to is decided in missingkids/accounts/access.py. Case records are in neither list: an
@@ -335,3 +336,56 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session of {self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ConfigurationChange(models.Model):
+    """A change to what notifications depend on: a rule, an agency or a contact.
+
+    Written by the one save path of each (the admin's pages, and
+    ``notifications.rules.rule_save_with_version``) in the transaction that makes the
+    change. It is the change history shown on the agency's and contact's admin pages,
+    the rows of the "Configuration changes" page, and the e-mail to the managers of the
+    agencies it affects and to the partnership admins; so an admin who points a
+    council's contact at an outside address, or switches a rule off, is seen doing it.
+    """
+
+    class Kind(models.TextChoices):
+        RULE = "rule", "Rule"
+        AGENCY = "agency", "Agency"
+        CONTACT = "contact", "Contact"
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Added"
+        CHANGED = "changed", "Changed"
+        REMOVED = "removed", "Removed"
+
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    kind = models.CharField(max_length=10, choices=Kind)
+    action = models.CharField(max_length=10, choices=Action)
+    # Plain id, not a foreign key: the history outlives a removed contact.
+    object_id = models.PositiveBigIntegerField()
+    subject = models.CharField(max_length=300, help_text="What was changed, by name.")
+    # [{"field": label, "before": text, "after": text}, ...] as shown to people.
+    changes = models.JSONField(default=list)
+    reason = models.TextField(blank=True)
+    agencies = models.ManyToManyField(
+        Agency,
+        related_name="configuration_changes",
+        blank=True,
+        help_text="The agencies the change affects: their managers are told.",
+    )
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            # The configuration changes page: newest first.
+            models.Index(fields=["-changed_at", "-id"], name="configchange_recent_idx"),
+            # An agency's or contact's change history on its admin page.
+            models.Index(fields=["kind", "object_id"], name="configchange_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.get_action_display().lower()}: {self.subject}"
