@@ -61,15 +61,40 @@ class RuleAdmin(admin.ModelAdmin):
         "due_after_hours",
         "send_email",
         "active",
+        "statutory",
         "version",
     ]
-    list_filter = ["step", "condition", "teller", "recipient", "send_email", "active"]
+    list_filter = [
+        "step",
+        "condition",
+        "teller",
+        "recipient",
+        "send_email",
+        "active",
+        "statutory",
+    ]
     search_fields = ["name", "basis"]
-    readonly_fields = ["version", "updated_at", "updated_by"]
+    readonly_fields = [
+        "statutory",
+        "switched_off_at",
+        "switched_off_by",
+        "version",
+        "updated_at",
+        "updated_by",
+    ]
     list_select_related = ["updated_by"]
     inlines = [RuleVersionInline]
     fieldsets = (
-        (None, {"fields": ("name", "step", "active")}),
+        (None, {"fields": ("name", "step", "statutory")}),
+        (
+            "Switched on or off",
+            {
+                "fields": ("active", "switched_off_reason", "switched_off_at", "switched_off_by"),
+                "description": "A rule shipped by default (statutory) is switched off only "
+                "with a reason: every manager sees it on their dashboard, and the managers "
+                "of the agencies it concerns and the partnership admins are e-mailed.",
+            },
+        ),
         (
             "When it applies",
             {"fields": ("condition", "risk_at_least", "threshold_count", "threshold_days")},

@@ -26,6 +26,10 @@ TELLER_AGENCY_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# What a change to a rule shows: every versioned field, and why it was switched off.
+SHOWN_FIELDS = (*VERSIONED_FIELDS, "switched_off_reason")
+
+
 def rule_agency_kinds(*rules: Rule | None) -> set[str]:
     """The kinds of agency a rule concerns: those who must tell and those told."""
     kinds: set[str] = set()
@@ -57,6 +61,14 @@ def rule_save_with_version(*, rule: Rule, acting_user: User | None, reason: str 
             stored = Rule.objects.select_for_update().filter(pk=rule.pk).first()
             rule.version = (stored.version if stored else 0) + 1
         rule.updated_by = acting_user
+        switched_off = not rule.active and (stored is None or stored.active)
+        if rule.active:
+            rule.switched_off_reason = ""
+            rule.switched_off_at = None
+            rule.switched_off_by = None
+        elif switched_off:
+            rule.switched_off_at = timezone.now()
+            rule.switched_off_by = acting_user
         rule.save()
         RuleVersion.objects.create(
             rule=rule,
@@ -69,10 +81,20 @@ def rule_save_with_version(*, rule: Rule, acting_user: User | None, reason: str 
             kind=ConfigurationChange.Kind.RULE,
             object_id=rule.pk,
             subject=rule.name,
-            before=snapshot_of(stored, VERSIONED_FIELDS) if stored else None,
-            after=snapshot_of(rule, VERSIONED_FIELDS),
+            before=snapshot_of(stored, SHOWN_FIELDS) if stored else None,
+            after=snapshot_of(rule, SHOWN_FIELDS),
             agencies=rule_affected_agencies(stored, rule),
             acting_user=acting_user,
-            reason=reason,
+            reason=reason or (rule.switched_off_reason if switched_off else ""),
         )
     return rule
+
+
+def statutory_rules_switched_off() -> list[Rule]:
+    """Rules shipped by default that are switched off, with why, by whom and when (for
+    the managers' dashboard). One query."""
+    return list(
+        Rule.objects.filter(statutory=True, active=False)
+        .select_related("switched_off_by__agency")
+        .order_by("step", "name")
+    )

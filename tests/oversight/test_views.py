@@ -103,8 +103,9 @@ def test_query_count_does_not_grow(
 BASE = 3 + TWO_FACTOR_QUERIES
 FORM = 2
 EXPECTED_QUERIES: dict[str, int] = {
-    # One count per list (the hotspots' one query, the repeat rule's threshold).
-    reverse("oversight:dashboard"): BASE + len(LISTS) + 1,
+    # One count per list (the hotspots' one query, the repeat rule's threshold), and
+    # the statutory rules switched off.
+    reverse("oversight:dashboard"): BASE + len(LISTS) + 2,
     # Six measure queries.
     reverse("oversight:measures"): BASE + FORM + 6,
     # A count and a page.
