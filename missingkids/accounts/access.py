@@ -23,7 +23,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
-from .models import Agency, ConfigurationChange, Contact, User, normalise_email
+from .models import (
+    Agency,
+    ConfigurationChange,
+    Contact,
+    SecondFactorReset,
+    User,
+    normalise_email,
+)
 
 # The agency fields an agency admin may change on their own agency: how to reach it.
 AGENCY_FIELDS_FOR_AGENCY_ADMINS = ("address", "phone", "email")
@@ -181,3 +188,37 @@ def configuration_change_agencies(user: User) -> QuerySet[Agency]:
     if is_partnership_admin(user):
         return Agency.objects.order_by("name")
     return Agency.objects.filter(pk=user.agency_id)
+
+
+# Second-factor resets ------------------------------------------------------------------
+
+
+def may_request_second_factor_reset(user: User, person: User) -> bool:
+    """Any admin who manages the person, for someone else: an admin who has lost their
+    own phone cannot sign in to ask, and must not reset their own."""
+    return is_admin(user) and user.pk != person.pk and may_manage_person(user, person)
+
+
+def may_approve_second_factor_reset(user: User, reset: SecondFactorReset) -> bool:
+    """A second admin: one who manages the person, and is neither the person nor the
+    admin who asked."""
+    return (
+        reset.is_pending
+        and is_admin(user)
+        and user.pk not in (reset.person_id, reset.requested_by_id)
+        and may_manage_person(user, reset.person)
+    )
+
+
+def may_cancel_second_factor_reset(user: User, reset: SecondFactorReset) -> bool:
+    """The admin who asked, or anyone who could approve it."""
+    return reset.is_pending and (
+        (user.pk == reset.requested_by_id and is_admin(user))
+        or may_approve_second_factor_reset(user, reset)
+    )
+
+
+def second_factor_resets_visible_to(user: User) -> QuerySet[SecondFactorReset]:
+    if is_partnership_admin(user):
+        return SecondFactorReset.objects.all()
+    return SecondFactorReset.objects.filter(person__in=people_managed_by(user))

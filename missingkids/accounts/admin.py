@@ -11,19 +11,29 @@ from typing import Any
 
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, ForeignKey, QuerySet
 from django.forms import ModelChoiceField
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from . import access, configuration
-from .forms import AdminUserChangeForm, AdminUserCreationForm
-from .models import Agency, ConfigurationChange, Contact, LocalAuthorityArea, User
+from . import access, configuration, resets
+from .forms import AdminUserChangeForm, AdminUserCreationForm, SecondFactorResetRequestForm
+from .models import (
+    Agency,
+    ConfigurationChange,
+    Contact,
+    LocalAuthorityArea,
+    SecondFactorReset,
+    User,
+)
 
 Kind = ConfigurationChange.Kind
 
@@ -296,11 +306,12 @@ class UserAdmin(BaseUserAdmin):
     ordering = ["name"]
     autocomplete_fields = ["agency"]
     list_select_related = ["agency"]
-    readonly_fields = ["last_login", "date_joined"]
+    readonly_fields = ["second_factor", "last_login", "date_joined"]
     filter_horizontal = ()
     fieldsets = (
         (None, {"fields": ("email", "name", "job_title", "password")}),
         ("Agency and role", {"fields": ("agency", "role", "is_active")}),
+        ("Signing in", {"fields": ("second_factor",)}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
@@ -363,6 +374,174 @@ class UserAdmin(BaseUserAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # People are deactivated, never deleted: the access log and the records they
         # made keep naming them.
+        return False
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Django's page for setting a password (the person is found through
+        get_queryset, so out of reach is a 404), then logged and told to the person."""
+        response = super().user_change_password(request, id, form_url)
+        expected = reverse("admin:accounts_user_change", args=[unquote(id)])
+        if request.method == "POST" and getattr(response, "url", None) == expected:
+            person = self.get_object(request, unquote(id))
+            if person is not None:
+                resets.password_set_record(person=person, acting_user=request.user, request=request)
+        return response
+
+    # Second factor ------------------------------------------------------------------
+
+    @admin.display(description="Second factor")
+    def second_factor(self, obj: User) -> SafeString | str:
+        if obj.pk is None:
+            return ""
+        status = (
+            "Authenticator app set up."
+            if resets.has_second_factor(obj)
+            else "Not set up yet: they set it up at their next sign-in."
+        )
+        pending = resets.pending_second_factor_reset(obj)
+        if pending is not None:
+            status += f" A reset asked for by {pending.requested_by.name} is waiting for approval."
+        url = reverse("admin:accounts_user_second_factor", args=[obj.pk])
+        return format_html('{} <a href="{}">Reset the second factor</a>', status, url)
+
+    def get_urls(self) -> list[URLPattern]:
+        page = path(
+            "<path:object_id>/second-factor/",
+            self.admin_site.admin_view(self.second_factor_view),
+            name="accounts_user_second_factor",
+        )
+        return [page, *super().get_urls()]
+
+    def second_factor_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask for a reset of someone's second factor, or approve or cancel one.
+
+        The actions (missingkids.accounts.resets) check who may: a forged POST is a 403.
+        """
+        person = self.get_object(request, unquote(object_id))
+        if person is None:
+            raise Http404("No such person")
+        if not self.has_view_or_change_permission(request, person):
+            raise PermissionDenied
+        pending = resets.pending_second_factor_reset(person)
+        action = request.POST.get("action", "") if request.method == "POST" else ""
+        form = SecondFactorResetRequestForm(request.POST if action == "request" else None)
+        here = reverse("admin:accounts_user_second_factor", args=[person.pk])
+        try:
+            if action == "request" and form.is_valid():
+                resets.second_factor_reset_request(
+                    person=person,
+                    acting_user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    request=request,
+                )
+                messages.success(
+                    request,
+                    f"Reset asked for. A second admin must approve it; {person.name} and the "
+                    "partnership admins have been e-mailed.",
+                )
+                return HttpResponseRedirect(here)
+            if action in ("approve", "cancel"):
+                if pending is None or str(pending.pk) != request.POST.get("reset"):
+                    messages.error(request, "That reset is no longer waiting.")
+                    return HttpResponseRedirect(here)
+                if action == "approve":
+                    resets.second_factor_reset_approve(
+                        reset=pending, acting_user=request.user, request=request
+                    )
+                    messages.success(
+                        request,
+                        f"Second factor reset: {person.name} sets up a new one at their next "
+                        "sign-in, and has been signed out everywhere.",
+                    )
+                else:
+                    resets.second_factor_reset_cancel(
+                        reset=pending, acting_user=request.user, request=request
+                    )
+                    messages.success(request, "Reset cancelled.")
+                return HttpResponseRedirect(here)
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": person,
+            "title": f"Second factor: {person.name}",
+            "person": person,
+            "has_second_factor": resets.has_second_factor(person),
+            "pending": pending,
+            "may_request": pending is None
+            and access.may_request_second_factor_reset(request.user, person),
+            "may_approve": pending is not None
+            and access.may_approve_second_factor_reset(request.user, pending),
+            "may_cancel": pending is not None
+            and access.may_cancel_second_factor_reset(request.user, pending),
+            "form": form,
+            "history": person.second_factor_resets.select_related(
+                "requested_by", "approved_by", "cancelled_by"
+            )[:10],
+        }
+        return TemplateResponse(request, "admin/accounts/user/second_factor.html", context)
+
+
+@admin.register(SecondFactorReset)
+class SecondFactorResetAdmin(admin.ModelAdmin):
+    """Second-factor resets asked for, waiting, done or cancelled: a record, read-only.
+    Asking, approving and cancelling are on the person's own second-factor page."""
+
+    list_display = [
+        "person_link",
+        "person_agency",
+        "requested_by",
+        "requested_at",
+        "status_text",
+        "approved_by",
+        "approved_at",
+    ]
+    list_select_related = ["person__agency", "requested_by", "approved_by"]
+    search_fields = ["person__name", "person__email", "requested_by__name"]
+    date_hierarchy = "requested_at"
+    fields = [
+        "person",
+        "reason",
+        "requested_by",
+        "requested_at",
+        "approved_by",
+        "approved_at",
+        "cancelled_by",
+        "cancelled_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SecondFactorReset]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(pk__in=access.second_factor_resets_visible_to(request.user).values("pk"))
+        )
+
+    @admin.display(description="Person", ordering="person__name")
+    def person_link(self, obj: SecondFactorReset) -> SafeString:
+        url = reverse("admin:accounts_user_second_factor", args=[obj.person_id])
+        return format_html('<a href="{}">{}</a>', url, obj.person.name)
+
+    @admin.display(description="Agency")
+    def person_agency(self, obj: SecondFactorReset) -> str:
+        return obj.person.agency.name
+
+    @admin.display(description="Status")
+    def status_text(self, obj: SecondFactorReset) -> str:
+        return obj.get_status_display()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

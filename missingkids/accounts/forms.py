@@ -206,3 +206,15 @@ class ConfigurationChangeFilterForm(forms.Form):
         if self.is_bound and self.is_valid():
             return self.cleaned_data["agency"]
         return None
+
+
+class SecondFactorResetRequestForm(forms.Form):
+    """An admin asks to reset someone's second factor (the admin's own page)."""
+
+    reason = forms.CharField(
+        label="Why?",
+        help_text="For example: lost their phone, and I have spoken to them by phone.",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Give the reason for the reset."},
+    )

@@ -389,3 +389,71 @@ class ConfigurationChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.get_action_display().lower()}: {self.subject}"
+
+
+class SecondFactorReset(models.Model):
+    """A request to remove someone's authenticator and recovery codes, so that they set
+    up a new one at their next sign-in (a lost or replaced phone).
+
+    One admin asks, giving a reason; it happens only when a second admin, neither the
+    one who asked nor the person, approves (the database refuses the same admin twice).
+    The person and the partnership admins are e-mailed at each step, and each step is
+    in the access log; see ``missingkids.accounts.resets``.
+    """
+
+    person = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="second_factor_resets"
+    )
+    reason = models.TextField()
+    requested_by = models.ForeignKey("User", on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        verbose_name = "second-factor reset"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person"],
+                condition=models.Q(approved_at__isnull=True, cancelled_at__isnull=True),
+                name="one_pending_second_factor_reset",
+                violation_error_message="A reset of this person's second factor is already "
+                "waiting for approval.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(requested_by=models.F("person"))
+                & ~models.Q(approved_by=models.F("requested_by"))
+                & ~models.Q(approved_by=models.F("person")),
+                name="second_factor_reset_by_two_other_admins",
+            ),
+        ]
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second admin"
+        DONE = "done", "Approved and done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    def __str__(self) -> str:
+        return f"Second-factor reset for {self.person}"
+
+    @property
+    def status(self) -> str:
+        if self.approved_at is not None:
+            return self.Status.DONE
+        if self.cancelled_at is not None:
+            return self.Status.CANCELLED
+        return self.Status.PENDING
+
+    def get_status_display(self) -> str:
+        return self.Status(self.status).label
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
