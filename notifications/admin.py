@@ -297,7 +297,9 @@ class ContactWithEmailFlagAdmin(ContactAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        contact = Contact.objects.select_related("agency").filter(pk=object_id).first()
+        # Through the admin's own (scoped) lookup: nothing about a contact the admin may
+        # not manage, and a malformed id is simply not found.
+        contact = self.get_object(request, object_id)
         if (
             request.method == "GET"
             and contact is not None
@@ -312,7 +314,7 @@ class AgencyWithEmailFlagAdmin(AgencyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        agency = Agency.objects.filter(pk=object_id).first()
+        agency = self.get_object(request, object_id)
         if request.method == "GET" and agency is not None and agency.kind in email_rule_kinds():
             names = list(
                 agency.contacts.filter(email="", active=True).values_list("name", flat=True)

@@ -486,3 +486,24 @@ def test_a_person_without_an_admin_role_is_not_made_one_by_the_list(settings, of
     assert not officer.is_partnership_admin
     assert not officer.is_staff
     assert UserFactory(role=User.Role.ADMIN).is_agency_admin
+
+
+def test_no_warning_names_a_contact_of_another_agency(client, school_admin, la_west):
+    from django.contrib.messages import get_messages
+
+    hidden = ContactFactory(agency=la_west, name="Council night desk", email="", phone="0100")
+    client.force_login(school_admin)
+
+    for url in (
+        reverse("admin:accounts_contact_change", args=[hidden.pk]),
+        reverse("admin:accounts_agency_change", args=[la_west.pk]),
+    ):
+        response = client.get(url)
+        assert not [m for m in get_messages(response.wsgi_request) if "night desk" in str(m)]
+
+
+@pytest.mark.parametrize("model", ["contact", "agency", "user"])
+def test_a_malformed_id_is_not_found(client, admin_user, model):
+    client.force_login(admin_user)
+    response = client.get(f"/admin/accounts/{model}/12abc/change/")
+    assert refused_as_missing(response)
