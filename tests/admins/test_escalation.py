@@ -507,3 +507,20 @@ def test_a_malformed_id_is_not_found(client, admin_user, model):
     client.force_login(admin_user)
     response = client.get(f"/admin/accounts/{model}/12abc/change/")
     assert refused_as_missing(response)
+
+
+def test_a_forged_inline_contact_of_another_agency_is_not_changed(
+    client, school_admin, school, la_west
+):
+    front_door = ContactFactory(agency=la_west, name="Integrated Front Door", is_default=True)
+    ContactFactory(agency=school, name="School office")
+    client.force_login(school_admin)
+    data = agency_change_form(school)
+    data.update({"contacts-0-id": front_door.pk, "contacts-0-email": "attacker@evil.example.com"})
+
+    client.post(reverse("admin:accounts_agency_change", args=[school.pk]), data)
+
+    # The inline's rows are the school's own: a foreign id matches none and is skipped.
+    front_door.refresh_from_db()
+    assert front_door.email != "attacker@evil.example.com"
+    assert front_door.agency == la_west
