@@ -294,3 +294,13 @@ def test_a_mail_server_that_refuses_does_not_undo_the_change(
     front_door.refresh_from_db()
     assert front_door.email == "duty@outside.example.com"
     assert ConfigurationChange.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "params", [{"agency": "\x00"}, {"agency": "-1"}, {"page": "\x00"}, {"page": "99999999999"}]
+)
+def test_bad_filters_are_a_message_or_ignored_never_an_error(client, admin_user, la_west, params):
+    record("Integrated Front Door", [la_west])
+    client.force_login(admin_user)
+    response = client.get(URL, params)
+    assert response.status_code == 200
