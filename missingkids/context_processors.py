@@ -13,6 +13,7 @@ NAVIGATION: list[tuple[str, str, str]] = [
     ("Open episodes", "incidents:episode_list_open", "case"),
     ("My agency's recent work", "incidents:recent_work", "case"),
     ("Managers", "oversight:dashboard", "manager"),
+    ("Configuration changes", "configuration_changes", "manager_or_admin"),
 ]
 
 CASE_ROLES = ("practitioner", "manager")
@@ -33,6 +34,8 @@ def service(request: HttpRequest) -> dict[str, Any]:
         if audience == "case" and user.role not in CASE_ROLES:
             continue
         if audience == "manager" and user.role != "manager":
+            continue
+        if audience == "manager_or_admin" and user.role not in ("manager", "admin"):
             continue
         items.append({"label": label, "href": reverse(url_name), "current": current == url_name})
     if user.is_staff:

@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -193,6 +194,28 @@ CRISPY_TEMPLATE_PACK = "gds"
 
 SERVICE_NAME = "Missing children"
 SERVICE_PARTNERSHIP = env.str("SERVICE_PARTNERSHIP", default="Local safeguarding partnership")
+
+# The partnership admins, by e-mail address: the few people who manage agencies, areas
+# and the notification rules and everyone's accounts, and who are told of every
+# configuration change and second-factor reset. An account is one only if it also has
+# the admin role. They are named here, by whoever runs the service, rather than by a
+# flag in the database, so no one can be made a partnership admin from inside the
+# service, not even by another partnership admin; every other admin is an agency admin
+# (their own agency's people and contacts). Development default: the demo's admin.
+PARTNERSHIP_ADMINS = [
+    address.strip().lower()
+    for address in env.list(
+        "PARTNERSHIP_ADMINS", default=["admin@demo.example.org"] if DEBUG else []
+    )
+    if address.strip()
+]
+for _address in PARTNERSHIP_ADMINS:
+    try:
+        validate_email(_address)
+    except ValidationError:
+        raise ImproperlyConfigured(
+            f"PARTNERSHIP_ADMINS must be e-mail addresses, separated by commas: {_address!r}"
+        ) from None
 
 # E-mail, through Django 6.1's MAILERS. Development prints messages to the console;
 # production sends through the SMTP server named by EMAIL_URL, e.g.

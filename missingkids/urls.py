@@ -52,6 +52,11 @@ urlpatterns = [
         account_views.account_sign_out_everywhere,
         name="account_sign_out_everywhere",
     ),
+    path(
+        "configuration-changes/",
+        account_views.configuration_changes,
+        name="configuration_changes",
+    ),
     path("", include("incidents.urls")),
     path("notifications/", include("notifications.urls")),
     path("managers/", include("oversight.urls")),

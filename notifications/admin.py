@@ -1,8 +1,10 @@
 """Configuration pages for the protocol rules, and a read-only view of notifications.
 
 Rules are saved through ``rule_save_with_version`` so every change is kept with who
-made it and when. Notifications are records of what happened: admins can look, filter
-and find the problems (no recipient configured), not edit.
+made it and when; only partnership admins change them. Notifications are records of
+what happened: admins can look, filter and find the problems (no recipient
+configured), not edit, and see nothing about the child (an agency admin only their own
+agency's).
 
 The contact and agency pages get a flag for contacts without an e-mail address whose
 agency kind an active e-mail rule writes to. The accounts app sits below notifications
@@ -20,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from missingkids.accounts import access
 from missingkids.accounts.admin import AgencyAdmin, ContactAdmin
 from missingkids.accounts.models import Agency, Contact
 
@@ -58,15 +61,40 @@ class RuleAdmin(admin.ModelAdmin):
         "due_after_hours",
         "send_email",
         "active",
+        "statutory",
         "version",
     ]
-    list_filter = ["step", "condition", "teller", "recipient", "send_email", "active"]
+    list_filter = [
+        "step",
+        "condition",
+        "teller",
+        "recipient",
+        "send_email",
+        "active",
+        "statutory",
+    ]
     search_fields = ["name", "basis"]
-    readonly_fields = ["version", "updated_at", "updated_by"]
+    readonly_fields = [
+        "statutory",
+        "switched_off_at",
+        "switched_off_by",
+        "version",
+        "updated_at",
+        "updated_by",
+    ]
     list_select_related = ["updated_by"]
     inlines = [RuleVersionInline]
     fieldsets = (
-        (None, {"fields": ("name", "step", "active")}),
+        (None, {"fields": ("name", "step", "statutory")}),
+        (
+            "Switched on or off",
+            {
+                "fields": ("active", "switched_off_reason", "switched_off_at", "switched_off_by"),
+                "description": "A rule shipped by default (statutory) is switched off only "
+                "with a reason: every manager sees it on their dashboard, and the managers "
+                "of the agencies it concerns and the partnership admins are e-mailed.",
+            },
+        ),
         (
             "When it applies",
             {"fields": ("condition", "risk_at_least", "threshold_count", "threshold_days")},
@@ -110,12 +138,17 @@ class ProblemFilter(admin.SimpleListFilter):
         return queryset
 
 
-def open_problems() -> QuerySet[Notification]:
-    return Notification.objects.exclude(problem="").filter(status=Notification.Status.DUE)
+def open_problems(request: HttpRequest) -> QuerySet[Notification]:
+    """Notifications still due that found nobody to tell, that this admin may see."""
+    return (
+        Notification.objects.exclude(problem="")
+        .filter(status=Notification.Status.DUE)
+        .filter(access.agency_rows_filter(request.user, "recipient_agency", "responsible_agency"))
+    )
 
 
 def warn_about_problems(request: HttpRequest) -> None:
-    count = open_problems().count()
+    count = open_problems(request).count()
     if count:
         url = reverse("admin:notifications_notification_changelist")
         messages.warning(
@@ -163,6 +196,42 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ["recipient_agency", "responsible_agency"]
     date_hierarchy = "due_at"
     inlines = [DeliveryAttemptInline]
+    # What an admin needs to put a recipient right, and nothing about the child: not
+    # the episode or child (whose names are the links' text), nor what was told to
+    # whom, notes, reasons, late facts or who acknowledged, all typed about a case.
+    fields = [
+        "rule",
+        "rule_version",
+        "step",
+        "recipient_role",
+        "recipient_agency",
+        "recipient_contact",
+        "recipient_name",
+        "recipient_email",
+        "problem",
+        "responsible_agency",
+        "due_at",
+        "status",
+        "method",
+        "told_at",
+        "acknowledged_at",
+        "delivery",
+        "attempt_count",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        # An agency admin sees the notifications their agency must make or receive.
+        return (
+            super()
+            .get_queryset(request)
+            .filter(
+                access.agency_rows_filter(request.user, "recipient_agency", "responsible_agency")
+            )
+        )
 
     @admin.display(description="Problem")
     def problem_text(self, obj: Notification) -> str | None:
@@ -228,7 +297,9 @@ class ContactWithEmailFlagAdmin(ContactAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        contact = Contact.objects.select_related("agency").filter(pk=object_id).first()
+        # Through the admin's own (scoped) lookup: nothing about a contact the admin may
+        # not manage, and a malformed id is simply not found.
+        contact = self.get_object(request, object_id)
         if (
             request.method == "GET"
             and contact is not None
@@ -243,7 +314,7 @@ class AgencyWithEmailFlagAdmin(AgencyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        agency = Agency.objects.filter(pk=object_id).first()
+        agency = self.get_object(request, object_id)
         if request.method == "GET" and agency is not None and agency.kind in email_rule_kinds():
             names = list(
                 agency.contacts.filter(email="", active=True).values_list("name", flat=True)

@@ -166,6 +166,30 @@ class Rule(models.Model):
     )
     basis = models.TextField(help_text="Why this rule exists: guidance, protocol or audit finding.")
     active = models.BooleanField(default=True)
+    # The rules the service ships (notifications/defaults.py) carry the partnership's
+    # protocol and statutory guidance: one can be switched off only with a reason,
+    # which the managers' dashboard shows for as long as it is off.
+    statutory = models.BooleanField(
+        "shipped by default (statutory)",
+        default=False,
+        editable=False,
+        help_text="One of the protocol's rules: switching it off needs a reason.",
+    )
+    switched_off_reason = models.TextField(
+        "reason for switching it off",
+        blank=True,
+        help_text="Needed to switch off a rule shipped by default; shown to every manager "
+        "on their dashboard while the rule is off.",
+    )
+    switched_off_at = models.DateTimeField(null=True, blank=True, editable=False)
+    switched_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        editable=False,
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
@@ -223,6 +247,11 @@ class Rule(models.Model):
             )
         if self.step == Step.NOT_ENGAGING and self.condition != Condition.FAILED_ATTEMPTS:
             errors["condition"] = "The not-engaging step needs the 'N failed attempts' condition."
+        if self.statutory and not self.active and not self.switched_off_reason.strip():
+            errors["switched_off_reason"] = (
+                "Give the reason for switching off a rule shipped by default: every "
+                "manager sees it on their dashboard."
+            )
         if (
             self.due_after_hours_if_high_risk is not None
             and self.due_after_hours is not None

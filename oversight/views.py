@@ -31,6 +31,7 @@ from missingkids import policy
 from missingkids.accounts.models import User
 from missingkids.audit.log import log_export
 from missingkids.spreadsheets import csv_safe
+from notifications.rules import statutory_rules_switched_off
 
 from . import queries
 from .charts import build_chart
@@ -428,7 +429,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "oversight/dashboard.html",
-        {"overdue": sections["overdue"], "patterns": sections["patterns"]},
+        {
+            "overdue": sections["overdue"],
+            "patterns": sections["patterns"],
+            # Partnership configuration every manager should know is in force.
+            "statutory_rules_off": statutory_rules_switched_off(),
+        },
     )
 
 

@@ -257,11 +257,22 @@ def manager(la_west) -> User:
     )
 
 
+# The cast's admin is a partnership admin (see ``admin_user``); tests/admins/conftest.py
+# adds agency admins.
+CAST_PARTNERSHIP_ADMIN = "morgan.ellis@cwac.example.org"
+
+
+@pytest.fixture(autouse=True)
+def _cast_partnership_admin(settings) -> None:
+    settings.PARTNERSHIP_ADMINS = [*settings.PARTNERSHIP_ADMINS, CAST_PARTNERSHIP_ADMIN]
+
+
 @pytest.fixture
 def admin_user(la_west) -> User:
-    """An admin by role (configures agencies and people); not a superuser."""
+    """A partnership admin (named in PARTNERSHIP_ADMINS): manages agencies, areas, rules
+    and everyone's accounts. Not a superuser, and sees no case data."""
     return UserFactory(
-        email="morgan.ellis@cwac.example.org",
+        email=CAST_PARTNERSHIP_ADMIN,
         name="Morgan Ellis",
         agency=la_west,
         role=User.Role.ADMIN,

@@ -140,3 +140,22 @@ def test_each_run_prints_new_recovery_codes_and_the_old_ones_stop_working(
     old = client.post(reverse("two_factor"), {"code": first[email][1][0]})
     assert old.status_code == 200  # refused
     assert client.post(reverse("two_factor"), {"code": second[email][1][0]}).status_code == 302
+
+
+def test_the_demo_has_a_partnership_admin_and_an_agency_admin(demo_output):
+    morgan = User.objects.get(email="admin@demo.example.org")
+    dan = User.objects.get(email="police.admin@demo.example.org")
+
+    assert morgan.is_partnership_admin and not morgan.is_agency_admin
+    assert dan.is_agency_admin and not dan.is_partnership_admin
+    assert dan.agency.kind == Agency.Kind.POLICE
+    lines = demo_output.splitlines()
+    assert any("Partnership admin" in line and morgan.email in line for line in lines)
+    assert any("Agency admin" in line and dan.email in line for line in lines)
+
+
+def test_without_the_setting_the_demo_says_how_to_name_the_partnership_admin(settings):
+    settings.PARTNERSHIP_ADMINS = []
+    output = load()
+    assert "Set PARTNERSHIP_ADMINS=admin@demo.example.org" in output
+    assert "Partnership admin" not in output

@@ -237,3 +237,29 @@ def test_a_development_env_file_is_read_and_the_environment_wins(tmp_path):
 
     assert from_file.stdout.strip() == "True From the file", from_file.stderr
     assert overridden.stdout.strip() == "True From the environment", overridden.stderr
+
+
+PRINT_PARTNERSHIP_ADMINS = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps(settings.PARTNERSHIP_ADMINS))"
+)
+
+
+def test_production_names_no_partnership_admin_unless_told(production_env):
+    result = run(production_env, "-c", PRINT_PARTNERSHIP_ADMINS)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_partnership_admins_are_read_as_lower_case_addresses(production_env):
+    production_env["PARTNERSHIP_ADMINS"] = " Lead@CWAC.example.org , second@police.example.org"
+    result = run(production_env, "-c", PRINT_PARTNERSHIP_ADMINS)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["lead@cwac.example.org", "second@police.example.org"]
+
+
+def test_a_partnership_admin_that_is_not_an_address_is_refused(production_env):
+    production_env["PARTNERSHIP_ADMINS"] = "lead@cwac.example.org,Morgan Ellis"
+    result = run(production_env, "manage.py", "check")
+    assert result.returncode != 0
+    assert "PARTNERSHIP_ADMINS" in result.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import two_factor
@@ -228,6 +229,9 @@ NOTIFICATION_ROLES: dict[tuple[str, str], str] = {
 }
 
 
+PARTNERSHIP_ADMIN_EMAIL = "admin@demo.example.org"
+
+
 @dataclass(frozen=True)
 class DemoUser:
     email: str
@@ -266,12 +270,22 @@ USERS = [
         User.Role.MANAGER,
         "Team manager, children in care",
     ),
+    # The partnership admin: development settings name this address in
+    # PARTNERSHIP_ADMINS (see settings.py), which is what makes an admin one.
     DemoUser(
-        "admin@demo.example.org",
+        PARTNERSHIP_ADMIN_EMAIL,
         "Morgan Ellis",
         "Cheshire West and Chester Council Children's Services",
         User.Role.ADMIN,
         "Partnership systems administrator",
+    ),
+    # An agency admin: the police force's own people and contacts, nothing else.
+    DemoUser(
+        "police.admin@demo.example.org",
+        "Dan Kerr",
+        "Cheshire Constabulary",
+        User.Role.ADMIN,
+        "Force systems administrator",
     ),
 ]
 
@@ -320,9 +334,23 @@ def load() -> list[str]:
         if created or not user.check_password(DEMO_PASSWORD):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
-        lines.append(f"  {user.get_role_display():<13} {demo.email:<34} {demo.name}, {demo.agency}")
+        lines.append(f"  {role_label(user):<17} {demo.email:<34} {demo.name}, {demo.agency}")
         lines.extend(_demo_two_factor(user))
+    if PARTNERSHIP_ADMIN_EMAIL not in settings.PARTNERSHIP_ADMINS:
+        lines.append(
+            f"  (Set PARTNERSHIP_ADMINS={PARTNERSHIP_ADMIN_EMAIL} to make Morgan Ellis the "
+            "partnership admin; development settings do.)"
+        )
     return lines
+
+
+def role_label(user: User) -> str:
+    """The role as the demo list prints it, saying which kind of admin."""
+    if user.is_partnership_admin:
+        return "Partnership admin"
+    if user.is_agency_admin:
+        return "Agency admin"
+    return user.get_role_display()
 
 
 DEMO_RECOVERY_CODE_COUNT = 3
@@ -341,6 +369,6 @@ def _demo_two_factor(user: User) -> list[str]:
         )
     codes = two_factor.recovery_codes_replace(user, count=DEMO_RECOVERY_CODE_COUNT)
     return [
-        f"  {'':<13} authenticator key: {two_factor.totp_secret(device)}",
-        f"  {'':<13} recovery codes:    {' '.join(codes)}",
+        f"  {'':<17} authenticator key: {two_factor.totp_secret(device)}",
+        f"  {'':<17} recovery codes:    {' '.join(codes)}",
     ]

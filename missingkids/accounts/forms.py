@@ -9,7 +9,8 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, UserChangeForm
 
-from .models import User, normalise_email
+from .access import may_assign_address
+from .models import Agency, User, normalise_email
 
 
 class SignInForm(AuthenticationForm):
@@ -96,8 +97,31 @@ class TwoFactorCodeForm(forms.Form):
         return code
 
 
+RESERVED_ADDRESS_MESSAGE = (
+    "This address is named as a partnership admin's: only a partnership admin can give it "
+    "to an account."
+)
+
+
+def _admin_email_check(form: forms.ModelForm, email: str) -> None:
+    """The address is new, and not one that would make its holder a partnership admin
+    unless a partnership admin gives it (``form.actor`` is set by the admin)."""
+    others = User.objects.filter(email__iexact=email)
+    if form.instance.pk is not None:
+        others = others.exclude(pk=form.instance.pk)
+    if others.exists():
+        raise forms.ValidationError("A person with this e-mail address already exists.")
+    actor = getattr(form, "actor", None)
+    unchanged = form.instance.pk is not None and normalise_email(form.instance.email) == email
+    if actor is not None and not unchanged and not may_assign_address(actor, email):
+        raise forms.ValidationError(RESERVED_ADDRESS_MESSAGE)
+
+
 class AdminUserCreationForm(forms.ModelForm):
     """Used by the admin to add a person: their details and a first password."""
+
+    # The admin signed in, set by the ModelAdmin: what they may give depends on them.
+    actor: User | None = None
 
     password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
     password2 = forms.CharField(
@@ -113,8 +137,7 @@ class AdminUserCreationForm(forms.ModelForm):
 
     def clean_email(self) -> str:
         email = normalise_email(self.cleaned_data["email"])
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("A person with this e-mail address already exists.")
+        _admin_email_check(self, email)
         return email
 
     def clean_password2(self) -> str:
@@ -144,12 +167,54 @@ class AdminUserCreationForm(forms.ModelForm):
 class AdminUserChangeForm(UserChangeForm):
     """The admin's change form; its password field links to the reset-password page."""
 
+    actor: User | None = None
+
     class Meta:
         model = User
         fields = ("email", "name", "agency", "role", "job_title", "is_active", "password")
 
     def clean_email(self) -> str:
         email = normalise_email(self.cleaned_data["email"])
-        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
-            raise forms.ValidationError("A person with this e-mail address already exists.")
+        _admin_email_check(self, email)
         return email
+
+
+class ConfigurationChangeFilterForm(forms.Form):
+    """The configuration changes page's filter (a GET form)."""
+
+    agency = forms.ModelChoiceField(
+        label="Agency affected",
+        queryset=Agency.objects.none(),
+        required=False,
+        empty_label="Any agency",
+    )
+
+    def __init__(self, *args: Any, agencies: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["agency"].queryset = agencies
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        self.helper.disable_csrf = True
+        self.helper.form_method = "get"
+        self.helper.layout = Layout(
+            Field.select("agency"),
+            Submit("filter", "Filter", css_class="govuk-button--secondary"),
+        )
+
+    def chosen_agency(self) -> Agency | None:
+        """The chosen agency, or None (no choice, or one that is not offered)."""
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data["agency"]
+        return None
+
+
+class SecondFactorResetRequestForm(forms.Form):
+    """An admin asks to reset someone's second factor (the admin's own page)."""
+
+    reason = forms.CharField(
+        label="Why?",
+        help_text="For example: lost their phone, and I have spoken to them by phone.",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Give the reason for the reset."},
+    )

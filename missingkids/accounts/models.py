@@ -8,27 +8,59 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
-# Apps whose objects an admin configures. Case records are not among them: an admin
-# edits cases only if they also hold a case role.
-CONFIGURATION_APPS = frozenset({"accounts", "notifications"})
-# What an admin may do with the sign-in security records: see and clear lockouts
-# (unlocking an account), and see and remove someone's authenticator so they enrol a
-# new one. Never change a device or read recovery codes.
-SECURITY_PERMISSIONS = frozenset(
+# What each kind of admin may do, as Django permissions; which records they may do it
+# to is decided in missingkids/accounts/access.py. Case records are in neither list: an
+# admin reads or edits cases only if they also hold a case role (they never do in the
+# admin, which shows none). Nobody deletes a person (untick "active" instead), and an
+# authenticator is removed only by a second-factor reset, which a second admin approves.
+#
+# A partnership admin (named in settings.PARTNERSHIP_ADMINS) manages the partnership's
+# configuration: areas, agencies, contacts, people of every agency, the rules; and may
+# see and clear lockouts.
+PARTNERSHIP_ADMIN_APPS = frozenset({"accounts", "notifications"})
+NEVER_FOR_ADMINS = frozenset({"accounts.delete_user", "accounts.delete_secondfactorreset"})
+# Authenticators and recovery codes are changed only by their owner and by an approved
+# second-factor reset, never directly in the admin, not even by a superuser.
+DEVICE_APPS = frozenset({"otp_totp", "otp_static"})
+
+
+def refused_to_every_admin(perm: str) -> bool:
+    app_label, _, codename = perm.partition(".")
+    return perm in NEVER_FOR_ADMINS or (
+        app_label in DEVICE_APPS and not codename.startswith("view_")
+    )
+
+
+# An agency admin manages their own agency's people and contacts, and the agency's own
+# address, phone and shared mailbox; they may read the rules and their agency's
+# notifications, and see and clear lockouts of their own people.
+AGENCY_ADMIN_PERMISSIONS = frozenset(
     {
-        "axes.view_accessattempt",
-        "axes.delete_accessattempt",
-        "otp_totp.view_totpdevice",
-        "otp_totp.delete_totpdevice",
+        "accounts.view_agency",
+        "accounts.change_agency",
+        "accounts.view_contact",
+        "accounts.add_contact",
+        "accounts.change_contact",
+        "accounts.delete_contact",
+        "accounts.view_user",
+        "accounts.add_user",
+        "accounts.change_user",
+        "accounts.view_secondfactorreset",
+        "notifications.view_rule",
+        "notifications.view_notification",
     }
 )
-SECURITY_APPS = frozenset(perm.split(".", 1)[0] for perm in SECURITY_PERMISSIONS)
+# What an admin may do with the sign-in security records: see and clear lockouts
+# (unlocking an account). Never change a device or read recovery codes.
+SECURITY_PERMISSIONS = frozenset({"axes.view_accessattempt", "axes.delete_accessattempt"})
 
 
 class LocalAuthorityArea(models.Model):
@@ -242,20 +274,47 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN or self.is_superuser
 
+    @property
+    def is_partnership_admin(self) -> bool:
+        """An admin named in PARTNERSHIP_ADMINS (or a superuser, made from the shell).
+
+        Read from the settings each time, so the list is the only way to make one.
+        """
+        if not self.is_active:
+            return False
+        if self.is_superuser:
+            return True
+        return self.role == self.Role.ADMIN and (
+            normalise_email(self.email) in settings.PARTNERSHIP_ADMINS
+        )
+
+    @property
+    def is_agency_admin(self) -> bool:
+        return self.is_active and self.role == self.Role.ADMIN and not self.is_partnership_admin
+
+    def _admin_permission(self, perm: str) -> bool:
+        if not self.is_active or self.role != self.Role.ADMIN or refused_to_every_admin(perm):
+            return False
+        if perm in SECURITY_PERMISSIONS:
+            return True
+        if self.is_partnership_admin:
+            return perm.split(".", 1)[0] in PARTNERSHIP_ADMIN_APPS
+        return perm in AGENCY_ADMIN_PERMISSIONS
+
     def has_perm(self, perm: str, obj: Any = None) -> bool:
-        if self.is_active and self.role == self.Role.ADMIN:
-            app_label = perm.split(".", 1)[0]
-            if app_label in CONFIGURATION_APPS or perm in SECURITY_PERMISSIONS:
-                return True
+        if self.is_active and self.is_superuser and refused_to_every_admin(perm):
+            return False
+        if self._admin_permission(perm):
+            return True
         return super().has_perm(perm, obj)
 
     def has_module_perms(self, app_label: str) -> bool:
-        if (
-            self.is_active
-            and self.role == self.Role.ADMIN
-            and (app_label in CONFIGURATION_APPS or app_label in SECURITY_APPS)
-        ):
-            return True
+        if self.is_active and self.role == self.Role.ADMIN:
+            if self.is_partnership_admin and app_label in PARTNERSHIP_ADMIN_APPS:
+                return True
+            allowed = AGENCY_ADMIN_PERMISSIONS | SECURITY_PERMISSIONS
+            if any(perm.split(".", 1)[0] == app_label for perm in allowed):
+                return True
         return super().has_module_perms(app_label)
 
 
@@ -277,3 +336,124 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session of {self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ConfigurationChange(models.Model):
+    """A change to what notifications depend on: a rule, an agency or a contact.
+
+    Written by the one save path of each (the admin's pages, and
+    ``notifications.rules.rule_save_with_version``) in the transaction that makes the
+    change. It is the change history shown on the agency's and contact's admin pages,
+    the rows of the "Configuration changes" page, and the e-mail to the managers of the
+    agencies it affects and to the partnership admins; so an admin who points a
+    council's contact at an outside address, or switches a rule off, is seen doing it.
+    """
+
+    class Kind(models.TextChoices):
+        RULE = "rule", "Rule"
+        AGENCY = "agency", "Agency"
+        CONTACT = "contact", "Contact"
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Added"
+        CHANGED = "changed", "Changed"
+        REMOVED = "removed", "Removed"
+
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    kind = models.CharField(max_length=10, choices=Kind)
+    action = models.CharField(max_length=10, choices=Action)
+    # Plain id, not a foreign key: the history outlives a removed contact.
+    object_id = models.PositiveBigIntegerField()
+    subject = models.CharField(max_length=300, help_text="What was changed, by name.")
+    # [{"field": label, "before": text, "after": text}, ...] as shown to people.
+    changes = models.JSONField(default=list)
+    reason = models.TextField(blank=True)
+    agencies = models.ManyToManyField(
+        Agency,
+        related_name="configuration_changes",
+        blank=True,
+        help_text="The agencies the change affects: their managers are told.",
+    )
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            # The configuration changes page: newest first.
+            models.Index(fields=["-changed_at", "-id"], name="configchange_recent_idx"),
+            # An agency's or contact's change history on its admin page.
+            models.Index(fields=["kind", "object_id"], name="configchange_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.get_action_display().lower()}: {self.subject}"
+
+
+class SecondFactorReset(models.Model):
+    """A request to remove someone's authenticator and recovery codes, so that they set
+    up a new one at their next sign-in (a lost or replaced phone).
+
+    One admin asks, giving a reason; it happens only when a second admin, neither the
+    one who asked nor the person, approves (the database refuses the same admin twice).
+    The person and the partnership admins are e-mailed at each step, and each step is
+    in the access log; see ``missingkids.accounts.resets``.
+    """
+
+    person = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="second_factor_resets"
+    )
+    reason = models.TextField()
+    requested_by = models.ForeignKey("User", on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        verbose_name = "second-factor reset"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["person"],
+                condition=models.Q(approved_at__isnull=True, cancelled_at__isnull=True),
+                name="one_pending_second_factor_reset",
+                violation_error_message="A reset of this person's second factor is already "
+                "waiting for approval.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(requested_by=models.F("person"))
+                & ~models.Q(approved_by=models.F("requested_by"))
+                & ~models.Q(approved_by=models.F("person")),
+                name="second_factor_reset_by_two_other_admins",
+            ),
+        ]
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second admin"
+        DONE = "done", "Approved and done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    def __str__(self) -> str:
+        return f"Second-factor reset for {self.person}"
+
+    @property
+    def status(self) -> str:
+        if self.approved_at is not None:
+            return self.Status.DONE
+        if self.cancelled_at is not None:
+            return self.Status.CANCELLED
+        return self.Status.PENDING
+
+    def get_status_display(self) -> str:
+        return self.Status(self.status).label
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING

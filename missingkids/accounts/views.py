@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,8 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import two_factor
-from .forms import SignInForm, TwoFactorCodeForm
+from . import access, two_factor
+from .forms import ConfigurationChangeFilterForm, SignInForm, TwoFactorCodeForm
 from .middleware import otp_not_required
 from .sessions import user_sessions_end
 from .signals import home_page_sections
@@ -200,3 +202,43 @@ def account_sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     user_sessions_end(user=user)
     messages.success(request, "You have been signed out on every device.")
     return redirect("login")
+
+
+# Configuration changes ----------------------------------------------------------------
+
+CONFIGURATION_CHANGES_PAGE_SIZE = 25
+
+
+@require_GET
+def configuration_changes(request: HttpRequest) -> HttpResponse:
+    """Changes to rules, agencies and contacts: who, when, before and after.
+
+    Managers and agency admins see those that affect their own agency; partnership
+    admins see all, and filter by agency.
+    """
+    user = request.user
+    if not access.may_see_configuration_changes(user):
+        raise PermissionDenied("Only managers and admins can see configuration changes.")
+    form = ConfigurationChangeFilterForm(
+        request.GET if "agency" in request.GET else None,
+        agencies=access.configuration_change_agencies(user),
+    )
+    changes = access.configuration_changes_visible_to(user)
+    chosen = form.chosen_agency()
+    if chosen is not None:
+        changes = changes.filter(agencies=chosen)
+    changes = changes.select_related("changed_by__agency").prefetch_related("agencies")
+    page = Paginator(changes, CONFIGURATION_CHANGES_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "accounts/configuration_changes.html",
+        {
+            "filters": form,
+            "show_filter": access.is_partnership_admin(user),
+            "page": page,
+            "query": query.urlencode(),
+            "chosen": chosen,
+        },
+    )

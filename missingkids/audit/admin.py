@@ -1,6 +1,6 @@
 """The access log in the admin: read-only, searchable, exportable to CSV.
 
-Admins see it (they look after the service), but nobody can add, change or delete an
+Partnership admins see it (they look after the service), but nobody can add, change or delete an
 entry here. Entries name children by id only, so reading the log reveals no child's
 name to an admin without case access.
 """
@@ -37,8 +37,10 @@ EXPORT_COLUMNS = [
 
 
 def _may_read_log(request: HttpRequest) -> bool:
+    """Partnership admins only: the log names everyone's sign-ins and addresses, across
+    every agency, which is more than an agency admin manages."""
     user = request.user
-    return bool(user.is_active and getattr(user, "is_staff", False))
+    return bool(user.is_active and getattr(user, "is_partnership_admin", False))
 
 
 @admin.register(AccessLogEntry)

@@ -38,6 +38,11 @@ class AccessLogEntry(models.Model):
         VIEW_EPISODE = "view_episode", "Viewed an episode"
         EXPORT = "export", "Exported"
         REFUSED = "refused", "Refused access"
+        # What an admin did to someone's sign-in (the person in ``detail``).
+        PASSWORD_SET = "password_set", "Set someone's password"
+        SECOND_FACTOR_RESET_REQUESTED = "2fa_reset_requested", "Asked to reset a second factor"
+        SECOND_FACTOR_RESET = "2fa_reset", "Reset a second factor (approved)"
+        SECOND_FACTOR_RESET_CANCELLED = "2fa_reset_cancelled", "Cancelled a second-factor reset"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     # PROTECT: people are deactivated, never deleted, and the log must keep naming them.

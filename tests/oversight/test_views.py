@@ -105,9 +105,9 @@ BASE = 3 + TWO_FACTOR_QUERIES
 FORM = 2
 EXPECTED_QUERIES: dict[str, int] = {
     # One count per list (the hotspots' one query), the active rules' numbers (read once
-    # for the repeat and stuck lists and their descriptions), and the stuck cases'
-    # children declining the interview each time.
-    reverse("oversight:dashboard"): BASE + len(LISTS) + 2,
+    # for the repeat and stuck lists and their descriptions), the stuck cases' children
+    # declining the interview each time, and the statutory rules switched off.
+    reverse("oversight:dashboard"): BASE + len(LISTS) + 3,
     # Six measure queries.
     reverse("oversight:measures"): BASE + FORM + 6,
     # A count and a page.
