@@ -1,7 +1,8 @@
 """Children: adding and correcting a child, and the care details the council keeps.
 
-Identity and profile may be kept by anyone working the case; legal status, placements
-and involved agencies are the local authority's (``access.can_manage_care_details``).
+Identity and profile may be kept by anyone working the case; legal status, placements,
+involved agencies and the responsible council are the responsible council's
+(``rights.Right.MANAGE_CARE_DETAILS``).
 Each function validates, writes, and adds one CaseEvent to the child's timeline.
 """
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
-from .. import access
+from .. import access, rights
 from ..models import (
     CaseEvent,
     Child,
@@ -29,6 +30,7 @@ from ..models import (
     Location,
     Placement,
 )
+from ..rights import Right
 from ..validators import (
     normalise_nhs_number,
     normalise_postcode,
@@ -268,16 +270,15 @@ def child_create(
 @transaction.atomic
 def child_update(*, acting_user: User, child: Child, expected_version: int, **fields: Any) -> Child:
     """Correct or add to identity and profile; refused if someone saved in between."""
-    if not access.can_edit_child(acting_user):
-        refuse("You cannot change this child's details.")
+    rights.require(acting_user, Right.EDIT_IDENTITY, child)
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"child_update cannot change {', '.join(sorted(unknown))}")
     area_changes = (
         "responsible_area" in fields and fields["responsible_area"] != child.responsible_area
     )
-    if area_changes and not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can change the responsible local authority.")
+    if area_changes:
+        rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
 
     errors: dict[str, list[str]] = {}
     values = _clean_identity(fields, errors, child=child)
@@ -322,8 +323,7 @@ def child_set_legal_status(
     *, acting_user: User, child: Child, status: str, start: dt.date
 ) -> LegalStatusPeriod:
     """Close the current legal status the day before ``start`` and open the new one."""
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can change a child's legal status.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
     errors: dict[str, list[str]] = {}
     if status not in LegalStatus.values:
         _add(errors, "status", "Select the child's legal status")
@@ -410,8 +410,7 @@ def placement_add(
     postcode: str,
     host_area: LocalAuthorityArea,
 ) -> Placement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can record placements.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
     errors: dict[str, list[str]] = {}
     # Locked so that two overlapping placements added at once cannot both pass the check.
     locked = Child.objects.select_for_update().get(pk=child.pk)
@@ -489,8 +488,7 @@ def placement_add(
 
 @transaction.atomic
 def placement_end(*, acting_user: User, placement: Placement, end: dt.date) -> Placement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can end placements.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, placement.child)
     errors: dict[str, list[str]] = {}
     if placement.end is not None:
         _add(errors, "end", f"This placement already ended on {_fmt(placement.end)}")
@@ -529,8 +527,7 @@ def involvement_add(
     start: dt.date,
     end: dt.date | None = None,
 ) -> Involvement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can record which agencies are involved.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
     errors: dict[str, list[str]] = {}
     if agency is None:
         _add(errors, "agency", "Select the agency")
@@ -585,8 +582,7 @@ def involvement_add(
 
 @transaction.atomic
 def involvement_end(*, acting_user: User, involvement: Involvement, end: dt.date) -> Involvement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can end an agency's involvement.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, involvement.child)
     errors: dict[str, list[str]] = {}
     if involvement.end is not None:
         _add(errors, "end", f"This involvement already ended on {_fmt(involvement.end)}")

@@ -1,7 +1,7 @@
 """Missing episodes: report, re-grade risk, record the return, edit, close.
 
 Each function is the only way its change is made: it checks who may do it (through
-``incidents.access``), validates with messages keyed by the form field they concern,
+``incidents.rights``), validates with messages keyed by the form field they concern,
 writes the change and a ``CaseEvent`` in one transaction. Protocol events carry in
 ``data`` the facts the notifications app needs (risk, category, child in care, placed
 out of area), so it never has to reconstruct the situation at the time of the event.
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
 
-from .. import access
+from .. import rights
 from ..forms.fields import FUTURE_GRACE
 from ..models import (
     RETURN_INTERVIEW_DUE_AFTER,
@@ -35,6 +35,7 @@ from ..models import (
     RiskGrade,
     RiskGrading,
 )
+from ..rights import Right
 from .base import event_record, history_write, raise_if_errors, update_versioned
 
 OPEN_EPISODE_MESSAGE = (
@@ -190,8 +191,7 @@ def episode_report(
     risk: str,
     risk_rationale: str,
 ) -> Episode:
-    access.require(access.can_report_episode(acting_user), "You cannot report an episode.")
-    access.require(access.child_in_scope(acting_user, child), "This child is not in your scope.")
+    rights.require(acting_user, Right.REPORT_EPISODE, child)
     flag_values = _flag_values(flags)
     reported_at, last_seen_at = _utc(reported_at), _utc(last_seen_at)
     values: dict[str, Any] = {
@@ -285,7 +285,7 @@ def episode_regrade_risk(
     rationale: str,
     graded_at: dt.datetime | None = None,
 ) -> RiskGrading:
-    access.require(access.can_grade_risk(acting_user), "Only police can grade risk.")
+    rights.require(acting_user, Right.GRADE_RISK, episode.child)
     # Locked so two gradings at once cannot leave the episode's risk and the latest
     # grading row disagreeing.
     current = (
@@ -393,8 +393,8 @@ def episode_record_return(
     how_returned: str,
     return_notes: str = "",
 ) -> Episode:
-    access.require(access.can_record_return(acting_user), "You cannot record a return.")
     child = episode.child
+    rights.require(acting_user, Right.RECORD_RETURN, child)
     found_at = _utc(found_at)
     errors: dict[str, list[str]] = {}
     current = Episode.objects.filter(pk=episode.pk).values("found_at", "last_seen_at").get()
@@ -467,7 +467,7 @@ def episode_record_return(
 def episode_update(
     *, acting_user: User, episode: Episode, expected_version: int, **fields: Any
 ) -> Episode:
-    access.require(access.can_report_episode(acting_user), "You cannot change this episode.")
+    rights.require(acting_user, Right.REPORT_EPISODE, episode.child)
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
         raise TypeError(f"episode_update cannot change {sorted(unknown)}")
@@ -561,7 +561,7 @@ def _close(*, acting_user: User, episode: Episode, reason: str, automatic: bool)
 
 @transaction.atomic
 def episode_close(*, acting_user: User, episode: Episode, reason: str) -> Episode:
-    access.require(access.can_close_episode(acting_user), "Only a manager can close an episode.")
+    rights.require(acting_user, Right.CLOSE_EPISODE, episode.child)
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
     current = Episode.objects.filter(pk=episode.pk).values("found_at", "closed_at").get()

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods
 
 from missingkids.audit.log import log_record_view
 
-from .. import access, history
+from .. import access, history, rights
 from ..actions import children as actions
 from ..actions.base import StaleEdit
 from ..forms.children import (
@@ -48,6 +48,7 @@ from ..models import (
     Placement,
     ReturnInterview,
 )
+from ..rights import Right
 from ..validators import normalise_nhs_number
 
 PAGE_SIZE = 25
@@ -345,6 +346,9 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     child = access.get_child_for_user(user, pk)
     log_record_view(request, child_id=child.pk)
+    # What this person may record here, from their agency's relation to the child: every
+    # button below follows it, as the actions do.
+    can = rights.standing(user, child).can
     now = timezone.now()
     today = timezone.localdate()
 
@@ -394,7 +398,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         meeting.agency_names = ", ".join(
             sorted((meeting.agency_names or "").split(AGENCY_SEPARATOR))
         )
-    can_supervise = access.can_add_supervision_note(user)
+    can_supervise = can[Right.SUPERVISION_NOTES]
     supervision_notes = (
         list(
             child.supervision_notes.select_related("written_by", "written_by__agency").order_by(
@@ -428,16 +432,17 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 (m for m in meetings if m.held_on >= timezone.localdate(window_start)), None
             ),
             "supervision_notes": supervision_notes,
-            "can_record_meeting": access.can_record_strategy_meeting(user),
+            "can_record_meeting": can[Right.RECORD_STRATEGY_MEETING],
             "can_supervise": can_supervise,
             "timeline": _timeline(request, child),
             "history": history.child_history(child),
             "history_shown": history.SHOWN,
-            "can_edit": access.can_edit_child(user),
-            "can_manage": access.can_manage_care_details(user),
-            "can_report": access.can_report_episode(user),
-            "can_return": access.can_record_return(user),
-            "can_challenge": access.can_raise_challenge(user),
+            "can": can,
+            "can_edit": can[Right.EDIT_IDENTITY],
+            "can_manage": can[Right.MANAGE_CARE_DETAILS],
+            "can_report": can[Right.REPORT_EPISODE],
+            "can_return": can[Right.RECORD_RETURN],
+            "can_challenge": can[Right.RAISE_CHALLENGE],
         },
     )
 
@@ -458,8 +463,9 @@ def _initial(child: Child, form_class: type[ChildEditForm]) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def child_edit(request: HttpRequest, pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, pk)
-    access.require(access.can_edit_child(request.user), "You cannot change this child's details.")
-    with_area = access.can_manage_care_details(request.user)
+    can = rights.standing(request.user, child)
+    rights.require_standing(can, Right.EDIT_IDENTITY)
+    with_area = can.may(Right.MANAGE_CARE_DETAILS)
     current: Child | None = None
     if request.method == "POST":
         form = ChildEditForm(request.POST, with_area=with_area)
@@ -525,10 +531,7 @@ def _form_page(
 
 def _care_child(request: HttpRequest, pk: int) -> Child:
     child = access.get_child_for_user(request.user, pk)
-    access.require(
-        access.can_manage_care_details(request.user),
-        "Only the local authority keeps legal status, placements and involved agencies.",
-    )
+    rights.require(request.user, Right.MANAGE_CARE_DETAILS, child)
     return child
 
 

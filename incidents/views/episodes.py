@@ -1,4 +1,4 @@
-"""Views: see the module docstring of incidents.access for who may see and do what.
+"""Views: who may see a record is incidents.access; who may record what, incidents.rights.
 
 Reporting an episode follows the GOV.UK question page / check answers pattern: the
 answers wait in the session (one entry per child) until the person confirms them.
@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from missingkids.audit.log import log_record_view
 
-from .. import access, history
+from .. import access, history, rights
 from .. import strategy_discussions as discussions
 from ..actions import episodes as actions
 from ..actions.base import StaleEdit
@@ -38,6 +38,7 @@ from ..forms.episodes import (
     initial_from_episode,
 )
 from ..models import CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
+from ..rights import Right
 from ..signals import episode_page_panels
 
 PAGE_SIZE = 25
@@ -98,7 +99,7 @@ def _form_page(request: HttpRequest, form: Any, **context: Any) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    access.require(access.can_report_episode(request.user), "You cannot report an episode.")
+    rights.require(request.user, Right.REPORT_EPISODE, child)
     key = _session_key(child)
     if request.method == "POST":
         form = EpisodeReportForm(request.POST, child=child, user=request.user)
@@ -141,7 +142,7 @@ def _child_url(child_pk: int) -> str:
 @require_http_methods(["GET", "POST"])
 def episode_report_check(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    access.require(access.can_report_episode(request.user), "You cannot report an episode.")
+    rights.require(request.user, Right.REPORT_EPISODE, child)
     key = _session_key(child)
     if key not in request.session:
         return redirect("incidents:episode_report", child_pk=child.pk)
@@ -372,14 +373,17 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     now = timezone.now()
     missing = episode.found_at is None
+    # What this person may record, from their agency's relation to the child: the same
+    # answer the action functions give.
+    rights_here = rights.standing(user, episode.child).can
     can = {
-        "regrade": missing and access.can_grade_risk(user),
-        "return": missing and access.can_record_return(user),
-        "edit": not episode.is_closed and access.can_report_episode(user),
-        "close": not missing and not episode.is_closed and access.can_close_episode(user),
+        "regrade": missing and rights_here[Right.GRADE_RISK],
+        "return": missing and rights_here[Right.RECORD_RETURN],
+        "edit": not episode.is_closed and rights_here[Right.REPORT_EPISODE],
+        "close": not missing and not episode.is_closed and rights_here[Right.CLOSE_EPISODE],
     }
     check = getattr(episode, "safe_and_well", None)
-    can_record_check = access.can_record_safe_and_well(user)
+    can_record_check = rights_here[Right.RECORD_SAFE_AND_WELL]
     urls = {
         "return": reverse("incidents:episode_return", kwargs={"pk": pk}) if can["return"] else "",
         # The form for the police while the check is to do; for everyone else, and once
@@ -393,7 +397,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "strategy_meeting": _optional_url(
             "incidents:strategy_meeting_add", child_pk=episode.child_id
         )
-        if access.can_record_strategy_meeting(user)
+        if rights_here[Right.RECORD_STRATEGY_MEETING]
         else "",
         "strategy_meetings": f"{_child_url(episode.child_id)}#strategy-meetings",
     }
@@ -421,6 +425,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can": can,
             "check": check,
             "can_record_safe_and_well": can_record_check,
+            "can_record_safe_and_well_shared": rights_here[Right.RECORD_SAFE_AND_WELL_SHARED],
             "history": history.episode_history(episode),
             "history_shown": history.SHOWN,
         },
@@ -441,7 +446,7 @@ def _duration(delta: dt.timedelta) -> str:
 @require_http_methods(["GET", "POST"])
 def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
     episode = _episode_for_page(request, pk)
-    access.require(access.can_report_episode(request.user), "You cannot change this episode.")
+    rights.require(request.user, Right.REPORT_EPISODE, episode.child)
     child = episode.child
     kwargs = {"child": child, "user": request.user, "episode": episode}
     if request.method == "POST":
@@ -515,7 +520,7 @@ def _stale_form(
 @require_http_methods(["GET", "POST"])
 def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(access.can_grade_risk(request.user), "Only police can grade risk.")
+    rights.require(request.user, Right.GRADE_RISK, episode.child)
     form = RegradeForm(request.POST or None, initial={"grade": episode.risk})
     if request.method == "POST" and form.is_valid():
         try:
@@ -545,7 +550,7 @@ def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(access.can_record_return(request.user), "You cannot record a return.")
+    rights.require(request.user, Right.RECORD_RETURN, episode.child)
     if request.method == "POST":
         form = ReturnForm(request.POST)
         if form.is_valid():
@@ -589,7 +594,7 @@ def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def episode_close(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(access.can_close_episode(request.user), "Only a manager can close an episode.")
+    rights.require(request.user, Right.CLOSE_EPISODE, episode.child)
     form = CloseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

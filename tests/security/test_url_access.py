@@ -128,7 +128,9 @@ EXPECTED_403: dict[str, set[str]] = {
     | POLICE_ONLY
     | MANAGERS_ONLY
     | {"notifications:record_told", "notifications:cancel"},
-    "manager": POLICE_ONLY,
+    # A manager of the child's responsible council may record that the police shared
+    # their check with the council (incidents.rights), so that page is theirs too.
+    "manager": POLICE_ONLY - {"incidents:safe_and_well_share"},
 }
 KNOWN_RECORD_PAGES = {
     "incidents:child_detail",
