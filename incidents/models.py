@@ -62,6 +62,16 @@ RISK_ORDER: dict[str, int] = {
     RiskGrade.HIGH: 4,
 }
 
+# The episode's risk is the police grade. Until the police grade, it is "not yet graded"
+# (rank 0): anyone else reporting gives a reporter's concern, kept as a RiskGrading of
+# that kind and shown as such, never as the police grade.
+NOT_GRADED = "not_graded"
+EPISODE_RISK_CHOICES: list[tuple[str, str]] = [(NOT_GRADED, "Not yet graded"), *RiskGrade.choices]
+
+
+def risk_label(value: str) -> str:
+    return dict(EPISODE_RISK_CHOICES).get(value, value)
+
 
 class Location(models.Model):
     """A place. One record per place, so a place seen across children is visible."""
@@ -335,9 +345,10 @@ class Episode(models.Model):
     flag_self_harm = models.BooleanField("self-harm", default=False)
     flag_mental_health = models.BooleanField("mental health", default=False)
     flag_other = models.CharField("other vulnerability", max_length=200, blank=True)
-    # The latest grading, kept here so lists sort by it; the history is RiskGrading.
-    risk = models.CharField(max_length=20, choices=RiskGrade)
-    risk_rank = models.PositiveSmallIntegerField()
+    # The latest police grading, kept here so lists sort by it ("not yet graded", rank 0,
+    # until the police grade); the history, reporters' concerns too, is RiskGrading.
+    risk = models.CharField(max_length=20, choices=EPISODE_RISK_CHOICES, default=NOT_GRADED)
+    risk_rank = models.PositiveSmallIntegerField(default=0)
     # Found / returned.
     found_at = models.DateTimeField(null=True, blank=True)
     found_location = models.ForeignKey(
@@ -462,7 +473,16 @@ class Episode(models.Model):
 
 
 class RiskGrading(models.Model):
+    """A police grade, or a reporter's concern: the grade someone other than the police
+    gave when reporting. Only police grades are the episode's risk and count for the
+    notification rules."""
+
+    class Kind(models.TextChoices):
+        POLICE = "police", "Police grade"
+        CONCERN = "concern", "Reporter's concern"
+
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="gradings")
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.POLICE)
     grade = models.CharField(max_length=20, choices=RiskGrade)
     graded_at = models.DateTimeField()
     graded_by = models.ForeignKey(
@@ -476,7 +496,10 @@ class RiskGrading(models.Model):
         ordering = ["-graded_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_grade_display()} at {timezone.localtime(self.graded_at):%d/%m/%Y %H:%M}"
+        when = f"{timezone.localtime(self.graded_at):%d/%m/%Y %H:%M}"
+        if self.kind == self.Kind.CONCERN:
+            return f"Reporter's concern: {self.get_grade_display()} at {when}"
+        return f"{self.get_grade_display()} at {when}"
 
 
 class SharingMethod(models.TextChoices):

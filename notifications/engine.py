@@ -170,16 +170,20 @@ class EpisodeFacts:
             )
         else:
             self.in_care = self.child.is_in_care
+        # Police grades only: a reporter's concern is shown on the episode, but the rules
+        # ("risk at or above", the high-risk times) follow the police grade.
         gradings = list(
-            RiskGrading.objects.filter(episode_id=episode.pk).order_by("graded_at", "id")
+            RiskGrading.objects.filter(
+                episode_id=episode.pk, kind=RiskGrading.Kind.POLICE
+            ).order_by("graded_at", "id")
         )
         if gradings:
             self.risk_rank = max(RISK_ORDER.get(g.grade, 0) for g in gradings)
             high = [g.graded_at for g in gradings if g.grade == RiskGrade.HIGH]
             self.high_risk_since: dt.datetime | None = min(high) if high else None
         else:
-            # Records made without a grading history (imports, older data): the
-            # episode's grade, as from the report.
+            # Not yet graded by the police (rank 0), or a record made without a grading
+            # history (imports, older data): the episode's grade, as from the report.
             self.risk_rank = episode.risk_rank or RISK_ORDER.get(episode.risk, 0)
             high_now = episode.risk == RiskGrade.HIGH
             self.high_risk_since = episode.reported_at if high_now else None

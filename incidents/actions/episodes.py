@@ -22,6 +22,7 @@ from missingkids.accounts.models import Agency, User
 from .. import rights
 from ..forms.fields import FUTURE_GRACE
 from ..models import (
+    NOT_GRADED,
     RETURN_INTERVIEW_DUE_AFTER,
     RISK_ORDER,
     CaseEvent,
@@ -34,6 +35,7 @@ from ..models import (
     ReturnInterview,
     RiskGrade,
     RiskGrading,
+    risk_label,
 )
 from ..rights import Right
 from .base import event_record, history_write, raise_if_errors, update_versioned
@@ -191,7 +193,15 @@ def episode_report(
     risk: str,
     risk_rationale: str,
 ) -> Episode:
-    rights.require(acting_user, Right.REPORT_EPISODE, child)
+    """Report a child missing or away.
+
+    ``risk`` is the police grade when the police report; from anyone else it is the
+    reporter's concern, kept as such, and the episode is "not yet graded" until the
+    police grade it.
+    """
+    standing = rights.standing(acting_user, child)
+    rights.require_standing(standing, Right.REPORT_EPISODE)
+    police_grade = standing.may(Right.GRADE_RISK)
     flag_values = _flag_values(flags)
     reported_at, last_seen_at = _utc(reported_at), _utc(last_seen_at)
     values: dict[str, Any] = {
@@ -229,8 +239,8 @@ def episode_report(
                 last_seen_location=last_seen_location,
                 circumstances=circumstances.strip(),
                 police_reference=(police_reference or "").strip(),
-                risk=risk,
-                risk_rank=RISK_ORDER[risk],
+                risk=risk if police_grade else NOT_GRADED,
+                risk_rank=RISK_ORDER[risk] if police_grade else 0,
                 created_by=acting_user,
                 **flag_values,
             )
@@ -241,12 +251,18 @@ def episode_report(
 
     RiskGrading.objects.create(
         episode=episode,
+        kind=RiskGrading.Kind.POLICE if police_grade else RiskGrading.Kind.CONCERN,
         grade=risk,
         graded_at=reported_at,
         graded_by=acting_user,
         rationale=risk_rationale.strip(),
     )
     where = f" at {last_seen_location}" if last_seen_location else ""
+    risk_text = (
+        f"Risk: {episode.get_risk_display()}."
+        if police_grade
+        else f"Risk not yet graded by police; reporter's concern: {RiskGrade(risk).label}."
+    )
     event_record(
         child=child,
         episode=episode,
@@ -255,12 +271,13 @@ def episode_report(
         occurred_at=reported_at,
         summary=(
             f"Reported {episode.get_category_display().lower()}: last seen "
-            f"{_local(last_seen_at)}{where}. Risk: {episode.get_risk_display()}."
+            f"{_local(last_seen_at)}{where}. {risk_text}"
         ),
         data={
             "category": category,
-            "risk": risk,
-            "risk_rank": RISK_ORDER[risk],
+            "risk": episode.risk,
+            "risk_rank": episode.risk_rank,
+            "reporters_concern": None if police_grade else risk,
             **_situation(child),
             "flags": _flags_set(episode),
             "flag_other": episode.flag_other,
@@ -316,6 +333,7 @@ def episode_regrade_risk(
     episode.risk, episode.risk_rank = grade, RISK_ORDER[grade]
     grading = RiskGrading.objects.create(
         episode=current,
+        kind=RiskGrading.Kind.POLICE,
         grade=grade,
         graded_at=graded_at,
         graded_by=acting_user,
@@ -328,8 +346,10 @@ def episode_regrade_risk(
         actor=acting_user,
         occurred_at=graded_at,
         summary=(
-            f"Risk re-graded from {RiskGrade(old).label} to {RiskGrade(grade).label}: "
+            f"Risk re-graded from {risk_label(old)} to {RiskGrade(grade).label}: "
             f"{rationale.strip()}"
+            if old != NOT_GRADED
+            else f"Risk graded {RiskGrade(grade).label} by police: {rationale.strip()}"
         ),
         data={
             "old": old,

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
 
-from ..models import Child, Episode, RiskGrade
+from ..models import EPISODE_RISK_CHOICES, Child, Episode, RiskGrade
 from ..validators import normalise_postcode, validate_uk_postcode
 from .fields import FREE_TEXT_MAX_LENGTH, UKDateTimeField
 
@@ -176,6 +176,9 @@ class EpisodeDetailsForm(_LocationMixin, forms.Form):
 
 
 class EpisodeReportForm(EpisodeDetailsForm):
+    """The report. From the police, ``risk`` is the police grade; from anyone else it
+    is their concern, recorded as such (the police grade follows)."""
+
     risk = forms.ChoiceField(
         label="Police risk grade",
         choices=RiskGrade.choices,
@@ -191,7 +194,9 @@ class EpisodeReportForm(EpisodeDetailsForm):
 
     submit_label = "Continue"
 
-    def __init__(self, *args: Any, child: Child, user: User, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, child: Child, user: User, police_grade: bool = True, **kwargs: Any
+    ) -> None:
         kwargs.setdefault(
             "initial",
             {
@@ -201,6 +206,17 @@ class EpisodeReportForm(EpisodeDetailsForm):
             },
         )
         super().__init__(*args, child=child, user=user, **kwargs)
+        self.police_grade = police_grade
+        if not police_grade:
+            risk, rationale = self.fields["risk"], self.fields["risk_rationale"]
+            risk.label = "Your concern about the risk to the child"
+            risk.help_text = (
+                "The police grade the risk. Until they do, the episode shows "
+                "'Not yet graded', with this recorded as your concern."
+            )
+            risk.error_messages["required"] = "Select your concern about the risk"
+            rationale.label = "What is your concern based on?"
+            rationale.error_messages["required"] = "Enter what your concern is based on"
 
     def layout_items(self) -> list[Any]:
         return [
@@ -378,7 +394,7 @@ class CloseForm(forms.Form):
 
 class OpenEpisodesFilterForm(forms.Form):
     risk = forms.ChoiceField(
-        label="Risk", choices=[("", "Any risk"), *RiskGrade.choices], required=False
+        label="Risk", choices=[("", "Any risk"), *EPISODE_RISK_CHOICES], required=False
     )
     category = forms.ChoiceField(
         label="Category",

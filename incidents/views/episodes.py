@@ -37,7 +37,7 @@ from ..forms.episodes import (
     ReturnForm,
     initial_from_episode,
 )
-from ..models import CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
+from ..models import NOT_GRADED, CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
 from ..rights import Right
 from ..signals import episode_page_panels
 
@@ -45,6 +45,7 @@ PAGE_SIZE = 25
 RECENT_WORK_DAYS = 30
 
 RISK_TAG_CLASSES: dict[str, str] = {
+    NOT_GRADED: "govuk-tag--purple",
     RiskGrade.NO_APPARENT_RISK: "govuk-tag--grey",
     RiskGrade.LOW: "govuk-tag--blue",
     RiskGrade.MEDIUM: "govuk-tag--yellow",
@@ -99,10 +100,15 @@ def _form_page(request: HttpRequest, form: Any, **context: Any) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    rights.require(request.user, Right.REPORT_EPISODE, child)
+    standing = rights.standing(request.user, child)
+    rights.require_standing(standing, Right.REPORT_EPISODE)
+    # The police grade; anyone else gives their concern.
+    police_grade = standing.may(Right.GRADE_RISK)
     key = _session_key(child)
     if request.method == "POST":
-        form = EpisodeReportForm(request.POST, child=child, user=request.user)
+        form = EpisodeReportForm(
+            request.POST, child=child, user=request.user, police_grade=police_grade
+        )
         if form.is_valid():
             request.session[key] = {
                 name: request.POST.getlist(name)
@@ -113,11 +119,14 @@ def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
     elif key in request.session:
         # Coming back from "Change" on the check answers page: show what was typed.
         form = EpisodeReportForm(
-            MultiValueDict(request.session[key]), child=child, user=request.user
+            MultiValueDict(request.session[key]),
+            child=child,
+            user=request.user,
+            police_grade=police_grade,
         )
         form.is_valid()
     else:
-        form = EpisodeReportForm(child=child, user=request.user)
+        form = EpisodeReportForm(child=child, user=request.user, police_grade=police_grade)
     return _report_page(request, child, form)
 
 
@@ -142,11 +151,17 @@ def _child_url(child_pk: int) -> str:
 @require_http_methods(["GET", "POST"])
 def episode_report_check(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    rights.require(request.user, Right.REPORT_EPISODE, child)
+    standing = rights.standing(request.user, child)
+    rights.require_standing(standing, Right.REPORT_EPISODE)
     key = _session_key(child)
     if key not in request.session:
         return redirect("incidents:episode_report", child_pk=child.pk)
-    form = EpisodeReportForm(MultiValueDict(request.session[key]), child=child, user=request.user)
+    form = EpisodeReportForm(
+        MultiValueDict(request.session[key]),
+        child=child,
+        user=request.user,
+        police_grade=standing.may(Right.GRADE_RISK),
+    )
     if not form.is_valid():
         # Time has moved on (for example a time that was "now" is still fine, but a
         # deleted agency is not): send them back to the questions, errors shown.
@@ -211,9 +226,15 @@ def _answers(form: EpisodeReportForm) -> list[dict[str, Any]]:
         ("Circumstances", data["circumstances"], "circumstances"),
         ("Police reference", data["police_reference"] or "None", "police_reference"),
         ("Exploitation and vulnerability", ", ".join(flags) or "None", "flags"),
-        ("Risk grade", dict(RiskGrade.choices).get(data["risk"], ""), "risk"),
-        ("Information the grade rests on", data["risk_rationale"], "risk_rationale"),
     ]
+    concern = dict(RiskGrade.choices).get(data["risk"], "")
+    if form.police_grade:
+        rows.append(("Police risk grade", concern, "risk"))
+        rows.append(("Information the grade rests on", data["risk_rationale"], "risk_rationale"))
+    else:
+        rows.append(("Police risk grade", "Not yet graded: the police grade it", ""))
+        rows.append(("Your concern about the risk", concern, "risk"))
+        rows.append(("What your concern is based on", data["risk_rationale"], "risk_rationale"))
     return [{"label": label, "value": value, "field": field} for label, value, field in rows]
 
 
@@ -401,6 +422,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else "",
         "strategy_meetings": f"{_child_url(episode.child_id)}#strategy-meetings",
     }
+    gradings = list(episode.gradings.all())
     # Other apps (notifications) add their sections here; incidents does not know them.
     panels = [
         html
@@ -418,7 +440,9 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "child": episode.child,
             "child_url": _child_url(episode.child_id),
             "steps": _steps(episode, now, urls),
-            "gradings": list(episode.gradings.all()),
+            "gradings": gradings,
+            # The latest concern given by a reporter outside the police, shown as such.
+            "concern": next((g for g in gradings if g.kind == RiskGrading.Kind.CONCERN), None),
             "duration": _duration(episode.duration(now)),
             "episodes_in_90_days": actions.episodes_in_last_days(episode.child, 90, now=now),
             "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),
@@ -521,7 +545,8 @@ def _stale_form(
 def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
     rights.require(request.user, Right.GRADE_RISK, episode.child)
-    form = RegradeForm(request.POST or None, initial={"grade": episode.risk})
+    graded = episode.risk != NOT_GRADED
+    form = RegradeForm(request.POST or None, initial={"grade": episode.risk} if graded else {})
     if request.method == "POST" and form.is_valid():
         try:
             actions.episode_regrade_risk(
@@ -541,7 +566,7 @@ def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
         form,
         child=episode.child,
         episode=episode,
-        title="Re-grade risk",
+        title="Re-grade risk" if graded else "Grade risk",
         caption=f"{episode.child.full_name}: currently {episode.get_risk_display().lower()}",
         back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
     )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from incidents.actions import episodes as actions
 from incidents.actions.base import StaleEdit
 from incidents.models import (
+    NOT_GRADED,
     CaseEvent,
     Episode,
     Involvement,
@@ -199,6 +200,32 @@ def test_report_requires_risk_and_rationale(officer, child):
 # Re-grade -------------------------------------------------------------------------------
 
 
+def test_report_by_anyone_but_police_is_a_reporters_concern(social_worker, child):
+    episode = report(social_worker, child, risk=RiskGrade.HIGH)
+
+    assert (episode.risk, episode.risk_rank) == (NOT_GRADED, 0)
+    assert episode.get_risk_display() == "Not yet graded"
+    concern = RiskGrading.objects.get(episode=episode)
+    assert concern.kind == RiskGrading.Kind.CONCERN
+    assert (concern.grade, concern.graded_by, concern.rationale) == (
+        "high",
+        social_worker,
+        "Known CSE concerns.",
+    )
+    event = CaseEvent.objects.get(episode=episode)
+    assert event.data["risk"] == NOT_GRADED
+    assert event.data["risk_rank"] == 0
+    assert event.data["reporters_concern"] == "high"
+    assert "not yet graded by police; reporter's concern: High" in event.summary
+
+
+def test_report_by_police_is_the_police_grade(officer, child):
+    episode = report(officer, child, risk=RiskGrade.LOW)
+    assert (episode.risk, episode.risk_rank) == ("low", 2)
+    assert RiskGrading.objects.get(episode=episode).kind == RiskGrading.Kind.POLICE
+    assert CaseEvent.objects.get(episode=episode).data["reporters_concern"] is None
+
+
 def test_regrade_by_police_while_missing(officer, social_worker, child):
     episode = report(social_worker, child, risk=RiskGrade.LOW)
     grading = actions.episode_regrade_risk(
@@ -207,10 +234,13 @@ def test_regrade_by_police_while_missing(officer, social_worker, child):
     episode.refresh_from_db()
     assert (episode.risk, episode.risk_rank) == ("high", 4)
     assert grading.graded_by == officer
+    assert grading.kind == RiskGrading.Kind.POLICE
     assert episode.gradings.count() == 2
     event = CaseEvent.objects.get(episode=episode, kind=CaseEvent.Kind.RISK_REGRADED)
-    assert event.data["old"] == "low"
+    # The social worker's "low" was their concern: the police grade went from none.
+    assert event.data["old"] == NOT_GRADED
     assert event.data["new"] == "high"
+    assert event.summary == "Risk graded High by police: Seen with adults"
     assert event.is_protocol
 
 

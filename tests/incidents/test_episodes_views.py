@@ -150,6 +150,42 @@ def test_report_journey(client, social_worker, child, la_west):
     assert str(child.pk) not in client.session.get("episode_report", "")
 
 
+def test_a_council_report_asks_for_a_concern_and_shows_it_as_such(client, social_worker, child):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    question = client.get(url).content.decode()
+    assert "Your concern about the risk to the child" in question
+    assert "Police risk grade" not in question
+    client.post(url, report_data(risk="high"))
+    check = client.get(reverse("incidents:episode_report_check", args=[child.pk]))
+    answers = check.content.decode()
+    assert "Not yet graded: the police grade it" in answers
+    assert "Your concern about the risk" in answers
+
+    client.post(reverse("incidents:episode_report_check", args=[child.pk]))
+    episode = Episode.objects.get()
+    page = client.get(reverse("incidents:episode_detail", args=[episode.pk])).content.decode()
+    grade = re.search(r'data-testid="police-grade">(.*?)</dd>', page, re.S).group(1)
+    assert "Not yet graded" in grade
+    concern = re.search(r'data-testid="reporters-concern">(.*?)</dd>', page, re.S).group(1)
+    assert "High, given by Jo Whitfield" in concern
+    assert "not the police grade" in concern
+    assert "Reporter&#x27;s concern" in page  # its kind in the grading history
+
+
+def test_a_police_report_is_the_police_grade(client, officer, child):
+    client.force_login(officer)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    assert "Police risk grade" in client.get(url).content.decode()
+    client.post(url, report_data(risk="high"))
+    client.post(reverse("incidents:episode_report_check", args=[child.pk]))
+    episode = Episode.objects.get()
+    page = client.get(reverse("incidents:episode_detail", args=[episode.pk])).content.decode()
+    grade = re.search(r'data-testid="police-grade">(.*?)</dd>', page, re.S).group(1)
+    assert "High" in grade
+    assert 'data-testid="reporters-concern"' not in page
+
+
 def test_report_invalid_keeps_input(client, social_worker, child):
     client.force_login(social_worker)
     now = timezone.now()
