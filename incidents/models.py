@@ -458,8 +458,15 @@ class Episode(models.Model):
 
     @property
     def interview_due_at(self) -> dt.datetime | None:
-        # Clock time: 72 real hours, whatever the clocks do in between.
-        return self.found_at + RETURN_INTERVIEW_DUE_AFTER if self.found_at else None
+        """The return interview's deadline: the one stored on the interview when the
+        return was first recorded, which a later correction of the return time never
+        moves; before that, 72 real hours after the return, whatever the clocks do."""
+        if self.found_at is None:
+            return None
+        try:
+            return self.interview.due_at
+        except ReturnInterview.DoesNotExist:
+            return self.found_at + RETURN_INTERVIEW_DUE_AFTER
 
     @property
     def safe_and_well_due_at(self) -> dt.datetime | None:
@@ -470,6 +477,35 @@ class Episode(models.Model):
         # Real hours across a clock change: added in UTC, since adding to a time in
         # Europe/London (one typed in, not yet saved) would add clock-face hours.
         return self.last_seen_at.astimezone(dt.UTC) + STRATEGY_DISCUSSION_DUE_AFTER
+
+
+class ReturnTimeCorrection(models.Model):
+    """The return (found) time corrected after the fact, with the reason.
+
+    Only the police and the responsible council may correct it (incidents.rights), and
+    the return interview keeps the deadline set when the return was first recorded: the
+    provider measured against it cannot move it, and nor can the correction.
+    """
+
+    episode = models.ForeignKey(
+        Episode, on_delete=models.CASCADE, related_name="return_time_corrections"
+    )
+    previous_found_at = models.DateTimeField("return time before the correction")
+    found_at = models.DateTimeField("corrected return time")
+    reason = models.TextField()
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    corrected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["corrected_at", "id"]
+        indexes = [
+            models.Index(fields=["episode", "corrected_at"], name="return_correction_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Return time corrected at {timezone.localtime(self.corrected_at):%d/%m/%Y %H:%M}"
 
 
 class RiskGrading(models.Model):

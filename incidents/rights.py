@@ -55,6 +55,10 @@ class Right(models.TextChoices):
     )
     REPORT_EPISODE = "report_episode", "Report an episode; change its details"
     RECORD_RETURN = "record_return", "Record the return"
+    CORRECT_RETURN_TIME = (
+        "correct_return_time",
+        "Correct the return time afterwards, with a reason",
+    )
     GRADE_RISK = "grade_risk", "Grade risk (the police grade)"
     RECORD_SAFE_AND_WELL = "record_safe_and_well", "Record the safe and well check"
     RECORD_SAFE_AND_WELL_SHARED = (
@@ -93,6 +97,10 @@ MATRIX: dict[Right, dict[Relation, frozenset[str]]] = {
     Right.MANAGE_CARE_DETAILS: _only(responsible_council=BOTH),
     Right.REPORT_EPISODE: EVERYONE,
     Right.RECORD_RETURN: EVERYONE,
+    # The interview provider is measured against a deadline counted from the return:
+    # only the police and the responsible council correct the time afterwards, and the
+    # deadline first set is kept whatever the correction.
+    Right.CORRECT_RETURN_TIME: _only(responsible_council=BOTH, police=BOTH),
     # Anyone else reporting gives a reporter's concern, never the police grade.
     Right.GRADE_RISK: _only(police=BOTH),
     Right.RECORD_SAFE_AND_WELL: _only(police=BOTH),
@@ -114,6 +122,9 @@ REFUSALS: dict[Right, str] = {
     ),
     Right.REPORT_EPISODE: "You cannot report or change an episode for this child.",
     Right.RECORD_RETURN: "You cannot record a return for this child.",
+    Right.CORRECT_RETURN_TIME: (
+        "Only the police and the child's responsible council can correct the return time."
+    ),
     Right.GRADE_RISK: "Only police can grade risk.",
     Right.RECORD_SAFE_AND_WELL: "Only police officers record safe and well checks.",
     Right.RECORD_SAFE_AND_WELL_SHARED: (

@@ -910,6 +910,16 @@ def process_pending_reevaluations_safely() -> None:
 
 
 def step_falls_due_at(episode: Episode, step: str) -> dt.datetime | None:
+    if step == Step.INTERVIEW_DUE:
+        # The interview's own deadline, set when the return was first recorded: a later
+        # correction of the return time does not move it.
+        kept = (
+            ReturnInterview.objects.filter(episode_id=episode.pk)
+            .values_list("due_at", flat=True)
+            .first()
+        )
+        if kept is not None:
+            return kept
     base, after = TIMED_STEPS[step]
     start = episode.last_seen_at if base == "last_seen" else episode.found_at
     return start + after if start is not None else None
@@ -939,6 +949,12 @@ def _timed_candidates(step: str, now: dt.datetime) -> Any:
     )
     if base == "last_seen":
         episodes = episodes.filter(last_seen_at__lte=now - after)
+    elif step == Step.INTERVIEW_DUE:
+        # By the interview's kept deadline (see step_falls_due_at).
+        episodes = episodes.filter(
+            Q(interview__due_at__lte=now)
+            | Q(interview__isnull=True, found_at__isnull=False, found_at__lte=now - after)
+        )
     else:
         episodes = episodes.filter(found_at__isnull=False, found_at__lte=now - after)
     return episodes.select_related("child", "child__responsible_area", "reported_by_agency")

@@ -33,6 +33,7 @@ from ..models import (
     Location,
     Placement,
     ReturnInterview,
+    ReturnTimeCorrection,
     RiskGrade,
     RiskGrading,
     risk_label,
@@ -50,7 +51,7 @@ REPORTED_BEFORE_LAST_SEEN_MESSAGE = "The time reported must be after the time la
 AUTO_CLOSE_REASON = "All required steps are done"
 
 # What episode_update may change. Risk is changed only by a re-grading (which keeps the
-# history); the return and closure have their own actions.
+# history); the return, the return time and closure have their own actions.
 EDITABLE_FIELDS: frozenset[str] = frozenset(
     {
         "category",
@@ -63,8 +64,8 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(
         "police_reference",
         *Episode.FLAG_FIELDS,
         "flag_other",
-        # Only once the return has been recorded.
-        "found_at",
+        # Only once the return has been recorded. The return time itself is corrected
+        # only through episode_correct_return_time, with a reason.
         "found_location",
         "found_with",
         "how_returned",
@@ -72,7 +73,7 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(
     }
 )
 RETURN_FIELDS: frozenset[str] = frozenset(
-    {"found_at", "found_location", "found_with", "how_returned", "return_notes"}
+    {"found_location", "found_with", "how_returned", "return_notes"}
 )
 
 
@@ -500,7 +501,7 @@ def episode_update(
             "Record the return before changing where and when the child was found"
         )
     raise_if_errors(errors)
-    for name in ("reported_at", "last_seen_at", "found_at"):
+    for name in ("reported_at", "last_seen_at"):
         if name in fields:
             fields[name] = _utc(fields[name])
     for name in ("reported_by_name", "circumstances", "police_reference", "flag_other"):
@@ -528,14 +529,6 @@ def episode_update(
     )
     if not changes:
         return episode
-    if "found_at" in changes:
-        # The interview deadline follows the return time it is counted from.
-        ReturnInterview.objects.filter(episode=episode).update(
-            due_at=episode.found_at + RETURN_INTERVIEW_DUE_AFTER
-        )
-        interview_pk = ReturnInterview.objects.filter(episode=episode).values("pk").first()
-        if interview_pk is not None:
-            history_write(ReturnInterview, interview_pk["pk"], user=acting_user)
     labels = ", ".join(str(Episode._meta.get_field(name).verbose_name) for name in changes)
     event_record(
         child=child,
@@ -546,6 +539,88 @@ def episode_update(
         data={"changes": changes},
     )
     return episode
+
+
+# Correct the return time -------------------------------------------------------------
+
+
+@transaction.atomic
+def episode_correct_return_time(
+    *,
+    acting_user: User,
+    episode: Episode,
+    expected_version: int,
+    found_at: dt.datetime,
+    reason: str,
+) -> ReturnTimeCorrection:
+    """Correct when the child was found, after the fact, giving the reason.
+
+    The police and the responsible council only. The return interview keeps the
+    deadline set when the return was first recorded (``ReturnInterview.due_at`` is not
+    touched), so measures and overdue lists still count from it; the correction is kept
+    with who made it, when and why, and shown on the episode.
+    """
+    rights.require(acting_user, Right.CORRECT_RETURN_TIME, episode.child)
+    found_at = _utc(found_at)
+    reason = (reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    current = (
+        Episode.objects.filter(pk=episode.pk).values("found_at", "last_seen_at", "closed_at").get()
+    )
+    if current["found_at"] is None:
+        errors.setdefault("__all__", []).append(
+            "Record the return before correcting the time the child was found"
+        )
+    elif current["closed_at"] is not None:
+        errors.setdefault("__all__", []).append("A closed episode cannot be changed")
+    raise_if_errors(errors)
+    if found_at is None:
+        errors.setdefault("found_at", []).append("Enter when the child was found")
+    elif _is_future(found_at, timezone.now()):
+        errors.setdefault("found_at", []).append("The time found must not be in the future")
+    elif found_at < current["last_seen_at"]:
+        errors.setdefault("found_at", []).append(FOUND_BEFORE_LAST_SEEN_MESSAGE)
+    elif found_at == current["found_at"]:
+        errors.setdefault("found_at", []).append(
+            f"The return is already recorded at {_local(found_at)}: enter the corrected time"
+        )
+    if not reason:
+        errors.setdefault("reason", []).append("Enter why the return time is being corrected")
+    raise_if_errors(errors)
+
+    previous = current["found_at"]
+    changes = update_versioned(
+        episode,
+        expected_version=expected_version,
+        values={"found_at": found_at},
+        what="episode",
+        acting_user=acting_user,
+    )
+    correction = ReturnTimeCorrection.objects.create(
+        episode=episode,
+        previous_found_at=previous,
+        found_at=found_at,
+        reason=reason,
+        corrected_by=acting_user,
+    )
+    due = ReturnInterview.objects.filter(episode=episode).values_list("due_at", flat=True).first()
+    kept = f" The return interview stays due by {_local(due)}." if due else ""
+    event_record(
+        child=episode.child,
+        episode=episode,
+        kind=CaseEvent.Kind.EPISODE_EDITED,
+        actor=acting_user,
+        summary=(
+            f"Return time corrected from {_local(previous)} to {_local(found_at)}: {reason}.{kept}"
+        )[:500],
+        data={
+            "changes": changes,
+            "return_time_corrected": True,
+            "correction_id": correction.pk,
+            "interview_due_at": due.isoformat() if due else None,
+        },
+    )
+    return correction
 
 
 # Close ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ..forms.episodes import (
     OpenEpisodesFilterForm,
     RegradeForm,
     ReturnForm,
+    ReturnTimeForm,
     initial_from_episode,
 )
 from ..models import NOT_GRADED, CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
@@ -402,6 +403,9 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "return": missing and rights_here[Right.RECORD_RETURN],
         "edit": not episode.is_closed and rights_here[Right.REPORT_EPISODE],
         "close": not missing and not episode.is_closed and rights_here[Right.CLOSE_EPISODE],
+        "correct_return": (
+            not missing and not episode.is_closed and rights_here[Right.CORRECT_RETURN_TIME]
+        ),
     }
     check = getattr(episode, "safe_and_well", None)
     can_record_check = rights_here[Right.RECORD_SAFE_AND_WELL]
@@ -435,6 +439,11 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "incidents/episodes/detail.html",
         {
+            "corrections": list(
+                episode.return_time_corrections.select_related(
+                    "corrected_by", "corrected_by__agency"
+                )
+            ),
             "panels": panels,
             "episode": episode,
             "child": episode.child,
@@ -492,10 +501,7 @@ def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
             fields.update(form.flag_values())
             if episode.found_at is not None:
                 fields.update(
-                    {
-                        name: data[name]
-                        for name in ("found_at", "found_with", "how_returned", "return_notes")
-                    }
+                    {name: data[name] for name in ("found_with", "how_returned", "return_notes")}
                 )
             try:
                 with transaction.atomic():
@@ -612,6 +618,51 @@ def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
         episode=episode,
         title="Record the child's return",
         caption=episode.child.full_name,
+        back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def episode_correct_return(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct the return time, with a reason: the interview's deadline stays as it was."""
+    episode = access.get_episode_for_user(request.user, pk)
+    rights.require(request.user, Right.CORRECT_RETURN_TIME, episode.child)
+    interview = getattr(episode, "interview", None) if episode.found_at else None
+    if request.method == "POST":
+        form = ReturnTimeForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                actions.episode_correct_return_time(
+                    acting_user=request.user,
+                    episode=episode,
+                    expected_version=data["version"],
+                    found_at=data["found_at"],
+                    reason=data["reason"],
+                )
+            except StaleEdit as error:
+                form = _stale_form(request, ReturnTimeForm, pk, error)
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, "The return time has been corrected")
+                return redirect("incidents:episode_detail", pk=pk)
+    else:
+        form = ReturnTimeForm(initial={"version": episode.version, "found_at": episode.found_at})
+    intro = (
+        "The return interview keeps the deadline set when the return was first recorded"
+        + (f", {timezone.localtime(interview.due_at):%-d %b %Y %H:%M}" if interview else "")
+        + ": correcting the time does not move it. The correction is shown on the episode, "
+        "with your reason."
+    )
+    return _form_page(
+        request,
+        form,
+        child=episode.child,
+        episode=episode,
+        title="Correct the return time",
+        caption=f"{episode.child.full_name}: {episode}",
+        intro=intro,
         back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
     )
 
@@ -737,5 +788,10 @@ urlpatterns: list[URLPattern] = [
     path("episodes/<int:pk>/risk/", episode_regrade, name="episode_regrade"),
     path("episodes/<int:pk>/return/", episode_return, name="episode_return"),
     path("episodes/<int:pk>/close/", episode_close, name="episode_close"),
+    path(
+        "episodes/<int:pk>/return-time/",
+        episode_correct_return,
+        name="episode_correct_return",
+    ),
     path("recent-work/", recent_work, name="recent_work"),
 ]

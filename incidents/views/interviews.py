@@ -40,7 +40,14 @@ from ..forms.interviews import (
     SafeAndWellShareForm,
     VersionedForm,
 )
-from ..models import Challenge, Episode, InterviewAttempt, ReturnInterview, SafeAndWellCheck
+from ..models import (
+    RETURN_INTERVIEW_DUE_AFTER,
+    Challenge,
+    Episode,
+    InterviewAttempt,
+    ReturnInterview,
+    SafeAndWellCheck,
+)
 from ..rights import Right
 
 # Failed attempts after which the page prompts a different approach (the audit: a
@@ -221,6 +228,8 @@ def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
         attempts = list(interview.attempts.select_related("recorded_by", "recorded_by__agency"))
         failed = sum(1 for a in attempts if a.outcome in InterviewAttempt.FAILED_OUTCOMES)
         context.update(
+            # What the deadline was counted from: the return as first recorded.
+            counted_from=interview.due_at - RETURN_INTERVIEW_DUE_AFTER,
             attempts=attempts,
             failed_attempts=failed,
             stuck=not interview.is_done and failed >= STUCK_AFTER_FAILED_ATTEMPTS,

@@ -274,6 +274,17 @@ def _record_return(user: User, world: World) -> None:
     )
 
 
+def _correct_return_time(user: User, world: World) -> None:
+    episode = world.fresh_episode()
+    episode_actions.episode_correct_return_time(
+        acting_user=user,
+        episode=episode,
+        expected_version=episode.version,
+        found_at=episode.found_at - dt.timedelta(minutes=20),
+        reason="The custody record shows the earlier time.",
+    )
+
+
 def _grade_risk(user: User, world: World) -> None:
     missing = world.missing_episode()
     episode_actions.episode_regrade_risk(
@@ -403,6 +414,7 @@ COVERS: dict[Right, list[Step]] = {
     ],
     Right.REPORT_EPISODE: [_edit_episode, _report],
     Right.RECORD_RETURN: [_record_return],
+    Right.CORRECT_RETURN_TIME: [_correct_return_time],
     Right.GRADE_RISK: [_grade_risk],
     Right.RECORD_SAFE_AND_WELL: [_record_check],
     Right.RECORD_SAFE_AND_WELL_SHARED: [_record_check_shared],
@@ -512,6 +524,11 @@ def _page_checks(world: World) -> list[tuple[Right, str, list[str]]]:
         (Right.RAISE_CHALLENGE, child_page, [reverse("incidents:challenge_add", args=[child])]),
         (Right.REPORT_EPISODE, episode_page, [reverse("incidents:episode_edit", args=[episode])]),
         (Right.CLOSE_EPISODE, episode_page, [reverse("incidents:episode_close", args=[episode])]),
+        (
+            Right.CORRECT_RETURN_TIME,
+            episode_page,
+            [reverse("incidents:episode_correct_return", args=[episode])],
+        ),
         (
             Right.RECORD_SAFE_AND_WELL,
             episode_page,

@@ -1,5 +1,6 @@
 """The rights inside a child's scope, tried as someone who can see the child but owns
-none of it would try them: the host council, a GP practice's manager, the provider.
+none of it would try them: the host council, a GP practice's manager, the provider
+measured on interview timeliness.
 
 Each of these once worked. Every attempt is made both through the action function (a
 crafted request) and through the page, and the record is checked unchanged.
@@ -192,3 +193,57 @@ def test_gp_manager_cannot_record_a_strategy_meeting(client, placed_in_east, gp_
     page = client.get(reverse("incidents:child_detail", args=[child.pk])).content.decode()
     assert url not in page
     assert not StrategyMeeting.objects.filter(child=child).exists()
+
+
+# The provider measured on the interview's deadline ---------------------------------------
+
+
+def test_the_provider_cannot_move_the_interview_deadline(
+    client, placed_in_east, provider_worker, manager, area_west
+):
+    """A 19-day-overdue interview: moving the return time to now would make it on time."""
+    from oversight.filters import Filters
+    from oversight.queries import interviews_overdue
+
+    _, episode, _ = placed_in_east
+    now = timezone.now()
+    Episode.objects.filter(pk=episode.pk).update(
+        last_seen_at=now - dt.timedelta(days=23), found_at=now - dt.timedelta(days=22)
+    )
+    episode.refresh_from_db()
+    interview = episode.interview
+    interview.due_at = episode.found_at + dt.timedelta(hours=72)
+    interview.save()
+    assert list(interviews_overdue(manager, Filters(), now)) == [interview]
+
+    with pytest.raises(PermissionDenied):
+        episode_actions.episode_correct_return_time(
+            acting_user=provider_worker,
+            episode=episode,
+            expected_version=episode.version,
+            found_at=now - dt.timedelta(hours=1),
+            reason="Returned today",
+        )
+    # The edit page no longer carries the return time at all.
+    with pytest.raises(TypeError):
+        episode_actions.episode_update(
+            acting_user=provider_worker,
+            episode=episode,
+            expected_version=episode.version,
+            found_at=now - dt.timedelta(hours=1),
+        )
+    client.force_login(provider_worker)
+    url = reverse("incidents:episode_correct_return", args=[episode.pk])
+    assert client.get(url).status_code == 403
+
+    # Even the responsible council's correction keeps the deadline first set.
+    episode_actions.episode_correct_return_time(
+        acting_user=manager,
+        episode=Episode.objects.get(pk=episode.pk),
+        expected_version=episode.version,
+        found_at=now - dt.timedelta(hours=1),
+        reason="The police log shows she came back today",
+    )
+    interview.refresh_from_db()
+    assert interview.due_at == now - dt.timedelta(days=22) + dt.timedelta(hours=72)
+    assert list(interviews_overdue(manager, Filters(), now)) == [interview]

@@ -109,6 +109,9 @@ INTERVIEWS = {
     "incidents:interview_held",
     "incidents:interview_declined",
 }
+# The police and the responsible council correct the return time; not the provider
+# measured against the deadline it starts.
+RETURN_TIME = {"incidents:episode_correct_return"}
 REDIRECTS = {"incidents:episode_report_check"}  # nothing to check yet: back to the form
 # Pages that send one role on: the case's check is already recorded (not yet shared), so
 # the police are taken to it on the episode page rather than offered its form again.
@@ -127,6 +130,7 @@ EXPECTED_403: dict[str, set[str]] = {
     "provider_worker": CARE_DETAILS
     | POLICE_ONLY
     | MANAGERS_ONLY
+    | RETURN_TIME
     | {"notifications:record_told", "notifications:cancel"},
     # A manager of the child's responsible council may record that the police shared
     # their check with the council (incidents.rights), so that page is theirs too.
@@ -141,6 +145,7 @@ KNOWN_RECORD_PAGES = {
     "incidents:episode_detail",
     "incidents:episode_edit",
     "incidents:episode_return",
+    *RETURN_TIME,
     *MANAGERS_ONLY,
     *POLICE_ONLY,
     "incidents:interview_detail",
