@@ -313,6 +313,65 @@ class Involvement(models.Model):
         return f"{self.get_role_display()}: {who}{self.agency.name}"
 
 
+class InvolvementRequest(models.Model):
+    """The host council asks the responsible council to record an agency as involved.
+
+    The council where a child placed out of area lives learns things locally (a school,
+    a GP) but does not decide who works with the child or who is told about them: it
+    asks, and the responsible council accepts (the involvement is then recorded through
+    the normal action) or declines, with a reason.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the responsible council"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="involvement_requests")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=20, choices=Involvement.Role)
+    professional_name = models.CharField(max_length=200, blank=True)
+    professional_email = models.EmailField(blank=True)
+    professional_phone = models.CharField(max_length=40, blank=True)
+    start = models.DateField()
+    note = models.TextField("what the requester knows", blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    involvement = models.ForeignKey(
+        Involvement, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        indexes = [
+            # The child's page: requests still waiting for an answer.
+            models.Index(
+                fields=["child", "requested_at"],
+                condition=Q(status="pending"),
+                name="involvement_request_wait_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
+                name="involvement_request_decided_when_answered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Request to record {self.agency.name} ({self.get_role_display()})"
+
+
 class Episode(models.Model):
     class Category(models.TextChoices):
         MISSING = "missing", "Missing"
@@ -973,6 +1032,11 @@ class CaseEvent(models.Model):
         PLACEMENT_ENDED = "placement_ended", "Placement ended"
         INVOLVEMENT_ADDED = "involvement_added", "Agency involvement added"
         INVOLVEMENT_ENDED = "involvement_ended", "Agency involvement ended"
+        INVOLVEMENT_REQUESTED = "involvement_requested", "Agency involvement requested"
+        INVOLVEMENT_REQUEST_ANSWERED = (
+            "involvement_request_answered",
+            "Request to record an agency answered",
+        )
         CHALLENGE_RAISED = "challenge_raised", "Challenge raised"
         CHALLENGE_UPDATED = "challenge_updated", "Challenge outcome recorded"
         STRATEGY_MEETING = "strategy_meeting", "Strategy meeting recorded"

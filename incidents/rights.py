@@ -51,7 +51,12 @@ class Right(models.TextChoices):
     EDIT_IDENTITY = "edit_identity", "Correct identity and profile"
     MANAGE_CARE_DETAILS = (
         "manage_care_details",
-        "Legal status, placements, involved agencies, responsible council",
+        "Legal status, placements, involved agencies, responsible council; accept or "
+        "decline requests to record an agency",
+    )
+    REQUEST_INVOLVEMENT = (
+        "request_involvement",
+        "Ask the responsible council to record an involved agency",
     )
     REPORT_EPISODE = "report_episode", "Report an episode; change its details"
     RECORD_RETURN = "record_return", "Record the return"
@@ -95,6 +100,9 @@ MATRIX: dict[Right, dict[Relation, frozenset[str]]] = {
     # another council (part of MANAGE_CARE_DETAILS).
     Right.EDIT_IDENTITY: EVERYONE,
     Right.MANAGE_CARE_DETAILS: _only(responsible_council=BOTH),
+    # The host council learns things locally (a school, a GP) but does not decide who
+    # works with the child: it asks, and the responsible council accepts or declines.
+    Right.REQUEST_INVOLVEMENT: _only(host_council=BOTH),
     Right.REPORT_EPISODE: EVERYONE,
     Right.RECORD_RETURN: EVERYONE,
     # The interview provider is measured against a deadline counted from the return:
@@ -119,6 +127,10 @@ REFUSALS: dict[Right, str] = {
     Right.MANAGE_CARE_DETAILS: (
         "Only the child's responsible council keeps legal status, placements, involved "
         "agencies and the responsible council."
+    ),
+    Right.REQUEST_INVOLVEMENT: (
+        "Only the council where the child is placed asks the responsible council to "
+        "record an agency."
     ),
     Right.REPORT_EPISODE: "You cannot report or change an episode for this child.",
     Right.RECORD_RETURN: "You cannot record a return for this child.",

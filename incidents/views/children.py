@@ -34,7 +34,9 @@ from ..forms.children import (
     ChildEditForm,
     ChildSearchForm,
     EndDateForm,
+    InvolvementAnswerForm,
     InvolvementForm,
+    InvolvementRequestForm,
     LegalStatusForm,
     PlacementForm,
 )
@@ -44,6 +46,7 @@ from ..models import (
     Child,
     Episode,
     Involvement,
+    InvolvementRequest,
     Location,
     Placement,
     ReturnInterview,
@@ -386,6 +389,12 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for involvement in involvements:
         involvement.is_current = involvement.end is None or involvement.end >= today
+    # Requests from the host council waiting for the responsible council's answer.
+    requests = list(
+        child.involvement_requests.filter(status=InvolvementRequest.Status.PENDING)
+        .select_related("agency", "requested_by", "requested_by_agency")
+        .order_by("requested_at", "id")
+    )
 
     # One query each, whatever the number of meetings, agencies or notes.
     meetings = list(
@@ -425,6 +434,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
             "placements": placements,
             "involvements": involvements,
+            "involvement_requests": requests,
             "places": _places(user, child, episodes),
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
             "meetings": meetings,
@@ -639,6 +649,90 @@ def involvement_end(request: HttpRequest, pk: int, involvement_pk: int) -> HttpR
     )
 
 
+# Requests from the host council -------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def involvement_request_add(request: HttpRequest, pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, pk)
+    rights.require(request.user, Right.REQUEST_INVOLVEMENT, child)
+    form = InvolvementRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = actions.involvement_request_add(
+                acting_user=request.user, child=child, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                f"The responsible council has been asked to record {made.agency.name}. "
+                "The request is on this page until they answer it.",
+            )
+            return redirect("incidents:child_detail", pk=child.pk)
+    return render(
+        request,
+        "incidents/children/form.html",
+        {
+            "form": form,
+            "child": child,
+            "title": "Ask the responsible council to record an agency",
+            "caption": child.full_name,
+            "intro": (
+                f"{child.responsible_area.name} decides which agencies work with "
+                f"{child.first_name} and are told about them. Your request is shown to them "
+                "on this page, to accept or decline."
+            ),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def involvement_request_answer(request: HttpRequest, pk: int, request_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, pk)
+    asked: InvolvementRequest = get_object_or_404(
+        child.involvement_requests.select_related("agency", "requested_by", "requested_by_agency"),
+        pk=request_pk,
+    )
+    asked.child = child
+    rights.require(request.user, Right.MANAGE_CARE_DETAILS, child)
+    if asked.status != InvolvementRequest.Status.PENDING:
+        messages.info(request, "This request has already been answered.")
+        return redirect("incidents:child_detail", pk=child.pk)
+    form = InvolvementAnswerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        accept = form.cleaned_data["decision"] == "accept"
+        try:
+            actions.involvement_request_answer(
+                acting_user=request.user,
+                request=asked,
+                accept=accept,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for name, errors in error.error_dict.items():
+                    form.add_error(name if name in form.fields else None, errors)
+            else:
+                form.add_error(None, error)
+        else:
+            done = "recorded as involved" if accept else "not recorded: the request is declined"
+            messages.success(request, f"{asked.agency.name} {done}.")
+            return redirect("incidents:child_detail", pk=child.pk)
+    return render(
+        request,
+        "incidents/children/involvement_request_answer.html",
+        {
+            "form": form,
+            "child": child,
+            "request_row": asked,
+            "title": "Request to record an agency",
+            "caption": child.full_name,
+        },
+    )
+
+
 urlpatterns: list[URLPattern] = [
     path("children/", child_search, name="child_search"),
     path("children/add/", child_add, name="child_add"),
@@ -656,5 +750,15 @@ urlpatterns: list[URLPattern] = [
         "children/<int:pk>/agencies/<int:involvement_pk>/end/",
         involvement_end,
         name="involvement_end",
+    ),
+    path(
+        "children/<int:pk>/agencies/request/",
+        involvement_request_add,
+        name="involvement_request_add",
+    ),
+    path(
+        "children/<int:pk>/agency-requests/<int:request_pk>/",
+        involvement_request_answer,
+        name="involvement_request_answer",
     ),
 ]

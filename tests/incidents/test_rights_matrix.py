@@ -39,6 +39,7 @@ from incidents.models import (
     Child,
     Episode,
     Involvement,
+    InvolvementRequest,
     LegalStatus,
     LegalStatusPeriod,
     Placement,
@@ -69,6 +70,7 @@ class World:
     placement: Placement
     school_involvement: Involvement
     challenge: Challenge
+    involvement_request: InvolvementRequest
     agencies: dict[Relation, Agency]
     areas: dict[str, object]
     police: Agency
@@ -144,12 +146,22 @@ def world(
         raised_at=now - dt.timedelta(hours=1),
         raised_by=social_worker,
     )
+    # The host council asked for the school nurse to be recorded: waiting for an answer.
+    involvement_request = InvolvementRequest.objects.create(
+        child=child,
+        agency=school_nurse,
+        role=Involvement.Role.OTHER,
+        start=timezone.localdate(),
+        requested_by=UserFactory(agency=la_east),
+        requested_by_agency=la_east,
+    )
     return World(
         child=child,
         episode=episode,
         placement=placement,
         school_involvement=school_involvement,
         challenge=challenge,
+        involvement_request=involvement_request,
         agencies={
             Relation.RESPONSIBLE_COUNCIL: la_west,
             Relation.HOST_COUNCIL: la_east,
@@ -186,6 +198,24 @@ def _add_involvement(user: User, world: World) -> None:
         agency=world.areas["nurse"],
         role=Involvement.Role.SCHOOL_NURSE,
         start=timezone.localdate(),
+    )
+
+
+def _answer_request(user: User, world: World) -> None:
+    asked = InvolvementRequest.objects.select_related("child", "agency", "requested_by_agency").get(
+        pk=world.involvement_request.pk
+    )
+    child_actions.involvement_request_answer(acting_user=user, request=asked, accept=True)
+
+
+def _request_involvement(user: User, world: World) -> None:
+    child_actions.involvement_request_add(
+        acting_user=user,
+        child=world.fresh_child(),
+        agency=world.agencies[Relation.OTHER],
+        role=Involvement.Role.GP_PRACTICE,
+        start=timezone.localdate(),
+        note="Registered there since she moved.",
     )
 
 
@@ -406,12 +436,14 @@ COVERS: dict[Right, list[Step]] = {
     Right.EDIT_IDENTITY: [_edit_identity],
     Right.MANAGE_CARE_DETAILS: [
         _add_involvement,
+        _answer_request,
         _end_involvement,
         _end_placement,
         _add_placement,
         _change_legal_status,
         _move_responsible_council,
     ],
+    Right.REQUEST_INVOLVEMENT: [_request_involvement],
     Right.REPORT_EPISODE: [_edit_episode, _report],
     Right.RECORD_RETURN: [_record_return],
     Right.CORRECT_RETURN_TIME: [_correct_return_time],
@@ -508,7 +540,16 @@ def _page_checks(world: World) -> list[tuple[Right, str, list[str]]]:
                 reverse("incidents:placement_end", args=[child, world.placement.pk]),
                 reverse("incidents:involvement_add", args=[child]),
                 reverse("incidents:involvement_end", args=[child, world.school_involvement.pk]),
+                reverse(
+                    "incidents:involvement_request_answer",
+                    args=[child, world.involvement_request.pk],
+                ),
             ],
+        ),
+        (
+            Right.REQUEST_INVOLVEMENT,
+            child_page,
+            [reverse("incidents:involvement_request_add", args=[child])],
         ),
         (Right.REPORT_EPISODE, child_page, [reverse("incidents:episode_report", args=[child])]),
         (

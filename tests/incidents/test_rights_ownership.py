@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from incidents.models import (
     Child,
     Episode,
     Involvement,
+    InvolvementRequest,
     LegalStatus,
     StrategyMeeting,
     SupervisionNote,
@@ -247,3 +248,133 @@ def test_the_provider_cannot_move_the_interview_deadline(
     interview.refresh_from_db()
     assert interview.due_at == now - dt.timedelta(days=22) + dt.timedelta(hours=72)
     assert list(interviews_overdue(manager, Filters(), now)) == [interview]
+
+
+# What the host council learns, it asks the responsible council to record ---------------
+
+
+def _ask(host_worker, child, school):
+    return child_actions.involvement_request_add(
+        acting_user=host_worker,
+        child=child,
+        agency=school,
+        role=Involvement.Role.SCHOOL,
+        professional_name="Mr Price, head of year",
+        start=timezone.localdate(),
+        note="She started there last week.",
+    )
+
+
+def test_the_host_council_asks_and_the_responsible_council_accepts(
+    client, placed_in_east, host_worker, social_worker, school
+):
+    child, _, _ = placed_in_east
+    client.force_login(host_worker)
+    url = reverse("incidents:involvement_request_add", args=[child.pk])
+    detail = reverse("incidents:child_detail", args=[child.pk])
+    assert f'href="{url}"' in client.get(detail).content.decode()
+    start = timezone.localdate()
+    response = client.post(
+        url,
+        {
+            "agency": school.pk,
+            "role": "school",
+            "professional_name": "Mr Price, head of year",
+            "start_0": start.day,
+            "start_1": start.month,
+            "start_2": start.year,
+            "note": "She started there last week.",
+        },
+    )
+    assert response.status_code == 302
+    asked = InvolvementRequest.objects.get()
+    assert asked.status == InvolvementRequest.Status.PENDING
+    assert (asked.requested_by, asked.requested_by_agency) == (host_worker, host_worker.agency)
+    # Nothing changes who works with the child until the responsible council answers.
+    assert not child.involvements.filter(agency=school).exists()
+    answer = reverse("incidents:involvement_request_answer", args=[child.pk, asked.pk])
+    page = client.get(detail).content.decode()
+    assert "Waiting for the responsible council" in page
+    assert answer not in page
+    assert client.get(answer).status_code == 403
+
+    client.force_login(social_worker)
+    page = client.get(detail).content.decode()
+    assert f'href="{answer}"' in page
+    assert "Chester Riverside Academy" in client.get(answer).content.decode()
+    response = client.post(answer, {"decision": "accept", "reason": ""})
+    assert response.status_code == 302
+    asked.refresh_from_db()
+    involvement = child.involvements.get(agency=school)
+    assert (asked.status, asked.decided_by, asked.involvement) == (
+        InvolvementRequest.Status.ACCEPTED,
+        social_worker,
+        involvement,
+    )
+    assert involvement.professional_name == "Mr Price, head of year"
+    kinds = set(child.events.values_list("kind", flat=True))
+    assert {"involvement_requested", "involvement_request_answered", "involvement_added"} <= kinds
+    # The involvement is the responsible council's record, with its usual event.
+    added = child.events.get(kind="involvement_added")
+    assert added.actor == social_worker
+    assert "Waiting for the responsible council" not in client.get(detail).content.decode()
+
+
+def test_declining_needs_a_reason_and_records_nothing(placed_in_east, host_worker, manager, school):
+    child, _, _ = placed_in_east
+    asked = _ask(host_worker, child, school)
+    with pytest.raises(ValidationError) as excinfo:
+        child_actions.involvement_request_answer(acting_user=manager, request=asked, accept=False)
+    assert excinfo.value.message_dict["reason"] == [child_actions.DECLINE_REASON_MISSING]
+    child_actions.involvement_request_answer(
+        acting_user=manager, request=asked, accept=False, reason="She left that school in May"
+    )
+    asked.refresh_from_db()
+    assert asked.status == InvolvementRequest.Status.DECLINED
+    assert asked.decision_reason == "She left that school in May"
+    assert not child.involvements.filter(agency=school).exists()
+    with pytest.raises(ValidationError) as excinfo:
+        child_actions.involvement_request_answer(acting_user=manager, request=asked, accept=True)
+    assert "already been answered" in excinfo.value.messages[0]
+    assert not child.involvements.filter(agency=school).exists()
+
+
+def test_only_the_responsible_council_answers(placed_in_east, host_worker, host_manager, school):
+    child, _, _ = placed_in_east
+    asked = _ask(host_worker, child, school)
+    for who in (host_worker, host_manager):
+        with pytest.raises(PermissionDenied):
+            child_actions.involvement_request_answer(acting_user=who, request=asked, accept=True)
+    asked.refresh_from_db()
+    assert asked.status == InvolvementRequest.Status.PENDING
+
+
+def test_an_accepted_request_meets_the_involvement_rules(
+    placed_in_east, host_worker, social_worker, school
+):
+    """Recorded meanwhile by the council itself: accepting is refused and stays waiting."""
+    child, _, _ = placed_in_east
+    asked = _ask(host_worker, child, school)
+    child_actions.involvement_add(
+        acting_user=social_worker,
+        child=child,
+        agency=school,
+        role=Involvement.Role.SCHOOL,
+        start=timezone.localdate(),
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        child_actions.involvement_request_answer(
+            acting_user=social_worker, request=asked, accept=True
+        )
+    assert "already recorded as involved" in excinfo.value.message_dict["agency"][0]
+    asked.refresh_from_db()
+    assert asked.status == InvolvementRequest.Status.PENDING
+
+
+def test_the_same_request_twice_is_refused(placed_in_east, host_worker, school):
+    child, _, _ = placed_in_east
+    _ask(host_worker, child, school)
+    with pytest.raises(ValidationError) as excinfo:
+        _ask(host_worker, child, school)
+    assert "already been asked" in excinfo.value.message_dict["agency"][0]
+    assert InvolvementRequest.objects.count() == 1
