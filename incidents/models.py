@@ -744,7 +744,9 @@ class ReturnInterview(models.Model):
     provider = models.ForeignKey(
         Agency, on_delete=models.PROTECT, related_name="provided_interviews", null=True, blank=True
     )
-    # Stored so overdue lists can use an index; always found_at + 72 hours.
+    # 72 hours after the return as first recorded, and kept: a later correction of the
+    # return time (ReturnTimeCorrection) never moves it. Stored so that the overdue lists
+    # and measures count from it, and can use an index.
     due_at = models.DateTimeField()
     offered_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.PENDING)
