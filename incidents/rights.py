@@ -11,9 +11,10 @@ may *record* depends on two things only:
   recorded as involved, or another agency serving the area;
 - their **role**: practitioner or manager. Admins hold no case role and no right.
 
-``MATRIX`` below is the whole policy, one line per right; README's "Who may see and do
-what" table is written from it and tests/incidents/test_rights_matrix.py drives every
-cell through the action functions. The action functions refuse through ``require``
+``MATRIX`` below is the whole policy, one line per right; README's table ("Rights
+inside a child's record", under Security) is written from it, and
+tests/incidents/test_rights_matrix.py checks that table and drives every cell through
+the action functions. The action functions refuse through ``require``
 and the pages show or hide each button through ``standing(...).can``, so no page
 offers what the action would refuse.
 """

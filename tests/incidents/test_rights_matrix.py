@@ -29,6 +29,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents import access
 from incidents.actions import children as child_actions
 from incidents.actions import episodes as episode_actions
 from incidents.actions import interviews as interview_actions
@@ -472,6 +473,21 @@ def test_the_world_stands_in_every_relation(world):
     for relation in Relation:
         for role in ROLES:
             assert relation_to(person(world, relation, role), world.child) == relation
+
+
+def test_a_relation_exactly_when_the_child_is_in_scope(world, outsider, area_other):
+    """incidents.rights and incidents.access agree on who stands anywhere at all."""
+    ended = UserFactory(agency=AgencyFactory(kind=Agency.Kind.SCHOOL, areas=[area_other]))
+    InvolvementFactory(
+        child=world.child,
+        agency=ended.agency,
+        end=timezone.localdate() - dt.timedelta(days=1),
+    )
+    people = [person(world, relation, role) for relation in Relation for role in ROLES]
+    people += [outsider, ended, UserFactory(agency=world.police, role=User.Role.ADMIN)]
+    for user in people:
+        in_scope = access.child_in_scope(user, world.child)
+        assert (relation_to(user, world.child) is not None) == in_scope, user.agency
 
 
 @pytest.mark.parametrize(
