@@ -5,12 +5,10 @@ current placement's host authority, is an area their agency serves, or with whom
 agency is currently recorded as involved. Anything else is a 404, the same answer as for
 a record that does not exist, so ids cannot be probed.
 
-Recording: police grade risk and record safe and well checks and their sharing with the
-local authority (a manager of the child's council may also record that the police told
-the council); return-interview
-providers and local authority staff record interviews; any practitioner or manager may
-report an episode and record a return; managers close episodes. Admins configure the
-service and see no case records unless they also hold a case role.
+Recording: what a person may record about a child they see is decided by
+``incidents.rights``, from their agency's relation to the child (responsible council,
+host council, police, interview provider, involved, other) and their role. Admins
+configure the service and see no case records unless they also hold a case role.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+from missingkids.accounts.models import LocalAuthorityArea, User
 
 from .models import Child, Episode, Involvement, Placement
 
@@ -78,74 +76,11 @@ def child_in_scope(user: User, child: Child) -> bool:
     return children_visible_to(user).filter(pk=child.pk).exists()
 
 
-# What each person may record. The action functions call these too, so a crafted POST
-# is refused even if a page forgot to hide a button.
-
-
-def can_report_episode(user: User) -> bool:
-    return has_case_role(user)
-
-
-def can_record_return(user: User) -> bool:
-    return has_case_role(user)
-
-
-def can_grade_risk(user: User) -> bool:
-    return has_case_role(user) and user.agency.kind == Agency.Kind.POLICE
-
-
-def can_record_safe_and_well(user: User) -> bool:
-    return has_case_role(user) and user.agency.kind == Agency.Kind.POLICE
-
-
-def can_record_safe_and_well_shared(user: User, child: Child) -> bool:
-    """The police share their check; a manager of the child's council may also record
-    that the police told the council (for example by phone), so the record shows it.
-    One query at most."""
-    if can_record_safe_and_well(user):
-        return True
-    if not (has_case_role(user) and user.role == User.Role.MANAGER):
-        return False
-    if user.agency.kind != Agency.Kind.LOCAL_AUTHORITY:
-        return False
-    return user.agency.areas.filter(pk=child.responsible_area_id).exists()
-
-
-def can_record_interview(user: User) -> bool:
-    return has_case_role(user) and user.agency.kind in (
-        Agency.Kind.PROVIDER,
-        Agency.Kind.LOCAL_AUTHORITY,
-    )
-
-
-def can_close_episode(user: User) -> bool:
-    return has_case_role(user) and user.role == User.Role.MANAGER
-
-
-def can_record_strategy_meeting(user: User) -> bool:
-    return has_case_role(user) and user.role == User.Role.MANAGER
-
-
-def can_add_supervision_note(user: User) -> bool:
-    """Supervision notes are written and read by managers only."""
-    return has_case_role(user) and user.role == User.Role.MANAGER
+# What each person may record about a child is incidents.rights (the relation of their
+# agency to the child and their role). Adding a child names no child yet:
 
 
 def can_add_child(user: User) -> bool:
-    return has_case_role(user)
-
-
-def can_edit_child(user: User) -> bool:
-    """Identity and profile: anyone working the case can correct or add to them."""
-    return has_case_role(user)
-
-
-def can_manage_care_details(user: User) -> bool:
-    """Legal status, placements and involved agencies are the local authority's to keep."""
-    return has_case_role(user) and user.agency.kind == Agency.Kind.LOCAL_AUTHORITY
-
-
-def can_raise_challenge(user: User) -> bool:
     return has_case_role(user)
 
 

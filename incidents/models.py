@@ -55,6 +55,16 @@ RISK_ORDER: dict[str, int] = {
     RiskGrade.HIGH: 4,
 }
 
+# The episode's risk is the police grade. Until the police grade, it is "not yet graded"
+# (rank 0): anyone else reporting gives a reporter's concern, kept as a RiskGrading of
+# that kind and shown as such, never as the police grade.
+NOT_GRADED = "not_graded"
+EPISODE_RISK_CHOICES: list[tuple[str, str]] = [(NOT_GRADED, "Not yet graded"), *RiskGrade.choices]
+
+
+def risk_label(value: str) -> str:
+    return dict(EPISODE_RISK_CHOICES).get(value, value)
+
 
 class Location(models.Model):
     """A place. One record per place, so a place seen across children is visible."""
@@ -296,6 +306,65 @@ class Involvement(models.Model):
         return f"{self.get_role_display()}: {who}{self.agency.name}"
 
 
+class InvolvementRequest(models.Model):
+    """The host council asks the responsible council to record an agency as involved.
+
+    The council where a child placed out of area lives learns things locally (a school,
+    a GP) but does not decide who works with the child or who is told about them: it
+    asks, and the responsible council accepts (the involvement is then recorded through
+    the normal action) or declines, with a reason.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the responsible council"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="involvement_requests")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=20, choices=Involvement.Role)
+    professional_name = models.CharField(max_length=200, blank=True)
+    professional_email = models.EmailField(blank=True)
+    professional_phone = models.CharField(max_length=40, blank=True)
+    start = models.DateField()
+    note = models.TextField("what the requester knows", blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    involvement = models.ForeignKey(
+        Involvement, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        indexes = [
+            # The child's page: requests still waiting for an answer.
+            models.Index(
+                fields=["child", "requested_at"],
+                condition=Q(status="pending"),
+                name="involvement_request_wait_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
+                name="involvement_request_decided_when_answered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Request to record {self.agency.name} ({self.get_role_display()})"
+
+
 class Episode(models.Model):
     class Category(models.TextChoices):
         MISSING = "missing", "Missing"
@@ -328,9 +397,10 @@ class Episode(models.Model):
     flag_self_harm = models.BooleanField("self-harm", default=False)
     flag_mental_health = models.BooleanField("mental health", default=False)
     flag_other = models.CharField("other vulnerability", max_length=200, blank=True)
-    # The latest grading, kept here so lists sort by it; the history is RiskGrading.
-    risk = models.CharField(max_length=20, choices=RiskGrade)
-    risk_rank = models.PositiveSmallIntegerField()
+    # The latest police grading, kept here so lists sort by it ("not yet graded", rank 0,
+    # until the police grade); the history, reporters' concerns too, is RiskGrading.
+    risk = models.CharField(max_length=20, choices=EPISODE_RISK_CHOICES, default=NOT_GRADED)
+    risk_rank = models.PositiveSmallIntegerField(default=0)
     # Found / returned.
     found_at = models.DateTimeField(null=True, blank=True)
     found_location = models.ForeignKey(
@@ -440,8 +510,15 @@ class Episode(models.Model):
 
     @property
     def interview_due_at(self) -> dt.datetime | None:
-        # Clock time: 72 real hours, whatever the clocks do in between.
-        return self.found_at + policy.interview_due_after() if self.found_at else None
+        """The return interview's deadline: the one stored on the interview when the
+        return was first recorded, which a later correction of the return time never
+        moves; before that, 72 real hours after the return, whatever the clocks do."""
+        if self.found_at is None:
+            return None
+        try:
+            return self.interview.due_at
+        except ReturnInterview.DoesNotExist:
+            return self.found_at + policy.interview_due_after()
 
     @property
     def safe_and_well_due_at(self) -> dt.datetime | None:
@@ -454,8 +531,46 @@ class Episode(models.Model):
         return self.last_seen_at.astimezone(dt.UTC) + policy.strategy_discussion_due_after()
 
 
+class ReturnTimeCorrection(models.Model):
+    """The return (found) time corrected after the fact, with the reason.
+
+    Only the police and the responsible council may correct it (incidents.rights), and
+    the return interview keeps the deadline set when the return was first recorded: the
+    provider measured against it cannot move it, and nor can the correction.
+    """
+
+    episode = models.ForeignKey(
+        Episode, on_delete=models.CASCADE, related_name="return_time_corrections"
+    )
+    previous_found_at = models.DateTimeField("return time before the correction")
+    found_at = models.DateTimeField("corrected return time")
+    reason = models.TextField()
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    corrected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["corrected_at", "id"]
+        indexes = [
+            models.Index(fields=["episode", "corrected_at"], name="return_correction_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Return time corrected at {timezone.localtime(self.corrected_at):%d/%m/%Y %H:%M}"
+
+
 class RiskGrading(models.Model):
+    """A police grade, or a reporter's concern: the grade someone other than the police
+    gave when reporting. Only police grades are the episode's risk and count for the
+    notification rules."""
+
+    class Kind(models.TextChoices):
+        POLICE = "police", "Police grade"
+        CONCERN = "concern", "Reporter's concern"
+
     episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="gradings")
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.POLICE)
     grade = models.CharField(max_length=20, choices=RiskGrade)
     graded_at = models.DateTimeField()
     graded_by = models.ForeignKey(
@@ -469,7 +584,10 @@ class RiskGrading(models.Model):
         ordering = ["-graded_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_grade_display()} at {timezone.localtime(self.graded_at):%d/%m/%Y %H:%M}"
+        when = f"{timezone.localtime(self.graded_at):%d/%m/%Y %H:%M}"
+        if self.kind == self.Kind.CONCERN:
+            return f"Reporter's concern: {self.get_grade_display()} at {when}"
+        return f"{self.get_grade_display()} at {when}"
 
 
 class SharingMethod(models.TextChoices):
@@ -619,7 +737,9 @@ class ReturnInterview(models.Model):
     provider = models.ForeignKey(
         Agency, on_delete=models.PROTECT, related_name="provided_interviews", null=True, blank=True
     )
-    # Stored so overdue lists can use an index; always the episode's interview_due_at.
+    # 72 hours after the return as first recorded, and kept: a later correction of the
+    # return time (ReturnTimeCorrection) never moves it. Stored so that the overdue lists
+    # and measures count from it, and can use an index.
     due_at = models.DateTimeField()
     offered_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.PENDING)
@@ -907,6 +1027,11 @@ class CaseEvent(models.Model):
         PLACEMENT_ENDED = "placement_ended", "Placement ended"
         INVOLVEMENT_ADDED = "involvement_added", "Agency involvement added"
         INVOLVEMENT_ENDED = "involvement_ended", "Agency involvement ended"
+        INVOLVEMENT_REQUESTED = "involvement_requested", "Agency involvement requested"
+        INVOLVEMENT_REQUEST_ANSWERED = (
+            "involvement_request_answered",
+            "Request to record an agency answered",
+        )
         CHALLENGE_RAISED = "challenge_raised", "Challenge raised"
         CHALLENGE_UPDATED = "challenge_updated", "Challenge outcome recorded"
         STRATEGY_MEETING = "strategy_meeting", "Strategy meeting recorded"

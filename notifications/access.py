@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from incidents.access import has_case_role
 from incidents.models import Episode
-from missingkids.accounts.models import Agency, User
+from incidents.rights import Relation, relation_to
+from missingkids.accounts.models import User
 
 from .models import Notification
 
 
 def is_responsible_la_manager(user: User, episode: Episode) -> bool:
-    """One query at most, so the episode checklist asks it once, not per row."""
+    """A manager of the child's responsible council (incidents.rights decides the
+    relation). One query at most, so the episode checklist asks it once, not per row."""
     if not (has_case_role(user) and user.is_manager):
         return False
-    if user.agency.kind != Agency.Kind.LOCAL_AUTHORITY:
-        return False
-    return user.agency.areas.filter(pk=episode.child.responsible_area_id).exists()
+    return relation_to(user, episode.child) == Relation.RESPONSIBLE_COUNCIL
 
 
 def can_record_told(user: User, notification: Notification, *, la_manager: bool) -> bool:

@@ -171,16 +171,20 @@ class EpisodeFacts:
             )
         else:
             self.in_care = self.child.is_in_care
+        # Police grades only: a reporter's concern is shown on the episode, but the rules
+        # ("risk at or above", the high-risk times) follow the police grade.
         gradings = list(
-            RiskGrading.objects.filter(episode_id=episode.pk).order_by("graded_at", "id")
+            RiskGrading.objects.filter(
+                episode_id=episode.pk, kind=RiskGrading.Kind.POLICE
+            ).order_by("graded_at", "id")
         )
         if gradings:
             self.risk_rank = max(RISK_ORDER.get(g.grade, 0) for g in gradings)
             high = [g.graded_at for g in gradings if g.grade == RiskGrade.HIGH]
             self.high_risk_since: dt.datetime | None = min(high) if high else None
         else:
-            # Records made without a grading history (imports, older data): the
-            # episode's grade, as from the report.
+            # Not yet graded by the police (rank 0), or a record made without a grading
+            # history (imports, older data): the episode's grade, as from the report.
             self.risk_rank = episode.risk_rank or RISK_ORDER.get(episode.risk, 0)
             high_now = episode.risk == RiskGrade.HIGH
             self.high_risk_since = episode.reported_at if high_now else None
@@ -922,6 +926,16 @@ def process_pending_reevaluations_safely() -> None:
 
 
 def step_falls_due_at(episode: Episode, step: str) -> dt.datetime | None:
+    if step == Step.INTERVIEW_DUE:
+        # The interview's own deadline, set when the return was first recorded: a later
+        # correction of the return time does not move it.
+        kept = (
+            ReturnInterview.objects.filter(episode_id=episode.pk)
+            .values_list("due_at", flat=True)
+            .first()
+        )
+        if kept is not None:
+            return kept
     base, after = TIMED_STEPS[step]
     start = episode.last_seen_at if base == "last_seen" else episode.found_at
     return start + after if start is not None else None
@@ -951,6 +965,12 @@ def _timed_candidates(step: str, now: dt.datetime) -> Any:
     )
     if base == "last_seen":
         episodes = episodes.filter(last_seen_at__lte=now - after)
+    elif step == Step.INTERVIEW_DUE:
+        # By the interview's kept deadline (see step_falls_due_at).
+        episodes = episodes.filter(
+            Q(interview__due_at__lte=now)
+            | Q(interview__isnull=True, found_at__isnull=False, found_at__lte=now - after)
+        )
     else:
         episodes = episodes.filter(found_at__isnull=False, found_at__lte=now - after)
     return episodes.select_related("child", "child__responsible_area", "reported_by_agency")

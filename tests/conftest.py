@@ -3,7 +3,9 @@
 Two areas of one partnership (Cheshire West and Chester, Cheshire East), the agencies a
 missing episode involves, and six people: a police officer, a social worker, a
 return-interview worker, a manager, an admin, and an outsider from an agency in another
-area who must not see the partnership's children.
+area who must not see the partnership's children. Three more stand where the rights
+inside a child's scope matter: a practitioner and a manager of the host council
+(Cheshire East) and a GP practice's manager.
 """
 
 from __future__ import annotations
@@ -277,6 +279,40 @@ def admin_user(la_west) -> User:
         agency=la_west,
         role=User.Role.ADMIN,
         job_title="Partnership systems administrator",
+    )
+
+
+@pytest.fixture
+def host_worker(la_east) -> User:
+    """A practitioner of the host council: Cheshire East, where a West child may be placed."""
+    return UserFactory(
+        email="alex.roberts@cheshireeast.example.org",
+        name="Alex Roberts",
+        agency=la_east,
+        job_title="Social worker, children placed in Cheshire East",
+    )
+
+
+@pytest.fixture
+def host_manager(la_east) -> User:
+    return UserFactory(
+        email="sue.patel@cheshireeast.example.org",
+        name="Sue Patel",
+        agency=la_east,
+        role=User.Role.MANAGER,
+        job_title="Team manager, Cheshire East",
+    )
+
+
+@pytest.fixture
+def gp_manager(gp_practice) -> User:
+    """A manager of a GP practice serving West: sees West's children, owns none of them."""
+    return UserFactory(
+        email="practice.manager@northgate.example.org",
+        name="Dana Hughes",
+        agency=gp_practice,
+        role=User.Role.MANAGER,
+        job_title="Practice manager",
     )
 
 

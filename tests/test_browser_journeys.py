@@ -2,7 +2,7 @@
 
 A social worker finds no record of a child, adds one (question page, check answers,
 confirm), records a placement out of area and the return-interview provider as
-involved, and reports the child missing. A police officer re-grades the risk, records
+involved, and reports the child missing. A police officer grades the risk, records
 the return and the safe and well check. The provider's worker records a failed attempt
 and then the interview, with the child's own words. The child's page then shows the
 whole story: status, the episode, the child's voice and one timeline with who recorded
@@ -192,8 +192,9 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     page.get_by_label("Postcode (optional)").fill("CH1 3EQ")
     page.get_by_label("Circumstances").fill("Did not come back to Oak Lodge after school.")
     page.get_by_label("Child sexual exploitation").check()
+    # From the council, the grade is the reporter's concern: the police grade it.
     page.get_by_label("Medium", exact=True).check()
-    page.get_by_label("What information does the risk grade rest on?").fill(
+    page.get_by_label("What is your concern based on?").fill(
         "Missing before; seen with older males."
     )
     click_and_wait(page, "Continue")
@@ -203,6 +204,7 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     expect(answers).to_contain_text(shown(last_seen))
     expect(answers).to_contain_text("Chester bus interchange, CH1 3EQ")
     expect(answers).to_contain_text("Child sexual exploitation")
+    expect(answers).to_contain_text("Not yet graded: the police grade it")
     click_and_wait(page, "Report missing")
 
     expect_banner(page, "Ellie Brennan has been reported missing")
@@ -210,6 +212,8 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     episode_url = live_server.url + reverse("incidents:episode_detail", args=[episode.pk])
     assert page.url == episode_url
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Missing from {shown(last_seen)}")
+    expect(page.get_by_test_id("police-grade")).to_contain_text("Not yet graded")
+    expect(page.get_by_test_id("reporters-concern")).to_contain_text("Medium")
 
     # She heads the open episodes list.
     page.goto(live_server.url + reverse("incidents:episode_list_open"))
@@ -217,10 +221,10 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
         "Ellie Brennan"
     )
 
-    # 3. The police officer re-grades the risk and records the return and check. -------
+    # 3. The police officer grades the risk and records the return and check. ---------
     switch_user(page, live_server, officer)
     page.goto(episode_url)
-    click_and_wait(page, "Re-grade risk", role="link")
+    click_and_wait(page, "Grade risk", role="link")
     page.get_by_label("High", exact=True).check()
     page.get_by_label("What information does this grading rest on?").fill(
         "Seen getting into a car with two older males."
@@ -229,7 +233,9 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     expect(page.get_by_role("heading", name="Risk grading history")).to_be_visible()
     history = page.locator("#risk-history + table tbody tr")
     expect(history.first).to_contain_text("High")
+    expect(history.first).to_contain_text("Police grade")
     expect(history.first).to_contain_text(officer.name)
+    expect(page.get_by_test_id("police-grade")).to_contain_text("High")
 
     click_and_wait(page, "Record return", role="link")
     fill_datetime(page, "found_at", found)

@@ -1,7 +1,8 @@
 """Children: adding and correcting a child, and the care details the council keeps.
 
-Identity and profile may be kept by anyone working the case; legal status, placements
-and involved agencies are the local authority's (``access.can_manage_care_details``).
+Identity and profile may be kept by anyone working the case; legal status, placements,
+involved agencies and the responsible council are the responsible council's
+(``rights.Right.MANAGE_CARE_DETAILS``).
 Each function validates, writes, and adds one CaseEvent to the child's timeline.
 """
 
@@ -18,17 +19,19 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
-from .. import access
+from .. import access, rights
 from ..models import (
     CaseEvent,
     Child,
     Gender,
     Involvement,
+    InvolvementRequest,
     LegalStatus,
     LegalStatusPeriod,
     Location,
     Placement,
 )
+from ..rights import Right
 from ..validators import (
     normalise_nhs_number,
     normalise_postcode,
@@ -268,16 +271,15 @@ def child_create(
 @transaction.atomic
 def child_update(*, acting_user: User, child: Child, expected_version: int, **fields: Any) -> Child:
     """Correct or add to identity and profile; refused if someone saved in between."""
-    if not access.can_edit_child(acting_user):
-        refuse("You cannot change this child's details.")
+    rights.require(acting_user, Right.EDIT_IDENTITY, child)
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"child_update cannot change {', '.join(sorted(unknown))}")
     area_changes = (
         "responsible_area" in fields and fields["responsible_area"] != child.responsible_area
     )
-    if area_changes and not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can change the responsible local authority.")
+    if area_changes:
+        rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
 
     errors: dict[str, list[str]] = {}
     values = _clean_identity(fields, errors, child=child)
@@ -322,8 +324,7 @@ def child_set_legal_status(
     *, acting_user: User, child: Child, status: str, start: dt.date
 ) -> LegalStatusPeriod:
     """Close the current legal status the day before ``start`` and open the new one."""
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can change a child's legal status.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
     errors: dict[str, list[str]] = {}
     if status not in LegalStatus.values:
         _add(errors, "status", "Select the child's legal status")
@@ -410,8 +411,7 @@ def placement_add(
     postcode: str,
     host_area: LocalAuthorityArea,
 ) -> Placement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can record placements.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
     errors: dict[str, list[str]] = {}
     # Locked so that two overlapping placements added at once cannot both pass the check.
     locked = Child.objects.select_for_update().get(pk=child.pk)
@@ -489,8 +489,7 @@ def placement_add(
 
 @transaction.atomic
 def placement_end(*, acting_user: User, placement: Placement, end: dt.date) -> Placement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can end placements.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, placement.child)
     errors: dict[str, list[str]] = {}
     if placement.end is not None:
         _add(errors, "end", f"This placement already ended on {_fmt(placement.end)}")
@@ -516,22 +515,17 @@ def placement_end(*, acting_user: User, placement: Placement, end: dt.date) -> P
     return placement
 
 
-@transaction.atomic
-def involvement_add(
+def _check_involvement(
+    errors: dict[str, list[str]],
     *,
-    acting_user: User,
     child: Child,
-    agency: Agency,
+    agency: Agency | None,
     role: str,
-    professional_name: str = "",
-    professional_email: str = "",
-    professional_phone: str = "",
-    start: dt.date,
+    professional_email: str,
+    start: dt.date | None,
     end: dt.date | None = None,
-) -> Involvement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can record which agencies are involved.")
-    errors: dict[str, list[str]] = {}
+) -> str:
+    """The rules for an involvement, recorded or asked for; returns the e-mail cleaned."""
     if agency is None:
         _add(errors, "agency", "Select the agency")
     elif not agency.active:
@@ -556,6 +550,33 @@ def involvement_add(
         and child.involvements.filter(agency=agency, role=role, end__isnull=True).exists()
     ):
         _add(errors, "agency", "This agency is already recorded as involved in this role")
+    return professional_email
+
+
+@transaction.atomic
+def involvement_add(
+    *,
+    acting_user: User,
+    child: Child,
+    agency: Agency,
+    role: str,
+    professional_name: str = "",
+    professional_email: str = "",
+    professional_phone: str = "",
+    start: dt.date,
+    end: dt.date | None = None,
+) -> Involvement:
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
+    errors: dict[str, list[str]] = {}
+    professional_email = _check_involvement(
+        errors,
+        child=child,
+        agency=agency,
+        role=role,
+        professional_email=professional_email,
+        start=start,
+        end=end,
+    )
     raise_if_errors(errors)
 
     involvement = Involvement.objects.create(
@@ -585,8 +606,7 @@ def involvement_add(
 
 @transaction.atomic
 def involvement_end(*, acting_user: User, involvement: Involvement, end: dt.date) -> Involvement:
-    if not access.can_manage_care_details(acting_user):
-        refuse("Only the local authority can end an agency's involvement.")
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, involvement.child)
     errors: dict[str, list[str]] = {}
     if involvement.end is not None:
         _add(errors, "end", f"This involvement already ended on {_fmt(involvement.end)}")
@@ -613,6 +633,128 @@ def involvement_end(*, acting_user: User, involvement: Involvement, end: dt.date
         },
     )
     return involvement
+
+
+@transaction.atomic
+def involvement_request_add(
+    *,
+    acting_user: User,
+    child: Child,
+    agency: Agency,
+    role: str,
+    professional_name: str = "",
+    professional_email: str = "",
+    professional_phone: str = "",
+    start: dt.date,
+    note: str = "",
+) -> InvolvementRequest:
+    """The host council asks the responsible council to record an agency as involved.
+
+    Nothing changes who sees or is told about the child until the responsible council
+    accepts (involvement_request_answer); the request is on the child's page meanwhile.
+    """
+    rights.require(acting_user, Right.REQUEST_INVOLVEMENT, child)
+    errors: dict[str, list[str]] = {}
+    professional_email = _check_involvement(
+        errors,
+        child=child,
+        agency=agency,
+        role=role,
+        professional_email=professional_email,
+        start=start,
+    )
+    if (
+        "agency" not in errors
+        and agency is not None
+        and child.involvement_requests.filter(
+            agency=agency, role=role, status=InvolvementRequest.Status.PENDING
+        ).exists()
+    ):
+        _add(
+            errors,
+            "agency",
+            "The responsible council has already been asked to record this agency in this "
+            "role: the request is waiting for their answer",
+        )
+    raise_if_errors(errors)
+
+    request = InvolvementRequest.objects.create(
+        child=child,
+        agency=agency,
+        role=role,
+        professional_name=(professional_name or "").strip(),
+        professional_email=professional_email,
+        professional_phone=(professional_phone or "").strip(),
+        start=start,
+        note=(note or "").strip(),
+        requested_by=acting_user,
+        requested_by_agency_id=acting_user.agency_id,
+    )
+    event_record(
+        child=child,
+        kind=CaseEvent.Kind.INVOLVEMENT_REQUESTED,
+        actor=acting_user,
+        summary=(
+            f"Asked the responsible council to record {request.get_role_display()}: "
+            f"{agency.name}, from {_fmt(start)}"
+        ),
+        data={"involvement_request_id": request.pk, "agency_id": agency.pk, "role": role},
+    )
+    return request
+
+
+DECLINE_REASON_MISSING = "Enter why you are declining the request"
+
+
+@transaction.atomic
+def involvement_request_answer(
+    *, acting_user: User, request: InvolvementRequest, accept: bool, reason: str = ""
+) -> InvolvementRequest:
+    """The responsible council accepts (recording the involvement through involvement_add,
+    with its rules and its notifications) or declines, with a reason. Answered once."""
+    child = request.child
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
+    reason = (reason or "").strip()
+    if not accept and not reason:
+        raise_if_errors({"reason": [DECLINE_REASON_MISSING]})
+    status = InvolvementRequest.Status.ACCEPTED if accept else InvolvementRequest.Status.DECLINED
+    now = timezone.now()
+    # Conditional update: of two answers at once, one wins; the other is told.
+    claimed = InvolvementRequest.objects.filter(
+        pk=request.pk, status=InvolvementRequest.Status.PENDING
+    ).update(status=status, decided_by=acting_user, decided_at=now, decision_reason=reason)
+    if claimed != 1:
+        raise_if_errors({"__all__": ["This request has already been answered"]})
+    if accept:
+        # Its own rules (already involved, an agency no longer active) refuse here, and
+        # the transaction leaves the request waiting.
+        involvement = involvement_add(
+            acting_user=acting_user,
+            child=child,
+            agency=request.agency,
+            role=request.role,
+            professional_name=request.professional_name,
+            professional_email=request.professional_email,
+            professional_phone=request.professional_phone,
+            start=request.start,
+        )
+        InvolvementRequest.objects.filter(pk=request.pk).update(involvement=involvement)
+        request.involvement = involvement
+    request.status, request.decided_by, request.decided_at = status, acting_user, now
+    request.decision_reason = reason
+    answer = "accepted" if accept else "declined"
+    event_record(
+        child=child,
+        kind=CaseEvent.Kind.INVOLVEMENT_REQUEST_ANSWERED,
+        actor=acting_user,
+        summary=(
+            f"Request from {request.requested_by_agency.name} to record "
+            f"{request.get_role_display()}: {request.agency.name} {answer}"
+            + (f": {reason}" if reason else "")
+        )[:500],
+        data={"involvement_request_id": request.pk, "status": status},
+    )
+    return request
 
 
 def location_find_or_create(

@@ -1,7 +1,7 @@
 """Missing episodes: report, re-grade risk, record the return, edit, close.
 
 Each function is the only way its change is made: it checks who may do it (through
-``incidents.access``), validates with messages keyed by the form field they concern,
+``incidents.rights``), validates with messages keyed by the form field they concern,
 writes the change and a ``CaseEvent`` in one transaction. Protocol events carry in
 ``data`` the facts the notifications app needs (risk, category, child in care, placed
 out of area), so it never has to reconstruct the situation at the time of the event.
@@ -20,9 +20,10 @@ from django.utils import timezone
 from missingkids import policy
 from missingkids.accounts.models import Agency, User
 
-from .. import access
+from .. import rights
 from ..forms.fields import FUTURE_GRACE
 from ..models import (
+    NOT_GRADED,
     RISK_ORDER,
     CaseEvent,
     Child,
@@ -32,9 +33,12 @@ from ..models import (
     Location,
     Placement,
     ReturnInterview,
+    ReturnTimeCorrection,
     RiskGrade,
     RiskGrading,
+    risk_label,
 )
+from ..rights import Right
 from .base import event_record, history_write, raise_if_errors, update_versioned
 
 OPEN_EPISODE_MESSAGE = (
@@ -47,7 +51,7 @@ REPORTED_BEFORE_LAST_SEEN_MESSAGE = "The time reported must be after the time la
 AUTO_CLOSE_REASON = "All required steps are done"
 
 # What episode_update may change. Risk is changed only by a re-grading (which keeps the
-# history); the return and closure have their own actions.
+# history); the return, the return time and closure have their own actions.
 EDITABLE_FIELDS: frozenset[str] = frozenset(
     {
         "category",
@@ -60,8 +64,8 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(
         "police_reference",
         *Episode.FLAG_FIELDS,
         "flag_other",
-        # Only once the return has been recorded.
-        "found_at",
+        # Only once the return has been recorded. The return time itself is corrected
+        # only through episode_correct_return_time, with a reason.
         "found_location",
         "found_with",
         "how_returned",
@@ -69,7 +73,7 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(
     }
 )
 RETURN_FIELDS: frozenset[str] = frozenset(
-    {"found_at", "found_location", "found_with", "how_returned", "return_notes"}
+    {"found_location", "found_with", "how_returned", "return_notes"}
 )
 
 
@@ -190,8 +194,15 @@ def episode_report(
     risk: str,
     risk_rationale: str,
 ) -> Episode:
-    access.require(access.can_report_episode(acting_user), "You cannot report an episode.")
-    access.require(access.child_in_scope(acting_user, child), "This child is not in your scope.")
+    """Report a child missing or away.
+
+    ``risk`` is the police grade when the police report; from anyone else it is the
+    reporter's concern, kept as such, and the episode is "not yet graded" until the
+    police grade it.
+    """
+    standing = rights.standing(acting_user, child)
+    rights.require_standing(standing, Right.REPORT_EPISODE)
+    police_grade = standing.may(Right.GRADE_RISK)
     flag_values = _flag_values(flags)
     reported_at, last_seen_at = _utc(reported_at), _utc(last_seen_at)
     values: dict[str, Any] = {
@@ -229,8 +240,8 @@ def episode_report(
                 last_seen_location=last_seen_location,
                 circumstances=circumstances.strip(),
                 police_reference=(police_reference or "").strip(),
-                risk=risk,
-                risk_rank=RISK_ORDER[risk],
+                risk=risk if police_grade else NOT_GRADED,
+                risk_rank=RISK_ORDER[risk] if police_grade else 0,
                 created_by=acting_user,
                 **flag_values,
             )
@@ -241,12 +252,18 @@ def episode_report(
 
     RiskGrading.objects.create(
         episode=episode,
+        kind=RiskGrading.Kind.POLICE if police_grade else RiskGrading.Kind.CONCERN,
         grade=risk,
         graded_at=reported_at,
         graded_by=acting_user,
         rationale=risk_rationale.strip(),
     )
     where = f" at {last_seen_location}" if last_seen_location else ""
+    risk_text = (
+        f"Risk: {episode.get_risk_display()}."
+        if police_grade
+        else f"Risk not yet graded by police; reporter's concern: {RiskGrade(risk).label}."
+    )
     event_record(
         child=child,
         episode=episode,
@@ -255,12 +272,13 @@ def episode_report(
         occurred_at=reported_at,
         summary=(
             f"Reported {episode.get_category_display().lower()}: last seen "
-            f"{_local(last_seen_at)}{where}. Risk: {episode.get_risk_display()}."
+            f"{_local(last_seen_at)}{where}. {risk_text}"
         ),
         data={
             "category": category,
-            "risk": risk,
-            "risk_rank": RISK_ORDER[risk],
+            "risk": episode.risk,
+            "risk_rank": episode.risk_rank,
+            "reporters_concern": None if police_grade else risk,
             **_situation(child),
             "flags": _flags_set(episode),
             "flag_other": episode.flag_other,
@@ -286,7 +304,7 @@ def episode_regrade_risk(
     rationale: str,
     graded_at: dt.datetime | None = None,
 ) -> RiskGrading:
-    access.require(access.can_grade_risk(acting_user), "Only police can grade risk.")
+    rights.require(acting_user, Right.GRADE_RISK, episode.child)
     # Locked so two gradings at once cannot leave the episode's risk and the latest
     # grading row disagreeing.
     current = (
@@ -317,6 +335,7 @@ def episode_regrade_risk(
     episode.risk, episode.risk_rank = grade, RISK_ORDER[grade]
     grading = RiskGrading.objects.create(
         episode=current,
+        kind=RiskGrading.Kind.POLICE,
         grade=grade,
         graded_at=graded_at,
         graded_by=acting_user,
@@ -329,8 +348,10 @@ def episode_regrade_risk(
         actor=acting_user,
         occurred_at=graded_at,
         summary=(
-            f"Risk re-graded from {RiskGrade(old).label} to {RiskGrade(grade).label}: "
+            f"Risk re-graded from {risk_label(old)} to {RiskGrade(grade).label}: "
             f"{rationale.strip()}"
+            if old != NOT_GRADED
+            else f"Risk graded {RiskGrade(grade).label} by police: {rationale.strip()}"
         ),
         data={
             "old": old,
@@ -394,8 +415,8 @@ def episode_record_return(
     how_returned: str,
     return_notes: str = "",
 ) -> Episode:
-    access.require(access.can_record_return(acting_user), "You cannot record a return.")
     child = episode.child
+    rights.require(acting_user, Right.RECORD_RETURN, child)
     found_at = _utc(found_at)
     errors: dict[str, list[str]] = {}
     current = Episode.objects.filter(pk=episode.pk).values("found_at", "last_seen_at").get()
@@ -468,7 +489,7 @@ def episode_record_return(
 def episode_update(
     *, acting_user: User, episode: Episode, expected_version: int, **fields: Any
 ) -> Episode:
-    access.require(access.can_report_episode(acting_user), "You cannot change this episode.")
+    rights.require(acting_user, Right.REPORT_EPISODE, episode.child)
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
         raise TypeError(f"episode_update cannot change {sorted(unknown)}")
@@ -481,7 +502,7 @@ def episode_update(
             "Record the return before changing where and when the child was found"
         )
     raise_if_errors(errors)
-    for name in ("reported_at", "last_seen_at", "found_at"):
+    for name in ("reported_at", "last_seen_at"):
         if name in fields:
             fields[name] = _utc(fields[name])
     for name in ("reported_by_name", "circumstances", "police_reference", "flag_other"):
@@ -509,14 +530,6 @@ def episode_update(
     )
     if not changes:
         return episode
-    if "found_at" in changes:
-        # The interview deadline follows the return time it is counted from.
-        ReturnInterview.objects.filter(episode=episode).update(
-            due_at=episode.found_at + policy.interview_due_after()
-        )
-        interview_pk = ReturnInterview.objects.filter(episode=episode).values("pk").first()
-        if interview_pk is not None:
-            history_write(ReturnInterview, interview_pk["pk"], user=acting_user)
     labels = ", ".join(str(Episode._meta.get_field(name).verbose_name) for name in changes)
     event_record(
         child=child,
@@ -527,6 +540,88 @@ def episode_update(
         data={"changes": changes},
     )
     return episode
+
+
+# Correct the return time -------------------------------------------------------------
+
+
+@transaction.atomic
+def episode_correct_return_time(
+    *,
+    acting_user: User,
+    episode: Episode,
+    expected_version: int,
+    found_at: dt.datetime,
+    reason: str,
+) -> ReturnTimeCorrection:
+    """Correct when the child was found, after the fact, giving the reason.
+
+    The police and the responsible council only. The return interview keeps the
+    deadline set when the return was first recorded (``ReturnInterview.due_at`` is not
+    touched), so measures and overdue lists still count from it; the correction is kept
+    with who made it, when and why, and shown on the episode.
+    """
+    rights.require(acting_user, Right.CORRECT_RETURN_TIME, episode.child)
+    found_at = _utc(found_at)
+    reason = (reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    current = (
+        Episode.objects.filter(pk=episode.pk).values("found_at", "last_seen_at", "closed_at").get()
+    )
+    if current["found_at"] is None:
+        errors.setdefault("__all__", []).append(
+            "Record the return before correcting the time the child was found"
+        )
+    elif current["closed_at"] is not None:
+        errors.setdefault("__all__", []).append("A closed episode cannot be changed")
+    raise_if_errors(errors)
+    if found_at is None:
+        errors.setdefault("found_at", []).append("Enter when the child was found")
+    elif _is_future(found_at, timezone.now()):
+        errors.setdefault("found_at", []).append("The time found must not be in the future")
+    elif found_at < current["last_seen_at"]:
+        errors.setdefault("found_at", []).append(FOUND_BEFORE_LAST_SEEN_MESSAGE)
+    elif found_at == current["found_at"]:
+        errors.setdefault("found_at", []).append(
+            f"The return is already recorded at {_local(found_at)}: enter the corrected time"
+        )
+    if not reason:
+        errors.setdefault("reason", []).append("Enter why the return time is being corrected")
+    raise_if_errors(errors)
+
+    previous = current["found_at"]
+    changes = update_versioned(
+        episode,
+        expected_version=expected_version,
+        values={"found_at": found_at},
+        what="episode",
+        acting_user=acting_user,
+    )
+    correction = ReturnTimeCorrection.objects.create(
+        episode=episode,
+        previous_found_at=previous,
+        found_at=found_at,
+        reason=reason,
+        corrected_by=acting_user,
+    )
+    due = ReturnInterview.objects.filter(episode=episode).values_list("due_at", flat=True).first()
+    kept = f" The return interview stays due by {_local(due)}." if due else ""
+    event_record(
+        child=episode.child,
+        episode=episode,
+        kind=CaseEvent.Kind.EPISODE_EDITED,
+        actor=acting_user,
+        summary=(
+            f"Return time corrected from {_local(previous)} to {_local(found_at)}: {reason}.{kept}"
+        )[:500],
+        data={
+            "changes": changes,
+            "return_time_corrected": True,
+            "correction_id": correction.pk,
+            "interview_due_at": due.isoformat() if due else None,
+        },
+    )
+    return correction
 
 
 # Close ----------------------------------------------------------------------------------
@@ -562,7 +657,7 @@ def _close(*, acting_user: User, episode: Episode, reason: str, automatic: bool)
 
 @transaction.atomic
 def episode_close(*, acting_user: User, episode: Episode, reason: str) -> Episode:
-    access.require(access.can_close_episode(acting_user), "Only a manager can close an episode.")
+    rights.require(acting_user, Right.CLOSE_EPISODE, episode.child)
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
     current = Episode.objects.filter(pk=episode.pk).values("found_at", "closed_at").get()

@@ -24,7 +24,7 @@ from simple_history.utils import bulk_create_with_history
 
 from missingkids.accounts.models import Agency, User
 
-from .. import access
+from .. import rights
 from ..forms.fields import FUTURE_GRACE
 from ..models import (
     PULL_FACTORS,
@@ -40,6 +40,7 @@ from ..models import (
     SafeAndWellCheck,
     SharingMethod,
 )
+from ..rights import Right
 from .base import StaleEdit, event_record, history_write, raise_if_errors, update_versioned
 
 FUTURE_MESSAGE = "The date and time must not be in the future"
@@ -183,10 +184,7 @@ def safe_and_well_record(
 ) -> SafeAndWellCheck:
     """Record the check; if it was already shared with the local authority, say when,
     how and with whom (all three, or none: it can be recorded later)."""
-    access.require(
-        access.can_record_safe_and_well(acting_user),
-        "Only police officers record safe and well checks.",
-    )
+    rights.require(acting_user, Right.RECORD_SAFE_AND_WELL, episode.child)
     shared_with = (shared_with or "").strip()
     sharing = shared_with_la_at is not None or bool(shared_method) or bool(shared_with)
     with transaction.atomic():
@@ -332,11 +330,7 @@ def safe_and_well_share(
     teller). Only the first sharing counts: a second is refused and says which.
     """
     episode = check.episode
-    access.require(
-        access.can_record_safe_and_well_shared(acting_user, episode.child),
-        "Only police officers, or managers of the child's council, record that a safe "
-        "and well check was shared.",
-    )
+    rights.require(acting_user, Right.RECORD_SAFE_AND_WELL_SHARED, episode.child)
     shared_with = (shared_with or "").strip()
     by_agency = by_agency or acting_user.agency
     with transaction.atomic():
@@ -465,9 +459,8 @@ def interview_record_attempt(
     outcome: str,
     notes: str = "",
 ) -> InterviewAttempt:
-    access.require(
-        access.can_record_interview(acting_user),
-        "Only return-interview providers and local authority staff record interview attempts.",
+    rights.require(
+        acting_user, Right.RECORD_INTERVIEW, interview.episode.child, interview=interview
     )
     with transaction.atomic():
         locked = ReturnInterview.objects.select_for_update().get(pk=interview.pk)
@@ -587,9 +580,8 @@ def interview_record_held(
     what_would_help: str = "",
     actions: Iterable[Mapping[str, Any]] = (),
 ) -> ReturnInterview:
-    access.require(
-        access.can_record_interview(acting_user),
-        "Only return-interview providers and local authority staff record return interviews.",
+    rights.require(
+        acting_user, Right.RECORD_INTERVIEW, interview.episode.child, interview=interview
     )
     push = list(dict.fromkeys(push_factors))
     pull = list(dict.fromkeys(pull_factors))
@@ -674,9 +666,8 @@ def interview_record_declined(
     carers_information: str,
     decision_not_to_hold: str,
 ) -> ReturnInterview:
-    access.require(
-        access.can_record_interview(acting_user),
-        "Only return-interview providers and local authority staff record return interviews.",
+    rights.require(
+        acting_user, Right.RECORD_INTERVIEW, interview.episode.child, interview=interview
     )
     with transaction.atomic():
         episode = interview.episode
@@ -740,9 +731,7 @@ def challenge_raise(
     reason: str,
     raised_at: dt.datetime,
 ) -> Challenge:
-    access.require(
-        access.can_raise_challenge(acting_user), "Only practitioners and managers raise challenges."
-    )
+    rights.require(acting_user, Right.RAISE_CHALLENGE, child)
     errors: dict[str, list[str]] = {}
     if episode is not None and episode.child_id != child.pk:
         errors["episode"] = ["Select one of this child's episodes"]
@@ -787,10 +776,7 @@ def challenge_record_outcome(
     status: str,
     outcome: str,
 ) -> Challenge:
-    access.require(
-        access.can_raise_challenge(acting_user),
-        "Only practitioners and managers record the outcome of a challenge.",
-    )
+    rights.require(acting_user, Right.RAISE_CHALLENGE, challenge.child)
     errors: dict[str, list[str]] = {}
     if status not in (Challenge.Status.RESOLVED, Challenge.Status.ESCALATED):
         errors["status"] = ["Select whether the challenge was resolved or escalated"]

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
 
-from .. import access
+from .. import rights
 from ..forms.fields import FREE_TEXT_MAX_LENGTH
 from ..models import CaseEvent, Child, StrategyMeeting, StrategyMeetingAttendee, SupervisionNote
+from ..rights import Right
 from .base import event_record, raise_if_errors
 
 FUTURE_DATE_MESSAGE = "The date must be today or in the past"
@@ -45,10 +46,7 @@ def strategy_meeting_record(
     decisions: str,
     next_review: dt.date | None = None,
 ) -> StrategyMeeting:
-    access.require(
-        access.can_record_strategy_meeting(acting_user),
-        "Only a manager can record a strategy meeting.",
-    )
+    rights.require(acting_user, Right.RECORD_STRATEGY_MEETING, child)
     agencies = list(dict.fromkeys(a for a in attendee_agencies or () if a is not None))
     errors: dict[str, list[str]] = {}
     if held_on is None:
@@ -100,10 +98,7 @@ def strategy_meeting_record(
 
 
 def supervision_note_add(*, acting_user: User, child: Child, note: str) -> SupervisionNote:
-    access.require(
-        access.can_add_supervision_note(acting_user),
-        "Only a manager can write a supervision note.",
-    )
+    rights.require(acting_user, Right.SUPERVISION_NOTES, child)
     errors: dict[str, list[str]] = {}
     if _blank(note):
         errors["note"] = ["Enter the supervision note"]

@@ -345,3 +345,51 @@ class InvolvementForm(forms.Form):
             Field("start"),
             submit="Save agency",
         )
+
+
+class InvolvementRequestForm(InvolvementForm):
+    """The host council's request: the same details, and what it knows."""
+
+    note = forms.CharField(
+        label="What do you know about their work with the child? (optional)",
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
+        required=False,
+        help_text="For example, how you heard of them. The responsible council sees this.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field.select("agency"),
+            Field.radios("role", legend_size=Size.SMALL),
+            Field.text("professional_name"),
+            Field.text("professional_email", spellcheck="false"),
+            Field.text("professional_phone", field_width=20),
+            Field("start"),
+            Field.textarea("note", rows=3),
+            submit="Send the request",
+        )
+
+
+class InvolvementAnswerForm(forms.Form):
+    decision = forms.ChoiceField(
+        label="Do you want to record this agency as involved?",
+        choices=[("accept", "Yes, record it"), ("decline", "No, decline the request")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Select whether to record the agency or decline"},
+    )
+    reason = forms.CharField(
+        label="Reason (needed to decline)",
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
+        required=False,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field.radios("decision", legend_size=Size.MEDIUM),
+            Field.textarea("reason", rows=3),
+            submit="Save answer",
+        )

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
 
-from ..models import Child, Episode, RiskGrade
+from ..models import EPISODE_RISK_CHOICES, Child, Episode, RiskGrade
 from ..validators import normalise_postcode, validate_uk_postcode
 from .fields import FREE_TEXT_MAX_LENGTH, UKDateTimeField
 
@@ -176,6 +176,9 @@ class EpisodeDetailsForm(_LocationMixin, forms.Form):
 
 
 class EpisodeReportForm(EpisodeDetailsForm):
+    """The report. From the police, ``risk`` is the police grade; from anyone else it
+    is their concern, recorded as such (the police grade follows)."""
+
     risk = forms.ChoiceField(
         label="Police risk grade",
         choices=RiskGrade.choices,
@@ -191,7 +194,9 @@ class EpisodeReportForm(EpisodeDetailsForm):
 
     submit_label = "Continue"
 
-    def __init__(self, *args: Any, child: Child, user: User, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, child: Child, user: User, police_grade: bool = True, **kwargs: Any
+    ) -> None:
         kwargs.setdefault(
             "initial",
             {
@@ -201,6 +206,17 @@ class EpisodeReportForm(EpisodeDetailsForm):
             },
         )
         super().__init__(*args, child=child, user=user, **kwargs)
+        self.police_grade = police_grade
+        if not police_grade:
+            risk, rationale = self.fields["risk"], self.fields["risk_rationale"]
+            risk.label = "Your concern about the risk to the child"
+            risk.help_text = (
+                "The police grade the risk. Until they do, the episode shows "
+                "'Not yet graded', with this recorded as your concern."
+            )
+            risk.error_messages["required"] = "Select your concern about the risk"
+            rationale.label = "What is your concern based on?"
+            rationale.error_messages["required"] = "Enter what your concern is based on"
 
     def layout_items(self) -> list[Any]:
         return [
@@ -219,11 +235,13 @@ class EpisodeEditForm(EpisodeDetailsForm):
         self.episode = episode
         super().__init__(*args, child=child, user=user, **kwargs)
         if episode.found_at is not None:
-            self.fields.update(ReturnForm.base_fields_copy())
+            # Not the return time: that is corrected on its own page, with a reason, by
+            # those who may (ReturnTimeForm).
+            self.fields.update(ReturnForm.base_fields_copy(with_time=False))
             self.helper.layout = Layout(
                 *self.layout_items(),
                 HTML('<h2 class="govuk-heading-m">Found or returned</h2>'),
-                *ReturnForm.layout_items(),
+                *ReturnForm.layout_items(with_time=False),
                 Field("version"),
                 Submit("submit", self.submit_label),
             )
@@ -334,9 +352,9 @@ class ReturnForm(_LocationMixin, forms.Form):
         )
 
     @staticmethod
-    def layout_items() -> list[Any]:
+    def layout_items(*, with_time: bool = True) -> list[Any]:
         return [
-            Field("found_at"),
+            *([Field("found_at")] if with_time else []),
             _location_layout("found", "Where were they found?"),
             Field.text("found_with"),
             Field.radios("how_returned", legend_size=Size.SMALL),
@@ -344,11 +362,12 @@ class ReturnForm(_LocationMixin, forms.Form):
         ]
 
     @classmethod
-    def base_fields_copy(cls) -> dict[str, forms.Field]:
+    def base_fields_copy(cls, *, with_time: bool = True) -> dict[str, forms.Field]:
+        left_out = {"version"} if with_time else {"version", "found_at"}
         fields = {
             name: copy.deepcopy(field)
             for name, field in cls.base_fields.items()
-            if name != "version"
+            if name not in left_out
         }
         fields.update(_location_fields("found"))
         return fields
@@ -357,6 +376,31 @@ class ReturnForm(_LocationMixin, forms.Form):
         data = super().clean()
         self.clean_postcode_of("found")
         return data
+
+
+class ReturnTimeForm(forms.Form):
+    found_at = UKDateTimeField(label="When was the child actually found or did they return?")
+    reason = forms.CharField(
+        label="Why are you correcting the return time?",
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
+        help_text="For example, what the custody record or the carer's log shows.",
+        error_messages={"required": "Enter why the return time is being corrected"},
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+        # The page template writes the token inside its own <form>.
+        self.helper.disable_csrf = True
+        self.helper.layout = Layout(
+            Field("found_at"),
+            Field.textarea("reason", rows=4),
+            Field("version"),
+            Submit("submit", "Correct the return time"),
+        )
 
 
 class CloseForm(forms.Form):
@@ -378,7 +422,7 @@ class CloseForm(forms.Form):
 
 class OpenEpisodesFilterForm(forms.Form):
     risk = forms.ChoiceField(
-        label="Risk", choices=[("", "Any risk"), *RiskGrade.choices], required=False
+        label="Risk", choices=[("", "Any risk"), *EPISODE_RISK_CHOICES], required=False
     )
     category = forms.ChoiceField(
         label="Category",

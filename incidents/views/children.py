@@ -27,7 +27,7 @@ from django.views.decorators.http import require_http_methods
 from missingkids import policy
 from missingkids.audit.log import log_record_view
 
-from .. import access, history
+from .. import access, history, rights
 from ..actions import children as actions
 from ..actions.base import StaleEdit
 from ..engagement import Stuck, declines_in_a_row
@@ -36,7 +36,9 @@ from ..forms.children import (
     ChildEditForm,
     ChildSearchForm,
     EndDateForm,
+    InvolvementAnswerForm,
     InvolvementForm,
+    InvolvementRequestForm,
     LegalStatusForm,
     PlacementForm,
 )
@@ -46,10 +48,12 @@ from ..models import (
     Episode,
     InterviewAttempt,
     Involvement,
+    InvolvementRequest,
     Location,
     Placement,
     ReturnInterview,
 )
+from ..rights import Right
 from ..validators import normalise_nhs_number
 
 PAGE_SIZE = 25
@@ -347,6 +351,9 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     child = access.get_child_for_user(user, pk)
     log_record_view(request, child_id=child.pk)
+    # What this person may record here, from their agency's relation to the child: every
+    # button below follows it, as the actions do.
+    can = rights.standing(user, child).can
     now = timezone.now()
     today = timezone.localdate()
 
@@ -404,6 +411,12 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for involvement in involvements:
         involvement.is_current = involvement.end is None or involvement.end >= today
+    # Requests from the host council waiting for the responsible council's answer.
+    requests = list(
+        child.involvement_requests.filter(status=InvolvementRequest.Status.PENDING)
+        .select_related("agency", "requested_by", "requested_by_agency")
+        .order_by("requested_at", "id")
+    )
 
     # One query each, whatever the number of meetings, agencies or notes.
     meetings = list(
@@ -416,7 +429,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         meeting.agency_names = ", ".join(
             sorted((meeting.agency_names or "").split(AGENCY_SEPARATOR))
         )
-    can_supervise = access.can_add_supervision_note(user)
+    can_supervise = can[Right.SUPERVISION_NOTES]
     supervision_notes = (
         list(
             child.supervision_notes.select_related("written_by", "written_by__agency").order_by(
@@ -446,6 +459,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
             "placements": placements,
             "involvements": involvements,
+            "involvement_requests": requests,
             "places": _places(user, child, episodes),
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
             "meetings": meetings,
@@ -453,16 +467,17 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 (m for m in meetings if m.held_on >= timezone.localdate(window_start)), None
             ),
             "supervision_notes": supervision_notes,
-            "can_record_meeting": access.can_record_strategy_meeting(user),
+            "can_record_meeting": can[Right.RECORD_STRATEGY_MEETING],
             "can_supervise": can_supervise,
             "timeline": _timeline(request, child),
             "history": history.child_history(child),
             "history_shown": history.SHOWN,
-            "can_edit": access.can_edit_child(user),
-            "can_manage": access.can_manage_care_details(user),
-            "can_report": access.can_report_episode(user),
-            "can_return": access.can_record_return(user),
-            "can_challenge": access.can_raise_challenge(user),
+            "can": can,
+            "can_edit": can[Right.EDIT_IDENTITY],
+            "can_manage": can[Right.MANAGE_CARE_DETAILS],
+            "can_report": can[Right.REPORT_EPISODE],
+            "can_return": can[Right.RECORD_RETURN],
+            "can_challenge": can[Right.RAISE_CHALLENGE],
         },
     )
 
@@ -483,8 +498,9 @@ def _initial(child: Child, form_class: type[ChildEditForm]) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def child_edit(request: HttpRequest, pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, pk)
-    access.require(access.can_edit_child(request.user), "You cannot change this child's details.")
-    with_area = access.can_manage_care_details(request.user)
+    can = rights.standing(request.user, child)
+    rights.require_standing(can, Right.EDIT_IDENTITY)
+    with_area = can.may(Right.MANAGE_CARE_DETAILS)
     current: Child | None = None
     if request.method == "POST":
         form = ChildEditForm(request.POST, with_area=with_area)
@@ -550,10 +566,7 @@ def _form_page(
 
 def _care_child(request: HttpRequest, pk: int) -> Child:
     child = access.get_child_for_user(request.user, pk)
-    access.require(
-        access.can_manage_care_details(request.user),
-        "Only the local authority keeps legal status, placements and involved agencies.",
-    )
+    rights.require(request.user, Right.MANAGE_CARE_DETAILS, child)
     return child
 
 
@@ -661,6 +674,90 @@ def involvement_end(request: HttpRequest, pk: int, involvement_pk: int) -> HttpR
     )
 
 
+# Requests from the host council -------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def involvement_request_add(request: HttpRequest, pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, pk)
+    rights.require(request.user, Right.REQUEST_INVOLVEMENT, child)
+    form = InvolvementRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = actions.involvement_request_add(
+                acting_user=request.user, child=child, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                f"The responsible council has been asked to record {made.agency.name}. "
+                "The request is on this page until they answer it.",
+            )
+            return redirect("incidents:child_detail", pk=child.pk)
+    return render(
+        request,
+        "incidents/children/form.html",
+        {
+            "form": form,
+            "child": child,
+            "title": "Ask the responsible council to record an agency",
+            "caption": child.full_name,
+            "intro": (
+                f"{child.responsible_area.name} decides which agencies work with "
+                f"{child.first_name} and are told about them. Your request is shown to them "
+                "on this page, to accept or decline."
+            ),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def involvement_request_answer(request: HttpRequest, pk: int, request_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, pk)
+    asked: InvolvementRequest = get_object_or_404(
+        child.involvement_requests.select_related("agency", "requested_by", "requested_by_agency"),
+        pk=request_pk,
+    )
+    asked.child = child
+    rights.require(request.user, Right.MANAGE_CARE_DETAILS, child)
+    if asked.status != InvolvementRequest.Status.PENDING:
+        messages.info(request, "This request has already been answered.")
+        return redirect("incidents:child_detail", pk=child.pk)
+    form = InvolvementAnswerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        accept = form.cleaned_data["decision"] == "accept"
+        try:
+            actions.involvement_request_answer(
+                acting_user=request.user,
+                request=asked,
+                accept=accept,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for name, errors in error.error_dict.items():
+                    form.add_error(name if name in form.fields else None, errors)
+            else:
+                form.add_error(None, error)
+        else:
+            done = "recorded as involved" if accept else "not recorded: the request is declined"
+            messages.success(request, f"{asked.agency.name} {done}.")
+            return redirect("incidents:child_detail", pk=child.pk)
+    return render(
+        request,
+        "incidents/children/involvement_request_answer.html",
+        {
+            "form": form,
+            "child": child,
+            "request_row": asked,
+            "title": "Request to record an agency",
+            "caption": child.full_name,
+        },
+    )
+
+
 urlpatterns: list[URLPattern] = [
     path("children/", child_search, name="child_search"),
     path("children/add/", child_add, name="child_add"),
@@ -678,5 +775,15 @@ urlpatterns: list[URLPattern] = [
         "children/<int:pk>/agencies/<int:involvement_pk>/end/",
         involvement_end,
         name="involvement_end",
+    ),
+    path(
+        "children/<int:pk>/agencies/request/",
+        involvement_request_add,
+        name="involvement_request_add",
+    ),
+    path(
+        "children/<int:pk>/agency-requests/<int:request_pk>/",
+        involvement_request_answer,
+        name="involvement_request_answer",
     ),
 ]

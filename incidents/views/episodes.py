@@ -1,4 +1,4 @@
-"""Views: see the module docstring of incidents.access for who may see and do what.
+"""Views: who may see a record is incidents.access; who may record what, incidents.rights.
 
 Reporting an episode follows the GOV.UK question page / check answers pattern: the
 answers wait in the session (one entry per child) until the person confirms them.
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods
 from missingkids import policy
 from missingkids.audit.log import log_record_view
 
-from .. import access, history
+from .. import access, history, rights
 from .. import strategy_discussions as discussions
 from ..actions import episodes as actions
 from ..actions.base import StaleEdit
@@ -36,15 +36,18 @@ from ..forms.episodes import (
     OpenEpisodesFilterForm,
     RegradeForm,
     ReturnForm,
+    ReturnTimeForm,
     initial_from_episode,
 )
-from ..models import CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
+from ..models import NOT_GRADED, CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
+from ..rights import Right
 from ..signals import episode_page_panels
 
 PAGE_SIZE = 25
 RECENT_WORK_DAYS = 30
 
 RISK_TAG_CLASSES: dict[str, str] = {
+    NOT_GRADED: "govuk-tag--purple",
     RiskGrade.NO_APPARENT_RISK: "govuk-tag--grey",
     RiskGrade.LOW: "govuk-tag--blue",
     RiskGrade.MEDIUM: "govuk-tag--yellow",
@@ -99,10 +102,15 @@ def _form_page(request: HttpRequest, form: Any, **context: Any) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    access.require(access.can_report_episode(request.user), "You cannot report an episode.")
+    standing = rights.standing(request.user, child)
+    rights.require_standing(standing, Right.REPORT_EPISODE)
+    # The police grade; anyone else gives their concern.
+    police_grade = standing.may(Right.GRADE_RISK)
     key = _session_key(child)
     if request.method == "POST":
-        form = EpisodeReportForm(request.POST, child=child, user=request.user)
+        form = EpisodeReportForm(
+            request.POST, child=child, user=request.user, police_grade=police_grade
+        )
         if form.is_valid():
             request.session[key] = {
                 name: request.POST.getlist(name)
@@ -113,11 +121,14 @@ def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
     elif key in request.session:
         # Coming back from "Change" on the check answers page: show what was typed.
         form = EpisodeReportForm(
-            MultiValueDict(request.session[key]), child=child, user=request.user
+            MultiValueDict(request.session[key]),
+            child=child,
+            user=request.user,
+            police_grade=police_grade,
         )
         form.is_valid()
     else:
-        form = EpisodeReportForm(child=child, user=request.user)
+        form = EpisodeReportForm(child=child, user=request.user, police_grade=police_grade)
     return _report_page(request, child, form)
 
 
@@ -142,11 +153,17 @@ def _child_url(child_pk: int) -> str:
 @require_http_methods(["GET", "POST"])
 def episode_report_check(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    access.require(access.can_report_episode(request.user), "You cannot report an episode.")
+    standing = rights.standing(request.user, child)
+    rights.require_standing(standing, Right.REPORT_EPISODE)
     key = _session_key(child)
     if key not in request.session:
         return redirect("incidents:episode_report", child_pk=child.pk)
-    form = EpisodeReportForm(MultiValueDict(request.session[key]), child=child, user=request.user)
+    form = EpisodeReportForm(
+        MultiValueDict(request.session[key]),
+        child=child,
+        user=request.user,
+        police_grade=standing.may(Right.GRADE_RISK),
+    )
     if not form.is_valid():
         # Time has moved on (for example a time that was "now" is still fine, but a
         # deleted agency is not): send them back to the questions, errors shown.
@@ -211,9 +228,15 @@ def _answers(form: EpisodeReportForm) -> list[dict[str, Any]]:
         ("Circumstances", data["circumstances"], "circumstances"),
         ("Police reference", data["police_reference"] or "None", "police_reference"),
         ("Exploitation and vulnerability", ", ".join(flags) or "None", "flags"),
-        ("Risk grade", dict(RiskGrade.choices).get(data["risk"], ""), "risk"),
-        ("Information the grade rests on", data["risk_rationale"], "risk_rationale"),
     ]
+    concern = dict(RiskGrade.choices).get(data["risk"], "")
+    if form.police_grade:
+        rows.append(("Police risk grade", concern, "risk"))
+        rows.append(("Information the grade rests on", data["risk_rationale"], "risk_rationale"))
+    else:
+        rows.append(("Police risk grade", "Not yet graded: the police grade it", ""))
+        rows.append(("Your concern about the risk", concern, "risk"))
+        rows.append(("What your concern is based on", data["risk_rationale"], "risk_rationale"))
     return [{"label": label, "value": value, "field": field} for label, value, field in rows]
 
 
@@ -374,14 +397,20 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     now = timezone.now()
     missing = episode.found_at is None
+    # What this person may record, from their agency's relation to the child: the same
+    # answer the action functions give.
+    rights_here = rights.standing(user, episode.child).can
     can = {
-        "regrade": missing and access.can_grade_risk(user),
-        "return": missing and access.can_record_return(user),
-        "edit": not episode.is_closed and access.can_report_episode(user),
-        "close": not missing and not episode.is_closed and access.can_close_episode(user),
+        "regrade": missing and rights_here[Right.GRADE_RISK],
+        "return": missing and rights_here[Right.RECORD_RETURN],
+        "edit": not episode.is_closed and rights_here[Right.REPORT_EPISODE],
+        "close": not missing and not episode.is_closed and rights_here[Right.CLOSE_EPISODE],
+        "correct_return": (
+            not missing and not episode.is_closed and rights_here[Right.CORRECT_RETURN_TIME]
+        ),
     }
     check = getattr(episode, "safe_and_well", None)
-    can_record_check = access.can_record_safe_and_well(user)
+    can_record_check = rights_here[Right.RECORD_SAFE_AND_WELL]
     urls = {
         "return": reverse("incidents:episode_return", kwargs={"pk": pk}) if can["return"] else "",
         # The form for the police while the check is to do; for everyone else, and once
@@ -395,11 +424,12 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "strategy_meeting": _optional_url(
             "incidents:strategy_meeting_add", child_pk=episode.child_id
         )
-        if access.can_record_strategy_meeting(user)
+        if rights_here[Right.RECORD_STRATEGY_MEETING]
         else "",
         "strategy_meetings": f"{_child_url(episode.child_id)}#strategy-meetings",
     }
     repeat_count, repeat_days = policy.repeat_threshold()
+    gradings = list(episode.gradings.all())
     # Other apps (notifications) add their sections here; incidents does not know them.
     panels = [
         html
@@ -412,12 +442,19 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "incidents/episodes/detail.html",
         {
+            "corrections": list(
+                episode.return_time_corrections.select_related(
+                    "corrected_by", "corrected_by__agency"
+                )
+            ),
             "panels": panels,
             "episode": episode,
             "child": episode.child,
             "child_url": _child_url(episode.child_id),
             "steps": _steps(episode, now, urls),
-            "gradings": list(episode.gradings.all()),
+            "gradings": gradings,
+            # The latest concern given by a reporter outside the police, shown as such.
+            "concern": next((g for g in gradings if g.kind == RiskGrading.Kind.CONCERN), None),
             "duration": _duration(episode.duration(now)),
             "recent_count": actions.episodes_in_last_days(episode.child, repeat_days, now=now),
             "repeat_count": repeat_count,
@@ -426,6 +463,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can": can,
             "check": check,
             "can_record_safe_and_well": can_record_check,
+            "can_record_safe_and_well_shared": rights_here[Right.RECORD_SAFE_AND_WELL_SHARED],
             "history": history.episode_history(episode),
             "history_shown": history.SHOWN,
         },
@@ -446,7 +484,7 @@ def _duration(delta: dt.timedelta) -> str:
 @require_http_methods(["GET", "POST"])
 def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
     episode = _episode_for_page(request, pk)
-    access.require(access.can_report_episode(request.user), "You cannot change this episode.")
+    rights.require(request.user, Right.REPORT_EPISODE, episode.child)
     child = episode.child
     kwargs = {"child": child, "user": request.user, "episode": episode}
     if request.method == "POST":
@@ -468,10 +506,7 @@ def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
             fields.update(form.flag_values())
             if episode.found_at is not None:
                 fields.update(
-                    {
-                        name: data[name]
-                        for name in ("found_at", "found_with", "how_returned", "return_notes")
-                    }
+                    {name: data[name] for name in ("found_with", "how_returned", "return_notes")}
                 )
             try:
                 with transaction.atomic():
@@ -520,8 +555,9 @@ def _stale_form(
 @require_http_methods(["GET", "POST"])
 def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(access.can_grade_risk(request.user), "Only police can grade risk.")
-    form = RegradeForm(request.POST or None, initial={"grade": episode.risk})
+    rights.require(request.user, Right.GRADE_RISK, episode.child)
+    graded = episode.risk != NOT_GRADED
+    form = RegradeForm(request.POST or None, initial={"grade": episode.risk} if graded else {})
     if request.method == "POST" and form.is_valid():
         try:
             actions.episode_regrade_risk(
@@ -541,7 +577,7 @@ def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
         form,
         child=episode.child,
         episode=episode,
-        title="Re-grade risk",
+        title="Re-grade risk" if graded else "Grade risk",
         caption=f"{episode.child.full_name}: currently {episode.get_risk_display().lower()}",
         back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
     )
@@ -550,7 +586,7 @@ def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(access.can_record_return(request.user), "You cannot record a return.")
+    rights.require(request.user, Right.RECORD_RETURN, episode.child)
     if request.method == "POST":
         form = ReturnForm(request.POST)
         if form.is_valid():
@@ -593,9 +629,54 @@ def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+def episode_correct_return(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct the return time, with a reason: the interview's deadline stays as it was."""
+    episode = access.get_episode_for_user(request.user, pk)
+    rights.require(request.user, Right.CORRECT_RETURN_TIME, episode.child)
+    interview = getattr(episode, "interview", None) if episode.found_at else None
+    if request.method == "POST":
+        form = ReturnTimeForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                actions.episode_correct_return_time(
+                    acting_user=request.user,
+                    episode=episode,
+                    expected_version=data["version"],
+                    found_at=data["found_at"],
+                    reason=data["reason"],
+                )
+            except StaleEdit as error:
+                form = _stale_form(request, ReturnTimeForm, pk, error)
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, "The return time has been corrected")
+                return redirect("incidents:episode_detail", pk=pk)
+    else:
+        form = ReturnTimeForm(initial={"version": episode.version, "found_at": episode.found_at})
+    intro = (
+        "The return interview keeps the deadline set when the return was first recorded"
+        + (f", {timezone.localtime(interview.due_at):%-d %b %Y %H:%M}" if interview else "")
+        + ": correcting the time does not move it. The correction is shown on the episode, "
+        "with your reason."
+    )
+    return _form_page(
+        request,
+        form,
+        child=episode.child,
+        episode=episode,
+        title="Correct the return time",
+        caption=f"{episode.child.full_name}: {episode}",
+        intro=intro,
+        back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
+    )
+
+
+@require_http_methods(["GET", "POST"])
 def episode_close(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(access.can_close_episode(request.user), "Only a manager can close an episode.")
+    rights.require(request.user, Right.CLOSE_EPISODE, episode.child)
     form = CloseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -713,5 +794,10 @@ urlpatterns: list[URLPattern] = [
     path("episodes/<int:pk>/risk/", episode_regrade, name="episode_regrade"),
     path("episodes/<int:pk>/return/", episode_return, name="episode_return"),
     path("episodes/<int:pk>/close/", episode_close, name="episode_close"),
+    path(
+        "episodes/<int:pk>/return-time/",
+        episode_correct_return,
+        name="episode_correct_return",
+    ),
     path("recent-work/", recent_work, name="recent_work"),
 ]

@@ -1,4 +1,4 @@
-"""Views: see the module docstring of incidents.access for who may see and do what.
+"""Views: who may see a record is incidents.access; who may record what, incidents.rights.
 
 After a return: the police safe and well check, the return interview (its due time,
 the attempt log, the child's own words) and challenges to a partner's decision.
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from missingkids import policy
 from missingkids.audit.log import log_record_view
 
-from .. import access
+from .. import access, rights
 from ..actions.base import StaleEdit
 from ..actions.interviews import (
     challenge_raise,
@@ -42,7 +42,14 @@ from ..forms.interviews import (
     SafeAndWellShareForm,
     VersionedForm,
 )
-from ..models import Challenge, Episode, InterviewAttempt, ReturnInterview, SafeAndWellCheck
+from ..models import (
+    Challenge,
+    Episode,
+    InterviewAttempt,
+    ReturnInterview,
+    SafeAndWellCheck,
+)
+from ..rights import Right
 
 DUE_SOON = dt.timedelta(hours=24)
 
@@ -129,10 +136,7 @@ def _check_url(episode: Episode) -> str:
 @require_http_methods(["GET", "POST"])
 def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(
-        access.can_record_safe_and_well(request.user),
-        "Only police officers record safe and well checks.",
-    )
+    rights.require(request.user, Right.RECORD_SAFE_AND_WELL, episode.child)
     if request.method == "GET" and _check_of(episode) is not None:
         messages.info(request, "The safe and well check has already been recorded")
         return redirect(_check_url(episode))
@@ -161,10 +165,7 @@ def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def safe_and_well_share_view(request: HttpRequest, pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(
-        access.can_record_safe_and_well(request.user),
-        "Only police officers record that a safe and well check was shared.",
-    )
+    rights.require(request.user, Right.RECORD_SAFE_AND_WELL_SHARED, episode.child)
     check = _check_of(episode)
     if check is None:
         raise Http404("No safe and well check has been recorded")
@@ -209,19 +210,24 @@ def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
     log_record_view(request, child_id=episode.child_id, episode_id=episode.pk)
     interview = _interview_of(episode)
     now = timezone.now()
+    # The interview's own provider, not any provider: the same answer the actions give.
+    can = rights.standing(request.user, episode.child, interview=interview).can
     context: dict[str, Any] = {
         "episode": episode,
         "child": episode.child,
         "interview": interview,
         "check": _check_of(episode),
-        "can_record_interview": access.can_record_interview(request.user),
-        "can_record_safe_and_well": access.can_record_safe_and_well(request.user),
-        "can_raise_challenge": access.can_raise_challenge(request.user),
+        "can_record_interview": interview is not None and can[Right.RECORD_INTERVIEW],
+        "can_record_safe_and_well": can[Right.RECORD_SAFE_AND_WELL],
+        "can_record_safe_and_well_shared": can[Right.RECORD_SAFE_AND_WELL_SHARED],
+        "can_raise_challenge": can[Right.RAISE_CHALLENGE],
     }
     if interview is not None:
         attempts = list(interview.attempts.select_related("recorded_by", "recorded_by__agency"))
         failed = sum(1 for a in attempts if a.outcome in InterviewAttempt.FAILED_OUTCOMES)
         context.update(
+            # What the deadline was counted from: the return as first recorded.
+            counted_from=interview.due_at - policy.interview_due_after(),
             attempts=attempts,
             failed_attempts=failed,
             stuck=_stuck(interview, failed),
@@ -256,11 +262,9 @@ def _stuck(interview: ReturnInterview, failed: int) -> Stuck:
 
 def _interview_for_recording(request: HttpRequest, pk: int) -> tuple[Episode, ReturnInterview]:
     episode = access.get_episode_for_user(request.user, pk)
-    access.require(
-        access.can_record_interview(request.user),
-        "Only return-interview providers and local authority staff record return interviews.",
-    )
-    return episode, _interview_or_404(episode)
+    interview = _interview_or_404(episode)
+    rights.require(request.user, Right.RECORD_INTERVIEW, episode.child, interview=interview)
+    return episode, interview
 
 
 @require_http_methods(["GET", "POST"])
@@ -392,10 +396,7 @@ def interview_declined(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def challenge_add(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    access.require(
-        access.can_raise_challenge(request.user),
-        "Only practitioners and managers raise challenges.",
-    )
+    rights.require(request.user, Right.RAISE_CHALLENGE, child)
     if request.method == "POST":
         form = ChallengeForm(request.POST, child=child)
         if form.is_valid():
@@ -441,10 +442,7 @@ def challenge_outcome(request: HttpRequest, child_pk: int, challenge_pk: int) ->
     if challenge is None:
         raise Http404("No such challenge")
     challenge.child = child
-    access.require(
-        access.can_raise_challenge(request.user),
-        "Only practitioners and managers record the outcome of a challenge.",
-    )
+    rights.require(request.user, Right.RAISE_CHALLENGE, child)
     if request.method == "POST":
         form = ChallengeOutcomeForm(request.POST)
         if form.is_valid():

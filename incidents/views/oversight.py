@@ -1,7 +1,8 @@
 """A manager's records against a child: strategy meetings and supervision notes.
 
 Each page fetches the child through ``incidents.access`` (404 outside the user's
-scope), refuses anyone but a manager (403), and saves through one action of
+scope), refuses anyone but a manager of the child's responsible council (403,
+``incidents.rights``), and saves through one action of
 ``incidents.actions.oversight``.
 """
 
@@ -14,29 +15,25 @@ from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_http_methods
 
-from .. import access
+from .. import access, rights
 from ..actions.oversight import strategy_meeting_record, supervision_note_add
 from ..forms.oversight import StrategyMeetingForm, SupervisionNoteForm
 from ..models import Child
+from ..rights import Right
 
 # Earlier records shown beside the form, so a manager sees what was decided last time.
 EARLIER_SHOWN = 5
 
 
-def _child(request: HttpRequest, child_pk: int, *, allowed: bool, refusal: str) -> Child:
+def _child(request: HttpRequest, child_pk: int, *, right: Right) -> Child:
     child = access.get_child_for_user(request.user, child_pk)
-    access.require(allowed, refusal)
+    rights.require(request.user, right, child)
     return child
 
 
 @require_http_methods(["GET", "POST"])
 def strategy_meeting_add(request: HttpRequest, child_pk: int) -> HttpResponse:
-    child = _child(
-        request,
-        child_pk,
-        allowed=access.can_record_strategy_meeting(request.user),
-        refusal="Only a manager can record a strategy meeting.",
-    )
+    child = _child(request, child_pk, right=Right.RECORD_STRATEGY_MEETING)
     form = StrategyMeetingForm(request.POST or None, child=child)
     if request.method == "POST" and form.is_valid():
         try:
@@ -56,12 +53,7 @@ def strategy_meeting_add(request: HttpRequest, child_pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def supervision_note_add_view(request: HttpRequest, child_pk: int) -> HttpResponse:
-    child = _child(
-        request,
-        child_pk,
-        allowed=access.can_add_supervision_note(request.user),
-        refusal="Only a manager can write a supervision note.",
-    )
+    child = _child(request, child_pk, right=Right.SUPERVISION_NOTES)
     form = SupervisionNoteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

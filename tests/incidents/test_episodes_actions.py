@@ -14,6 +14,7 @@ from django.utils import timezone
 from incidents.actions import episodes as actions
 from incidents.actions.base import StaleEdit
 from incidents.models import (
+    NOT_GRADED,
     CaseEvent,
     Episode,
     Involvement,
@@ -199,6 +200,32 @@ def test_report_requires_risk_and_rationale(officer, child):
 # Re-grade -------------------------------------------------------------------------------
 
 
+def test_report_by_anyone_but_police_is_a_reporters_concern(social_worker, child):
+    episode = report(social_worker, child, risk=RiskGrade.HIGH)
+
+    assert (episode.risk, episode.risk_rank) == (NOT_GRADED, 0)
+    assert episode.get_risk_display() == "Not yet graded"
+    concern = RiskGrading.objects.get(episode=episode)
+    assert concern.kind == RiskGrading.Kind.CONCERN
+    assert (concern.grade, concern.graded_by, concern.rationale) == (
+        "high",
+        social_worker,
+        "Known CSE concerns.",
+    )
+    event = CaseEvent.objects.get(episode=episode)
+    assert event.data["risk"] == NOT_GRADED
+    assert event.data["risk_rank"] == 0
+    assert event.data["reporters_concern"] == "high"
+    assert "not yet graded by police; reporter's concern: High" in event.summary
+
+
+def test_report_by_police_is_the_police_grade(officer, child):
+    episode = report(officer, child, risk=RiskGrade.LOW)
+    assert (episode.risk, episode.risk_rank) == ("low", 2)
+    assert RiskGrading.objects.get(episode=episode).kind == RiskGrading.Kind.POLICE
+    assert CaseEvent.objects.get(episode=episode).data["reporters_concern"] is None
+
+
 def test_regrade_by_police_while_missing(officer, social_worker, child):
     episode = report(social_worker, child, risk=RiskGrade.LOW)
     grading = actions.episode_regrade_risk(
@@ -207,10 +234,13 @@ def test_regrade_by_police_while_missing(officer, social_worker, child):
     episode.refresh_from_db()
     assert (episode.risk, episode.risk_rank) == ("high", 4)
     assert grading.graded_by == officer
+    assert grading.kind == RiskGrading.Kind.POLICE
     assert episode.gradings.count() == 2
     event = CaseEvent.objects.get(episode=episode, kind=CaseEvent.Kind.RISK_REGRADED)
-    assert event.data["old"] == "low"
+    # The social worker's "low" was their concern: the police grade went from none.
+    assert event.data["old"] == NOT_GRADED
     assert event.data["new"] == "high"
+    assert event.summary == "Risk graded High by police: Seen with adults"
     assert event.is_protocol
 
 
@@ -434,15 +464,102 @@ def test_update_validates_merged_values(social_worker, child):
     assert errors["reported_at"] == [actions.REPORTED_BEFORE_LAST_SEEN_MESSAGE]
 
 
-def test_update_found_at_moves_interview_due(social_worker, child):
+def test_update_cannot_change_the_return_time(social_worker, child):
+    """The return time has its own action, with a reason and the deadline kept."""
     interview = ReturnInterviewFactory(episode__child=child)
     episode = interview.episode
-    new_found = episode.found_at - dt.timedelta(minutes=30)
-    actions.episode_update(
-        acting_user=social_worker, episode=episode, expected_version=1, found_at=new_found
+    with pytest.raises(TypeError):
+        actions.episode_update(
+            acting_user=social_worker,
+            episode=episode,
+            expected_version=1,
+            found_at=episode.found_at - dt.timedelta(minutes=30),
+        )
+
+
+# Correct the return time ----------------------------------------------------------------
+
+
+def _correct(user, episode, found_at, reason="Custody record shows the earlier time"):
+    return actions.episode_correct_return_time(
+        acting_user=user,
+        episode=episode,
+        expected_version=episode.version,
+        found_at=found_at,
+        reason=reason,
     )
+
+
+def test_correcting_the_return_time_keeps_the_interview_deadline(social_worker, child):
+    interview = ReturnInterviewFactory(episode__child=child)
+    episode = interview.episode
+    first_found, kept_due = episode.found_at, interview.due_at
+    corrected = first_found + dt.timedelta(minutes=40)
+
+    correction = _correct(social_worker, episode, corrected)
+
+    episode.refresh_from_db()
     interview.refresh_from_db()
-    assert interview.due_at == new_found + dt.timedelta(hours=72)
+    assert episode.found_at == corrected
+    assert interview.due_at == kept_due  # not corrected + 72 hours
+    assert episode.interview_due_at == kept_due
+    assert (correction.previous_found_at, correction.found_at) == (first_found, corrected)
+    assert correction.corrected_by == social_worker
+    assert correction.reason == "Custody record shows the earlier time"
+    event = CaseEvent.objects.get(episode=episode, kind=CaseEvent.Kind.EPISODE_EDITED)
+    assert event.is_protocol  # who must be told is worked out again
+    assert event.data["return_time_corrected"] is True
+    assert set(event.data["changes"]) == {"found_at"}
+    assert "Custody record shows the earlier time" in event.summary
+    assert "The return interview stays due by" in event.summary
+
+
+def test_correcting_the_return_time_by_police(officer, child):
+    episode = ReturnInterviewFactory(episode__child=child).episode
+    _correct(officer, episode, episode.found_at - dt.timedelta(minutes=5))
+    assert episode.return_time_corrections.get().corrected_by == officer
+
+
+def test_the_provider_cannot_correct_the_return_time(provider_worker, child, provider):
+    interview = ReturnInterviewFactory(episode__child=child, provider=provider)
+    episode = interview.episode
+    with pytest.raises(PermissionDenied):
+        _correct(provider_worker, episode, episode.found_at + dt.timedelta(days=18))
+    episode.refresh_from_db()
+    assert episode.found_at == interview.episode.found_at
+    assert not episode.return_time_corrections.exists()
+
+
+def test_a_correction_is_checked_like_the_return(social_worker, child):
+    episode = ReturnInterviewFactory(episode__child=child).episode
+    now = timezone.now()
+    for found_at, field, message in (
+        (episode.last_seen_at - dt.timedelta(minutes=1), "found_at", "after the time last seen"),
+        (now + dt.timedelta(hours=1), "found_at", "must not be in the future"),
+        (episode.found_at, "found_at", "already recorded at"),
+    ):
+        with pytest.raises(ValidationError) as excinfo:
+            _correct(social_worker, episode, found_at)
+        assert message in " ".join(errors_of(excinfo)[field])
+    with pytest.raises(ValidationError) as excinfo:
+        _correct(social_worker, episode, episode.found_at - dt.timedelta(minutes=1), reason=" ")
+    assert errors_of(excinfo)["reason"] == ["Enter why the return time is being corrected"]
+    assert not episode.return_time_corrections.exists()
+
+
+def test_no_correction_before_the_return_or_after_closing(social_worker, manager, child):
+    missing = EpisodeFactory(child=child)
+    with pytest.raises(ValidationError) as excinfo:
+        _correct(social_worker, missing, timezone.now() - dt.timedelta(minutes=5))
+    assert "Record the return before" in errors_of(excinfo)["__all__"][0]
+
+    missing.found_at = timezone.now() - dt.timedelta(hours=1)
+    missing.save()
+    actions.episode_close(acting_user=manager, episode=missing, reason="Done")
+    missing.refresh_from_db()
+    with pytest.raises(ValidationError) as excinfo:
+        _correct(social_worker, missing, missing.found_at - dt.timedelta(minutes=5))
+    assert errors_of(excinfo)["__all__"] == ["A closed episode cannot be changed"]
 
 
 def test_update_refused_for_admin(admin_user, child):

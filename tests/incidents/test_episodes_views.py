@@ -150,6 +150,42 @@ def test_report_journey(client, social_worker, child, la_west):
     assert str(child.pk) not in client.session.get("episode_report", "")
 
 
+def test_a_council_report_asks_for_a_concern_and_shows_it_as_such(client, social_worker, child):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    question = client.get(url).content.decode()
+    assert "Your concern about the risk to the child" in question
+    assert "Police risk grade" not in question
+    client.post(url, report_data(risk="high"))
+    check = client.get(reverse("incidents:episode_report_check", args=[child.pk]))
+    answers = check.content.decode()
+    assert "Not yet graded: the police grade it" in answers
+    assert "Your concern about the risk" in answers
+
+    client.post(reverse("incidents:episode_report_check", args=[child.pk]))
+    episode = Episode.objects.get()
+    page = client.get(reverse("incidents:episode_detail", args=[episode.pk])).content.decode()
+    grade = re.search(r'data-testid="police-grade">(.*?)</dd>', page, re.S).group(1)
+    assert "Not yet graded" in grade
+    concern = re.search(r'data-testid="reporters-concern">(.*?)</dd>', page, re.S).group(1)
+    assert "High, given by Jo Whitfield" in concern
+    assert "not the police grade" in concern
+    assert "Reporter&#x27;s concern" in page  # its kind in the grading history
+
+
+def test_a_police_report_is_the_police_grade(client, officer, child):
+    client.force_login(officer)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    assert "Police risk grade" in client.get(url).content.decode()
+    client.post(url, report_data(risk="high"))
+    client.post(reverse("incidents:episode_report_check", args=[child.pk]))
+    episode = Episode.objects.get()
+    page = client.get(reverse("incidents:episode_detail", args=[episode.pk])).content.decode()
+    grade = re.search(r'data-testid="police-grade">(.*?)</dd>', page, re.S).group(1)
+    assert "High" in grade
+    assert 'data-testid="reporters-concern"' not in page
+
+
 def test_report_invalid_keeps_input(client, social_worker, child):
     client.force_login(social_worker)
     now = timezone.now()
@@ -210,14 +246,16 @@ def test_detail_query_count_is_fixed(client, officer, episode, django_assert_num
     client.force_login(officer)
     url = reverse("incidents:episode_detail", args=[episode.pk])
     client.get(url)
-    # 10 = the page's own 7, 1 for the active rules' repeat threshold, and 2 for the
+    # 12 = the page's own 10 (one of them the active rules' repeat threshold, one what the
+    # person may record, from their agency's relation to the child, one the corrections
+    # of the return time) + 2 for the
     # notifications checklist (its rows, and whether a change to the record is still
     # being worked through): a fixed count too.
-    with django_assert_num_queries(10 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(12 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
     for _ in range(5):
         RiskGradingFactory(episode=episode, graded_by=officer)
-    with django_assert_num_queries(10 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(12 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 
@@ -369,7 +407,7 @@ def test_the_query_count_is_the_same_with_a_shared_check(
         shared_by_agency=police,
         shared_recorded_by=officer,
     )
-    with django_assert_num_queries(10 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(12 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 
@@ -555,11 +593,15 @@ def test_edit_stale_shows_conflict_and_keeps_input(client, social_worker, episod
     assert episode.circumstances == "First"
 
 
-def test_edit_returned_episode_found_before_last_seen(client, social_worker, returned):
+def test_edit_leaves_the_return_time_alone(client, social_worker, returned):
+    """The edit page has no return time, and ignores one posted to it."""
     client.force_login(social_worker)
+    url = reverse("incidents:episode_edit", args=[returned.pk])
+    assert 'name="found_at_0"' not in client.get(url).content.decode()
+    found, due = returned.found_at, returned.interview.due_at
     data = edit_data(
         returned,
-        **when("found_at", returned.last_seen_at - dt.timedelta(hours=2)),
+        **when("found_at", found + dt.timedelta(days=3)),
         how_returned="self",
         found_description="",
         found_with="",
@@ -567,9 +609,66 @@ def test_edit_returned_episode_found_before_last_seen(client, social_worker, ret
         found_postcode="",
         return_notes="",
     )
-    response = client.post(reverse("incidents:episode_edit", args=[returned.pk]), data)
+    assert client.post(url, data).status_code == 302
+    returned.refresh_from_db()
+    assert returned.found_at == found
+    assert ReturnInterview.objects.get(episode=returned).due_at == due
+
+
+def test_correct_the_return_time_page(client, social_worker, returned):
+    client.force_login(social_worker)
+    detail = reverse("incidents:episode_detail", args=[returned.pk])
+    url = reverse("incidents:episode_correct_return", args=[returned.pk])
+    assert f'href="{url}"' in client.get(detail).content.decode()
+    page = client.get(url).content.decode()
+    assert "keeps the deadline set when the return was first recorded" in page
+
+    too_early = returned.last_seen_at - dt.timedelta(hours=2)
+    response = client.post(
+        url, {**when("found_at", too_early), "reason": "", "version": returned.version}
+    )
     assert response.status_code == 200
+    content = response.content.decode()
+    assert "<title>Error:" in content
+    assert "Enter why the return time is being corrected" in content
+
+    response = client.post(
+        url,
+        {**when("found_at", too_early), "reason": "Carer's log", "version": returned.version},
+    )
     assert "The time found must be after the time last seen" in response.content.decode()
+    assert "Carer&#x27;s log" in response.content.decode()  # what was typed is kept
+
+    due = returned.interview.due_at
+    corrected = (returned.found_at - dt.timedelta(minutes=30)).replace(second=0, microsecond=0)
+    response = client.post(
+        url,
+        {**when("found_at", corrected), "reason": "Carer's log", "version": returned.version},
+    )
+    assert response.status_code == 302
+    returned.refresh_from_db()
+    assert returned.found_at == corrected
+    assert ReturnInterview.objects.get(episode=returned).due_at == due
+    page = client.get(detail).content.decode()
+    correction = re.search(r'data-testid="return-time-correction">(.*?)</div>', page, re.S)
+    assert "Carer&#x27;s log" in correction.group(1)
+    assert "Jo Whitfield" in correction.group(1)
+    assert "a correction does not move it" in page
+    interview = client.get(reverse("incidents:interview_detail", args=[returned.pk]))
+    assert "as first recorded: the return time was corrected later" in interview.content.decode()
+
+
+def test_the_provider_is_not_offered_the_correction(client, provider_worker, returned):
+    client.force_login(provider_worker)
+    url = reverse("incidents:episode_correct_return", args=[returned.pk])
+    detail = reverse("incidents:episode_detail", args=[returned.pk])
+    assert url not in client.get(detail).content.decode()
+    assert client.get(url).status_code == 403
+    found = returned.found_at
+    data = {**when("found_at", found + dt.timedelta(days=2)), "reason": "x", "version": 1}
+    assert client.post(url, data).status_code == 403
+    returned.refresh_from_db()
+    assert returned.found_at == found
 
 
 def test_edit_outsider_404(client, outsider, episode):

@@ -333,6 +333,10 @@ def test_times_are_uk_time_in_summer(returned):
         reported_at=dt.datetime(2026, 6, 27, 14, 0, tzinfo=UTC),
         found_at=dt.datetime(2026, 6, 28, 13, 30, tzinfo=UTC),
     )
+    # The interview's deadline is stored when the return is recorded (and kept then).
+    ReturnInterview.objects.filter(episode=returned).update(
+        due_at=dt.datetime(2026, 7, 1, 13, 30, tzinfo=UTC)
+    )
     notification = Notification.objects.get(
         episode=returned, step=Step.RETURNED, recipient_role=R.PROVIDER
     )

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 import time_machine
 
-from incidents.models import CaseEvent, LegalStatus
+from incidents.models import CaseEvent, Episode, LegalStatus
 from notifications.engine import fire_timed_steps, in_office_hours
-from notifications.models import Notification, Step, TimedStepFired
+from notifications.models import (
+    Notification,
+    RecipientRole,
+    Step,
+    TellerKind,
+    TimedStepFired,
+)
+from tests.factories.incidents import ReturnInterviewFactory
+from tests.factories.notifications import RuleFactory
 
 from .engine_world import (
     REPORTED_LA,
@@ -186,3 +195,30 @@ def test_rules_without_out_of_hours_tell_the_front_door_at_night(child, officer,
 
     told = by_rule(made, "Returned: police tell the responsible local authority")
     assert told.recipient_contact == contacts["front_door"]
+
+
+def test_the_interview_reminder_keeps_the_deadline_when_the_return_time_is_corrected(
+    child, officer, la_west
+):
+    """The provider's deadline is the interview's, set at the first recorded return: a
+    return time corrected two days later neither delays nor cancels the reminder."""
+    reminder = RuleFactory(
+        step=Step.INTERVIEW_DUE,
+        teller=TellerKind.RESPONSIBLE_LA,
+        recipient=RecipientRole.TEAM_MANAGER,
+        due_after_hours=Decimal(2),
+    )
+    found = LAST_SEEN + dt.timedelta(hours=5)
+    episode = make_episode(child, officer, last_seen=LAST_SEEN, found_at=found)
+    kept = found + dt.timedelta(hours=72)
+    ReturnInterviewFactory(episode=episode, owner=la_west, due_at=kept)
+    Episode.objects.filter(pk=episode.pk).update(found_at=found + dt.timedelta(days=2))
+
+    interview_due = TimedStepFired.objects.filter(episode=episode, step=Step.INTERVIEW_DUE)
+    fire_timed_steps(now=kept - dt.timedelta(minutes=1))
+    assert not interview_due.exists()
+    fire_timed_steps(now=kept)
+    assert interview_due.get().fired
+    made = Notification.objects.get(episode=episode, step=Step.INTERVIEW_DUE)
+    assert made.rule == reminder
+    assert made.due_at == kept + dt.timedelta(hours=2)

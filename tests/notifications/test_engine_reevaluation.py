@@ -276,6 +276,33 @@ def test_high_risk_at_the_report_gives_two_hours_from_the_report(clock, girl, of
     assert la.due_at == REPORTED + dt.timedelta(hours=2)
 
 
+def test_a_reporters_concern_is_not_the_police_grade(clock, girl, social_worker, officer):
+    """A council worker reporting "high" gives their concern: the rules wait for the police
+    grade, and run from when the police give it."""
+    head = RuleFactory(
+        name="Reported: head of service told of a high-risk child",
+        step=Step.REPORTED,
+        condition=Condition.RISK_AT_LEAST,
+        risk_at_least=RiskGrade.HIGH,
+        teller=TellerKind.RESPONSIBLE_LA,
+        recipient=R.HEAD_OF_SERVICE,
+        due_after_hours=Decimal(1),
+    )
+    episode = report(social_worker, girl, risk=RiskGrade.HIGH)
+
+    la = Notification.objects.get(episode=episode, recipient_role=R.RESPONSIBLE_LA)
+    assert la.due_at == REPORTED + dt.timedelta(hours=24)  # not the 2 hours of high risk
+    assert not Notification.objects.filter(rule=head).exists()
+
+    graded = REPORTED + dt.timedelta(hours=1)
+    clock.move_to(graded)
+    regrade(officer, episode, RiskGrade.HIGH)
+
+    la.refresh_from_db()
+    assert la.due_at == graded + dt.timedelta(hours=2)
+    assert Notification.objects.get(rule=head).due_at == graded + dt.timedelta(hours=1)
+
+
 def test_a_responsible_council_changed_later_moves_who_is_told(
     clock, contacts, officer, social_worker, area_west, area_east, la_east
 ):

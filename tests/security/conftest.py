@@ -18,6 +18,7 @@ from incidents.models import (
     Child,
     Episode,
     Involvement,
+    InvolvementRequest,
     LegalStatus,
     LegalStatusPeriod,
     Placement,
@@ -43,6 +44,7 @@ class Case:
     challenge: Challenge
     interview: ReturnInterview
     notification: object | None
+    involvement_request: InvolvementRequest | None = None
 
 
 @pytest.fixture
@@ -85,4 +87,22 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         pass
     else:
         notification = NotificationFactory(episode=episode, responsible_agency=la_west)
-    return Case(child, episode, placement, involvement, challenge, interview, notification)
+    # A request to record an agency, waiting for the responsible council's answer.
+    involvement_request = InvolvementRequest.objects.create(
+        child=child,
+        agency=provider,
+        role=Involvement.Role.OTHER,
+        start=timezone.localdate(),
+        requested_by=officer,
+        requested_by_agency=police,
+    )
+    return Case(
+        child,
+        episode,
+        placement,
+        involvement,
+        challenge,
+        interview,
+        notification,
+        involvement_request,
+    )

@@ -76,6 +76,7 @@ def _fill(route: Route, kwarg: str, case) -> object:
         "placement_pk": case.placement.pk,
         "involvement_pk": case.involvement.pk,
         "challenge_pk": case.challenge.pk,
+        "request_pk": case.involvement_request.pk,
     }
     if kwarg in simple:
         return simple[kwarg]
@@ -98,7 +99,11 @@ CARE_DETAILS = {
     "incidents:placement_end",
     "incidents:involvement_add",
     "incidents:involvement_end",
+    "incidents:involvement_request_answer",
 }
+# Only a host council asks the responsible council to record an agency; the case's child
+# lives in the area of their own council, so there is no host council to ask.
+HOST_COUNCIL_ONLY = {"incidents:involvement_request_add"}
 POLICE_ONLY = {
     "incidents:episode_regrade",
     "incidents:safe_and_well_record",
@@ -109,6 +114,9 @@ INTERVIEWS = {
     "incidents:interview_held",
     "incidents:interview_declined",
 }
+# The police and the responsible council correct the return time; not the provider
+# measured against the deadline it starts.
+RETURN_TIME = {"incidents:episode_correct_return"}
 REDIRECTS = {"incidents:episode_report_check"}  # nothing to check yet: back to the form
 # Pages that send one role on: the case's check is already recorded (not yet shared), so
 # the police are taken to it on the episode page rather than offered its form again.
@@ -119,26 +127,33 @@ MANAGERS_ONLY = {
     "incidents:supervision_note_add",
 }
 EXPECTED_403: dict[str, set[str]] = {
-    "social_worker": POLICE_ONLY | MANAGERS_ONLY | {"notifications:cancel"},
+    "social_worker": POLICE_ONLY | MANAGERS_ONLY | HOST_COUNCIL_ONLY | {"notifications:cancel"},
     "officer": CARE_DETAILS
+    | HOST_COUNCIL_ONLY
     | INTERVIEWS
     | MANAGERS_ONLY
     | {"notifications:record_told", "notifications:cancel"},
     "provider_worker": CARE_DETAILS
+    | HOST_COUNCIL_ONLY
     | POLICE_ONLY
     | MANAGERS_ONLY
+    | RETURN_TIME
     | {"notifications:record_told", "notifications:cancel"},
-    "manager": POLICE_ONLY,
+    # A manager of the child's responsible council may record that the police shared
+    # their check with the council (incidents.rights), so that page is theirs too.
+    "manager": (POLICE_ONLY - {"incidents:safe_and_well_share"}) | HOST_COUNCIL_ONLY,
 }
 KNOWN_RECORD_PAGES = {
     "incidents:child_detail",
     "incidents:child_edit",
     *CARE_DETAILS,
+    *HOST_COUNCIL_ONLY,
     "incidents:episode_report",
     "incidents:episode_report_check",
     "incidents:episode_detail",
     "incidents:episode_edit",
     "incidents:episode_return",
+    *RETURN_TIME,
     *MANAGERS_ONLY,
     *POLICE_ONLY,
     "incidents:interview_detail",

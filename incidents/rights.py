@@ -1,0 +1,263 @@
+"""Who may record what about a child: each right held by the agency that owns it.
+
+Seeing a child is decided in ``incidents.access`` (scope). Inside scope, what a person
+may *record* depends on two things only:
+
+- the **relation** of their agency to the child: the responsible council (a local
+  authority serving the child's responsible area), the host council (a local
+  authority serving the area of the child's current placement, when that is another
+  council), the police, the return-interview provider (of the episode's interview;
+  for the child, a provider involved with them or serving their council), an agency
+  recorded as involved, or another agency serving the area;
+- their **role**: practitioner or manager. Admins hold no case role and no right.
+
+``MATRIX`` below is the whole policy, one line per right; README's table ("Rights
+inside a child's record", under Security) is written from it, and
+tests/incidents/test_rights_matrix.py checks that table and drives every cell through
+the action functions. The action functions refuse through ``require``
+and the pages show or hide each button through ``standing(...).can``, so no page
+offers what the action would refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+
+from .access import has_case_role
+from .models import Child, Involvement, Placement
+
+if TYPE_CHECKING:
+    from .models import ReturnInterview
+
+
+class Relation(models.TextChoices):
+    # In this order of precedence: an agency that is several of these is the first.
+    RESPONSIBLE_COUNCIL = "responsible_council", "Responsible council"
+    HOST_COUNCIL = "host_council", "Host council"
+    POLICE = "police", "Police"
+    INTERVIEW_PROVIDER = "interview_provider", "Return-interview provider"
+    INVOLVED = "involved", "Involved agency"
+    OTHER = "other", "Other agency in the area"
+
+
+class Right(models.TextChoices):
+    EDIT_IDENTITY = "edit_identity", "Correct identity and profile"
+    MANAGE_CARE_DETAILS = (
+        "manage_care_details",
+        "Legal status, placements, involved agencies, responsible council; accept or "
+        "decline requests to record an agency",
+    )
+    REQUEST_INVOLVEMENT = (
+        "request_involvement",
+        "Ask the responsible council to record an involved agency",
+    )
+    REPORT_EPISODE = "report_episode", "Report an episode; change its details"
+    RECORD_RETURN = "record_return", "Record the return"
+    CORRECT_RETURN_TIME = (
+        "correct_return_time",
+        "Correct the return time afterwards, with a reason",
+    )
+    GRADE_RISK = "grade_risk", "Grade risk (the police grade)"
+    RECORD_SAFE_AND_WELL = "record_safe_and_well", "Record the safe and well check"
+    RECORD_SAFE_AND_WELL_SHARED = (
+        "record_safe_and_well_shared",
+        "Record that the safe and well check was shared",
+    )
+    RECORD_INTERVIEW = (
+        "record_interview",
+        "Record return interview attempts, the interview held or declined",
+    )
+    CLOSE_EPISODE = "close_episode", "Close an episode early, with a reason"
+    RECORD_STRATEGY_MEETING = "record_strategy_meeting", "Record a strategy meeting"
+    SUPERVISION_NOTES = "supervision_notes", "Read and write supervision notes"
+    RAISE_CHALLENGE = "raise_challenge", "Record a challenge and its outcome"
+
+
+PRACTITIONER, MANAGER = User.Role.PRACTITIONER, User.Role.MANAGER
+BOTH: frozenset[str] = frozenset({PRACTITIONER, MANAGER})
+MANAGERS: frozenset[str] = frozenset({MANAGER})
+NOBODY: frozenset[str] = frozenset()
+
+
+def _only(**roles: frozenset[str]) -> dict[Relation, frozenset[str]]:
+    """The roles of each relation that hold a right; every relation not named, none."""
+    return {relation: roles.get(relation.name.lower(), NOBODY) for relation in Relation}
+
+
+EVERYONE = _only(**{relation.name.lower(): BOTH for relation in Relation})
+
+# The policy: right -> relation -> roles that hold it.
+MATRIX: dict[Right, dict[Relation, frozenset[str]]] = {
+    # Anyone working with the child can correct a name or add to the profile that helps
+    # find them; the responsible council is the only one that can move them to
+    # another council (part of MANAGE_CARE_DETAILS).
+    Right.EDIT_IDENTITY: EVERYONE,
+    Right.MANAGE_CARE_DETAILS: _only(responsible_council=BOTH),
+    # The host council learns things locally (a school, a GP) but does not decide who
+    # works with the child: it asks, and the responsible council accepts or declines.
+    Right.REQUEST_INVOLVEMENT: _only(host_council=BOTH),
+    Right.REPORT_EPISODE: EVERYONE,
+    Right.RECORD_RETURN: EVERYONE,
+    # The interview provider is measured against a deadline counted from the return:
+    # only the police and the responsible council correct the time afterwards, and the
+    # deadline first set is kept whatever the correction.
+    Right.CORRECT_RETURN_TIME: _only(responsible_council=BOTH, police=BOTH),
+    # Anyone else reporting gives a reporter's concern, never the police grade.
+    Right.GRADE_RISK: _only(police=BOTH),
+    Right.RECORD_SAFE_AND_WELL: _only(police=BOTH),
+    # A manager of the responsible council may record that the police told them.
+    Right.RECORD_SAFE_AND_WELL_SHARED: _only(police=BOTH, responsible_council=MANAGERS),
+    Right.RECORD_INTERVIEW: _only(responsible_council=BOTH, interview_provider=BOTH),
+    Right.CLOSE_EPISODE: _only(responsible_council=MANAGERS),
+    Right.RECORD_STRATEGY_MEETING: _only(responsible_council=MANAGERS),
+    Right.SUPERVISION_NOTES: _only(responsible_council=MANAGERS),
+    Right.RAISE_CHALLENGE: EVERYONE,
+}
+
+# What a refused person is told (the 403 page and a crafted POST alike).
+REFUSALS: dict[Right, str] = {
+    Right.EDIT_IDENTITY: "You cannot change this child's details.",
+    Right.MANAGE_CARE_DETAILS: (
+        "Only the child's responsible council keeps legal status, placements, involved "
+        "agencies and the responsible council."
+    ),
+    Right.REQUEST_INVOLVEMENT: (
+        "Only the council where the child is placed asks the responsible council to "
+        "record an agency."
+    ),
+    Right.REPORT_EPISODE: "You cannot report or change an episode for this child.",
+    Right.RECORD_RETURN: "You cannot record a return for this child.",
+    Right.CORRECT_RETURN_TIME: (
+        "Only the police and the child's responsible council can correct the return time."
+    ),
+    Right.GRADE_RISK: "Only police can grade risk.",
+    Right.RECORD_SAFE_AND_WELL: "Only police officers record safe and well checks.",
+    Right.RECORD_SAFE_AND_WELL_SHARED: (
+        "Only police officers, or managers of the child's responsible council, record "
+        "that a safe and well check was shared."
+    ),
+    Right.RECORD_INTERVIEW: (
+        "Only the child's responsible council and the interview's provider record the "
+        "return interview."
+    ),
+    Right.CLOSE_EPISODE: "Only a manager of the child's responsible council can close an episode.",
+    Right.RECORD_STRATEGY_MEETING: (
+        "Only a manager of the child's responsible council can record a strategy meeting."
+    ),
+    Right.SUPERVISION_NOTES: (
+        "Only managers of the child's responsible council read and write supervision notes."
+    ),
+    Right.RAISE_CHALLENGE: "Only practitioners and managers record challenges.",
+}
+
+
+def permits(relation: Relation | None, role: str, right: Right) -> bool:
+    """The matrix itself, without the database: whether this relation and role hold it."""
+    return relation is not None and role in MATRIX[right][relation]
+
+
+def relation_to(
+    user: User, child: Child, *, interview: ReturnInterview | None = None
+) -> Relation | None:
+    """The relation of the person's agency to the child; None outside their scope.
+
+    One query, whatever the relation. ``interview`` narrows "return-interview provider"
+    to that interview's provider.
+    """
+    if not has_case_role(user):
+        return None
+    today = timezone.localdate()
+    areas = LocalAuthorityArea.agencies.through.objects.filter(agency_id=user.agency_id).values(
+        "localauthorityarea_id"
+    )
+    # "Current" exactly as incidents.access.children_visible_to counts it, so that a
+    # relation is found for every child in scope and none outside it.
+    current = Q(end__isnull=True) | Q(end__gte=today)
+    facts = (
+        Child.objects.filter(pk=child.pk)
+        .annotate(
+            serves_responsible=Exists(
+                LocalAuthorityArea.agencies.through.objects.filter(
+                    agency_id=user.agency_id, localauthorityarea_id=OuterRef("responsible_area_id")
+                )
+            ),
+            serves_host=Exists(
+                Placement.objects.filter(current, child=OuterRef("pk"), host_area_id__in=areas)
+            ),
+            involved=Exists(
+                Involvement.objects.filter(current, child=OuterRef("pk"), agency_id=user.agency_id)
+            ),
+        )
+        .values("serves_responsible", "serves_host", "involved")
+        .first()
+    )
+    if facts is None or not any(facts.values()):
+        return None
+    kind = user.agency.kind
+    if kind == Agency.Kind.LOCAL_AUTHORITY and facts["serves_responsible"]:
+        return Relation.RESPONSIBLE_COUNCIL
+    if kind == Agency.Kind.LOCAL_AUTHORITY and facts["serves_host"]:
+        return Relation.HOST_COUNCIL
+    if kind == Agency.Kind.POLICE:
+        return Relation.POLICE
+    if kind == Agency.Kind.PROVIDER:
+        if interview is not None:
+            if interview.provider_id == user.agency_id:
+                return Relation.INTERVIEW_PROVIDER
+        elif facts["involved"] or facts["serves_responsible"]:
+            return Relation.INTERVIEW_PROVIDER
+    if facts["involved"]:
+        return Relation.INVOLVED
+    return Relation.OTHER
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A person's standing towards one child: their agency's relation and their role."""
+
+    relation: Relation | None
+    role: str
+    can: dict[str, bool] = field(default_factory=dict)
+
+    def may(self, right: Right) -> bool:
+        return permits(self.relation, self.role, right)
+
+
+def standing(user: User, child: Child, *, interview: ReturnInterview | None = None) -> Standing:
+    """Everything the person may record about the child, from one query: pages use
+    ``.can`` (keyed by right) to show or hide each button."""
+    relation = relation_to(user, child, interview=interview)
+    role = user.role if user.is_authenticated else ""
+    return Standing(
+        relation=relation,
+        role=role,
+        can={right.value: permits(relation, role, right) for right in Right},
+    )
+
+
+def allowed(
+    user: User, right: Right, child: Child, *, interview: ReturnInterview | None = None
+) -> bool:
+    return permits(relation_to(user, child, interview=interview), user.role, right)
+
+
+def require(
+    user: User, right: Right, child: Child, *, interview: ReturnInterview | None = None
+) -> None:
+    """Refuse (403, "You do not have permission") unless the person holds the right."""
+    if not allowed(user, right, child, interview=interview):
+        raise PermissionDenied(REFUSALS[right])
+
+
+def require_standing(current: Standing, right: Right) -> None:
+    """The same refusal, from a standing already worked out for the page."""
+    if not current.may(right):
+        raise PermissionDenied(REFUSALS[right])
