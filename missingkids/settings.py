@@ -6,6 +6,7 @@ false) refuses to start unless every value it needs is given; the error names th
 variable. See the README for the full list.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -229,6 +230,23 @@ if not DEBUG:
 # that sends them has no request to take the host from.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# The reverse proxies in front of the application (addresses or networks). Only a
+# request whose connection comes from one of them has its X-Forwarded-For believed, for
+# the access log and the sign-in lockout (missingkids.audit.log.client_ip); from anywhere
+# else the header is ignored, so a client cannot choose the address it is logged under.
+# Production behind a proxy defaults to this machine, where the README's nginx runs.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=True)
+TRUSTED_PROXIES = env.list(
+    "TRUSTED_PROXIES", default=["127.0.0.1", "::1"] if BEHIND_PROXY and not DEBUG else []
+)
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES must list IP addresses or networks: {_proxy!r} is neither."
+        ) from None
+
 # Security. The production values are what `manage.py check --deploy` asks for; a proxy
 # in front terminates TLS and says so with X-Forwarded-Proto.
 SESSION_COOKIE_HTTPONLY = True
@@ -254,9 +272,9 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "missingkids.accounts.lockout.username_from_request"
 AXES_LOCKOUT_CALLABLE = "missingkids.accounts.views.sign_in_locked_out"
 AXES_RESET_ON_SUCCESS = True
-# One rule for the client's address, shared with the access log: behind the proxy it is
-# the X-Forwarded-For entry the proxy added, not the proxy's own address (which would
-# make every failure count against the e-mail address alone).
+# One rule for the client's address, shared with the access log: from a trusted proxy it
+# is the X-Forwarded-For entry the proxy added, not the proxy's own address (which would
+# make every failure count against one address); from anyone else, their own address.
 AXES_CLIENT_IP_CALLABLE = "missingkids.audit.log.client_ip"
 # Successful sign-ins are recorded by the service's own access log; axes keeps only
 # the failures it needs, and logs no e-mail or network address (its defaults mask them).
@@ -302,7 +320,7 @@ if not DEBUG:
         # the domain owner's decision and hard to undo, so it stays opt-in; without
         # this, `check --deploy --fail-level WARNING` fails on every default install.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
-    if env.bool("BEHIND_PROXY", default=True):
+    if BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Logs never carry personal data: requests are logged by path and status only, and

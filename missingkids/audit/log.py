@@ -10,36 +10,71 @@ on case URLs are logged by ``AccessLogMiddleware``; sign-ins by the signal recei
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from ipware import get_client_ip
 
 from .models import AccessLogEntry
 
 Action = AccessLogEntry.Action
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Queries a logged page view adds (one INSERT), for tests that pin query counts.
 ACCESS_LOG_QUERIES = 1
 
 
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The address the request came from.
+# More hops than any real chain of proxies: an X-Forwarded-For longer than this is walked
+# no further (its far end is whatever the client chose to send anyway).
+MAX_PROXY_HOPS = 10
 
-    Behind the reverse proxy (which says so through SECURE_PROXY_SSL_HEADER) the proxy's
-    own address is REMOTE_ADDR and the client is the last X-Forwarded-For entry, the
-    one the proxy added; earlier entries are whatever the client chose to send.
+
+@functools.cache
+def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def is_trusted_proxy(address: str | None) -> bool:
+    """Whether ``address`` is one of the reverse proxies named in ``TRUSTED_PROXIES``."""
+    if not address:
+        return False
+    ip = ipaddress.ip_address(address)
+    return any(ip in network for network in _networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The address the request came from, believing forwarded headers only from our proxies.
+
+    A request whose connection (REMOTE_ADDR) is not from an address in ``TRUSTED_PROXIES``
+    is taken at its word for nothing: its X-Forwarded-For, whatever it says, is ignored.
+    From a trusted proxy, the client is the address that proxy added to the end of
+    X-Forwarded-For; if that is itself one of our proxies (a load balancer in front of
+    nginx), the one before it, and so on. Entries further left are whatever the client
+    chose to send. django-ipware reads the headers (ports, brackets, IPv6, malformed
+    entries); this decides which of them to believe.
     """
     if request is None:
         return None
-    value = request.META.get("REMOTE_ADDR", "")
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if forwarded and getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        value = forwarded.split(",")[-1].strip()
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+    remote, _ = get_client_ip(request, request_header_order=("REMOTE_ADDR",))
+    if remote is None or not is_trusted_proxy(remote):
+        return remote
+    client = remote
+    for hops in range(MAX_PROXY_HOPS):
+        # proxy_count=hops (not strict): the entry ``hops`` places from the right end.
+        candidate, _ = get_client_ip(
+            request,
+            proxy_count=hops,
+            request_header_order=("HTTP_X_FORWARDED_FOR",),
+            strict=False,
+        )
+        if candidate is None:
+            break
+        client = candidate
+        if not is_trusted_proxy(candidate):
+            break
+    return client
 
 
 def log_access(

@@ -152,7 +152,7 @@ def test_behind_the_proxy_failures_count_against_the_forwarded_client_address(
     # Behind the reverse proxy every request comes from the proxy's own address; the
     # client is the X-Forwarded-For entry the proxy added. Counting by the proxy's
     # address would let anyone lock a named person out from anywhere.
-    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
     attacker = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9")
     colleague = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
 
