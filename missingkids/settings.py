@@ -250,28 +250,45 @@ for _proxy in TRUSTED_PROXIES:
 # Security. The production values are what `manage.py check --deploy` asks for; a proxy
 # in front terminates TLS and says so with X-Forwarded-Proto.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
-SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Enforced by missingkids.accounts.middleware.SessionLifetimeMiddleware: signed out after
 # this long without using the service, and after this long signed in at all.
 SESSION_IDLE_TIMEOUT = timedelta(minutes=env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30))
 SESSION_ABSOLUTE_LIFETIME = timedelta(hours=env.int("SESSION_ABSOLUTE_HOURS", default=10))
+if min(SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_LIFETIME) <= timedelta(0):
+    raise ImproperlyConfigured(
+        "SESSION_IDLE_TIMEOUT_MINUTES and SESSION_ABSOLUTE_HOURS must be more than 0."
+    )
+# The cookie lasts until the browser closes; the stored session no longer than a sign-in
+# may last, so no setting can keep one alive beyond the limits above.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_LIFETIME.total_seconds())
 
 # Two-factor sign-in (django-otp). The issuer names the service in authenticator apps.
 OTP_TOTP_ISSUER = SERVICE_NAME
 # Admins may remove someone's authenticator (so they enrol again) but never see its key.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
-# Lockout after repeated failed sign-ins (django-axes): by e-mail address and network
-# address together, so one person cannot lock another out from elsewhere, and whether or
-# not the account exists. Admins unlock on the admin's "Access attempts" page.
+# Lockout after repeated failed sign-ins (django-axes), whether or not the account exists:
+# by e-mail address and network address together (5), by e-mail address from anywhere
+# (20) and by network address for any accounts (50); wrong security codes only from the
+# address they came from. See missingkids.accounts.lockout. Admins unlock on the admin's
+# "Access attempts" page.
 AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+SIGN_IN_ACCOUNT_FAILURE_LIMIT = env.int("SIGN_IN_ACCOUNT_FAILURE_LIMIT", default=20)
+SIGN_IN_ADDRESS_FAILURE_LIMIT = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", default=50)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
+AXES_HANDLER = "missingkids.accounts.lockout.LockoutHandler"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "missingkids.accounts.lockout.username_from_request"
 AXES_LOCKOUT_CALLABLE = "missingkids.accounts.views.sign_in_locked_out"
 AXES_RESET_ON_SUCCESS = True
+# Never stored with an attempt: what was typed (a security code is as secret as a password).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
+# django-otp would slow a device down for everyone after wrong codes, so someone with a
+# stolen password could keep its owner out; the lockout above counts them instead.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 # One rule for the client's address, shared with the access log: from a trusted proxy it
 # is the X-Forwarded-For entry the proxy added, not the proxy's own address (which would
 # make every failure count against one address); from anyone else, their own address.

@@ -31,11 +31,20 @@ class AccessLogQuerySet(models.QuerySet["AccessLogEntry"]):
 
 class AccessLogEntry(models.Model):
     class Action(models.TextChoices):
+        # The password step; "Signed in" comes only with the second step passed.
+        PASSWORD_ACCEPTED = "password_ok", "Password accepted"
         SIGN_IN = "sign_in", "Signed in"
+        # A wrong password, or a wrong security code (detail: "step").
         SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
         SIGN_OUT = "sign_out", "Signed out"
         VIEW_CHILD = "view_child", "Viewed a child's record"
         VIEW_EPISODE = "view_episode", "Viewed an episode"
+        # Any other page showing a child's data: a form, a meeting or note page.
+        VIEW_PAGE = "view_page", "Viewed a page about a child"
+        # A page listing children (detail: which list, how many rows shown).
+        VIEW_LIST = "view_list", "Viewed a list of children"
+        # That a search was made and how many children it found; never what was typed.
+        SEARCH = "search", "Searched for a child"
         EXPORT = "export", "Exported"
         REFUSED = "refused", "Refused access"
 
