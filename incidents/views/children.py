@@ -24,7 +24,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from missingkids.audit.log import log_record_view
+from missingkids.audit.log import log_not_needed, log_record_view, log_search
 
 from .. import access, history
 from ..actions import children as actions
@@ -62,6 +62,10 @@ AGENCY_SEPARATOR = "\x1f"
 # children at once keep separate answers.
 DRAFTS_KEY = "child_add_drafts"
 MAX_DRAFTS = 5
+# Searches, by the token in the results page's URL (the words never go in a URL); a few,
+# so two tabs can page through two searches.
+SEARCHES_KEY = "child_searches"
+MAX_SEARCHES = 5
 
 _DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -129,22 +133,45 @@ def with_status(children: QuerySet[Child]) -> QuerySet[Child]:
     )
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 def child_search(request: HttpRequest) -> HttpResponse:
-    form = ChildSearchForm(request.GET or None)
-    page: Page | None = None
+    """Find a child, without the words searched for ever being in a URL.
+
+    Names, dates of birth and NHS numbers in a URL end up in server and proxy logs, the
+    browser's history and Referer headers. So the form is posted, the words are kept in
+    the session under a random token, and the results page (and its other pages) is
+    reached by that token alone (post/redirect/get). Each results page shown is written
+    to the access log as a search, with how many children it found, never the words.
+    """
+    token: str | None = None
     query = ""
-    if form.is_valid():
-        query = form.cleaned_data["q"].strip()
-        condition = search_filter(query)
-        if condition is not None:
-            results = with_status(access.children_visible_to(request.user).filter(condition))
-            page = Paginator(results.order_by("last_name", "first_name", "pk"), PAGE_SIZE).get_page(
-                request.GET.get("page")
-            )
-            today = timezone.localdate()
-            for child in page:
-                child.age = child.age_on(today)
+    if request.method == "POST":
+        form = ChildSearchForm(request.POST)
+        if form.is_valid():
+            token = secrets.token_urlsafe(12)
+            searches = _searches(request)
+            searches[token] = form.cleaned_data["q"]
+            while len(searches) > MAX_SEARCHES:
+                searches.pop(next(iter(searches)))
+            request.session[SEARCHES_KEY] = searches
+            return redirect(f"{reverse('incidents:child_search')}?{urlencode({'search': token})}")
+    else:
+        token = _valid_token(request.GET.get("search"))
+        query = _searches(request).get(token, "") if token else ""
+        form = ChildSearchForm(initial={"q": query})
+    page: Page | None = None
+    condition = search_filter(query) if query else None
+    if condition is not None:
+        results = with_status(access.children_visible_to(request.user).filter(condition))
+        page = Paginator(results.order_by("last_name", "first_name", "pk"), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        today = timezone.localdate()
+        for child in page:
+            child.age = child.age_on(today)
+        log_search(request, results=page.paginator.count, page=page.number)
+    else:
+        log_not_needed(request)  # the search box alone, or what was typed with an error
     return render(
         request,
         "incidents/children/search.html",
@@ -152,10 +179,14 @@ def child_search(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query,
-            "query_string": urlencode({"q": query}) if query else "",
+            "query_string": urlencode({"search": token}) if token else "",
             "can_add": access.can_add_child(request.user),
         },
     )
+
+
+def _searches(request: HttpRequest) -> dict[str, str]:
+    return request.session.get(SEARCHES_KEY, {})
 
 
 # Add a child: question page, check your answers, confirm ------------------------------
@@ -214,6 +245,8 @@ def _render_add(request: HttpRequest, form: ChildAddForm, token: str) -> HttpRes
 @require_http_methods(["GET", "POST"])
 def child_add(request: HttpRequest) -> HttpResponse:
     access.require(access.can_add_child(request.user), "You cannot add a child.")
+    # Only what this person is typing; the record, once added, is logged when seen.
+    log_not_needed(request)
     token = _valid_token(request.POST.get("draft") or request.GET.get("draft"))
 
     if request.method == "POST" and "confirm" in request.POST:
