@@ -18,18 +18,27 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-# A development checkout keeps its settings in .env (make install writes DEBUG=true there
-# if the file is missing). Real environment variables always win over the file, and a
-# production server, installed as the README's deployment section says, has no .env.
-# ENV_FILE names another file; set it empty to read none.
-_env_file = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
-if _env_file and Path(_env_file).is_file():
+# A file of settings is read only when ENV_FILE names it: make run and make test name the
+# checkout's .env (which make install writes with DEBUG=true). A production server is
+# configured by its real environment and never reads a .env it was not told to, so a
+# development file left in the project folder cannot switch DEBUG on there. Real
+# environment variables always win over the file.
+_env_file = env.str("ENV_FILE", default="")
+if _env_file:
+    if not Path(_env_file).is_file():
+        raise ImproperlyConfigured(f"ENV_FILE names {_env_file}, which is not a file.")
     environ.Env.read_env(_env_file)
 
 
 def _required(name: str, value: object) -> None:
     if value in (None, "", []):
-        raise ImproperlyConfigured(f"Set the {name} environment variable.")
+        hint = ""
+        if not _env_file and (BASE_DIR / ".env").is_file():
+            hint = (
+                " (There is a .env file in the project folder, but settings files are read"
+                " only when ENV_FILE names one: ENV_FILE=.env for development.)"
+            )
+        raise ImproperlyConfigured(f"Set the {name} environment variable.{hint}")
 
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -206,6 +215,15 @@ if _email_url:
         raise ImproperlyConfigured(f"EMAIL_URL is not a valid e-mail URL: {error}") from None
     if not _email.get("EMAIL_HOST"):
         raise ImproperlyConfigured("EMAIL_URL must name an SMTP host.")
+    # Notification e-mails name children: in production they go over TLS (smtp+tls://
+    # or smtp+ssl://) unless the operator says plain SMTP is safe (a relay on this host).
+    _encrypted = bool(_email.get("EMAIL_USE_TLS") or _email.get("EMAIL_USE_SSL"))
+    if not (DEBUG or _encrypted or env.bool("EMAIL_ALLOW_UNENCRYPTED", default=False)):
+        raise ImproperlyConfigured(
+            "EMAIL_URL is plain SMTP: use smtp+tls:// or smtp+ssl://, or set "
+            "EMAIL_ALLOW_UNENCRYPTED=true if the server is one the mail cannot be read on "
+            "the way to (for example a relay on this machine)."
+        )
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
