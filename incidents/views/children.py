@@ -24,7 +24,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from missingkids.audit.log import log_not_needed, log_record_view, log_search
+from missingkids.audit.log import Action, log_access, log_not_needed, log_record_view, log_search
 
 from .. import access, history
 from ..actions import children as actions
@@ -263,6 +263,7 @@ def child_add(request: HttpRequest) -> HttpResponse:
         try:
             child = actions.child_create(acting_user=request.user, **form.cleaned_data)
         except ValidationError as error:
+            _log_identifier_refusals(request, error)
             form.add_error(None, error)
             return _render_add(request, form, token)
         drafts = _drafts(request)
@@ -296,6 +297,20 @@ def child_add(request: HttpRequest) -> HttpResponse:
             {"rows": _answers(form), "token": token, "change_url": reverse("incidents:child_add")},
         )
     return _render_add(request, form, token)
+
+
+def _log_identifier_refusals(request: HttpRequest, error: ValidationError) -> None:
+    """An identifier held by a child this person cannot see: logged as a refusal, naming
+    that child, so that fishing for who is on the record leaves a trace."""
+    for name, errors in getattr(error, "error_dict", {}).items():
+        for item in errors:
+            if item.code == actions.IDENTIFIER_ELSEWHERE:
+                log_access(
+                    request,
+                    Action.REFUSED,
+                    child_id=(item.params or {}).get("child_id"),
+                    detail={"reason": "identifier held by a child not in scope", "field": name},
+                )
 
 
 # The child's page ---------------------------------------------------------------------
@@ -508,6 +523,7 @@ def child_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, error)
                 current = Child.objects.select_related("responsible_area").get(pk=child.pk)
             except ValidationError as error:
+                _log_identifier_refusals(request, error)
                 form.add_error(None, error)
             else:
                 messages.success(request, f"{child.full_name}'s details have been saved.")
