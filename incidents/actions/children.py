@@ -657,12 +657,15 @@ def involvement_end(*, acting_user: User, involvement: Involvement, end: dt.date
 def location_find_or_create(
     *,
     description: str,
-    address: str = "",
     postcode: str = "",
     latitude: Decimal | float | None = None,
     longitude: Decimal | float | None = None,
 ) -> Location:
-    """One place is one record: the same description and postcode finds the existing row."""
+    """One place is one record: the same description and postcode finds the existing row.
+
+    A place is shared by every child seen there, so it takes no address: an address typed
+    with an episode is kept on that episode (``last_seen_address``, ``found_address``).
+    """
     errors: dict[str, list[str]] = {}
     description = " ".join((description or "").split())
     if not description:
@@ -692,7 +695,6 @@ def location_find_or_create(
             return existing
         return Location.objects.create(
             description=description,
-            address=(address or "").strip(),
             postcode=postcode,
             latitude=latitude,
             longitude=longitude,
