@@ -95,6 +95,18 @@ class LockoutHandler(AxesDatabaseHandler):
             worst = max(worst, failures * base // max(limit, 1))
         return worst
 
+    def user_login_failed(
+        self, sender: Any, credentials: dict, request: HttpRequest | None = None, **kwargs: Any
+    ) -> None:
+        # What the browser sent is stored with the attempt; PostgreSQL text cannot hold a
+        # NUL, and a forged User-Agent with one must not turn a failed sign-in into an error.
+        if request is not None:
+            for name in ("axes_user_agent", "axes_http_accept", "axes_path_info"):
+                value = getattr(request, name, None)
+                if isinstance(value, str):
+                    setattr(request, name, value.replace("\x00", "\ufffd"))
+        super().user_login_failed(sender, credentials, request, **kwargs)
+
     def reset_user_attempts(self, request: HttpRequest, credentials: dict | None = None) -> int:
         username = get_client_username(request, credentials)
         count, _ = AccessAttempt.objects.filter(
