@@ -1,11 +1,12 @@
 """The access log: who signed in, looked at or exported which child's record, and who
 was refused. Rows are only ever added.
 
-Append-only is enforced three times over: ``save`` refuses to update an existing row
+Append-only is enforced four times over: ``save`` refuses to update an existing row
 and ``delete`` refuses outright (so no code path in Python can change the log), the
-admin offers no add, change or delete, and on PostgreSQL a trigger (migration 0002)
-refuses UPDATE and DELETE from anyone, including someone with a database shell who
-bypasses the ORM.
+admin offers no add, change or delete, on PostgreSQL triggers (migrations 0002 and
+0004) refuse UPDATE, DELETE and TRUNCATE from anyone, including someone with a database
+shell who bypasses the ORM, and in production the application's database role may only
+INSERT and SELECT on the table (``missingkids.audit.database_roles``).
 """
 
 from __future__ import annotations
