@@ -104,7 +104,9 @@ def test_someone_who_can_see_the_child_is_told_it_is_recorded(
 def test_changing_an_identifier_to_another_childs_is_the_same(
     client, outsider, area_other, west_child
 ):
-    own = ChildFactory(responsible_area=area_other, created_by=outsider)
+    own = ChildFactory(
+        first_name="Leo", last_name="Hart", responsible_area=area_other, created_by=outsider
+    )
     client.force_login(outsider)
     url = reverse("incidents:child_edit", args=[own.pk])
     form = client.get(url).context["form"]
