@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The checkout's development settings (written by `install`); settings files are read only
+# when ENV_FILE names one, so a production server never reads a stray .env.
+ENV_FILE ?= $(CURDIR)/.env
+export ENV_FILE
 
 .PHONY: run test install assets lint demo worker clean requirements
 

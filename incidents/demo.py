@@ -90,9 +90,8 @@ def _episode(
         reported_by_name="Carer",
         reported_by_agency=None,
         last_seen_at=last_seen,
-        last_seen_location=location_find_or_create(
-            description=description, address=address, postcode=postcode
-        ),
+        last_seen_location=location_find_or_create(description=description, postcode=postcode),
+        last_seen_address=address,
         circumstances=circumstances,
         police_reference=f"CH-{last_seen:%y%m%d}-{child.pk:04d}",
         flags=flags or {},
@@ -107,8 +106,9 @@ def _episode(
             expected_version=episode.version,
             found_at=last_seen + found_after,
             found_location=location_find_or_create(
-                description=found_description, address=found_address, postcode=found_postcode
+                description=found_description, postcode=found_postcode
             ),
+            found_address=found_address,
             found_with="Found alone" if not found_place else "Two older teenagers",
             how_returned=Episode.HowReturned.FOUND_POLICE,
         )

@@ -67,7 +67,13 @@ def risk_label(value: str) -> str:
 
 
 class Location(models.Model):
-    """A place. One record per place, so a place seen across children is visible."""
+    """A place. One record per place, so a place seen across children is visible.
+
+    Shared by every child seen there, so it holds what identifies the place (its name,
+    postcode and coordinates), not what one person typed about it for one child: the
+    address typed with an episode is kept on the episode. ``address`` holds only what
+    was typed before that change for places no episode names; it is never shown.
+    """
 
     description = models.CharField(
         max_length=200, help_text="For example 'Chester bus station' or 'friend's flat'."
@@ -388,6 +394,10 @@ class Episode(models.Model):
     last_seen_location = models.ForeignKey(
         Location, on_delete=models.PROTECT, related_name="last_seen_episodes", null=True
     )
+    # The address as typed by whoever recorded this episode. The place (Location) is
+    # shared by every child seen there, so it holds only what matches it (its name and
+    # postcode); an address typed for one child is never shown on another's record.
+    last_seen_address = models.TextField("address where last seen", blank=True)
     circumstances = models.TextField()
     police_reference = models.CharField(max_length=40, blank=True)
     # Exploitation and vulnerability flags.
@@ -406,6 +416,7 @@ class Episode(models.Model):
     found_location = models.ForeignKey(
         Location, on_delete=models.PROTECT, related_name="found_episodes", null=True, blank=True
     )
+    found_address = models.TextField("address where found", blank=True)
     found_with = models.CharField("who they were with", max_length=300, blank=True)
     how_returned = models.CharField(max_length=20, choices=HowReturned, blank=True)
     return_notes = models.TextField(blank=True)

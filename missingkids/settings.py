@@ -6,6 +6,7 @@ false) refuses to start unless every value it needs is given; the error names th
 variable. See the README for the full list.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,18 +19,27 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-# A development checkout keeps its settings in .env (make install writes DEBUG=true there
-# if the file is missing). Real environment variables always win over the file, and a
-# production server, installed as the README's deployment section says, has no .env.
-# ENV_FILE names another file; set it empty to read none.
-_env_file = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
-if _env_file and Path(_env_file).is_file():
+# A file of settings is read only when ENV_FILE names it: make run and make test name the
+# checkout's .env (which make install writes with DEBUG=true). A production server is
+# configured by its real environment and never reads a .env it was not told to, so a
+# development file left in the project folder cannot switch DEBUG on there. Real
+# environment variables always win over the file.
+_env_file = env.str("ENV_FILE", default="")
+if _env_file:
+    if not Path(_env_file).is_file():
+        raise ImproperlyConfigured(f"ENV_FILE names {_env_file}, which is not a file.")
     environ.Env.read_env(_env_file)
 
 
 def _required(name: str, value: object) -> None:
     if value in (None, "", []):
-        raise ImproperlyConfigured(f"Set the {name} environment variable.")
+        hint = ""
+        if not _env_file and (BASE_DIR / ".env").is_file():
+            hint = (
+                " (There is a .env file in the project folder, but settings files are read"
+                " only when ENV_FILE names one: ENV_FILE=.env for development.)"
+            )
+        raise ImproperlyConfigured(f"Set the {name} environment variable.{hint}")
 
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -230,6 +240,15 @@ if _email_url:
         raise ImproperlyConfigured(f"EMAIL_URL is not a valid e-mail URL: {error}") from None
     if not _email.get("EMAIL_HOST"):
         raise ImproperlyConfigured("EMAIL_URL must name an SMTP host.")
+    # Notification e-mails name children: in production they go over TLS (smtp+tls://
+    # or smtp+ssl://) unless the operator says plain SMTP is safe (a relay on this host).
+    _encrypted = bool(_email.get("EMAIL_USE_TLS") or _email.get("EMAIL_USE_SSL"))
+    if not (DEBUG or _encrypted or env.bool("EMAIL_ALLOW_UNENCRYPTED", default=False)):
+        raise ImproperlyConfigured(
+            "EMAIL_URL is plain SMTP: use smtp+tls:// or smtp+ssl://, or set "
+            "EMAIL_ALLOW_UNENCRYPTED=true if the server is one the mail cannot be read on "
+            "the way to (for example a relay on this machine)."
+        )
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -254,34 +273,68 @@ if not DEBUG:
 # that sends them has no request to take the host from.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# The reverse proxies in front of the application (addresses or networks). Only a
+# request whose connection comes from one of them has its X-Forwarded-For believed, for
+# the access log and the sign-in lockout (missingkids.audit.log.client_ip); from anywhere
+# else the header is ignored, so a client cannot choose the address it is logged under.
+# Production behind a proxy defaults to this machine, where the README's nginx runs.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=True)
+TRUSTED_PROXIES = env.list(
+    "TRUSTED_PROXIES", default=["127.0.0.1", "::1"] if BEHIND_PROXY and not DEBUG else []
+)
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES must list IP addresses or networks: {_proxy!r} is neither."
+        ) from None
+
 # Security. The production values are what `manage.py check --deploy` asks for; a proxy
 # in front terminates TLS and says so with X-Forwarded-Proto.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
-SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Enforced by missingkids.accounts.middleware.SessionLifetimeMiddleware: signed out after
 # this long without using the service, and after this long signed in at all.
 SESSION_IDLE_TIMEOUT = timedelta(minutes=env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30))
 SESSION_ABSOLUTE_LIFETIME = timedelta(hours=env.int("SESSION_ABSOLUTE_HOURS", default=10))
+if min(SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_LIFETIME) <= timedelta(0):
+    raise ImproperlyConfigured(
+        "SESSION_IDLE_TIMEOUT_MINUTES and SESSION_ABSOLUTE_HOURS must be more than 0."
+    )
+# The cookie lasts until the browser closes; the stored session no longer than a sign-in
+# may last, so no setting can keep one alive beyond the limits above.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_LIFETIME.total_seconds())
 
 # Two-factor sign-in (django-otp). The issuer names the service in authenticator apps.
 OTP_TOTP_ISSUER = SERVICE_NAME
 # Admins may remove someone's authenticator (so they enrol again) but never see its key.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
-# Lockout after repeated failed sign-ins (django-axes): by e-mail address and network
-# address together, so one person cannot lock another out from elsewhere, and whether or
-# not the account exists. Admins unlock on the admin's "Access attempts" page.
+# Lockout after repeated failed sign-ins (django-axes), whether or not the account exists:
+# by e-mail address and network address together (5), by e-mail address from anywhere
+# (20) and by network address for any accounts (50); wrong security codes only from the
+# address they came from. See missingkids.accounts.lockout. Admins unlock on the admin's
+# "Access attempts" page.
 AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+SIGN_IN_ACCOUNT_FAILURE_LIMIT = env.int("SIGN_IN_ACCOUNT_FAILURE_LIMIT", default=20)
+SIGN_IN_ADDRESS_FAILURE_LIMIT = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", default=50)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
+AXES_HANDLER = "missingkids.accounts.lockout.LockoutHandler"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "missingkids.accounts.lockout.username_from_request"
 AXES_LOCKOUT_CALLABLE = "missingkids.accounts.views.sign_in_locked_out"
 AXES_RESET_ON_SUCCESS = True
-# One rule for the client's address, shared with the access log: behind the proxy it is
-# the X-Forwarded-For entry the proxy added, not the proxy's own address (which would
-# make every failure count against the e-mail address alone).
+# Never stored with an attempt: what was typed (a security code is as secret as a password).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
+# django-otp would slow a device down for everyone after wrong codes, so someone with a
+# stolen password could keep its owner out; the lockout above counts them instead.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# One rule for the client's address, shared with the access log: from a trusted proxy it
+# is the X-Forwarded-For entry the proxy added, not the proxy's own address (which would
+# make every failure count against one address); from anyone else, their own address.
 AXES_CLIENT_IP_CALLABLE = "missingkids.audit.log.client_ip"
 # Successful sign-ins are recorded by the service's own access log; axes keeps only
 # the failures it needs, and logs no e-mail or network address (its defaults mask them).
@@ -327,7 +380,7 @@ if not DEBUG:
         # the domain owner's decision and hard to undo, so it stays opt-in; without
         # this, `check --deploy --fail-level WARNING` fails on every default install.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
-    if env.bool("BEHIND_PROXY", default=True):
+    if BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Logs never carry personal data: requests are logged by path and status only, and

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from incidents import access as incidents_access
+from missingkids.audit.log import Action, log_access
 
 from . import access
 from .emails import ACKNOWLEDGE_MAX_AGE_DAYS, acknowledge_signer
@@ -207,6 +208,15 @@ def acknowledge(request: HttpRequest, token: str) -> HttpResponse:
             status=400,
         )
     child = notification.child
+    # Whoever opens the link (a recipient, or their mail scanner) sees the child's
+    # initials: logged like any page about a child, with no one signed in.
+    log_access(
+        request,
+        Action.VIEW_PAGE,
+        child_id=child.pk,
+        episode_id=notification.episode_id,
+        detail={"url_name": "notifications:acknowledge", "notification_id": notification.pk},
+    )
     context = {
         "notification": notification,
         "child_initials": f"{child.first_name[:1]}{child.last_name[:1]}".upper(),

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods
 from incidents.access import has_case_role
 from missingkids.accounts.models import User
 from missingkids.accounts.signals import home_page_sections
+from missingkids.audit.log import Action, log_access
 
 from .agency_work import kinds_of_work, work_items, work_rows
 
@@ -42,6 +43,13 @@ def agency_work_section(
     rows = work_rows(user)
     total = rows.count()
     items = work_items(user, rows[:HOME_ROWS], now) if total else []
+    if items and request is not None:
+        # The home page names children: logged as a list, like the full one.
+        log_access(
+            request,
+            Action.VIEW_LIST,
+            detail={"url_name": "home", "list": "agency work", "rows": len(items)},
+        )
     return render_to_string(
         "oversight/agency_work_section.html",
         {

@@ -36,9 +36,10 @@ count, and one query per table for the rows shown (notifications, interviews,
 episodes): at most five, whatever the number of rows.
 
 **Access log.** Like the other lists that name children (open episodes, the managers'
-lists), neither the section nor the full list writes a record view: opening a record
-from them does. The full list is a case URL namespace (``agency_work``), so a refused
-request is logged by ``AccessLogMiddleware``; every page is ``no-store``.
+lists), each showing is logged as a list viewed: the full list by
+``AccessLogMiddleware`` (``agency_work`` is a case URL namespace, so a refused request
+is logged too), the home page's section by its receiver when it names anyone. Every
+page is ``no-store``.
 """
 
 from __future__ import annotations

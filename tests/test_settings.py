@@ -36,7 +36,8 @@ def production_env(tmp_path) -> dict[str, str]:
     }
 
 
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run(env: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
+    """Django in a fresh process with only ``env`` (a variable given as None is unset)."""
     clean = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", str(BASE_DIR)),
@@ -45,6 +46,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         "ENV_FILE": "",
         **env,
     }
+    clean = {name: value for name, value in clean.items() if value is not None}
     return subprocess.run(
         [sys.executable, *args],
         cwd=BASE_DIR,
@@ -263,3 +265,70 @@ def test_a_partnership_admin_that_is_not_an_address_is_refused(production_env):
     result = run(production_env, "manage.py", "check")
     assert result.returncode != 0
     assert "PARTNERSHIP_ADMINS" in result.stderr
+
+
+SHOW_DEBUG = "import django; django.setup(); from django.conf import settings as s; print(s.DEBUG)"
+
+
+@pytest.fixture
+def checkout_env_file():
+    """The checkout's development .env (DEBUG=true), as make install writes it."""
+    path = BASE_DIR / ".env"
+    made = not path.exists()
+    if made:
+        path.write_text("DEBUG=true\n")
+    try:
+        assert "DEBUG=true" in path.read_text()
+        yield path
+    finally:
+        if made:
+            path.unlink()
+
+
+def test_production_never_reads_a_env_file_it_is_not_told_to(production_env, checkout_env_file):
+    """A development .env left in the project folder must not turn DEBUG on."""
+    production_env["ENV_FILE"] = None
+
+    assert run(production_env, "-c", SHOW_DEBUG).stdout.strip() == "False"
+    without_key = {**production_env, "SECRET_KEY": None}
+    result = run(without_key, "manage.py", "check")
+    assert result.returncode != 0
+    assert "Set the SECRET_KEY environment variable. (There is a .env file" in result.stderr
+
+
+def test_a_env_file_is_read_when_env_file_names_it(checkout_env_file):
+    assert run({"ENV_FILE": str(checkout_env_file)}, "-c", SHOW_DEBUG).stdout.strip() == "True"
+
+
+def test_env_file_must_name_a_file(tmp_path):
+    result = run({"ENV_FILE": str(tmp_path / "missing.env")}, "-c", SHOW_DEBUG)
+    assert result.returncode != 0
+    assert "ENV_FILE names" in result.stderr and "which is not a file" in result.stderr
+
+
+def test_production_refuses_unencrypted_smtp(production_env):
+    production_env["EMAIL_URL"] = "smtp://relay.example.org:25"
+
+    result = run(production_env, "manage.py", "check")
+
+    assert result.returncode != 0
+    assert "EMAIL_URL is plain SMTP" in result.stderr
+    assert "EMAIL_ALLOW_UNENCRYPTED" in result.stderr
+
+
+def test_production_allows_unencrypted_smtp_when_told(production_env):
+    production_env["EMAIL_URL"] = "smtp://localhost:25"
+    production_env["EMAIL_ALLOW_UNENCRYPTED"] = "true"
+
+    options = mailers(production_env)["default"]["OPTIONS"]
+
+    assert (options["host"], options["use_tls"], options["use_ssl"]) == ("localhost", False, False)
+
+
+def test_development_may_use_plain_smtp(tmp_path):
+    env = {
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "EMAIL_URL": "smtp://localhost:1025",
+    }
+    assert mailers(env)["default"]["OPTIONS"]["host"] == "localhost"

@@ -104,8 +104,37 @@ def agency_serves_area(agency: Agency, area: LocalAuthorityArea) -> bool:
     return agency.areas.filter(pk=area.pk).exists()
 
 
+# A council child identifier or NHS number is unique across the partnership, but whether
+# some child holds it is not for everyone to learn (an uninvolved GP must not find out
+# that a patient is on the missing children record). Someone who cannot see the child
+# holding it is told only to contact the child's responsible local authority; the error
+# carries this code and the child's id (never shown), so the view can log the attempt.
+IDENTIFIER_ELSEWHERE = "identifier_recorded_elsewhere"
+
+
+def _identifier_taken(
+    errors: dict[str, list[Any]],
+    field: str,
+    existing: Child,
+    acting_user: User | None,
+    *,
+    seen: str,
+    unseen: str,
+) -> None:
+    if acting_user is not None and access.child_in_scope(acting_user, existing):
+        _add(errors, field, seen)
+        return
+    errors.setdefault(field, []).append(
+        ValidationError(unseen, code=IDENTIFIER_ELSEWHERE, params={"child_id": existing.pk})
+    )
+
+
 def _clean_identity(
-    values: dict[str, Any], errors: dict[str, list[str]], *, child: Child | None = None
+    values: dict[str, Any],
+    errors: dict[str, list[Any]],
+    *,
+    child: Child | None = None,
+    acting_user: User | None = None,
 ) -> dict[str, Any]:
     """Normalise and check identity fields present in ``values``; returns the cleaned ones."""
     cleaned: dict[str, Any] = {}
@@ -147,12 +176,16 @@ def _clean_identity(
                 "la_child_id",
                 "The local authority child identifier must be 10 characters or fewer",
             )
-        elif la_id and others.filter(la_child_id=la_id).exists():
-            _add(
+        elif la_id and (existing := others.filter(la_child_id=la_id).first()) is not None:
+            _identifier_taken(
                 errors,
                 "la_child_id",
-                "This local authority child identifier is already used for another child. "
-                "Search for the child: they may already be recorded",
+                existing,
+                acting_user,
+                seen="This local authority child identifier is already used for another "
+                "child. Search for the child: they may already be recorded",
+                unseen="You cannot use this local authority child identifier. Contact the "
+                "child's responsible local authority before adding or changing the child",
             )
     if "nhs_number" in values:
         nhs = normalise_nhs_number(values["nhs_number"] or "") or None
@@ -163,12 +196,17 @@ def _clean_identity(
             except ValidationError as error:
                 errors.setdefault("nhs_number", []).extend(error.messages)
             else:
-                if others.filter(nhs_number=nhs).exists():
-                    _add(
+                existing = others.filter(nhs_number=nhs).first()
+                if existing is not None:
+                    _identifier_taken(
                         errors,
                         "nhs_number",
-                        "This NHS number is already recorded for another child. Search for "
-                        "the child: they may already be recorded",
+                        existing,
+                        acting_user,
+                        seen="This NHS number is already recorded for another child. Search "
+                        "for the child: they may already be recorded",
+                        unseen="You cannot use this NHS number. Contact the child's "
+                        "responsible local authority before adding or changing the child",
                     )
     for name in PROFILE_FIELDS:
         if name in values:
@@ -215,6 +253,7 @@ def child_create(
             "people_they_may_be_with": people_they_may_be_with,
         },
         errors,
+        acting_user=acting_user,
     )
     if responsible_area is None:
         _add(errors, "responsible_area", "Select the responsible local authority")
@@ -282,7 +321,7 @@ def child_update(*, acting_user: User, child: Child, expected_version: int, **fi
         rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
 
     errors: dict[str, list[str]] = {}
-    values = _clean_identity(fields, errors, child=child)
+    values = _clean_identity(fields, errors, child=child, acting_user=acting_user)
     if "responsible_area" in fields:
         if fields["responsible_area"] is None:
             _add(errors, "responsible_area", "Select the responsible local authority")
@@ -760,12 +799,15 @@ def involvement_request_answer(
 def location_find_or_create(
     *,
     description: str,
-    address: str = "",
     postcode: str = "",
     latitude: Decimal | float | None = None,
     longitude: Decimal | float | None = None,
 ) -> Location:
-    """One place is one record: the same description and postcode finds the existing row."""
+    """One place is one record: the same description and postcode finds the existing row.
+
+    A place is shared by every child seen there, so it takes no address: an address typed
+    with an episode is kept on that episode (``last_seen_address``, ``found_address``).
+    """
     errors: dict[str, list[str]] = {}
     description = " ".join((description or "").split())
     if not description:
@@ -795,7 +837,6 @@ def location_find_or_create(
             return existing
         return Location.objects.create(
             description=description,
-            address=(address or "").strip(),
             postcode=postcode,
             latitude=latitude,
             longitude=longitude,

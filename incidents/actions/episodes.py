@@ -60,6 +60,7 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(
         "reported_by_agency",
         "last_seen_at",
         "last_seen_location",
+        "last_seen_address",
         "circumstances",
         "police_reference",
         *Episode.FLAG_FIELDS,
@@ -67,13 +68,14 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(
         # Only once the return has been recorded. The return time itself is corrected
         # only through episode_correct_return_time, with a reason.
         "found_location",
+        "found_address",
         "found_with",
         "how_returned",
         "return_notes",
     }
 )
 RETURN_FIELDS: frozenset[str] = frozenset(
-    {"found_location", "found_with", "how_returned", "return_notes"}
+    {"found_location", "found_address", "found_with", "how_returned", "return_notes"}
 )
 
 
@@ -188,6 +190,7 @@ def episode_report(
     reported_by_agency: Agency | None = None,
     last_seen_at: dt.datetime,
     last_seen_location: Location | None = None,
+    last_seen_address: str = "",
     circumstances: str,
     police_reference: str = "",
     flags: dict[str, Any] | None = None,
@@ -238,6 +241,7 @@ def episode_report(
                 reported_by_agency=reported_by_agency,
                 last_seen_at=last_seen_at,
                 last_seen_location=last_seen_location,
+                last_seen_address=(last_seen_address or "").strip(),
                 circumstances=circumstances.strip(),
                 police_reference=(police_reference or "").strip(),
                 risk=risk if police_grade else NOT_GRADED,
@@ -411,6 +415,7 @@ def episode_record_return(
     expected_version: int,
     found_at: dt.datetime,
     found_location: Location | None = None,
+    found_address: str = "",
     found_with: str = "",
     how_returned: str,
     return_notes: str = "",
@@ -446,6 +451,7 @@ def episode_record_return(
         values={
             "found_at": found_at,
             "found_location": found_location,
+            "found_address": (found_address or "").strip(),
             "found_with": (found_with or "").strip(),
             "how_returned": how_returned,
             "return_notes": (return_notes or "").strip(),
@@ -505,7 +511,14 @@ def episode_update(
     for name in ("reported_at", "last_seen_at"):
         if name in fields:
             fields[name] = _utc(fields[name])
-    for name in ("reported_by_name", "circumstances", "police_reference", "flag_other"):
+    for name in (
+        "reported_by_name",
+        "circumstances",
+        "police_reference",
+        "flag_other",
+        "last_seen_address",
+        "found_address",
+    ):
         if name in fields:
             fields[name] = (fields[name] or "").strip()
     merged = {

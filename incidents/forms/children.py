@@ -30,21 +30,23 @@ def _helper(*fields: Any, submit: str) -> FormHelper:
 
 
 class ChildSearchForm(forms.Form):
+    """Posted, never sent in a URL: see ``incidents.views.children.child_search``."""
+
     q = forms.CharField(
         label="Name, date of birth or an identifier",
         help_text=(
             "For example 'Jo Bloggs', '27/03/2011', the council's child identifier, an "
             "NHS number or a police person reference"
         ),
-        required=False,
         max_length=200,
+        error_messages={"required": "Enter a name, date of birth or an identifier"},
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_tag = False
-        self.helper.form_method = "get"
+        self.helper.form_method = "post"
         self.helper.layout = Layout(
             Field.text("q", label_size=Size.MEDIUM, label_tag="h2"),
             Submit("search", "Search"),

@@ -283,7 +283,8 @@ def initial_from_episode(episode: Episode) -> dict[str, Any]:
     ):
         if location is not None:
             initial[f"{prefix}_description"] = location.description
-            initial[f"{prefix}_address"] = location.address
+            # This episode's own address, never another's typed for the shared place.
+            initial[f"{prefix}_address"] = getattr(episode, f"{prefix}_address")
             initial[f"{prefix}_postcode"] = location.postcode
     return initial
 

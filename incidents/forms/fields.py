@@ -59,6 +59,36 @@ def london_datetime(day: dt.date, time: dt.time) -> dt.datetime:
     return aware
 
 
+def _real_date(day: Any, month: Any, year: Any) -> dt.date:
+    """The date typed, or the message by the field: a day of 99999999999999999999 is an
+    OverflowError in Python's date, not a ValueError, and must not become a server error."""
+    try:
+        return dt.date(int(year), int(month), int(day))
+    except (ValueError, OverflowError):
+        raise ValidationError("The date must be a real date", code="invalid_date") from None
+
+
+class RecordsChoiceField(forms.ModelMultipleChoiceField):
+    """Several records by id, refusing ids no record can have with the field's message.
+
+    Django looks the chosen ids up with ``IN``, which, unlike ``=``, passes a forged id
+    beyond the database's integer range to the database (an error, not "no such record").
+    """
+
+    MAX_ID = 2**63 - 1
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value or ():
+            text = str(pk)
+            if text.isdigit() and int(text) > self.MAX_ID:
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": text[:20]},
+                )
+        return super()._check_values(value)
+
+
 class UKDateField(DateInputField):
     """GOV.UK date input with clear messages and an optional 'not in the future' rule."""
 
@@ -78,10 +108,7 @@ class UKDateField(DateInputField):
             return None
         if len(str(year)) != 4:
             raise ValidationError("The year must include 4 numbers", code="year_digits")
-        try:
-            return dt.date(day=int(day), month=int(month), year=int(year))
-        except ValueError:
-            raise ValidationError("The date must be a real date", code="invalid_date") from None
+        return _real_date(day, month, year)
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -161,10 +188,7 @@ class UKDateTimeField(forms.MultiValueField):
             raise ValidationError("The date must be a real date", code="invalid_date")
         if len(str(year)) != 4:
             raise ValidationError("The year must include 4 numbers", code="year_digits")
-        try:
-            day_value = dt.date(int(year), int(month), int(day))
-        except ValueError:
-            raise ValidationError("The date must be a real date", code="invalid_date") from None
+        day_value = _real_date(day, month, year)
         # In UTC: adding hours to a London-zoned datetime in Python counts wall-clock
         # hours, which is an hour out across a clock change.
         return london_datetime(day_value, parse_time(str(time_text))).astimezone(dt.UTC)

@@ -16,7 +16,7 @@ from django.db.models import Case, IntegerField, Value, When
 from missingkids.accounts.models import Agency
 
 from ..models import Child
-from .fields import FREE_TEXT_MAX_LENGTH, UKDateField
+from .fields import FREE_TEXT_MAX_LENGTH, RecordsChoiceField, UKDateField
 
 
 def _helper(*fields: Any, submit: str) -> FormHelper:
@@ -41,7 +41,7 @@ def _text(label: str, *, required: bool, message: str = "", **kwargs: Any) -> fo
 
 class StrategyMeetingForm(forms.Form):
     held_on = UKDateField(label="Date of the meeting", help_text="For example, 27 3 2026")
-    attendee_agencies = forms.ModelMultipleChoiceField(
+    attendee_agencies = RecordsChoiceField(
         label="Which agencies attended?",
         queryset=Agency.objects.none(),
         widget=forms.CheckboxSelectMultiple,

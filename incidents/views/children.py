@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from missingkids import policy
-from missingkids.audit.log import log_record_view
+from missingkids.audit.log import Action, log_access, log_not_needed, log_record_view, log_search
 
 from .. import access, history, rights
 from ..actions import children as actions
@@ -68,6 +68,10 @@ AGENCY_SEPARATOR = "\x1f"
 # children at once keep separate answers.
 DRAFTS_KEY = "child_add_drafts"
 MAX_DRAFTS = 5
+# Searches, by the token in the results page's URL (the words never go in a URL); a few,
+# so two tabs can page through two searches.
+SEARCHES_KEY = "child_searches"
+MAX_SEARCHES = 5
 
 _DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -135,22 +139,45 @@ def with_status(children: QuerySet[Child]) -> QuerySet[Child]:
     )
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 def child_search(request: HttpRequest) -> HttpResponse:
-    form = ChildSearchForm(request.GET or None)
-    page: Page | None = None
+    """Find a child, without the words searched for ever being in a URL.
+
+    Names, dates of birth and NHS numbers in a URL end up in server and proxy logs, the
+    browser's history and Referer headers. So the form is posted, the words are kept in
+    the session under a random token, and the results page (and its other pages) is
+    reached by that token alone (post/redirect/get). Each results page shown is written
+    to the access log as a search, with how many children it found, never the words.
+    """
+    token: str | None = None
     query = ""
-    if form.is_valid():
-        query = form.cleaned_data["q"].strip()
-        condition = search_filter(query)
-        if condition is not None:
-            results = with_status(access.children_visible_to(request.user).filter(condition))
-            page = Paginator(results.order_by("last_name", "first_name", "pk"), PAGE_SIZE).get_page(
-                request.GET.get("page")
-            )
-            today = timezone.localdate()
-            for child in page:
-                child.age = child.age_on(today)
+    if request.method == "POST":
+        form = ChildSearchForm(request.POST)
+        if form.is_valid():
+            token = secrets.token_urlsafe(12)
+            searches = _searches(request)
+            searches[token] = form.cleaned_data["q"]
+            while len(searches) > MAX_SEARCHES:
+                searches.pop(next(iter(searches)))
+            request.session[SEARCHES_KEY] = searches
+            return redirect(f"{reverse('incidents:child_search')}?{urlencode({'search': token})}")
+    else:
+        token = _valid_token(request.GET.get("search"))
+        query = _searches(request).get(token, "") if token else ""
+        form = ChildSearchForm(initial={"q": query})
+    page: Page | None = None
+    condition = search_filter(query) if query else None
+    if condition is not None:
+        results = with_status(access.children_visible_to(request.user).filter(condition))
+        page = Paginator(results.order_by("last_name", "first_name", "pk"), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        today = timezone.localdate()
+        for child in page:
+            child.age = child.age_on(today)
+        log_search(request, results=page.paginator.count, page=page.number)
+    else:
+        log_not_needed(request)  # the search box alone, or what was typed with an error
     return render(
         request,
         "incidents/children/search.html",
@@ -158,10 +185,14 @@ def child_search(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query,
-            "query_string": urlencode({"q": query}) if query else "",
+            "query_string": urlencode({"search": token}) if token else "",
             "can_add": access.can_add_child(request.user),
         },
     )
+
+
+def _searches(request: HttpRequest) -> dict[str, str]:
+    return request.session.get(SEARCHES_KEY, {})
 
 
 # Add a child: question page, check your answers, confirm ------------------------------
@@ -220,6 +251,8 @@ def _render_add(request: HttpRequest, form: ChildAddForm, token: str) -> HttpRes
 @require_http_methods(["GET", "POST"])
 def child_add(request: HttpRequest) -> HttpResponse:
     access.require(access.can_add_child(request.user), "You cannot add a child.")
+    # Only what this person is typing; the record, once added, is logged when seen.
+    log_not_needed(request)
     token = _valid_token(request.POST.get("draft") or request.GET.get("draft"))
 
     if request.method == "POST" and "confirm" in request.POST:
@@ -236,6 +269,7 @@ def child_add(request: HttpRequest) -> HttpResponse:
         try:
             child = actions.child_create(acting_user=request.user, **form.cleaned_data)
         except ValidationError as error:
+            _log_identifier_refusals(request, error)
             form.add_error(None, error)
             return _render_add(request, form, token)
         drafts = _drafts(request)
@@ -269,6 +303,20 @@ def child_add(request: HttpRequest) -> HttpResponse:
             {"rows": _answers(form), "token": token, "change_url": reverse("incidents:child_add")},
         )
     return _render_add(request, form, token)
+
+
+def _log_identifier_refusals(request: HttpRequest, error: ValidationError) -> None:
+    """An identifier held by a child this person cannot see: logged as a refusal, naming
+    that child, so that fishing for who is on the record leaves a trace."""
+    for name, errors in getattr(error, "error_dict", {}).items():
+        for item in errors:
+            if item.code == actions.IDENTIFIER_ELSEWHERE:
+                log_access(
+                    request,
+                    Action.REFUSED,
+                    child_id=(item.params or {}).get("child_id"),
+                    detail={"reason": "identifier held by a child not in scope", "field": name},
+                )
 
 
 # The child's page ---------------------------------------------------------------------
@@ -516,6 +564,7 @@ def child_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, error)
                 current = Child.objects.select_related("responsible_area").get(pk=child.pk)
             except ValidationError as error:
+                _log_identifier_refusals(request, error)
                 form.add_error(None, error)
             else:
                 messages.success(request, f"{child.full_name}'s details have been saved.")

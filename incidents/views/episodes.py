@@ -69,6 +69,8 @@ def _add_errors(form: Any, error: ValidationError) -> None:
 
 
 def _location(form: Any, prefix: str) -> Location | None:
+    """The shared place named in the form (its name and postcode); the address typed
+    with it is the episode's own (``_address``)."""
     data = form.cleaned_data
     description = data.get(f"{prefix}_description") or ""
     if not description.strip():
@@ -76,7 +78,6 @@ def _location(form: Any, prefix: str) -> Location | None:
     try:
         return location_find_or_create(
             description=description,
-            address=data.get(f"{prefix}_address") or "",
             postcode=data.get(f"{prefix}_postcode") or "",
         )
     except ValidationError as error:
@@ -86,6 +87,14 @@ def _location(form: Any, prefix: str) -> Location | None:
                 for key, texts in error.message_dict.items()
             }
         ) from None
+
+
+def _address(form: Any, prefix: str) -> str:
+    """The address as typed, kept only with a place named."""
+    data = form.cleaned_data
+    if not (data.get(f"{prefix}_description") or "").strip():
+        return ""
+    return data.get(f"{prefix}_address") or ""
 
 
 def _paginate(request: HttpRequest, queryset: QuerySet, param: str = "page") -> Page:
@@ -181,6 +190,7 @@ def episode_report_check(request: HttpRequest, child_pk: int) -> HttpResponse:
                     reported_by_agency=data["reported_by_agency"],
                     last_seen_at=data["last_seen_at"],
                     last_seen_location=_location(form, "last_seen"),
+                    last_seen_address=_address(form, "last_seen"),
                     circumstances=data["circumstances"],
                     police_reference=data["police_reference"],
                     flags=form.flag_values(),
@@ -511,8 +521,10 @@ def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 with transaction.atomic():
                     fields["last_seen_location"] = _location(form, "last_seen")
+                    fields["last_seen_address"] = _address(form, "last_seen")
                     if episode.found_at is not None:
                         fields["found_location"] = _location(form, "found")
+                        fields["found_address"] = _address(form, "found")
                     actions.episode_update(
                         acting_user=request.user,
                         episode=episode,
@@ -599,6 +611,7 @@ def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
                         expected_version=data["version"],
                         found_at=data["found_at"],
                         found_location=_location(form, "found"),
+                        found_address=_address(form, "found"),
                         found_with=data["found_with"],
                         how_returned=data["how_returned"],
                         return_notes=data["return_notes"],

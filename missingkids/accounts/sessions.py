@@ -71,6 +71,22 @@ def session_started(*, request: HttpRequest, user: User) -> None:
             UserSession.objects.filter(session_key__in=stale).delete()
 
 
+def session_key_renew(*, request: HttpRequest, user: User) -> None:
+    """Give the session a new key, keeping what it holds, and note it as the user's.
+
+    Done when the second step is passed: a key someone learnt before (fixed in the
+    browser before sign-in, or seen in the half-signed-in session) is then worthless.
+    """
+    old_key = request.session.session_key
+    request.session.cycle_key()
+    new_key = request.session.session_key
+    with transaction.atomic():
+        if old_key:
+            UserSession.objects.filter(session_key=old_key).delete()
+        if new_key:
+            UserSession.objects.update_or_create(session_key=new_key, defaults={"user": user})
+
+
 def session_ended(*, request: HttpRequest) -> None:
     """Forget the mapping of a session that is being signed out of."""
     session_key = request.session.session_key

@@ -6,9 +6,10 @@ codes, once. Everyone else enters the six-digit code from their app, or a recove
 code. Until then ``TwoFactorRequiredMiddleware`` keeps them to the sign-in pages.
 
 django-otp does the verifying: a TOTP code is accepted only for a time step later than
-the last one accepted (``TOTPDevice.last_t``), so a code cannot be replayed, and wrong
-codes slow further tries down exponentially (its throttling). A recovery code is
-deleted when used.
+the last one accepted (``TOTPDevice.last_t``), so a code cannot be replayed. A recovery
+code is deleted when used. Wrong codes are limited by the sign-in lockout, per network
+address (``missingkids.accounts.lockout``), not by django-otp's throttle on the device,
+which would let someone with a stolen password keep its owner out.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from qrcode.image.svg import SvgPathImage
 
 from .models import User
+from .sessions import session_key_renew
 
 RECOVERY_CODE_COUNT = 10
 AUTHENTICATOR_NAME = "Authenticator app"
@@ -109,9 +111,6 @@ class Outcome:
     error: str = ""
 
 
-TRY_AGAIN_LATER = "You have entered too many wrong codes. Wait a minute and try again."
-
-
 def code_check(*, user: User, code: str) -> Outcome:
     """Check a six-digit code from the app, or a recovery code."""
     code = _normalise(code)
@@ -123,9 +122,6 @@ def code_check(*, user: User, code: str) -> Outcome:
         wrong = "Enter the 6-digit code from your authenticator app, or a recovery code."
     if device is None:
         return Outcome(None, wrong)
-    allowed, _ = device.verify_is_allowed()
-    if not allowed:
-        return Outcome(None, TRY_AGAIN_LATER)
     verified = django_otp.verify_token(user, device.persistent_id, code)
     if verified is None:
         return Outcome(None, wrong)
@@ -137,9 +133,6 @@ def enrolment_check(*, device: TOTPDevice, code: str) -> Outcome:
     code = _normalise(code)
     if not _TOTP_CODE.fullmatch(code):
         return Outcome(None, "Enter the 6-digit code your authenticator app shows.")
-    allowed, _ = device.verify_is_allowed()
-    if not allowed:
-        return Outcome(None, TRY_AGAIN_LATER)
     with transaction.atomic():
         locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
         if not locked.verify_token(code):
@@ -156,5 +149,6 @@ def enrolment_check(*, device: TOTPDevice, code: str) -> Outcome:
 
 
 def session_verify(*, request: HttpRequest, device: TOTPDevice | StaticDevice) -> None:
-    """Mark this session as having passed the second step with ``device``."""
+    """Mark this session as having passed the second step with ``device``, under a new key."""
     django_otp.login(request, device)
+    session_key_renew(request=request, user=device.user)

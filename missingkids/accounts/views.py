@@ -15,7 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import access, two_factor
+from missingkids.audit.log import Action, log_access
+
+from . import access, lockout, two_factor
 from .forms import ConfigurationChangeFilterForm, SignInForm, TwoFactorCodeForm
 from .middleware import otp_not_required
 from .sessions import user_sessions_end
@@ -87,6 +89,8 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(next_url)
     if two_factor.totp_device_confirmed(user) is None:
         return redirect(_with_next("two_factor_enrol", next_url))
+    if not lockout.second_step_allowed(request=request, email=user.email):
+        return _second_step_locked_out(request)
     verified: list[Any] = []
 
     def check(code: str) -> str:
@@ -102,9 +106,33 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         button="Continue",
     )
     if form.is_valid() and verified[-1] is not None:
-        two_factor.session_verify(request=request, device=verified[-1])
+        _second_step_passed(request, verified[-1])
         return HttpResponseRedirect(next_url)
+    if verified:  # a code was typed, and it was wrong
+        log_access(request, Action.SIGN_IN_FAILED, detail={"step": "security code"})
+        if lockout.second_step_failed(request=request, email=user.email):
+            return _second_step_locked_out(request)
     return render(request, "accounts/two_factor_verify.html", {"form": form, "next": next_url})
+
+
+SECOND_STEP_LOCKED_OUT = (
+    "You have entered too many wrong security codes. Wait before trying again, or ask your "
+    "agency's administrator to unlock your account."
+)
+
+
+def _second_step_locked_out(request: HttpRequest) -> HttpResponse:
+    """Too many wrong codes from here: back to the start, password and all."""
+    logout(request)
+    messages.error(request, SECOND_STEP_LOCKED_OUT)
+    return redirect("login")
+
+
+def _second_step_passed(request: HttpRequest, device: Any) -> None:
+    """Signed in: the session gets a new key, and only now is "Signed in" logged."""
+    two_factor.session_verify(request=request, device=device)
+    lockout.second_step_passed(request=request, email=request.user.email)
+    log_access(request, Action.SIGN_IN, detail={"step": "security code"})
 
 
 @otp_not_required
@@ -137,11 +165,14 @@ def two_factor_enrol(request: HttpRequest) -> HttpResponse:
         numeric=True,
     )
     if form.is_valid() and confirmed[-1] is not None:
-        two_factor.session_verify(request=request, device=confirmed[-1])
+        _second_step_passed(request, confirmed[-1])
         request.session[two_factor.RECOVERY_CODES_SESSION_KEY] = two_factor.recovery_codes_replace(
             user
         )
         return redirect(_with_next("two_factor_recovery_codes", next_url))
+    if confirmed:
+        # Logged, not counted towards the lockout: the secret is on the page to see.
+        log_access(request, Action.SIGN_IN_FAILED, detail={"step": "setting up an authenticator"})
     return render(
         request,
         "accounts/two_factor_enrol.html",

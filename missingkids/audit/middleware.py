@@ -1,4 +1,5 @@
-"""Request-level protections: the body size limit, no caching, refused-access logging."""
+"""Request-level protections: the body size limit, no caching, and the access log of
+every case page shown or refused (see ``missingkids.audit.log``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import ResolverMatch
 from django.utils.cache import patch_cache_control
 
-from .log import Action, log_access
+from .log import LOGGED_ATTRIBUTE, Action, log_access, record_lookup
 
 # URL namespaces whose pages show case records (the managers' views of them, and the
-# list of what an agency must do): a 403 or 404 there is a refused access.
+# list of what an agency must do): a page shown there is logged, and so is a 403 or 404.
 CASE_NAMESPACES = frozenset({"incidents", "notifications", "oversight", "agency_work"})
 
 
@@ -42,26 +44,31 @@ def request_size_limit(
     return middleware
 
 
-def _record_ids(request: HttpRequest) -> tuple[int | None, int | None]:
-    """(child id, episode id) named by a case URL, as far as its kwargs say."""
+def _record_ids(request: HttpRequest) -> tuple[int | None, int | None, int | None]:
+    """(child id, episode id, notification id) named by a case URL's kwargs."""
     match = request.resolver_match
     if match is None:
-        return None, None
+        return None, None, None
     kwargs = match.kwargs
     child_id = kwargs.get("child_pk")
-    episode_id = None
+    episode_id = notification_id = None
     if "pk" in kwargs:
-        if match.route.startswith("children/"):
+        if match.namespace == "notifications":
+            notification_id = kwargs["pk"]
+        elif match.route.startswith("children/"):
             child_id = kwargs["pk"]
         elif match.route.startswith("episodes/"):
             episode_id = kwargs["pk"]
-    return (
-        child_id if isinstance(child_id, int) else None,
-        episode_id if isinstance(episode_id, int) else None,
-    )
+
+    def as_id(value: object) -> int | None:
+        return value if isinstance(value, int) else None
+
+    return as_id(child_id), as_id(episode_id), as_id(notification_id)
 
 
 class AccessLogMiddleware:
+    """Logs every case page shown (unless its view logged it) and every refusal there."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
@@ -72,22 +79,44 @@ class AccessLogMiddleware:
         # by WhiteNoise before this point, with their own long caching).
         if "no-store" not in response.get("Cache-Control", ""):
             patch_cache_control(response, no_store=True, private=True)
-        user = getattr(request, "user", None)
         match = request.resolver_match
-        if (
-            response.status_code in (403, 404)
-            and match is not None
-            and match.namespace in CASE_NAMESPACES
-            and user is not None
-            and user.is_authenticated
-        ):
-            child_id, episode_id = _record_ids(request)
+        if match is None or match.namespace not in CASE_NAMESPACES:
+            return response
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if response.status_code in (403, 404) and signed_in:
+            child_id, episode_id, notification_id = _record_ids(request)
+            detail = {"url_name": match.view_name, "method": request.method}
+            if notification_id is not None:
+                detail["notification_id"] = notification_id
             log_access(
                 request,
                 Action.REFUSED,
                 child_id=child_id,
                 episode_id=episode_id,
                 status_code=response.status_code,
-                detail={"url_name": match.view_name, "method": request.method},
+                detail=detail,
             )
+        elif response.status_code == 200 and not getattr(request, LOGGED_ATTRIBUTE, False):
+            self._log_page(request, response, match)
         return response
+
+    def _log_page(self, request: HttpRequest, response: HttpResponse, match: ResolverMatch) -> None:
+        """A page about a child (a form, a meeting or note page) or a list of children."""
+        child_id, episode_id, notification_id = _record_ids(request)
+        detail: dict[str, object] = {"url_name": match.view_name, "method": request.method}
+        if notification_id is not None:
+            detail["notification_id"] = notification_id
+            child_id, episode_id = record_lookup("notification", notification_id)
+        elif episode_id is not None and child_id is None:
+            child_id, _ = record_lookup("episode", episode_id)
+        names_record = any(v is not None for v in (child_id, episode_id, notification_id))
+        action = Action.VIEW_PAGE if names_record else Action.VIEW_LIST
+        log_access(
+            request,
+            action,
+            child_id=child_id,
+            episode_id=episode_id,
+            status_code=response.status_code,
+            detail=detail,
+        )

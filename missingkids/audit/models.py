@@ -1,11 +1,12 @@
 """The access log: who signed in, looked at or exported which child's record, and who
 was refused. Rows are only ever added.
 
-Append-only is enforced three times over: ``save`` refuses to update an existing row
+Append-only is enforced four times over: ``save`` refuses to update an existing row
 and ``delete`` refuses outright (so no code path in Python can change the log), the
-admin offers no add, change or delete, and on PostgreSQL a trigger (migration 0002)
-refuses UPDATE and DELETE from anyone, including someone with a database shell who
-bypasses the ORM.
+admin offers no add, change or delete, on PostgreSQL triggers (migrations 0002 and
+0004) refuse UPDATE, DELETE and TRUNCATE from anyone, including someone with a database
+shell who bypasses the ORM, and in production the application's database role may only
+INSERT and SELECT on the table (``missingkids.audit.database_roles``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,20 @@ class AccessLogQuerySet(models.QuerySet["AccessLogEntry"]):
 
 class AccessLogEntry(models.Model):
     class Action(models.TextChoices):
+        # The password step; "Signed in" comes only with the second step passed.
+        PASSWORD_ACCEPTED = "password_ok", "Password accepted"
         SIGN_IN = "sign_in", "Signed in"
+        # A wrong password, or a wrong security code (detail: "step").
         SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
         SIGN_OUT = "sign_out", "Signed out"
         VIEW_CHILD = "view_child", "Viewed a child's record"
         VIEW_EPISODE = "view_episode", "Viewed an episode"
+        # Any other page showing a child's data: a form, a meeting or note page.
+        VIEW_PAGE = "view_page", "Viewed a page about a child"
+        # A page listing children (detail: which list, how many rows shown).
+        VIEW_LIST = "view_list", "Viewed a list of children"
+        # That a search was made and how many children it found; never what was typed.
+        SEARCH = "search", "Searched for a child"
         EXPORT = "export", "Exported"
         REFUSED = "refused", "Refused access"
         # What an admin did to someone's sign-in (the person in ``detail``).

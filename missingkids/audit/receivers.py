@@ -1,4 +1,4 @@
-"""Sign-ins, failed sign-ins and sign-outs, from django.contrib.auth's signals."""
+"""Passwords accepted, failed sign-ins and sign-outs, from django.contrib.auth's signals."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from .log import Action, log_access
 
 @receiver(user_logged_in, dispatch_uid="audit_sign_in")
 def on_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    log_access(request, Action.SIGN_IN, user=user)
+    # Django's login() is the password step; "Signed in" is logged when the second step
+    # is passed (missingkids.accounts.views).
+    log_access(request, Action.PASSWORD_ACCEPTED, user=user)
 
 
 @receiver(user_login_failed, dispatch_uid="audit_sign_in_failed")

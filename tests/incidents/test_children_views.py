@@ -80,7 +80,8 @@ def date_post(name: str, day: dt.date) -> dict[str, str]:
 
 
 def search(client: Client, q: str) -> str:
-    response = client.get(reverse("incidents:child_search"), {"q": q})
+    """Search as the page does: the words posted, the results by the token redirected to."""
+    response = client.post(reverse("incidents:child_search"), {"q": q}, follow=True)
     assert response.status_code == 200
     return response.content.decode()
 
@@ -135,15 +136,75 @@ def test_search_impossible_date_matches_nothing(client, social_worker, child) ->
     assert "No children match" in search(signed_in(client, social_worker), "31/02/2011")
 
 
-def test_search_empty_shows_only_the_box(client, social_worker, child) -> None:
-    body = search(signed_in(client, social_worker), "")
+def test_search_empty_asks_for_something_to_search_for(client, social_worker, child) -> None:
+    body = search(signed_in(client, social_worker), "  ")
+    assert "Kayla Jones" not in body
+    assert "No children match" not in body
+    assert "Enter a name, date of birth or an identifier" in body
+    assert "govuk-error-summary" in body
+
+
+def test_search_page_alone_shows_only_the_box(client, social_worker, child) -> None:
+    body = signed_in(client, social_worker).get(reverse("incidents:child_search")).text
     assert "Kayla Jones" not in body
     assert "No children match" not in body
 
 
-def test_search_post_not_allowed(client, social_worker) -> None:
-    response = signed_in(client, social_worker).post(reverse("incidents:child_search"))
-    assert response.status_code == 405
+@pytest.mark.parametrize("q", ["Kayla Jones", "04/03/2011", "4857773457"])
+def test_search_words_never_go_in_a_url(client, social_worker, child, q) -> None:
+    """Names, dates of birth and NHS numbers stay out of URLs, so out of server logs."""
+    signed_in(client, social_worker)
+    response = client.post(reverse("incidents:child_search"), {"q": q})
+
+    assert response.status_code == 302
+    assert q not in response.url and q.split()[0] not in response.url
+    results = client.get(response.url)
+    assert "Kayla Jones" in results.text
+    assert f'value="{q}"' in results.text  # the box keeps what was typed
+    hrefs = re.findall(r'(?:href|action)="([^"]*)"', results.text)
+    assert not [h for h in hrefs if q in h or "q=" in h]
+
+
+def test_search_pages_name_only_the_search(client, social_worker, area_west) -> None:
+    for n in range(30):
+        ChildFactory(first_name="Sam", last_name=f"Smith{n:02d}", responsible_area=area_west)
+    signed_in(client, social_worker)
+    results = client.post(reverse("incidents:child_search"), {"q": "Smith"}, follow=True)
+    [next_link] = re.findall(r'href="([^"]*)" rel="next"', results.text)
+
+    assert "Smith" not in next_link
+    assert (
+        "Smith29"
+        in client.get(reverse("incidents:child_search") + next_link.replace("&amp;", "&")).text
+    )
+
+
+def test_search_words_in_a_link_are_ignored(client, social_worker, child) -> None:
+    response = signed_in(client, social_worker).get(
+        reverse("incidents:child_search"), {"q": "Kayla"}
+    )
+    assert response.status_code == 200
+    assert "Kayla Jones" not in response.text
+
+
+def test_a_search_is_logged_without_the_words(client, social_worker, child) -> None:
+    from missingkids.audit.models import AccessLogEntry
+
+    search(signed_in(client, social_worker), "Kayla")
+
+    [entry] = AccessLogEntry.objects.filter(action=AccessLogEntry.Action.SEARCH)
+    assert (entry.user, entry.detail) == (social_worker, {"results": 1, "page": 1})
+    assert "Kayla" not in entry.path
+    assert not AccessLogEntry.objects.filter(detail__icontains="Kayla").exists()
+
+
+def test_another_sessions_search_is_not_found(client, social_worker, child) -> None:
+    signed_in(client, social_worker)
+    url = client.post(reverse("incidents:child_search"), {"q": "Kayla"}).url
+    other = Client()
+    other.force_login(social_worker)
+
+    assert "Kayla Jones" not in other.get(url).text
 
 
 def test_search_query_count_fixed_and_paginated(
@@ -160,14 +221,15 @@ def test_search_query_count_fixed_and_paginated(
             found.save()
             PlacementFactory(child=found, host_area=area_east)
     signed_in(client, social_worker)
-    # Session, user, agency (header), count, page of results.
-    with django_assert_num_queries(5 + TWO_FACTOR_QUERIES):
-        response = client.get(reverse("incidents:child_search"), {"q": "sam"})
+    url = client.post(reverse("incidents:child_search"), {"q": "sam"}).url
+    # Session, user, agency (header), count, page of results; the search logged.
+    with django_assert_num_queries(5 + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES):
+        response = client.get(url)
     body = response.content.decode()
     assert "30 children match" in body
     assert body.count('href="/children/') >= 25
     assert "Page 1 of 2" in body
-    page_two = client.get(reverse("incidents:child_search"), {"q": "sam", "page": 2})
+    page_two = client.get(f"{url}&page=2")
     assert "Smith29" in page_two.content.decode()
 
 

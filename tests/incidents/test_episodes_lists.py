@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from incidents.models import CaseEvent, Episode
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
+from missingkids.audit.log import ACCESS_LOG_QUERIES
 from tests.factories.incidents import (
     CaseEventFactory,
     ChildFactory,
@@ -113,8 +114,8 @@ def test_open_list_query_count_is_fixed(
     client.force_login(social_worker)
     client.get(OPEN)
     # Session, user, a count and a page for each of the two sections, and the user's
-    # agency for the page header.
-    with django_assert_num_queries(7 + TWO_FACTOR_QUERIES):
+    # agency for the page header; the access log entry.
+    with django_assert_num_queries(7 + TWO_FACTOR_QUERIES + ACCESS_LOG_QUERIES):
         response = client.get(OPEN)
     assert len(response.context["rows"]) == count
     assert len(response.context["returned_rows"]) == count
@@ -188,7 +189,7 @@ def test_recent_work_query_count_is_fixed(
         CaseEventFactory(child=west_child(), actor=social_worker)
     client.force_login(social_worker)
     client.get(RECENT)
-    # Session, user, the agency, a count and a page.
-    with django_assert_num_queries(5 + TWO_FACTOR_QUERIES):
+    # Session, user, the agency, a count and a page; the access log entry.
+    with django_assert_num_queries(5 + TWO_FACTOR_QUERIES + ACCESS_LOG_QUERIES):
         response = client.get(RECENT)
     assert len(response.context["page"]) == 2 * count

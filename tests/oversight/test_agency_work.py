@@ -17,6 +17,7 @@ from incidents.access import children_visible_to
 from incidents.models import CaseEvent, Involvement, ReturnInterview, StrategyMeeting
 from missingkids.accounts.models import Agency, User
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
+from missingkids.audit.log import ACCESS_LOG_QUERIES
 from missingkids.audit.models import AccessLogEntry
 from notifications.engine import notifications_for_event
 from notifications.models import Notification, TellerKind
@@ -330,11 +331,15 @@ def test_no_section_for_admins_and_the_full_list_refuses_them(client, work, admi
     assert refused.detail == {"url_name": "agency_work:list", "method": "GET"}
 
 
-def test_no_record_view_is_logged_for_the_lists(client, work, social_worker):
+def test_the_lists_are_logged_as_lists(client, work, social_worker):
     client.force_login(social_worker)
     client.get(reverse("home"))
     client.get(reverse("agency_work:list"))
-    assert not AccessLogEntry.objects.exclude(action=AccessLogEntry.Action.SIGN_IN).exists()
+    logged = AccessLogEntry.objects.exclude(action=AccessLogEntry.Action.PASSWORD_ACCEPTED)
+    assert [(e.action, e.path, e.child_id) for e in logged.order_by("id")] == [
+        (AccessLogEntry.Action.VIEW_LIST, reverse("home"), None),
+        (AccessLogEntry.Action.VIEW_LIST, reverse("agency_work:list"), None),
+    ]
 
 
 def many(n: int, *, la, police, west_child) -> None:
@@ -391,8 +396,9 @@ def test_full_list_refuses_post(client, social_worker):
 # Session, user, authenticator, the header's agency and the areas the agency serves.
 HOME_BASE = 4 + TWO_FACTOR_QUERIES
 # The count and the page of (kind, id, due); then one query per table shown:
-# notifications, interviews, and episodes (checks and discussions together).
-SECTION = 2 + 3
+# notifications, interviews, and episodes (checks and discussions together); and the
+# access log entry for the children shown.
+SECTION = 2 + 3 + ACCESS_LOG_QUERIES
 
 
 @pytest.mark.parametrize("size", [1, 12])

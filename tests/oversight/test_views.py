@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from incidents.models import LegalStatus, ReturnInterview
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
+from missingkids.audit.log import ACCESS_LOG_QUERIES
 from missingkids.audit.models import AccessLogEntry
 from oversight.views import LISTS
 from tests.factories.incidents import (
@@ -99,9 +100,9 @@ def test_query_count_does_not_grow(
     assert response.status_code == 200
 
 
-# Session, user, authenticator and the header's agency on every page; the filter form's
-# agency and local authority lists on lists and measures.
-BASE = 3 + TWO_FACTOR_QUERIES
+# Session, user, authenticator and the header's agency on every page, and its access log
+# entry; the filter form's agency and local authority lists on lists and measures.
+BASE = 3 + TWO_FACTOR_QUERIES + ACCESS_LOG_QUERIES
 FORM = 2
 EXPECTED_QUERIES: dict[str, int] = {
     # One count per list (the hotspots' one query), the active rules' numbers (read once

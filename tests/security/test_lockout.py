@@ -152,7 +152,7 @@ def test_behind_the_proxy_failures_count_against_the_forwarded_client_address(
     # Behind the reverse proxy every request comes from the proxy's own address; the
     # client is the X-Forwarded-For entry the proxy added. Counting by the proxy's
     # address would let anyone lock a named person out from anywhere.
-    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
     attacker = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9")
     colleague = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
 
@@ -162,3 +162,48 @@ def test_behind_the_proxy_failures_count_against_the_forwarded_client_address(
     right = password_step(colleague, officer.email, DEFAULT_PASSWORD)
     assert right.status_code == 302
     assert SESSION_KEY in colleague.session
+
+
+def test_failures_from_many_addresses_lock_the_account_everywhere(officer, settings):
+    """Guessing spread over addresses, each under the per-address limit."""
+    account_limit = settings.SIGN_IN_ACCOUNT_FAILURE_LIMIT
+    assert account_limit == 20
+    per_address = settings.AXES_FAILURE_LIMIT - 1
+    addresses = [f"203.0.113.{n}" for n in range(1, account_limit // per_address + 1)]
+    responses = []
+    for address in addresses:
+        responses += fail(Client(REMOTE_ADDR=address), officer.email, per_address)
+    assert len(responses) == account_limit
+    assert [r.status_code for r in responses] == [200] * (account_limit - 1) + [429]
+
+    right = password_step(Client(REMOTE_ADDR="198.51.100.7"), officer.email, DEFAULT_PASSWORD)
+
+    assert right.status_code == 429
+    assert LOCKED_OUT_HTML in right.content.decode()
+
+
+def test_failures_on_many_accounts_lock_the_address(officer, social_worker, settings):
+    """One machine trying one password on many accounts."""
+    assert settings.SIGN_IN_ADDRESS_FAILURE_LIMIT == 50
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 8
+    machine = Client(REMOTE_ADDR="203.0.113.9")
+    for n in range(8):
+        response = password_step(machine, f"person{n}@cwac.example.org", WRONG)
+    assert response.status_code == 429
+
+    assert password_step(machine, officer.email, DEFAULT_PASSWORD).status_code == 429
+    elsewhere = Client(REMOTE_ADDR="198.51.100.7")
+    assert password_step(elsewhere, officer.email, DEFAULT_PASSWORD).status_code == 302
+
+
+def test_signing_in_clears_only_that_accounts_failures_from_that_address(
+    officer, social_worker, settings
+):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 8
+    machine = Client(REMOTE_ADDR="203.0.113.9")
+    for n in range(7):
+        password_step(machine, f"person{n}@cwac.example.org", WRONG)
+    # An account the attacker holds: signing in with it does not wipe the slate.
+    assert password_step(machine, social_worker.email, DEFAULT_PASSWORD).status_code == 302
+
+    assert password_step(Client(REMOTE_ADDR="203.0.113.9"), officer.email, WRONG).status_code == 429

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -163,3 +165,91 @@ def test_the_header_links_to_your_account(client, officer):
     html = client.get(reverse("home")).content.decode()
 
     assert f'href="{reverse("account")}"' in html
+
+
+# The documented limits are the real ones -------------------------------------------------
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def _documented(pattern: str) -> int:
+    match = re.search(pattern, README, re.DOTALL)
+    assert match, f"README no longer says: {pattern}"
+    return int(match.group(1))
+
+
+def test_the_readme_states_the_limits_in_force(settings):
+    idle = _documented(r"\*\*Sessions\*\* end after (\d+) minutes\s+without using the service")
+    absolute = _documented(r"and (\d+) hours after\s+signing in however busy")
+    idle_default = _documented(r"`SESSION_IDLE_TIMEOUT_MINUTES` \| optional \|[^|]*Default `(\d+)`")
+    absolute_default = _documented(r"`SESSION_ABSOLUTE_HOURS` \| optional \|[^|]*Default `(\d+)`")
+
+    assert dt.timedelta(minutes=idle) == dt.timedelta(minutes=idle_default)
+    assert dt.timedelta(minutes=idle) == settings.SESSION_IDLE_TIMEOUT
+    assert dt.timedelta(hours=absolute) == dt.timedelta(hours=absolute_default)
+    assert dt.timedelta(hours=absolute) == settings.SESSION_ABSOLUTE_LIFETIME
+
+
+def _sign_in(client: Client, user) -> None:
+    device = authenticator(user)
+    password_step(client, user.email)
+    response = client.post(reverse("two_factor"), {"code": code_now(device)})
+    assert response.status_code == 302
+
+
+def test_a_real_sign_in_lasts_ten_hours_however_busy_and_no_longer(client, officer):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        _sign_in(client, officer)
+    for minutes in range(29, 600, 29):
+        with time_machine.travel(start + dt.timedelta(minutes=minutes), tick=False):
+            assert client.get(reverse("home")).status_code == 200, minutes
+    with time_machine.travel(start + dt.timedelta(hours=10, seconds=-1), tick=False):
+        assert client.get(reverse("home")).status_code == 200
+    with time_machine.travel(start + dt.timedelta(hours=10), tick=False):
+        signed_out_with(client, client.get(reverse("home")), ABSOLUTE_MESSAGE)
+
+
+def test_a_real_sign_in_ends_after_thirty_minutes_unused(client, officer):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        _sign_in(client, officer)
+    with time_machine.travel(start + dt.timedelta(minutes=30, seconds=-1), tick=False):
+        assert client.get(reverse("home")).status_code == 200
+    with time_machine.travel(start + dt.timedelta(minutes=60, seconds=-1), tick=False):
+        signed_out_with(client, client.get(reverse("home")), IDLE_MESSAGE)
+
+
+def test_the_session_ends_with_the_browser_and_is_kept_no_longer_than_a_sign_in(
+    client, officer, settings
+):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        response = password_step(client, officer.email)
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert not cookie["max-age"] and not cookie["expires"]  # gone when the browser closes
+    stored = Session.objects.get(session_key=client.session.session_key)
+    assert stored.expire_date <= start + settings.SESSION_ABSOLUTE_LIFETIME + dt.timedelta(
+        seconds=1
+    )
+    assert settings.SESSION_ABSOLUTE_LIFETIME.total_seconds() == settings.SESSION_COOKIE_AGE
+
+
+@pytest.mark.parametrize(
+    ("variables", "idle", "absolute"),
+    [
+        ({}, 30 * 60, 10 * 3600),
+        ({"SESSION_IDLE_TIMEOUT_MINUTES": "15", "SESSION_ABSOLUTE_HOURS": "8"}, 15 * 60, 8 * 3600),
+    ],
+)
+def test_the_limits_come_from_the_environment(tmp_path, variables, idle, absolute):
+    from tests.test_settings import run
+
+    env = {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **variables}
+    show = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(int(s.SESSION_IDLE_TIMEOUT.total_seconds()), "
+        "int(s.SESSION_ABSOLUTE_LIFETIME.total_seconds()), s.SESSION_COOKIE_AGE)"
+    )
+    result = run(env, "-c", show)
+    assert result.stdout.split() == [str(idle), str(absolute), str(absolute)], result.stderr

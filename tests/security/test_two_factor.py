@@ -9,18 +9,27 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.test import Client
 from django.urls import resolve, reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from missingkids.accounts import two_factor
+from missingkids.accounts.models import UserSession
+from missingkids.accounts.views import SECOND_STEP_LOCKED_OUT
+from missingkids.audit.models import AccessLogEntry
 from tests.security.signing_in import authenticator, code_now, password_step, time_step_now
 from tests.test_access_anonymous import SAMPLES
 
 pytestmark = pytest.mark.django_db
+A = AccessLogEntry.Action
 
 
 def enrol_page_secret(html: str) -> str:
@@ -134,18 +143,160 @@ def test_a_wrong_code_is_refused(client, social_worker):
     assert client.get(reverse("home")).status_code == 302
 
 
-def test_wrong_codes_slow_down_further_tries(client, social_worker):
+def wrong_code(device: TOTPDevice) -> str:
+    return f"{(int(code_now(device)) + 500_000) % 1_000_000:06d}"
+
+
+def test_wrong_codes_lock_out_the_address_they_come_from(social_worker, settings):
+    device = authenticator(social_worker)
+    limit = settings.AXES_FAILURE_LIMIT
+    attacker = Client(REMOTE_ADDR="203.0.113.9")
+    password_step(attacker, social_worker.email)
+
+    responses = [
+        attacker.post(reverse("two_factor"), {"code": wrong_code(device)}) for _ in range(limit)
+    ]
+
+    assert [r.status_code for r in responses[:-1]] == [200] * (limit - 1)
+    assert responses[-1].status_code == 302
+    assert responses[-1].url == reverse("login")
+    assert SESSION_KEY not in attacker.session  # signed out: the password again, at least
+    page = attacker.get(reverse("login"))
+    assert escape(SECOND_STEP_LOCKED_OUT) in page.content.decode()
+    # The password still works from there, but the second step does not, even the right code.
+    assert password_step(attacker, social_worker.email).status_code == 302
+    response = attacker.post(reverse("two_factor"), {"code": code_now(device)})
+    assert response.status_code == 302 and response.url == reverse("login")
+    assert DEVICE_ID_SESSION_KEY not in attacker.session
+
+
+def test_wrong_codes_never_lock_the_person_out_from_elsewhere(social_worker, settings):
+    """A stolen password and wrong codes from many addresses: the owner still signs in."""
+    device = authenticator(social_worker)
+    for n in range(settings.SIGN_IN_ACCOUNT_FAILURE_LIMIT // 2):
+        attacker = Client(REMOTE_ADDR=f"203.0.113.{n + 1}")
+        password_step(attacker, social_worker.email)
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            attacker.post(reverse("two_factor"), {"code": wrong_code(device)})
+    # The device itself is never slowed down (django-otp's throttle is off).
+    assert TOTPDevice.objects.get(pk=device.pk).verify_is_allowed()[0]
+
+    owner = Client(REMOTE_ADDR="198.51.100.7")
+    assert password_step(owner, social_worker.email).status_code == 302
+    response = owner.post(reverse("two_factor"), {"code": code_now(device)})
+    assert response.status_code == 302
+    assert owner.get(reverse("home")).status_code == 200
+
+
+def test_wrong_codes_count_towards_the_address_limit_for_every_account(
+    social_worker, officer, settings
+):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 6
+    device = authenticator(social_worker)
+    attacker = Client(REMOTE_ADDR="203.0.113.9")
+    password_step(attacker, social_worker.email)
+    for _ in range(4):
+        attacker.post(reverse("two_factor"), {"code": wrong_code(device)})
+    same_address = Client(REMOTE_ADDR="203.0.113.9")
+    for _ in range(2):
+        password_step(same_address, officer.email, "Wrong-Horse-Battery-9")
+
+    assert password_step(same_address, officer.email).status_code == 429
+    assert password_step(Client(REMOTE_ADDR="198.51.100.7"), officer.email).status_code == 302
+
+
+def test_a_right_code_clears_the_wrong_ones_from_that_address(client, social_worker, settings):
     device = authenticator(social_worker)
     password_step(client, social_worker.email)
-    start = timezone.now()
-    with time_machine.travel(start, tick=False):
-        client.post(reverse("two_factor"), {"code": "000000"})
-        client.post(reverse("two_factor"), {"code": "000001"})
-        response = client.post(reverse("two_factor"), {"code": code_now(device)})
-        assert two_factor.TRY_AGAIN_LATER in response.content.decode()
-    with time_machine.travel(start + dt.timedelta(seconds=5), tick=False):
-        response = client.post(reverse("two_factor"), {"code": code_now(device)})
-        assert response.status_code == 302
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post(reverse("two_factor"), {"code": wrong_code(device)})
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=30), tick=False):
+        assert client.post(reverse("two_factor"), {"code": code_now(device)}).status_code == 302
+    client.post(reverse("logout"))
+    password_step(client, social_worker.email)
+
+    responses = [
+        client.post(reverse("two_factor"), {"code": wrong_code(device)})
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1)
+    ]
+
+    assert all(r.status_code == 200 for r in responses)
+
+
+def test_an_admin_unlocks_the_second_step(client, social_worker, admin_user, settings):
+    device = authenticator(social_worker)
+    password_step(client, social_worker.email)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("two_factor"), {"code": wrong_code(device)})
+    attempt = AccessAttempt.objects.get()
+    assert attempt.username == f"{social_worker.email} (security code)"
+    assert wrong_code(device) not in attempt.post_data  # what was typed is never kept
+
+    admin = Client()
+    admin.force_login(admin_user)
+    listing = admin.get(reverse("admin:axes_accessattempt_changelist"), {"q": social_worker.email})
+    assert attempt.username in listing.content.decode()
+    admin.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
+
+    password_step(client, social_worker.email)
+    assert client.post(reverse("two_factor"), {"code": code_now(device)}).status_code == 302
+
+
+# What is logged, and the session ----------------------------------------------------------
+
+
+def test_signed_in_is_logged_after_the_second_step_only(client, social_worker):
+    device = authenticator(social_worker)
+    password_step(client, social_worker.email)
+    actions = lambda: list(  # noqa: E731
+        AccessLogEntry.objects.filter(user=social_worker)
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions() == [A.PASSWORD_ACCEPTED]
+
+    client.post(reverse("two_factor"), {"code": wrong_code(device)})
+    assert actions() == [A.PASSWORD_ACCEPTED, A.SIGN_IN_FAILED]
+    failed = AccessLogEntry.objects.get(action=A.SIGN_IN_FAILED)
+    assert failed.detail == {"step": "security code"}
+    assert failed.username == social_worker.email
+    assert failed.ip_address == "127.0.0.1"
+
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=30), tick=False):
+        client.post(reverse("two_factor"), {"code": code_now(device)})
+    assert actions() == [A.PASSWORD_ACCEPTED, A.SIGN_IN_FAILED, A.SIGN_IN]
+
+
+def test_wrong_codes_while_setting_up_are_logged(client, social_worker):
+    password_step(client, social_worker.email)
+    client.get(reverse("two_factor_enrol"))
+    client.post(reverse("two_factor_enrol"), {"code": "000000"})
+
+    failed = AccessLogEntry.objects.get(action=A.SIGN_IN_FAILED)
+    assert (failed.user, failed.detail) == (
+        social_worker,
+        {"step": "setting up an authenticator"},
+    )
+
+
+def test_the_session_key_changes_when_the_second_step_is_passed(social_worker):
+    device = authenticator(social_worker)
+    client = Client()
+    password_step(client, social_worker.email)
+    half_signed_in = client.session.session_key
+
+    client.post(reverse("two_factor"), {"code": code_now(device)})
+
+    signed_in = client.session.session_key
+    assert signed_in != half_signed_in
+    assert client.get(reverse("home")).status_code == 200
+    assert list(UserSession.objects.values_list("session_key", flat=True)) == [signed_in]
+    # Whoever held the earlier key (fixed in the browser, or seen) holds nothing now.
+    thief = Client()
+    thief.cookies[settings.SESSION_COOKIE_NAME] = half_signed_in
+    response = thief.get(reverse("home"))
+    assert response.status_code == 302
+    assert urlsplit(response.url).path == reverse("login")
 
 
 def test_a_replayed_code_is_refused(client, social_worker):

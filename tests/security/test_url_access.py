@@ -261,7 +261,9 @@ def test_pages_without_ids_never_fail(client, case, request, role, route):
 def test_outsider_finds_nothing_in_lists(client, case, outsider):
     client.force_login(outsider)
     detail = reverse("incidents:child_detail", args=[case.child.pk])
-    search = client.get(reverse("incidents:child_search"), {"q": case.child.last_name})
+    search = client.post(
+        reverse("incidents:child_search"), {"q": case.child.last_name}, follow=True
+    )
     assert search.status_code == 200
     assert detail not in search.content.decode()
     open_list = client.get(reverse("incidents:episode_list_open"))
