@@ -413,6 +413,13 @@ class Episode(models.Model):
     risk_rank = models.PositiveSmallIntegerField(default=0)
     # Found / returned.
     found_at = models.DateTimeField(null=True, blank=True)
+    # The return time as first recorded. A correction of the return time (by the police
+    # or the responsible council, ReturnTimeCorrection) moves ``found_at`` but never
+    # this: the safe and well check's deadline counts from it, so the police cannot move
+    # the deadline they are measured on (the interview keeps its own, ReturnInterview.due_at).
+    first_found_at = models.DateTimeField(
+        "return time as first recorded", null=True, blank=True, editable=False
+    )
     found_location = models.ForeignKey(
         Location, on_delete=models.PROTECT, related_name="found_episodes", null=True, blank=True
     )
@@ -464,6 +471,12 @@ class Episode(models.Model):
                 condition=Q(found_at__isnull=False),
                 name="episode_found_idx",
             ),
+            # Managers' safe and well list and measure: returns by the time first recorded.
+            models.Index(
+                fields=["first_found_at"],
+                condition=Q(first_found_at__isnull=False),
+                name="episode_first_found_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -489,6 +502,16 @@ class Episode(models.Model):
     def __str__(self) -> str:
         seen = timezone.localtime(self.last_seen_at)
         return f"{self.get_category_display()} from {seen:%d/%m/%Y %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # Whatever records the return first (the action, a factory, an import) sets the
+        # time deadlines count from; nothing afterwards changes it.
+        if self.found_at is not None and self.first_found_at is None:
+            self.first_found_at = self.found_at
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "first_found_at"}  # type: ignore[misc]
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     @property
     def is_missing(self) -> bool:
@@ -533,7 +556,8 @@ class Episode(models.Model):
 
     @property
     def safe_and_well_due_at(self) -> dt.datetime | None:
-        return self.found_at + policy.safe_and_well_due_after() if self.found_at else None
+        returned = self.first_found_at or self.found_at
+        return returned + policy.safe_and_well_due_after() if returned else None
 
     @property
     def strategy_discussion_due_at(self) -> dt.datetime:

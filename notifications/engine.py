@@ -937,7 +937,11 @@ def step_falls_due_at(episode: Episode, step: str) -> dt.datetime | None:
         if kept is not None:
             return kept
     base, after = TIMED_STEPS[step]
-    start = episode.last_seen_at if base == "last_seen" else episode.found_at
+    if base == "last_seen":
+        start = episode.last_seen_at
+    else:
+        # The return as first recorded: a correction of the return time moves no deadline.
+        start = episode.first_found_at or episode.found_at
     return start + after if start is not None else None
 
 

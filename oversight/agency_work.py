@@ -193,7 +193,7 @@ def work_rows(user: User) -> QuerySet:
             _part(
                 checks_for_police_force(agency).filter(child__in=visible),
                 SAFE_AND_WELL,
-                F("found_at") + policy.safe_and_well_due_after(),
+                F("first_found_at") + policy.safe_and_well_due_after(),
             )
         )
     if agency.kind == K.LOCAL_AUTHORITY:

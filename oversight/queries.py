@@ -200,13 +200,16 @@ def interviews_due_soon(user: User, filters: Filters, now: dt.datetime) -> Query
 def safe_and_well_outstanding(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Returned children with no safe and well check 24 hours after the return, or a
     check recorded but not shared with the local authority."""
-    not_done = Q(safe_and_well__isnull=True, found_at__lt=now - policy.safe_and_well_due_after())
+    # Counted from the return as first recorded: a later correction moves no deadline.
+    not_done = Q(
+        safe_and_well__isnull=True, first_found_at__lt=now - policy.safe_and_well_due_after()
+    )
     not_shared = Q(safe_and_well__isnull=False, safe_and_well__shared_with_la_at__isnull=True)
-    rows = Episode.objects.filter(found_at__isnull=False).filter(not_done | not_shared)
+    rows = Episode.objects.filter(first_found_at__isnull=False).filter(not_done | not_shared)
     return (
         _scoped(rows, user, filters, child="child", episode="")
         .select_related("child", "safe_and_well", "safe_and_well__agency")
-        .order_by("found_at", "pk")
+        .order_by("first_found_at", "pk")
     )
 
 
@@ -718,21 +721,22 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     interviews_by_agency = _agency_rows(per_agency)
 
     # Safe and well checks shared with the local authority within 24 hours of the
-    # return, over returns whose 24 hours have passed.
+    # return (as first recorded: a correction moves no deadline), over returns whose 24
+    # hours have passed.
     within = policy.safe_and_well_due_after()
     returns = _scoped(
-        Episode.objects.filter(found_at__gte=start, found_at__lte=now - within),
+        Episode.objects.filter(first_found_at__gte=start, first_found_at__lte=now - within),
         user,
         filters,
         child="child",
         episode="",
     ).order_by()
-    shared = Q(safe_and_well__shared_with_la_at__lte=F("found_at") + within)
+    shared = Q(safe_and_well__shared_with_la_at__lte=F("first_found_at") + within)
     per_area = _tally(
         returns.values("child__responsible_area__name").annotate(
             **_monthly(
                 spans,
-                "found_at",
+                "first_found_at",
                 n=lambda when: Count("pk", filter=when),
                 on_time=lambda when: Count("pk", filter=when & shared),
             )

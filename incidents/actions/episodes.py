@@ -450,6 +450,7 @@ def episode_record_return(
         expected_version=expected_version,
         values={
             "found_at": found_at,
+            "first_found_at": found_at,
             "found_location": found_location,
             "found_address": (found_address or "").strip(),
             "found_with": (found_with or "").strip(),

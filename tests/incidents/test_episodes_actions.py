@@ -520,6 +520,35 @@ def test_correcting_the_return_time_by_police(officer, child):
     assert episode.return_time_corrections.get().corrected_by == officer
 
 
+def test_the_police_correcting_the_return_time_keep_the_check_deadline(
+    officer, manager, child
+):
+    """The police are measured on the safe and well check: moving the return time later
+    must not move the check's deadline, on the episode or in the managers' list."""
+    from oversight import queries
+    from oversight.filters import Filters
+
+    now = timezone.now()
+    episode = ReturnInterviewFactory(
+        episode__child=child,
+        episode__last_seen_at=now - dt.timedelta(hours=40),
+        episode__reported_at=now - dt.timedelta(hours=39),
+        episode__found_at=now - dt.timedelta(hours=30),
+    ).episode
+    first_found = episode.found_at
+    kept = episode.safe_and_well_due_at
+    _correct(officer, episode, first_found + dt.timedelta(hours=20))
+
+    episode.refresh_from_db()
+    assert episode.first_found_at == first_found
+    assert episode.safe_and_well_due_at == kept == first_found + dt.timedelta(hours=24)
+    # 25 hours after the first recorded return, the check is overdue, whatever the
+    # corrected time says.
+    late = first_found + dt.timedelta(hours=25)
+    outstanding = queries.safe_and_well_outstanding(manager, Filters(), late)
+    assert episode in outstanding
+
+
 def test_the_provider_cannot_correct_the_return_time(provider_worker, child, provider):
     interview = ReturnInterviewFactory(episode__child=child, provider=provider)
     episode = interview.episode

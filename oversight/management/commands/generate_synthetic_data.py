@@ -643,6 +643,7 @@ class Generator:
                     risk=risk,
                     risk_rank=RISK_ORDER[risk],
                     found_at=found,
+                    first_found_at=found,
                     found_location=self._place() if found and rng.random() < 0.85 else None,
                     found_with=rng.choice(FOUND_WITH) if found else "",
                     how_returned=(
