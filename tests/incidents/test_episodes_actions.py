@@ -520,9 +520,7 @@ def test_correcting_the_return_time_by_police(officer, child):
     assert episode.return_time_corrections.get().corrected_by == officer
 
 
-def test_the_police_correcting_the_return_time_keep_the_check_deadline(
-    officer, manager, child
-):
+def test_the_police_correcting_the_return_time_keep_the_check_deadline(officer, manager, child):
     """The police are measured on the safe and well check: moving the return time later
     must not move the check's deadline, on the episode or in the managers' list."""
     from oversight import queries
