@@ -391,6 +391,13 @@ class Episode(models.Model):
         Agency, on_delete=models.PROTECT, related_name="reported_episodes", null=True, blank=True
     )
     last_seen_at = models.DateTimeField()
+    # The earliest last-seen time ever recorded for the episode. Anyone reporting may
+    # correct the last-seen time, but the strategy discussion's deadline counts from
+    # this, so a correction can make it sooner, never later: the council measured on it
+    # cannot move it by editing the episode.
+    earliest_last_seen_at = models.DateTimeField(
+        "earliest last-seen time recorded", null=True, blank=True, editable=False
+    )
     last_seen_location = models.ForeignKey(
         Location, on_delete=models.PROTECT, related_name="last_seen_episodes", null=True
     )
@@ -464,6 +471,8 @@ class Episode(models.Model):
             # Managers' measures (episodes by month) and hotspots: episodes last seen in
             # the period.
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+            # Strategy discussions overdue: counted from the earliest last-seen time.
+            models.Index(fields=["earliest_last_seen_at"], name="episode_earliest_seen_idx"),
             # Managers' safe and well list (oldest return first), measures (returns and
             # median length by month found) and hotspots: episodes found in the period.
             models.Index(
@@ -506,6 +515,13 @@ class Episode(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         # Whatever records the return first (the action, a factory, an import) sets the
         # time deadlines count from; nothing afterwards changes it.
+        if self.last_seen_at is not None and (
+            self.earliest_last_seen_at is None or self.last_seen_at < self.earliest_last_seen_at
+        ):
+            self.earliest_last_seen_at = self.last_seen_at
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "earliest_last_seen_at"}  # type: ignore[misc]
         if self.found_at is not None and self.first_found_at is None:
             self.first_found_at = self.found_at
             update_fields = kwargs.get("update_fields")
@@ -563,7 +579,8 @@ class Episode(models.Model):
     def strategy_discussion_due_at(self) -> dt.datetime:
         # Real hours across a clock change: added in UTC, since adding to a time in
         # Europe/London (one typed in, not yet saved) would add clock-face hours.
-        return self.last_seen_at.astimezone(dt.UTC) + policy.strategy_discussion_due_after()
+        start = min(filter(None, (self.earliest_last_seen_at, self.last_seen_at)))
+        return start.astimezone(dt.UTC) + policy.strategy_discussion_due_after()
 
 
 class ReturnTimeCorrection(models.Model):

@@ -116,7 +116,7 @@ def needing_strategy_discussion(episodes: QuerySet[Episode]) -> QuerySet[Episode
     """Episodes not closed whose strategy discussion is due, overdue or missed: the child
     not yet found, or found after the deadline, and no meeting since the episode began."""
     missing_at_deadline = Q(found_at__isnull=True) | Q(
-        found_at__gt=F("last_seen_at") + policy.strategy_discussion_due_after()
+        found_at__gt=F("earliest_last_seen_at") + policy.strategy_discussion_due_after()
     )
     return _with_start_day(
         episodes.filter(closed_at__isnull=True).filter(missing_at_deadline)
@@ -127,7 +127,9 @@ def strategy_discussions_overdue(
     episodes: QuerySet[Episode], now: dt.datetime
 ) -> QuerySet[Episode]:
     """Of those, the ones past the deadline: overdue (still missing) or missed (found
-    late, episode still open). Bounded by ``episode_last_seen_idx``."""
+    late, episode still open). Bounded by ``episode_earliest_seen_idx``: the deadline
+    counts from the earliest last-seen time recorded, so editing the episode cannot
+    move it later."""
     # In UTC: subtracting from a Europe/London time would take off clock-face hours.
     since = now.astimezone(dt.UTC) - policy.strategy_discussion_due_after()
-    return needing_strategy_discussion(episodes).filter(last_seen_at__lt=since)
+    return needing_strategy_discussion(episodes).filter(earliest_last_seen_at__lt=since)

@@ -201,7 +201,7 @@ def work_rows(user: User) -> QuerySet:
             _part(
                 discussions_for_council(agency).filter(child__in=visible),
                 STRATEGY,
-                F("last_seen_at") + policy.strategy_discussion_due_after(),
+                F("earliest_last_seen_at") + policy.strategy_discussion_due_after(),
             )
         )
     first, *rest = parts

@@ -544,6 +544,14 @@ def episode_update(
     )
     if not changes:
         return episode
+    if "last_seen_at" in changes:
+        # Deadlines count from the earliest last-seen time: sooner, never later.
+        Episode.objects.filter(
+            pk=episode.pk, earliest_last_seen_at__gt=episode.last_seen_at
+        ).update(earliest_last_seen_at=episode.last_seen_at)
+        episode.earliest_last_seen_at = min(
+            filter(None, (episode.earliest_last_seen_at, episode.last_seen_at))
+        )
     labels = ", ".join(str(Episode._meta.get_field(name).verbose_name) for name in changes)
     event_record(
         child=child,

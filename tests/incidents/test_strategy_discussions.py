@@ -226,3 +226,37 @@ def test_episode_page_shows_when_the_meeting_was_held(
     assert shown["url"] == reverse("incidents:child_detail", args=[child.pk]) + "#strategy-meetings"
     page = client.get(reverse("incidents:episode_detail", args=[episode.pk])).text
     assert "Strategy meeting held on 10 Nov 2026" in page
+
+
+def test_editing_the_last_seen_time_later_does_not_move_the_deadline(child, officer):
+    """The council is measured on the discussion: a later last-seen time typed into the
+    episode cannot buy it time; an earlier one brings the deadline forward."""
+    from incidents.actions import episodes as actions
+
+    first = NOW - 30 * H
+    episode = missing(child, last_seen=first)
+    with time_machine.travel(NOW, tick=False):
+        actions.episode_update(
+            acting_user=officer,
+            episode=episode,
+            expected_version=episode.version,
+            last_seen_at=NOW - 10 * H,
+            reported_at=NOW - 9 * H,
+        )
+    episode.refresh_from_db()
+    assert episode.last_seen_at == NOW - 10 * H
+    assert episode.earliest_last_seen_at == first
+    assert episode.strategy_discussion_due_at == first + 24 * H
+    assert state(episode) == State.OVERDUE
+    assert in_lists(episode) == (True, True)
+
+    with time_machine.travel(NOW, tick=False):
+        episode.refresh_from_db()
+        actions.episode_update(
+            acting_user=officer,
+            episode=episode,
+            expected_version=episode.version,
+            last_seen_at=first - 2 * H,
+        )
+    episode.refresh_from_db()
+    assert episode.strategy_discussion_due_at == first + 22 * H

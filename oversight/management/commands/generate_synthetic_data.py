@@ -632,6 +632,7 @@ class Generator:
                     reported_by_name=rng.choice(REPORTERS),
                     reported_by_agency=p.la[area] if in_care and rng.random() < 0.3 else None,
                     last_seen_at=seen,
+                    earliest_last_seen_at=seen,
                     last_seen_location=self._place(),
                     circumstances=rng.choice(CIRCUMSTANCES),
                     police_reference=f"SY/{seen:%y}/{rng.randint(10000, 99999)}",
