@@ -1,6 +1,6 @@
 """What an agency must do: the home page's "What your agency must do" and its full list.
 
-Four kinds of work, all read from the record, for the signed-in person's agency:
+Five kinds of work, all read from the record, for the signed-in person's agency:
 
 - **notifications** it must make (``Notification.responsible_agency``, status due);
   those with nobody set up to receive them (``problem``) are marked as a problem;
@@ -12,6 +12,8 @@ Four kinds of work, all read from the record, for the signed-in person's agency:
   reporting agency if it is a police force, else the first active force serving the
   child's responsible area, else the first serving the area of the placement the
   child was in on the day they were found;
+- **requests** from a host council to record an agency, waiting for the responsible
+  council's answer (shown from when they were asked, oldest first);
 - **strategy discussions** due while a child is still missing at 24 hours
   (``incidents.strategy_discussions``: due, overdue, or missed and the episode still
   open), for the responsible council: the first active local authority serving the
@@ -30,10 +32,10 @@ home_page_sections`` (connected in ``OversightConfig.ready``), as notifications 
 its checklist to the episode page through ``incidents.signals``. The full list is its
 own page, ``agency_work:list`` (``oversight.agency_views``).
 
-**Queries.** The four kinds are one ``UNION ALL`` of (kind, id, due), ordered by due, so
+**Queries.** The five kinds are one ``UNION ALL`` of (kind, id, due), ordered by due, so
 the soonest come first whatever their kind and a page of them is one ``LIMIT``; then a
 count, and one query per table for the rows shown (notifications, interviews,
-episodes): at most five, whatever the number of rows.
+episodes, requests): at most six, whatever the number of rows.
 
 **Access log.** Like the other lists that name children (open episodes, the managers'
 lists), each showing is logged as a list viewed: the full list by
@@ -67,7 +69,7 @@ from django.utils import timezone
 
 from incidents import strategy_discussions as discussions
 from incidents.access import children_visible_to, has_case_role
-from incidents.models import Episode, Placement, ReturnInterview
+from incidents.models import Episode, InvolvementRequest, Placement, ReturnInterview
 from missingkids import policy
 from missingkids.accounts.models import Agency, User
 from notifications.models import Notification
@@ -79,8 +81,10 @@ NOTIFICATION = "notification"
 INTERVIEW = "interview"
 SAFE_AND_WELL = "safe_and_well"
 STRATEGY = "strategy"
+REQUEST = "request"
 
 DUE = Tag("Due", "govuk-tag--blue")
+WAITING = Tag("To answer", "govuk-tag--yellow")
 MISSED = Tag("Missed", "govuk-tag--red")
 
 
@@ -139,6 +143,16 @@ def discussions_for_council(agency: Agency) -> QuerySet[Episode]:
     council."""
     return (
         discussions.needing_strategy_discussion(Episode.objects.all())
+        .annotate(council=_first_serving(K.LOCAL_AUTHORITY, OuterRef("child__responsible_area")))
+        .filter(council=agency.pk)
+    )
+
+
+def requests_for_council(agency: Agency) -> QuerySet[InvolvementRequest]:
+    """Host councils' requests to record an agency, waiting for this responsible
+    council's answer (the first active local authority serving the child's council)."""
+    return (
+        InvolvementRequest.objects.filter(status=InvolvementRequest.Status.PENDING)
         .annotate(council=_first_serving(K.LOCAL_AUTHORITY, OuterRef("child__responsible_area")))
         .filter(council=agency.pk)
     )
@@ -204,6 +218,12 @@ def work_rows(user: User) -> QuerySet:
                 F("earliest_last_seen_at") + policy.strategy_discussion_due_after(),
             )
         )
+        # A request has no deadline of its own: it is to answer from when it was asked.
+        parts.append(
+            _part(
+                requests_for_council(agency).filter(child__in=visible), REQUEST, F("requested_at")
+            )
+        )
     first, *rest = parts
     return first.union(*rest, all=True).order_by("work_due", "work_kind", "work_id")
 
@@ -220,6 +240,7 @@ def kinds_of_work(agency: Agency) -> str:
         kinds.append("safe and well checks to record")
     if agency.kind == K.LOCAL_AUTHORITY:
         kinds.append("strategy discussions due while a child is missing")
+        kinds.append("host councils' requests to record an agency")
     return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
 
 
@@ -309,6 +330,19 @@ def _discussion_item(episode: Episode, due: dt.datetime, now: dt.datetime) -> Wo
     )
 
 
+def _request_item(request: InvolvementRequest, due: dt.datetime) -> WorkItem:
+    return WorkItem(
+        REQUEST,
+        request.child.full_name,
+        "Answer a request to record an agency",
+        f"{request.requested_by_agency.name} asks you to record {request.agency.name} as "
+        f"{_lower_first(str(request.get_role_display()))}",
+        reverse("incidents:child_detail", kwargs={"pk": request.child_id}) + "#requests",
+        due,
+        WAITING,
+    )
+
+
 def work_items(
     user: User, rows: Iterable[tuple[str, int, dt.datetime]], now: dt.datetime
 ) -> list[WorkItem]:
@@ -340,6 +374,16 @@ def work_items(
         INTERVIEW: {i.pk: i for i in interviews},
     }
     by_kind[SAFE_AND_WELL] = by_kind[STRATEGY] = {e.pk: e for e in episodes}
+    by_kind[REQUEST] = (
+        {
+            r.pk: r
+            for r in InvolvementRequest.objects.filter(pk__in=ids[REQUEST]).select_related(
+                "child", "agency", "requested_by_agency"
+            )
+        }
+        if ids[REQUEST]
+        else {}
+    )
     items = []
     for kind, pk, due in rows:
         record = by_kind[kind].get(pk)
@@ -351,6 +395,8 @@ def work_items(
             items.append(_interview_item(record, user.agency_id, due, now))
         elif kind == SAFE_AND_WELL:
             items.append(_check_item(record, due, now))
+        elif kind == REQUEST:
+            items.append(_request_item(record, due))
         else:
             items.append(_discussion_item(record, due, now))
     return items

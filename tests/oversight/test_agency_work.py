@@ -421,3 +421,38 @@ def test_home_query_count_does_not_grow_with_rows(
     # The full list: session, user, authenticator and the header's agency, then the same.
     with django_assert_num_queries(3 + TWO_FACTOR_QUERIES + section):
         assert client.get(reverse("agency_work:list")).status_code == 200
+
+
+def test_a_host_councils_request_waits_on_the_responsible_councils_list(
+    client, frozen, social_worker, host_worker, area_east, west_child, school
+):
+    from incidents.actions import children as child_actions
+
+    placed = west_child(first_name="Placed", legal_status="in_care")
+    PlacementFactory(child=placed, host_area=area_east)
+    child_actions.involvement_request_add(
+        acting_user=host_worker,
+        child=placed,
+        agency=school,
+        role=Involvement.Role.SCHOOL,
+        start=NOW.date(),
+        note="She started at the local school this term.",
+    )
+
+    # The responsible council must answer it; the host council that asked has nothing to do.
+    assert ("request", "Placed") in kinds_for(social_worker)
+    assert ("request", "Placed") not in kinds_for(host_worker)
+    (item,) = [i for i in items(social_worker) if i.kind == "request"]
+    assert item.what == "Answer a request to record an agency"
+    assert school.name in item.hint and host_worker.agency.name in item.hint
+    client.force_login(social_worker)
+    assert client.get(item.href.split("#")[0]).status_code == 200
+
+    # Answered, it leaves the list.
+    child_actions.involvement_request_answer(
+        acting_user=social_worker,
+        request=placed.involvement_requests.get(),
+        accept=False,
+        reason="The school is already recorded under its trust's name.",
+    )
+    assert ("request", "Placed") not in kinds_for(social_worker)
