@@ -332,3 +332,21 @@ def test_development_may_use_plain_smtp(tmp_path):
         "EMAIL_URL": "smtp://localhost:1025",
     }
     assert mailers(env)["default"]["OPTIONS"]["host"] == "localhost"
+
+
+def test_manage_py_by_hand_in_a_checkout_reads_its_env_file(checkout_env_file):
+    """Nothing configured (no ENV_FILE, DEBUG or SECRET_KEY): a developer's command."""
+    result = run({"ENV_FILE": None}, "manage.py", "shell", "-c", SHOW_DEBUG.split("; ", 2)[2])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("True")
+
+
+def test_manage_py_with_a_production_environment_ignores_the_env_file(
+    production_env, checkout_env_file
+):
+    production_env["ENV_FILE"] = None
+    del production_env["DEBUG"]
+    code = SHOW_DEBUG.split("; ", 2)[2]
+    result = run(production_env, "manage.py", "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("False")
