@@ -576,11 +576,18 @@ class Episode(models.Model):
         return returned + policy.safe_and_well_due_after() if returned else None
 
     @property
+    def missing_since(self) -> dt.datetime:
+        """The earliest last-seen time ever recorded: what every "missing for" deadline
+        counts from (the strategy discussion, the still-missing escalations), so that a
+        later correction of the last-seen time can bring them forward, never push them back.
+        """
+        return min(filter(None, (self.earliest_last_seen_at, self.last_seen_at)))
+
+    @property
     def strategy_discussion_due_at(self) -> dt.datetime:
         # Real hours across a clock change: added in UTC, since adding to a time in
         # Europe/London (one typed in, not yet saved) would add clock-face hours.
-        start = min(filter(None, (self.earliest_last_seen_at, self.last_seen_at)))
-        return start.astimezone(dt.UTC) + policy.strategy_discussion_due_after()
+        return self.missing_since.astimezone(dt.UTC) + policy.strategy_discussion_due_after()
 
 
 class ReturnTimeCorrection(models.Model):

@@ -938,7 +938,9 @@ def step_falls_due_at(episode: Episode, step: str) -> dt.datetime | None:
             return kept
     base, after = TIMED_STEPS[step]
     if base == "last_seen":
-        start = episode.last_seen_at
+        # Still missing at 24 hours, ...: from the earliest last-seen time recorded, so
+        # editing the last-seen time later never postpones an escalation.
+        start = episode.missing_since
     else:
         # The return as first recorded: a correction of the return time moves no deadline.
         start = episode.first_found_at or episode.found_at
@@ -968,7 +970,9 @@ def _timed_candidates(step: str, now: dt.datetime) -> Any:
         ~Exists(TimedStepFired.objects.filter(episode_id=OuterRef("pk"), step=step))
     )
     if base == "last_seen":
-        episodes = episodes.filter(last_seen_at__lte=now - after)
+        episodes = episodes.filter(
+            Q(earliest_last_seen_at__lte=now - after) | Q(last_seen_at__lte=now - after)
+        )
     elif step == Step.INTERVIEW_DUE:
         # By the interview's kept deadline (see step_falls_due_at).
         episodes = episodes.filter(

@@ -101,3 +101,32 @@ def test_two_schedulers_at_once_make_one_set_of_rows(postgres_only, child, offic
     assert len(keys) == len(set(keys))
     assert Notification.objects.filter(step=Step.STILL_MISSING_7D).count() == 1
     assert TimedStepFired.objects.filter(episode=episodes[0]).count() == 3
+
+
+def test_editing_the_last_seen_time_later_does_not_postpone_the_escalations(child, officer):
+    """Still missing at 24 hours counts from the earliest last-seen time recorded: a
+    later last-seen time typed into the episode cannot put the escalation off."""
+    from incidents.actions import episodes as actions
+
+    episode = make_episode(child, officer, last_seen=SEEN)
+    make_event(episode, officer, CaseEvent.Kind.REPORTED, SEEN + dt.timedelta(hours=1))
+    with time_machine.travel(SEEN + dt.timedelta(hours=20), tick=False):
+        call_command("notifications_scheduler", "--once", stdout=StringIO())
+        episode.refresh_from_db()
+        actions.episode_update(
+            acting_user=officer,
+            episode=episode,
+            expected_version=episode.version,
+            last_seen_at=SEEN + dt.timedelta(hours=10),
+            reported_at=SEEN + dt.timedelta(hours=11),
+        )
+    episode.refresh_from_db()
+    assert episode.last_seen_at == SEEN + dt.timedelta(hours=10)
+
+    with time_machine.travel(SEEN + dt.timedelta(hours=24, minutes=5), tick=False):
+        call_command("notifications_scheduler", "--once", stdout=StringIO())
+
+    escalation = Notification.objects.get(
+        episode=episode, step=Step.STILL_MISSING_24H, recipient_key__startswith="agency:"
+    )
+    assert escalation.due_at <= SEEN + dt.timedelta(hours=25)
