@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
-from .. import access, rights
+from .. import access, notices, rights
 from ..models import (
     CaseEvent,
     Child,
@@ -739,6 +739,7 @@ def involvement_request_add(
         ),
         data={"involvement_request_id": request.pk, "agency_id": agency.pk, "role": role},
     )
+    notices.involvement_requested(request)
     return request
 
 

@@ -378,3 +378,28 @@ def test_the_same_request_twice_is_refused(placed_in_east, host_worker, school):
         _ask(host_worker, child, school)
     assert "already been asked" in excinfo.value.message_dict["agency"][0]
     assert InvolvementRequest.objects.count() == 1
+
+
+def test_the_responsible_councils_managers_are_emailed_the_request(
+    placed_in_east,
+    host_worker,
+    host_manager,
+    manager,
+    social_worker,
+    school,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
+    """The request waits on their home page, and its managers are told by e-mail, with
+    no case data: not the child's name, nor which agency was asked for."""
+    child, _, _ = placed_in_east
+    with django_capture_on_commit_callbacks(execute=True):
+        _ask(host_worker, child, school)
+
+    assert [message.to for message in mailoutbox] == [[manager.email]]
+    message = mailoutbox[0]
+    body = message.body + message.alternatives[0][0]
+    assert host_worker.agency.name in body
+    assert reverse("incidents:child_detail", args=[child.pk]) + "#requests" in body
+    for case_data in (child.first_name, child.last_name, school.name, "Mr Price"):
+        assert case_data not in body and case_data not in message.subject
