@@ -306,13 +306,14 @@ class UserAdmin(BaseUserAdmin):
     ordering = ["name"]
     autocomplete_fields = ["agency"]
     list_select_related = ["agency"]
-    readonly_fields = ["second_factor", "last_login", "date_joined"]
+    readonly_fields = ["second_factor", "last_login", "date_joined", "change_history"]
     filter_horizontal = ()
     fieldsets = (
         (None, {"fields": ("email", "name", "job_title", "password")}),
         ("Agency and role", {"fields": ("agency", "role", "is_active")}),
         ("Signing in", {"fields": ("second_factor",)}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("History of changes", {"fields": ("change_history",)}),
     )
     add_fieldsets = (
         (
@@ -369,7 +370,19 @@ class UserAdmin(BaseUserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         access.person_save_check(actor=request.user, person=obj)
+        stored = User.objects.select_related("agency").filter(pk=obj.pk).first()
+        before = configuration.person_snapshot(stored) if stored else None
         super().save_model(request, obj, form, change)
+        after = configuration.person_snapshot(obj)
+        configuration.configuration_change_record(
+            kind=Kind.PERSON,
+            object_id=obj.pk,
+            subject=configuration.person_subject(after),
+            before=before,
+            after=after,
+            agencies={obj.agency_id, stored.agency_id if stored else None} - {None},
+            acting_user=request.user,
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # People are deactivated, never deleted: the access log and the records they
@@ -388,6 +401,10 @@ class UserAdmin(BaseUserAdmin):
             if person is not None:
                 resets.password_set_record(person=person, acting_user=request.user, request=request)
         return response
+
+    @admin.display(description="History of changes")
+    def change_history(self, obj: User) -> SafeString | str:
+        return change_history_table(configuration.object_history(Kind.PERSON, obj.pk))
 
     # Second factor ------------------------------------------------------------------
 

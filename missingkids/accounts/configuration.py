@@ -86,6 +86,20 @@ def contact_subject(snapshot: Snapshot | None) -> str:
     return f"{name} ({agency})" if agency else name
 
 
+# Who a person is and what they may reach: a new manager, a move to another agency or a
+# deactivated account is seen by the agencies' managers, as a changed contact is.
+PERSON_FIELDS = ("email", "name", "agency", "role", "is_active")
+
+
+def person_snapshot(person: User) -> Snapshot:
+    return snapshot_of(person, PERSON_FIELDS)
+
+
+def person_subject(snapshot: Snapshot | None) -> str:
+    """ "Name (Agency)" from a person's snapshot."""
+    return contact_subject(snapshot) if snapshot else ""
+
+
 def agency_snapshot_from_database(agency_id: int | None) -> Snapshot | None:
     agency = Agency.objects.filter(pk=agency_id).first() if agency_id else None
     return agency_snapshot(agency) if agency is not None else None

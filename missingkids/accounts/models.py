@@ -353,6 +353,7 @@ class ConfigurationChange(models.Model):
         RULE = "rule", "Rule"
         AGENCY = "agency", "Agency"
         CONTACT = "contact", "Contact"
+        PERSON = "person", "Person's access"
 
     class Action(models.TextChoices):
         ADDED = "added", "Added"

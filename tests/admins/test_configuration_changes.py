@@ -304,3 +304,55 @@ def test_bad_filters_are_a_message_or_ignored_never_an_error(client, admin_user,
     client.force_login(admin_user)
     response = client.get(URL, params)
     assert response.status_code == 200
+
+
+# People's access ------------------------------------------------------------------------
+
+
+def test_a_new_manager_is_recorded_and_told(
+    client, council_admin, manager, police_manager, django_capture_on_commit_callbacks
+):
+    """An agency admin who makes someone a manager (full case access for the agency) is
+    seen doing it, as one who repoints a contact is."""
+    from .test_escalation import user_add_form
+
+    client.force_login(council_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:accounts_user_add"), user_add_form(council_admin.agency)
+        )
+
+    assert response.status_code == 302
+    person = User.objects.get(email="new.manager@cwac.example.org")
+    change = ConfigurationChange.objects.get()
+    assert (change.kind, change.action, change.object_id) == (
+        Kind.PERSON,
+        ConfigurationChange.Action.ADDED,
+        person.pk,
+    )
+    assert change.changed_by == council_admin
+    assert {"field": "Role", "before": "", "after": "Manager"} in change.changes
+    assert list(change.agencies.all()) == [council_admin.agency]
+    assert manager.email in recipients()
+    assert police_manager.email not in recipients()
+
+
+def test_a_role_change_and_a_deactivation_are_recorded(client, council_admin, social_worker):
+    from .test_escalation import user_change_form
+
+    client.force_login(council_admin)
+    url = reverse("admin:accounts_user_change", args=[social_worker.pk])
+
+    client.post(url, user_change_form(social_worker))
+    assert not ConfigurationChange.objects.exists()
+
+    client.post(url, user_change_form(social_worker, role=User.Role.MANAGER))
+    client.post(url, user_change_form(social_worker, role=User.Role.MANAGER, is_active=None))
+
+    changes = list(ConfigurationChange.objects.filter(kind=Kind.PERSON).order_by("id"))
+    assert [c.changes for c in changes] == [
+        [{"field": "Role", "before": "Practitioner", "after": "Manager"}],
+        [{"field": "Active", "before": "Yes", "after": "No"}],
+    ]
+    page = client.get(url).content.decode()
+    assert "History of changes" in page and "Practitioner" in page
