@@ -33,6 +33,7 @@ def production_env(tmp_path) -> dict[str, str]:
         "EMAIL_URL": "smtp+tls://user:pass@smtp.example.org:587",
         "DEFAULT_FROM_EMAIL": "Missing children <missingkids@example.org>",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PARTNERSHIP_ADMINS": "lead@example.org,deputy@example.org",
     }
 
 
@@ -69,6 +70,18 @@ def test_production_settings_pass_the_deploy_check(production_env):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("admins", [None, "lead@example.org"])
+def test_the_deploy_check_asks_for_two_partnership_admins(production_env, admins):
+    """Only a partnership admin can approve another's second-factor reset."""
+    production_env["PARTNERSHIP_ADMINS"] = admins
+
+    result = run(production_env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode != 0
+    assert "accounts.W001" in result.stderr + result.stdout
+    assert "Name at least two partnership admins" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize("name", ["SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL", "DEFAULT_FROM_EMAIL"])
@@ -248,6 +261,7 @@ PRINT_PARTNERSHIP_ADMINS = (
 
 
 def test_production_names_no_partnership_admin_unless_told(production_env):
+    del production_env["PARTNERSHIP_ADMINS"]
     result = run(production_env, "-c", PRINT_PARTNERSHIP_ADMINS)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []

@@ -10,7 +10,7 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out
         from django.db.models.signals import post_save
 
-        from . import sessions
+        from . import checks, sessions  # noqa: F401 (checks registers itself)
         from .models import User
 
         user_logged_in.connect(sessions.on_user_logged_in, dispatch_uid="accounts_session_in")
