@@ -94,11 +94,23 @@ class ManagerFilterForm(forms.Form):
     )
     in_care = forms.ChoiceField(label="Child in care", choices=YES_NO, required=False)
     out_of_area = forms.ChoiceField(label="Placed out of area", choices=YES_NO, required=False)
+    # The period shown selected is the one the figures are for: without it, the first
+    # choice would show while the default applied.
     days = forms.TypedChoiceField(
-        label="Period", choices=PERIOD_DAYS, coerce=int, required=False, empty_value=None
+        label="Period",
+        choices=PERIOD_DAYS,
+        coerce=int,
+        required=False,
+        empty_value=None,
+        initial=DEFAULT_DAYS,
     )
     months = forms.TypedChoiceField(
-        label="Period", choices=PERIOD_MONTHS, coerce=int, required=False, empty_value=None
+        label="Period",
+        choices=PERIOD_MONTHS,
+        coerce=int,
+        required=False,
+        empty_value=None,
+        initial=DEFAULT_MONTHS,
     )
 
     def __init__(self, *args: Any, period: str = "", **kwargs: Any) -> None:

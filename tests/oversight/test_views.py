@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.urls import reverse
@@ -229,3 +230,17 @@ def test_navigation_and_home_link_for_managers_only(client, manager, social_work
     client.force_login(social_worker)
     home = client.get(reverse("home"))
     assert reverse("oversight:dashboard") not in home.text
+
+
+@pytest.mark.parametrize(
+    ("url", "selected"),
+    [("oversight:measures", "Last 12 months"), ("oversight:hotspots", "Last 90 days")],
+)
+def test_the_period_shown_is_the_period_applied(client, manager, url, selected):
+    """Unfiltered, the Period select shows the default the figures are for, so pressing
+    Filter without changing anything changes nothing."""
+    client.force_login(manager)
+
+    page = client.get(reverse(url)).content.decode()
+
+    assert re.findall(r"<option [^>]*selected>(Last [^<]*)<", page) == [selected]
