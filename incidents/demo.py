@@ -342,8 +342,14 @@ def load() -> list[str]:
         tyler, sw, la_west, Involvement.Role.SOCIAL_WORKER, today - dt.timedelta(days=300), sw.name
     )
     _involve(tyler, sw, iro, Involvement.Role.IRO, today - dt.timedelta(days=300), "Anne Roberts")
-    for days_ago, hours in ((80, 9), (51, 14), (23, 30)):
-        _episode(
+    # His earlier interviews were held, the last one late (after 72 hours): the kind of
+    # thing the managers' measures are there to find.
+    for days_ago, hours, held_after, words in (
+        (80, 9, 40, "I just wanted to see my mates from the estate. They're all I know."),
+        (51, 14, 30, "Carl said he'd give me a tenner to take a bag to his cousin's."),
+        (23, 30, 90, "I don't want to talk about where I was. I was fine."),
+    ):
+        past = _episode(
             child=tyler,
             people=people,
             last_seen=now - dt.timedelta(days=days_ago),
@@ -353,6 +359,19 @@ def load() -> list[str]:
             flags={"flag_cce": True},
             found_after=dt.timedelta(hours=hours),
             safe_and_well=True,
+        )
+        interview_record_held(
+            acting_user=people["return_worker"],
+            interview=past.interview,
+            expected_version=past.interview.version,
+            held_at=past.found_at + dt.timedelta(hours=held_after),
+            held_by=people["return_worker"].name,
+            child_voice=words,
+            push_factors=["unhappy_placement"],
+            pull_factors=["friends", "exploitation"],
+            where_they_were="Ellesmere Port, around the estate where he used to live.",
+            who_with="Boys from his old estate; an older male called Carl.",
+            what_would_help="Being able to see his friends without going missing.",
         )
     _episode(
         child=tyler,

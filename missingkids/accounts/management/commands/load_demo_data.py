@@ -2,6 +2,8 @@
 
 Each app may have a ``demo`` module with a ``load()`` function; they run in the order of
 INSTALLED_APPS, so agencies exist before the children and episodes that refer to them.
+A module may also have ``after_load()``, run once everything is committed (and so once
+the notifications the new records give rise to are worked out).
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         sign_ins: list[str] = []
+        modules = [
+            import_module(f"{config.name}.demo")
+            for config in apps.get_app_configs()
+            # only this project's apps carry demo data
+            if config.path.startswith(str(settings.BASE_DIR))
+            and find_spec(f"{config.name}.demo") is not None
+        ]
         with transaction.atomic():
-            for config in apps.get_app_configs():
-                if not config.path.startswith(str(settings.BASE_DIR)):
-                    continue  # only this project's apps carry demo data
-                module_name = f"{config.name}.demo"
-                if find_spec(module_name) is None:
-                    continue
-                lines = import_module(module_name).load()
+            for module in modules:
+                lines = module.load() if hasattr(module, "load") else None
                 if lines:
                     sign_ins.extend(lines)
+        for module in modules:
+            if hasattr(module, "after_load"):
+                module.after_load()
         self.stdout.write(self.style.SUCCESS("Demo data is loaded."))
         self.stdout.write("")
         self.stdout.write(f"Sign in at {settings.SITE_URL}/ as any of these people,")
