@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from missingkids import policy
+from missingkids.accounts.templatetags.govuk_forms import first_input_id
 from missingkids.audit.log import Action, log_access, log_not_needed, log_record_view, log_search
 
 from .. import access, history, rights
@@ -238,7 +239,9 @@ def _answers(form: ChildAddForm) -> list[dict[str, Any]]:
         if name == "legal_status_start" and data.get("legal_status") == "none":
             continue
         label = str(bound.label or name.replace("_", " ").capitalize()).replace(" (optional)", "")
-        rows.append({"name": name, "label": label, "value": value or "", "id": form[name].auto_id})
+        rows.append(
+            {"name": name, "label": label, "value": value or "", "id": first_input_id(form[name])}
+        )
     return rows
 
 

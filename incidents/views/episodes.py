@@ -22,6 +22,7 @@ from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_http_methods
 
 from missingkids import policy
+from missingkids.accounts.templatetags.govuk_forms import first_input_id
 from missingkids.audit.log import log_record_view
 
 from .. import access, history, rights
@@ -247,7 +248,13 @@ def _answers(form: EpisodeReportForm) -> list[dict[str, Any]]:
         rows.append(("Police risk grade", "Not yet graded: the police grade it", ""))
         rows.append(("Your concern about the risk", concern, "risk"))
         rows.append(("What your concern is based on", data["risk_rationale"], "risk_rationale"))
-    return [{"label": label, "value": value, "field": field} for label, value, field in rows]
+    # "Change" lands on the question's first input: a date's day, a choice's first option.
+    return [
+        {"label": label, "value": value, "field": field, "id": first_input_id(form[field])}
+        if field
+        else {"label": label, "value": value, "field": field, "id": ""}
+        for label, value, field in rows
+    ]
 
 
 # Episode page ---------------------------------------------------------------------------

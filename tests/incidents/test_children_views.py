@@ -288,6 +288,9 @@ def test_add_child_check_answers_then_confirm(client, social_worker, area_west) 
     assert "Check your answers" in body
     assert "Mia" in body and "9 July 2012" in body and "Child in care" in body
     assert f"{url}?draft=tab-one-token#id_first_name" in body
+    # Radios and dates: the first option, the day.
+    assert f"{url}?draft=tab-one-token#id_gender_1" in body
+    assert f"{url}?draft=tab-one-token#id_date_of_birth_0" in body
 
     # A Change link shows the form again with the answers in it.
     change = client.get(f"{url}?draft=tab-one-token").content.decode()

@@ -133,9 +133,13 @@ def test_report_journey(client, social_worker, child, la_west):
     assert "Chester bus station, CH1 3AA" in content
     assert "Child sexual exploitation, Self-harm" in content
 
-    # "Change" brings back what was typed.
+    # "Change" lands on the question's first input, and brings back what was typed.
+    for target in ("id_category_1", "id_reported_at_0", "id_flags_1", "id_risk_1"):
+        assert f'{url}#{target}"' in content
     content = client.get(url).content.decode()
     assert 'value="Jane Carer"' in content
+    for target in ("id_category_1", "id_reported_at_0", "id_flags_1", "id_risk_1"):
+        assert f'id="{target}"' in content
 
     response = client.post(check_url)
     episode = Episode.objects.get()
@@ -484,7 +488,7 @@ def test_choice_errors_link_to_the_first_option(client, officer, episode):
         reverse("incidents:episode_regrade", args=[episode.pk]), {"grade": "", "rationale": "x"}
     )
     assert response.status_code == 200
-    assert 'href="#id_grade_0"' in response.content.decode()
+    assert 'href="#id_grade_1"' in response.content.decode()
 
 
 # Return ---------------------------------------------------------------------------------

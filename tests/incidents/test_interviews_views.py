@@ -410,7 +410,7 @@ def test_record_a_check_already_shared_says_how_and_with_whom(client, officer, i
     }
     response = client.post(url("safe_and_well_record", interview), data)
     assert response.status_code == 200
-    assert 'href="#id_shared_method_0">Select how it was shared</a>' in response.text
+    assert 'href="#id_shared_method_1">Select how it was shared</a>' in response.text
     assert not SafeAndWellCheck.objects.exists()
 
     response = client.post(
@@ -490,7 +490,7 @@ def test_sharing_asks_how_and_whom_by_the_fields(client, officer, interview):
     )
     assert response.status_code == 200
     assert "Error:" in response.text
-    assert 'href="#id_method_0">Select how it was shared</a>' in response.text
+    assert 'href="#id_method_1">Select how it was shared</a>' in response.text
     assert (
         'href="#id_shared_with">Enter who it was shared with: their name and agency</a>'
         in response.text
