@@ -158,6 +158,21 @@ def _validate_times(values: dict[str, Any], child: Child) -> dict[str, list[str]
     return errors
 
 
+def episode_report_problems(
+    *, child: Child, category: str, reported_at: dt.datetime, last_seen_at: dt.datetime
+) -> dict[str, list[str]]:
+    """What episode_report would refuse about these answers' times and category, keyed by
+    field: for the question page to show them all at once, before the check page."""
+    return _validate_times(
+        {
+            "category": category,
+            "reported_at": _utc(reported_at),
+            "last_seen_at": _utc(last_seen_at),
+        },
+        child,
+    )
+
+
 def _flag_values(flags: dict[str, Any] | None) -> dict[str, Any]:
     flags = flags or {}
     unknown = set(flags) - {*Episode.FLAG_FIELDS, "flag_other"}

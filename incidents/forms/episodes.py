@@ -200,8 +200,9 @@ class EpisodeReportForm(EpisodeDetailsForm):
         kwargs.setdefault(
             "initial",
             {
+                # No agency is assumed for the person who reported: most reports come
+                # from parents and carers, and the officer's own force is rarely right.
                 "reported_at": timezone.now().replace(second=0, microsecond=0),
-                "reported_by_agency": user.agency_id,
                 "category": Episode.Category.MISSING,
             },
         )

@@ -109,34 +109,97 @@ def _form_page(request: HttpRequest, form: Any, **context: Any) -> HttpResponse:
 # Report ---------------------------------------------------------------------------------
 
 
+# A report's answers wait in the session between the question page and the check page.
+# One not confirmed within this time is dropped: by then it describes a different night.
+REPORT_DRAFT_KEPT_FOR = dt.timedelta(hours=12)
+
+
+def _draft(request: HttpRequest, key: str) -> tuple[dict[str, list[str]], dt.datetime] | None:
+    """The answers typed for this child's report and when, unless too old (then dropped)."""
+    stored = request.session.get(key)
+    saved_at = None
+    if isinstance(stored, dict) and isinstance(stored.get("answers"), dict):
+        try:
+            saved_at = dt.datetime.fromisoformat(stored.get("saved_at", ""))
+        except (TypeError, ValueError):
+            saved_at = None
+    if saved_at is None or timezone.now() - saved_at > REPORT_DRAFT_KEPT_FOR:
+        request.session.pop(key, None)
+        return None
+    return stored["answers"], saved_at
+
+
+def _open_episode(child: Child) -> Episode | None:
+    return Episode.objects.filter(child=child, found_at__isnull=True).first()
+
+
 @require_http_methods(["GET", "POST"])
 def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
     standing = rights.standing(request.user, child)
     rights.require_standing(standing, Right.REPORT_EPISODE)
+    # A child already missing: say so before anyone fills in the whole form.
+    open_episode = _open_episode(child)
+    if open_episode is not None:
+        return render(
+            request,
+            "incidents/episodes/report_open.html",
+            {"child": child, "episode": open_episode, "back_url": _child_url(child.pk)},
+        )
     # The police grade; anyone else gives their concern.
     police_grade = standing.may(Right.GRADE_RISK)
     key = _session_key(child)
+    draft = _draft(request, key)
+    if request.method == "POST" and "start_again" in request.POST:
+        request.session.pop(key, None)
+        return redirect("incidents:episode_report", child_pk=child.pk)
     if request.method == "POST":
         form = EpisodeReportForm(
             request.POST, child=child, user=request.user, police_grade=police_grade
         )
         if form.is_valid():
+            # The checks that need the child's record (found before last seen, "away"
+            # only for a child in care, ...) on this page, with the rest.
+            problems = actions.episode_report_problems(
+                child=child,
+                category=form.cleaned_data["category"],
+                reported_at=form.cleaned_data["reported_at"],
+                last_seen_at=form.cleaned_data["last_seen_at"],
+            )
+            if problems:
+                _add_errors(form, ValidationError(problems))
+                return _report_page(request, child, form)
             request.session[key] = {
-                name: request.POST.getlist(name)
-                for name in request.POST
-                if name != "csrfmiddlewaretoken"
+                "saved_at": timezone.now().isoformat(),
+                "answers": {
+                    name: request.POST.getlist(name)
+                    for name in request.POST
+                    if name != "csrfmiddlewaretoken"
+                },
             }
             return redirect("incidents:episode_report_check", child_pk=child.pk)
-    elif key in request.session:
+    elif draft is not None and "change" in request.GET:
         # Coming back from "Change" on the check answers page: show what was typed.
         form = EpisodeReportForm(
-            MultiValueDict(request.session[key]),
+            MultiValueDict(draft[0]),
             child=child,
             user=request.user,
             police_grade=police_grade,
         )
         form.is_valid()
+    elif draft is not None:
+        # A report started earlier and not confirmed: never pre-fill a new one with it
+        # unasked. Continue it, or start again.
+        return render(
+            request,
+            "incidents/episodes/report_draft.html",
+            {
+                "child": child,
+                "saved_at": draft[1],
+                "kept_hours": int(REPORT_DRAFT_KEPT_FOR.total_seconds() // 3600),
+                "back_url": _child_url(child.pk),
+            },
+        )
     else:
         form = EpisodeReportForm(child=child, user=request.user, police_grade=police_grade)
     return _report_page(request, child, form)
@@ -166,10 +229,11 @@ def episode_report_check(request: HttpRequest, child_pk: int) -> HttpResponse:
     standing = rights.standing(request.user, child)
     rights.require_standing(standing, Right.REPORT_EPISODE)
     key = _session_key(child)
-    if key not in request.session:
+    draft = _draft(request, key)
+    if draft is None:
         return redirect("incidents:episode_report", child_pk=child.pk)
     form = EpisodeReportForm(
-        MultiValueDict(request.session[key]),
+        MultiValueDict(draft[0]),
         child=child,
         user=request.user,
         police_grade=standing.may(Right.GRADE_RISK),

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -93,7 +94,9 @@ def test_report_question_page(client, social_worker, child):
     # Not in care: the away option is explained, not offered.
     assert 'value="away"' not in content
     assert "applies only to a child in care" in content
-    assert f'value="{social_worker.agency_id}" selected' in content
+    # Who reported is not guessed to be from the officer's own agency.
+    assert f'value="{social_worker.agency_id}" selected' not in content
+    assert '<option value="" selected>Not from an agency' in content
 
 
 def test_report_question_page_offers_away_for_child_in_care(client, social_worker, child):
@@ -135,8 +138,8 @@ def test_report_journey(client, social_worker, child, la_west):
 
     # "Change" lands on the question's first input, and brings back what was typed.
     for target in ("id_category_1", "id_reported_at_0", "id_flags_1", "id_risk_1"):
-        assert f'{url}#{target}"' in content
-    content = client.get(url).content.decode()
+        assert f'{url}?change=1#{target}"' in content
+    content = client.get(f"{url}?change=1").content.decode()
     assert 'value="Jane Carer"' in content
     for target in ("id_category_1", "id_reported_at_0", "id_flags_1", "id_risk_1"):
         assert f'id="{target}"' in content
@@ -202,24 +205,81 @@ def test_report_invalid_keeps_input(client, social_worker, child):
     assert "Keep me" in content
 
 
-def test_report_away_for_child_not_in_care_refused_at_confirm(client, social_worker, child):
+def test_report_checks_against_the_record_on_the_question_page(client, social_worker, child):
+    """Every check is made where the question is asked, all at once: not "fine" on the
+    check page and refused at confirm."""
     client.force_login(social_worker)
-    client.post(reverse("incidents:episode_report", args=[child.pk]), report_data(category="away"))
-    response = client.post(reverse("incidents:episode_report_check", args=[child.pk]))
+    seen = timezone.now() - dt.timedelta(hours=3)
+    response = client.post(
+        reverse("incidents:episode_report", args=[child.pk]),
+        report_data(
+            category="away",
+            **when("last_seen_at", seen),
+            **when("reported_at", seen - dt.timedelta(hours=1)),
+        ),
+    )
     assert response.status_code == 200
     content = response.content.decode()
     assert "Away from placement without authorisation is only for a child in care" in content
+    assert "The time reported must be after the time last seen" in content
+    assert 'href="#id_category_1"' in content and 'href="#id_reported_at_0"' in content
     assert "Left after an argument" in content
+    check = client.get(reverse("incidents:episode_report_check", args=[child.pk]))
+    assert check.status_code == 302  # nothing kept to confirm
     assert not Episode.objects.exists()
 
 
-def test_report_second_open_episode_refused(client, social_worker, child, episode):
+def test_report_for_a_child_already_missing_goes_to_the_open_episode(
+    client, social_worker, child, episode
+):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    for response in (client.get(url), client.post(url, report_data())):
+        content = response.content.decode()
+        assert response.status_code == 200
+        assert "is already missing" in content
+        assert reverse("incidents:episode_detail", args=[episode.pk]) in content
+        assert "Circumstances" not in content  # no form to fill in
+    assert Episode.objects.count() == 1
+
+
+def test_a_report_raced_by_another_is_refused_at_confirm(client, social_worker, child, officer):
+    """Reported by someone else between the check page and confirm: refused, nothing lost."""
     client.force_login(social_worker)
     client.post(reverse("incidents:episode_report", args=[child.pk]), report_data())
+    EpisodeFactory(child=child, created_by=officer)
     response = client.post(reverse("incidents:episode_report_check", args=[child.pk]))
     assert response.status_code == 200
     assert "already has an open missing episode" in response.content.decode()
     assert Episode.objects.count() == 1
+
+
+def test_an_unsent_report_is_offered_not_prefilled(client, social_worker, child):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    client.post(url, report_data())
+
+    page = client.get(url).content.decode()
+    assert "You started a report on" in page
+    assert reverse("incidents:episode_report_check", args=[child.pk]) in page
+    assert 'value="Jane Carer"' not in page
+
+    client.post(url, {"start_again": "1"})
+    page = client.get(url).content.decode()
+    assert "You started a report" not in page and 'value="Jane Carer"' not in page
+
+
+def test_an_unsent_report_expires(client, social_worker, child):
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_report", args=[child.pk])
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        client.post(url, report_data())
+    with time_machine.travel(start + dt.timedelta(hours=13), tick=False):
+        page = client.get(url).content.decode()
+        check = client.get(reverse("incidents:episode_report_check", args=[child.pk]))
+    assert "You started a report" not in page and 'value="Jane Carer"' not in page
+    assert check.status_code == 302
 
 
 def test_report_check_without_answers_goes_to_questions(client, social_worker, child):
