@@ -42,9 +42,12 @@ from incidents.models import (
 from missingkids.accounts.models import User
 from notifications.models import Notification
 
-# The queries ``child_record`` makes, whatever the record holds (the right's check
-# included), for the tests that pin them.
-RECORD_QUERIES = 19
+# The queries ``child_record`` makes, whatever the size of the record, for the tests that
+# pin them: the right's check (and the person's agency), the episodes and the five kinds
+# of entry fetched with them, the meetings with their agencies, eight more kinds of
+# entry, and the change history. Fewer when a kind has nothing to fetch (no episodes, no
+# meetings).
+RECORD_QUERIES = 18 + history.RECORD_HISTORY_QUERIES
 
 # Fields that are the service's own bookkeeping, not information about the child.
 LEFT_OUT = frozenset(
