@@ -109,14 +109,17 @@ def _who(row: Any) -> str:
     return f"{user.name} ({user.agency.name})"
 
 
-def _rows(model: type[models.Model], lookup: str, pk: int) -> list[Any]:
+def _rows(
+    model: type[models.Model], lookup: str, pk: Any, *, limit: int | None = READ_PER_TABLE
+) -> list[Any]:
     history = model.history.model  # type: ignore[attr-defined]
     related = [f.name for f in _shown_fields(model) if f.is_relation and f.many_to_one]
-    return list(
+    rows = (
         history.objects.filter(**{lookup: pk})
         .select_related("history_user", "history_user__agency", *related)
-        .order_by("-history_date", "-history_id")[:READ_PER_TABLE]
+        .order_by("-history_date", "-history_id")
     )
+    return list(rows[:limit] if limit is not None else rows)
 
 
 def _entries(model: type[models.Model], rows: list[Any]) -> list[HistoryEntry]:
@@ -167,3 +170,19 @@ def episode_history(episode: Episode) -> list[HistoryEntry]:
     """The episode, its risk gradings, safe and well check, return interview, attempts
     and agreed actions."""
     return _history(EPISODE_SOURCES, episode.pk)
+
+
+# Every change, for the export of the whole record (a subject access request).
+RECORD_HISTORY_QUERIES = CHILD_HISTORY_QUERIES + EPISODE_HISTORY_QUERIES
+
+
+def record_history(child: Child, episode_ids: list[int]) -> list[HistoryEntry]:
+    """Every change ever made to the child's record and to these episodes, oldest first."""
+    entries: list[HistoryEntry] = []
+    for model, lookup in CHILD_SOURCES:
+        entries.extend(_entries(model, _rows(model, lookup, child.pk, limit=None)))
+    for model, lookup in EPISODE_SOURCES:
+        rows = _rows(model, f"{lookup}__in", episode_ids, limit=None)
+        entries.extend(_entries(model, rows))
+    entries.sort(key=lambda e: e.when)
+    return entries

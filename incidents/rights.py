@@ -79,6 +79,10 @@ class Right(models.TextChoices):
     RECORD_STRATEGY_MEETING = "record_strategy_meeting", "Record a strategy meeting"
     SUPERVISION_NOTES = "supervision_notes", "Read and write supervision notes"
     RAISE_CHALLENGE = "raise_challenge", "Record a challenge and its outcome"
+    SUBJECT_ACCESS = (
+        "subject_access",
+        "Export the child's whole record (to answer a subject access request)",
+    )
 
 
 PRACTITIONER, MANAGER = User.Role.PRACTITIONER, User.Role.MANAGER
@@ -120,6 +124,9 @@ MATRIX: dict[Right, dict[Relation, frozenset[str]]] = {
     Right.RECORD_STRATEGY_MEETING: _only(responsible_council=MANAGERS),
     Right.SUPERVISION_NOTES: _only(responsible_council=MANAGERS),
     Right.RAISE_CHALLENGE: EVERYONE,
+    # The responsible council answers the child's (or their representative's) request
+    # for their data: the export holds every agency's entries, supervision notes too.
+    Right.SUBJECT_ACCESS: _only(responsible_council=MANAGERS),
 }
 
 # What a refused person is told (the 403 page and a crafted POST alike).
@@ -156,6 +163,9 @@ REFUSALS: dict[Right, str] = {
         "Only managers of the child's responsible council read and write supervision notes."
     ),
     Right.RAISE_CHALLENGE: "Only practitioners and managers record challenges.",
+    Right.SUBJECT_ACCESS: (
+        "Only managers of the child's responsible council export the child's whole record."
+    ),
 }
 
 

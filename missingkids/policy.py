@@ -11,6 +11,9 @@
   fall due at the same times.
 - **Strategy discussion**: due when a child is still missing 24 hours after last seen
   (the protocol's "still missing at 24 hours" step, which falls due at the same time).
+- **Retention**: a child's record is kept until their 25th birthday, then erased on a
+  partnership admin's confirmation (``oversight.retention``). A partnership may set
+  another age with the ``RECORD_RETENTION_AGE`` setting; 25 is the default here.
 
 The child's page, the episode and interview pages, the managers' lists and dashboard
 and the notification engine all read these numbers from here (the engine by evaluating
@@ -46,6 +49,8 @@ STRATEGY_DISCUSSION_DUE_AFTER = dt.timedelta(hours=24)
 DEFAULT_REPEAT_COUNT = 3
 DEFAULT_REPEAT_DAYS = 90
 DEFAULT_STUCK_FAILED_ATTEMPTS = 3
+# A child's record is kept until this birthday (unless RECORD_RETENTION_AGE says otherwise).
+DEFAULT_RETENTION_AGE = 25
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,27 @@ def safe_and_well_due_after() -> dt.timedelta:
 def strategy_discussion_due_after() -> dt.timedelta:
     """How long after last seen a child still missing needs a strategy discussion."""
     return STRATEGY_DISCUSSION_DUE_AFTER
+
+
+def retention_age() -> int:
+    """The birthday until which a child's record is kept."""
+    from django.conf import settings
+
+    return getattr(settings, "RECORD_RETENTION_AGE", None) or DEFAULT_RETENTION_AGE
+
+
+def retention_cutoff(today: dt.date) -> dt.date:
+    """The latest date of birth of a child who has reached the retention age by ``today``.
+
+    Someone born on 29 February reaches an age on 1 March in a year that has no 29
+    February: on 28 February of such a year the cutoff is 28 February, which leaves
+    them out until the next day.
+    """
+    year = today.year - retention_age()
+    try:
+        return today.replace(year=year)
+    except ValueError:  # today is 29 February; that year has none
+        return dt.date(year, 2, 28)
 
 
 def hours(delta: dt.timedelta) -> int:

@@ -306,6 +306,22 @@ if min(SESSION_IDLE_TIMEOUT, SESSION_ABSOLUTE_LIFETIME) <= timedelta(0):
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_LIFETIME.total_seconds())
 
+# Retention (oversight.retention): a child's record is kept until this birthday, then
+# listed by `manage.py retention` for a partnership admin to erase. Unset: the default in
+# missingkids.policy (25).
+RECORD_RETENTION_AGE = env.int("RECORD_RETENTION_AGE", default=None)
+if RECORD_RETENTION_AGE is not None and RECORD_RETENTION_AGE < 18:
+    raise ImproperlyConfigured(
+        "RECORD_RETENTION_AGE must be 18 or more: a child's record is kept at least until "
+        "they are an adult."
+    )
+
+# Housekeeping (missingkids.accounts.housekeeping): expired sessions and spent lockout
+# counters are cleared at most this often by the notification scheduler, or whenever
+# `manage.py housekeeping` runs; the record of each pass is kept this long.
+HOUSEKEEPING_INTERVAL = timedelta(hours=1)
+HOUSEKEEPING_RUNS_KEPT = timedelta(days=90)
+
 # Two-factor sign-in (django-otp). The issuer names the service in authenticator apps.
 OTP_TOTP_ISSUER = SERVICE_NAME
 # Admins may remove someone's authenticator (so they enrol again) but never see its key.

@@ -51,7 +51,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from incidents import strategy_discussions as discussions
-from incidents.access import children_visible_to
+from incidents.access import children_visible_to, has_case_role
 from incidents.models import (
     PULL_FACTORS,
     PUSH_FACTORS,
@@ -65,10 +65,11 @@ from incidents.models import (
     StrategyMeeting,
 )
 from missingkids import policy
-from missingkids.accounts.models import User
+from missingkids.accounts.models import LocalAuthorityArea, User
 from notifications.models import Notification
 
 from .filters import Filters
+from .models import ErasedCount
 
 DUE_SOON = dt.timedelta(hours=24)
 # A place is a hotspot when this many different children were found or last seen there.
@@ -631,17 +632,75 @@ def _median_hours(durations: list[dt.timedelta]) -> float | None:
     return round(statistics.median(d.total_seconds() for d in durations) / 3600, 1)
 
 
+def _erased_counts(
+    user: User, filters: Filters, start: dt.datetime, keys: set[dt.date]
+) -> dict[str, list[dict[str, Any]]]:
+    """The anonymous counts kept from records erased at the end of retention
+    (``oversight.retention``), by measure: those of the councils this manager's agency
+    serves, in the months shown. They carry the month and council (and agency) only, so
+    they are added in when no other filter is applied; with one, the measures count
+    only the records still held."""
+    narrowed = any(
+        (
+            filters.agency,
+            filters.worker,
+            filters.risk,
+            filters.category,
+            filters.in_care is not None,
+            filters.out_of_area is not None,
+        )
+    )
+    if narrowed or not has_case_role(user):
+        return {}
+    rows = ErasedCount.objects.filter(
+        month__gte=_month_key(start),
+        area_id__in=LocalAuthorityArea.agencies.through.objects.filter(
+            agency_id=user.agency_id
+        ).values("localauthorityarea_id"),
+    )
+    if filters.local_authority is not None:
+        rows = rows.filter(area=filters.local_authority)
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows.values(
+        "measure", "month", "area__name", "agency__name", "count", "on_time", "children"
+    ):
+        if row["month"] in keys:
+            out[row["measure"]].append(row)
+    return out
+
+
+def _add_erased(
+    per: dict[str, dict[str, Any]],
+    by_month: dict[dt.date, dict[str, Any]],
+    rows: list[dict[str, Any]],
+    group: str,
+    keys: tuple[str, str],
+    *,
+    missing: str | None = None,
+) -> None:
+    due_key, on_time_key = keys
+    for row in rows:
+        by_month[row["month"]][due_key] += row["count"]
+        by_month[row["month"]][on_time_key] += row["on_time"]
+        name = row[group] if row[group] is not None or missing is None else missing
+        per[name]["due"] += row["count"]
+        per[name]["on_time"] += row["on_time"]
+
+
 def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     """The partnership's measures for the last ``filters.months`` months, by month and
-    by agency. Six queries whatever the data: counts are aggregated in SQL, one query
+    by agency. Seven queries whatever the data: counts are aggregated in SQL, one query
     per measure grouped by agency or area with a conditional count for each month (the
     month starts at local midnight, so the clock change is kept); the median (which
     SQLite cannot compute) and the factor counts (JSON lists) in Python from one query
     each. Every scan is bounded by the period through an index on the date it is
-    counted by."""
+    counted by. A seventh query adds the counts kept from records erased at the end of
+    retention (``_erased_counts``), so a past month's measures do not drop with them
+    (the median and the push and pull factors count only the records still held)."""
     months = month_starts(now, filters.months)
     start = _local_start(months[0])
     keys = set(months)
+    erased = _erased_counts(user, filters, start, keys)
 
     # Episodes and children, by month last seen and by responsible local authority.
     episodes = _scoped(
@@ -693,6 +752,17 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
                 "children": row["children"],
             }
         )
+    area_rows = {row["name"]: row for row in episodes_by_area}
+    for row in erased.get(ErasedCount.Measure.EPISODES, []):
+        by_month[row["month"]]["episodes"] += row["count"]
+        by_month[row["month"]]["children"] += row["children"]
+        name = row["area__name"]
+        if name not in area_rows:
+            area_rows[name] = {"name": name, "episodes": 0, "children": 0}
+            episodes_by_area.append(area_rows[name])
+        # Erased children are counted once in each month they went missing in.
+        area_rows[name]["episodes"] += row["count"]
+        area_rows[name]["children"] += row["children"]
     episodes_by_area.sort(key=lambda row: (-row["episodes"], row["name"]))
 
     # Return interviews held within 72 hours, over those due in the month (so far).
@@ -716,6 +786,13 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         "owner__name",
         months,
         by_month,
+        ("interviews_due", "interviews_on_time"),
+    )
+    _add_erased(
+        per_agency,
+        by_month,
+        erased.get(ErasedCount.Measure.INTERVIEWS, []),
+        "agency__name",
         ("interviews_due", "interviews_on_time"),
     )
     interviews_by_agency = _agency_rows(per_agency)
@@ -746,6 +823,13 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         by_month,
         ("returns", "shared_on_time"),
     )
+    _add_erased(
+        per_area,
+        by_month,
+        erased.get(ErasedCount.Measure.RETURNS, []),
+        "area__name",
+        ("returns", "shared_on_time"),
+    )
     safe_and_well_by_area = _agency_rows(per_area)
 
     # Notifications made on time, over those due in the month (cancelled ones aside).
@@ -771,6 +855,14 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         "responsible_agency__name",
         months,
         by_month,
+        ("notifications_due", "notifications_on_time"),
+        missing="No agency found",
+    )
+    _add_erased(
+        per_teller,
+        by_month,
+        erased.get(ErasedCount.Measure.NOTIFICATIONS, []),
+        "agency__name",
         ("notifications_due", "notifications_on_time"),
         missing="No agency found",
     )

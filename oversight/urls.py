@@ -3,13 +3,15 @@ CSV export is the same URL with ``?format=csv`` (and the same filters)."""
 
 from django.urls import URLPattern, path
 
-from . import views
+from . import record_views, views
 
 app_name = "oversight"
 
 urlpatterns: list[URLPattern] = [
     path("", views.dashboard, name="dashboard"),
     path("measures/", views.measures_view, name="measures"),
+    # A child's whole record, for a subject access request (?format=json to download).
+    path("children/<int:child_pk>/record/", record_views.subject_access, name="subject_access"),
     *(
         path(
             f"{page.slug.replace('_', '-')}/", views.list_view, {"slug": page.slug}, name=page.slug

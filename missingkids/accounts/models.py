@@ -458,3 +458,28 @@ class SecondFactorReset(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
+
+
+class HousekeepingRun(models.Model):
+    """One pass of housekeeping (``missingkids.accounts.housekeeping``) and what it cleared.
+
+    The time of the latest pass decides when the next is due; the counts show an IT team
+    that housekeeping runs. Rows older than ``HOUSEKEEPING_RUNS_KEPT`` are removed by
+    housekeeping itself.
+    """
+
+    ran_at = models.DateTimeField(default=timezone.now)
+    # Null when the session engine cannot say how many it cleared.
+    sessions = models.PositiveIntegerField("expired sessions cleared", null=True, blank=True)
+    user_sessions = models.PositiveIntegerField("signed-in session records cleared", default=0)
+    lockout_attempts = models.PositiveIntegerField("lockout counters cleared", default=0)
+
+    class Meta:
+        ordering = ["-ran_at", "-id"]
+        indexes = [
+            # Whether a pass is due: the latest pass, on every scheduler pass.
+            models.Index(fields=["-ran_at"], name="housekeeping_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Housekeeping at {timezone.localtime(self.ran_at):%d/%m/%Y %H:%M}"

@@ -125,6 +125,8 @@ MANAGERS_ONLY = {
     "incidents:episode_close",
     "incidents:strategy_meeting_add",
     "incidents:supervision_note_add",
+    # The whole record, for a subject access request: the responsible council's managers.
+    "oversight:subject_access",
 }
 EXPECTED_403: dict[str, set[str]] = {
     "social_worker": POLICE_ONLY | MANAGERS_ONLY | HOST_COUNCIL_ONLY | {"notifications:cancel"},

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from missingkids.accounts.housekeeping import housekeeping_if_due
 from notifications.engine import (
     fire_timed_steps,
     process_pending_events,
@@ -42,6 +43,7 @@ class Command(BaseCommand):
             events = process_pending_events()
             fired = fire_timed_steps()
             redone = process_pending_reevaluations()
+            housekeeping_if_due()  # hourly at most; logs its own counts
             if verbosity >= 2 or (verbosity >= 1 and (events or fired or redone)):
                 self.stdout.write(
                     f"Processed {events} event(s); {fired} timed step(s) fired; "

@@ -1,0 +1,219 @@
+"""Subject access: a child's whole record, as a page to print and a JSON download, for
+managers of the child's responsible council only, each export in the access log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import (
+    AgreedAction,
+    InterviewAttempt,
+    ReturnTimeCorrection,
+    StrategyMeeting,
+    StrategyMeetingAttendee,
+    SupervisionNote,
+)
+from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
+from missingkids.audit.log import ACCESS_LOG_QUERIES
+from missingkids.audit.models import AccessLogEntry
+from oversight.subject_access import RECORD_QUERIES
+from tests.factories.incidents import CaseEventFactory, EpisodeFactory, RiskGradingFactory
+from tests.factories.notifications import NotificationFactory
+
+pytestmark = pytest.mark.django_db
+
+A = AccessLogEntry.Action
+SECTIONS = {
+    "exported_at",
+    "exported_by",
+    "child",
+    "legal_statuses",
+    "placements",
+    "involvements",
+    "involvement_requests",
+    "places_they_go",
+    "episodes",
+    "challenges",
+    "strategy_meetings",
+    "supervision_notes",
+    "history",
+    "change_history",
+}
+EPISODE_SECTIONS = {
+    "risk_gradings",
+    "return_time_corrections",
+    "safe_and_well_check",
+    "strategy_discussion",
+    "return_interview",
+    "notifications",
+}
+
+
+def _url(case, **query) -> str:
+    url = reverse("oversight:subject_access", args=[case.child.pk])
+    return f"{url}?format=json" if query.get("json") else url
+
+
+def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
+    """More of everything hanging off the record (``n`` of each)."""
+    now = timezone.now()
+    for i in range(n):
+        meeting = StrategyMeeting.objects.create(
+            child=case.child,
+            held_on=timezone.localdate(),
+            decisions=f"Safety plan {i}",
+            recorded_by=manager,
+        )
+        StrategyMeetingAttendee.objects.create(meeting=meeting, agency=police)
+        SupervisionNote.objects.create(child=case.child, note=f"Reflection {i}", written_by=manager)
+        InterviewAttempt.objects.create(
+            interview=case.interview,
+            attempted_at=now - dt.timedelta(minutes=30 + i),
+            method="phone",
+            outcome="no_contact",
+            recorded_by=social_worker,
+        )
+        AgreedAction.objects.create(
+            interview=case.interview, description=f"Action {i}", owner_name="Jo"
+        )
+        ReturnTimeCorrection.objects.create(
+            episode=case.episode,
+            previous_found_at=case.episode.found_at,
+            found_at=case.episode.found_at,
+            reason=f"Correction {i}",
+            corrected_by=officer,
+        )
+        CaseEventFactory(child=case.child, episode=case.episode, actor=officer)
+        NotificationFactory(episode=case.episode, responsible_agency=police)
+        old = EpisodeFactory(
+            child=case.child,
+            created_by=officer,
+            last_seen_at=now - dt.timedelta(days=30 + i, hours=5),
+            found_at=now - dt.timedelta(days=30 + i),
+        )
+        RiskGradingFactory(episode=old, graded_by=officer)
+
+
+def test_the_json_holds_every_section(client, case, manager, officer, social_worker, police):
+    _more(case, manager, officer, social_worker, police)
+    client.force_login(manager)
+    response = client.get(_url(case, json=True))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response["Content-Disposition"].startswith(
+        f'attachment; filename="child-{case.child.pk}-record-'
+    )
+    data = json.loads(response.content)
+    assert set(data) == SECTIONS
+    assert data["child"]["first_name"] == "Kayla"
+    assert data["child"]["responsible_area"] == "Cheshire West and Chester"
+    for section in SECTIONS - {"exported_at", "exported_by", "child", "places_they_go"}:
+        assert data[section], f"{section} is empty"
+    episode = next(e for e in data["episodes"] if e["id"] == case.episode.pk)
+    assert set(episode) >= EPISODE_SECTIONS
+    assert episode["risk_gradings"] and episode["return_time_corrections"]
+    assert episode["safe_and_well_check"]["agency"] == police.name
+    assert episode["return_interview"]["attempts"][0]["outcome"]["value"] == "no_contact"
+    assert episode["return_interview"]["agreed_actions"][0]["description"] == "Action 0"
+    assert len(episode["notifications"]) == 2
+    assert episode["strategy_discussion"]["state"] == "held"
+    assert data["strategy_meetings"][0]["agencies_attending"] == [police.name]
+    assert data["supervision_notes"][0]["note"] == "Reflection 0"
+    assert any(c["record"] == "Child" for c in data["change_history"])
+    # Times in UK time, with their offset.
+    assert (
+        data["exported_at"]
+        == timezone.localtime(timezone.now()).isoformat()[:10] + (data["exported_at"][10:])
+    )
+    assert data["episodes"][0]["last_seen_at"][-6:] in ("+00:00", "+01:00")
+
+
+def test_the_page_shows_every_section_and_prints(client, case, manager):
+    client.force_login(manager)
+    response = client.get(_url(case))
+    assert response.status_code == 200
+    page = response.content.decode()
+    for heading in (
+        "The child&#x27;s details",
+        "Legal status",
+        "Placements",
+        "Agencies involved",
+        "Episodes",
+        "Safe and well check",
+        "Return interview",
+        "Notifications",
+        "Challenges",
+        "Strategy meetings",
+        "Supervision notes",
+        "History",
+        "Change history",
+    ):
+        assert heading in page, heading
+    assert "@media print" in page
+    assert 'href="?format=json"' in page
+
+
+def test_each_export_is_in_the_access_log(client, case, manager):
+    client.force_login(manager)
+    client.get(_url(case))
+    client.get(_url(case, json=True))
+    entries = AccessLogEntry.objects.filter(user=manager, action=A.EXPORT).order_by("id")
+    assert [(e.action, e.child_id, e.detail["what"], e.detail["format"]) for e in entries] == [
+        (A.EXPORT, case.child.pk, "subject_access", "page"),
+        (A.EXPORT, case.child.pk, "subject_access", "json"),
+    ]
+    assert entries[0].detail["episodes"] == 1
+
+
+@pytest.mark.parametrize("role", ["social_worker", "officer", "provider_worker", "host_manager"])
+def test_other_roles_in_scope_are_refused(client, case, request, role, area_east):
+    if role == "host_manager":  # the host council's manager: the child is placed with them
+        case.placement.host_area = area_east
+        case.placement.save()
+    client.force_login(request.getfixturevalue(role))
+    for url in (_url(case), _url(case, json=True)):
+        assert client.get(url).status_code == 403
+    refused = AccessLogEntry.objects.filter(path=_url(case))
+    assert {e.action for e in refused} == {A.REFUSED}
+    assert not AccessLogEntry.objects.filter(action=A.EXPORT).exists()
+
+
+def test_out_of_scope_is_a_404(client, case, outsider, gp_manager):
+    for person in (outsider, gp_manager):
+        other = Client()
+        other.force_login(person)
+        expected = 404 if person is outsider else 403
+        assert other.get(_url(case, json=True)).status_code == expected
+    assert not AccessLogEntry.objects.filter(action=A.EXPORT).exists()
+
+
+def test_the_child_page_links_to_it_for_managers_only(client, case, manager, social_worker):
+    link = f'href="{_url(case)}"'
+    client.force_login(manager)
+    assert link in client.get(reverse("incidents:child_detail", args=[case.child.pk])).text
+    other = Client()
+    other.force_login(social_worker)
+    assert link not in other.get(reverse("incidents:child_detail", args=[case.child.pk])).text
+
+
+def test_the_number_of_queries_is_fixed(
+    client, case, manager, officer, social_worker, police, django_assert_num_queries
+):
+    # The session, the user, the authenticator and the child (scope); the person's agency
+    # (for the right, then the header) is counted in RECORD_QUERIES.
+    expected = 2 + TWO_FACTOR_QUERIES + 1 + RECORD_QUERIES + ACCESS_LOG_QUERIES
+    _more(case, manager, officer, social_worker, police)
+    client.force_login(manager)
+    for _ in range(2):
+        with django_assert_num_queries(expected):
+            assert client.get(_url(case, json=True)).status_code == 200
+        with django_assert_num_queries(expected):
+            assert client.get(_url(case)).status_code == 200
+        _more(case, manager, officer, social_worker, police, n=3)
