@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.test import signals
 from django.urls import reverse
 
 if TYPE_CHECKING:
@@ -158,6 +159,9 @@ class AxeScans:
     # A page has loaded and not been scanned yet; a scan is running.
     unscanned: bool = False
     scanning: bool = False
+    # Each template the server rendered, with the widths of the pages it was part of.
+    templates: dict[str, set[int]] = field(default_factory=dict)
+    rendered: list[str] = field(default_factory=list)
 
     def scan(self, page: Page) -> None:
         """Run axe on what ``page`` shows now and keep any violation."""
@@ -184,6 +188,9 @@ class AxeScans:
             return
         self.scans += 1
         self.pages.add(url.split("?")[0].split("#")[0])
+        rendered, self.rendered[:] = list(self.rendered), []
+        for name in rendered:
+            self.templates.setdefault(name, set()).add(width or 0)
         _TOTALS["scans"] += 1
         _TOTALS["pages"].add(re.sub(r"/\d+(?=/|$)", "/<id>", self.pages_key(url)))
         for violation in found:
@@ -273,6 +280,12 @@ def page(
     def loaded(_: Page) -> None:
         scans.unscanned = True
 
+    def template_rendered(sender: Any, template: Any, **kwargs: Any) -> None:
+        if template.name:
+            scans.rendered.append(template.name)
+
+    # Sent for each template the live server renders (Django's test instrumentation).
+    signals.template_rendered.connect(template_rendered, weak=False)
     page.on("load", loaded)
     monkeypatch.setattr(SyncBase, "_sync", _scan_before_next_call(SyncBase._sync))
     _ACTIVE.append((page, scans))
@@ -281,6 +294,7 @@ def page(
         if scans.unscanned and not page.is_closed():
             scans.scan(page)
     finally:
+        signals.template_rendered.disconnect(template_rendered)
         _ACTIVE.remove((page, scans))
         if request.node.stash.get(_call_failed, False):
             ARTIFACTS.mkdir(exist_ok=True)
