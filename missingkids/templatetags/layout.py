@@ -43,11 +43,11 @@ def _text(fragment: str) -> str:
     return " ".join(html.unescape(visible).split())
 
 
-def _with(attrs: str, extra: str) -> str:
-    attrs = attrs.rstrip()
-    if attrs.endswith("/"):
-        attrs = attrs[:-1].rstrip()
-    return f"{attrs} {extra}" if extra else attrs
+def _with(attrs: str, extra: str, *, first: bool) -> str:
+    """The tag's attributes with ``extra`` added, before them (cells) or after."""
+    if not extra:
+        return attrs
+    return f" {extra}{attrs}" if first else f"{attrs.rstrip()} {extra}"
 
 
 def _add_class(attrs: str, css: str) -> str:
@@ -102,7 +102,9 @@ def stack(table_html: str) -> str:
             column += int(span.group(1)) if span else 1
         elif name in _ROLES:
             extra = f'role="{_ROLES[name]}"'
-        out.append(f"<{name}{_with(attrs, extra)}>")
+        # A cell's own attributes stay last, next to its content, as the template wrote
+        # them; a row's or table's stay first.
+        out.append(f"<{name}{_with(attrs, extra, first=name in ('th', 'td'))}>")
     out.append(table_html[position:])
     return "".join(out)
 
