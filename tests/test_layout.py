@@ -67,3 +67,16 @@ def test_every_part_of_a_date_is_typed_on_the_number_keypad():
     html = str(DateForm(data={"born_0": "4", "born_1": "3", "born_2": "2011"})["born"])
     assert html.count('inputmode="numeric"') == 3
     assert 'value="2011"' in html
+
+
+def test_browser_tests_say_to_run_make_assets_when_the_front_end_is_missing(monkeypatch, tmp_path):
+    from tests import browser
+
+    assert browser._missing_assets() is None
+    monkeypatch.setattr(browser, "BUILT_ASSETS", (browser.REPO / "static" / "build" / "none.css",))
+    assert "front-end is not built (static/build/none.css not found): run make assets" in (
+        browser._missing_assets() or ""
+    )
+    monkeypatch.setattr(browser, "AXE_SCRIPT", browser.REPO / "node_modules" / "axe-core" / "x.js")
+    assert "axe-core is missing" in (browser._missing_assets() or "")
+    assert "run make assets" in (browser._missing_assets() or "")
