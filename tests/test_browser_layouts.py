@@ -45,9 +45,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_DIRS = [REPO / "templates", REPO / "incidents" / "templates"]
 
-# Page templates this module does not draw, and where each is seen instead.
+# Page templates this module does not draw, and why.
 SEEN_ELSEWHERE = {
-    # Django's admin pages are Django's own markup, outside the service's layout.
+    # Django admin's own layout, outside the service's: not checked by the browser tests.
     "admin/accounts/user/second_factor.html": "an admin page (Django admin's layout)",
     # Shown only during a first sign-in, checked by test_browser_signin at desktop width;
     # at a phone's width they are the sign-in page's single column.
