@@ -132,6 +132,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "missingkids.context_processors.service",
             ],
+            # {% stacked_table %} and |applied_filters, used by every list page.
+            "builtins": ["missingkids.templatetags.layout"],
         },
     },
 ]

@@ -99,7 +99,9 @@ def episode_checklist(
     now = timezone.now()
     rows = []
     for notification in notifications:
-        can_tell = notification.status in (S.DUE, S.SENT) and access.can_record_told(
+        # Only while nobody has been told: a row delivered by e-mail (sent) or recorded
+        # as told is done, and offering to record it again invites a duplicate call.
+        can_tell = not notification.is_done and access.can_record_told(
             user, notification, la_manager=la_manager
         )
         can_cancel = notification.status in (S.DUE, S.SENT) and access.can_cancel(

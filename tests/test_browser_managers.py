@@ -39,9 +39,12 @@ def test_manager_filters_follows_a_link_and_exports(
     assert page.get_by_test_id("count-open_episodes").inner_text() == "2"
 
     page.get_by_role("link", name="Open episodes by risk and duration").click()
+    # The filters are folded away until asked for, and say how many are applied.
+    page.get_by_text("Filter the list").click()
     page.get_by_label("Risk").select_option("high")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url("**risk=high**")
+    assert page.get_by_test_id("filter").get_by_text("Filter the list (1 applied)").is_visible()
     rows = page.get_by_test_id("rows")
     assert "Kayla Test" in rows.inner_text()
     assert "Liam Test" not in rows.inner_text()

@@ -339,6 +339,34 @@ def test_checklist_manager_sees_record_and_cancel(client, manager, notification)
     assert reverse("notifications:cancel", args=[notification.pk]) in content
 
 
+def test_checklist_offers_record_told_only_where_nobody_was_told(
+    client, officer, episode, police, la_west
+):
+    """A row delivered by e-mail (sent) is done: recording a call on top would only
+    invite a second one. A row whose e-mail failed is still due, and offered."""
+    now = timezone.now()
+    emailed = DeliveryNotificationFactory(
+        episode=episode,
+        recipient_agency=la_west,
+        responsible_agency=police,
+        status=S.SENT,
+        delivery=Notification.Delivery.DELIVERED,
+        method=Method.EMAIL,
+        told_at=now - dt.timedelta(minutes=5),
+    )
+    failed = DeliveryNotificationFactory(
+        episode=episode,
+        recipient_agency=la_west,
+        responsible_agency=police,
+        delivery=Notification.Delivery.FAILED,
+    )
+    client.force_login(officer)
+    content = client.get(reverse("incidents:episode_detail", args=[episode.pk])).content.decode()
+    assert reverse("notifications:record_told", args=[emailed.pk]) not in content
+    assert reverse("notifications:record_told", args=[failed.pk]) in content
+    assert "E-mail failed: tell them another way" in content
+
+
 def test_checklist_empty(client, officer, episode):
     client.force_login(officer)
     content = client.get(reverse("incidents:episode_detail", args=[episode.pk])).content.decode()

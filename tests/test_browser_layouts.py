@@ -1,0 +1,337 @@
+"""Every page at a desktop's width and a phone's, checked by axe-core, and the phone
+layouts: no page wider than a 390 px phone, and a whole report, return and "who must
+be told" done on one.
+
+The page fixture (tests/browser.py) runs axe-core on every page loaded here and fails
+the test on any violation; it also records which templates each page was drawn from,
+at which width, so the first test can show that every page template was seen at both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import Challenge, Episode, InvolvementRequest, LegalStatus, StrategyMeeting
+from notifications.emails import acknowledge_token
+from notifications.models import Notification
+from tests.browser import DESKTOP, PHONE, axe_scans, sign_in
+from tests.factories import DEFAULT_PASSWORD
+from tests.factories.incidents import (
+    CaseEventFactory,
+    ChildFactory,
+    EpisodeFactory,
+    InvolvementFactory,
+    PlacementFactory,
+    ReturnInterviewFactory,
+    RiskGradingFactory,
+)
+from tests.factories.notifications import NotificationFactory, RuleFactory
+from tests.test_browser_journeys import click_and_wait, fill_date, fill_datetime, hours_ago
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+    from pytest_django.live_server_helper import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE_DIRS = [REPO / "templates", REPO / "incidents" / "templates"]
+
+# Page templates this module does not draw, and why.
+SEEN_ELSEWHERE = {
+    # Django admin's own layout, outside the service's: not checked by the browser tests.
+    "admin/accounts/user/second_factor.html": "an admin page (Django admin's layout)",
+    # Shown only during a first sign-in, checked by test_browser_signin at desktop width;
+    # at a phone's width they are the sign-in page's single column.
+    "accounts/two_factor_enrol.html": "test_browser_signin (first sign-in)",
+    "accounts/recovery_codes.html": "test_browser_signin (first sign-in)",
+}
+
+
+def page_templates() -> set[str]:
+    """Every template that draws a whole page: those extending base.html, directly or
+    through a form page."""
+    found: dict[str, str] = {}
+    for root in TEMPLATE_DIRS:
+        for path in root.rglob("*.html"):
+            name = path.relative_to(root).as_posix()
+            head = path.read_text(encoding="utf-8")[:300]
+            match = re.search(r'{% extends "([^"]+)" %}', head)
+            if match:
+                found[name] = match.group(1)
+    pages = {name for name, parent in found.items() if parent == "base.html"}
+    pages |= {name for name, parent in found.items() if parent in pages}
+    pages.add("admin/accounts/user/second_factor.html")
+    return pages
+
+
+def page_fits(page: Page) -> None:
+    """The page is no wider than the window: nothing to scroll sideways."""
+    scroll_width, inner_width = page.evaluate(
+        "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    assert scroll_width <= inner_width, (
+        f"{page.url} is {scroll_width}px wide in a {inner_width}px window"
+    )
+
+
+def fill_report(page: Page) -> None:
+    """Fill in the report-missing question page and continue to check answers."""
+    page.get_by_label("Missing", exact=True).check()
+    page.get_by_label("Who reported the child missing?").fill("Sarah Jones, residential worker")
+    fill_datetime(page, "last_seen_at", hours_ago(timezone.now(), 4))
+    page.get_by_label("Name of the place").fill("Chester bus interchange")
+    page.get_by_label("Circumstances").fill("Did not come back after school.")
+    page.get_by_label("Medium", exact=True).check()
+    page.get_by_label("What is your concern based on?").fill("Missing before.")
+    click_and_wait(page, "Continue")
+
+
+def make_records(
+    social_worker, manager, officer, provider, la_west, la_east, host_worker, area_west
+):
+    """A child with everything a page can show, and a second whose episode has ended."""
+    now = timezone.now()
+    child = ChildFactory(
+        first_name="Ellie",
+        last_name="Brennan",
+        known_as="Ellie-Mae",
+        responsible_area=area_west,
+        legal_status=LegalStatus.IN_CARE,
+        created_by=social_worker,
+        nhs_number="9434765919",
+        physical_description="Slim, long dark hair, often wears a grey hoodie.",
+    )
+    PlacementFactory(child=child, carer_name="Oak Lodge children's home")
+    InvolvementFactory(
+        child=child,
+        agency=provider,
+        professional_name="Dani Okafor",
+        professional_email="dani.okafor.return-interviews@provider.example.org",
+    )
+    request = InvolvementRequest.objects.create(
+        child=child,
+        agency=provider,
+        role="other",
+        professional_name="Sam Reed",
+        start=timezone.localdate() - dt.timedelta(days=3),
+        requested_by=host_worker,
+        requested_by_agency=la_east,
+    )
+    episode = EpisodeFactory(
+        child=child, created_by=social_worker, last_seen_at=now - dt.timedelta(hours=5)
+    )
+    RiskGradingFactory(episode=episode, graded_by=officer)
+    rule = RuleFactory()
+    told = NotificationFactory(
+        episode=episode, rule=rule, responsible_agency=la_west, recipient_agency=provider
+    )
+    NotificationFactory(
+        episode=episode,
+        rule=RuleFactory(),
+        responsible_agency=la_west,
+        recipient_agency=la_east,
+        status=Notification.Status.SENT,
+        delivery=Notification.Delivery.DELIVERED,
+        method="email",
+        told_at=now - dt.timedelta(hours=1),
+    )
+    # One each for acknowledging from the e-mail's link at each width.
+    acknowledgeable = [
+        NotificationFactory(
+            episode=episode,
+            rule=RuleFactory(),
+            responsible_agency=la_west,
+            recipient_agency=officer.agency,
+        )
+        for _ in range(2)
+    ]
+    CaseEventFactory(child=child, actor=social_worker, summary="Profile updated")
+    StrategyMeeting.objects.create(
+        child=child,
+        held_on=timezone.localdate() - dt.timedelta(days=2),
+        decisions="Daily contact with Oak Lodge; refer to the exploitation panel.",
+        recorded_by=manager,
+    )
+    challenge = Challenge.objects.create(
+        child=child,
+        challenged_agency=provider,
+        raised_by=manager,
+        raised_at=now,
+        decision="No return interview offered after the second episode.",
+        reason="The protocol says every return is offered an interview.",
+    )
+    returned = ReturnInterviewFactory(
+        owner=la_west,
+        episode__child=ChildFactory(
+            first_name="Jay",
+            last_name="Carter",
+            responsible_area=area_west,
+            created_by=social_worker,
+        ),
+        episode__created_by=social_worker,
+    ).episode
+    return child, episode, returned, told, request, challenge, acknowledgeable
+
+
+def test_every_page_at_desktop_and_phone_width(
+    page: Page,
+    live_server: LiveServer,
+    social_worker,
+    manager,
+    officer,
+    provider,
+    la_west,
+    la_east,
+    host_worker,
+    area_west,
+) -> None:
+    child, episode, returned, told, request, challenge, acknowledgeable = make_records(
+        social_worker, manager, officer, provider, la_west, la_east, host_worker, area_west
+    )
+    url = live_server.url
+    signed_in_pages = [
+        reverse("home"),
+        reverse("account"),
+        reverse("configuration_changes"),
+        reverse("incidents:child_search"),
+        reverse("incidents:child_add"),
+        reverse("incidents:child_detail", args=[child.pk]),
+        reverse("incidents:child_edit", args=[child.pk]),
+        reverse("incidents:involvement_request_answer", args=[child.pk, request.pk]),
+        reverse("incidents:challenge_add", args=[child.pk]),
+        reverse("incidents:challenge_outcome", args=[child.pk, challenge.pk]),
+        reverse("incidents:strategy_meeting_add", args=[child.pk]),
+        reverse("incidents:supervision_note_add", args=[child.pk]),
+        reverse("incidents:episode_list_open"),
+        reverse("incidents:episode_list_open") + "?risk=medium&category=missing",
+        reverse("incidents:episode_detail", args=[episode.pk]),
+        reverse("incidents:episode_return", args=[episode.pk]),
+        reverse("incidents:episode_report", args=[returned.child_id]),
+        reverse("incidents:episode_detail", args=[returned.pk]),
+        reverse("incidents:interview_detail", args=[returned.pk]),
+        reverse("incidents:interview_held", args=[returned.pk]),
+        reverse("incidents:recent_work"),
+        reverse("notifications:record_told", args=[told.pk]),
+        reverse("oversight:dashboard"),
+        reverse("oversight:measures"),
+        reverse("oversight:open_episodes") + "?risk=medium",
+        reverse("agency_work:list"),
+        "/no-such-page/",
+    ]
+    # The error pages the server sends when it cannot answer (a bad request, a form
+    # whose session has expired, a failure), drawn as the server draws them.
+    error_pages = {"400": 400, "403_csrf": 403, "500": 500}
+    page.route(
+        re.compile(re.escape(url) + r"/error-page/(\w+)/$"),
+        lambda route: route.fulfill(
+            status=error_pages[route.request.url.rstrip("/").rsplit("/", 1)[1]],
+            content_type="text/html",
+            body=render_to_string(route.request.url.rstrip("/").rsplit("/", 1)[1] + ".html"),
+        ),
+    )
+
+    for viewport, acknowledged in zip((DESKTOP, PHONE), acknowledgeable, strict=True):
+        page.set_viewport_size(viewport)
+        phone = viewport is PHONE
+
+        page.goto(url + reverse("login"))
+        if phone:
+            page_fits(page)
+        # Acknowledging by e-mail link: no sign-in, so before it.
+        ack_url = reverse("notifications:acknowledge", args=[acknowledge_token(acknowledged)])
+        page.goto(url + ack_url)
+        with page.expect_navigation():
+            page.locator("main form [type=submit]").click()
+        page.goto(url + reverse("notifications:acknowledge", args=["not-a-real-link"]))
+        for name in error_pages:
+            page.goto(f"{url}/error-page/{name}/")
+
+        sign_in(page, live_server, manager, DEFAULT_PASSWORD)
+        for path in signed_in_pages:
+            page.goto(url + path)
+            if phone:
+                page_fits(page)
+        # The check-answers pages of adding a child and of reporting one missing.
+        page.goto(url + reverse("incidents:child_add"))
+        page.get_by_label("First name", exact=True).fill("Noah")
+        page.get_by_label("Last name", exact=True).fill("Price")
+        fill_date(page, "date_of_birth", timezone.localdate() - dt.timedelta(days=13 * 365))
+        page.get_by_label("Female", exact=True).check()
+        page.get_by_label("Responsible local authority").select_option(str(area_west.pk))
+        click_and_wait(page, "Continue")
+        assert "Check your answers" in page.locator("h1").inner_text()
+        if phone:
+            page_fits(page)
+        page.goto(url + reverse("incidents:episode_report", args=[returned.child_id]))
+        fill_report(page)
+        assert "Check your answers" in page.locator("h1").inner_text()
+        if phone:
+            page_fits(page)
+        # Search results, through the search form.
+        page.goto(url + reverse("incidents:child_search"))
+        page.get_by_label("Name, date of birth or an identifier").fill("Brennan")
+        click_and_wait(page, "Search")
+        assert "Ellie Brennan" in page.get_by_test_id("search-results").inner_text()
+        if phone:
+            page_fits(page)
+        # A filtered list: the disclosure says how many filters are applied.
+        page.goto(url + reverse("oversight:open_episodes") + "?risk=medium&category=missing")
+        assert "(2 applied)" in page.get_by_test_id("filter").inner_text()
+        page.get_by_test_id("filter").locator("summary").click()
+        assert page.get_by_label("Risk").is_visible()
+
+        # Someone from another agency is refused a manager's page.
+        page.context.clear_cookies()
+        sign_in(page, live_server, officer, DEFAULT_PASSWORD)
+        response = page.goto(url + reverse("oversight:dashboard"))
+        assert response is not None and response.status == 403
+        page.context.clear_cookies()
+
+    # Every page template was seen at both widths (the fixture ran axe on each).
+    seen = axe_scans(page).templates
+    missing = {
+        name: sorted(seen.get(name, set()))
+        for name in page_templates() - set(SEEN_ELSEWHERE)
+        if {DESKTOP["width"], PHONE["width"]} - seen.get(name, set())
+    }
+    assert not missing, f"page templates not seen at both widths (widths seen): {missing}"
+
+
+def test_a_phone_reports_a_child_missing_records_the_return_and_sees_who_must_be_told(
+    page: Page, live_server: LiveServer, social_worker, area_west
+) -> None:
+    page.set_viewport_size(PHONE)
+    now = timezone.now()
+    child = ChildFactory(
+        first_name="Maya", last_name="Reid", responsible_area=area_west, created_by=social_worker
+    )
+    sign_in(page, live_server, social_worker, DEFAULT_PASSWORD)
+    page.goto(live_server.url + reverse("incidents:child_detail", args=[child.pk]))
+    page_fits(page)
+
+    click_and_wait(page, "Report missing")
+    page_fits(page)
+    fill_report(page)
+    page_fits(page)
+    click_and_wait(page, "Report missing")
+    page_fits(page)
+    episode = Episode.objects.get(child=child)
+
+    click_and_wait(page, "Record return", role="link")
+    page_fits(page)
+    fill_datetime(page, "found_at", hours_ago(now, 1))
+    page.get_by_label("Name of the place").fill("Crewe retail park")
+    page.get_by_label("Returned of their own accord", exact=True).check()
+    click_and_wait(page, "Record return")
+    assert page.url == live_server.url + reverse("incidents:episode_detail", args=[episode.pk])
+    page_fits(page)
+    assert page.get_by_role("heading", name="Who must be told").is_visible()
