@@ -80,6 +80,12 @@ def backoff(attempt_count: int) -> dt.timedelta:
     return min(dt.timedelta(minutes=minutes), settings.EMAIL_RETRY_MAX_INTERVAL)
 
 
+def ready_to_send(now: dt.datetime) -> Q:
+    """Notifications a worker may claim now: queued or due a retry, or claimed by a
+    worker whose lease has run out (the health check counts them as the queue)."""
+    return _claimable(now)
+
+
 def _claimable(now: dt.datetime) -> Q:
     waiting = Q(delivery__in=[D.QUEUED, D.RETRYING], next_attempt_at__lte=now)
     abandoned = Q(delivery=D.SENDING, claimed_at__lt=now - claim_lease())
