@@ -61,6 +61,7 @@ class Command(BaseCommand):
         if not once:
             stop.install()
             logger.info("Scheduler %s started", name)
+        counts: dict[str, int] = {}
         try:
             while not stop.requested:
                 result = run_pass(PASS_STEPS)
@@ -90,4 +91,8 @@ class Command(BaseCommand):
                     stop.wait(max(interval, 1.0))
         finally:
             stop.restore()
+        try:
+            heartbeat.beat(counts, force=True)
+        except Exception:
+            logger.exception("Scheduler %s: last heartbeat not recorded", name)
         logger.info("Scheduler %s stopped", name)
