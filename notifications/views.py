@@ -158,15 +158,18 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 def requeue(request: HttpRequest, pk: int) -> HttpResponse:
-    """Queue a failed e-mail again, to the recipient's address as it now stands."""
+    """Queue a failed e-mail again, to the recipient's address as it now stands: the
+    button on the episode page posts here; a GET changes nothing and goes back there."""
     notification, la_manager = _notification_for_user(request, pk)
     incidents_access.require(
         access.can_requeue(request.user, notification, la_manager=la_manager),
         "Only a manager of the agency that must tell them, or of the child's council, "
         "can queue an e-mail again.",
     )
+    if request.method != "POST":
+        return redirect(f"{_episode_url(notification)}#notifications")
     if requeue_email(notification, by=request.user):
         messages.success(request, f"The e-mail to {_whom(notification)} is queued again")
     else:
