@@ -9,6 +9,7 @@ variable. See the README for the full list.
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -275,6 +276,43 @@ if not DEBUG:
 # that sends them has no request to take the host from.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# Notification e-mail delivery (notifications.sending): at least once, each message with
+# one Message-ID of its own (<notification.ID.CREATED@EMAIL_MESSAGE_ID_DOMAIN>), so the
+# rare second copy after a crash is recognisably the same message. A worker's claim on a
+# message is a lease: after it runs out another worker sends the message again. A
+# temporary failure (the mail server unreachable, a 4xx reply) is retried, at most
+# EMAIL_RETRY_MAX_INTERVAL apart, until EMAIL_RETRY_WINDOW has passed since the first
+# failure; a permanent refusal (a 5xx reply about the message or its recipient) fails
+# at once.
+EMAIL_CLAIM_LEASE = timedelta(minutes=env.int("EMAIL_CLAIM_LEASE_MINUTES", default=10))
+EMAIL_RETRY_WINDOW = timedelta(hours=env.int("EMAIL_RETRY_WINDOW_HOURS", default=48))
+EMAIL_RETRY_MAX_INTERVAL = timedelta(
+    minutes=env.int("EMAIL_RETRY_MAX_INTERVAL_MINUTES", default=30)
+)
+EMAIL_MESSAGE_ID_DOMAIN = env.str(
+    "EMAIL_MESSAGE_ID_DOMAIN", default=urlsplit(SITE_URL).hostname or "localhost"
+)
+if min(EMAIL_CLAIM_LEASE, EMAIL_RETRY_WINDOW, EMAIL_RETRY_MAX_INTERVAL) <= timedelta(0):
+    raise ImproperlyConfigured(
+        "EMAIL_CLAIM_LEASE_MINUTES, EMAIL_RETRY_WINDOW_HOURS and "
+        "EMAIL_RETRY_MAX_INTERVAL_MINUTES must be more than 0."
+    )
+
+# The background processes (the e-mail worker and the scheduler, notifications.processes):
+# after a database or mail server error they wait 1, 2, 4 ... seconds, never more than
+# PROCESS_BACKOFF_MAX, and carry on. Each records a heartbeat at most every
+# HEARTBEAT_EVERY; /healthz?full=1 fails when the latest is older than
+# HEALTH_HEARTBEAT_MAX_AGE, or when an e-mail has waited to be sent longer than
+# HEALTH_EMAIL_MAX_WAIT. Whether every migration is applied is checked at most every
+# HEALTH_MIGRATIONS_CHECK_EVERY.
+PROCESS_BACKOFF_MAX = timedelta(seconds=env.int("PROCESS_BACKOFF_MAX_SECONDS", default=300))
+HEARTBEAT_EVERY = timedelta(seconds=env.int("HEARTBEAT_EVERY_SECONDS", default=30))
+HEALTH_HEARTBEAT_MAX_AGE = timedelta(
+    seconds=env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=600)
+)
+HEALTH_EMAIL_MAX_WAIT = timedelta(seconds=env.int("HEALTH_EMAIL_MAX_WAIT_SECONDS", default=900))
+HEALTH_MIGRATIONS_CHECK_EVERY = timedelta(minutes=5)
+
 # The reverse proxies in front of the application (addresses or networks). Only a
 # request whose connection comes from one of them has its X-Forwarded-For believed, for
 # the access log and the sign-in lockout (missingkids.audit.log.client_ip); from anywhere
@@ -390,6 +428,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # The health check answers load balancers and monitors on plain HTTP too.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
+from missingkids import health
 from missingkids.accounts import views as account_views
 from missingkids.accounts.middleware import otp_not_required
 
@@ -32,6 +33,8 @@ class AdminSignInRedirect(RedirectView):
 
 urlpatterns = [
     path("", account_views.home, name="home"),
+    # No sign-in, no personal data, not in the access log (see missingkids.health).
+    path("healthz", health.healthz, name="healthz"),
     path("sign-in/", account_views.SignInView.as_view(), name="login"),
     path("sign-out/", otp_not_required(account_views.SignOutView.as_view()), name="logout"),
     path("sign-in/two-factor/", account_views.two_factor_verify, name="two_factor"),

@@ -1,4 +1,4 @@
-"""Who may record that a notification was made, or cancel one.
+"""Who may record that a notification was made, cancel one, or queue a failed e-mail again.
 
 The teller is the agency the rule makes responsible; managers of the child's
 responsible local authority may also record or cancel, since they answer for the
@@ -34,4 +34,11 @@ def can_record_told(user: User, notification: Notification, *, la_manager: bool)
 
 
 def can_cancel(user: User, notification: Notification, *, la_manager: bool) -> bool:
+    return user.is_manager and can_record_told(user, notification, la_manager=la_manager)
+
+
+def can_requeue(user: User, notification: Notification, *, la_manager: bool) -> bool:
+    """Managers of the agency that must tell, or of the child's council, may queue a
+    failed e-mail again once the address is put right (partnership admins do it on the
+    configuration pages)."""
     return user.is_manager and can_record_told(user, notification, la_manager=la_manager)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Case, Exists, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -27,8 +28,9 @@ from missingkids.accounts.admin import AgencyAdmin, ContactAdmin
 from missingkids.accounts.models import Agency, Contact
 
 from .engine import ROLE_AGENCY_KINDS
-from .models import DeliveryAttempt, Notification, Rule, RuleVersion
+from .models import DeliveryAttempt, EmailRequeue, Notification, Rule, RuleVersion
 from .rules import rule_save_with_version
+from .sending import requeue_email
 
 # Rules ----------------------------------------------------------------------------------
 
@@ -117,6 +119,7 @@ class RuleAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         warn_about_problems(request)
+        warn_about_failing_emails(request)
         return super().changelist_view(request, extra_context)
 
 
@@ -162,12 +165,51 @@ def warn_about_problems(request: HttpRequest) -> None:
         )
 
 
+def failing_emails(user: Any) -> QuerySet[Notification]:
+    """Notification e-mails that failed and are still due, that this admin may see."""
+    return Notification.objects.filter(
+        delivery=Notification.Delivery.FAILED, status=Notification.Status.DUE
+    ).filter(access.agency_rows_filter(user, "recipient_agency", "responsible_agency"))
+
+
+def failing_emails_url() -> str:
+    url = reverse("admin:notifications_notification_changelist")
+    return f"{url}?delivery__exact=failed&status__exact=due"
+
+
+def warn_about_failing_emails(request: HttpRequest) -> None:
+    count = failing_emails(request.user).count()
+    if count:
+        messages.warning(
+            request,
+            format_html(
+                '{} notification e-mail(s) failed. <a href="{}">See them</a>, correct the '
+                "contact's address and queue them again.",
+                count,
+                failing_emails_url(),
+            ),
+        )
+
+
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
     fields = ["attempted_at", "succeeded", "error", "worker"]
     readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class EmailRequeueInline(admin.TabularInline):
+    model = EmailRequeue
+    extra = 0
+    can_delete = False
+    fields = ["requeued_at", "requeued_by", "previous_error", "address_changed"]
+    readonly_fields = fields
+    verbose_name = "queued again"
+    verbose_name_plural = "queued again after failing"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -195,7 +237,8 @@ class NotificationAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["recipient_agency", "responsible_agency"]
     date_hierarchy = "due_at"
-    inlines = [DeliveryAttemptInline]
+    inlines = [DeliveryAttemptInline, EmailRequeueInline]
+    actions = ["queue_again"]
     # What an admin needs to put a recipient right, and nothing about the child: not
     # the episode or child (whose names are the links' text), nor what was told to
     # whom, notes, reasons, late facts or who acknowledged, all typed about a case.
@@ -218,6 +261,7 @@ class NotificationAdmin(admin.ModelAdmin):
         "delivery",
         "attempt_count",
         "next_attempt_at",
+        "failing_since",
         "last_error",
         "created_at",
     ]
@@ -248,7 +292,33 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         warn_about_problems(request)
+        warn_about_failing_emails(request)
         return super().changelist_view(request, extra_context)
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return access.is_partnership_admin(request.user)
+
+    @admin.action(
+        description="Queue failed e-mails again, to the contacts' current addresses",
+        permissions=["requeue"],
+    )
+    def queue_again(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        # The action is offered to partnership admins only; the check is repeated for a
+        # forged post, and the queryset is the admin's own scope.
+        if not access.is_partnership_admin(request.user):
+            raise PermissionDenied("Only partnership admins can queue e-mails again.")
+        queued = skipped = 0
+        for notification in queryset.select_related("recipient_contact", "recipient_agency"):
+            if requeue_email(notification, by=request.user):
+                queued += 1
+            else:
+                skipped += 1
+        if queued:
+            messages.success(request, f"{queued} e-mail(s) queued again.")
+        if skipped:
+            messages.info(
+                request, f"{skipped} not queued: they had not failed, or are no longer due."
+            )
 
 
 # Contacts an e-mail rule cannot reach ------------------------------------------------

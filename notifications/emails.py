@@ -10,6 +10,8 @@ the service, behind sign-in.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core import signing
 from django.template.loader import render_to_string
@@ -70,6 +72,18 @@ def email_context(notification: Notification) -> dict[str, object]:
         "service_name": settings.SERVICE_NAME,
         "site_url": settings.SITE_URL,
     }
+
+
+def message_id(notification: Notification) -> str:
+    """The one Message-ID of a notification's e-mail, however often it is sent.
+
+    Worked out from the row (its id, and when it was made, so a database restored
+    elsewhere does not reuse another's), never random: a second copy sent after a
+    crash carries the same Message-ID, so mail systems and people see it is the same
+    message.
+    """
+    made = notification.created_at.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
+    return f"<notification.{notification.pk}.{made}@{settings.EMAIL_MESSAGE_ID_DOMAIN}>"
 
 
 def render_notification_email(notification: Notification) -> tuple[str, str, str]:

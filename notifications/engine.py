@@ -840,6 +840,7 @@ REINSTATED_FIELDS = (
     "responsible_agency",
     "delivery",
     "next_attempt_at",
+    "failing_since",
     "late_fact_at",
     "late_fact_event",
     "late_fact",

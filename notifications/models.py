@@ -374,6 +374,9 @@ class Notification(models.Model):
     claimed_by = models.CharField(max_length=100, blank=True)
     attempt_count = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # When the current run of temporary failures began: retried until EMAIL_RETRY_WINDOW
+    # has passed since then. Cleared on delivery and when queued again.
+    failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -394,6 +397,12 @@ class Notification(models.Model):
             models.Index(fields=["episode", "due_at"], name="notification_episode_idx"),
             # Managers' measures: notifications due in the period, whatever their status.
             models.Index(fields=["due_at", "status"], name="notification_due_status_idx"),
+            # Managers' and admins' "e-mails failing": not yet done.
+            models.Index(
+                fields=["delivery"],
+                condition=Q(delivery__in=["failed", "retrying"], status="due"),
+                name="notification_failing_idx",
+            ),
             # Managers' "rules that found no one to tell": newest first.
             models.Index(
                 fields=["-created_at"],
@@ -440,6 +449,54 @@ class DeliveryAttempt(models.Model):
         return (
             f"{'Delivered' if self.succeeded else 'Failed'} at {self.attempted_at:%Y-%m-%d %H:%M}"
         )
+
+
+class EmailRequeue(models.Model):
+    """A failed e-mail queued again by a person, after the address was put right."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="requeues"
+    )
+    requeued_at = models.DateTimeField(default=timezone.now)
+    requeued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # What had gone wrong, and whether the address changed: addresses themselves are
+    # not kept here (the notification holds the current one).
+    previous_error = models.TextField(blank=True)
+    address_changed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-requeued_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Queued again at {self.requeued_at:%Y-%m-%d %H:%M}"
+
+
+class ProcessHeartbeat(models.Model):
+    """The last sign of life of one background process (the /healthz check reads it)."""
+
+    class Kind(models.TextChoices):
+        WORKER = "worker", "E-mail worker"
+        SCHEDULER = "scheduler", "Scheduler"
+
+    kind = models.CharField(max_length=20, choices=Kind)
+    # host:pid, or the name given with --worker-name.
+    name = models.CharField(max_length=100)
+    started_at = models.DateTimeField()
+    last_beat_at = models.DateTimeField()
+    # Counts only (delivered, failed, events processed ...), never who or which child.
+    last_counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["kind", "-last_beat_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="one_heartbeat_per_process"),
+        ]
+        indexes = [models.Index(fields=["kind", "-last_beat_at"], name="heartbeat_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name}"
 
 
 class PendingReevaluation(models.Model):

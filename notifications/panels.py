@@ -28,6 +28,7 @@ from missingkids.accounts.models import User
 
 from . import access
 from .models import Notification, PendingReevaluation, ProcessedEvent
+from .sending import can_be_requeued
 
 S = Notification.Status
 D = Notification.Delivery
@@ -43,6 +44,7 @@ DONE = Tag("Done", "govuk-tag--green")
 OVERDUE = Tag("Overdue", "govuk-tag--red")
 DUE = Tag("Due", "govuk-tag--blue")
 PROBLEM = Tag("Problem", "govuk-tag--orange")
+EMAIL_FAILED = Tag("E-mail failed", "govuk-tag--red")
 CANCELLED = Tag("Cancelled", "govuk-tag--grey")
 
 
@@ -54,6 +56,9 @@ def status_tag(notification: Notification, now: dt.datetime) -> Tag:
         return DONE
     if notification.problem:
         return PROBLEM
+    # Shown at once, not when the deadline passes: someone must act now.
+    if notification.delivery == D.FAILED:
+        return EMAIL_FAILED
     if notification.is_overdue(now):
         return OVERDUE
     return DUE
@@ -64,10 +69,14 @@ def delivery_note(notification: Notification) -> str:
     # would send someone to repeat what the record already shows.
     if notification.status == S.CANCELLED:
         return ""
+    reason = notification.last_error
     if notification.delivery == D.RETRYING:
-        return "E-mail failed, will retry"
+        return f"E-mail not sent yet, trying again ({reason})" if reason else "E-mail queued"
     if notification.delivery == D.FAILED:
-        return "E-mail failed" if notification.is_done else "E-mail failed: tell them another way"
+        if notification.is_done:
+            return "E-mail failed"
+        failed = f"E-mail failed ({reason})" if reason else "E-mail failed"
+        return f"{failed}: tell them another way, or correct the address and queue it again"
     if notification.delivery in (D.QUEUED, D.SENDING):
         return "E-mail queued"
     return ""
@@ -107,6 +116,9 @@ def episode_checklist(
         can_cancel = notification.status in (S.DUE, S.SENT) and access.can_cancel(
             user, notification, la_manager=la_manager
         )
+        can_requeue = can_be_requeued(notification) and access.can_requeue(
+            user, notification, la_manager=la_manager
+        )
         rows.append(
             {
                 "n": notification,
@@ -120,6 +132,9 @@ def episode_checklist(
                 else "",
                 "cancel_url": reverse("notifications:cancel", kwargs={"pk": notification.pk})
                 if can_cancel
+                else "",
+                "requeue_url": reverse("notifications:requeue", kwargs={"pk": notification.pk})
+                if can_requeue
                 else "",
             }
         )

@@ -8,4 +8,5 @@ urlpatterns = [
     path("acknowledge/<str:token>/", views.acknowledge, name="acknowledge"),
     path("<int:pk>/told/", views.record_told, name="record_told"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("<int:pk>/queue-again/", views.requeue, name="requeue"),
 ]

@@ -1,5 +1,5 @@
-"""Recording a notification made outside e-mail, cancelling one, and the recipient's
-acknowledgement link.
+"""Recording a notification made outside e-mail, cancelling one, queueing a failed
+e-mail again, and the recipient's acknowledgement link.
 
 The acknowledgement page is open without signing in: recipients at GP practices or
 schools have no account. It shows only the child's initials, the step and the agency,
@@ -29,6 +29,7 @@ from . import access
 from .emails import ACKNOWLEDGE_MAX_AGE_DAYS, acknowledge_signer
 from .forms import AcknowledgeForm, CancelForm, RecordToldForm
 from .models import Notification
+from .sending import requeue_email
 from .sharing import share_check_as_told
 
 S = Notification.Status
@@ -155,6 +156,27 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
             "back_url": _episode_url(notification),
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+def requeue(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue a failed e-mail again, to the recipient's address as it now stands: the
+    button on the episode page posts here; a GET changes nothing and goes back there."""
+    notification, la_manager = _notification_for_user(request, pk)
+    incidents_access.require(
+        access.can_requeue(request.user, notification, la_manager=la_manager),
+        "Only a manager of the agency that must tell them, or of the child's council, "
+        "can queue an e-mail again.",
+    )
+    if request.method != "POST":
+        return redirect(f"{_episode_url(notification)}#notifications")
+    if requeue_email(notification, by=request.user):
+        messages.success(request, f"The e-mail to {_whom(notification)} is queued again")
+    else:
+        messages.info(
+            request, "This e-mail is no longer failed: someone queued it or recorded it as done"
+        )
+    return redirect(f"{_episode_url(notification)}#notifications")
 
 
 # Acknowledgement ------------------------------------------------------------------------

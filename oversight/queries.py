@@ -262,6 +262,29 @@ def notifications_overdue_by_agency(queryset: QuerySet) -> list[dict[str, Any]]:
     ]
 
 
+def emails_failing(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Notification e-mails the mail server refused or has not taken yet, still to be
+    done: failed ones first (someone must tell the recipient another way, or correct the
+    address and queue it again), then those being retried, longest failing first."""
+    D = Notification.Delivery
+    rows = Notification.objects.filter(
+        status=Notification.Status.DUE, delivery__in=[D.FAILED, D.RETRYING]
+    )
+    return (
+        _scoped(
+            rows,
+            user,
+            filters,
+            child="child",
+            episode="episode",
+            agency_fields=("responsible_agency", "recipient_agency"),
+        )
+        .select_related("episode", "child", "responsible_agency", "recipient_agency")
+        # "failed" sorts before "retrying".
+        .order_by("delivery", F("failing_since").asc(nulls_last=True), "pk")
+    )
+
+
 def open_episodes(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Children missing or away now: highest risk first, then longest missing."""
     rows = Episode.objects.filter(found_at__isnull=True)

@@ -31,6 +31,7 @@ from missingkids import policy
 from missingkids.accounts.models import User
 from missingkids.audit.log import log_export
 from missingkids.spreadsheets import csv_safe
+from notifications.models import Notification
 from notifications.rules import statutory_rules_switched_off
 
 from . import queries
@@ -135,6 +136,27 @@ def _notification_cells(notification: Any, now: dt.datetime) -> list[Cell]:
         Cell(f"{notification.get_recipient_role_display()}: {recipient}".rstrip(": ")),
         Cell(_when(notification.due_at)),
         Cell(_duration(now - notification.due_at)),
+    ]
+
+
+def _email_failing_cells(notification: Any, now: dt.datetime) -> list[Cell]:
+    recipient = notification.recipient_name or (
+        notification.recipient_agency.name if notification.recipient_agency else ""
+    )
+    if notification.delivery == Notification.Delivery.FAILED:
+        state = "Failed: tell them another way, or correct the address and queue it again"
+    else:
+        state = f"Trying again from {_when(notification.next_attempt_at)}"
+    return [
+        Cell(notification.responsible_agency.name if notification.responsible_agency else ""),
+        Cell(
+            notification.child.full_name, _url("incidents:episode_detail", notification.episode_id)
+        ),
+        Cell(notification.get_step_display()),
+        Cell(f"{notification.get_recipient_role_display()}: {recipient}".rstrip(": ")),
+        Cell(_when(notification.failing_since)),
+        Cell(notification.last_error),
+        Cell(state),
     ]
 
 
@@ -320,6 +342,17 @@ LISTS: tuple[ListPage, ...] = (
         queries.notifications_overdue,
         ("Agency that must tell", "Child", "Step", "Whom", "Due", "Overdue by"),
         _notification_cells,
+    ),
+    ListPage(
+        "emails_failing",
+        "E-mails failing",
+        "Notification e-mails the mail server refused, or has not taken for a while and "
+        "that are being tried again. Failed ones first: tell the recipient another way, "
+        "or correct the address and queue the e-mail again from the episode.",
+        "overdue",
+        queries.emails_failing,
+        ("Agency that must tell", "Child", "Step", "Whom", "Failing since", "Why", "State"),
+        _email_failing_cells,
     ),
     ListPage(
         "open_episodes",

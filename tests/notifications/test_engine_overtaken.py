@@ -27,7 +27,7 @@ from notifications.models import (
     Step,
     TellerKind,
 )
-from notifications.sending import claim_next, send_claimed
+from notifications.sending import Outcome, claim_next, send_claimed
 from tests.factories.incidents import ReturnInterviewFactory, SafeAndWellCheckFactory
 from tests.factories.notifications import RuleFactory, ensure_default_rules
 
@@ -221,7 +221,7 @@ def test_an_email_being_sent_finishes_and_the_sharing_stands(episode, officer):
     process_event(_share(episode, officer).pk)
     assert _check_notification(episode).delivery == D.SENDING
 
-    assert send_claimed(claimed, worker="w1", now=claimed.claimed_at)
+    assert send_claimed(claimed, worker="w1", now=claimed.claimed_at) == Outcome.DELIVERED
     final = _check_notification(episode)
     assert (final.status, final.method, final.delivery) == (
         S.TOLD,

@@ -1,4 +1,7 @@
-"""The e-mail worker: send, retry with backoff, give up, recover a crashed claim."""
+"""The e-mail worker: send, retry with backoff, give up, recover a crashed claim.
+
+Faults (a dropped database connection, a killed worker, a mail server away for hours,
+a permanent refusal, SIGTERM) are in test_sending_faults."""
 
 from __future__ import annotations
 
@@ -13,9 +16,8 @@ from django.utils import timezone
 from notifications.emails import render_notification_email
 from notifications.models import DeliveryAttempt, Method, Notification
 from notifications.sending import (
-    CLAIM_LEASE,
-    MAX_ATTEMPTS,
     backoff,
+    claim_lease,
     claim_next,
     send_due_notifications,
 )
@@ -46,8 +48,12 @@ class Boom(Exception):
 
 @pytest.fixture
 def failing_mail(monkeypatch):
+    """The mail server is busy: a temporary refusal."""
+
     def fail(self, *args, **kwargs):
-        raise smtplib.SMTPRecipientsRefused({"duty@cwac.example.org": (550, b"no such user")})
+        raise smtplib.SMTPRecipientsRefused(
+            {"duty@cwac.example.org": (451, b"4.3.0 duty@cwac.example.org: try later")}
+        )
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", fail)
 
@@ -126,9 +132,10 @@ def test_no_address_fails_at_once_and_shows(notification):
     assert "no e-mail address" in notification.last_error
 
 
-def test_backoff_doubles_and_is_capped():
+def test_backoff_doubles_and_is_capped(settings):
     assert [backoff(n).total_seconds() / 60 for n in range(1, 6)] == [1, 2, 4, 8, 16]
-    assert backoff(20) == dt.timedelta(hours=6)
+    assert backoff(20) == settings.EMAIL_RETRY_MAX_INTERVAL == dt.timedelta(minutes=30)
+    assert backoff(30000) == settings.EMAIL_RETRY_MAX_INTERVAL
 
 
 def test_failure_backs_off_then_retry_succeeds(notification, failing_mail, monkeypatch):
@@ -141,7 +148,7 @@ def test_failure_backs_off_then_retry_succeeds(notification, failing_mail, monke
     assert notification.next_attempt_at == now + dt.timedelta(minutes=1)
     attempt = notification.delivery_attempts.get()
     assert not attempt.succeeded
-    assert attempt.error.startswith("SMTPRecipientsRefused")
+    assert attempt.error == "SMTPRecipientsRefused: 451 4.3.0 [address] try later"
     # The error is kept without the address.
     assert "duty@cwac.example.org" not in attempt.error
     assert "duty@cwac.example.org" not in notification.last_error
@@ -169,24 +176,30 @@ def test_failure_backs_off_then_retry_succeeds(notification, failing_mail, monke
     ]
 
 
-def test_gives_up_after_max_attempts(notification, failing_mail):
-    now = timezone.now()
-    for _ in range(MAX_ATTEMPTS):
+def test_gives_up_when_the_retry_window_has_passed(notification, failing_mail, settings):
+    start = timezone.now()
+    now = start
+    while now - start < settings.EMAIL_RETRY_WINDOW:
         send_due_notifications(worker="w1", now=now)
         notification.refresh_from_db()
-        now = notification.next_attempt_at or now
+        assert notification.delivery == D.RETRYING
+        assert notification.next_attempt_at - now <= settings.EMAIL_RETRY_MAX_INTERVAL
+        now = notification.next_attempt_at
+    send_due_notifications(worker="w1", now=now)
+    notification.refresh_from_db()
     assert notification.delivery == D.FAILED
-    assert notification.attempt_count == MAX_ATTEMPTS
+    assert notification.failing_since == start
     assert notification.next_attempt_at is None
-    # Stays due, so it shows as overdue on the episode page once due_at passes.
+    assert notification.last_error.endswith("(tried for 48 hours)")
+    # Stays due, so it shows on the episode page and the dashboards.
     assert notification.status == S.DUE
-    assert notification.is_overdue(notification.due_at + dt.timedelta(seconds=1))
-    assert DeliveryAttempt.objects.filter(notification=notification).count() == MAX_ATTEMPTS
+    attempts = DeliveryAttempt.objects.filter(notification=notification).count()
+    assert attempts == notification.attempt_count > 48 * 2
     assert claim_next(worker="w1", now=now + dt.timedelta(days=1)) is None
 
 
 def test_crash_recovery_reclaims_after_the_lease(notification):
-    crashed_at = timezone.now() - CLAIM_LEASE - dt.timedelta(seconds=1)
+    crashed_at = timezone.now() - claim_lease() - dt.timedelta(seconds=1)
     Notification.objects.filter(pk=notification.pk).update(next_attempt_at=crashed_at)
     claimed = claim_next(worker="crashed", now=crashed_at)
     assert claimed is not None and claimed.pk == notification.pk
@@ -203,7 +216,7 @@ def test_late_outcome_of_lost_claim_does_not_overwrite(notification):
     """A worker whose lease ran out does not mark the row it no longer holds."""
     from notifications.sending import send_claimed
 
-    old = timezone.now() - CLAIM_LEASE - dt.timedelta(minutes=1)
+    old = timezone.now() - claim_lease() - dt.timedelta(minutes=1)
     Notification.objects.filter(pk=notification.pk).update(next_attempt_at=old)
     stale = claim_next(worker="slow", now=old)
     fresh = claim_next(worker="fast")

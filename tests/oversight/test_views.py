@@ -72,6 +72,13 @@ def world(size: int, *, la, police, west_child, host=None) -> None:
             episode=soon.episode, child=soon.episode.child, due_at=NOW - H,
             responsible_agency=police, problem="No contact",
         )  # fmt: skip
+        # An e-mail the mail server refused, and one it has not taken yet.
+        for delivery in ("failed", "retrying"):
+            NotificationFactory(
+                episode=soon.episode, child=soon.episode.child, due_at=NOW + H,
+                responsible_agency=police, delivery=delivery, failing_since=NOW - H,
+                last_error="SMTPRecipientsRefused: 550 5.1.1 [address] no such user",
+            )  # fmt: skip
         for days in (40, 20):
             episode(child, last_seen=NOW - days * D, found=NOW - days * D + H)
         episode(west_child(), last_seen=NOW - n * H - H, last_seen_location=place)
@@ -146,6 +153,7 @@ def test_lists_show_rows_and_link_to_the_record(
         "safe_and_well_outstanding": 8,
         "strategy_discussions_overdue": 2,
         "notifications_overdue": 2,
+        "emails_failing": 4,
         "open_episodes": 4,
         "notification_problems": 2,
         "repeat_missing": 2,
@@ -153,6 +161,17 @@ def test_lists_show_rows_and_link_to_the_record(
         "hotspots": 1,
         "out_of_area": 0,
     }
+
+
+def test_emails_failing_lists_failed_first_with_why(
+    client, manager, la_west, police, west_child, frozen
+):
+    world(1, la=la_west, police=police, west_child=west_child)
+    client.force_login(manager)
+    rows = client.get(reverse("oversight:emails_failing")).context["rows"]
+    assert [row[-1].text.split(":")[0].split(" ")[0] for row in rows] == ["Failed", "Trying"]
+    assert rows[0][5].text == "SMTPRecipientsRefused: 550 5.1.1 [address] no such user"
+    assert rows[1][-1].text == "Trying again from "
 
 
 def test_strategy_discussions_list_links_to_the_episode(client, manager, west_child, frozen):

@@ -117,7 +117,10 @@ INTERVIEWS = {
 # The police and the responsible council correct the return time; not the provider
 # measured against the deadline it starts.
 RETURN_TIME = {"incidents:episode_correct_return"}
-REDIRECTS = {"incidents:episode_report_check"}  # nothing to check yet: back to the form
+REDIRECTS = {
+    "incidents:episode_report_check",  # nothing to check yet: back to the form
+    "notifications:requeue",  # the button posts; a GET goes back to the episode page
+}
 # Pages that send one role on: the case's check is already recorded (not yet shared), so
 # the police are taken to it on the episode page rather than offered its form again.
 ROLE_REDIRECTS: dict[str, set[str]] = {"officer": {"incidents:safe_and_well_record"}}
@@ -129,18 +132,21 @@ MANAGERS_ONLY = {
     "oversight:subject_access",
 }
 EXPECTED_403: dict[str, set[str]] = {
-    "social_worker": POLICE_ONLY | MANAGERS_ONLY | HOST_COUNCIL_ONLY | {"notifications:cancel"},
+    "social_worker": POLICE_ONLY
+    | MANAGERS_ONLY
+    | HOST_COUNCIL_ONLY
+    | {"notifications:cancel", "notifications:requeue"},
     "officer": CARE_DETAILS
     | HOST_COUNCIL_ONLY
     | INTERVIEWS
     | MANAGERS_ONLY
-    | {"notifications:record_told", "notifications:cancel"},
+    | {"notifications:record_told", "notifications:cancel", "notifications:requeue"},
     "provider_worker": CARE_DETAILS
     | HOST_COUNCIL_ONLY
     | POLICE_ONLY
     | MANAGERS_ONLY
     | RETURN_TIME
-    | {"notifications:record_told", "notifications:cancel"},
+    | {"notifications:record_told", "notifications:cancel", "notifications:requeue"},
     # A manager of the child's responsible council may record that the police shared
     # their check with the council (incidents.rights), so that page is theirs too.
     "manager": (POLICE_ONLY - {"incidents:safe_and_well_share"}) | HOST_COUNCIL_ONLY,
@@ -165,6 +171,7 @@ KNOWN_RECORD_PAGES = {
     "notifications:acknowledge",
     "notifications:record_told",
     "notifications:cancel",
+    "notifications:requeue",
 }
 
 

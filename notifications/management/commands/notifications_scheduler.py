@@ -6,14 +6,19 @@ steps whose time has come (still missing at 24 hours, ...), and works out again 
 episodes flagged after a change to agencies or contacts. Run it continuously
 (``--interval``) or from cron (``--once``); two copies running at once are safe, each
 event, step and flag is claimed once.
+
+The pass is the list ``PASS_STEPS``: each step runs on a working database connection,
+and one that fails (the database restarting, say) is logged and tried again next pass,
+after a wait that grows with each failing pass (see notifications.processes). On
+SIGTERM the pass in hand finishes, then the scheduler exits.
 """
 
 from __future__ import annotations
 
-import time
+import logging
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from missingkids.accounts.housekeeping import housekeeping_if_due
 from notifications.engine import (
@@ -21,6 +26,27 @@ from notifications.engine import (
     process_pending_events,
     process_pending_reevaluations,
 )
+from notifications.models import ProcessHeartbeat
+from notifications.processes import Backoff, Heartbeat, PassStep, Stop, process_name, run_pass
+
+logger = logging.getLogger("notifications.scheduler")
+
+
+def _housekeeping() -> int:
+    done = housekeeping_if_due()
+    if done is None:
+        return 0
+    return (done.sessions or 0) + done.user_sessions + done.lockout_attempts
+
+
+# One pass, in order. Each returns how many things it did.
+PASS_STEPS: list[PassStep] = [
+    PassStep("events", lambda: process_pending_events()),
+    PassStep("timed_steps", lambda: fire_timed_steps()),
+    PassStep("reevaluated", lambda: process_pending_reevaluations()),
+    # Expired sessions and lockout counters: hourly at most, logs its own counts.
+    PassStep("housekeeping", lambda: _housekeeping()),
+]
 
 
 class Command(BaseCommand):
@@ -39,19 +65,45 @@ class Command(BaseCommand):
         self, *args: Any, once: bool = False, interval: float = 60.0, **options: Any
     ) -> None:
         verbosity = int(options.get("verbosity", 1))
-        while True:
-            events = process_pending_events()
-            fired = fire_timed_steps()
-            redone = process_pending_reevaluations()
-            housekeeping_if_due()  # hourly at most; logs its own counts
-            if verbosity >= 2 or (verbosity >= 1 and (events or fired or redone)):
-                self.stdout.write(
-                    f"Processed {events} event(s); {fired} timed step(s) fired; "
-                    f"{redone} episode(s) worked out again."
-                )
-            if once:
-                return
-            try:
-                time.sleep(max(interval, 1.0))
-            except KeyboardInterrupt:
-                return
+        name = process_name()
+        heartbeat = Heartbeat(ProcessHeartbeat.Kind.SCHEDULER, name)
+        backoff = Backoff()
+        stop = Stop()
+        if not once:
+            stop.install()
+            logger.info("Scheduler %s started", name)
+        counts: dict[str, int] = {}
+        try:
+            while not stop.requested:
+                result = run_pass(PASS_STEPS)
+                counts = {**result.counts, "failed_steps": len(result.failed)}
+                try:
+                    heartbeat.beat(counts)
+                except Exception:
+                    logger.exception("Scheduler %s: heartbeat not recorded", name)
+                    result.failed.append("heartbeat")
+                done = any(result.counts.values())
+                if verbosity >= 2 or (verbosity >= 1 and done):
+                    self.stdout.write(
+                        f"Processed {result.counts.get('events', 0)} event(s); "
+                        f"{result.counts.get('timed_steps', 0)} timed step(s) fired; "
+                        f"{result.counts.get('reevaluated', 0)} episode(s) worked out again."
+                    )
+                if once:
+                    if result.failed:
+                        raise CommandError(
+                            f"Failed this pass: {', '.join(result.failed)}. See the log."
+                        )
+                    return
+                if result.failed:
+                    stop.wait(backoff.next())
+                else:
+                    backoff.reset()
+                    stop.wait(max(interval, 1.0))
+        finally:
+            stop.restore()
+        try:
+            heartbeat.beat(counts, force=True)
+        except Exception:
+            logger.exception("Scheduler %s: last heartbeat not recorded", name)
+        logger.info("Scheduler %s stopped", name)

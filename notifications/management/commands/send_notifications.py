@@ -1,27 +1,36 @@
 """Send queued notification e-mails: ``--once`` for cron, or continuously.
 
 Several copies may run at once (see notifications.sending): each claims its own rows.
-Logs carry counts only, never who was told about which child.
+A dropped database connection or a mail server that is away does not stop the worker
+(see notifications.processes): it waits, longer each time up to PROCESS_BACKOFF_MAX,
+and carries on. On SIGTERM it finishes the message in hand and exits. Logs carry counts
+only, never who was told about which child.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import time
-from types import FrameType
+from collections import Counter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from notifications.sending import send_due_notifications
+from notifications.models import ProcessHeartbeat
+from notifications.processes import (
+    Backoff,
+    Heartbeat,
+    Stop,
+    drop_connection,
+    process_name,
+    refresh_connection,
+)
+from notifications.sending import Outcome, send_next
 
 logger = logging.getLogger("notifications.send_notifications")
 
-BATCH = 50
+# With --once (cron), database errors in a row after which the run gives up: the next
+# run starts afresh.
+ONCE_MAX_ERRORS = 5
 
 
 class Command(BaseCommand):
@@ -38,43 +47,80 @@ class Command(BaseCommand):
         parser.add_argument(
             "--worker-name",
             default="",
-            help="Name recorded on claims and attempts (default host:pid).",
+            help="Name recorded on claims, attempts and the heartbeat (default host:pid).",
         )
 
     def handle(
         self, *args: Any, once: bool, interval: float, worker_name: str, **options: Any
     ) -> None:
-        worker = worker_name or f"{socket.gethostname()}:{os.getpid()}"
-        self._stopping = False
+        worker = worker_name or process_name()
+        stop = Stop()
         if not once:
             # Finish the message in hand on SIGTERM (systemd stop) rather than dying
             # mid-send; an abrupt kill is still safe, the claim's lease runs out.
-            signal.signal(signal.SIGTERM, self._stop)
-            signal.signal(signal.SIGINT, self._stop)
+            stop.install()
             logger.info("Notification worker %s started", worker)
-        total = 0
-        while True:
-            delivered = send_due_notifications(worker=worker, limit=BATCH)
-            total += delivered
-            if once or self._stopping:
-                break
-            # A long-running worker must not hold a connection the database has
-            # dropped (restart, idle timeout), as a request would not.
-            close_old_connections()
-            if delivered < BATCH:
-                # A full batch means more may be waiting: go round again at once.
-                self._sleep(interval)
-            if self._stopping:
-                break
+        try:
+            counts = self._run(worker, stop, once=once, interval=interval)
+        finally:
+            stop.restore()
         if once:
-            self.stdout.write(f"Delivered {total} notification e-mail(s).")
+            self.stdout.write(f"Delivered {counts[Outcome.DELIVERED]} notification e-mail(s).")
         else:
             logger.info("Notification worker %s stopped", worker)
 
-    def _stop(self, signum: int, frame: FrameType | None) -> None:
-        self._stopping = True
-
-    def _sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self._stopping and time.monotonic() < deadline:
-            time.sleep(min(0.5, deadline - time.monotonic()))
+    def _run(self, worker: str, stop: Stop, *, once: bool, interval: float) -> Counter[str]:
+        heartbeat = Heartbeat(ProcessHeartbeat.Kind.WORKER, worker)
+        counts: Counter[str] = Counter()
+        backoff = Backoff()
+        errors_in_a_row = 0
+        # The stop flag is read before each claim: a stop asked for during a send lets
+        # that one message finish and be recorded, and nothing more is claimed.
+        while not stop.requested:
+            refresh_connection()
+            try:
+                heartbeat.beat(counts)
+                outcome = send_next(worker=worker)
+            except Exception:
+                counts["database_errors"] += 1
+                errors_in_a_row += 1
+                logger.exception("Notification worker %s: database error; waiting", worker)
+                drop_connection()
+                if once and errors_in_a_row >= ONCE_MAX_ERRORS:
+                    raise CommandError(
+                        f"Stopped after {errors_in_a_row} database errors in a row."
+                    ) from None
+                stop.wait(backoff.next())
+                continue
+            errors_in_a_row = 0
+            if outcome is None:
+                if once:
+                    break
+                backoff.reset()
+                stop.wait(interval)
+                continue
+            counts[outcome] += 1
+            if outcome == Outcome.RETRYING and not once:
+                # The mail server is probably away: do not run through the queue.
+                logger.warning(
+                    "Notification worker %s: temporary e-mail failure (%d so far); waiting",
+                    worker,
+                    counts[Outcome.RETRYING],
+                )
+                stop.wait(backoff.next())
+            else:
+                backoff.reset()
+        try:
+            heartbeat.beat(counts, force=True)
+        except Exception:
+            logger.exception("Notification worker %s: last heartbeat not recorded", worker)
+        if any(counts.values()):
+            logger.info(
+                "Notification worker %s: %d delivered, %d to retry, %d failed, %d database errors",
+                worker,
+                counts[Outcome.DELIVERED],
+                counts[Outcome.RETRYING],
+                counts[Outcome.FAILED],
+                counts["database_errors"],
+            )
+        return counts
