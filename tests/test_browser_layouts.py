@@ -224,6 +224,9 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("oversight:dashboard"),
         reverse("oversight:measures"),
         reverse("oversight:open_episodes") + "?risk=medium",
+        reverse("oversight:subject_access", args=[child.pk]),
+        # Reporting a child already missing: the page that links to the open episode.
+        reverse("incidents:episode_report", args=[child.pk]),
         reverse("agency_work:list"),
         "/no-such-page/",
     ]
@@ -274,6 +277,11 @@ def test_every_page_at_desktop_and_phone_width(
         page.goto(url + reverse("incidents:episode_report", args=[returned.child_id]))
         fill_report(page)
         assert "Check your answers" in page.locator("h1").inner_text()
+        if phone:
+            page_fits(page)
+        # Back to the report later: the unsent report is offered, not pre-filled.
+        page.goto(url + reverse("incidents:episode_report", args=[returned.child_id]))
+        assert "You started a report" in page.locator("h1").inner_text()
         if phone:
             page_fits(page)
         # Search results, through the search form.
