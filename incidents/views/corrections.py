@@ -1,0 +1,291 @@
+"""Changing a saved record: the safe and well check, the return interview, its attempts,
+and supervision notes.
+
+Each page fetches the record through ``incidents.access`` (404 outside the person's
+scope, or for a record of another child or episode), refuses anyone without the right
+to record it (403, ``incidents.rights``: the same right as recording it), and saves
+through one action of ``incidents.actions.corrections``, which keeps the previous
+values and the reason in the record's history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_http_methods
+
+from .. import access, rights
+from ..actions.base import StaleEdit
+from ..actions.corrections import (
+    interview_attempt_correct,
+    interview_correct_declined,
+    interview_correct_held,
+    safe_and_well_correct,
+    supervision_note_correct,
+)
+from ..forms.corrections import (
+    AttemptCorrectForm,
+    InterviewDeclinedCorrectForm,
+    InterviewHeldCorrectForm,
+    SafeAndWellCorrectForm,
+    SupervisionNoteCorrectForm,
+)
+from ..models import InterviewAttempt, ReturnInterview, SupervisionNote
+from ..rights import Right
+from .interviews import _check_of, _check_url, _interview_or_404, _interview_url, _render_form
+
+INTRO = (
+    "Change what is wrong and save. The earlier answer is kept and shown in the record's "
+    "history, with who changed it, when and why."
+)
+
+
+def _add_errors(form: Any, error: ValidationError) -> None:
+    """Each message by its field; keys the form lacks go to the summary."""
+    if hasattr(error, "error_dict"):
+        for name, errors in error.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def _refused(form: Any, error: ValidationError, current_version: int | None) -> None:
+    _add_errors(form, error)
+    if isinstance(error, StaleEdit) and current_version:
+        form.keep_input_with_version(current_version)
+
+
+def _initial(record: Any, names: list[str]) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in names} | {"version": record.version}
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+# Safe and well check ----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def safe_and_well_change(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    rights.require(request.user, Right.RECORD_SAFE_AND_WELL, episode.child)
+    check = _check_of(episode)
+    if check is None:
+        raise Http404("No safe and well check has been recorded")
+    check.episode = episode
+    if request.method == "POST":
+        form = SafeAndWellCorrectForm(request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            version = data.pop("version")
+            try:
+                safe_and_well_correct(
+                    acting_user=request.user, check=check, expected_version=version, **data
+                )
+            except ValidationError as error:
+                check.refresh_from_db(fields=["version"])
+                _refused(form, error, check.version)
+            else:
+                messages.success(request, "Safe and well check changed")
+                return redirect(_check_url(episode))
+    else:
+        initial = _initial(
+            check,
+            [
+                "officer_name",
+                "conducted_at",
+                "outcome",
+                "harm_disclosed",
+                "crime_disclosed",
+                "disclosure_details",
+            ],
+        )
+        form = SafeAndWellCorrectForm(
+            initial={**initial, "face_to_face": _yes_no(check.face_to_face)}
+        )
+    return _render_form(
+        request,
+        form,
+        heading="Change the safe and well check",
+        caption=episode.child.full_name,
+        back_url=_check_url(episode),
+        episode=episode,
+        intro=INTRO
+        + (
+            " It has already been shared with the local authority: say why you are "
+            "changing it, and tell them."
+            if check.is_shared
+            else ""
+        ),
+    )
+
+
+# Return interview -------------------------------------------------------------------
+
+
+HELD_FIELDS = [
+    "held_at",
+    "held_by",
+    "child_voice",
+    "push_factors",
+    "pull_factors",
+    "factors_notes",
+    "where_they_were",
+    "who_with",
+    "harm_disclosed",
+    "harm_details",
+    "what_would_help",
+]
+DECLINED_FIELDS = ["declined_at", "carers_information", "decision_not_to_hold"]
+
+
+def _interview_for_changing(request: HttpRequest, pk: int) -> tuple[Any, ReturnInterview]:
+    episode = access.get_episode_for_user(request.user, pk)
+    interview = _interview_or_404(episode)
+    rights.require(request.user, Right.RECORD_INTERVIEW, episode.child, interview=interview)
+    return episode, interview
+
+
+@require_http_methods(["GET", "POST"])
+def interview_change(request: HttpRequest, pk: int) -> HttpResponse:
+    episode, interview = _interview_for_changing(request, pk)
+    if not interview.is_done:
+        messages.info(request, "Record the outcome of the return interview first")
+        return redirect(_interview_url(episode))
+    held = interview.outcome == ReturnInterview.Outcome.HELD
+    form_class = InterviewHeldCorrectForm if held else InterviewDeclinedCorrectForm
+    fields = HELD_FIELDS if held else DECLINED_FIELDS
+    if request.method == "POST":
+        form = form_class(request.POST)
+        if form.is_valid():
+            data = {name: form.cleaned_data[name] for name in [*fields, "reason"]}
+            change = interview_correct_held if held else interview_correct_declined
+            try:
+                change(
+                    acting_user=request.user,
+                    interview=interview,
+                    expected_version=form.cleaned_data["version"],
+                    **data,
+                )
+            except ValidationError as error:
+                interview.refresh_from_db(fields=["version"])
+                _refused(form, error, interview.version)
+            else:
+                messages.success(request, "Return interview changed")
+                return redirect(_interview_url(episode))
+    else:
+        form = form_class(initial=_initial(interview, fields))
+    return _render_form(
+        request,
+        form,
+        heading="Change the return interview",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+        intro=INTRO + " Its deadline stays as first set.",
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def interview_attempt_change(request: HttpRequest, pk: int, attempt_pk: int) -> HttpResponse:
+    episode, interview = _interview_for_changing(request, pk)
+    attempt = InterviewAttempt.objects.filter(interview=interview, pk=attempt_pk).first()
+    if attempt is None:
+        raise Http404("No such attempt")
+    attempt.interview = interview
+    if request.method == "POST":
+        form = AttemptCorrectForm(request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            version = data.pop("version")
+            try:
+                interview_attempt_correct(
+                    acting_user=request.user, attempt=attempt, expected_version=version, **data
+                )
+            except ValidationError as error:
+                attempt.refresh_from_db(fields=["version"])
+                _refused(form, error, attempt.version)
+            else:
+                messages.success(request, "Attempt changed")
+                return redirect(_interview_url(episode))
+    else:
+        form = AttemptCorrectForm(
+            initial=_initial(attempt, ["attempted_at", "method", "outcome", "notes"])
+        )
+    return _render_form(
+        request,
+        form,
+        heading="Change an attempt to hold the return interview",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+        intro=INTRO,
+    )
+
+
+# Supervision notes ------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def supervision_note_change(request: HttpRequest, child_pk: int, note_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, child_pk)
+    rights.require(request.user, Right.SUPERVISION_NOTES, child)
+    note = SupervisionNote.objects.filter(child=child, pk=note_pk).first()
+    if note is None:
+        raise Http404("No such supervision note")
+    note.child = child
+    back = reverse("incidents:child_detail", args=[child.pk]) + "#supervision-notes"
+    if request.method == "POST":
+        form = SupervisionNoteCorrectForm(request.POST)
+        if form.is_valid():
+            try:
+                supervision_note_correct(
+                    acting_user=request.user,
+                    note=note,
+                    expected_version=form.cleaned_data["version"],
+                    text=form.cleaned_data["note"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as error:
+                note.refresh_from_db(fields=["version"])
+                _refused(form, error, note.version)
+            else:
+                messages.success(request, "Supervision note changed")
+                return redirect(back)
+    else:
+        form = SupervisionNoteCorrectForm(initial=_initial(note, ["note"]))
+    return _render_form(
+        request,
+        form,
+        heading="Change a supervision note",
+        caption=child.full_name,
+        back_url=back,
+        child=child,
+        intro=INTRO,
+    )
+
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "episodes/<int:pk>/safe-and-well/change/",
+        safe_and_well_change,
+        name="safe_and_well_change",
+    ),
+    path("episodes/<int:pk>/return-interview/change/", interview_change, name="interview_change"),
+    path(
+        "episodes/<int:pk>/return-interview/attempts/<int:attempt_pk>/change/",
+        interview_attempt_change,
+        name="interview_attempt_change",
+    ),
+    path(
+        "children/<int:child_pk>/supervision-notes/<int:note_pk>/change/",
+        supervision_note_change,
+        name="supervision_note_change",
+    ),
+]
