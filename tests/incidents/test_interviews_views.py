@@ -421,7 +421,7 @@ def test_record_a_check_already_shared_says_how_and_with_whom(client, officer, i
         "outcome": "Safe and well.",
         **when("shared_with_la_at", found + 2 * HOUR),
     }
-    response = client.post(url("safe_and_well_record", interview), data)
+    response = post_and_confirm(client, "safe_and_well_record", interview, data)
     assert response.status_code == 200
     assert 'href="#id_shared_method_0">Select how it was shared</a>' in response.text
     assert not SafeAndWellCheck.objects.exists()
