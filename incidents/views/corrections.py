@@ -145,16 +145,25 @@ HELD_FIELDS = [
 DECLINED_FIELDS = ["declined_at", "carers_information", "decision_not_to_hold"]
 
 
-def _interview_for_changing(request: HttpRequest, pk: int) -> tuple[Any, ReturnInterview]:
+def _interview_for_changing(
+    request: HttpRequest, pk: int, *, attempt_pk: int | None = None
+) -> tuple[Any, ReturnInterview, InterviewAttempt | None]:
     episode = access.get_episode_for_user(request.user, pk)
     interview = _interview_or_404(episode)
+    attempt = None
+    if attempt_pk is not None:
+        # Looked up first: an id that names no attempt here is "not found" for all.
+        attempt = InterviewAttempt.objects.filter(interview=interview, pk=attempt_pk).first()
+        if attempt is None:
+            raise Http404("No such attempt")
+        attempt.interview = interview
     rights.require(request.user, Right.RECORD_INTERVIEW, episode.child, interview=interview)
-    return episode, interview
+    return episode, interview, attempt
 
 
 @require_http_methods(["GET", "POST"])
 def interview_change(request: HttpRequest, pk: int) -> HttpResponse:
-    episode, interview = _interview_for_changing(request, pk)
+    episode, interview, _ = _interview_for_changing(request, pk)
     if not interview.is_done:
         messages.info(request, "Record the outcome of the return interview first")
         return redirect(_interview_url(episode))
@@ -194,11 +203,9 @@ def interview_change(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def interview_attempt_change(request: HttpRequest, pk: int, attempt_pk: int) -> HttpResponse:
-    episode, interview = _interview_for_changing(request, pk)
-    attempt = InterviewAttempt.objects.filter(interview=interview, pk=attempt_pk).first()
-    if attempt is None:
+    episode, _, attempt = _interview_for_changing(request, pk, attempt_pk=attempt_pk)
+    if attempt is None:  # looked up above, or not found
         raise Http404("No such attempt")
-    attempt.interview = interview
     if request.method == "POST":
         form = AttemptCorrectForm(request.POST)
         if form.is_valid():
@@ -235,10 +242,11 @@ def interview_attempt_change(request: HttpRequest, pk: int, attempt_pk: int) -> 
 @require_http_methods(["GET", "POST"])
 def supervision_note_change(request: HttpRequest, child_pk: int, note_pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, child_pk)
-    rights.require(request.user, Right.SUPERVISION_NOTES, child)
+    # Looked up first: an id that names no note of this child is "not found" for all.
     note = SupervisionNote.objects.filter(child=child, pk=note_pk).first()
     if note is None:
         raise Http404("No such supervision note")
+    rights.require(request.user, Right.SUPERVISION_NOTES, child)
     note.child = child
     back = reverse("incidents:child_detail", args=[child.pk]) + "#supervision-notes"
     if request.method == "POST":

@@ -17,12 +17,14 @@ from incidents.models import (
     Challenge,
     Child,
     Episode,
+    InterviewAttempt,
     Involvement,
     InvolvementRequest,
     LegalStatus,
     LegalStatusPeriod,
     Placement,
     ReturnInterview,
+    SupervisionNote,
 )
 from tests.factories.incidents import (
     ChildFactory,
@@ -45,6 +47,8 @@ class Case:
     interview: ReturnInterview
     notification: object | None
     involvement_request: InvolvementRequest | None = None
+    attempt: InterviewAttempt | None = None
+    supervision_note: SupervisionNote | None = None
 
 
 @pytest.fixture
@@ -96,6 +100,16 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         requested_by=officer,
         requested_by_agency=police,
     )
+    attempt = InterviewAttempt.objects.create(
+        interview=interview,
+        attempted_at=now - dt.timedelta(hours=1),
+        method=InterviewAttempt.Method.PHONE,
+        outcome=InterviewAttempt.Outcome.NO_CONTACT,
+        recorded_by=social_worker,
+    )
+    supervision_note = SupervisionNote.objects.create(
+        child=child, note="Weekly visits agreed", written_by=manager
+    )
     return Case(
         child,
         episode,
@@ -105,4 +119,6 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         interview,
         notification,
         involvement_request,
+        attempt,
+        supervision_note,
     )

@@ -77,6 +77,8 @@ def _fill(route: Route, kwarg: str, case) -> object:
         "involvement_pk": case.involvement.pk,
         "challenge_pk": case.challenge.pk,
         "request_pk": case.involvement_request.pk,
+        "attempt_pk": case.attempt.pk,
+        "note_pk": case.supervision_note.pk,
     }
     if kwarg in simple:
         return simple[kwarg]
@@ -107,17 +109,29 @@ HOST_COUNCIL_ONLY = {"incidents:involvement_request_add"}
 POLICE_ONLY = {
     "incidents:episode_regrade",
     "incidents:safe_and_well_record",
+    "incidents:safe_and_well_check_answers",
+    "incidents:safe_and_well_change",
     "incidents:safe_and_well_share",
 }
 INTERVIEWS = {
     "incidents:interview_attempt_add",
     "incidents:interview_held",
+    "incidents:interview_held_check_answers",
     "incidents:interview_declined",
+    "incidents:interview_change",
+    "incidents:interview_attempt_change",
 }
 # The police and the responsible council correct the return time; not the provider
 # measured against the deadline it starts.
 RETURN_TIME = {"incidents:episode_correct_return"}
-REDIRECTS = {"incidents:episode_report_check"}  # nothing to check yet: back to the form
+# Nothing to check yet: back to the form. The interview is not yet held or declined, so
+# there is nothing to change: back to its page.
+REDIRECTS = {
+    "incidents:episode_report_check",
+    "incidents:safe_and_well_check_answers",
+    "incidents:interview_held_check_answers",
+    "incidents:interview_change",
+}
 # Pages that send one role on: the case's check is already recorded (not yet shared), so
 # the police are taken to it on the episode page rather than offered its form again.
 ROLE_REDIRECTS: dict[str, set[str]] = {"officer": {"incidents:safe_and_well_record"}}
@@ -125,6 +139,7 @@ MANAGERS_ONLY = {
     "incidents:episode_close",
     "incidents:strategy_meeting_add",
     "incidents:supervision_note_add",
+    "incidents:supervision_note_change",
 }
 EXPECTED_403: dict[str, set[str]] = {
     "social_worker": POLICE_ONLY | MANAGERS_ONLY | HOST_COUNCIL_ONLY | {"notifications:cancel"},
