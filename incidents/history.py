@@ -154,7 +154,7 @@ def _entries(model: type[models.Model], rows: list[Any]) -> list[HistoryEntry]:
                         entry.changes.append(
                             FieldChange(str(f.verbose_name).capitalize(), old, new)
                         )
-                if not entry.changes:
+                if not entry.changes and not entry.reason:
                     continue  # saved with nothing shown changed (a version bump)
             entries.append(entry)
     return entries
@@ -182,3 +182,9 @@ def episode_history(episode: Episode) -> list[HistoryEntry]:
 def interview_history(episode: Episode) -> list[HistoryEntry]:
     """The return interview, its attempts and agreed actions: for the interview's page."""
     return _history(INTERVIEW_SOURCES, episode.pk)
+
+
+def record_history(model: type[models.Model], pk: int) -> list[HistoryEntry]:
+    """One record's versions (a supervision note, a strategy meeting), for its own page:
+    one query."""
+    return _history([(model, "id")], pk)

@@ -938,7 +938,9 @@ class AgreedAction(models.Model):
     due_date = models.DateField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords()
+    version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         ordering = ["id"]
@@ -1003,7 +1005,9 @@ class StrategyMeeting(models.Model):
     )
     recorded_at = models.DateTimeField(default=timezone.now)
 
-    history = HistoricalRecords()
+    version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         ordering = ["-held_on", "-id"]
@@ -1094,6 +1098,8 @@ class CaseEvent(models.Model):
             "Return interview attempt corrected",
         )
         SUPERVISION_NOTE_CORRECTED = "supervision_note_corrected", "Supervision note corrected"
+        STRATEGY_MEETING_CORRECTED = "strategy_meeting_corrected", "Strategy meeting corrected"
+        AGREED_ACTION_CORRECTED = "agreed_action_corrected", "Agreed action corrected"
         CHILD_CREATED = "child_created", "Child added"
         CHILD_EDITED = "child_edited", "Child's details changed"
         LEGAL_STATUS_CHANGED = "legal_status_changed", "Legal status changed"

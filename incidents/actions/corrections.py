@@ -1,5 +1,5 @@
 """Correcting a saved record: the safe and well check, the return interview (held or
-declined), its attempts, and supervision notes.
+declined), its attempts and agreed actions, strategy meetings and supervision notes.
 
 Each correction is made by whoever may record the thing in the first place (the same
 right, ``incidents.rights``), on the version of the record the form was drawn from
@@ -28,18 +28,21 @@ from django.db import models, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from missingkids.accounts.models import User
+from missingkids.accounts.models import Agency, User
 
 from .. import rights
 from ..forms.fields import FREE_TEXT_MAX_LENGTH
 from ..models import (
     PULL_FACTORS,
     PUSH_FACTORS,
+    AgreedAction,
     CaseEvent,
     Episode,
     InterviewAttempt,
     ReturnInterview,
     SafeAndWellCheck,
+    StrategyMeeting,
+    StrategyMeetingAttendee,
     SupervisionNote,
 )
 from ..rights import Right
@@ -54,6 +57,7 @@ from .interviews import (
     _local,
     failed_attempt_count,
 )
+from .oversight import FUTURE_DATE_MESSAGE
 
 REASON_NEEDED_SHARED = (
     "Enter why you are changing it: the check has already been shared with the local authority"
@@ -83,15 +87,18 @@ def _correct(
     reason_needed: str,
     what: str,
     acting_user: User,
+    other_changes: dict[str, list[Any]] | None = None,
 ) -> tuple[models.Model, dict[str, list[Any]]]:
     """The shared steps, in the caller's transaction: lock the row, refuse a stale edit
     (naming what changed), the field errors, nothing changed, or a missing reason; then
-    save through ``update_versioned`` with the reason. Returns the row and the changes."""
+    save through ``update_versioned`` with the reason. Returns the row and the changes
+    (with ``other_changes``: what the caller changes beside the row, such as the
+    agencies at a meeting)."""
     current = model._default_manager.select_for_update().get(pk=pk)  # type: ignore[attr-defined]
     if current.version != expected_version:
         raise stale_edit(current, expected_version, what=what)
     raise_if_errors(errors)
-    changes = changes_between(current, values)
+    changes = {**changes_between(current, values), **(other_changes or {})}
     if not changes:
         raise_if_errors({NON_FIELD_ERRORS: [NOTHING_CHANGED]})
     if reason_needed and not reason:
@@ -505,4 +512,150 @@ def supervision_note_correct(
             summary="Supervision note corrected (visible to managers)",
             data={"supervision_note_id": note.pk},
         )
+    return corrected  # type: ignore[return-value]
+
+
+# Agreed actions ---------------------------------------------------------------------
+
+
+def agreed_action_correct(
+    *,
+    acting_user: User,
+    action: AgreedAction,
+    expected_version: int,
+    description: str,
+    owner_name: str,
+    owner_agency: Agency | None = None,
+    due_date: dt.date | None = None,
+    reason: str = "",
+) -> AgreedAction:
+    """Correct an action agreed at the interview: what, who owns it, by when."""
+    interview = action.interview
+    _interview_right(acting_user, interview)
+    reason = (reason or "").strip()
+    episode = interview.episode
+    errors: dict[str, list[str]] = {}
+    if _blank(description):
+        errors["description"] = ["Describe the action agreed"]
+    if _blank(owner_name):
+        errors["owner_name"] = ["Enter who owns this action"]
+    with transaction.atomic():
+        told = already_told(episode, [CaseEvent.Kind.INTERVIEW_HELD])
+        corrected, changes = _correct(
+            AgreedAction,
+            pk=action.pk,
+            expected_version=expected_version,
+            values={
+                "description": (description or "").strip(),
+                "owner_name": (owner_name or "").strip(),
+                "owner_agency": owner_agency,
+                "due_date": due_date,
+            },
+            errors=errors,
+            reason=reason,
+            reason_needed=REASON_NEEDED_TOLD if told else "",
+            what="agreed action",
+            acting_user=acting_user,
+        )
+        event_record(
+            child=episode.child,
+            episode=episode,
+            kind=CaseEvent.Kind.AGREED_ACTION_CORRECTED,
+            actor=acting_user,
+            summary=_summary("Agreed action", _labels(AgreedAction, changes), reason),
+            data={"agreed_action_id": action.pk, "fields": sorted(changes), "reason": reason},
+        )
+    corrected.interview = interview
+    return corrected  # type: ignore[return-value]
+
+
+# Strategy meetings ------------------------------------------------------------------
+
+
+def strategy_meeting_correct(
+    *,
+    acting_user: User,
+    meeting: StrategyMeeting,
+    expected_version: int,
+    held_on: dt.date,
+    attendee_agencies: Iterable[Agency],
+    attendee_names: str = "",
+    decisions: str,
+    next_review: dt.date | None = None,
+    reason: str = "",
+) -> StrategyMeeting:
+    """Correct a strategy meeting: its date, who attended, what was decided, the review.
+    The agencies that attended are replaced by those given; the event names both."""
+    child = meeting.child
+    rights.require(acting_user, Right.RECORD_STRATEGY_MEETING, child)
+    reason = (reason or "").strip()
+    agencies = list(dict.fromkeys(a for a in attendee_agencies or () if a is not None))
+    errors: dict[str, list[str]] = {}
+    if held_on is None:
+        errors["held_on"] = ["Enter the date of the meeting"]
+    elif held_on > timezone.localdate():
+        errors["held_on"] = [FUTURE_DATE_MESSAGE]
+    if not agencies:
+        errors["attendee_agencies"] = ["Select at least one agency that attended"]
+    if _blank(decisions):
+        errors["decisions"] = ["Enter the decisions and actions agreed"]
+    elif len(decisions) > FREE_TEXT_MAX_LENGTH:
+        errors["decisions"] = [f"Decisions must be {FREE_TEXT_MAX_LENGTH:,} characters or fewer"]
+    if len(attendee_names or "") > FREE_TEXT_MAX_LENGTH:
+        errors["attendee_names"] = [
+            f"Who attended must be {FREE_TEXT_MAX_LENGTH:,} characters or fewer"
+        ]
+    if next_review is not None and held_on is not None and next_review < held_on:
+        errors["next_review"] = ["The next review must be on or after the date of the meeting"]
+    with transaction.atomic():
+        before = sorted(
+            StrategyMeetingAttendee.objects.filter(meeting_id=meeting.pk).values_list(
+                "agency__name", flat=True
+            )
+        )
+        after = sorted(a.name for a in agencies)
+        attendees = {"attendee_agencies": [before, after]} if before != after else {}
+        corrected, changes = _correct(
+            StrategyMeeting,
+            pk=meeting.pk,
+            expected_version=expected_version,
+            values={
+                "held_on": held_on,
+                "attendee_names": (attendee_names or "").strip(),
+                "decisions": (decisions or "").strip(),
+                "next_review": next_review,
+            },
+            errors=errors,
+            reason=reason,
+            reason_needed="",
+            what="strategy meeting",
+            acting_user=acting_user,
+            other_changes=attendees,
+        )
+        if attendees:
+            StrategyMeetingAttendee.objects.filter(meeting_id=meeting.pk).delete()
+            StrategyMeetingAttendee.objects.bulk_create(
+                StrategyMeetingAttendee(meeting_id=meeting.pk, agency=agency) for agency in agencies
+            )
+        labels = ", ".join(
+            "agencies that attended"
+            if name == "attendee_agencies"
+            else str(StrategyMeeting._meta.get_field(name).verbose_name)
+            for name in changes
+        )
+        event_record(
+            child=child,
+            kind=CaseEvent.Kind.STRATEGY_MEETING_CORRECTED,
+            actor=acting_user,
+            summary=_summary("Strategy meeting", labels, reason),
+            data={
+                "strategy_meeting_id": meeting.pk,
+                "fields": sorted(changes),
+                "held_on": corrected.held_on.isoformat(),  # type: ignore[attr-defined]
+                "agency_ids": sorted(a.pk for a in agencies),
+                **({"attendee_agencies": attendees["attendee_agencies"]} if attendees else {}),
+                "reason": reason,
+            },
+        )
+    corrected.child = child
     return corrected  # type: ignore[return-value]

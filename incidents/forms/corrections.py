@@ -13,6 +13,9 @@ from typing import Any
 from crispy_forms_gds.layout import Field, Fieldset, Size
 from django import forms
 
+from missingkids.accounts.models import Agency
+
+from .fields import UKDateField
 from .interviews import (
     AttemptForm,
     InterviewDeclinedForm,
@@ -22,6 +25,7 @@ from .interviews import (
     _helper,
     _text,
 )
+from .oversight import StrategyMeetingForm
 
 REASON_HINT = (
     "Required if the record has already been shared or others have been told of it. "
@@ -139,6 +143,53 @@ class SupervisionNoteCorrectForm(VersionedForm):
         super().__init__(*args, **kwargs)
         self.helper = _helper(
             Field.textarea("note", rows=8),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class AgreedActionCorrectForm(VersionedForm):
+    description = _text("Action", required=True, message="Describe the action agreed")
+    owner_name = forms.CharField(
+        label="Who owns it",
+        max_length=200,
+        error_messages={"required": "Enter who owns this action"},
+    )
+    owner_agency = forms.ModelChoiceField(
+        label="Their agency",
+        queryset=Agency.objects.none(),
+        required=False,
+        empty_label="Select an agency",
+    )
+    due_date = UKDateField(label="Due by", required=False, allow_future=True)
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner_agency"].queryset = Agency.objects.filter(active=True).order_by("name")
+        self.helper = _helper(
+            Field.textarea("description", rows=4),
+            Field.text("owner_name"),
+            Field.select("owner_agency"),
+            Field("due_date"),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class StrategyMeetingCorrectForm(VersionedForm, StrategyMeetingForm):
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field("held_on"),
+            Field.checkboxes("attendee_agencies", legend_size=Size.SMALL, small=True),
+            Field.textarea("attendee_names", rows=3),
+            Field.textarea("decisions", rows=6),
+            Field("next_review"),
             Field.textarea("reason", rows=3),
             Field("version"),
             submit="Save the changes",

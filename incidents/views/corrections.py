@@ -1,5 +1,5 @@
-"""Changing a saved record: the safe and well check, the return interview, its attempts,
-and supervision notes.
+"""Changing a saved record: the safe and well check, the return interview, its attempts
+and agreed actions, strategy meetings and supervision notes.
 
 Each page fetches the record through ``incidents.access`` (404 outside the person's
 scope, or for a record of another child or episode), refuses anyone without the right
@@ -19,26 +19,37 @@ from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_http_methods
 
-from .. import access, rights
+from .. import access, history, rights
 from ..actions.base import StaleEdit
 from ..actions.corrections import (
+    agreed_action_correct,
     interview_attempt_correct,
     interview_correct_declined,
     interview_correct_held,
     safe_and_well_correct,
+    strategy_meeting_correct,
     supervision_note_correct,
 )
 from ..forms.corrections import (
+    AgreedActionCorrectForm,
     AttemptCorrectForm,
     InterviewDeclinedCorrectForm,
     InterviewHeldCorrectForm,
     SafeAndWellCorrectForm,
+    StrategyMeetingCorrectForm,
     SupervisionNoteCorrectForm,
 )
-from ..models import InterviewAttempt, ReturnInterview, SupervisionNote
+from ..models import (
+    AgreedAction,
+    InterviewAttempt,
+    ReturnInterview,
+    StrategyMeeting,
+    SupervisionNote,
+)
 from ..rights import Right
 from .interviews import _check_of, _check_url, _interview_or_404, _interview_url, _render_form
 
+CHANGE_TEMPLATE = "incidents/interviews/change_form.html"
 INTRO = (
     "Change what is wrong and save. The earlier answer is kept and shown in the record's "
     "history, with who changed it, when and why."
@@ -276,6 +287,99 @@ def supervision_note_change(request: HttpRequest, child_pk: int, note_pk: int) -
         back_url=back,
         child=child,
         intro=INTRO,
+        template=CHANGE_TEMPLATE,
+        # Earlier versions: on this page only, as the note is for managers.
+        record_history=history.record_history(SupervisionNote, note.pk),
+        history_shown=history.SHOWN,
+    )
+
+
+# Strategy meetings ------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def strategy_meeting_change(request: HttpRequest, child_pk: int, meeting_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, child_pk)
+    # Looked up first: an id that names no meeting of this child is "not found" for all.
+    meeting = StrategyMeeting.objects.filter(child=child, pk=meeting_pk).first()
+    if meeting is None:
+        raise Http404("No such strategy meeting")
+    rights.require(request.user, Right.RECORD_STRATEGY_MEETING, child)
+    meeting.child = child
+    back = reverse("incidents:child_detail", args=[child.pk]) + "#strategy-meetings"
+    if request.method == "POST":
+        form = StrategyMeetingCorrectForm(request.POST, child=child)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            version = data.pop("version")
+            try:
+                strategy_meeting_correct(
+                    acting_user=request.user, meeting=meeting, expected_version=version, **data
+                )
+            except ValidationError as error:
+                meeting.refresh_from_db(fields=["version"])
+                _refused(form, error, meeting.version)
+            else:
+                messages.success(request, "Strategy meeting changed")
+                return redirect(back)
+    else:
+        initial = _initial(meeting, ["held_on", "attendee_names", "decisions", "next_review"])
+        initial["attendee_agencies"] = list(meeting.attendees.values_list("agency_id", flat=True))
+        form = StrategyMeetingCorrectForm(initial=initial, child=child)
+    return _render_form(
+        request,
+        form,
+        heading="Change a strategy meeting",
+        caption=child.full_name,
+        back_url=back,
+        child=child,
+        intro=INTRO,
+        template=CHANGE_TEMPLATE,
+        record_history=history.record_history(StrategyMeeting, meeting.pk),
+        history_shown=history.SHOWN,
+    )
+
+
+# Agreed actions ---------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def agreed_action_change(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    interview = _interview_or_404(episode)
+    # Looked up first: an id that names no action here is "not found" for all.
+    action = AgreedAction.objects.filter(interview=interview, pk=action_pk).first()
+    if action is None:
+        raise Http404("No such agreed action")
+    rights.require(request.user, Right.RECORD_INTERVIEW, episode.child, interview=interview)
+    action.interview = interview
+    if request.method == "POST":
+        form = AgreedActionCorrectForm(request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            version = data.pop("version")
+            try:
+                agreed_action_correct(
+                    acting_user=request.user, action=action, expected_version=version, **data
+                )
+            except ValidationError as error:
+                action.refresh_from_db(fields=["version"])
+                _refused(form, error, action.version)
+            else:
+                messages.success(request, "Agreed action changed")
+                return redirect(_interview_url(episode))
+    else:
+        form = AgreedActionCorrectForm(
+            initial=_initial(action, ["description", "owner_name", "owner_agency", "due_date"])
+        )
+    return _render_form(
+        request,
+        form,
+        heading="Change an agreed action",
+        caption=episode.child.full_name,
+        back_url=_interview_url(episode),
+        episode=episode,
+        intro=INTRO,
     )
 
 
@@ -290,6 +394,16 @@ urlpatterns: list[URLPattern] = [
         "episodes/<int:pk>/return-interview/attempts/<int:attempt_pk>/change/",
         interview_attempt_change,
         name="interview_attempt_change",
+    ),
+    path(
+        "episodes/<int:pk>/return-interview/actions/<int:action_pk>/change/",
+        agreed_action_change,
+        name="agreed_action_change",
+    ),
+    path(
+        "children/<int:child_pk>/strategy-meetings/<int:meeting_pk>/change/",
+        strategy_meeting_change,
+        name="strategy_meeting_change",
     ),
     path(
         "children/<int:child_pk>/supervision-notes/<int:note_pk>/change/",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from incidents import history
 from incidents.actions.base import StaleEdit
@@ -16,10 +17,12 @@ from incidents.actions.corrections import (
     NOTHING_CHANGED,
     REASON_NEEDED_SHARED,
     REASON_NEEDED_TOLD,
+    agreed_action_correct,
     interview_attempt_correct,
     interview_correct_declined,
     interview_correct_held,
     safe_and_well_correct,
+    strategy_meeting_correct,
     supervision_note_correct,
 )
 from incidents.actions.interviews import (
@@ -28,8 +31,14 @@ from incidents.actions.interviews import (
     interview_record_held,
     safe_and_well_record,
 )
-from incidents.actions.oversight import supervision_note_add
-from incidents.models import CaseEvent, Episode, ReturnInterview, SafeAndWellCheck
+from incidents.actions.oversight import strategy_meeting_record, supervision_note_add
+from incidents.models import (
+    CaseEvent,
+    Episode,
+    ReturnInterview,
+    SafeAndWellCheck,
+    StrategyMeeting,
+)
 from notifications.models import Notification, Step
 from tests.factories.notifications import NotificationFactory, RuleFactory
 from tests.incidents.test_interviews_actions import (
@@ -356,3 +365,75 @@ def test_deadlines_are_not_moved_by_any_correction(officer, provider_worker, che
     episode.refresh_from_db()
     interview.refresh_from_db()
     assert (episode.first_found_at, episode.safe_and_well_due_at, interview.due_at) == kept
+
+
+# Agreed actions and strategy meetings ----------------------------------------------------
+
+
+def test_correcting_an_agreed_action_keeps_it_in_the_history(provider_worker, interview, la_west):
+    interview_record_held(
+        acting_user=provider_worker,
+        **held_kwargs(
+            interview,
+            actions=[{"description": "Weekly check-in", "owner_name": "Mr Patel"}],
+        ),
+    )
+    action = interview.actions.get()
+    agreed_action_correct(
+        acting_user=provider_worker,
+        action=action,
+        expected_version=1,
+        description="Weekly check-in at school",
+        owner_name="Mr Patel",
+        owner_agency=la_west,
+        reason="Where was missing",
+    )
+    action.refresh_from_db()
+    assert (action.description, action.owner_agency, action.version) == (
+        "Weekly check-in at school",
+        la_west,
+        2,
+    )
+    (entry,) = [e for e in history.interview_history(interview.episode) if e.reason]
+    assert {c.label for c in entry.changes} == {"Description", "Owner agency"}
+    event = CaseEvent.objects.get(kind=CaseEvent.Kind.AGREED_ACTION_CORRECTED)
+    assert not event.is_protocol
+
+
+def test_correcting_a_strategy_meeting_replaces_the_agencies(
+    manager, social_worker, interview, police, la_west
+):
+    child = interview.episode.child
+    meeting = strategy_meeting_record(
+        acting_user=manager,
+        child=child,
+        held_on=timezone.localdate() - dt.timedelta(days=3),
+        attendee_agencies=[la_west],
+        decisions="Weekly visits",
+    )
+    with pytest.raises(PermissionDenied):
+        strategy_meeting_correct(
+            acting_user=social_worker,
+            meeting=meeting,
+            expected_version=1,
+            held_on=meeting.held_on,
+            attendee_agencies=[la_west],
+            decisions="No",
+        )
+    strategy_meeting_correct(
+        acting_user=manager,
+        meeting=meeting,
+        expected_version=1,
+        held_on=meeting.held_on,
+        attendee_agencies=[la_west, police],
+        decisions="Weekly visits",
+        reason="The police attended too",
+    )
+    meeting.refresh_from_db()
+    assert meeting.version == 2
+    assert set(meeting.attendee_agencies.all()) == {la_west, police}
+    event = CaseEvent.objects.get(kind=CaseEvent.Kind.STRATEGY_MEETING_CORRECTED)
+    assert event.data["attendee_agencies"] == [[la_west.name], sorted([la_west.name, police.name])]
+    assert "agencies that attended" in event.summary
+    latest = history.record_history(StrategyMeeting, meeting.pk)[0]
+    assert (latest.action, latest.reason) == ("Changed", "The police attended too")

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from incidents.actions.interviews import (
@@ -16,11 +17,13 @@ from incidents.actions.interviews import (
     interview_record_held,
     safe_and_well_record,
 )
-from incidents.actions.oversight import supervision_note_add
+from incidents.actions.oversight import strategy_meeting_record, supervision_note_add
 from incidents.models import (
+    AgreedAction,
     InterviewAttempt,
     ReturnInterview,
     SafeAndWellCheck,
+    StrategyMeeting,
     SupervisionNote,
 )
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
@@ -74,6 +77,26 @@ def attempt(provider_worker, interview) -> InterviewAttempt:
         method="phone",
         outcome="no_contact",
     )
+
+
+@pytest.fixture
+def meeting(manager, interview, la_west) -> StrategyMeeting:
+    return strategy_meeting_record(
+        acting_user=manager,
+        child=interview.episode.child,
+        held_on=timezone.localdate(),
+        attendee_agencies=[la_west],
+        decisions="Weekly visits",
+    )
+
+
+@pytest.fixture
+def action(provider_worker, interview) -> AgreedAction:
+    interview_record_held(
+        acting_user=provider_worker,
+        **held_kwargs(interview, actions=[{"description": "Check-in", "owner_name": "Mr Patel"}]),
+    )
+    return interview.actions.get()
 
 
 @pytest.fixture
@@ -175,6 +198,30 @@ def _route(name: str, request) -> tuple[str, dict[str, Any], Any]:
             attempt_post(attempt, notes="Changed"),
             lambda: InterviewAttempt.objects.get(pk=attempt.pk).notes,
         )
+    if name == "meeting":
+        meeting = request.getfixturevalue("meeting")
+        return (
+            reverse("incidents:strategy_meeting_change", args=[meeting.child_id, meeting.pk]),
+            {
+                "version": "1",
+                "held_on_0": str(meeting.held_on.day),
+                "held_on_1": str(meeting.held_on.month),
+                "held_on_2": str(meeting.held_on.year),
+                "attendee_agencies": [str(a.pk) for a in meeting.attendee_agencies.all()],
+                "decisions": "Changed",
+                "reason": "",
+            },
+            lambda: StrategyMeeting.objects.get(pk=meeting.pk).decisions,
+        )
+    if name == "action":
+        action = request.getfixturevalue("action")
+        return (
+            reverse(
+                "incidents:agreed_action_change", args=[action.interview.episode_id, action.pk]
+            ),
+            {"version": "1", "description": "Changed", "owner_name": "Mr Patel", "reason": ""},
+            lambda: AgreedAction.objects.get(pk=action.pk).description,
+        )
     note = request.getfixturevalue("note")
     return (
         note_change_url(note),
@@ -190,6 +237,9 @@ ALLOWED = [
     ("attempt", "provider_worker"),
     ("attempt", "manager"),
     ("note", "manager"),
+    ("meeting", "manager"),
+    ("action", "social_worker"),
+    ("action", "provider_worker"),
 ]
 REFUSED = [
     ("check", "social_worker"),
@@ -198,6 +248,9 @@ REFUSED = [
     ("attempt", "officer"),
     ("note", "social_worker"),
     ("note", "officer"),
+    ("meeting", "social_worker"),
+    ("meeting", "officer"),
+    ("action", "officer"),
 ]
 
 
@@ -221,7 +274,10 @@ def test_others_are_refused_and_nothing_changes(client, request, route, who):
     assert value() == before
 
 
-@pytest.mark.parametrize("route", ["check", "interview", "attempt", "note"])
+ROUTES = ["check", "interview", "attempt", "note", "meeting", "action"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
 def test_out_of_scope_is_not_found(client, request, outsider, route):
     page, data, value = _route(route, request)
     before = value()
@@ -447,16 +503,25 @@ def test_check_answers_without_answers_goes_to_the_questions(client, officer, in
 
 # Query counts ---------------------------------------------------------------------------
 
-# access (episode, child), rights (relation), the record, and the session.
-CHANGE_PAGE_QUERIES = {"check": 8, "interview": 8, "attempt": 9, "note": 7}
+# Signing in, access (episode or child), rights (relation), the record, its history on
+# the note's and meeting's pages, the agencies offered, and the session. Pinned: none of
+# them grows with the corrections made.
+CHANGE_PAGE_QUERIES = {
+    "check": 8,
+    "interview": 8,
+    "attempt": 9,
+    "note": 8,
+    "meeting": 11,
+    "action": 10,
+}
 
 
-@pytest.mark.parametrize("route", ["check", "interview", "attempt", "note"])
+@pytest.mark.parametrize("route", ROUTES)
 def test_change_pages_have_a_fixed_query_count(
     client, request, route, officer, provider_worker, manager, django_assert_num_queries
 ):
     page, _data, _ = _route(route, request)
-    who = {"check": officer, "note": manager}.get(route, provider_worker)
+    who = {"check": officer, "note": manager, "meeting": manager}.get(route, provider_worker)
     client.force_login(who)
     client.get(page)
     # Several corrections later, the page reads the same.

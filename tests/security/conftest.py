@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import (
+    AgreedAction,
     Challenge,
     Child,
     Episode,
@@ -24,6 +25,7 @@ from incidents.models import (
     LegalStatusPeriod,
     Placement,
     ReturnInterview,
+    StrategyMeeting,
     SupervisionNote,
 )
 from tests.factories.incidents import (
@@ -49,6 +51,8 @@ class Case:
     involvement_request: InvolvementRequest | None = None
     attempt: InterviewAttempt | None = None
     supervision_note: SupervisionNote | None = None
+    strategy_meeting: StrategyMeeting | None = None
+    agreed_action: AgreedAction | None = None
 
 
 @pytest.fixture
@@ -110,6 +114,14 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
     supervision_note = SupervisionNote.objects.create(
         child=child, note="Weekly visits agreed", written_by=manager
     )
+    strategy_meeting = StrategyMeeting.objects.create(
+        child=child, held_on=timezone.localdate(), decisions="Weekly visits", recorded_by=manager
+    )
+    strategy_meeting.attendees.create(agency=la_west)
+    # An action agreed at an interview still to be recorded: made as an import would.
+    agreed_action = AgreedAction.objects.create(
+        interview=interview, description="Weekly check-in", owner_name="Mr Patel"
+    )
     return Case(
         child,
         episode,
@@ -121,4 +133,6 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         involvement_request,
         attempt,
         supervision_note,
+        strategy_meeting,
+        agreed_action,
     )

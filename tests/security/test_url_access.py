@@ -79,6 +79,8 @@ def _fill(route: Route, kwarg: str, case) -> object:
         "request_pk": case.involvement_request.pk,
         "attempt_pk": case.attempt.pk,
         "note_pk": case.supervision_note.pk,
+        "meeting_pk": case.strategy_meeting.pk,
+        "action_pk": case.agreed_action.pk,
     }
     if kwarg in simple:
         return simple[kwarg]
@@ -120,6 +122,7 @@ INTERVIEWS = {
     "incidents:interview_declined",
     "incidents:interview_change",
     "incidents:interview_attempt_change",
+    "incidents:agreed_action_change",
 }
 # The police and the responsible council correct the return time; not the provider
 # measured against the deadline it starts.
@@ -140,6 +143,7 @@ MANAGERS_ONLY = {
     "incidents:strategy_meeting_add",
     "incidents:supervision_note_add",
     "incidents:supervision_note_change",
+    "incidents:strategy_meeting_change",
 }
 EXPECTED_403: dict[str, set[str]] = {
     "social_worker": POLICE_ONLY | MANAGERS_ONLY | HOST_COUNCIL_ONLY | {"notifications:cancel"},
