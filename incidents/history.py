@@ -61,6 +61,13 @@ EPISODE_SOURCES: list[tuple[type[models.Model], str]] = [
 ]
 CHILD_HISTORY_QUERIES = len(CHILD_SOURCES)
 EPISODE_HISTORY_QUERIES = len(EPISODE_SOURCES)
+# The return interview's own page: the interview, its attempts and agreed actions.
+INTERVIEW_SOURCES: list[tuple[type[models.Model], str]] = [
+    (ReturnInterview, "episode_id"),
+    (InterviewAttempt, "interview__episode_id"),
+    (AgreedAction, "interview__episode_id"),
+]
+INTERVIEW_HISTORY_QUERIES = len(INTERVIEW_SOURCES)
 
 ACTIONS = {"+": "Added", "~": "Changed", "-": "Removed"}
 
@@ -79,6 +86,8 @@ class HistoryEntry:
     record: str
     action: str
     changes: list[FieldChange] = field(default_factory=list)
+    # Why it was changed, when a correction gave a reason.
+    reason: str = ""
 
 
 def _shown_fields(model: type[models.Model]) -> list[models.Field]:
@@ -137,6 +146,7 @@ def _entries(model: type[models.Model], rows: list[Any]) -> list[HistoryEntry]:
                 who=_who(row),
                 record=label,
                 action=ACTIONS.get(row.history_type, row.history_type),
+                reason=row.history_change_reason or "",
             )
             if row.history_type == "~":
                 if previous is None:
@@ -147,7 +157,7 @@ def _entries(model: type[models.Model], rows: list[Any]) -> list[HistoryEntry]:
                         entry.changes.append(
                             FieldChange(str(f.verbose_name).capitalize(), old, new)
                         )
-                if not entry.changes:
+                if not entry.changes and not entry.reason:
                     continue  # saved with nothing shown changed (a version bump)
             entries.append(entry)
     return entries
@@ -186,3 +196,14 @@ def record_history(child: Child, episode_ids: list[int]) -> list[HistoryEntry]:
         entries.extend(_entries(model, rows))
     entries.sort(key=lambda e: e.when)
     return entries
+
+
+def interview_history(episode: Episode) -> list[HistoryEntry]:
+    """The return interview, its attempts and agreed actions: for the interview's page."""
+    return _history(INTERVIEW_SOURCES, episode.pk)
+
+
+def one_record_history(model: type[models.Model], pk: int) -> list[HistoryEntry]:
+    """One record's versions (a supervision note, a strategy meeting), for its own page:
+    one query."""
+    return _history([(model, "id")], pk)

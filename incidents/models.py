@@ -26,6 +26,11 @@ from missingkids.accounts.models import Agency, LocalAuthorityArea
 from .validators import validate_nhs_number, validate_uk_postcode
 
 
+def correction_reason_field() -> models.TextField:
+    """The history's "why it was changed": in full, for records that can be corrected."""
+    return models.TextField(null=True, blank=True)
+
+
 class Gender(models.TextChoices):
     FEMALE = "female", "Female"
     MALE = "male", "Male"
@@ -713,7 +718,7 @@ class SafeAndWellCheck(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         constraints = [
@@ -822,7 +827,7 @@ class ReturnInterview(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         indexes = [
@@ -906,8 +911,9 @@ class InterviewAttempt(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         ordering = ["attempted_at", "id"]
@@ -932,7 +938,9 @@ class AgreedAction(models.Model):
     due_date = models.DateField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords()
+    version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         ordering = ["id"]
@@ -997,7 +1005,9 @@ class StrategyMeeting(models.Model):
     )
     recorded_at = models.DateTimeField(default=timezone.now)
 
-    history = HistoricalRecords()
+    version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         ordering = ["-held_on", "-id"]
@@ -1043,8 +1053,9 @@ class SupervisionNote(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     written_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         ordering = ["-written_at", "-id"]
@@ -1079,6 +1090,16 @@ class CaseEvent(models.Model):
         # History only.
         EPISODE_EDITED = "episode_edited", "Episode details changed"
         INTERVIEW_UPDATED = "interview_updated", "Return interview updated"
+        # Corrections of a saved record (history, and facts the notifications use).
+        SAFE_AND_WELL_CORRECTED = "safe_and_well_corrected", "Safe and well check corrected"
+        INTERVIEW_CORRECTED = "interview_corrected", "Return interview corrected"
+        INTERVIEW_ATTEMPT_CORRECTED = (
+            "interview_attempt_corrected",
+            "Return interview attempt corrected",
+        )
+        SUPERVISION_NOTE_CORRECTED = "supervision_note_corrected", "Supervision note corrected"
+        STRATEGY_MEETING_CORRECTED = "strategy_meeting_corrected", "Strategy meeting corrected"
+        AGREED_ACTION_CORRECTED = "agreed_action_corrected", "Agreed action corrected"
         CHILD_CREATED = "child_created", "Child added"
         CHILD_EDITED = "child_edited", "Child's details changed"
         LEGAL_STATUS_CHANGED = "legal_status_changed", "Legal status changed"
@@ -1122,6 +1143,19 @@ class CaseEvent(models.Model):
             Kind.PLACEMENT_ENDED,
             Kind.INVOLVEMENT_ADDED,
             Kind.INVOLVEMENT_ENDED,
+            # A corrected check, interview or attempt: its time (and so whether it was in
+            # time) may have changed.
+            Kind.SAFE_AND_WELL_CORRECTED,
+            Kind.INTERVIEW_CORRECTED,
+            Kind.INTERVIEW_ATTEMPT_CORRECTED,
+        }
+    )
+    # Corrections of a saved check, interview or attempt: facts, and the record's time.
+    CORRECTION_KINDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            Kind.SAFE_AND_WELL_CORRECTED,
+            Kind.INTERVIEW_CORRECTED,
+            Kind.INTERVIEW_ATTEMPT_CORRECTED,
         }
     )
     # Written to the outbox (``is_protocol``) for the notifications app to read.

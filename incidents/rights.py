@@ -66,18 +66,18 @@ class Right(models.TextChoices):
         "Correct the return time afterwards, with a reason",
     )
     GRADE_RISK = "grade_risk", "Grade risk (the police grade)"
-    RECORD_SAFE_AND_WELL = "record_safe_and_well", "Record the safe and well check"
+    RECORD_SAFE_AND_WELL = "record_safe_and_well", "Record the safe and well check; change it"
     RECORD_SAFE_AND_WELL_SHARED = (
         "record_safe_and_well_shared",
         "Record that the safe and well check was shared",
     )
     RECORD_INTERVIEW = (
         "record_interview",
-        "Record return interview attempts, the interview held or declined",
+        "Record return interview attempts, the interview held or declined; change them",
     )
     CLOSE_EPISODE = "close_episode", "Close an episode early, with a reason"
-    RECORD_STRATEGY_MEETING = "record_strategy_meeting", "Record a strategy meeting"
-    SUPERVISION_NOTES = "supervision_notes", "Read and write supervision notes"
+    RECORD_STRATEGY_MEETING = "record_strategy_meeting", "Record a strategy meeting; change it"
+    SUPERVISION_NOTES = "supervision_notes", "Read, write and change supervision notes"
     RAISE_CHALLENGE = "raise_challenge", "Record a challenge and its outcome"
     SUBJECT_ACCESS = (
         "subject_access",

@@ -8,3 +8,8 @@ template, so escaping has been done) or ``""``, shown in the page's notification
 from django.dispatch import Signal
 
 episode_page_panels = Signal()
+
+steps_already_told = Signal()
+"""Sent by a correction, with ``episode`` and ``kinds`` (the CaseEvent kinds of the
+record being corrected); a receiver returns True when someone has already been told of
+that record (a notification sent, or recorded as told), so the correction needs a reason."""

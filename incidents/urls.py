@@ -1,4 +1,4 @@
-from .views import children, episodes, interviews, oversight
+from .views import children, corrections, episodes, interviews, oversight
 
 app_name = "incidents"
 
@@ -6,5 +6,6 @@ urlpatterns = [
     *children.urlpatterns,
     *episodes.urlpatterns,
     *interviews.urlpatterns,
+    *corrections.urlpatterns,
     *oversight.urlpatterns,
 ]

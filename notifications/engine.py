@@ -687,6 +687,7 @@ REEVALUATED_BY = frozenset(
         CaseEvent.Kind.PLACEMENT_ENDED,
         CaseEvent.Kind.INVOLVEMENT_ADDED,
         CaseEvent.Kind.INVOLVEMENT_ENDED,
+        *CaseEvent.CORRECTION_KINDS,
     }
 )
 
@@ -719,10 +720,43 @@ class LateFact:
         return template.format(what=self.what.lower(), at=at)[:300]
 
 
+def recorded_times(episode: Episode) -> dict[str, dt.datetime]:
+    """When the check was done and the interview held or declined, as the record now
+    says: a correction of either time moves its step's moment (never a deadline kept
+    from the return as first recorded)."""
+    times: dict[str, dt.datetime] = {}
+    conducted = (
+        SafeAndWellCheck.objects.filter(episode_id=episode.pk)
+        .values_list("conducted_at", flat=True)
+        .first()
+    )
+    if conducted is not None:
+        times[CaseEvent.Kind.SAFE_AND_WELL_DONE] = conducted
+    outcome = (
+        ReturnInterview.objects.filter(episode_id=episode.pk)
+        .values_list("held_at", "declined_at")
+        .first()
+    )
+    if outcome is not None:
+        held, declined = outcome
+        if held is not None:
+            times[CaseEvent.Kind.INTERVIEW_HELD] = held
+        if declined is not None:
+            times[CaseEvent.Kind.INTERVIEW_DECLINED] = declined
+    return times
+
+
 def reached_moments(episode: Episode, facts: EpisodeFacts) -> list[Moment]:
     """Every protocol step the episode has reached so far, in the order they happened."""
+    times = recorded_times(episode)
     moments = [
-        Moment(episode=episode, step=step, at=event.occurred_at, event=event, facts=facts)
+        Moment(
+            episode=episode,
+            step=step,
+            at=times.get(event.kind, event.occurred_at),
+            event=event,
+            facts=facts,
+        )
         for event in CaseEvent.objects.filter(
             episode_id=episode.pk, is_protocol=True, kind__in=list(EVENT_STEPS)
         ).order_by("occurred_at", "id")
@@ -766,6 +800,8 @@ def reevaluate_episode(episode_id: int, *, late: LateFact) -> int:
         episode = _episode(episode_id)
         if episode.closed_at is not None:
             return 0
+        if late.event is not None and late.event.kind in CaseEvent.CORRECTION_KINDS:
+            rejudge_reminders(episode)
         facts = EpisodeFacts(episode)
         moments = reached_moments(episode, facts)
         changed = reconcile(episode, moments, late=late)
@@ -961,6 +997,27 @@ def timed_step_holds(episode: Episode, step: str, due: dt.datetime) -> bool:
             Q(held_at__lte=due) | Q(declined_at__lte=due), episode_id=episode.pk
         ).exists()
     return False
+
+
+# Reminder steps judged again when the time of the task they chase is corrected.
+REJUDGED_STEPS = (Step.SAFE_AND_WELL_DUE, Step.INTERVIEW_DUE)
+
+
+def rejudge_reminders(episode: Episode) -> int:
+    """After a corrected check or interview time: judge again, from the record as it now
+    is, whether each reminder step already evaluated held when it fell due (the task not
+    done by then). The step's time is the kept deadline, which nothing moves; a step that
+    now holds is reached, and one that no longer holds is not. Returns the steps changed.
+    """
+    changed = 0
+    for fired in TimedStepFired.objects.filter(episode_id=episode.pk, step__in=REJUDGED_STEPS):
+        due = step_falls_due_at(episode, fired.step)
+        if due is None:
+            continue
+        holds = timed_step_holds(episode, fired.step, due)
+        if holds != fired.fired:
+            changed += TimedStepFired.objects.filter(pk=fired.pk).update(fired=holds)
+    return changed
 
 
 def _timed_candidates(step: str, now: dt.datetime) -> Any:

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 
-from incidents.models import CaseEvent
+from incidents.models import CaseEvent, Episode
+from incidents.signals import steps_already_told
 from missingkids.accounts.models import Agency, Contact
 
 from .engine import (
@@ -24,6 +25,7 @@ from .engine import (
     process_pending_reevaluations_safely,
     request_reevaluation,
 )
+from .models import EVENT_STEPS, Notification
 
 
 @receiver(post_save, sender=CaseEvent, dispatch_uid="notifications_case_event_saved")
@@ -65,3 +67,21 @@ def agency_saved(sender: type[Agency], instance: Agency, raw: bool = False, **kw
 def agency_areas_changed(sender: Any, action: str, **kwargs: Any) -> None:
     if action in ("post_add", "post_remove", "post_clear"):
         _recipients_may_have_changed()
+
+
+# A correction asks whether anyone was already told of the record ---------------------
+
+
+@receiver(steps_already_told, dispatch_uid="notifications_steps_already_told")
+def told_of(sender: Any, episode: Episode, kinds: list[str], **kwargs: Any) -> bool:
+    """Whether a notification of the record's steps was sent or recorded as told."""
+    steps = [step for kind in kinds for step in EVENT_STEPS.get(kind, [])]
+    return Notification.objects.filter(
+        episode_id=episode.pk,
+        step__in=steps,
+        status__in=(
+            Notification.Status.SENT,
+            Notification.Status.TOLD,
+            Notification.Status.ACKNOWLEDGED,
+        ),
+    ).exists()

@@ -258,6 +258,11 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     page.get_by_label("Phone", exact=True).check()
     page.get_by_label("Who was it shared with?").fill("Jo Whitfield, social worker")
     click_and_wait(page, "Save the safe and well check")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Check your answers before saving the safe and well check"
+    )
+    expect(page.get_by_test_id("check-answers")).to_contain_text("Seen at Oak Lodge")
+    click_and_wait(page, "Confirm and save")
     expect_banner(page, "Safe and well check saved")
     check = page.get_by_test_id("safe-and-well")
     expect(check).to_contain_text(f"{shown(checked)} by {officer.name}")
@@ -294,6 +299,8 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     page.get_by_label("Wanting to be with friends", exact=True).check()
     page.get_by_label("What would help, in the child's view").fill("Seeing my mum every week.")
     click_and_wait(page, "Save the interview")
+    expect(page.get_by_test_id("check-answers")).to_contain_text(CHILD_VOICE)
+    click_and_wait(page, "Confirm and save")
     expect_banner(page, "Return interview saved")
     expect(page.get_by_test_id("child-voice")).to_contain_text(CHILD_VOICE)
 

@@ -24,12 +24,40 @@ from ..models import CaseEvent, Child, Episode
 class StaleEdit(ValidationError):
     """Someone else saved the record after this edit was started."""
 
-    def __init__(self, what: str = "record") -> None:
+    def __init__(self, what: str = "record", changed: list[str] | None = None) -> None:
+        named = f" ({', '.join(changed)})" if changed else ""
         super().__init__(
-            f"Someone else changed this {what} while you were editing it. Your changes have "
-            "not been saved: check the current details below, then make your changes again.",
+            f"Someone else changed this {what} while you were editing it{named}. Your "
+            "changes have not been saved: check the current details below, then make your "
+            "changes again.",
             code="stale",
         )
+
+
+# Bookkeeping: never named as what someone else changed.
+_NOT_NAMED = frozenset({"id", "version", "recorded_by", "recorded_at", "created_at"})
+
+
+def stale_edit(instance: models.Model, expected_version: int, *, what: str) -> StaleEdit:
+    """The refusal of a stale edit, naming the fields changed since ``expected_version``
+    (read from the change history: the row as it was at that version, and as it is)."""
+    model = type(instance)
+    current = model._default_manager.filter(pk=instance.pk).first()  # type: ignore[attr-defined]
+    history = getattr(model, "history", None)
+    then = (
+        history.filter(id=instance.pk, version=expected_version).order_by("-history_id").first()
+        if history is not None and current is not None
+        else None
+    )
+    if then is None:
+        return StaleEdit(what)
+    changed = [
+        str(f.verbose_name)
+        for f in model._meta.concrete_fields
+        if f.name not in _NOT_NAMED
+        and getattr(then, f.attname, None) != getattr(current, f.attname)
+    ]
+    return StaleEdit(what, changed)
 
 
 def refuse(message: str) -> None:
@@ -97,12 +125,14 @@ def update_versioned(
     values: dict[str, Any],
     what: str = "record",
     acting_user: User | None = None,
+    reason: str = "",
 ) -> dict[str, list[Any]]:
     """Save ``values`` only if nobody else saved the row since ``expected_version``.
 
     A conditional UPDATE (… WHERE id = %s AND version = %s) rather than a lock: the
     edit form carries the version it was drawn from, and a second, stale submission
     updates no row and is refused with its input kept. Returns the field changes.
+    ``reason`` (why a saved record is being corrected) is kept on the history row.
     """
     changed = changes_between(instance, values)
     model = type(instance)
@@ -112,26 +142,29 @@ def update_versioned(
         ).update(version=models.F("version") + 1, **values)
         if updated != 1:
             raise StaleEdit(what)
-        history_write(model, instance.pk, user=acting_user)
+        history_write(model, instance.pk, user=acting_user, reason=reason)
     for name, value in values.items():
         setattr(instance, name, value)
     instance.version = expected_version + 1  # type: ignore[attr-defined]
     return changed
 
 
-def history_write(model: type[models.Model], pk: Any, *, user: User | None = None) -> None:
+def history_write(
+    model: type[models.Model], pk: Any, *, user: User | None = None, reason: str = ""
+) -> None:
     """Add the change-history row for a change made with ``QuerySet.update()``.
 
     ``update()`` (used for conditional, race-free writes) sends no signals, so
     django-simple-history would not see the change. Call this in the same transaction,
     after the update: it reads the row as it now is and records it, by ``user`` or,
-    failing that, whoever is signed in to the current request.
+    failing that, whoever is signed in to the current request, with the ``reason`` for
+    the change when one was given (shown with the change in the history).
     """
     if not hasattr(model._meta, "simple_history_manager_attribute"):
         return
     current = model._default_manager.get(pk=pk)  # type: ignore[attr-defined]
     get_history_manager_for_model(model).bulk_history_create(
-        [current], update=True, default_user=user
+        [current], update=True, default_user=user, default_change_reason=reason
     )
 
 

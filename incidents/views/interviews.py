@@ -20,9 +20,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from missingkids import policy
 from missingkids.audit.log import log_record_view
 
-from .. import access, rights
+from .. import access, history, rights
 from ..actions.base import StaleEdit
 from ..actions.interviews import (
+    MAX_AGREED_ACTIONS,
     challenge_raise,
     challenge_record_outcome,
     interview_record_attempt,
@@ -50,6 +51,7 @@ from ..models import (
     SafeAndWellCheck,
 )
 from ..rights import Right
+from . import drafts
 
 DUE_SOON = dt.timedelta(hours=24)
 
@@ -133,25 +135,40 @@ def _check_url(episode: Episode) -> str:
     return reverse("incidents:episode_detail", args=[episode.pk]) + "#safe-and-well"
 
 
+CHECK_DRAFT = "safe_and_well"
+HELD_DRAFT = "interview_held"
+
+
+def _check_change_url(episode: Episode) -> str:
+    return reverse("incidents:safe_and_well_change", args=[episode.pk])
+
+
 @require_http_methods(["GET", "POST"])
 def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The check's questions; the answers go to "check your answers" before saving."""
     episode = access.get_episode_for_user(request.user, pk)
     rights.require(request.user, Right.RECORD_SAFE_AND_WELL, episode.child)
     if request.method == "GET" and _check_of(episode) is not None:
-        messages.info(request, "The safe and well check has already been recorded")
-        return redirect(_check_url(episode))
+        messages.info(
+            request,
+            "The safe and well check has already been recorded: you can change it here",
+        )
+        return redirect(_check_change_url(episode))
     if request.method == "POST":
         form = SafeAndWellForm(request.POST)
         if form.is_valid():
-            try:
-                safe_and_well_record(acting_user=request.user, episode=episode, **form.cleaned_data)
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                messages.success(request, "Safe and well check saved")
-                return redirect(_check_url(episode))
+            drafts.save(request, CHECK_DRAFT, episode.pk)
+            return redirect("incidents:safe_and_well_check_answers", pk=episode.pk)
+    elif (draft := drafts.load(request, CHECK_DRAFT, episode.pk)) is not None:
+        # Back from "Change" on the check answers page: what was typed, kept.
+        form = SafeAndWellForm(draft)
+        form.is_valid()
     else:
         form = SafeAndWellForm(initial={"officer_name": request.user.name})
+    return _check_form_page(request, episode, form)
+
+
+def _check_form_page(request: HttpRequest, episode: Episode, form: Any) -> HttpResponse:
     return _render_form(
         request,
         form,
@@ -159,6 +176,38 @@ def safe_and_well_record_view(request: HttpRequest, pk: int) -> HttpResponse:
         caption=episode.child.full_name,
         back_url=_check_url(episode),
         episode=episode,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def safe_and_well_check_answers(request: HttpRequest, pk: int) -> HttpResponse:
+    episode = access.get_episode_for_user(request.user, pk)
+    rights.require(request.user, Right.RECORD_SAFE_AND_WELL, episode.child)
+    draft = drafts.load(request, CHECK_DRAFT, episode.pk)
+    if draft is None:
+        return redirect("incidents:safe_and_well_record", pk=episode.pk)
+    form = SafeAndWellForm(draft)
+    if not form.is_valid():
+        return _check_form_page(request, episode, form)
+    if request.method == "POST":
+        try:
+            safe_and_well_record(acting_user=request.user, episode=episode, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+            return _check_form_page(request, episode, form)
+        drafts.discard(request, CHECK_DRAFT, episode.pk)
+        messages.success(request, "Safe and well check saved")
+        return redirect(_check_url(episode))
+    return render(
+        request,
+        "incidents/interviews/check_answers.html",
+        {
+            "episode": episode,
+            "heading": "Check your answers before saving the safe and well check",
+            "caption": episode.child.full_name,
+            "rows": drafts.answers(form),
+            "change_url": reverse("incidents:safe_and_well_record", args=[episode.pk]),
+        },
     )
 
 
@@ -237,6 +286,9 @@ def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 if interview.outcome == ReturnInterview.Outcome.HELD
                 else []
             ),
+            # Who changed what, before and after, and why.
+            interview_history=history.interview_history(episode),
+            history_shown=history.SHOWN,
         )
     context["interview_due_hours"] = policy.hours(policy.interview_due_after())
     return render(request, "incidents/interviews/detail.html", context)
@@ -296,41 +348,31 @@ def interview_attempt_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def interview_held(request: HttpRequest, pk: int) -> HttpResponse:
+    """The interview's questions; the answers go to "check your answers" before saving."""
     episode, interview = _interview_for_recording(request, pk)
     if request.method == "POST":
         form = InterviewHeldForm(request.POST)
         if form.is_valid():
-            data = form.cleaned_data
-            try:
-                interview_record_held(
-                    acting_user=request.user,
-                    interview=interview,
-                    expected_version=data["version"],
-                    held_at=data["held_at"],
-                    held_by=data["held_by"],
-                    child_voice=data["child_voice"],
-                    push_factors=data["push_factors"],
-                    pull_factors=data["pull_factors"],
-                    factors_notes=data["factors_notes"],
-                    where_they_were=data["where_they_were"],
-                    who_with=data["who_with"],
-                    harm_disclosed=data["harm_disclosed"],
-                    harm_details=data["harm_details"],
-                    what_would_help=data["what_would_help"],
-                    actions=form.agreed_actions(),
-                )
-            except ValidationError as error:
-                _apply_action_error(form, error, _current_version(interview))
-            else:
-                messages.success(request, "Return interview saved")
-                return redirect(_interview_url(episode))
+            drafts.save(request, HELD_DRAFT, episode.pk)
+            return redirect("incidents:interview_held_check_answers", pk=episode.pk)
     elif interview.is_done:
-        messages.info(request, "The outcome of the return interview has already been recorded")
-        return redirect(_interview_url(episode))
+        messages.info(
+            request,
+            "The outcome of the return interview has already been recorded: you can change it here",
+        )
+        return redirect("incidents:interview_change", pk=episode.pk)
+    elif (draft := drafts.load(request, HELD_DRAFT, episode.pk)) is not None:
+        # Back from "Change" on the check answers page: what was typed, kept.
+        form = InterviewHeldForm(draft)
+        form.is_valid()
     else:
         form = InterviewHeldForm(
             initial={"version": interview.version, "held_by": request.user.name}
         )
+    return _held_form_page(request, episode, form)
+
+
+def _held_form_page(request: HttpRequest, episode: Episode, form: Any) -> HttpResponse:
     return _render_form(
         request,
         form,
@@ -342,6 +384,58 @@ def interview_held(request: HttpRequest, pk: int) -> HttpResponse:
             "Start with what the child said, in their own words. It is the most important "
             "part of the record and is shown first on the child's page."
         ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def interview_held_check_answers(request: HttpRequest, pk: int) -> HttpResponse:
+    episode, interview = _interview_for_recording(request, pk)
+    draft = drafts.load(request, HELD_DRAFT, episode.pk)
+    if draft is None:
+        return redirect("incidents:interview_held", pk=episode.pk)
+    form = InterviewHeldForm(draft)
+    if not form.is_valid():
+        return _held_form_page(request, episode, form)
+    if request.method == "POST":
+        data = form.cleaned_data
+        try:
+            interview_record_held(
+                acting_user=request.user,
+                interview=interview,
+                expected_version=data["version"],
+                held_at=data["held_at"],
+                held_by=data["held_by"],
+                child_voice=data["child_voice"],
+                push_factors=data["push_factors"],
+                pull_factors=data["pull_factors"],
+                factors_notes=data["factors_notes"],
+                where_they_were=data["where_they_were"],
+                who_with=data["who_with"],
+                harm_disclosed=data["harm_disclosed"],
+                harm_details=data["harm_details"],
+                what_would_help=data["what_would_help"],
+                actions=form.agreed_actions(),
+            )
+        except ValidationError as error:
+            _apply_action_error(form, error, _current_version(interview))
+            return _held_form_page(request, episode, form)
+        drafts.discard(request, HELD_DRAFT, episode.pk)
+        messages.success(request, "Return interview saved")
+        return redirect(_interview_url(episode))
+    actions = [name for name in form.fields if name.startswith("action_")]
+    return render(
+        request,
+        "incidents/interviews/check_answers.html",
+        {
+            "episode": episode,
+            "heading": "Check your answers before saving the return interview",
+            "caption": episode.child.full_name,
+            "rows": [
+                *drafts.answers(form, skip=tuple(actions)),
+                *drafts.agreed_action_answers(form, MAX_AGREED_ACTIONS),
+            ],
+            "change_url": reverse("incidents:interview_held", args=[episode.pk]),
+        },
     )
 
 
@@ -499,7 +593,17 @@ urlpatterns: list[URLPattern] = [
         interview_attempt_add,
         name="interview_attempt_add",
     ),
+    path(
+        "episodes/<int:pk>/safe-and-well/check-answers/",
+        safe_and_well_check_answers,
+        name="safe_and_well_check_answers",
+    ),
     path("episodes/<int:pk>/return-interview/held/", interview_held, name="interview_held"),
+    path(
+        "episodes/<int:pk>/return-interview/held/check-answers/",
+        interview_held_check_answers,
+        name="interview_held_check_answers",
+    ),
     path(
         "episodes/<int:pk>/return-interview/declined/",
         interview_declined,

@@ -49,6 +49,15 @@ def when(name: str, moment: dt.datetime) -> dict[str, str]:
     }
 
 
+def post_and_confirm(client: Any, name: str, interview: ReturnInterview, data: dict) -> Any:
+    """The question page, then "Confirm and save" on the check answers page."""
+    answered = client.post(url(name, interview), data)
+    if answered.status_code != 302:
+        return answered
+    assert answered.url == url(f"{name.removesuffix('_record')}_check_answers", interview)
+    return client.post(answered.url, {"confirm": "1"})
+
+
 def add_attempts(interview: ReturnInterview, user: Any, outcomes: list[str]) -> None:
     start = interview.episode.found_at
     InterviewAttempt.objects.bulk_create(
@@ -275,7 +284,7 @@ def test_record_the_interview_held(client, provider_worker, interview):
     assert page.status_code == 200
     assert page.text.index('name="child_voice"') < page.text.index('name="held_at_0"')
 
-    response = client.post(url("interview_held", interview), held_post(interview))
+    response = post_and_confirm(client, "interview_held", interview, held_post(interview))
 
     assert response.status_code == 302
     interview.refresh_from_db()
@@ -303,8 +312,8 @@ def test_interview_without_the_childs_words_keeps_the_input(client, provider_wor
 
 def test_action_without_an_owner_is_shown_by_its_field(client, provider_worker, interview):
     client.force_login(provider_worker)
-    response = client.post(
-        url("interview_held", interview), held_post(interview, action_1_owner_name="")
+    response = post_and_confirm(
+        client, "interview_held", interview, held_post(interview, action_1_owner_name="")
     )
     assert response.status_code == 200
     assert "Enter who owns this action" in response.text
@@ -319,8 +328,10 @@ def test_stale_interview_edit_shows_a_conflict_and_keeps_input(
     # Someone else records the outcome while this form is open.
     interview_record_held(acting_user=social_worker, **held_kwargs(interview))
 
-    response = client.post(
-        url("interview_held", interview),
+    response = post_and_confirm(
+        client,
+        "interview_held",
+        interview,
         held_post(interview, version="1", child_voice="My own version of events"),
     )
 
@@ -383,8 +394,10 @@ def test_record_the_safe_and_well_check(client, officer, interview):
     assert page.status_code == 200
     assert 'value="PC Sam Okafor"' in page.text
 
-    response = client.post(
-        url("safe_and_well_record", interview),
+    response = post_and_confirm(
+        client,
+        "safe_and_well_record",
+        interview,
         {
             "officer_name": "PC Sam Okafor",
             **when("conducted_at", interview.episode.found_at + HOUR),
@@ -408,13 +421,15 @@ def test_record_a_check_already_shared_says_how_and_with_whom(client, officer, i
         "outcome": "Safe and well.",
         **when("shared_with_la_at", found + 2 * HOUR),
     }
-    response = client.post(url("safe_and_well_record", interview), data)
+    response = post_and_confirm(client, "safe_and_well_record", interview, data)
     assert response.status_code == 200
     assert 'href="#id_shared_method_1">Select how it was shared</a>' in response.text
     assert not SafeAndWellCheck.objects.exists()
 
-    response = client.post(
-        url("safe_and_well_record", interview),
+    response = post_and_confirm(
+        client,
+        "safe_and_well_record",
+        interview,
         {**data, "shared_method": "secure_email", "shared_with": "Front door, CWAC"},
     )
     assert response.status_code == 302
@@ -425,8 +440,10 @@ def test_record_a_check_already_shared_says_how_and_with_whom(client, officer, i
 
 def test_safe_and_well_before_found_is_shown_by_its_field(client, officer, interview):
     client.force_login(officer)
-    response = client.post(
-        url("safe_and_well_record", interview),
+    response = post_and_confirm(
+        client,
+        "safe_and_well_record",
+        interview,
         {
             "officer_name": "PC Sam Okafor",
             **when("conducted_at", interview.episode.found_at - 2 * HOUR),
@@ -552,8 +569,8 @@ def test_a_recorded_check_is_not_offered_again(client, officer, interview):
     SafeAndWellCheckFactory(episode=interview.episode, conducted_at=interview.episode.found_at)
     client.force_login(officer)
     response = client.get(url("safe_and_well_record", interview), follow=True)
-    assert response.redirect_chain == [(check_url(interview), 302)]
-    assert "already been recorded" in response.text
+    assert response.redirect_chain == [(url("safe_and_well_change", interview), 302)]
+    assert "already been recorded: you can change it here" in response.text
 
 
 # Challenges ---------------------------------------------------------------------------

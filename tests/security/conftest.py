@@ -14,15 +14,19 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import (
+    AgreedAction,
     Challenge,
     Child,
     Episode,
+    InterviewAttempt,
     Involvement,
     InvolvementRequest,
     LegalStatus,
     LegalStatusPeriod,
     Placement,
     ReturnInterview,
+    StrategyMeeting,
+    SupervisionNote,
 )
 from tests.factories.incidents import (
     ChildFactory,
@@ -45,6 +49,10 @@ class Case:
     interview: ReturnInterview
     notification: object | None
     involvement_request: InvolvementRequest | None = None
+    attempt: InterviewAttempt | None = None
+    supervision_note: SupervisionNote | None = None
+    strategy_meeting: StrategyMeeting | None = None
+    agreed_action: AgreedAction | None = None
 
 
 @pytest.fixture
@@ -96,6 +104,24 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         requested_by=officer,
         requested_by_agency=police,
     )
+    attempt = InterviewAttempt.objects.create(
+        interview=interview,
+        attempted_at=now - dt.timedelta(hours=1),
+        method=InterviewAttempt.Method.PHONE,
+        outcome=InterviewAttempt.Outcome.NO_CONTACT,
+        recorded_by=social_worker,
+    )
+    supervision_note = SupervisionNote.objects.create(
+        child=child, note="Weekly visits agreed", written_by=manager
+    )
+    strategy_meeting = StrategyMeeting.objects.create(
+        child=child, held_on=timezone.localdate(), decisions="Weekly visits", recorded_by=manager
+    )
+    strategy_meeting.attendees.create(agency=la_west)
+    # An action agreed at an interview still to be recorded: made as an import would.
+    agreed_action = AgreedAction.objects.create(
+        interview=interview, description="Weekly check-in", owner_name="Mr Patel"
+    )
     return Case(
         child,
         episode,
@@ -105,4 +131,8 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         interview,
         notification,
         involvement_request,
+        attempt,
+        supervision_note,
+        strategy_meeting,
+        agreed_action,
     )

@@ -77,6 +77,10 @@ def _fill(route: Route, kwarg: str, case) -> object:
         "involvement_pk": case.involvement.pk,
         "challenge_pk": case.challenge.pk,
         "request_pk": case.involvement_request.pk,
+        "attempt_pk": case.attempt.pk,
+        "note_pk": case.supervision_note.pk,
+        "meeting_pk": case.strategy_meeting.pk,
+        "action_pk": case.agreed_action.pk,
     }
     if kwarg in simple:
         return simple[kwarg]
@@ -107,18 +111,29 @@ HOST_COUNCIL_ONLY = {"incidents:involvement_request_add"}
 POLICE_ONLY = {
     "incidents:episode_regrade",
     "incidents:safe_and_well_record",
+    "incidents:safe_and_well_check_answers",
+    "incidents:safe_and_well_change",
     "incidents:safe_and_well_share",
 }
 INTERVIEWS = {
     "incidents:interview_attempt_add",
     "incidents:interview_held",
+    "incidents:interview_held_check_answers",
     "incidents:interview_declined",
+    "incidents:interview_change",
+    "incidents:interview_attempt_change",
+    "incidents:agreed_action_change",
 }
 # The police and the responsible council correct the return time; not the provider
 # measured against the deadline it starts.
 RETURN_TIME = {"incidents:episode_correct_return"}
+# Nothing to check yet: back to the form. The interview is not yet held or declined, so
+# there is nothing to change: back to its page.
 REDIRECTS = {
-    "incidents:episode_report_check",  # nothing to check yet: back to the form
+    "incidents:episode_report_check",
+    "incidents:safe_and_well_check_answers",
+    "incidents:interview_held_check_answers",
+    "incidents:interview_change",
     "notifications:requeue",  # the button posts; a GET goes back to the episode page
 }
 # Pages that send one role on: the case's check is already recorded (not yet shared), so
@@ -128,6 +143,8 @@ MANAGERS_ONLY = {
     "incidents:episode_close",
     "incidents:strategy_meeting_add",
     "incidents:supervision_note_add",
+    "incidents:supervision_note_change",
+    "incidents:strategy_meeting_change",
     # The whole record, for a subject access request: the responsible council's managers.
     "oversight:subject_access",
 }

@@ -1,0 +1,196 @@
+"""Forms for correcting a saved record, and where each question's first input is.
+
+Each is the recording form's questions (the same fields, labels and messages), drawn
+from the record's version, with the reason for the change. Whether a reason is required
+is decided by ``incidents.actions.corrections``: it is when the record was already
+shared or notified.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crispy_forms_gds.layout import Field, Fieldset, Size
+from django import forms
+
+from missingkids.accounts.models import Agency
+
+from .fields import UKDateField
+from .interviews import (
+    AttemptForm,
+    InterviewDeclinedForm,
+    InterviewHeldForm,
+    SafeAndWellForm,
+    VersionedForm,
+    _helper,
+    _text,
+)
+from .oversight import StrategyMeetingForm
+
+REASON_HINT = (
+    "Required if the record has already been shared or others have been told of it. "
+    "The previous answer is kept and shown in the record's history with your reason."
+)
+
+
+def _reason() -> Any:
+    return _text("Why are you changing it?", help_text=REASON_HINT)
+
+
+def first_input_id(form: forms.Form, name: str) -> str:
+    """The id of the first input of a question as crispy-forms-gds renders it, for a
+    "Change" link to land on: radios and checkboxes are numbered from 1, the parts of a
+    date from 0 (the day)."""
+    widget = form.fields[name].widget
+    if isinstance(widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
+        return f"id_{name}_1"
+    if isinstance(widget, forms.MultiWidget):
+        return f"id_{name}_0"
+    return f"id_{name}"
+
+
+class SafeAndWellCorrectForm(VersionedForm, SafeAndWellForm):
+    """The check's questions; its sharing is recorded once and is not changed here."""
+
+    shared_with_la_at = None
+    shared_method = None
+    shared_with = None
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field.text("officer_name"),
+            Field("conducted_at"),
+            Field.radios("face_to_face", legend_size=Size.SMALL, inline=True),
+            Field.textarea("outcome", rows=4),
+            Fieldset(
+                Field.checkbox("harm_disclosed"),
+                Field.checkbox("crime_disclosed"),
+                Field.textarea("disclosure_details", rows=4),
+                legend="Disclosures",
+                legend_size=Size.SMALL,
+            ),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class InterviewHeldCorrectForm(InterviewHeldForm):
+    """The interview's questions; the actions agreed are not changed here."""
+
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in [n for n in self.fields if n.startswith("action_")]:
+            del self.fields[name]
+        self.helper = _helper(
+            Field.textarea("child_voice", label_size=Size.MEDIUM, rows=12),
+            Field("held_at"),
+            Field.text("held_by"),
+            Field.checkboxes("push_factors", legend_size=Size.SMALL, small=True),
+            Field.checkboxes("pull_factors", legend_size=Size.SMALL, small=True),
+            Field.textarea("factors_notes", rows=4),
+            Field.textarea("where_they_were", rows=4),
+            Field.textarea("who_with", rows=4),
+            Field.checkbox("harm_disclosed"),
+            Field.textarea("harm_details", rows=4),
+            Field.textarea("what_would_help", rows=4),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class InterviewDeclinedCorrectForm(InterviewDeclinedForm):
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field("declined_at"),
+            Field.textarea("carers_information", rows=6),
+            Field.textarea("decision_not_to_hold", rows=6),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class AttemptCorrectForm(VersionedForm, AttemptForm):
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field("attempted_at"),
+            Field.radios("method", legend_size=Size.SMALL),
+            Field.radios("outcome", legend_size=Size.SMALL),
+            Field.textarea("notes", rows=4),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class SupervisionNoteCorrectForm(VersionedForm):
+    note = _text("Supervision note", required=True, message="Enter the supervision note")
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field.textarea("note", rows=8),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class AgreedActionCorrectForm(VersionedForm):
+    description = _text("Action", required=True, message="Describe the action agreed")
+    owner_name = forms.CharField(
+        label="Who owns it",
+        max_length=200,
+        error_messages={"required": "Enter who owns this action"},
+    )
+    owner_agency = forms.ModelChoiceField(
+        label="Their agency",
+        queryset=Agency.objects.none(),
+        required=False,
+        empty_label="Select an agency",
+    )
+    due_date = UKDateField(label="Due by", required=False, allow_future=True)
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner_agency"].queryset = Agency.objects.filter(active=True).order_by("name")
+        self.helper = _helper(
+            Field.textarea("description", rows=4),
+            Field.text("owner_name"),
+            Field.select("owner_agency"),
+            Field("due_date"),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+class StrategyMeetingCorrectForm(VersionedForm, StrategyMeetingForm):
+    reason = _reason()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            Field("held_on"),
+            Field.checkboxes("attendee_agencies", legend_size=Size.SMALL, small=True),
+            Field.textarea("attendee_names", rows=3),
+            Field.textarea("decisions", rows=6),
+            Field("next_review"),
+            Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
