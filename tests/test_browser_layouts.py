@@ -210,6 +210,10 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("incidents:challenge_add", args=[child.pk]),
         reverse("incidents:challenge_outcome", args=[child.pk, challenge.pk]),
         reverse("incidents:strategy_meeting_add", args=[child.pk]),
+        reverse(
+            "incidents:strategy_meeting_change",
+            args=[child.pk, StrategyMeeting.objects.get(child=child).pk],
+        ),
         reverse("incidents:supervision_note_add", args=[child.pk]),
         reverse("incidents:episode_list_open"),
         reverse("incidents:episode_list_open") + "?risk=medium&category=missing",
@@ -276,6 +280,14 @@ def test_every_page_at_desktop_and_phone_width(
             page_fits(page)
         page.goto(url + reverse("incidents:episode_report", args=[returned.child_id]))
         fill_report(page)
+        assert "Check your answers" in page.locator("h1").inner_text()
+        if phone:
+            page_fits(page)
+        # The interview's check-answers page.
+        page.goto(url + reverse("incidents:interview_held", args=[returned.pk]))
+        page.get_by_label("What the child said, in their own words").fill("I was at my nan's.")
+        fill_datetime(page, "held_at", timezone.now() - dt.timedelta(minutes=5))
+        click_and_wait(page, "Save the interview")
         assert "Check your answers" in page.locator("h1").inner_text()
         if phone:
             page_fits(page)

@@ -120,12 +120,12 @@ def test_the_json_holds_every_section(client, case, manager, officer, social_wor
     assert set(episode) >= EPISODE_SECTIONS
     assert episode["risk_gradings"] and episode["return_time_corrections"]
     assert episode["safe_and_well_check"]["agency"] == police.name
-    assert episode["return_interview"]["attempts"][0]["outcome"]["value"] == "no_contact"
-    assert episode["return_interview"]["agreed_actions"][0]["description"] == "Action 0"
+    assert "no_contact" in [a["outcome"]["value"] for a in episode["return_interview"]["attempts"]]
+    assert "Action 0" in [a["description"] for a in episode["return_interview"]["agreed_actions"]]
     assert len(episode["notifications"]) == 2
     assert episode["strategy_discussion"]["state"] == "held"
-    assert data["strategy_meetings"][0]["agencies_attending"] == [police.name]
-    assert data["supervision_notes"][0]["note"] == "Reflection 0"
+    assert [police.name] in [m["agencies_attending"] for m in data["strategy_meetings"]]
+    assert "Reflection 0" in [n["note"] for n in data["supervision_notes"]]
     assert any(c["record"] == "Child" for c in data["change_history"])
     # Times in UK time, with their offset.
     assert (
