@@ -11,6 +11,10 @@
   fall due at the same times.
 - **Strategy discussion**: due when a child is still missing 24 hours after last seen
   (the protocol's "still missing at 24 hours" step, which falls due at the same time).
+- **What may be typed**: no date before ``EARLIEST_DATE`` (nor before the child's date of
+  birth, where the child is known); free text up to ``FREE_TEXT_MAX_LENGTH`` characters;
+  at sign-in an e-mail address up to ``EMAIL_MAX_LENGTH`` and a password up to
+  ``PASSWORD_MAX_LENGTH`` characters.
 
 The child's page, the episode and interview pages, the managers' lists and dashboard
 and the notification engine all read these numbers from here (the engine by evaluating
@@ -46,6 +50,19 @@ STRATEGY_DISCUSSION_DUE_AFTER = dt.timedelta(hours=24)
 DEFAULT_REPEAT_COUNT = 3
 DEFAULT_REPEAT_DAYS = 90
 DEFAULT_STUCK_FAILED_ATTEMPTS = 3
+
+# What may be typed. No record of this service (a child born, seen, found, placed, or a
+# meeting held) is dated before this: an earlier date is a typing slip (a year of "1",
+# "201" or "1926").
+EARLIEST_DATE = dt.date(2000, 1, 1)
+# The longest free text a box accepts (about 3,000 words): ample for any account, and it
+# keeps a pasted or forged megabyte out of the record with a message saying why.
+FREE_TEXT_MAX_LENGTH = 20_000
+# The longest e-mail address there can be (RFC 5321: 254 characters), and a bound on a
+# password typed at sign-in, far beyond any real one, so hashing is never asked to chew
+# on a megabyte.
+EMAIL_MAX_LENGTH = 254
+PASSWORD_MAX_LENGTH = 1_000
 
 
 @dataclass(frozen=True)

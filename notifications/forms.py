@@ -10,6 +10,7 @@ from crispy_forms_gds.layout import Field, Layout, Submit
 from django import forms
 
 from incidents.forms.fields import UKDateTimeField
+from missingkids.forms import Form
 
 from .models import Method
 
@@ -32,7 +33,7 @@ def _helper(*fields: Any, submit: str) -> FormHelper:
     return helper
 
 
-class RecordToldForm(forms.Form):
+class RecordToldForm(Form):
     method = forms.ChoiceField(
         label="How did you tell them?",
         choices=TOLD_METHODS,
@@ -70,7 +71,7 @@ class RecordToldForm(forms.Form):
         return told_at
 
 
-class CancelForm(forms.Form):
+class CancelForm(Form):
     reason = forms.CharField(
         label="Why is this notification no longer needed?",
         max_length=300,
@@ -83,7 +84,7 @@ class CancelForm(forms.Form):
         self.helper = _helper(Field.textarea("reason", rows=4), submit="Cancel the notification")
 
 
-class AcknowledgeForm(forms.Form):
+class AcknowledgeForm(Form):
     name = forms.CharField(
         label="Your name (optional)",
         max_length=200,

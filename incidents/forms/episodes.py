@@ -16,10 +16,12 @@ from django import forms
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
+from missingkids.forms import Form
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from ..models import EPISODE_RISK_CHOICES, Child, Episode, RiskGrade
 from ..validators import normalise_postcode, validate_uk_postcode
-from .fields import FREE_TEXT_MAX_LENGTH, UKDateTimeField
+from .fields import UKDateTimeField
 
 FLAG_CHOICES = [
     (name, str(Episode._meta.get_field(name).verbose_name).capitalize())
@@ -86,7 +88,7 @@ class _LocationMixin:
             )
 
 
-class EpisodeDetailsForm(_LocationMixin, forms.Form):
+class EpisodeDetailsForm(_LocationMixin, Form):
     """The details of the report, shared by the report page and the edit page."""
 
     category = CategoryField(
@@ -164,8 +166,16 @@ class EpisodeDetailsForm(_LocationMixin, forms.Form):
         ]
 
     def clean(self) -> dict[str, Any]:
+        from ..actions.base import check_dates_for_child  # the actions hold the rule
+
         data = super().clean()
         self.clean_postcode_of("last_seen")
+        errors: dict[str, list[str]] = {}
+        times = {name: data.get(name) for name in ("reported_at", "last_seen_at")}
+        check_dates_for_child(errors, self.child, **times)
+        for name, messages in errors.items():
+            for message in messages:
+                self.add_error(name, message)
         return data
 
     def flag_values(self) -> dict[str, Any]:
@@ -217,6 +227,19 @@ class EpisodeReportForm(EpisodeDetailsForm):
             risk.error_messages["required"] = "Select your concern about the risk"
             rationale.label = "What is your concern based on?"
             rationale.error_messages["required"] = "Enter what your concern is based on"
+
+    def clean(self) -> dict[str, Any]:
+        from ..actions.episodes import overlap_message, overlapping_episode
+
+        data = super().clean()
+        last_seen = data.get("last_seen_at")
+        if last_seen is not None and "last_seen_at" not in self.errors:
+            # Said here, on the questions, rather than only after "Check your answers";
+            # the action checks again (and an open episode has its own message there).
+            other = overlapping_episode(self.child, last_seen, None)
+            if other is not None and other.found_at is not None:
+                self.add_error("last_seen_at", overlap_message(other))
+        return data
 
     def layout_items(self) -> list[Any]:
         return [
@@ -289,7 +312,7 @@ def initial_from_episode(episode: Episode) -> dict[str, Any]:
     return initial
 
 
-class RegradeForm(forms.Form):
+class RegradeForm(Form):
     grade = forms.ChoiceField(
         label="New risk grade",
         choices=RiskGrade.choices,
@@ -322,7 +345,7 @@ class RegradeForm(forms.Form):
         )
 
 
-class ReturnForm(_LocationMixin, forms.Form):
+class ReturnForm(_LocationMixin, Form):
     found_at = UKDateTimeField(label="When was the child found or did they return?")
     found_with = forms.CharField(
         label="Who were they with? (optional)", max_length=300, required=False
@@ -379,7 +402,7 @@ class ReturnForm(_LocationMixin, forms.Form):
         return data
 
 
-class ReturnTimeForm(forms.Form):
+class ReturnTimeForm(Form):
     found_at = UKDateTimeField(label="When was the child actually found or did they return?")
     reason = forms.CharField(
         label="Why are you correcting the return time?",
@@ -404,7 +427,7 @@ class ReturnTimeForm(forms.Form):
         )
 
 
-class CloseForm(forms.Form):
+class CloseForm(Form):
     reason = forms.CharField(
         label="Why are you closing this episode?",
         max_length=FREE_TEXT_MAX_LENGTH,
@@ -421,7 +444,7 @@ class CloseForm(forms.Form):
         self.helper.layout = Layout(Field.textarea("reason", rows=5), Submit("submit", "Close"))
 
 
-class OpenEpisodesFilterForm(forms.Form):
+class OpenEpisodesFilterForm(Form):
     risk = forms.ChoiceField(
         label="Risk", choices=[("", "Any risk"), *EPISODE_RISK_CHOICES], required=False
     )

@@ -12,6 +12,7 @@ from typing import Any
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.contrib import admin, messages
+from django.contrib.admin import widgets as admin_widgets
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -36,6 +37,38 @@ from .models import (
 )
 
 Kind = ConfigurationChange.Kind
+# The largest id a record can have (PostgreSQL bigint).
+MAX_ID = 2**63 - 1
+
+
+def _could_be_id(value: Any) -> bool:
+    text = str(value)
+    return text.isascii() and text.isdigit() and int(text[:20]) <= MAX_ID
+
+
+class AutocompleteSelect(admin_widgets.AutocompleteSelect):
+    """Django's, drawing a forged or mistyped choice ("abc", a 20-digit number) as no
+    choice, with the form's "Select a valid choice" message by it, instead of passing
+    it to the database and failing."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        return super().optgroups(name, [v for v in value if _could_be_id(v)], attr)
+
+
+class SafeAutocompleteMixin:
+    """Autocomplete fields drawn with the AutocompleteSelect above."""
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):  # type: ignore[attr-defined]
+            kwargs["widget"] = AutocompleteSelect(
+                db_field,
+                self.admin_site,  # type: ignore[attr-defined]
+                using=kwargs.get("using"),
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
 
 admin.site.site_header = "Missing children: configuration"
 admin.site.site_title = "Missing children configuration"
@@ -196,7 +229,7 @@ class AgencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "role_title",
@@ -292,7 +325,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SafeAutocompleteMixin, BaseUserAdmin):
     form = AdminUserChangeForm
     add_form = AdminUserCreationForm
     list_display = ["name", "email", "agency", "role", "is_active", "last_login"]
