@@ -11,6 +11,7 @@ from django import forms
 
 from incidents.forms.fields import UKDateTimeField
 from missingkids.forms import Form
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from .models import Method
 
@@ -49,7 +50,12 @@ class RecordToldForm(Form):
         help_text="Their name and role, for example 'Sam Patel, duty social worker'.",
         error_messages={"required": "Enter who you told"},
     )
-    notes = forms.CharField(label="Notes (optional)", widget=forms.Textarea, required=False)
+    notes = forms.CharField(
+        label="Notes (optional)",
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
+        required=False,
+    )
 
     def __init__(self, *args: Any, not_before: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
