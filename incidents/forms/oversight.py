@@ -14,11 +14,11 @@ from django import forms
 from django.db.models import Case, IntegerField, Value, When
 
 from missingkids.accounts.models import Agency
-from missingkids.forms import Form
+from missingkids.forms import Form, RecordsChoiceField
 from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from ..models import Child
-from .fields import RecordsChoiceField, UKDateField
+from .fields import UKDateField
 
 
 def _helper(*fields: Any, submit: str) -> FormHelper:

@@ -25,6 +25,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from missingkids.forms import RecordsChoiceField
+
 from . import access, configuration, resets
 from .forms import AdminUserChangeForm, AdminUserCreationForm, SecondFactorResetRequestForm
 from .models import (
@@ -56,7 +58,12 @@ class AutocompleteSelect(admin_widgets.AutocompleteSelect):
 
 
 class SafeAutocompleteMixin:
-    """Autocomplete fields drawn with the AutocompleteSelect above."""
+    """Autocomplete fields drawn with the AutocompleteSelect above, and several records
+    chosen by id checked for ids no record can have before the database is asked."""
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs.setdefault("form_class", RecordsChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
@@ -129,7 +136,7 @@ class ContactInline(admin.TabularInline):
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "annex_a_code", "area_names", "contact_count", "active"]
     list_filter = ["kind", "active", "areas"]
     search_fields = ["name", "contacts__name", "contacts__email"]
