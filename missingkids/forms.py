@@ -60,6 +60,20 @@ class Form(PlainLimitsMixin, forms.Form):
     """The service's base form."""
 
 
+# The largest id a record can have (PostgreSQL bigint).
+MAX_ID = 2**63 - 1
+
+
+def could_be_id(value: Any) -> bool:
+    """Digits only, and within the range of a record's id: never int() on a string of
+    5,000 digits, nor on a superscript digit that str.isdigit() accepts."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):
+        return False
+    significant = text.lstrip("0")
+    return len(significant) <= len(str(MAX_ID)) and int(significant or "0") <= MAX_ID
+
+
 class RecordsChoiceField(forms.ModelMultipleChoiceField):
     """Several records by id, refusing ids no record can have with the field's message.
 
@@ -67,12 +81,10 @@ class RecordsChoiceField(forms.ModelMultipleChoiceField):
     beyond the database's integer range to the database (an error, not "no such record").
     """
 
-    MAX_ID = 2**63 - 1
-
     def _check_values(self, value: Any) -> Any:
         for pk in value or ():
             text = str(pk)
-            if text.isdigit() and int(text) > self.MAX_ID:
+            if text.isascii() and text.isdigit() and not could_be_id(text):
                 raise ValidationError(
                     self.error_messages["invalid_choice"],
                     code="invalid_choice",

@@ -19,6 +19,7 @@ from simple_history.utils import get_history_manager_for_model
 from missingkids.accounts.models import Agency, User
 from missingkids.policy import EARLIEST_DATE
 
+from ..forms.fields import EARLIEST_DATE_MESSAGE
 from ..models import CaseEvent, Child, Episode
 
 
@@ -134,9 +135,6 @@ def history_write(model: type[models.Model], pk: Any, *, user: User | None = Non
     get_history_manager_for_model(model).bulk_history_create(
         [current], update=True, default_user=user
     )
-
-
-EARLIEST_DATE_MESSAGE = f"The date must be on or after {EARLIEST_DATE.day} {EARLIEST_DATE:%B %Y}"
 
 
 def check_dates_for_child(

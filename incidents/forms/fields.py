@@ -22,6 +22,7 @@ from missingkids.policy import EARLIEST_DATE
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 # A minute's grace for clocks that differ a little between a device and the server.
 FUTURE_GRACE = dt.timedelta(minutes=1)
+EARLIEST_DATE_MESSAGE = f"The date must be on or after {EARLIEST_DATE.day} {EARLIEST_DATE:%B %Y}"
 
 _TIME = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?\s*$", re.IGNORECASE)
 
@@ -96,10 +97,7 @@ def check_not_too_early(value: dt.date | dt.datetime | None) -> None:
         return
     day = timezone.localtime(value).date() if isinstance(value, dt.datetime) else value
     if day < EARLIEST_DATE:
-        raise ValidationError(
-            f"The date must be on or after {EARLIEST_DATE.day} {EARLIEST_DATE:%B %Y}",
-            code="too_early",
-        )
+        raise ValidationError(EARLIEST_DATE_MESSAGE, code="too_early")
 
 
 class UKDateField(DateInputField):

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from missingkids.forms import RecordsChoiceField
+from missingkids.forms import RecordsChoiceField, could_be_id
 
 from . import access, configuration, resets
 from .forms import AdminUserChangeForm, AdminUserCreationForm, SecondFactorResetRequestForm
@@ -39,13 +39,6 @@ from .models import (
 )
 
 Kind = ConfigurationChange.Kind
-# The largest id a record can have (PostgreSQL bigint).
-MAX_ID = 2**63 - 1
-
-
-def _could_be_id(value: Any) -> bool:
-    text = str(value)
-    return text.isascii() and text.isdigit() and int(text[:20]) <= MAX_ID
 
 
 class AutocompleteSelect(admin_widgets.AutocompleteSelect):
@@ -54,7 +47,7 @@ class AutocompleteSelect(admin_widgets.AutocompleteSelect):
     it to the database and failing."""
 
     def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
-        return super().optgroups(name, [v for v in value if _could_be_id(v)], attr)
+        return super().optgroups(name, [v for v in value if could_be_id(v)], attr)
 
 
 class SafeAutocompleteMixin:

@@ -117,6 +117,16 @@ def test_the_report_page_says_last_seen_before_birth_by_the_field(client, office
     assert not episode_actions.Episode.objects.filter(child=child).exists()
 
 
+def test_thousands_of_digits_as_a_chosen_agency_is_a_message(client, case, manager):
+    client.force_login(manager)
+    response = client.post(
+        reverse("incidents:strategy_meeting_add", kwargs={"child_pk": case.child.pk}),
+        {"attendee_agencies": ["9" * 5000, "²"], "decisions": "Safety plan"},
+    )
+    assert response.status_code == 200
+    assert "govuk-error-summary" in response.content.decode()
+
+
 # Free text ---------------------------------------------------------------------------------
 
 
@@ -215,7 +225,12 @@ def test_a_forged_area_in_the_admin_is_a_message(client, admin_user, la_west):
     answering(client).force_login(admin_user)
     response = client.post(
         reverse("admin:accounts_agency_change", args=[la_west.pk]),
-        {"name": la_west.name, "kind": la_west.kind, "areas": [HUGE, "abc"], "active": "on"},
+        {
+            "name": la_west.name,
+            "kind": la_west.kind,
+            "areas": [HUGE, "abc", "9" * 5000],
+            "active": "on",
+        },
     )
     assert response.status_code == 200
     assert list(Agency.objects.get(pk=la_west.pk).areas.all()) == list(la_west.areas.all())
