@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from missingkids.admin_search import SearchMixin
 from missingkids.forms import RecordsChoiceField, could_be_id
 
 from . import access, configuration, resets
@@ -108,7 +109,7 @@ def change_history_table(changes: list[ConfigurationChange]) -> SafeString | str
 
 
 @admin.register(LocalAuthorityArea)
-class LocalAuthorityAreaAdmin(admin.ModelAdmin):
+class LocalAuthorityAreaAdmin(SearchMixin, admin.ModelAdmin):
     list_display = ["name", "code"]
     search_fields = ["name", "code"]
 
@@ -129,7 +130,7 @@ class ContactInline(admin.TabularInline):
 
 
 @admin.register(Agency)
-class AgencyAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
+class AgencyAdmin(SearchMixin, SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "annex_a_code", "area_names", "contact_count", "active"]
     list_filter = ["kind", "active", "areas"]
     search_fields = ["name", "contacts__name", "contacts__email"]
@@ -229,7 +230,7 @@ class AgencyAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
+class ContactAdmin(SearchMixin, SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "role_title",
@@ -325,7 +326,7 @@ class ContactAdmin(SafeAutocompleteMixin, admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(SafeAutocompleteMixin, BaseUserAdmin):
+class UserAdmin(SearchMixin, SafeAutocompleteMixin, BaseUserAdmin):
     form = AdminUserChangeForm
     add_form = AdminUserCreationForm
     list_display = ["name", "email", "agency", "role", "is_active", "last_login"]
@@ -520,7 +521,7 @@ class UserAdmin(SafeAutocompleteMixin, BaseUserAdmin):
 
 
 @admin.register(SecondFactorReset)
-class SecondFactorResetAdmin(admin.ModelAdmin):
+class SecondFactorResetAdmin(SearchMixin, admin.ModelAdmin):
     """Second-factor resets asked for, waiting, done or cancelled: a record, read-only.
     Asking, approving and cancelling are on the person's own second-factor page."""
 
@@ -578,7 +579,7 @@ class SecondFactorResetAdmin(admin.ModelAdmin):
         return False
 
 
-class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+class AccessAttemptAdmin(SearchMixin, AxesAccessAttemptAdmin):
     """Lockouts (django-axes): an agency admin sees and clears those of their own people."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessAttempt]:

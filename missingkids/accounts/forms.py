@@ -130,10 +130,16 @@ class AdminUserCreationForm(forms.ModelForm):
     # The admin signed in, set by the ModelAdmin: what they may give depends on them.
     actor: User | None = None
 
-    password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput,
+    )
     password2 = forms.CharField(
         label="Password confirmation",
         strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput,
         help_text="Enter the same password again.",
     )

@@ -234,3 +234,32 @@ def test_a_forged_area_in_the_admin_is_a_message(client, admin_user, la_west):
     )
     assert response.status_code == 200
     assert list(Agency.objects.get(pk=la_west.pk).areas.all()) == list(la_west.areas.all())
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"app_label": "accounts", "model_name": "user", "field_name": "agency", "term": "\x00"},
+        {"app_label": "accounts", "model_name": "user", "field_name": "agency", "page": HUGE},
+        {"app_label": "\x00", "model_name": HUGE, "field_name": "agency"},
+        {"app_label": "accounts", "model_name": "contact", "field_name": "abc", "term": "x"},
+    ],
+)
+def test_the_admin_agency_search_takes_hostile_queries(client, admin_user, query):
+    answering(client).force_login(admin_user)
+    assert client.get(reverse("admin:autocomplete"), query).status_code < 500
+
+
+@pytest.mark.parametrize("term", ["\x00", "a\x00b", HUGE, "9" * 5000, "²", "-1"])
+def test_the_admin_search_box_takes_hostile_words(client, admin_user, term):
+    answering(client).force_login(admin_user)
+    for name in ("user", "agency", "contact", "localauthorityarea", "secondfactorreset"):
+        url = reverse(f"admin:accounts_{name}_changelist")
+        assert client.get(url, {"q": term}).status_code < 500, (name, term)
+    for url in (
+        reverse("admin:notifications_rule_changelist"),
+        reverse("admin:notifications_notification_changelist"),
+        reverse("admin:axes_accessattempt_changelist"),
+        reverse("admin:audit_accesslogentry_changelist"),
+    ):
+        assert client.get(url, {"q": term}).status_code < 500, (url, term)
