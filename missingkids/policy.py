@@ -14,6 +14,10 @@
 - **Retention**: a child's record is kept until their 25th birthday, then erased on a
   partnership admin's confirmation (``oversight.retention``). A partnership may set
   another age with the ``RECORD_RETENTION_AGE`` setting; 25 is the default here.
+- **What may be typed**: no date before ``EARLIEST_DATE`` (nor before the child's date of
+  birth, where the child is known); free text up to ``FREE_TEXT_MAX_LENGTH`` characters;
+  at sign-in an e-mail address up to ``EMAIL_MAX_LENGTH`` and a password up to
+  ``PASSWORD_MAX_LENGTH`` characters.
 
 The child's page, the episode and interview pages, the managers' lists and dashboard
 and the notification engine all read these numbers from here (the engine by evaluating
@@ -51,6 +55,19 @@ DEFAULT_REPEAT_DAYS = 90
 DEFAULT_STUCK_FAILED_ATTEMPTS = 3
 # A child's record is kept until this birthday (unless RECORD_RETENTION_AGE says otherwise).
 DEFAULT_RETENTION_AGE = 25
+
+# What may be typed. No record of this service (a child born, seen, found, placed, or a
+# meeting held) is dated before this: an earlier date is a typing slip (a year of "1",
+# "201" or "1926").
+EARLIEST_DATE = dt.date(2000, 1, 1)
+# The longest free text a box accepts (about 3,000 words): ample for any account, and it
+# keeps a pasted or forged megabyte out of the record with a message saying why.
+FREE_TEXT_MAX_LENGTH = 20_000
+# The longest e-mail address there can be (RFC 5321: 254 characters), and a bound on a
+# password typed at sign-in, far beyond any real one, so hashing is never asked to chew
+# on a megabyte.
+EMAIL_MAX_LENGTH = 254
+PASSWORD_MAX_LENGTH = 1_000
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from django.utils.html import format_html
 from missingkids.accounts import access
 from missingkids.accounts.admin import AgencyAdmin, ContactAdmin
 from missingkids.accounts.models import Agency, Contact
+from missingkids.admin_search import SearchMixin
 
 from .engine import ROLE_AGENCY_KINDS
 from .models import DeliveryAttempt, EmailRequeue, Notification, Rule, RuleVersion
@@ -53,7 +54,7 @@ class RuleVersionInline(admin.TabularInline):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(SearchMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "step",
@@ -216,7 +217,7 @@ class EmailRequeueInline(admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(SearchMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "step",

@@ -10,6 +10,8 @@ from crispy_forms_gds.layout import Field, Layout, Submit
 from django import forms
 
 from incidents.forms.fields import UKDateTimeField
+from missingkids.forms import Form
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from .models import Method
 
@@ -32,7 +34,7 @@ def _helper(*fields: Any, submit: str) -> FormHelper:
     return helper
 
 
-class RecordToldForm(forms.Form):
+class RecordToldForm(Form):
     method = forms.ChoiceField(
         label="How did you tell them?",
         choices=TOLD_METHODS,
@@ -48,7 +50,12 @@ class RecordToldForm(forms.Form):
         help_text="Their name and role, for example 'Sam Patel, duty social worker'.",
         error_messages={"required": "Enter who you told"},
     )
-    notes = forms.CharField(label="Notes (optional)", widget=forms.Textarea, required=False)
+    notes = forms.CharField(
+        label="Notes (optional)",
+        max_length=FREE_TEXT_MAX_LENGTH,
+        widget=forms.Textarea,
+        required=False,
+    )
 
     def __init__(self, *args: Any, not_before: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,7 +77,7 @@ class RecordToldForm(forms.Form):
         return told_at
 
 
-class CancelForm(forms.Form):
+class CancelForm(Form):
     reason = forms.CharField(
         label="Why is this notification no longer needed?",
         max_length=300,
@@ -83,7 +90,7 @@ class CancelForm(forms.Form):
         self.helper = _helper(Field.textarea("reason", rows=4), submit="Cancel the notification")
 
 
-class AcknowledgeForm(forms.Form):
+class AcknowledgeForm(Form):
     name = forms.CharField(
         label="Your name (optional)",
         max_length=200,

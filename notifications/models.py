@@ -164,7 +164,10 @@ class Rule(models.Model):
     message = models.CharField(
         max_length=300, blank=True, help_text="What the recipient is asked to do, if anything."
     )
-    basis = models.TextField(help_text="Why this rule exists: guidance, protocol or audit finding.")
+    basis = models.TextField(
+        max_length=policy.FREE_TEXT_MAX_LENGTH,
+        help_text="Why this rule exists: guidance, protocol or audit finding.",
+    )
     active = models.BooleanField(default=True)
     # The rules the service ships (notifications/defaults.py) carry the partnership's
     # protocol and statutory guidance: one can be switched off only with a reason,
@@ -178,6 +181,7 @@ class Rule(models.Model):
     switched_off_reason = models.TextField(
         "reason for switching it off",
         blank=True,
+        max_length=policy.FREE_TEXT_MAX_LENGTH,
         help_text="Needed to switch off a rule shipped by default; shown to every manager "
         "on their dashboard while the rule is off.",
     )
@@ -353,7 +357,7 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     told_whom = models.CharField(max_length=200, blank=True)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=policy.FREE_TEXT_MAX_LENGTH)
     cancelled_reason = models.CharField(max_length=300, blank=True)
     # Cancelled because a changed fact means it no longer applies (not by a person, nor
     # because the task was done): such a row is due again if the fact is undone.

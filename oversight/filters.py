@@ -15,6 +15,7 @@ from django import forms
 
 from incidents.models import Episode, RiskGrade
 from missingkids.accounts.models import Agency, LocalAuthorityArea
+from missingkids.forms import Form
 
 YES_NO = [("", "Either"), ("yes", "Yes"), ("no", "No")]
 PERIOD_DAYS = [
@@ -65,7 +66,7 @@ def _yes_no(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
-class ManagerFilterForm(forms.Form):
+class ManagerFilterForm(Form):
     agency = forms.ModelChoiceField(
         label="Agency",
         queryset=Agency.objects.filter(active=True).order_by("name"),

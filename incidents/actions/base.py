@@ -17,7 +17,9 @@ from django.utils import timezone
 from simple_history.utils import get_history_manager_for_model
 
 from missingkids.accounts.models import Agency, User
+from missingkids.policy import EARLIEST_DATE
 
+from ..forms.fields import EARLIEST_DATE_MESSAGE
 from ..models import CaseEvent, Child, Episode
 
 
@@ -166,6 +168,32 @@ def history_write(
     get_history_manager_for_model(model).bulk_history_create(
         [current], update=True, default_user=user, default_change_reason=reason
     )
+
+
+def check_dates_for_child(
+    errors: dict[str, list[str]], child: Child, **values: dt.date | dt.datetime | None
+) -> None:
+    """No date before the service's earliest (missingkids.policy.EARLIEST_DATE), nor
+    before the child was born: a message by each field that is.
+
+    Times are compared by their UK date, so a child born on 27 March may be last seen
+    at 00:30 that day.
+    """
+    born = child.date_of_birth
+    for field, value in values.items():
+        if value is None:
+            continue
+        day = timezone.localtime(value).date() if isinstance(value, dt.datetime) else value
+        if day < EARLIEST_DATE:
+            message = EARLIEST_DATE_MESSAGE
+        elif born is not None and day < born:
+            message = (
+                f"The date must be on or after the child's date of birth, {born.day} {born:%B %Y}"
+            )
+        else:
+            continue
+        if message not in errors.get(field, []):
+            errors.setdefault(field, []).append(message)
 
 
 def raise_if_errors(errors: dict[str, list[str]]) -> None:

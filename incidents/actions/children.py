@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+from missingkids.policy import EARLIEST_DATE
 
 from .. import access, notices, rights
 from ..models import (
@@ -38,7 +39,15 @@ from ..validators import (
     validate_nhs_number,
     validate_uk_postcode,
 )
-from .base import event_record, history_write, raise_if_errors, refuse, update_versioned
+from .base import (
+    EARLIEST_DATE_MESSAGE,
+    check_dates_for_child,
+    event_record,
+    history_write,
+    raise_if_errors,
+    refuse,
+    update_versioned,
+)
 
 # The service is for children: anyone 18 or over is an adult and is not recorded here.
 ADULT_AGE = 18
@@ -86,8 +95,11 @@ def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
 
 
 def _check_not_future(errors: dict[str, list[str]], field: str, day: dt.date | None) -> None:
+    """Today or in the past, and not before the service's earliest date."""
     if day is not None and day > timezone.localdate():
         _add(errors, field, "The date must be today or in the past")
+    elif day is not None and day < EARLIEST_DATE:
+        _add(errors, field, EARLIEST_DATE_MESSAGE)
 
 
 def _check_end(
@@ -581,6 +593,7 @@ def _check_involvement(
         _add(errors, "start", "Enter the date the involvement started")
     else:
         _check_not_future(errors, "start", start)
+        check_dates_for_child(errors, child, start=start)
         _check_end(errors, start, end)
     if (
         agency is not None

@@ -29,9 +29,9 @@ from django.db.models import Min
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from .. import rights
-from ..forms.fields import FREE_TEXT_MAX_LENGTH
 from ..models import (
     PULL_FACTORS,
     PUSH_FACTORS,

@@ -39,7 +39,13 @@ from ..models import (
     risk_label,
 )
 from ..rights import Right
-from .base import event_record, history_write, raise_if_errors, update_versioned
+from .base import (
+    check_dates_for_child,
+    event_record,
+    history_write,
+    raise_if_errors,
+    update_versioned,
+)
 
 OPEN_EPISODE_MESSAGE = (
     "This child already has an open missing episode. Record the return on that episode "
@@ -143,6 +149,11 @@ def _validate_times(values: dict[str, Any], child: Child) -> dict[str, list[str]
     for name, message in future.items():
         if _is_future(values.get(name), now):
             errors.setdefault(name, []).append(message)
+    check_dates_for_child(
+        errors,
+        child,
+        **{name: values.get(name) for name in ("last_seen_at", "reported_at", "found_at")},
+    )
     last_seen = values.get("last_seen_at")
     reported = values.get("reported_at")
     found = values.get("found_at")
@@ -163,14 +174,18 @@ def episode_report_problems(
 ) -> dict[str, list[str]]:
     """What episode_report would refuse about these answers' times and category, keyed by
     field: for the question page to show them all at once, before the check page."""
-    return _validate_times(
-        {
-            "category": category,
-            "reported_at": _utc(reported_at),
-            "last_seen_at": _utc(last_seen_at),
-        },
+    last_seen_at = _utc(last_seen_at)
+    errors = _validate_times(
+        {"category": category, "reported_at": _utc(reported_at), "last_seen_at": last_seen_at},
         child,
     )
+    if _has_open_episode(child):
+        errors.setdefault("__all__", []).append(OPEN_EPISODE_MESSAGE)
+    elif "last_seen_at" not in errors and last_seen_at is not None:
+        other = overlapping_episode(child, last_seen_at, None)
+        if other is not None:
+            errors.setdefault("last_seen_at", []).append(overlap_message(other))
+    return errors
 
 
 def _flag_values(flags: dict[str, Any] | None) -> dict[str, Any]:
@@ -189,6 +204,35 @@ def _flags_set(episode: Episode) -> list[str]:
 
 def _has_open_episode(child: Child) -> bool:
     return Episode.objects.filter(child=child, found_at__isnull=True).exists()
+
+
+def overlapping_episode(
+    child: Child,
+    last_seen_at: dt.datetime,
+    found_at: dt.datetime | None,
+    *,
+    exclude: Episode | None = None,
+) -> Episode | None:
+    """Another episode of the child whose time missing (last seen until found, open-ended
+    while the child is still missing) overlaps this one's. One child is missing once at
+    a time; on PostgreSQL the exclusion constraint episode_times_do_not_overlap holds
+    the same rule against any writer."""
+    others = Episode.objects.filter(child=child).filter(
+        Q(found_at__isnull=True) | Q(found_at__gt=last_seen_at)
+    )
+    if found_at is not None:
+        others = others.filter(last_seen_at__lt=found_at)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    return others.order_by("last_seen_at").first()
+
+
+def overlap_message(other: Episode) -> str:
+    until = f"found {_local(other.found_at)}" if other.found_at else "still missing"
+    return (
+        f"This overlaps the child's episode last seen {_local(other.last_seen_at)}, {until}. "
+        "A child's episodes cannot overlap: check the times"
+    )
 
 
 # Report ---------------------------------------------------------------------------------
@@ -223,12 +267,9 @@ def episode_report(
     police_grade = standing.may(Right.GRADE_RISK)
     flag_values = _flag_values(flags)
     reported_at, last_seen_at = _utc(reported_at), _utc(last_seen_at)
-    values: dict[str, Any] = {
-        "category": category,
-        "reported_at": reported_at,
-        "last_seen_at": last_seen_at,
-    }
-    errors = _validate_times(values, child)
+    errors = episode_report_problems(
+        child=child, category=category, reported_at=reported_at, last_seen_at=last_seen_at
+    )
     if risk not in RiskGrade.values:
         errors.setdefault("risk", []).append("Select the risk grade")
     if not (risk_rationale or "").strip():
@@ -239,8 +280,6 @@ def episode_report(
         errors.setdefault("reported_by_name", []).append("Enter who reported the child missing")
     if not (circumstances or "").strip():
         errors.setdefault("circumstances", []).append("Enter the circumstances")
-    if _has_open_episode(child):
-        errors.setdefault("__all__", []).append(OPEN_EPISODE_MESSAGE)
     raise_if_errors(errors)
 
     try:
@@ -267,6 +306,9 @@ def episode_report(
     except IntegrityError:
         if _has_open_episode(child):
             raise ValidationError({"__all__": [OPEN_EPISODE_MESSAGE]}) from None
+        other = overlapping_episode(child, last_seen_at, None)
+        if other is not None:
+            raise ValidationError({"last_seen_at": [overlap_message(other)]}) from None
         raise
 
     RiskGrading.objects.create(
@@ -548,15 +590,29 @@ def episode_update(
         errors.setdefault("circumstances", []).append("Enter the circumstances")
     if "how_returned" in fields and fields["how_returned"] not in Episode.HowReturned.values:
         errors.setdefault("how_returned", []).append("Select how the child returned")
+    if not errors and "last_seen_at" in fields:
+        other = overlapping_episode(
+            child, merged["last_seen_at"], merged["found_at"], exclude=episode
+        )
+        if other is not None:
+            errors.setdefault("last_seen_at", []).append(overlap_message(other))
     raise_if_errors(errors)
 
-    changes = update_versioned(
-        episode,
-        expected_version=expected_version,
-        values=fields,
-        what="episode",
-        acting_user=acting_user,
-    )
+    try:
+        changes = update_versioned(
+            episode,
+            expected_version=expected_version,
+            values=fields,
+            what="episode",
+            acting_user=acting_user,
+        )
+    except IntegrityError:  # lost a race with another change of the child's episodes
+        other = overlapping_episode(
+            child, merged["last_seen_at"], merged["found_at"], exclude=episode
+        )
+        if other is None:
+            raise
+        raise ValidationError({"last_seen_at": [overlap_message(other)]}) from None
     if not changes:
         return episode
     if "last_seen_at" in changes:
@@ -624,16 +680,30 @@ def episode_correct_return_time(
         )
     if not reason:
         errors.setdefault("reason", []).append("Enter why the return time is being corrected")
+    if "found_at" not in errors:
+        other = overlapping_episode(
+            episode.child, current["last_seen_at"], found_at, exclude=episode
+        )
+        if other is not None:
+            errors.setdefault("found_at", []).append(overlap_message(other))
     raise_if_errors(errors)
 
     previous = current["found_at"]
-    changes = update_versioned(
-        episode,
-        expected_version=expected_version,
-        values={"found_at": found_at},
-        what="episode",
-        acting_user=acting_user,
-    )
+    try:
+        changes = update_versioned(
+            episode,
+            expected_version=expected_version,
+            values={"found_at": found_at},
+            what="episode",
+            acting_user=acting_user,
+        )
+    except IntegrityError:  # lost a race with another change of the child's episodes
+        other = overlapping_episode(
+            episode.child, current["last_seen_at"], found_at, exclude=episode
+        )
+        if other is None:
+            raise
+        raise ValidationError({"found_at": [overlap_message(other)]}) from None
     correction = ReturnTimeCorrection.objects.create(
         episode=episode,
         previous_found_at=previous,

@@ -41,7 +41,14 @@ from ..models import (
     SharingMethod,
 )
 from ..rights import Right
-from .base import StaleEdit, event_record, history_write, raise_if_errors, update_versioned
+from .base import (
+    StaleEdit,
+    check_dates_for_child,
+    event_record,
+    history_write,
+    raise_if_errors,
+    update_versioned,
+)
 
 FUTURE_MESSAGE = "The date and time must not be in the future"
 MAX_AGREED_ACTIONS = 3
@@ -745,6 +752,8 @@ def challenge_raise(
         errors["raised_at"] = ["Enter when you raised the challenge"]
     elif _is_future(raised_at):
         errors["raised_at"] = [FUTURE_MESSAGE]
+    else:
+        check_dates_for_child(errors, child, raised_at=raised_at)
     raise_if_errors(errors)
     with transaction.atomic():
         challenge = Challenge.objects.create(

@@ -18,12 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from .. import rights
-from ..forms.fields import FREE_TEXT_MAX_LENGTH
 from ..models import CaseEvent, Child, StrategyMeeting, StrategyMeetingAttendee, SupervisionNote
 from ..rights import Right
-from .base import event_record, raise_if_errors
+from .base import check_dates_for_child, event_record, raise_if_errors
 
 FUTURE_DATE_MESSAGE = "The date must be today or in the past"
 
@@ -53,6 +53,8 @@ def strategy_meeting_record(
         errors["held_on"] = ["Enter the date of the meeting"]
     elif held_on > timezone.localdate():
         errors["held_on"] = [FUTURE_DATE_MESSAGE]
+    else:
+        check_dates_for_child(errors, child, held_on=held_on)
     if not agencies:
         errors["attendee_agencies"] = ["Select at least one agency that attended"]
     if _blank(decisions):

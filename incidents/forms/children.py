@@ -14,10 +14,12 @@ from crispy_forms_gds.layout import HTML, Field, Fieldset, Layout, Size, Submit
 from django import forms
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea
+from missingkids.forms import Form
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from ..models import Gender, Involvement, LegalStatus, Placement
 from ..validators import validate_nhs_number, validate_uk_postcode
-from .fields import FREE_TEXT_MAX_LENGTH, UKDateField
+from .fields import UKDateField
 
 NAME_MAX = 100
 
@@ -29,7 +31,7 @@ def _helper(*fields: Any, submit: str) -> FormHelper:
     return helper
 
 
-class ChildSearchForm(forms.Form):
+class ChildSearchForm(Form):
     """Posted, never sent in a URL: see ``incidents.views.children.child_search``."""
 
     q = forms.CharField(
@@ -53,7 +55,7 @@ class ChildSearchForm(forms.Form):
         )
 
 
-class ChildIdentityForm(forms.Form):
+class ChildIdentityForm(Form):
     """Identity and profile: the fields anyone working the case may keep."""
 
     first_name = forms.CharField(
@@ -241,7 +243,7 @@ class ChildEditForm(ChildIdentityForm):
         return {k: v for k, v in self.cleaned_data.items() if k != "version"}
 
 
-class LegalStatusForm(forms.Form):
+class LegalStatusForm(Form):
     status = forms.ChoiceField(
         label="New legal status",
         choices=LegalStatus.choices,
@@ -259,7 +261,7 @@ class LegalStatusForm(forms.Form):
         )
 
 
-class PlacementForm(forms.Form):
+class PlacementForm(Form):
     type = forms.ChoiceField(
         label="Type of placement",
         choices=Placement.Type.choices,
@@ -304,7 +306,7 @@ class PlacementForm(forms.Form):
         )
 
 
-class EndDateForm(forms.Form):
+class EndDateForm(Form):
     end = UKDateField(label="End date")
 
     def __init__(self, *args: Any, submit: str = "Save", **kwargs: Any) -> None:
@@ -312,7 +314,7 @@ class EndDateForm(forms.Form):
         self.helper = _helper(Field("end"), submit=submit)
 
 
-class InvolvementForm(forms.Form):
+class InvolvementForm(Form):
     agency = forms.ModelChoiceField(
         queryset=Agency.objects.filter(active=True),
         empty_label="Select an agency",
@@ -374,7 +376,7 @@ class InvolvementRequestForm(InvolvementForm):
         )
 
 
-class InvolvementAnswerForm(forms.Form):
+class InvolvementAnswerForm(Form):
     decision = forms.ChoiceField(
         label="Do you want to record this agency as involved?",
         choices=[("accept", "Yes, record it"), ("decline", "No, decline the request")],

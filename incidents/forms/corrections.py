@@ -37,18 +37,6 @@ def _reason() -> Any:
     return _text("Why are you changing it?", help_text=REASON_HINT)
 
 
-def first_input_id(form: forms.Form, name: str) -> str:
-    """The id of the first input of a question as crispy-forms-gds renders it, for a
-    "Change" link to land on: radios and checkboxes are numbered from 1, the parts of a
-    date from 0 (the day)."""
-    widget = form.fields[name].widget
-    if isinstance(widget, (forms.RadioSelect, forms.CheckboxSelectMultiple)):
-        return f"id_{name}_1"
-    if isinstance(widget, forms.MultiWidget):
-        return f"id_{name}_0"
-    return f"id_{name}"
-
-
 class SafeAndWellCorrectForm(VersionedForm, SafeAndWellForm):
     """The check's questions; its sharing is recorded once and is not changed here."""
 

@@ -16,10 +16,12 @@ from django import forms
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
+from missingkids.forms import Form
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from ..models import EPISODE_RISK_CHOICES, Child, Episode, RiskGrade
 from ..validators import normalise_postcode, validate_uk_postcode
-from .fields import FREE_TEXT_MAX_LENGTH, UKDateTimeField
+from .fields import UKDateTimeField
 
 FLAG_CHOICES = [
     (name, str(Episode._meta.get_field(name).verbose_name).capitalize())
@@ -86,7 +88,7 @@ class _LocationMixin:
             )
 
 
-class EpisodeDetailsForm(_LocationMixin, forms.Form):
+class EpisodeDetailsForm(_LocationMixin, Form):
     """The details of the report, shared by the report page and the edit page."""
 
     category = CategoryField(
@@ -164,8 +166,16 @@ class EpisodeDetailsForm(_LocationMixin, forms.Form):
         ]
 
     def clean(self) -> dict[str, Any]:
+        from ..actions.base import check_dates_for_child  # the actions hold the rule
+
         data = super().clean()
         self.clean_postcode_of("last_seen")
+        errors: dict[str, list[str]] = {}
+        times = {name: data.get(name) for name in ("reported_at", "last_seen_at")}
+        check_dates_for_child(errors, self.child, **times)
+        for name, messages in errors.items():
+            for message in messages:
+                self.add_error(name, message)
         return data
 
     def flag_values(self) -> dict[str, Any]:
@@ -290,7 +300,7 @@ def initial_from_episode(episode: Episode) -> dict[str, Any]:
     return initial
 
 
-class RegradeForm(forms.Form):
+class RegradeForm(Form):
     grade = forms.ChoiceField(
         label="New risk grade",
         choices=RiskGrade.choices,
@@ -323,7 +333,7 @@ class RegradeForm(forms.Form):
         )
 
 
-class ReturnForm(_LocationMixin, forms.Form):
+class ReturnForm(_LocationMixin, Form):
     found_at = UKDateTimeField(label="When was the child found or did they return?")
     found_with = forms.CharField(
         label="Who were they with? (optional)", max_length=300, required=False
@@ -380,7 +390,7 @@ class ReturnForm(_LocationMixin, forms.Form):
         return data
 
 
-class ReturnTimeForm(forms.Form):
+class ReturnTimeForm(Form):
     found_at = UKDateTimeField(label="When was the child actually found or did they return?")
     reason = forms.CharField(
         label="Why are you correcting the return time?",
@@ -405,7 +415,7 @@ class ReturnTimeForm(forms.Form):
         )
 
 
-class CloseForm(forms.Form):
+class CloseForm(Form):
     reason = forms.CharField(
         label="Why are you closing this episode?",
         max_length=FREE_TEXT_MAX_LENGTH,
@@ -422,7 +432,7 @@ class CloseForm(forms.Form):
         self.helper.layout = Layout(Field.textarea("reason", rows=5), Submit("submit", "Close"))
 
 
-class OpenEpisodesFilterForm(forms.Form):
+class OpenEpisodesFilterForm(Form):
     risk = forms.ChoiceField(
         label="Risk", choices=[("", "Any risk"), *EPISODE_RISK_CHOICES], required=False
     )

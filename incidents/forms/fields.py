@@ -17,12 +17,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from missingkids.policy import EARLIEST_DATE
+
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 # A minute's grace for clocks that differ a little between a device and the server.
 FUTURE_GRACE = dt.timedelta(minutes=1)
-# The longest free text a box accepts (about 3,000 words): ample for any account, and it
-# keeps a pasted or forged megabyte out of the record with a message saying why.
-FREE_TEXT_MAX_LENGTH = 20_000
+EARLIEST_DATE_MESSAGE = f"The date must be on or after {EARLIEST_DATE.day} {EARLIEST_DATE:%B %Y}"
 
 _TIME = re.compile(r"^\s*(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?\s*$", re.IGNORECASE)
 
@@ -59,34 +59,45 @@ def london_datetime(day: dt.date, time: dt.time) -> dt.datetime:
     return aware
 
 
-def _real_date(day: Any, month: Any, year: Any) -> dt.date:
-    """The date typed, or the message by the field: a day of 99999999999999999999 is an
-    OverflowError in Python's date, not a ValueError, and must not become a server error."""
+def _number(text: Any, *, most_digits: int) -> int | None:
+    """The number typed in one part of a date, or None if it is not a plain number of at
+    most ``most_digits`` digits (leading zeros aside). Never int() on a string of 5,000
+    digits, nor on a superscript digit that str.isdigit() accepts."""
+    text = str(text or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    significant = text.lstrip("0")
+    if len(significant) > most_digits:
+        return None
+    return int(significant or "0")
+
+
+def real_date(day: Any, month: Any, year: Any) -> dt.date:
+    """The date typed in the three boxes, or a message by the field naming the part that
+    is wrong. However many digits are typed, the answer is a message, never an
+    OverflowError or ValueError from Python's date."""
+    day_number = _number(day, most_digits=2)
+    if day_number is None or not 1 <= day_number <= 31:
+        raise ValidationError("Day must be a real day, from 1 to 31", code="invalid_day")
+    month_number = _number(month, most_digits=2)
+    if month_number is None or not 1 <= month_number <= 12:
+        raise ValidationError("Month must be a real month, from 1 to 12", code="invalid_month")
+    year_text = str(year or "").strip()
+    if len(year_text) != 4 or _number(year_text, most_digits=4) is None:
+        raise ValidationError("Year must include 4 numbers", code="year_digits")
     try:
-        return dt.date(int(year), int(month), int(day))
-    except (ValueError, OverflowError):
+        return dt.date(int(year_text), month_number, day_number)
+    except ValueError:  # 31 February, 29 February outside a leap year
         raise ValidationError("The date must be a real date", code="invalid_date") from None
 
 
-class RecordsChoiceField(forms.ModelMultipleChoiceField):
-    """Several records by id, refusing ids no record can have with the field's message.
-
-    Django looks the chosen ids up with ``IN``, which, unlike ``=``, passes a forged id
-    beyond the database's integer range to the database (an error, not "no such record").
-    """
-
-    MAX_ID = 2**63 - 1
-
-    def _check_values(self, value: Any) -> Any:
-        for pk in value or ():
-            text = str(pk)
-            if text.isdigit() and int(text) > self.MAX_ID:
-                raise ValidationError(
-                    self.error_messages["invalid_choice"],
-                    code="invalid_choice",
-                    params={"value": text[:20]},
-                )
-        return super()._check_values(value)
+def check_not_too_early(value: dt.date | dt.datetime | None) -> None:
+    """No date before the service's earliest (missingkids.policy.EARLIEST_DATE)."""
+    if value is None:
+        return
+    day = timezone.localtime(value).date() if isinstance(value, dt.datetime) else value
+    if day < EARLIEST_DATE:
+        raise ValidationError(EARLIEST_DATE_MESSAGE, code="too_early")
 
 
 class UKDateField(DateInputField):
@@ -106,12 +117,11 @@ class UKDateField(DateInputField):
         day, month, year = data_list
         if not (day and month and year):
             return None
-        if len(str(year)) != 4:
-            raise ValidationError("The year must include 4 numbers", code="year_digits")
-        return _real_date(day, month, year)
+        return real_date(day, month, year)
 
     def validate(self, value: Any) -> None:
         super().validate(value)
+        check_not_too_early(value)
         if value and not self.allow_future and value > timezone.localdate():
             raise ValidationError("The date must be today or in the past", code="future")
 
@@ -184,16 +194,13 @@ class UKDateTimeField(forms.MultiValueField):
         day, month, year, time_text = (list(data_list) + [None] * 4)[:4]
         if not (day and month and year and time_text):
             raise ValidationError(self.error_messages["incomplete"], code="incomplete")
-        if not (str(day).isdigit() and str(month).isdigit() and str(year).isdigit()):
-            raise ValidationError("The date must be a real date", code="invalid_date")
-        if len(str(year)) != 4:
-            raise ValidationError("The year must include 4 numbers", code="year_digits")
-        day_value = _real_date(day, month, year)
+        day_value = real_date(day, month, year)
         # In UTC: adding hours to a London-zoned datetime in Python counts wall-clock
         # hours, which is an hour out across a clock change.
         return london_datetime(day_value, parse_time(str(time_text))).astimezone(dt.UTC)
 
     def validate(self, value: Any) -> None:
         super().validate(value)
+        check_not_too_early(value)
         if value and not self.allow_future and value > timezone.now() + FUTURE_GRACE:
             raise ValidationError("The date and time must not be in the future", code="future")

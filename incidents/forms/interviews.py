@@ -14,6 +14,8 @@ from crispy_forms_gds.layout import HTML, Field, Fieldset, Layout, Size, Submit
 from django import forms
 
 from missingkids.accounts.models import Agency
+from missingkids.forms import Form
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from ..actions.interviews import MAX_AGREED_ACTIONS
 from ..models import (
@@ -25,7 +27,7 @@ from ..models import (
     InterviewAttempt,
     SharingMethod,
 )
-from .fields import FREE_TEXT_MAX_LENGTH, UKDateField, UKDateTimeField
+from .fields import UKDateField, UKDateTimeField
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 SHARING_METHODS = SharingMethod.choices
@@ -69,7 +71,7 @@ def _helper(*fields: Any, submit: str) -> FormHelper:
     return helper
 
 
-class VersionedForm(forms.Form):
+class VersionedForm(Form):
     """Carries the version of the record the form was drawn from (see update_versioned)."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
@@ -81,7 +83,7 @@ class VersionedForm(forms.Form):
         self.data = data
 
 
-class SafeAndWellForm(forms.Form):
+class SafeAndWellForm(Form):
     officer_name = forms.CharField(
         label="Officer's name",
         max_length=200,
@@ -143,7 +145,7 @@ class SafeAndWellForm(forms.Form):
         )
 
 
-class SafeAndWellShareForm(forms.Form):
+class SafeAndWellShareForm(Form):
     shared_at = _when(
         "When it was shared with the local authority",
         help_text="Not before the check was done. For example, 27 3 2026 and 14:30",
@@ -171,7 +173,7 @@ class SafeAndWellShareForm(forms.Form):
         )
 
 
-class AttemptForm(forms.Form):
+class AttemptForm(Form):
     attempted_at = _when("When the attempt was made")
     method = forms.ChoiceField(
         label="How was the child contacted?",
@@ -317,7 +319,7 @@ class InterviewDeclinedForm(VersionedForm):
         )
 
 
-class ChallengeForm(forms.Form):
+class ChallengeForm(Form):
     challenged_agency = forms.ModelChoiceField(
         label="Whose decision did you challenge?",
         queryset=Agency.objects.none(),

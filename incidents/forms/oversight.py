@@ -14,9 +14,11 @@ from django import forms
 from django.db.models import Case, IntegerField, Value, When
 
 from missingkids.accounts.models import Agency
+from missingkids.forms import Form, RecordsChoiceField
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from ..models import Child
-from .fields import FREE_TEXT_MAX_LENGTH, RecordsChoiceField, UKDateField
+from .fields import UKDateField
 
 
 def _helper(*fields: Any, submit: str) -> FormHelper:
@@ -39,7 +41,7 @@ def _text(label: str, *, required: bool, message: str = "", **kwargs: Any) -> fo
     )
 
 
-class StrategyMeetingForm(forms.Form):
+class StrategyMeetingForm(Form):
     held_on = UKDateField(label="Date of the meeting", help_text="For example, 27 3 2026")
     attendee_agencies = RecordsChoiceField(
         label="Which agencies attended?",
@@ -87,7 +89,7 @@ class StrategyMeetingForm(forms.Form):
         )
 
 
-class SupervisionNoteForm(forms.Form):
+class SupervisionNoteForm(Form):
     note = _text(
         "Supervision note",
         required=True,

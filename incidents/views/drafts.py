@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
-from ..forms.corrections import first_input_id
+from missingkids.accounts.templatetags.govuk_forms import first_input_id
 
 
 def _key(name: str, pk: int) -> str:
@@ -65,7 +65,7 @@ def answers(form: forms.Form, *, skip: tuple[str, ...] = ()) -> list[dict[str, s
         if name == "version" or name in skip or isinstance(field.widget, forms.HiddenInput):
             continue
         label = str(field.label or name.replace("_", " ").capitalize())
-        rows.append({"label": label, "value": _shown(form, name), "id": first_input_id(form, name)})
+        rows.append({"label": label, "value": _shown(form, name), "id": first_input_id(form[name])})
     return rows
 
 

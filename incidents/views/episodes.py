@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
+from django.forms import MultiWidget
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, URLPattern, path, reverse
@@ -568,7 +569,15 @@ def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
     rights.require(request.user, Right.REPORT_EPISODE, episode.child)
     child = episode.child
     kwargs = {"child": child, "user": request.user, "episode": episode}
-    if request.method == "POST":
+    drawn_from = _posted_version(request)
+    if request.method == "POST" and drawn_from is not None and drawn_from != episode.version:
+        # Someone saved the episode since this form was drawn. Said first, before the
+        # fields are checked against a record the person has not seen (a return
+        # recorded meanwhile adds questions their page did not have).
+        form = _stale_form(
+            request, EpisodeEditForm, pk, StaleEdit("episode"), since=drawn_from, **kwargs
+        )
+    elif request.method == "POST":
         form = EpisodeEditForm(request.POST, **kwargs)
         if form.is_valid():
             data = form.cleaned_data
@@ -603,7 +612,9 @@ def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
                         **fields,
                     )
             except StaleEdit as error:
-                form = _stale_form(request, EpisodeEditForm, pk, error, **kwargs)
+                form = _stale_form(
+                    request, EpisodeEditForm, pk, error, since=data["version"], **kwargs
+                )
             except ValidationError as error:
                 _add_errors(form, error)
             else:
@@ -622,16 +633,107 @@ def episode_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _posted_version(request: HttpRequest) -> int | None:
+    """The version of the record the posted form was drawn from, if it could be one."""
+    text = request.POST.get("version", "") if request.method == "POST" else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+
+
+# What the conflict message names when it says what changed meanwhile.
+_WATCHED_FIELDS = (
+    "category",
+    "reported_at",
+    "reported_by_name",
+    "reported_by_agency",
+    "last_seen_at",
+    "last_seen_location",
+    "last_seen_address",
+    "circumstances",
+    "police_reference",
+    *Episode.FLAG_FIELDS,
+    "flag_other",
+    "risk",
+    "found_at",
+    "found_location",
+    "found_address",
+    "found_with",
+    "how_returned",
+    "return_notes",
+    "closed_at",
+)
+
+
+def _changed_since(pk: int, version: int | None) -> list[str]:
+    """What differs between the episode as it was at ``version`` and as it is now, in
+    words ("the return was recorded", "circumstances")."""
+    if version is None:
+        return []
+    current = Episode.objects.get(pk=pk)
+    then = (
+        Episode.history.filter(id=pk, version=version)  # type: ignore[attr-defined]
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+    if then is None:
+        return []
+    changed = []
+    for name in _WATCHED_FIELDS:
+        field = Episode._meta.get_field(name)
+        if getattr(then, field.attname) == getattr(current, field.attname):
+            continue
+        if name == "found_at" and getattr(then, field.attname) is None:
+            changed.insert(0, "the child's return was recorded")
+        elif name == "closed_at":
+            changed.append("the episode was closed")
+        else:
+            changed.append(str(field.verbose_name))
+    return changed
+
+
 def _stale_form(
-    request: HttpRequest, form_class: type, pk: int, error: StaleEdit, **kwargs: Any
+    request: HttpRequest,
+    form_class: type,
+    pk: int,
+    error: StaleEdit,
+    *,
+    since: int | None = None,
+    **kwargs: Any,
 ) -> Any:
     """Their input kept, now based on the current version so that saving again is a
-    deliberate overwrite after seeing the conflict."""
+    deliberate overwrite after seeing the conflict, which says what changed.
+
+    Only the conflict and the messages about what they typed are shown: questions the
+    record has gained meanwhile (the return, once recorded) were never on their page,
+    so they are offered, not reported as missing."""
     data = request.POST.copy()
-    data["version"] = str(Episode.objects.values_list("version", flat=True).get(pk=pk))
+    current = Episode.objects.select_related("last_seen_location", "found_location").get(pk=pk)
+    data["version"] = str(current.version)
+    posted = {name.rsplit("_", 1)[0] if name[-2:-1] == "_" else name for name in request.POST}
+    if form_class is EpisodeEditForm:
+        # Questions their page did not have start from the record as it now stands, so
+        # saving again does not blank what someone else recorded.
+        fields = form_class(**kwargs).fields
+        for name, value in initial_from_episode(current).items():
+            if name in posted or name not in fields or value is None:
+                continue
+            widget = fields[name].widget
+            if isinstance(widget, MultiWidget):
+                for index, part in enumerate(widget.decompress(value)):
+                    data[f"{name}_{index}"] = "" if part is None else str(part)
+            elif isinstance(value, list):
+                data.setlist(name, [str(v) for v in value])
+            else:
+                data[name] = str(value)
     form = form_class(data, **kwargs)
     form.is_valid()
-    form.add_error(None, error)
+    for name in list(form.errors):
+        if name != "__all__" and name not in posted:
+            del form.errors[name]
+    changed = _changed_since(pk, since)
+    message = error.message
+    if changed:
+        message += " Changed meanwhile: " + ", ".join(changed) + "."
+    form.add_error(None, ValidationError(message, code="stale"))
     return form
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.contrib import admin, messages
+from django.contrib.admin import widgets as admin_widgets
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,6 +24,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+
+from missingkids.admin_search import SearchMixin
+from missingkids.forms import RecordsChoiceField, could_be_id
 
 from . import access, configuration, resets
 from .forms import AdminUserChangeForm, AdminUserCreationForm, SecondFactorResetRequestForm
@@ -36,6 +40,36 @@ from .models import (
 )
 
 Kind = ConfigurationChange.Kind
+
+
+class AutocompleteSelect(admin_widgets.AutocompleteSelect):
+    """Django's, drawing a forged or mistyped choice ("abc", a 20-digit number) as no
+    choice, with the form's "Select a valid choice" message by it, instead of passing
+    it to the database and failing."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        return super().optgroups(name, [v for v in value if could_be_id(v)], attr)
+
+
+class SafeAutocompleteMixin:
+    """Autocomplete fields drawn with the AutocompleteSelect above, and several records
+    chosen by id checked for ids no record can have before the database is asked."""
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs.setdefault("form_class", RecordsChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):  # type: ignore[attr-defined]
+            kwargs["widget"] = AutocompleteSelect(
+                db_field,
+                self.admin_site,  # type: ignore[attr-defined]
+                using=kwargs.get("using"),
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
 
 admin.site.site_header = "Missing children: configuration"
 admin.site.site_title = "Missing children configuration"
@@ -75,7 +109,7 @@ def change_history_table(changes: list[ConfigurationChange]) -> SafeString | str
 
 
 @admin.register(LocalAuthorityArea)
-class LocalAuthorityAreaAdmin(admin.ModelAdmin):
+class LocalAuthorityAreaAdmin(SearchMixin, admin.ModelAdmin):
     list_display = ["name", "code"]
     search_fields = ["name", "code"]
 
@@ -96,7 +130,7 @@ class ContactInline(admin.TabularInline):
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(SearchMixin, SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "annex_a_code", "area_names", "contact_count", "active"]
     list_filter = ["kind", "active", "areas"]
     search_fields = ["name", "contacts__name", "contacts__email"]
@@ -196,7 +230,7 @@ class AgencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(SearchMixin, SafeAutocompleteMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "role_title",
@@ -292,7 +326,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SearchMixin, SafeAutocompleteMixin, BaseUserAdmin):
     form = AdminUserChangeForm
     add_form = AdminUserCreationForm
     list_display = ["name", "email", "agency", "role", "is_active", "last_login"]
@@ -504,7 +538,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(SecondFactorReset)
-class SecondFactorResetAdmin(admin.ModelAdmin):
+class SecondFactorResetAdmin(SearchMixin, admin.ModelAdmin):
     """Second-factor resets asked for, waiting, done or cancelled: a record, read-only.
     Asking, approving and cancelling are on the person's own second-factor page."""
 
@@ -562,7 +596,7 @@ class SecondFactorResetAdmin(admin.ModelAdmin):
         return False
 
 
-class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+class AccessAttemptAdmin(SearchMixin, AxesAccessAttemptAdmin):
     """Lockouts (django-axes): an agency admin sees and clears those of their own people."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessAttempt]:

@@ -9,11 +9,14 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, UserChangeForm
 
+from missingkids.forms import Form, PlainLimitsMixin
+from missingkids.policy import EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH
+
 from .access import may_assign_address
 from .models import Agency, User, normalise_email
 
 
-class SignInForm(AuthenticationForm):
+class SignInForm(PlainLimitsMixin, AuthenticationForm):
     """E-mail and password. A failure says the same thing whatever was wrong."""
 
     error_messages = {
@@ -23,6 +26,10 @@ class SignInForm(AuthenticationForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Beyond these no account can match: a message by the field (PlainLimitsMixin),
+        # and nothing reaches the lockout's records, whose columns are 255 characters.
+        self.fields["username"].max_length = EMAIL_MAX_LENGTH
+        self.fields["password"].max_length = PASSWORD_MAX_LENGTH
         self.fields["username"].label = "E-mail address"
         self.fields["username"].widget.attrs.update(
             {"autocomplete": "email", "spellcheck": "false"}
@@ -56,7 +63,7 @@ LOCKED_OUT_MESSAGE = (
 )
 
 
-class TwoFactorCodeForm(forms.Form):
+class TwoFactorCodeForm(Form):
     """One code: from the authenticator app, or (when signing in) a recovery code.
 
     ``check`` is given the code and returns an error message, or "" if it was right.
@@ -123,10 +130,16 @@ class AdminUserCreationForm(forms.ModelForm):
     # The admin signed in, set by the ModelAdmin: what they may give depends on them.
     actor: User | None = None
 
-    password1 = forms.CharField(label="Password", strip=False, widget=forms.PasswordInput)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput,
+    )
     password2 = forms.CharField(
         label="Password confirmation",
         strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput,
         help_text="Enter the same password again.",
     )
@@ -179,7 +192,7 @@ class AdminUserChangeForm(UserChangeForm):
         return email
 
 
-class ConfigurationChangeFilterForm(forms.Form):
+class ConfigurationChangeFilterForm(Form):
     """The configuration changes page's filter (a GET form)."""
 
     agency = forms.ModelChoiceField(
@@ -208,7 +221,7 @@ class ConfigurationChangeFilterForm(forms.Form):
         return None
 
 
-class SecondFactorResetRequestForm(forms.Form):
+class SecondFactorResetRequestForm(Form):
     """An admin asks to reset someone's second factor (the admin's own page)."""
 
     reason = forms.CharField(

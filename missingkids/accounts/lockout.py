@@ -36,6 +36,8 @@ from django.http import HttpRequest
 from .models import normalise_email
 
 SECOND_STEP_SUFFIX = " (security code)"
+# django-axes keeps the e-mail address in a column of this many characters.
+USERNAME_MAX_LENGTH = 255
 
 
 def username_from_request(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
@@ -43,14 +45,15 @@ def username_from_request(request: HttpRequest, credentials: dict[str, Any] | No
     as the same account for lockout, as they do for signing in."""
     field = settings.AXES_USERNAME_FORM_FIELD
     if credentials and credentials.get(field):
-        return normalise_email(str(credentials[field]))
+        return normalise_email(str(credentials[field]))[:USERNAME_MAX_LENGTH]
     data = getattr(request, "data", request.POST)
-    return normalise_email(str(data.get(field, "") or ""))
+    return normalise_email(str(data.get(field, "") or ""))[:USERNAME_MAX_LENGTH]
 
 
 def second_step_key(email: str) -> str:
     """What wrong security codes for ``email`` are counted under (and shown in the admin)."""
-    return f"{normalise_email(email)}{SECOND_STEP_SUFFIX}"
+    room = USERNAME_MAX_LENGTH - len(SECOND_STEP_SUFFIX)
+    return f"{normalise_email(email)[:room]}{SECOND_STEP_SUFFIX}"
 
 
 def is_second_step_key(username: str | None) -> bool:

@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
+
 # What each kind of admin may do, as Django permissions; which records they may do it
 # to is decided in missingkids/accounts/access.py. Case records are in neither list: an
 # admin reads or edits cases only if they also hold a case role (they never do in the
@@ -113,7 +115,7 @@ class Agency(models.Model):
         related_name="agencies",
         help_text="The local authority areas this agency serves.",
     )
-    address = models.TextField(blank=True)
+    address = models.TextField(blank=True, max_length=FREE_TEXT_MAX_LENGTH)
     phone = models.CharField(max_length=40, blank=True)
     email = models.EmailField(blank=True, help_text="The agency's shared mailbox, if it has one.")
     active = models.BooleanField(default=True)

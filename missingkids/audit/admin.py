@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
+from missingkids.admin_search import SearchMixin
 from missingkids.spreadsheets import csv_safe
 
 from .log import log_export
@@ -44,7 +45,7 @@ def _may_read_log(request: HttpRequest) -> bool:
 
 
 @admin.register(AccessLogEntry)
-class AccessLogEntryAdmin(admin.ModelAdmin):
+class AccessLogEntryAdmin(SearchMixin, admin.ModelAdmin):
     list_display = ["at", "action", "username", "child_id", "episode_id", "path", "ip_address"]
     list_filter = ["action"]
     search_fields = ["=username", "user__name", "=child_id", "=episode_id", "path"]
@@ -74,7 +75,7 @@ class AccessLogEntryAdmin(admin.ModelAdmin):
     ) -> tuple[QuerySet, bool]:
         # "=child_id" on a non-numeric term would be a database error on PostgreSQL.
         term = search_term.strip()
-        if term and not term.isdigit():
+        if term and not (term.isascii() and term.isdigit()):
             search_fields = ["=username", "user__name", "path"]
             return self._search(request, queryset, term, search_fields), False
         return super().get_search_results(request, queryset, search_term)

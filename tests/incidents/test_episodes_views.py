@@ -657,6 +657,37 @@ def test_edit_stale_shows_conflict_and_keeps_input(client, social_worker, episod
     assert episode.circumstances == "First"
 
 
+def test_edit_drawn_before_a_return_was_recorded_says_so(client, social_worker, episode):
+    """A return recorded meanwhile adds questions the person's page did not have: they
+    get the conflict, saying what changed, not messages about questions never asked."""
+    client.force_login(social_worker)
+    url = reverse("incidents:episode_edit", args=[episode.pk])
+    stale = edit_data(episode, circumstances="My late change")
+    returned = client.post(
+        reverse("incidents:episode_return", args=[episode.pk]),
+        return_data(episode, return_notes="Tired but well"),
+    )
+    assert returned.status_code == 302
+    response = client.post(url, stale)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Someone else changed this episode" in content
+    assert "Changed meanwhile: the child&#x27;s return was recorded" in content
+    assert "Select how the child returned" not in content
+    assert "My late change" in content
+    assert "Tired but well" in content  # the return as recorded, not blanked
+    episode.refresh_from_db()
+    assert episode.circumstances != "My late change"
+    # Saving again, having seen it, keeps the return as recorded.
+    form = response.context["form"]
+    again = {**stale, "version": str(episode.version)}
+    for name in ("found_description", "found_with", "how_returned", "return_notes"):
+        again[name] = form.data.get(name, "")
+    assert client.post(url, again).status_code == 302
+    episode.refresh_from_db()
+    assert (episode.circumstances, episode.return_notes) == ("My late change", "Tired but well")
+
+
 def test_edit_leaves_the_return_time_alone(client, social_worker, returned):
     """The edit page has no return time, and ignores one posted to it."""
     client.force_login(social_worker)

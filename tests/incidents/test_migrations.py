@@ -19,20 +19,22 @@ T0 = dt.datetime(2026, 3, 10, 10, 0, tzinfo=dt.UTC)
 
 
 def _episode(child, reporter, *gradings) -> int:
-    """An episode as before: every grading a plain grading, the latest one its risk."""
+    """An episode as before: every grading a plain grading, the latest one its risk.
+    Each a day after the child's last, as one child's episodes never overlap."""
     last = gradings[-1][1]
+    start = T0 + dt.timedelta(days=Episode.objects.filter(child=child).count())
     episode = EpisodeFactory(
         child=child,
         created_by=reporter,
-        last_seen_at=T0,
-        reported_at=T0,
-        found_at=T0 + dt.timedelta(hours=5),
+        last_seen_at=start,
+        reported_at=start,
+        found_at=start + dt.timedelta(hours=5),
         risk=last,
         risk_rank={"low": 2, "medium": 3, "high": 4}[last],
     )
     for n, (by, grade) in enumerate(gradings):
         RiskGradingFactory(
-            episode=episode, grade=grade, graded_by=by, graded_at=T0 + dt.timedelta(minutes=n)
+            episode=episode, grade=grade, graded_by=by, graded_at=start + dt.timedelta(minutes=n)
         )
     return episode.pk
 
@@ -47,8 +49,9 @@ def test_gradings_by_anyone_but_police_become_reporters_concerns(officer, social
     then_police = _episode(child, social_worker, (social_worker, "high"), (officer, "low"))
     police_then_council = _episode(child, officer, (officer, "medium"), (social_worker, "high"))
     # Imported with no grading history: nothing says who graded it, so it stays.
+    later = T0 + dt.timedelta(days=10)
     imported = EpisodeFactory(
-        child=child, last_seen_at=T0, reported_at=T0, found_at=T0 + dt.timedelta(hours=1)
+        child=child, last_seen_at=later, reported_at=later, found_at=later + dt.timedelta(hours=1)
     ).pk
     assert set(RiskGrading.objects.values_list("kind", flat=True)) == {"police"}
 

@@ -94,11 +94,13 @@ class World:
         if open_one is not None:
             return open_one
         now = timezone.now()
+        # After the returned episode (found 2 hours ago): one child's episodes never
+        # overlap, which PostgreSQL enforces.
         return EpisodeFactory(
             child=self.child,
             created_by=self.child.created_by,
-            last_seen_at=now - dt.timedelta(hours=5),
-            reported_at=now - dt.timedelta(hours=4),
+            last_seen_at=now - dt.timedelta(hours=1, minutes=30),
+            reported_at=now - dt.timedelta(hours=1),
         )
 
 

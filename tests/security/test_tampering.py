@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.forms.fields import FREE_TEXT_MAX_LENGTH
 from incidents.models import Challenge, Child, Placement, ReturnInterview
+from missingkids.policy import FREE_TEXT_MAX_LENGTH
 from tests.factories.incidents import ChildFactory, EpisodeFactory
 
 SCRIPT = "<script>alert(1)</script>"
@@ -191,7 +191,7 @@ def test_an_overlong_field_is_refused_with_a_message(client, case, social_worker
         edit_data(case.child, physical_description="x" * (FREE_TEXT_MAX_LENGTH + 1)),
     )
     assert response.status_code == 200
-    assert f"at most {FREE_TEXT_MAX_LENGTH}" in str(
+    assert f"Enter {FREE_TEXT_MAX_LENGTH:,} characters or fewer" in str(
         response.context["form"].errors["physical_description"]
     )
     assert Child.objects.get(pk=case.child.pk).physical_description == ""
