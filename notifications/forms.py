@@ -42,7 +42,9 @@ class RecordToldForm(Form):
         error_messages={"required": "Select how you told them"},
     )
     told_at = UKDateTimeField(
-        label="When did you tell them?", help_text="For example, 27 3 2026 and 14:30"
+        label="When did you tell them?",
+        what="date and time you told them",
+        help_text="For example, 27 3 2026 and 14:30",
     )
     told_whom = forms.CharField(
         label="Who did you tell?",

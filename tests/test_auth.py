@@ -181,3 +181,11 @@ def test_unknown_page_for_anonymous_visitor_says_nothing_more(client, db):
     assert response.status_code == 404
     assert b"Page not found" in response.content
     assert b"Sign out" not in response.content
+
+
+def test_empty_sign_in_says_what_to_enter(client):
+    response = client.post(reverse("login"), {"username": "", "password": ""})
+
+    text = response.content.decode()
+    assert "Enter your e-mail address" in text and "Enter your password" in text
+    assert "This field is required" not in text

@@ -97,7 +97,10 @@ class EpisodeDetailsForm(_LocationMixin, Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Select whether the child is missing or away"},
     )
-    reported_at = UKDateTimeField(label="When was the child reported missing?")
+    reported_at = UKDateTimeField(
+        label="When was the child reported missing?",
+        what="date and time the child was reported missing",
+    )
     reported_by_name = forms.CharField(
         label="Who reported the child missing?",
         max_length=200,
@@ -110,7 +113,9 @@ class EpisodeDetailsForm(_LocationMixin, Form):
         required=False,
         empty_label="Not from an agency (for example a parent or carer)",
     )
-    last_seen_at = UKDateTimeField(label="When was the child last seen?")
+    last_seen_at = UKDateTimeField(
+        label="When was the child last seen?", what="date and time the child was last seen"
+    )
     circumstances = forms.CharField(
         label="Circumstances",
         max_length=FREE_TEXT_MAX_LENGTH,
@@ -315,6 +320,7 @@ class RegradeForm(Form):
     )
     graded_at = UKDateTimeField(
         label="When was it graded?",
+        what="date and time it was graded",
         required=False,
         help_text="Leave blank for now.",
     )
@@ -334,7 +340,10 @@ class RegradeForm(Form):
 
 
 class ReturnForm(_LocationMixin, Form):
-    found_at = UKDateTimeField(label="When was the child found or did they return?")
+    found_at = UKDateTimeField(
+        label="When was the child found or did they return?",
+        what="date and time the child was found or returned",
+    )
     found_with = forms.CharField(
         label="Who were they with? (optional)", max_length=300, required=False
     )
@@ -391,7 +400,10 @@ class ReturnForm(_LocationMixin, Form):
 
 
 class ReturnTimeForm(Form):
-    found_at = UKDateTimeField(label="When was the child actually found or did they return?")
+    found_at = UKDateTimeField(
+        label="When was the child actually found or did they return?",
+        what="date and time the child was actually found or returned",
+    )
     reason = forms.CharField(
         label="Why are you correcting the return time?",
         max_length=FREE_TEXT_MAX_LENGTH,

@@ -100,18 +100,29 @@ def check_not_too_early(value: dt.date | dt.datetime | None) -> None:
         raise ValidationError(EARLIEST_DATE_MESSAGE, code="too_early")
 
 
+def _what(label: Any, default: str) -> str:
+    """A date's name for its messages, from a label that is a name ("Date of birth"), not
+    a question ("When was the child last seen?", which would read "Enter the when ...")."""
+    text = str(label or "").strip()
+    if not text or text.endswith("?") or text.lower().startswith("when"):
+        return default
+    return text[0].lower() + text[1:]
+
+
 class UKDateField(DateInputField):
     """GOV.UK date input with clear messages and an optional 'not in the future' rule."""
 
-    def __init__(self, *, allow_future: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, allow_future: bool = False, what: str | None = None, **kwargs: Any
+    ) -> None:
+        """``what`` names the date in messages ("Enter the {what}"); by default the label,
+        unless the label is a question ("When did it start?"), then just "date"."""
         self.allow_future = allow_future
         super().__init__(**kwargs)
         self.require_all_fields = False
-        self.error_messages["required"] = f"Enter the {self._what()}"
-        self.error_messages["incomplete"] = f"Enter the {self._what()} in full"
-
-    def _what(self) -> str:
-        return str(self.label).lower() if self.label else "date"
+        self.what = what or _what(self.label, "date")
+        self.error_messages["required"] = f"Enter the {self.what}"
+        self.error_messages["incomplete"] = f"Enter the {self.what} in full"
 
     def compress(self, data_list: Any) -> dt.date | None:
         day, month, year = data_list
@@ -175,7 +186,12 @@ class UKDateTimeField(forms.MultiValueField):
 
     widget = DateTimeInputWidget
 
-    def __init__(self, *, allow_future: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, allow_future: bool = False, what: str | None = None, **kwargs: Any
+    ) -> None:
+        """``what`` names the moment in messages ("Enter the {what}"), GOV.UK style:
+        "Enter the date and time the child was last seen". By default the label, unless
+        the label is a question, then just "date and time"."""
         self.allow_future = allow_future
         fields = (
             forms.CharField(error_messages={"incomplete": "Enter the day"}),
@@ -184,9 +200,11 @@ class UKDateTimeField(forms.MultiValueField):
             forms.CharField(error_messages={"incomplete": "Enter the time"}),
         )
         super().__init__(fields=fields, require_all_fields=False, **kwargs)
-        what = str(self.label).lower() if self.label else "date and time"
-        self.error_messages["required"] = f"Enter the {what}"
-        self.error_messages["incomplete"] = f"Enter the {what} in full: day, month, year and time"
+        self.what = what or _what(self.label, "date and time")
+        self.error_messages["required"] = f"Enter the {self.what}"
+        self.error_messages["incomplete"] = (
+            f"Enter the {self.what} in full: day, month, year and time"
+        )
 
     def compress(self, data_list: list[Any]) -> dt.datetime | None:
         if not data_list or not any(data_list):

@@ -31,6 +31,8 @@ class SignInForm(PlainLimitsMixin, AuthenticationForm):
         self.fields["username"].max_length = EMAIL_MAX_LENGTH
         self.fields["password"].max_length = PASSWORD_MAX_LENGTH
         self.fields["username"].label = "E-mail address"
+        self.fields["username"].error_messages["required"] = "Enter your e-mail address"
+        self.fields["password"].error_messages["required"] = "Enter your password"
         self.fields["username"].widget.attrs.update(
             {"autocomplete": "email", "spellcheck": "false"}
         )

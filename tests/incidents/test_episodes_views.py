@@ -806,3 +806,15 @@ def test_close_requires_reason(client, manager, returned):
     client.force_login(manager)
     response = client.post(reverse("incidents:episode_close", args=[returned.pk]), {"reason": ""})
     assert "Enter the reason for closing the episode" in response.content.decode()
+
+
+def test_empty_date_questions_name_the_date(client, social_worker, child):
+    """GOV.UK wording: "Enter the date and time the child was last seen", never the
+    question read as a name ("Enter the when was the child last seen?")."""
+    client.force_login(social_worker)
+    response = client.post(reverse("incidents:episode_report", args=[child.pk]), {})
+
+    text = response.content.decode()
+    assert "Enter the date and time the child was reported missing" in text
+    assert "Enter the date and time the child was last seen" in text
+    assert "Enter the when" not in text

@@ -4,7 +4,9 @@ Walks every page (the walker of test_url_access.py), as each kind of person in s
 and submits each form it finds twice: empty, then with "x" in every box. Wherever the
 page comes back with "There is a problem", each link in the summary must point at an
 element on the page: the first box of a date, the first option of radios and
-checkboxes, the box itself otherwise.
+checkboxes, the box itself otherwise; and no message is one of Django's defaults,
+which do not say what to do, nor a date's question read as its name ("Enter the when
+was ...").
 """
 
 from __future__ import annotations
@@ -16,6 +18,17 @@ import pytest
 from tests.security.test_url_access import OPEN_BY_DESIGN, ROUTES, url_for
 
 IN_SCOPE = ["social_worker", "officer", "provider_worker", "manager"]
+# Django's defaults, which say nothing about the question (GOV.UK: "Enter your e-mail
+# address", ...), and a date's question read as its name. (A forged choice, which no
+# browser can send, may keep Django's "Select a valid choice".)
+GENERIC_MESSAGES = [
+    "This field is required.",
+    "Enter a valid email address.",
+    "Enter a valid date.",
+    "Enter a valid value.",
+    "Enter a whole number.",
+    "Enter the when",
+]
 
 
 class _Page(HTMLParser):
@@ -63,7 +76,7 @@ def parse(response) -> _Page:
 @pytest.mark.parametrize("role", IN_SCOPE)
 def test_every_error_summary_link_has_a_target(client, case, request, role):
     client.force_login(request.getfixturevalue(role))
-    checked, broken = 0, []
+    checked, broken, vague = 0, [], []
     for route in ROUTES:
         if route.view_name in OPEN_BY_DESIGN:
             continue
@@ -80,9 +93,14 @@ def test_every_error_summary_link_has_a_target(client, case, request, role):
                 if answer.status_code != 200:
                     continue
                 page = parse(answer)
+                text = answer.content.decode(errors="replace")
+                for generic in GENERIC_MESSAGES:
+                    if generic in text:
+                        vague.append(f"{route.view_name}: {generic}")
                 for target in page.summary_links:
                     checked += 1
                     if target not in page.ids:
                         broken.append(f"{route.view_name}: #{target}")
     assert not broken, f"error-summary links with no target: {sorted(set(broken))}"
+    assert not vague, f"messages that do not say what to do: {sorted(set(vague))}"
     assert checked > 50, checked
