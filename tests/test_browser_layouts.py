@@ -34,7 +34,7 @@ from tests.factories.incidents import (
     RiskGradingFactory,
 )
 from tests.factories.notifications import NotificationFactory, RuleFactory
-from tests.test_browser_journeys import click_and_wait, fill_date, fill_datetime, hours_ago
+from tests.test_browser_journeys import click_and_wait, fill_date, fill_datetime
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -87,7 +87,8 @@ def fill_report(page: Page) -> None:
     """Fill in the report-missing question page and continue to check answers."""
     page.get_by_label("Missing", exact=True).check()
     page.get_by_label("Who reported the child missing?").fill("Sarah Jones, residential worker")
-    fill_datetime(page, "last_seen_at", hours_ago(timezone.now(), 4))
+    # After the child's last episode ended (an hour ago): episodes never overlap.
+    fill_datetime(page, "last_seen_at", timezone.now() - dt.timedelta(minutes=40))
     page.get_by_label("Name of the place").fill("Chester bus interchange")
     page.get_by_label("Circumstances").fill("Did not come back after school.")
     page.get_by_label("Medium", exact=True).check()
@@ -348,7 +349,7 @@ def test_a_phone_reports_a_child_missing_records_the_return_and_sees_who_must_be
 
     click_and_wait(page, "Record return", role="link")
     page_fits(page)
-    fill_datetime(page, "found_at", hours_ago(now, 1))
+    fill_datetime(page, "found_at", now - dt.timedelta(minutes=10))
     page.get_by_label("Name of the place").fill("Crewe retail park")
     page.get_by_label("Returned of their own accord", exact=True).check()
     click_and_wait(page, "Record return")
