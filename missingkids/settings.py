@@ -148,6 +148,13 @@ DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PostgreSQL's JIT compiler costs more than it saves on this service's short queries
+    # (measured at 100,000 episodes: turning it off alone raised capacity by 60 % and cut
+    # the heaviest child page from 2.4 s to 0.58 s). Off for the service's connections
+    # unless DATABASE_JIT=true.
+    if not env.bool("DATABASE_JIT", default=False):
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -364,3 +364,27 @@ def test_manage_py_with_a_production_environment_ignores_the_env_file(
     result = run(production_env, "manage.py", "shell", "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("False")
+
+
+PRINT_DB_OPTIONS = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
+)
+
+
+@pytest.mark.parametrize(("jit", "expected"), [(None, "-c jit=off"), ("true", None)])
+def test_postgresql_jit_is_off_unless_asked_for(production_env, jit, expected):
+    """PostgreSQL's JIT compiler slows this service's short queries: off by default."""
+    production_env["DATABASE_URL"] = "postgres://app@db.example.org:5432/missingkids"
+    production_env["DATABASE_JIT"] = jit
+    result = run(production_env, "-c", PRINT_DB_OPTIONS)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout).get("options") == expected
+
+
+def test_the_service_connection_runs_without_jit(postgres_only, db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
