@@ -162,6 +162,8 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A link to reset a forgotten password works for an hour (and once).
+PASSWORD_RESET_TIMEOUT = 3600
 
 # django-axes' backend first: it refuses a locked-out sign-in before the password is
 # even checked. It needs the request, which the sign-in form passes.

@@ -7,6 +7,7 @@ from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
 from missingkids import health
+from missingkids.accounts import password_reset
 from missingkids.accounts import views as account_views
 from missingkids.accounts.middleware import otp_not_required
 
@@ -37,6 +38,21 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("sign-in/", account_views.SignInView.as_view(), name="login"),
     path("sign-out/", otp_not_required(account_views.SignOutView.as_view()), name="logout"),
+    path(
+        "password-reset/",
+        login_not_required(otp_not_required(password_reset.password_reset)),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        login_not_required(otp_not_required(password_reset.password_reset_sent)),
+        name="password_reset_sent",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        login_not_required(otp_not_required(password_reset.PasswordResetConfirmView.as_view())),
+        name="password_reset_confirm",
+    ),
     path("sign-in/two-factor/", account_views.two_factor_verify, name="two_factor"),
     path("sign-in/two-factor/set-up/", account_views.two_factor_enrol, name="two_factor_enrol"),
     path(

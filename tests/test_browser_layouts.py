@@ -260,6 +260,12 @@ def test_every_page_at_desktop_and_phone_width(
         with page.expect_navigation():
             page.locator("main form [type=submit]").click()
         page.goto(url + reverse("notifications:acknowledge", args=["not-a-real-link"]))
+        # A forgotten password: ask, "check your e-mail", and a link that does not work.
+        page.goto(url + reverse("password_reset"))
+        page.get_by_label("E-mail address").fill("nobody@example.org")
+        click_and_wait(page, "Send the link")
+        assert "Check your e-mail" in page.locator("h1").inner_text()
+        page.goto(url + reverse("password_reset_confirm", args=["MQ", "not-a-token"]))
         for name in error_pages:
             page.goto(f"{url}/error-page/{name}/")
 

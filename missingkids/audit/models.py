@@ -53,6 +53,10 @@ class AccessLogEntry(models.Model):
         SECOND_FACTOR_RESET_REQUESTED = "2fa_reset_requested", "Asked to reset a second factor"
         SECOND_FACTOR_RESET = "2fa_reset", "Reset a second factor (approved)"
         SECOND_FACTOR_RESET_CANCELLED = "2fa_reset_cancelled", "Cancelled a second-factor reset"
+        # Someone's own forgotten password: a link asked for (user: the account, or none
+        # for an address no active account has), and the new password set from it.
+        PASSWORD_RESET_REQUESTED = "pw_reset_requested", "Asked for a password reset link"
+        PASSWORD_RESET = "pw_reset", "Set a new password from a reset link"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     # PROTECT: people are deactivated, never deleted, and the log must keep naming them.

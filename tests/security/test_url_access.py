@@ -23,9 +23,10 @@ from missingkids.audit.models import AccessLogEntry
 # Namespaces whose URLs name case records: out of scope, every one must be a 404.
 CASE_NAMESPACES = {"incidents", "notifications"}
 SKIPPED_NAMESPACES = {"admin"}
-# Open by design: whoever holds the signed link in the e-mail acknowledges it, signed
-# in or not, in scope or not. The token, not the session, is the credential.
-OPEN_BY_DESIGN = {"notifications:acknowledge"}
+# Open by design: whoever holds the signed link in the e-mail acknowledges it (or sets a
+# new password from it), signed in or not, in scope or not. The token, not the session,
+# is the credential.
+OPEN_BY_DESIGN = {"notifications:acknowledge", "password_reset_confirm"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def _fill(route: Route, kwarg: str, case) -> object:
         from notifications.emails import acknowledge_token
 
         return acknowledge_token(case.notification)
+    if route.view_name == "password_reset_confirm":
+        # Open by design too: the link e-mailed to the person is the credential.
+        return {"uidb64": "MQ", "token": "a-b"}[kwarg]
     simple = {
         "child_pk": case.child.pk,
         "placement_pk": case.placement.pk,
@@ -189,6 +193,7 @@ KNOWN_RECORD_PAGES = {
     "notifications:record_told",
     "notifications:cancel",
     "notifications:requeue",
+    "password_reset_confirm",  # open by design: the e-mailed link is the credential
 }
 
 
