@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -616,6 +617,18 @@ def _form_page(
     )
 
 
+def _every_problem(form: Any, problems: Callable[..., dict[str, list[str]]], **given: Any) -> None:
+    """The form could not read every answer: run the action's own checks on the answers
+    it could read, so the page shows every problem at once (an overlap with another
+    placement beside a missing postcode), not one round of messages after another. A
+    question the form already has a message for gets no second one."""
+    seen = {name: list(messages) for name, messages in form.errors.items()}
+    values = {name: form.cleaned_data.get(name) for name in form.fields}
+    for name, messages_ in problems(errors=seen, **given, **values).items():
+        if name not in form.errors:
+            form.add_error(name if name in form.fields else None, messages_)
+
+
 def _care_child(request: HttpRequest, pk: int) -> Child:
     child = access.get_child_for_user(request.user, pk)
     rights.require(request.user, Right.MANAGE_CARE_DETAILS, child)
@@ -626,7 +639,9 @@ def _care_child(request: HttpRequest, pk: int) -> Child:
 def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
     form = LegalStatusForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.legal_status_problems, child=child)
+    elif request.method == "POST":
         try:
             period = actions.child_set_legal_status(
                 acting_user=request.user, child=child, **form.cleaned_data
@@ -647,7 +662,9 @@ def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
 def placement_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
     form = PlacementForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.placement_problems, child=child)
+    elif request.method == "POST":
         try:
             placement = actions.placement_add(
                 acting_user=request.user, child=child, **form.cleaned_data
@@ -686,7 +703,9 @@ def placement_end(request: HttpRequest, pk: int, placement_pk: int) -> HttpRespo
 def involvement_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
     form = InvolvementForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.involvement_problems, child=child)
+    elif request.method == "POST":
         try:
             involvement = actions.involvement_add(
                 acting_user=request.user, child=child, **form.cleaned_data
@@ -734,7 +753,9 @@ def involvement_request_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, pk)
     rights.require(request.user, Right.REQUEST_INVOLVEMENT, child)
     form = InvolvementRequestForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.involvement_problems, child=child)
+    elif request.method == "POST":
         try:
             made = actions.involvement_request_add(
                 acting_user=request.user, child=child, **form.cleaned_data
