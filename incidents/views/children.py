@@ -623,7 +623,8 @@ def _every_problem(form: Any, problems: Callable[..., dict[str, list[str]]], **g
     placement beside a missing postcode), not one round of messages after another. A
     question the form already has a message for gets no second one."""
     seen = {name: list(messages) for name, messages in form.errors.items()}
-    values = {name: form.cleaned_data.get(name) for name in form.fields}
+    read = getattr(form, "cleaned_data", {})
+    values = {name: read.get(name) for name in form.fields}
     for name, messages_ in problems(errors=seen, **given, **values).items():
         if name not in form.errors:
             form.add_error(name if name in form.fields else None, messages_)
@@ -638,7 +639,7 @@ def _care_child(request: HttpRequest, pk: int) -> Child:
 @require_http_methods(["GET", "POST"])
 def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
-    form = LegalStatusForm(request.POST or None)
+    form = LegalStatusForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and not form.is_valid():
         _every_problem(form, actions.legal_status_problems, child=child)
     elif request.method == "POST":
@@ -661,7 +662,7 @@ def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def placement_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
-    form = PlacementForm(request.POST or None)
+    form = PlacementForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and not form.is_valid():
         _every_problem(form, actions.placement_problems, child=child)
     elif request.method == "POST":
@@ -702,7 +703,7 @@ def placement_end(request: HttpRequest, pk: int, placement_pk: int) -> HttpRespo
 @require_http_methods(["GET", "POST"])
 def involvement_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
-    form = InvolvementForm(request.POST or None)
+    form = InvolvementForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and not form.is_valid():
         _every_problem(form, actions.involvement_problems, child=child)
     elif request.method == "POST":
@@ -752,7 +753,7 @@ def involvement_end(request: HttpRequest, pk: int, involvement_pk: int) -> HttpR
 def involvement_request_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, pk)
     rights.require(request.user, Right.REQUEST_INVOLVEMENT, child)
-    form = InvolvementRequestForm(request.POST or None)
+    form = InvolvementRequestForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and not form.is_valid():
         _every_problem(form, actions.involvement_problems, child=child)
     elif request.method == "POST":
