@@ -973,7 +973,7 @@ class Challenge(models.Model):
     outcome_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
 
     class Meta:
         ordering = ["-raised_at"]
@@ -1100,6 +1100,7 @@ class CaseEvent(models.Model):
         SUPERVISION_NOTE_CORRECTED = "supervision_note_corrected", "Supervision note corrected"
         STRATEGY_MEETING_CORRECTED = "strategy_meeting_corrected", "Strategy meeting corrected"
         AGREED_ACTION_CORRECTED = "agreed_action_corrected", "Agreed action corrected"
+        CHALLENGE_CORRECTED = "challenge_corrected", "Challenge corrected"
         CHILD_CREATED = "child_created", "Child added"
         CHILD_EDITED = "child_edited", "Child's details changed"
         LEGAL_STATUS_CHANGED = "legal_status_changed", "Legal status changed"

@@ -78,7 +78,7 @@ class Right(models.TextChoices):
     CLOSE_EPISODE = "close_episode", "Close an episode early, with a reason"
     RECORD_STRATEGY_MEETING = "record_strategy_meeting", "Record a strategy meeting; change it"
     SUPERVISION_NOTES = "supervision_notes", "Read, write and change supervision notes"
-    RAISE_CHALLENGE = "raise_challenge", "Record a challenge and its outcome"
+    RAISE_CHALLENGE = "raise_challenge", "Record a challenge and its outcome; change them"
     SUBJECT_ACCESS = (
         "subject_access",
         "Export the child's whole record (to answer a subject access request)",

@@ -179,6 +179,10 @@ def make_records(
             created_by=social_worker,
         ),
         episode__created_by=social_worker,
+        # Two days ago, so the report drawn for this child (last seen four hours ago)
+        # overlaps no episode of theirs and reaches its check-answers page.
+        episode__last_seen_at=now - dt.timedelta(days=2),
+        episode__found_at=now - dt.timedelta(days=2) + dt.timedelta(hours=2),
     ).episode
     return child, episode, returned, told, request, challenge, acknowledgeable
 

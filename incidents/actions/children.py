@@ -370,40 +370,42 @@ def child_update(*, acting_user: User, child: Child, expected_version: int, **fi
     return child
 
 
-@transaction.atomic
-def child_set_legal_status(
-    *, acting_user: User, child: Child, status: str, start: dt.date
-) -> LegalStatusPeriod:
-    """Close the current legal status the day before ``start`` and open the new one."""
-    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
-    errors: dict[str, list[str]] = {}
+def legal_status_problems(
+    child: Child,
+    *,
+    status: str | None,
+    start: dt.date | None,
+    errors: dict[str, list[str]] | None = None,
+) -> dict[str, list[str]]:
+    """Every problem with changing the child's legal status, all at once: the action's
+    checks, also run by the question page on answers the form could not read (``errors``
+    holds the form's own messages, so a question already wrong is not asked again)."""
+    errors = {} if errors is None else errors
     if status not in LegalStatus.values:
         _add(errors, "status", "Select the child's legal status")
     if start is None:
         _add(errors, "start", "Enter the date the legal status started")
-    raise_if_errors(errors)
-
-    # Locked so two changes at once cannot both close the same current period.
-    locked = Child.objects.select_for_update().get(pk=child.pk)
-    current = LegalStatusPeriod.objects.filter(child=child, end__isnull=True).first()
-    _check_not_future(errors, "start", start)
-    if start < locked.date_of_birth:
-        _add(errors, "start", "The legal status cannot start before the child's date of birth")
-    if status == locked.legal_status:
+    else:
+        _check_not_future(errors, "start", start)
+        if start < child.date_of_birth:
+            _add(errors, "start", "The legal status cannot start before the child's date of birth")
+        current = LegalStatusPeriod.objects.filter(child=child, end__isnull=True).first()
+        if current is not None and start <= current.start:
+            _add(
+                errors,
+                "start",
+                f"The new legal status must start after {_fmt(current.start)}, when the "
+                f"current one ({current.get_status_display()}) began",
+            )
+    if status in LegalStatus.values and status == child.legal_status:
         _add(
             errors,
             "status",
-            f"The child's legal status is already {locked.get_legal_status_display()}",
-        )
-    if current is not None and start <= current.start:
-        _add(
-            errors,
-            "start",
-            f"The new legal status must start after {_fmt(current.start)}, when the current "
-            f"one ({current.get_status_display()}) began",
+            f"The child's legal status is already {child.get_legal_status_display()}",
         )
     if (
-        locked.legal_status == LegalStatus.IN_CARE
+        status in LegalStatus.values
+        and child.legal_status == LegalStatus.IN_CARE
         and status != LegalStatus.IN_CARE
         and child.placements.filter(end__isnull=True).exists()
     ):
@@ -412,7 +414,19 @@ def child_set_legal_status(
             "status",
             "The child has a current placement: end the placement before they leave care",
         )
-    raise_if_errors(errors)
+    return errors
+
+
+@transaction.atomic
+def child_set_legal_status(
+    *, acting_user: User, child: Child, status: str, start: dt.date
+) -> LegalStatusPeriod:
+    """Close the current legal status the day before ``start`` and open the new one."""
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
+    # Locked so two changes at once cannot both close the same current period.
+    locked = Child.objects.select_for_update().get(pk=child.pk)
+    raise_if_errors(legal_status_problems(locked, status=status, start=start))
+    current = LegalStatusPeriod.objects.filter(child=child, end__isnull=True).first()
 
     old_status = locked.legal_status
     if current is not None:
@@ -449,24 +463,24 @@ def _overlapping(child: Child, start: dt.date, end: dt.date | None) -> Placement
     return clash.order_by("start").first()
 
 
-@transaction.atomic
-def placement_add(
-    *,
-    acting_user: User,
+def placement_problems(
     child: Child,
-    start: dt.date,
+    *,
+    start: dt.date | None,
     end: dt.date | None = None,
-    type: str,
-    carer_name: str = "",
-    address: str,
-    postcode: str,
-    host_area: LocalAuthorityArea,
-) -> Placement:
-    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
-    errors: dict[str, list[str]] = {}
-    # Locked so that two overlapping placements added at once cannot both pass the check.
-    locked = Child.objects.select_for_update().get(pk=child.pk)
-    if locked.legal_status != LegalStatus.IN_CARE:
+    type: str | None,
+    address: str | None,
+    postcode: str | None,
+    host_area: LocalAuthorityArea | None,
+    errors: dict[str, list[str]] | None = None,
+    **_others: Any,
+) -> dict[str, list[str]]:
+    """Every problem with a new placement, all at once: the action's checks (the child
+    in care, the dates, an overlap with another placement, the address and area), also
+    run by the question page on answers the form could not read (``errors`` holds the
+    form's own messages: a date it could not read is not checked for an overlap)."""
+    errors = {} if errors is None else errors
+    if child.legal_status != LegalStatus.IN_CARE:
         _add(
             errors,
             "__all__",
@@ -475,8 +489,7 @@ def placement_add(
         )
     if type not in Placement.Type.values:
         _add(errors, "type", "Select the type of placement")
-    address = (address or "").strip()
-    if not address:
+    if not (address or "").strip():
         _add(errors, "address", "Enter the address of the placement")
     postcode = normalise_postcode(postcode or "")
     if not postcode:
@@ -492,7 +505,7 @@ def placement_add(
         _add(errors, "start", "Enter the date the placement started")
     else:
         _check_not_future(errors, "start", start)
-        if start < locked.date_of_birth:
+        if start < child.date_of_birth:
             _add(errors, "start", "The placement cannot start before the child's date of birth")
         _check_end(errors, start, end)
         if "end" not in errors:
@@ -505,7 +518,38 @@ def placement_add(
                     f"This placement overlaps another placement of this child, which started "
                     f"on {_fmt(clash.start)} {until}. End that placement first or change the dates",
                 )
-    raise_if_errors(errors)
+    return errors
+
+
+@transaction.atomic
+def placement_add(
+    *,
+    acting_user: User,
+    child: Child,
+    start: dt.date,
+    end: dt.date | None = None,
+    type: str,
+    carer_name: str = "",
+    address: str,
+    postcode: str,
+    host_area: LocalAuthorityArea,
+) -> Placement:
+    rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
+    # Locked so that two overlapping placements added at once cannot both pass the check.
+    locked = Child.objects.select_for_update().get(pk=child.pk)
+    raise_if_errors(
+        placement_problems(
+            locked,
+            start=start,
+            end=end,
+            type=type,
+            address=address,
+            postcode=postcode,
+            host_area=host_area,
+        )
+    )
+    address = address.strip()
+    postcode = normalise_postcode(postcode)
 
     placement = Placement.objects.create(
         child=child,
@@ -603,6 +647,32 @@ def _check_involvement(
     ):
         _add(errors, "agency", "This agency is already recorded as involved in this role")
     return professional_email
+
+
+def involvement_problems(
+    child: Child,
+    *,
+    agency: Agency | None,
+    role: str | None,
+    professional_email: str | None = "",
+    start: dt.date | None,
+    end: dt.date | None = None,
+    errors: dict[str, list[str]] | None = None,
+    **_others: Any,
+) -> dict[str, list[str]]:
+    """Every problem with recording an agency as involved, all at once (see
+    ``placement_problems``)."""
+    errors = {} if errors is None else errors
+    _check_involvement(
+        errors,
+        child=child,
+        agency=agency,
+        role=role or "",
+        professional_email=professional_email or "",
+        start=start,
+        end=end,
+    )
+    return errors
 
 
 @transaction.atomic

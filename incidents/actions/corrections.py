@@ -1,5 +1,6 @@
 """Correcting a saved record: the safe and well check, the return interview (held or
-declined), its attempts and agreed actions, strategy meetings and supervision notes.
+declined), its attempts and agreed actions, strategy meetings, supervision notes and
+challenges.
 
 Each correction is made by whoever may record the thing in the first place (the same
 right, ``incidents.rights``), on the version of the record the form was drawn from
@@ -10,7 +11,9 @@ after and the reason given, and the event on the child's timeline names the fiel
 A reason is required when the record has already reached someone outside the agency
 that made it: a safe and well check shared with the local authority, or a record any
 notification of which was sent or recorded as told (asked of the notifications app
-through ``incidents.signals.steps_already_told``, which this app never imports).
+through ``incidents.signals.steps_already_told``, which this app never imports). A
+challenge is made to another agency, so it has always reached them: its correction
+always needs a reason.
 
 A correction of a check, an interview or an attempt is an outbox fact event, so the
 notifications are worked out again from the record as corrected. Deadlines never move:
@@ -37,6 +40,7 @@ from ..models import (
     PUSH_FACTORS,
     AgreedAction,
     CaseEvent,
+    Challenge,
     Episode,
     InterviewAttempt,
     ReturnInterview,
@@ -47,13 +51,22 @@ from ..models import (
 )
 from ..rights import Right
 from ..signals import steps_already_told
-from .base import changes_between, event_record, history_write, raise_if_errors, stale_edit
+from .base import (
+    changes_between,
+    check_dates_for_child,
+    event_record,
+    history_write,
+    raise_if_errors,
+    stale_edit,
+)
 from .base import update_versioned as _update_versioned
 from .interviews import (
     CHILD_VOICE_MESSAGE,
+    FUTURE_MESSAGE,
     _blank,
     _check_after_return,
     _episode_facts,
+    _is_future,
     _local,
     failed_attempt_count,
 )
@@ -63,6 +76,9 @@ REASON_NEEDED_SHARED = (
     "Enter why you are changing it: the check has already been shared with the local authority"
 )
 REASON_NEEDED_TOLD = "Enter why you are changing it: others have already been told of this record"
+REASON_NEEDED_CHALLENGE = (
+    "Enter why you are changing it: the challenge has already been made to the other agency"
+)
 NOTHING_CHANGED = "You have not changed anything"
 
 
@@ -88,12 +104,14 @@ def _correct(
     what: str,
     acting_user: User,
     other_changes: dict[str, list[Any]] | None = None,
+    reason_field: str = "reason",
 ) -> tuple[models.Model, dict[str, list[Any]]]:
     """The shared steps, in the caller's transaction: lock the row, refuse a stale edit
     (naming what changed), the field errors, nothing changed, or a missing reason; then
     save through ``update_versioned`` with the reason. Returns the row and the changes
     (with ``other_changes``: what the caller changes beside the row, such as the
-    agencies at a meeting)."""
+    agencies at a meeting). ``reason_field`` names the form's question for the reason
+    (a challenge has a field of its own called ``reason``)."""
     current = model._default_manager.select_for_update().get(pk=pk)  # type: ignore[attr-defined]
     if current.version != expected_version:
         raise stale_edit(current, expected_version, what=what)
@@ -102,10 +120,10 @@ def _correct(
     if not changes:
         raise_if_errors({NON_FIELD_ERRORS: [NOTHING_CHANGED]})
     if reason_needed and not reason:
-        raise_if_errors({"reason": [reason_needed]})
+        raise_if_errors({reason_field: [reason_needed]})
     if len(reason) > FREE_TEXT_MAX_LENGTH:
         raise_if_errors(
-            {"reason": [f"The reason must be {FREE_TEXT_MAX_LENGTH:,} characters or fewer"]}
+            {reason_field: [f"The reason must be {FREE_TEXT_MAX_LENGTH:,} characters or fewer"]}
         )
     _update_versioned(
         current,
@@ -655,6 +673,108 @@ def strategy_meeting_correct(
                 "agency_ids": sorted(a.pk for a in agencies),
                 **({"attendee_agencies": attendees["attendee_agencies"]} if attendees else {}),
                 "reason": reason,
+            },
+        )
+    corrected.child = child
+    return corrected  # type: ignore[return-value]
+
+
+# Challenges -------------------------------------------------------------------------
+
+
+def challenge_correct(
+    *,
+    acting_user: User,
+    challenge: Challenge,
+    expected_version: int,
+    challenged_agency: Agency | None,
+    episode: Episode | None = None,
+    decision: str,
+    reason: str,
+    raised_at: dt.datetime | None,
+    status: str | None = None,
+    outcome: str | None = None,
+    change_reason: str = "",
+) -> Challenge:
+    """Correct a challenge: whose decision, which episode, what and why, when it was
+    raised and, once recorded, its outcome. ``reason`` is the challenge's own "why it
+    was challenged"; ``change_reason`` is why it is being corrected, always required
+    (the other agency already has the challenge). When the outcome was recorded is kept.
+    ``status`` and ``outcome`` left as None keep what is recorded (an open challenge's
+    outcome is recorded on its own page)."""
+    child = challenge.child
+    rights.require(acting_user, Right.RAISE_CHALLENGE, child)
+    change_reason = (change_reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    if episode is not None and episode.child_id != child.pk:
+        errors["episode"] = ["Select one of this child's episodes"]
+    if challenged_agency is None:
+        errors["challenged_agency"] = ["Select the agency whose decision you challenged"]
+    if _blank(decision):
+        errors["decision"] = ["Enter the decision you challenged"]
+    if _blank(reason):
+        errors["reason"] = ["Enter why you challenged it"]
+    with transaction.atomic():
+        current = Challenge.objects.get(pk=challenge.pk)
+        if raised_at is None:
+            errors["raised_at"] = ["Enter when you raised the challenge"]
+        elif _is_future(raised_at):
+            errors["raised_at"] = [FUTURE_MESSAGE]
+        else:
+            check_dates_for_child(errors, child, raised_at=raised_at)
+            if current.outcome_at is not None and raised_at > current.outcome_at:
+                errors.setdefault("raised_at", []).append(
+                    f"The outcome was recorded at {_local(current.outcome_at)}: the "
+                    "challenge must have been raised before then"
+                )
+        values: dict[str, Any] = {
+            "challenged_agency": challenged_agency,
+            "episode": episode,
+            "decision": (decision or "").strip(),
+            "reason": (reason or "").strip(),
+            "raised_at": raised_at,
+        }
+        if current.status == Challenge.Status.OPEN:
+            if status not in (None, "", Challenge.Status.OPEN) or (outcome or "").strip():
+                errors[NON_FIELD_ERRORS] = [
+                    "The challenge is still open: record its outcome on its page"
+                ]
+        else:
+            if status is not None:
+                if status not in (Challenge.Status.RESOLVED, Challenge.Status.ESCALATED):
+                    errors["status"] = ["Select whether the challenge was resolved or escalated"]
+                values["status"] = status
+            if outcome is not None:
+                if _blank(outcome):
+                    errors["outcome"] = ["Enter the outcome of the challenge"]
+                values["outcome"] = outcome.strip()
+        corrected, changes = _correct(
+            Challenge,
+            pk=challenge.pk,
+            expected_version=expected_version,
+            values=values,
+            errors=errors,
+            reason=change_reason,
+            reason_needed=REASON_NEEDED_CHALLENGE,
+            what="challenge",
+            acting_user=acting_user,
+            reason_field="change_reason",
+        )
+        agency_name = corrected.challenged_agency.name  # type: ignore[attr-defined]
+        event_record(
+            child=child,
+            episode=episode,
+            kind=CaseEvent.Kind.CHALLENGE_CORRECTED,
+            actor=acting_user,
+            summary=_summary(
+                f"Challenge to {agency_name}", _labels(Challenge, changes), change_reason
+            ),
+            data={
+                "challenge_id": challenge.pk,
+                "fields": sorted(changes),
+                "challenged_agency_id": corrected.challenged_agency_id,  # type: ignore[attr-defined]
+                "status": corrected.status,  # type: ignore[attr-defined]
+                "reason": change_reason,
             },
         )
     corrected.child = child

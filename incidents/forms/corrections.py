@@ -18,6 +18,8 @@ from missingkids.accounts.models import Agency
 from .fields import UKDateField
 from .interviews import (
     AttemptForm,
+    ChallengeForm,
+    ChallengeOutcomeForm,
     InterviewDeclinedForm,
     InterviewHeldForm,
     SafeAndWellForm,
@@ -179,6 +181,52 @@ class StrategyMeetingCorrectForm(VersionedForm, StrategyMeetingForm):
             Field.textarea("decisions", rows=6),
             Field("next_review"),
             Field.textarea("reason", rows=3),
+            Field("version"),
+            submit="Save the changes",
+        )
+
+
+CHALLENGE_REASON_HINT = (
+    "The challenge has already been made to the other agency. The previous answer is "
+    "kept and shown in the challenge's history with your reason."
+)
+
+
+class ChallengeCorrectForm(VersionedForm, ChallengeForm):
+    """The challenge's questions and, once recorded, its outcome. The challenge has a
+    question called ``reason`` of its own, so why it is being changed is
+    ``change_reason``; it is always required (see ``challenge_correct``)."""
+
+    status = ChallengeOutcomeForm.base_fields["status"]
+    outcome = ChallengeOutcomeForm.base_fields["outcome"]
+    change_reason = _text(
+        "Why are you changing it?",
+        required=True,
+        message="Enter why you are changing it",
+        help_text=CHALLENGE_REASON_HINT,
+    )
+
+    def __init__(self, *args: Any, child: Any, with_outcome: bool, **kwargs: Any) -> None:
+        super().__init__(*args, child=child, **kwargs)
+        layout = [
+            Field.select("challenged_agency"),
+            Field.select("episode"),
+            Field.textarea("decision", rows=4),
+            Field.textarea("reason", rows=4),
+            Field("raised_at"),
+        ]
+        if with_outcome:
+            layout += [
+                Field.radios("status", legend_size=Size.SMALL),
+                Field.textarea("outcome", rows=4),
+            ]
+        else:
+            # An open challenge's outcome is recorded on its own page.
+            del self.fields["status"]
+            del self.fields["outcome"]
+        self.helper = _helper(
+            *layout,
+            Field.textarea("change_reason", rows=3),
             Field("version"),
             submit="Save the changes",
         )

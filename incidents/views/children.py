@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -616,6 +617,19 @@ def _form_page(
     )
 
 
+def _every_problem(form: Any, problems: Callable[..., dict[str, list[str]]], **given: Any) -> None:
+    """The form could not read every answer: run the action's own checks on the answers
+    it could read, so the page shows every problem at once (an overlap with another
+    placement beside a missing postcode), not one round of messages after another. A
+    question the form already has a message for gets no second one."""
+    seen = {name: list(messages) for name, messages in form.errors.items()}
+    read = getattr(form, "cleaned_data", {})
+    values = {name: read.get(name) for name in form.fields}
+    for name, messages_ in problems(errors=seen, **given, **values).items():
+        if name not in form.errors:
+            form.add_error(name if name in form.fields else None, messages_)
+
+
 def _care_child(request: HttpRequest, pk: int) -> Child:
     child = access.get_child_for_user(request.user, pk)
     rights.require(request.user, Right.MANAGE_CARE_DETAILS, child)
@@ -625,8 +639,10 @@ def _care_child(request: HttpRequest, pk: int) -> Child:
 @require_http_methods(["GET", "POST"])
 def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
-    form = LegalStatusForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = LegalStatusForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.legal_status_problems, child=child)
+    elif request.method == "POST":
         try:
             period = actions.child_set_legal_status(
                 acting_user=request.user, child=child, **form.cleaned_data
@@ -646,8 +662,10 @@ def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def placement_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
-    form = PlacementForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = PlacementForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.placement_problems, child=child)
+    elif request.method == "POST":
         try:
             placement = actions.placement_add(
                 acting_user=request.user, child=child, **form.cleaned_data
@@ -685,8 +703,10 @@ def placement_end(request: HttpRequest, pk: int, placement_pk: int) -> HttpRespo
 @require_http_methods(["GET", "POST"])
 def involvement_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = _care_child(request, pk)
-    form = InvolvementForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = InvolvementForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.involvement_problems, child=child)
+    elif request.method == "POST":
         try:
             involvement = actions.involvement_add(
                 acting_user=request.user, child=child, **form.cleaned_data
@@ -733,8 +753,10 @@ def involvement_end(request: HttpRequest, pk: int, involvement_pk: int) -> HttpR
 def involvement_request_add(request: HttpRequest, pk: int) -> HttpResponse:
     child = access.get_child_for_user(request.user, pk)
     rights.require(request.user, Right.REQUEST_INVOLVEMENT, child)
-    form = InvolvementRequestForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = InvolvementRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and not form.is_valid():
+        _every_problem(form, actions.involvement_problems, child=child)
+    elif request.method == "POST":
         try:
             made = actions.involvement_request_add(
                 acting_user=request.user, child=child, **form.cleaned_data

@@ -1,5 +1,5 @@
 """Changing a saved record: the safe and well check, the return interview, its attempts
-and agreed actions, strategy meetings and supervision notes.
+and agreed actions, strategy meetings, supervision notes and challenges.
 
 Each page fetches the record through ``incidents.access`` (404 outside the person's
 scope, or for a record of another child or episode), refuses anyone without the right
@@ -23,6 +23,7 @@ from .. import access, history, rights
 from ..actions.base import StaleEdit
 from ..actions.corrections import (
     agreed_action_correct,
+    challenge_correct,
     interview_attempt_correct,
     interview_correct_declined,
     interview_correct_held,
@@ -33,6 +34,7 @@ from ..actions.corrections import (
 from ..forms.corrections import (
     AgreedActionCorrectForm,
     AttemptCorrectForm,
+    ChallengeCorrectForm,
     InterviewDeclinedCorrectForm,
     InterviewHeldCorrectForm,
     SafeAndWellCorrectForm,
@@ -41,6 +43,7 @@ from ..forms.corrections import (
 )
 from ..models import (
     AgreedAction,
+    Challenge,
     InterviewAttempt,
     ReturnInterview,
     StrategyMeeting,
@@ -383,6 +386,65 @@ def agreed_action_change(request: HttpRequest, pk: int, action_pk: int) -> HttpR
     )
 
 
+# Challenges -------------------------------------------------------------------------
+
+
+CHALLENGE_FIELDS = ["challenged_agency", "episode", "decision", "reason", "raised_at"]
+
+
+@require_http_methods(["GET", "POST"])
+def challenge_change(request: HttpRequest, child_pk: int, challenge_pk: int) -> HttpResponse:
+    child = access.get_child_for_user(request.user, child_pk)
+    # Looked up first: an id that names no challenge of this child is "not found" for all.
+    challenge = (
+        Challenge.objects.select_related("challenged_agency", "episode")
+        .filter(child=child, pk=challenge_pk)
+        .first()
+    )
+    if challenge is None:
+        raise Http404("No such challenge")
+    rights.require(request.user, Right.RAISE_CHALLENGE, child)
+    challenge.child = child
+    with_outcome = challenge.status != Challenge.Status.OPEN
+    back = reverse("incidents:challenge_outcome", args=[child.pk, challenge.pk])
+    if request.method == "POST":
+        form = ChallengeCorrectForm(request.POST, child=child, with_outcome=with_outcome)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            version = data.pop("version")
+            try:
+                challenge_correct(
+                    acting_user=request.user,
+                    challenge=challenge,
+                    expected_version=version,
+                    **data,
+                )
+            except ValidationError as error:
+                challenge.refresh_from_db(fields=["version"])
+                _refused(form, error, challenge.version)
+            else:
+                messages.success(request, "Challenge changed")
+                return redirect(back)
+    else:
+        names = CHALLENGE_FIELDS + (["status", "outcome"] if with_outcome else [])
+        form = ChallengeCorrectForm(
+            initial=_initial(challenge, names), child=child, with_outcome=with_outcome
+        )
+    return _render_form(
+        request,
+        form,
+        heading="Change a challenge to a partner's decision",
+        caption=child.full_name,
+        back_url=back,
+        child=child,
+        intro=INTRO + " The challenge has already been made to the other agency: say why you are "
+        "changing it, and tell them if they need to know.",
+        template=CHANGE_TEMPLATE,
+        record_history=history.one_record_history(Challenge, challenge.pk),
+        history_shown=history.SHOWN,
+    )
+
+
 urlpatterns: list[URLPattern] = [
     path(
         "episodes/<int:pk>/safe-and-well/change/",
@@ -409,5 +471,10 @@ urlpatterns: list[URLPattern] = [
         "children/<int:child_pk>/supervision-notes/<int:note_pk>/change/",
         supervision_note_change,
         name="supervision_note_change",
+    ),
+    path(
+        "children/<int:child_pk>/challenges/<int:challenge_pk>/change/",
+        challenge_change,
+        name="challenge_change",
     ),
 ]

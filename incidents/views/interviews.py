@@ -573,6 +573,8 @@ def challenge_outcome(request: HttpRequest, child_pk: int, challenge_pk: int) ->
         template="incidents/interviews/challenge.html",
         child=child,
         challenge=challenge,
+        record_history=history.one_record_history(Challenge, challenge.pk),
+        history_shown=history.SHOWN,
     )
 
 

@@ -189,6 +189,7 @@ KNOWN_RECORD_PAGES = {
     *INTERVIEWS,
     "incidents:challenge_add",
     "incidents:challenge_outcome",
+    "incidents:challenge_change",
     "notifications:acknowledge",
     "notifications:record_told",
     "notifications:cancel",
