@@ -25,7 +25,6 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import models, transaction
-from django.db.models import Min
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
@@ -47,7 +46,7 @@ from ..models import (
 )
 from ..rights import Right
 from ..signals import steps_already_told
-from .base import changes_between, event_record, history_write, raise_if_errors, stale_edit
+from .base import changes_between, event_record, raise_if_errors, stale_edit
 from .base import update_versioned as _update_versioned
 from .interviews import (
     CHILD_VOICE_MESSAGE,
@@ -56,6 +55,9 @@ from .interviews import (
     _episode_facts,
     _local,
     failed_attempt_count,
+    interview_offered_at,
+    interview_refresh_offered_at,
+    interview_set_offered_at,
 )
 from .oversight import FUTURE_DATE_MESSAGE
 
@@ -309,6 +311,9 @@ def interview_correct_held(
         if harm_disclosed and _blank(harm_details):
             errors["harm_details"] = ["Describe the harm the child disclosed"]
         told = already_told(episode, [CaseEvent.Kind.INTERVIEW_HELD])
+        # The offered time follows a corrected time; saved with the correction (its
+        # history row carries it), and undone with it if the correction is refused.
+        interview_set_offered_at(interview, interview_offered_at(interview.pk, held_at=held_at))
         corrected, changes = _correct(
             ReturnInterview,
             pk=interview.pk,
@@ -373,6 +378,11 @@ def interview_correct_declined(
                 "Enter the decision not to hold an interview and the reasons for it"
             ]
         told = already_told(episode, [CaseEvent.Kind.INTERVIEW_DECLINED])
+        # The offered time follows a corrected time; saved with the correction (its
+        # history row carries it), and undone with it if the correction is refused.
+        interview_set_offered_at(
+            interview, interview_offered_at(interview.pk, declined_at=declined_at)
+        )
         corrected, changes = _correct(
             ReturnInterview,
             pk=interview.pk,
@@ -444,11 +454,7 @@ def interview_attempt_correct(
             acting_user=acting_user,
         )
         if "attempted_at" in changes:
-            earliest = interview.attempts.aggregate(first=Min("attempted_at"))["first"]
-            # Not a field anyone edits: no version bump (see interview_record_attempt).
-            ReturnInterview.objects.filter(pk=interview.pk).update(offered_at=earliest)
-            history_write(ReturnInterview, interview.pk, user=acting_user, reason=reason)
-            interview.offered_at = earliest
+            interview_refresh_offered_at(interview, acting_user=acting_user, reason=reason)
         event_record(
             child=episode.child,
             episode=episode,
