@@ -281,20 +281,20 @@ class Failure:
 
     @property
     def fix_url(self) -> str:
+        if self.child_pk is not None and self.code in CARE_RULES:
+            return reverse("incidents:child_legal_status", args=[self.child_pk])
         if self.episode_pk is not None and self.code not in CHILD_RULES:
             return reverse("incidents:episode_edit", args=[self.episode_pk])
         if self.child_pk is not None:
-            if self.code in CARE_RULES:
-                return reverse("incidents:child_legal_status", args=[self.child_pk])
             return reverse("incidents:child_edit", args=[self.child_pk])
         return ""
 
     @property
     def fix_text(self) -> str:
-        if self.episode_pk is not None and self.code not in CHILD_RULES:
-            return "Correct the episode"
         if self.code in CARE_RULES:
             return "Correct the legal status"
+        if self.episode_pk is not None and self.code not in CHILD_RULES:
+            return "Correct the episode"
         return "Correct the child's details"
 
 
@@ -491,8 +491,8 @@ def _twelve_months_before(day: dt.date) -> dt.date:
 
 
 def list_8_rows(area: LocalAuthorityArea, as_at: dt.date) -> Iterator[List8Row]:
-    """Children in care on ``as_at``: missing and absent episodes in the 12 months up to
-    it, and whether a return interview was offered and accepted after the last one.
+    """Children in care on ``as_at``: missing and absent episodes from care in the 12
+    months up to it, and whether a return interview was offered and accepted after the last one.
     Three queries: periods of care, the children, their episodes with interviews."""
     periods = care_periods(area)
     in_care = [pk for pk, spans in periods.items() if in_care_on(spans, as_at) is not None]
@@ -517,7 +517,9 @@ def list_8_rows(area: LocalAuthorityArea, as_at: dt.date) -> Iterator[List8Row]:
         .order_by("child_id", "last_seen_at", "pk")
     )
     for episode in rows.iterator(chunk_size=2000):
-        episodes[episode.child_id].append(episode)
+        # Episodes from care only, as the SSDA903 counts them.
+        if in_care_on(periods[episode.child_id], timezone.localdate(episode.last_seen_at)):
+            episodes[episode.child_id].append(episode)
     children = (
         Child.objects.filter(pk__in=in_care)
         .only("pk", "la_child_id", "first_name", "last_name")
