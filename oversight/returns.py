@@ -212,7 +212,7 @@ def _episodes_in_year(area: LocalAuthorityArea, year: CollectionYear):
             "category",
             "last_seen_at",
             "found_at",
-            "child__pk",
+            "child__id",
             "child__la_child_id",
             "child__date_of_birth",
         )
