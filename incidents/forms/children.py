@@ -86,9 +86,12 @@ class ChildIdentityForm(Form):
     )
     sex = forms.ChoiceField(
         label="Sex for statutory returns (optional)",
-        choices=[("", "Not given"), *ReturnSex.choices],
+        # Coded as the return codes it, so as not to read as a second gender question.
+        choices=[
+            ("", "Not given"),
+            *((v, f"{label} (code {v})") for v, label in ReturnSex.choices),
+        ],
         required=False,
-        widget=forms.RadioSelect,
         help_text="Needed for the DfE returns only when the gender is not male or female",
     )
     ethnicity = forms.ChoiceField(
@@ -176,7 +179,7 @@ class ChildIdentityForm(Form):
                 Field.text("known_as", field_width=20),
                 Field("date_of_birth"),
                 Field.radios("gender", legend_size=Size.SMALL),
-                Field.radios("sex", legend_size=Size.SMALL, inline=True),
+                Field.select("sex"),
                 Field.select("ethnicity"),
                 legend="Who the child is",
                 legend_size=Size.MEDIUM,
