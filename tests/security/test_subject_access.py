@@ -63,6 +63,9 @@ def _url(case, **query) -> str:
 def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
     """More of everything hanging off the record (``n`` of each)."""
     now = timezone.now()
+    # Each call's past episodes a day earlier than the last call's: a child's episodes
+    # never overlap (on PostgreSQL, an exclusion constraint).
+    earlier = case.child.episodes.count()
     for i in range(n):
         meeting = StrategyMeeting.objects.create(
             child=case.child,
@@ -94,8 +97,8 @@ def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
         old = EpisodeFactory(
             child=case.child,
             created_by=officer,
-            last_seen_at=now - dt.timedelta(days=30 + i, hours=5),
-            found_at=now - dt.timedelta(days=30 + i),
+            last_seen_at=now - dt.timedelta(days=30 + earlier + i, hours=5),
+            found_at=now - dt.timedelta(days=30 + earlier + i),
         )
         RiskGradingFactory(episode=old, graded_by=officer)
 
