@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
-from .actions.children import child_create, involvement_add, location_find_or_create, placement_add
+from .actions.children import (
+    child_create,
+    child_set_legal_status,
+    involvement_add,
+    location_find_or_create,
+    placement_add,
+)
 from .actions.episodes import episode_record_return, episode_regrade_risk, episode_report
 from .actions.interviews import (
     interview_record_attempt,
@@ -154,10 +160,12 @@ def load() -> list[str]:
         last_name="Morris",
         date_of_birth=today.replace(year=today.year - 15) - dt.timedelta(days=40),
         gender="female",
+        ethnicity="WBRI",
         la_child_id="CW100231",
         nhs_number="9434765919",
         legal_status=LegalStatus.IN_CARE,
         legal_status_start=today - dt.timedelta(days=600),
+        care_legal_status="C2",
         responsible_area=west,
         physical_description="5ft 4in, slim, long dark hair usually tied back; grey hoodie.",
         places_they_go="Crewe bus station, the retail park, a friend's flat off Mill Street.",
@@ -251,6 +259,8 @@ def load() -> list[str]:
         last_name="Carter",
         date_of_birth=today.replace(year=today.year - 13) - dt.timedelta(days=100),
         gender="male",
+        ethnicity="WBRI",
+        upn="H801200001001",
         la_child_id="CW100412",
         legal_status=LegalStatus.CHILD_PROTECTION,
         legal_status_start=today - dt.timedelta(days=200),
@@ -322,11 +332,26 @@ def load() -> list[str]:
         last_name="Hughes",
         date_of_birth=today.replace(year=today.year - 14) - dt.timedelta(days=10),
         gender="male",
+        ethnicity="MWBC",
+        upn="U801200002001",
         la_child_id="CW100587",
         legal_status=LegalStatus.IN_CARE,
         legal_status_start=today - dt.timedelta(days=900),
+        care_legal_status="V2",
         responsible_area=west,
         people_they_may_be_with="Boys from his old estate in Ellesmere Port.",
+    )
+    # He went home to his mother for a while, then came back into care on a care order:
+    # two periods of care, as the SSDA903 return sees them.
+    child_set_legal_status(
+        acting_user=sw, child=tyler, status=LegalStatus.NONE, start=today - dt.timedelta(days=700)
+    )
+    child_set_legal_status(
+        acting_user=sw,
+        child=tyler,
+        status=LegalStatus.IN_CARE,
+        start=today - dt.timedelta(days=420),
+        care_legal_status="C2",
     )
     placement_add(
         acting_user=sw,
@@ -392,6 +417,7 @@ def load() -> list[str]:
         last_name="Doyle",
         date_of_birth=today.replace(year=today.year - 16) - dt.timedelta(days=200),
         gender="female",
+        ethnicity="NOBT",
         la_child_id="CW100733",
         legal_status=LegalStatus.CHILD_IN_NEED,
         legal_status_start=today - dt.timedelta(days=150),

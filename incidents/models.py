@@ -23,7 +23,7 @@ from simple_history.models import HistoricalRecords
 from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea
 
-from .validators import validate_nhs_number, validate_uk_postcode
+from .validators import validate_nhs_number, validate_uk_postcode, validate_upn
 
 
 def correction_reason_field() -> models.TextField:
@@ -36,6 +36,60 @@ class Gender(models.TextChoices):
     MALE = "male", "Male"
     OTHER = "other", "Another gender"
     NOT_KNOWN = "not_known", "Not known"
+
+
+class ReturnSex(models.TextChoices):
+    """Sex as the DfE returns code it (SSDA903 Header ``SEX``)."""
+
+    MALE = "1", "Male"
+    FEMALE = "2", "Female"
+
+
+# The gender recorded for the child gives the return's sex where it can.
+SEX_FOR_GENDER: dict[str, str] = {"male": ReturnSex.MALE, "female": ReturnSex.FEMALE}
+
+
+class Ethnicity(models.TextChoices):
+    """DfE ethnicity codes (SSDA903 Header ``ETHNIC``)."""
+
+    WBRI = "WBRI", "White British"
+    WIRI = "WIRI", "White Irish"
+    WOTH = "WOTH", "Any other White background"
+    WIRT = "WIRT", "Traveller of Irish heritage"
+    WROM = "WROM", "Gypsy or Roma"
+    MWBC = "MWBC", "White and Black Caribbean"
+    MWBA = "MWBA", "White and Black African"
+    MWAS = "MWAS", "White and Asian"
+    MOTH = "MOTH", "Any other mixed background"
+    AIND = "AIND", "Indian"
+    APKN = "APKN", "Pakistani"
+    ABAN = "ABAN", "Bangladeshi"
+    AOTH = "AOTH", "Any other Asian background"
+    BCRB = "BCRB", "Black Caribbean"
+    BAFR = "BAFR", "Black African"
+    BOTH = "BOTH", "Any other Black background"
+    CHNE = "CHNE", "Chinese"
+    OOTH = "OOTH", "Any other ethnic group"
+    REFU = "REFU", "Refused"
+    NOBT = "NOBT", "Information not yet obtained"
+
+
+class CareLegalStatus(models.TextChoices):
+    """The SSDA903 legal status of a period in care (``LS``)."""
+
+    C1 = "C1", "C1: interim care order"
+    C2 = "C2", "C2: full care order"
+    D1 = "D1", "D1: freeing order granted"
+    E1 = "E1", "E1: placement order granted"
+    J1 = "J1", "J1: remanded to local authority accommodation or youth detention"
+    J2 = "J2", "J2: placed in local authority accommodation under PACE 1984"
+    J3 = "J3", "J3: sentenced to a youth rehabilitation order with residence requirement"
+    L1 = "L1", "L1: under police protection in local authority accommodation"
+    L2 = "L2", "L2: emergency protection order"
+    L3 = "L3", "L3: under a child assessment order, away from home"
+    V2 = "V2", "V2: single period of accommodation under section 20"
+    V3 = "V3", "V3: short-term breaks, each episode of care recorded"
+    V4 = "V4", "V4: short-term breaks, the agreement recorded"
 
 
 class LegalStatus(models.TextChoices):
@@ -118,6 +172,22 @@ class Child(models.Model):
     known_as = models.CharField(max_length=100, blank=True)
     date_of_birth = models.DateField()
     gender = models.CharField(max_length=20, choices=Gender)
+    # Only asked for when the gender does not give it (see ``return_sex``).
+    sex = models.CharField(
+        "sex for statutory returns",
+        max_length=1,
+        choices=ReturnSex,
+        blank=True,
+        help_text="As the DfE returns record it. Needed only when the gender is not male "
+        "or female.",
+    )
+    ethnicity = models.CharField(max_length=4, choices=Ethnicity, blank=True)
+    upn = models.CharField(
+        "unique pupil number",
+        max_length=13,
+        blank=True,
+        validators=[validate_upn],
+    )
     la_child_id = models.CharField(
         "local authority child identifier",
         max_length=10,
@@ -180,6 +250,11 @@ class Child(models.Model):
         return f"{self.first_name} {self.last_name}"
 
     @property
+    def return_sex(self) -> str:
+        """1 or 2 as the SSDA903 return codes sex, or "" when not known."""
+        return SEX_FOR_GENDER.get(self.gender, self.sex)
+
+    @property
     def is_in_care(self) -> bool:
         return self.legal_status == LegalStatus.IN_CARE
 
@@ -195,6 +270,11 @@ class LegalStatusPeriod(models.Model):
     status = models.CharField(max_length=20, choices=LegalStatus)
     start = models.DateField()
     end = models.DateField(null=True, blank=True)
+    # A period with status "in care" is a period of care for the SSDA903 return; this is
+    # its legal status in the return's terms, where the council records it.
+    care_legal_status = models.CharField(
+        "SSDA903 legal status", max_length=2, choices=CareLegalStatus, blank=True
+    )
 
     history = HistoricalRecords()
 

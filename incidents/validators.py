@@ -61,3 +61,47 @@ def validate_nhs_number(value: str) -> None:
             "Enter a valid NHS number: the check digit does not match, so it may be mistyped",
             code="nhs_checksum",
         )
+
+
+# The Unique Pupil Number (DfE): a check letter, then the issuing authority's code and
+# the number. The check letter comes from characters 2-13, each weighted by its position
+# (2 to 13), summed, modulo 23; the letters stand for 0-22 in this order (I, O and S are
+# never used, to avoid misreading). As DfE's UPN guide and its validators compute it.
+UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+_UPN_FORMAT = re.compile(rf"^[{UPN_LETTERS}]\d{{11}}[0-9{UPN_LETTERS}]$")
+
+
+def normalise_upn(value: str) -> str:
+    return re.sub(r"\s+", "", value or "").upper()
+
+
+def upn_check_letter(body: str) -> str:
+    """The check letter for characters 2-13 of a UPN (12 characters)."""
+    total = 0
+    for char, weight in zip(body, range(2, 14), strict=True):
+        total += (UPN_LETTERS.index(char) if char.isalpha() else int(char)) * weight
+    return UPN_LETTERS[total % 23]
+
+
+def validate_upn(value: str) -> None:
+    """13 characters: check letter, 11 digits, then a digit or (a temporary UPN) a letter."""
+    if not value:
+        return
+    upn = normalise_upn(value)
+    if len(upn) != 13:
+        raise ValidationError(
+            "A unique pupil number must be 13 characters, like H801200001001",
+            code="upn_length",
+        )
+    if not _UPN_FORMAT.match(upn):
+        raise ValidationError(
+            "A unique pupil number is a letter, 11 digits, then a digit or a letter; the "
+            "letters I, O and S are not used",
+            code="upn_format",
+        )
+    if upn_check_letter(upn[1:]) != upn[0]:
+        raise ValidationError(
+            "Enter a valid unique pupil number: the check letter does not match, so it may "
+            "be mistyped",
+            code="upn_checksum",
+        )

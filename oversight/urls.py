@@ -3,13 +3,15 @@ CSV export is the same URL with ``?format=csv`` (and the same filters)."""
 
 from django.urls import URLPattern, path
 
-from . import record_views, views
+from . import record_views, return_views, views
 
 app_name = "oversight"
 
 urlpatterns: list[URLPattern] = [
     path("", views.dashboard, name="dashboard"),
     path("measures/", views.measures_view, name="measures"),
+    # The SSDA903 Missing and Header tables and Annex A List 8, checked, to download.
+    path("returns/", return_views.returns_view, name="returns"),
     # A child's whole record, for a subject access request (?format=json to download).
     path("children/<int:child_pk>/record/", record_views.subject_access, name="subject_access"),
     *(

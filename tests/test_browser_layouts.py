@@ -19,9 +19,17 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.models import Challenge, Episode, InvolvementRequest, LegalStatus, StrategyMeeting
+from incidents.models import (
+    Challenge,
+    Episode,
+    InvolvementRequest,
+    LegalStatus,
+    LegalStatusPeriod,
+    StrategyMeeting,
+)
 from notifications.emails import acknowledge_token
 from notifications.models import Notification
+from oversight.returns import latest_year
 from tests.browser import DESKTOP, PHONE, axe_scans, sign_in
 from tests.factories import DEFAULT_PASSWORD
 from tests.factories.incidents import (
@@ -202,6 +210,10 @@ def test_every_page_at_desktop_and_phone_width(
     child, episode, returned, told, request, challenge, acknowledgeable = make_records(
         social_worker, manager, officer, provider, la_west, la_east, host_worker, area_west
     )
+    # In care (with no council child identifier): the returns page lists its checks.
+    LegalStatusPeriod.objects.create(
+        child=child, status=LegalStatus.IN_CARE, start=timezone.localdate() - dt.timedelta(days=400)
+    )
     url = live_server.url
     signed_in_pages = [
         reverse("home"),
@@ -234,6 +246,9 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("oversight:measures"),
         reverse("oversight:open_episodes") + "?risk=medium",
         reverse("oversight:subject_access", args=[child.pk]),
+        # The statutory returns: the year's checks (the case child has episodes this year).
+        reverse("oversight:returns"),
+        reverse("oversight:returns") + f"?area={area_west.pk}&year={latest_year()}",
         # Reporting a child already missing: the page that links to the open episode.
         reverse("incidents:episode_report", args=[child.pk]),
         reverse("agency_work:list"),

@@ -22,8 +22,10 @@ from missingkids.policy import EARLIEST_DATE
 
 from .. import access, notices, rights
 from ..models import (
+    CareLegalStatus,
     CaseEvent,
     Child,
+    Ethnicity,
     Gender,
     Involvement,
     InvolvementRequest,
@@ -31,13 +33,16 @@ from ..models import (
     LegalStatusPeriod,
     Location,
     Placement,
+    ReturnSex,
 )
 from ..rights import Right
 from ..validators import (
     normalise_nhs_number,
     normalise_postcode,
+    normalise_upn,
     validate_nhs_number,
     validate_uk_postcode,
+    validate_upn,
 )
 from .base import (
     EARLIEST_DATE_MESSAGE,
@@ -70,6 +75,9 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "known_as",
     "date_of_birth",
     "gender",
+    "sex",
+    "ethnicity",
+    "upn",
     "la_child_id",
     "nhs_number",
     "police_person_reference",
@@ -110,6 +118,15 @@ def _check_end(
     _check_not_future(errors, field, end)
     if start is not None and end < start:
         _add(errors, field, f"The end date must be on or after the start date, {_fmt(start)}")
+
+
+def _check_care_legal_status(
+    errors: dict[str, list[str]], field: str, status: str, code: str
+) -> None:
+    if code and code not in CareLegalStatus.values:
+        _add(errors, field, "Select the SSDA903 legal status from the list")
+    elif code and status != LegalStatus.IN_CARE:
+        _add(errors, field, "An SSDA903 legal status is given only for a child in care")
 
 
 def agency_serves_area(agency: Agency, area: LocalAuthorityArea) -> bool:
@@ -161,6 +178,21 @@ def _clean_identity(
         cleaned["gender"] = values["gender"]
         if values["gender"] not in Gender.values:
             _add(errors, "gender", "Select the child's gender, or 'Not known'")
+
+    if "sex" in values:
+        cleaned["sex"] = values["sex"] or ""
+        if cleaned["sex"] not in ("", *ReturnSex.values):
+            _add(errors, "sex", "Select male or female, or leave it blank")
+    if "ethnicity" in values:
+        cleaned["ethnicity"] = values["ethnicity"] or ""
+        if cleaned["ethnicity"] not in ("", *Ethnicity.values):
+            _add(errors, "ethnicity", "Select the child's ethnicity from the list")
+    if "upn" in values:
+        cleaned["upn"] = normalise_upn(values["upn"] or "")
+        try:
+            validate_upn(cleaned["upn"])
+        except ValidationError as error:
+            errors.setdefault("upn", []).extend(error.messages)
 
     if "date_of_birth" in values:
         dob = values["date_of_birth"]
@@ -235,11 +267,15 @@ def child_create(
     known_as: str = "",
     date_of_birth: dt.date,
     gender: str,
+    sex: str = "",
+    ethnicity: str = "",
+    upn: str = "",
     la_child_id: str | None = None,
     nhs_number: str | None = None,
     police_person_reference: str = "",
     legal_status: str = LegalStatus.NONE,
     legal_status_start: dt.date | None = None,
+    care_legal_status: str = "",
     responsible_area: LocalAuthorityArea,
     physical_description: str = "",
     places_they_go: str = "",
@@ -257,6 +293,9 @@ def child_create(
             "known_as": known_as,
             "date_of_birth": date_of_birth,
             "gender": gender,
+            "sex": sex,
+            "ethnicity": ethnicity,
+            "upn": upn,
             "la_child_id": la_child_id,
             "nhs_number": nhs_number,
             "police_person_reference": police_person_reference,
@@ -282,6 +321,8 @@ def child_create(
                     "legal_status_start",
                     "The legal status cannot start before the child's date of birth",
                 )
+    care_legal_status = care_legal_status or ""
+    _check_care_legal_status(errors, "care_legal_status", legal_status, care_legal_status)
     raise_if_errors(errors)
 
     child = Child.objects.create(
@@ -291,7 +332,12 @@ def child_create(
         created_by=acting_user,
     )
     if legal_status != LegalStatus.NONE:
-        LegalStatusPeriod.objects.create(child=child, status=legal_status, start=legal_status_start)
+        LegalStatusPeriod.objects.create(
+            child=child,
+            status=legal_status,
+            start=legal_status_start,
+            care_legal_status=care_legal_status,
+        )
 
     agency = acting_user.agency
     involved = not agency_serves_area(agency, responsible_area)
@@ -375,6 +421,7 @@ def legal_status_problems(
     *,
     status: str | None,
     start: dt.date | None,
+    care_legal_status: str = "",
     errors: dict[str, list[str]] | None = None,
 ) -> dict[str, list[str]]:
     """Every problem with changing the child's legal status, all at once: the action's
@@ -383,6 +430,8 @@ def legal_status_problems(
     errors = {} if errors is None else errors
     if status not in LegalStatus.values:
         _add(errors, "status", "Select the child's legal status")
+    else:
+        _check_care_legal_status(errors, "care_legal_status", status, care_legal_status or "")
     if start is None:
         _add(errors, "start", "Enter the date the legal status started")
     else:
@@ -419,20 +468,35 @@ def legal_status_problems(
 
 @transaction.atomic
 def child_set_legal_status(
-    *, acting_user: User, child: Child, status: str, start: dt.date
+    *,
+    acting_user: User,
+    child: Child,
+    status: str,
+    start: dt.date,
+    care_legal_status: str = "",
 ) -> LegalStatusPeriod:
-    """Close the current legal status the day before ``start`` and open the new one."""
+    """Close the current legal status the day before ``start`` and open the new one.
+
+    A period "in care" is a period of care in the SSDA903 return; ``care_legal_status`` is
+    its legal status in the return's terms (C2, V2 ...), optional."""
     rights.require(acting_user, Right.MANAGE_CARE_DETAILS, child)
+    care_legal_status = care_legal_status or ""
     # Locked so two changes at once cannot both close the same current period.
     locked = Child.objects.select_for_update().get(pk=child.pk)
-    raise_if_errors(legal_status_problems(locked, status=status, start=start))
+    raise_if_errors(
+        legal_status_problems(
+            locked, status=status, start=start, care_legal_status=care_legal_status
+        )
+    )
     current = LegalStatusPeriod.objects.filter(child=child, end__isnull=True).first()
 
     old_status = locked.legal_status
     if current is not None:
         current.end = start - dt.timedelta(days=1)
         current.save(update_fields=["end"])
-    period = LegalStatusPeriod.objects.create(child=child, status=status, start=start)
+    period = LegalStatusPeriod.objects.create(
+        child=child, status=status, start=start, care_legal_status=care_legal_status
+    )
     # Not a versioned edit: the edit form does not carry legal status, so an identity
     # edit in progress is not made stale by it.
     Child.objects.filter(pk=child.pk).update(legal_status=status)

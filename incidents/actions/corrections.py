@@ -28,7 +28,6 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import models, transaction
-from django.db.models import Min
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
@@ -55,7 +54,6 @@ from .base import (
     changes_between,
     check_dates_for_child,
     event_record,
-    history_write,
     raise_if_errors,
     stale_edit,
 )
@@ -69,6 +67,9 @@ from .interviews import (
     _is_future,
     _local,
     failed_attempt_count,
+    interview_offered_at,
+    interview_refresh_offered_at,
+    interview_set_offered_at,
 )
 from .oversight import FUTURE_DATE_MESSAGE
 
@@ -327,6 +328,9 @@ def interview_correct_held(
         if harm_disclosed and _blank(harm_details):
             errors["harm_details"] = ["Describe the harm the child disclosed"]
         told = already_told(episode, [CaseEvent.Kind.INTERVIEW_HELD])
+        # The offered time follows a corrected time; saved with the correction (its
+        # history row carries it), and undone with it if the correction is refused.
+        interview_set_offered_at(interview, interview_offered_at(interview.pk, held_at=held_at))
         corrected, changes = _correct(
             ReturnInterview,
             pk=interview.pk,
@@ -391,6 +395,11 @@ def interview_correct_declined(
                 "Enter the decision not to hold an interview and the reasons for it"
             ]
         told = already_told(episode, [CaseEvent.Kind.INTERVIEW_DECLINED])
+        # The offered time follows a corrected time; saved with the correction (its
+        # history row carries it), and undone with it if the correction is refused.
+        interview_set_offered_at(
+            interview, interview_offered_at(interview.pk, declined_at=declined_at)
+        )
         corrected, changes = _correct(
             ReturnInterview,
             pk=interview.pk,
@@ -462,11 +471,7 @@ def interview_attempt_correct(
             acting_user=acting_user,
         )
         if "attempted_at" in changes:
-            earliest = interview.attempts.aggregate(first=Min("attempted_at"))["first"]
-            # Not a field anyone edits: no version bump (see interview_record_attempt).
-            ReturnInterview.objects.filter(pk=interview.pk).update(offered_at=earliest)
-            history_write(ReturnInterview, interview.pk, user=acting_user, reason=reason)
-            interview.offered_at = earliest
+            interview_refresh_offered_at(interview, acting_user=acting_user, reason=reason)
         event_record(
             child=episode.child,
             episode=episode,

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -453,6 +453,57 @@ def _refuse_if_stale(interview: ReturnInterview, expected_version: int) -> None:
         raise StaleEdit("return interview")
 
 
+def interview_offered_at(
+    interview_pk: int,
+    *,
+    held_at: dt.datetime | None = None,
+    declined_at: dt.datetime | None = None,
+) -> dt.datetime | None:
+    """When the interview was first offered: the earliest of its attempts, and of its
+    being held or declined (an interview held at the first knock had no attempt).
+    ``held_at`` / ``declined_at``, when given, stand for the times about to be saved."""
+    row = ReturnInterview.objects.filter(pk=interview_pk).aggregate(
+        first_attempt=Min("attempts__attempted_at"),
+        held=Min("held_at"),
+        declined=Min("declined_at"),
+    )
+    if held_at is not None:
+        row["held"] = held_at
+    if declined_at is not None:
+        row["declined"] = declined_at
+    moments = [moment for moment in row.values() if moment is not None]
+    return min(moments) if moments else None
+
+
+def interview_set_offered_at(interview: ReturnInterview, offered: dt.datetime | None) -> bool:
+    """Store ``offered`` as the interview's offered time; whether it moved.
+
+    No version bump: this is not a field anyone edits, so it must not make a form being
+    filled in at the same time stale. The caller writes the history row (or saves the
+    interview, which writes one, straight after)."""
+    moved = (
+        ReturnInterview.objects.filter(pk=interview.pk)
+        .exclude(offered_at=offered)
+        .update(offered_at=offered)
+        if offered is not None
+        else ReturnInterview.objects.filter(pk=interview.pk, offered_at__isnull=False).update(
+            offered_at=None
+        )
+    )
+    interview.offered_at = offered
+    return bool(moved)
+
+
+def interview_refresh_offered_at(
+    interview: ReturnInterview, *, acting_user: User, reason: str | None = None
+) -> None:
+    """Set ``offered_at`` from the record (``interview_offered_at``), with history when it
+    moves. Every action that records or corrects an attempt, a holding or a declining
+    keeps it, so Ofsted's "offered" is never blank for an interview that was offered."""
+    if interview_set_offered_at(interview, interview_offered_at(interview.pk)):
+        history_write(ReturnInterview, interview.pk, user=acting_user, reason=reason)
+
+
 def failed_attempt_count(interview: ReturnInterview) -> int:
     return interview.attempts.filter(outcome__in=InterviewAttempt.FAILED_OUTCOMES).count()
 
@@ -495,15 +546,8 @@ def interview_record_attempt(
             notes=notes.strip(),
             recorded_by=acting_user,
         )
-        # The interview was offered at the earliest attempt, even one logged late. No
-        # version bump: this is not a field anyone edits, so it must not make a form
-        # being filled in at the same time stale.
-        ReturnInterview.objects.filter(
-            Q(offered_at__isnull=True) | Q(offered_at__gt=attempted_at), pk=interview.pk
-        ).update(offered_at=attempted_at)
-        history_write(ReturnInterview, interview.pk, user=acting_user)
-        if interview.offered_at is None or interview.offered_at > attempted_at:
-            interview.offered_at = attempted_at
+        # The interview was offered at the earliest attempt, even one logged late.
+        interview_refresh_offered_at(interview, acting_user=acting_user)
         failed = failed_attempt_count(interview)
         event_record(
             child=episode.child,
@@ -617,6 +661,9 @@ def interview_record_held(
         agreed = _clean_actions(actions, errors)
         raise_if_errors(errors)
 
+        # Offered when held or declined, if no attempt came first; saved with the outcome
+        # (the history row update_versioned writes carries it).
+        interview_set_offered_at(interview, interview_offered_at(interview.pk, held_at=held_at))
         changes = update_versioned(
             interview,
             expected_version=expected_version,
@@ -698,6 +745,11 @@ def interview_record_declined(
             ]
         raise_if_errors(errors)
 
+        # Offered when held or declined, if no attempt came first; saved with the outcome
+        # (the history row update_versioned writes carries it).
+        interview_set_offered_at(
+            interview, interview_offered_at(interview.pk, declined_at=declined_at)
+        )
         update_versioned(
             interview,
             expected_version=expected_version,

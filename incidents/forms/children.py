@@ -17,8 +17,16 @@ from missingkids.accounts.models import Agency, LocalAuthorityArea
 from missingkids.forms import Form
 from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
-from ..models import Gender, Involvement, LegalStatus, Placement
-from ..validators import validate_nhs_number, validate_uk_postcode
+from ..models import (
+    CareLegalStatus,
+    Ethnicity,
+    Gender,
+    Involvement,
+    LegalStatus,
+    Placement,
+    ReturnSex,
+)
+from ..validators import validate_nhs_number, validate_uk_postcode, validate_upn
 from .fields import UKDateField
 
 NAME_MAX = 100
@@ -76,6 +84,29 @@ class ChildIdentityForm(Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Select the child's gender, or 'Not known'"},
     )
+    sex = forms.ChoiceField(
+        label="Sex for statutory returns (optional)",
+        # Coded as the return codes it, so as not to read as a second gender question.
+        choices=[
+            ("", "Not given"),
+            *((v, f"{label} (code {v})") for v, label in ReturnSex.choices),
+        ],
+        required=False,
+        help_text="Needed for the DfE returns only when the gender is not male or female",
+    )
+    ethnicity = forms.ChoiceField(
+        label="Ethnicity (optional)",
+        choices=[("", "Select ethnicity"), *Ethnicity.choices],
+        required=False,
+        help_text="As the DfE returns code it",
+    )
+    upn = forms.CharField(
+        label="Unique pupil number (optional)",
+        max_length=20,
+        required=False,
+        help_text="13 characters, for example H801200001001",
+        validators=[validate_upn],
+    )
     la_child_id = forms.CharField(
         label="Local authority child identifier (optional)",
         max_length=10,
@@ -125,8 +156,15 @@ class ChildIdentityForm(Form):
         "known_as",
         "date_of_birth",
         "gender",
+        "sex",
+        "ethnicity",
     )
-    identifier_fields: tuple[str, ...] = ("la_child_id", "nhs_number", "police_person_reference")
+    identifier_fields: tuple[str, ...] = (
+        "la_child_id",
+        "nhs_number",
+        "upn",
+        "police_person_reference",
+    )
     profile_fields: tuple[str, ...] = (
         "physical_description",
         "places_they_go",
@@ -141,12 +179,15 @@ class ChildIdentityForm(Form):
                 Field.text("known_as", field_width=20),
                 Field("date_of_birth"),
                 Field.radios("gender", legend_size=Size.SMALL),
+                Field.select("sex"),
+                Field.select("ethnicity"),
                 legend="Who the child is",
                 legend_size=Size.MEDIUM,
             ),
             Fieldset(
                 Field.text("la_child_id", field_width=10),
                 Field.text("nhs_number", field_width=10),
+                Field.text("upn", field_width=20),
                 Field.text("police_person_reference", field_width=20),
                 legend="Identifiers",
                 legend_size=Size.MEDIUM,
@@ -181,12 +222,19 @@ class ChildAddForm(ChildIdentityForm):
         required=False,
         help_text="Needed unless the legal status is None",
     )
+    care_legal_status = forms.ChoiceField(
+        label="SSDA903 legal status (optional)",
+        choices=[("", "Not given"), *CareLegalStatus.choices],
+        required=False,
+        help_text="For a child in care: the legal status the SSDA903 return records",
+    )
 
     field_order = [
         *ChildIdentityForm.identity_fields,
         *ChildIdentityForm.identifier_fields,
         "legal_status",
         "legal_status_start",
+        "care_legal_status",
         "responsible_area",
         *ChildIdentityForm.profile_fields,
     ]
@@ -198,6 +246,7 @@ class ChildAddForm(ChildIdentityForm):
             Fieldset(
                 Field.radios("legal_status", legend_size=Size.SMALL),
                 Field("legal_status_start"),
+                Field.select("care_legal_status"),
                 Field.select("responsible_area"),
                 legend="Legal status and responsible council",
                 legend_size=Size.MEDIUM,
@@ -251,12 +300,19 @@ class LegalStatusForm(Form):
         error_messages={"required": "Select the child's legal status"},
     )
     start = UKDateField(label="Date it started", help_text="For example, 27 3 2026")
+    care_legal_status = forms.ChoiceField(
+        label="SSDA903 legal status (optional)",
+        choices=[("", "Not given"), *CareLegalStatus.choices],
+        required=False,
+        help_text="For a child in care: the legal status the SSDA903 return records",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.helper = _helper(
             Field.radios("status", legend_size=Size.MEDIUM),
             Field("start"),
+            Field.select("care_legal_status"),
             submit="Save legal status",
         )
 

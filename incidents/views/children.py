@@ -237,7 +237,10 @@ def _answers(form: ChildAddForm) -> list[dict[str, Any]]:
             value = dict(bound.choices).get(value, value)
         if isinstance(value, dt.date):
             value = long_date(value)
-        if name == "legal_status_start" and data.get("legal_status") == "none":
+        if (
+            name in ("legal_status_start", "care_legal_status")
+            and data.get("legal_status") == "none"
+        ):
             continue
         label = str(bound.label or name.replace("_", " ").capitalize()).replace(" (optional)", "")
         rows.append(
@@ -597,8 +600,8 @@ def child_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _display(child: Child, name: str) -> str:
     value = getattr(child, name)
-    if name == "gender":
-        return child.get_gender_display()
+    if name in ("gender", "sex", "ethnicity"):
+        return getattr(child, f"get_{name}_display")()
     if isinstance(value, dt.date):
         return long_date(value)
     return "" if value is None else str(value)

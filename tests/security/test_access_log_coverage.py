@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from missingkids.audit.middleware import CASE_NAMESPACES
 from missingkids.audit.models import AccessLogEntry
+from oversight.returns import latest_year as returns_latest_year
 from tests.security.test_url_access import OPEN_BY_DESIGN, ROUTES, url_for
 
 A = AccessLogEntry.Action
@@ -113,6 +114,7 @@ def test_manager_pages_and_meeting_and_note_pages_are_logged(client, case, manag
         ("oversight:dashboard", A.VIEW_LIST),
         ("oversight:open_episodes", A.VIEW_LIST),
         ("oversight:measures", A.VIEW_LIST),
+        ("oversight:returns", A.VIEW_LIST),
         ("incidents:strategy_meeting_add", A.VIEW_PAGE),
         ("incidents:supervision_note_add", A.VIEW_PAGE),
     ]:
@@ -181,3 +183,20 @@ def test_exports_are_logged_once(client, case, manager):
     url = reverse("oversight:open_episodes")
     assert client.get(url, {"format": "csv"}).status_code == 200
     assert [e.action for e in AccessLogEntry.objects.filter(path=url)] == [A.EXPORT]
+
+
+def test_a_statutory_return_is_logged_once_as_an_export_with_its_rows(client, case, manager):
+    """The page with the year's checks is a list; a download is an export, and only that."""
+    case.child.la_child_id = "CW900001"
+    case.child.save(update_fields=["la_child_id"])
+    client.force_login(manager)
+    url = reverse("oversight:returns")
+    query = {"area": case.child.responsible_area_id, "year": returns_latest_year()}
+    assert client.get(url, query).status_code == 200
+    response = client.get(url, {**query, "download": "missing"})
+    body = b"".join(response.streaming_content)
+    assert b"CW900001" in body
+    entries = list(AccessLogEntry.objects.filter(path=url).order_by("id"))
+    assert [entry.action for entry in entries] == [A.VIEW_LIST, A.EXPORT]
+    assert entries[1].detail["what"] == "ssda903_missing"
+    assert entries[1].detail["rows"] == 1

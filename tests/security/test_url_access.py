@@ -312,3 +312,37 @@ def test_admin_without_case_role_cannot_open_records(client, case, admin_user):
         if route.view_name in OPEN_BY_DESIGN:
             continue
         assert client.get(url_for(route, case)).status_code == 404, route.view_name
+
+
+# The statutory returns: a council's own children, for its managers only ----------------
+
+
+def _return_rows(client, area) -> tuple[int, bytes]:
+    from oversight.returns import latest_year
+
+    response = client.get(
+        reverse("oversight:returns"),
+        {"area": area.pk, "year": latest_year(), "download": "missing"},
+    )
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return response.status_code, body
+
+
+def test_statutory_returns_are_the_councils_managers_own(
+    client, case, manager, host_manager, social_worker, officer, admin_user, outsider
+):
+    case.child.la_child_id = "CW900001"
+    case.child.save(update_fields=["la_child_id"])
+    area = case.child.responsible_area
+    client.force_login(manager)
+    status, body = _return_rows(client, area)
+    assert status == 200 and b"CW900001" in body
+    # Another council's manager cannot choose this council, and sees none of its rows.
+    client.force_login(host_manager)
+    status, body = _return_rows(client, area)
+    assert status == 200 and b"CW900001" not in body
+    assert b"Select one of your councils" in body
+    for person in (social_worker, officer, admin_user, outsider):
+        client.force_login(person)
+        status, body = _return_rows(client, area)
+        assert status == 403 and b"CW900001" not in body, person.email

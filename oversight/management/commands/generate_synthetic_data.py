@@ -63,10 +63,12 @@ from incidents.models import (
     Location,
     Placement,
     ReturnInterview,
+    ReturnSex,
     RiskGrading,
     SafeAndWellCheck,
     SharingMethod,
 )
+from incidents.validators import upn_check_letter
 from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
@@ -183,6 +185,17 @@ MANAGER_CLOSE_REASONS = (
 # Relative frequency of push and pull factors named at interviews.
 PUSH_WEIGHTS = (30, 18, 22, 6, 6, 12, 14, 4)
 PULL_WEIGHTS = (24, 30, 16, 8, 14, 10, 8, 12)
+
+
+# DfE ethnicity codes, roughly as children in care in England are recorded.
+ETHNICITIES = ["WBRI", "WOTH", "MWBC", "MWAS", "MOTH", "APKN", "AOTH", "BAFR", "BCRB", "OOTH"]
+ETHNICITY_WEIGHTS = [70, 5, 5, 3, 4, 2, 2, 4, 2, 3]
+
+
+def _upn(rng: random.Random) -> str:
+    """A well-formed unique pupil number (with its check letter)."""
+    body = f"{rng.randint(800, 999)}{rng.randint(0, 99999999):08d}{rng.randint(0, 9)}"
+    return upn_check_letter(body) + body
 
 
 def _weighted_index(rng: random.Random, cum: Sequence[float]) -> int:
@@ -461,11 +474,16 @@ class Generator:
             )[0]
             age_days = rng.randint(11 * 365, 17 * 365 + 300)
             la = p.la[area.pk]
+            gender = rng.choices(["female", "male", "other"], weights=[52, 46, 2])[0]
             child = Child(
                 first_name=rng.choice(FIRST_NAMES),
                 last_name=rng.choice(LAST_NAMES),
                 date_of_birth=self.now.date() - dt.timedelta(days=age_days),
-                gender=rng.choices(["female", "male", "other"], weights=[52, 46, 2])[0],
+                gender=gender,
+                # The DfE returns code sex 1 or 2; asked for only when gender does not say.
+                sex=rng.choice(ReturnSex.values) if gender == "other" else "",
+                ethnicity=rng.choices(ETHNICITIES, weights=ETHNICITY_WEIGHTS)[0],
+                upn=_upn(rng) if rng.random() < 0.7 else "",
                 la_child_id=f"SY{serial + offset + 1:08d}",
                 legal_status=status,
                 responsible_area=area,
@@ -498,12 +516,45 @@ class Generator:
         for plan in plans:
             child = plan.child
             area = child.responsible_area_id
-            if child.legal_status != LegalStatus.NONE:
+            if child.legal_status == LegalStatus.IN_CARE and rng.random() < 0.2:
+                # Left care and came back, all before the window, so every episode in it
+                # is from care (a period of care ending mid-episode would fail DfE's
+                # rule 577, as it should).
+                back = before - dt.timedelta(days=rng.randint(30, 300))
+                home = back - dt.timedelta(days=rng.randint(30, 200))
+                first = home - dt.timedelta(days=rng.randint(60, 400))
+                statuses += [
+                    LegalStatusPeriod(
+                        child=child,
+                        status=LegalStatus.IN_CARE,
+                        start=first,
+                        end=home - dt.timedelta(days=1),
+                        care_legal_status=rng.choice(["V2", "C1"]),
+                    ),
+                    LegalStatusPeriod(
+                        child=child,
+                        status=LegalStatus.NONE,
+                        start=home,
+                        end=back - dt.timedelta(days=1),
+                    ),
+                    LegalStatusPeriod(
+                        child=child,
+                        status=LegalStatus.IN_CARE,
+                        start=back,
+                        care_legal_status=rng.choice(["C2", "C1", "V2"]),
+                    ),
+                ]
+            elif child.legal_status != LegalStatus.NONE:
                 statuses.append(
                     LegalStatusPeriod(
                         child=child,
                         status=child.legal_status,
                         start=before - dt.timedelta(days=rng.randint(30, 900)),
+                        care_legal_status=(
+                            rng.choices(["C2", "C1", "V2", "E1"], weights=[55, 15, 25, 5])[0]
+                            if child.legal_status == LegalStatus.IN_CARE
+                            else ""
+                        ),
                     )
                 )
             start = before - dt.timedelta(days=rng.randint(10, 700))
