@@ -172,7 +172,8 @@ class EpisodeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_safe_and_well_recorded(self, episode: Episode) -> bool:
-        return getattr(episode, "safe_and_well_recorded", None) or hasattr(episode, "safe_and_well")
+        # Annotated by api.views.episode_queryset, so a list costs no query per row.
+        return bool(episode.safe_and_well_recorded)
 
 
 class ReportResultSerializer(serializers.Serializer):

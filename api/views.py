@@ -305,7 +305,7 @@ class EpisodeListView(ApiView):
         user = self.client().user
 
         def perform() -> tuple[int, Any]:
-            child, matched_by = _match_child(user, data)
+            child, matched_by = _match_child(user, data["child"])
             flags = data.get("flags") or {}
             episode = episode_report(
                 acting_user=user,

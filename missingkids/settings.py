@@ -452,6 +452,16 @@ if not DEBUG:
 # each counts on its own (configure a shared cache to make the limit exact).
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/minute")
 API_ANONYMOUS_RATE_LIMIT = env.str("API_ANONYMOUS_RATE_LIMIT", default="30/minute")
+for _name, _rate in (
+    ("API_RATE_LIMIT", API_RATE_LIMIT),
+    ("API_ANONYMOUS_RATE_LIMIT", API_ANONYMOUS_RATE_LIMIT),
+):
+    _count, _, _period = _rate.partition("/")
+    if not (_count.isdigit() and int(_count) > 0 and _period in ("second", "minute", "hour", "day")):
+        raise ImproperlyConfigured(
+            f"{_name} must be a number of calls per second, minute, hour or day, "
+            f"such as 120/minute: {_rate!r} is not."
+        )
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsApiClient"],
@@ -461,10 +471,6 @@ REST_FRAMEWORK = {
         "api.throttling.ApiClientRateThrottle",
         "api.throttling.AnonymousRateThrottle",
     ],
-    "DEFAULT_THROTTLE_RATES": {
-        "api_client": API_RATE_LIMIT,
-        "api_anonymous": API_ANONYMOUS_RATE_LIMIT,
-    },
     "EXCEPTION_HANDLER": "api.problems.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
