@@ -84,10 +84,11 @@ def run_once(
                     ) from None
                 # Ours is the same request: nothing of it is kept, the first answer is.
                 transaction.set_rollback(True)
-                return Outcome(first.status_code or 200, first.response, replayed=True)
+                body = json.loads(first.response) if first.response else None
+                return Outcome(first.status_code or 200, body, replayed=True)
         status, body = perform()
         for row in rows:
-            row.status_code, row.response = status, body
+            row.status_code, row.response = status, json.dumps(body)
             row.save(update_fields=["status_code", "response"])
         return Outcome(status, body, replayed=False)
 

@@ -91,7 +91,8 @@ class IdempotentRequest(models.Model):
     # SHA-256 of the request (path and body): the same key with another request is refused.
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response = models.JSONField(null=True, blank=True)
+    # The answer's JSON as sent, so a replay is the same text (jsonb would reorder keys).
+    response = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -88,6 +88,13 @@ class ApiView(APIView):
             self.check_throttles(request)
             raise
 
+    def permission_denied(self, request: Request, message: Any = None, code: Any = None) -> None:
+        if request.authenticators and not request.successful_authenticator:
+            raise exceptions.NotAuthenticated(
+                "Give the system's token: 'Authorization: Bearer <token>'."
+            )
+        super().permission_denied(request, message, code)
+
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:

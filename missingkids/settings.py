@@ -457,7 +457,9 @@ for _name, _rate in (
     ("API_ANONYMOUS_RATE_LIMIT", API_ANONYMOUS_RATE_LIMIT),
 ):
     _count, _, _period = _rate.partition("/")
-    if not (_count.isdigit() and int(_count) > 0 and _period in ("second", "minute", "hour", "day")):
+    if not (
+        _count.isdigit() and int(_count) > 0 and _period in ("second", "minute", "hour", "day")
+    ):
         raise ImproperlyConfigured(
             f"{_name} must be a number of calls per second, minute, hour or day, "
             f"such as 120/minute: {_rate!r} is not."
