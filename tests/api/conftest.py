@@ -47,7 +47,7 @@ class Caller:
             headers["Idempotency-Key"] = key
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         kwargs: dict[str, Any] = {"headers": headers}
-        if data is not None:
+        if data is not None and method.upper() != "GET":
             kwargs.update(data=data, content_type=content_type)
         return getattr(self.client, method.lower())(path, **kwargs)
 
