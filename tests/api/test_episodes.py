@@ -317,3 +317,13 @@ def test_every_call_is_in_the_access_log_naming_the_system(force, known_child, p
     assert entries[0].episode_id == episode["id"]
     assert entries[0].detail["operation"] == "report_missing"
     assert entries[1].detail["operation"] == "read"
+
+
+def test_the_child_page_says_the_council_must_match_an_added_child(
+    force, client, area_west, social_worker
+):
+    child_id = force.post(EPISODES, report_body()).json()["episode"]["child"]["id"]
+    client.force_login(social_worker)
+    page = client.get(f"/children/{child_id}/")
+    assert page.status_code == 200
+    assert b"To be matched by the council" in page.content
