@@ -29,5 +29,5 @@ urlpatterns = [
         _open(views.SafeAndWellView),
         name="episode_safe_and_well",
     ),
-    re_path(r"^.*$", _open(views.NotFoundView), name="not_found"),
+    re_path(r"^(?P<rest>.*)$", _open(views.NotFoundView), name="not_found"),
 ]

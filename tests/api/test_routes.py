@@ -35,7 +35,7 @@ ROUTES = _api_routes()
 # Not a record's page: the OpenAPI document (open to all, no personal data) and the
 # answer for any other address.
 OPEN = {"api:schema", "api:not_found"}
-RECORD_ROUTES = sorted(name for name, kwargs in ROUTES.items() if kwargs)
+RECORD_ROUTES = sorted(name for name, kwargs in ROUTES.items() if kwargs and name not in OPEN)
 KNOWN = {
     "api:schema",
     "api:not_found",
