@@ -16,7 +16,7 @@ from missingkids.accounts import access
 from missingkids.accounts.models import Agency
 
 from . import tokens
-from .models import POLICE_OPERATIONS, ApiClient, Operation
+from .models import COUNCIL_OPERATIONS, POLICE_OPERATIONS, ApiClient, Operation
 
 
 class ApiClientForm(forms.ModelForm):
@@ -25,8 +25,8 @@ class ApiClientForm(forms.ModelForm):
         choices=Operation.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="Every system may read the episodes its agency may see. The operations "
-        "here are for police forces' systems only.",
+        help_text="Every system may read the episodes its agency may see. Keeping children "
+        "up to date is for a council's children's services; the rest for police forces.",
     )
 
     class Meta:
@@ -41,8 +41,14 @@ class ApiClientForm(forms.ModelForm):
         data = super().clean()
         agency = data.get("agency")
         police_only = set(data.get("operations") or []) & POLICE_OPERATIONS
+        council_only = set(data.get("operations") or []) & COUNCIL_OPERATIONS
         if agency is not None and police_only and agency.kind != Agency.Kind.POLICE:
             self.add_error("operations", "These operations are for police forces' systems only.")
+        if agency is not None and council_only and not agency.is_local_authority:
+            self.add_error(
+                "operations",
+                "Keeping children up to date is for a council's children's services only.",
+            )
         return data
 
 

@@ -23,11 +23,24 @@ class Operation(models.TextChoices):
     REGRADE_RISK = "regrade_risk", "Re-grade risk"
     RECORD_RETURN = "record_return", "Record that a child was found or returned"
     RECORD_SAFE_AND_WELL = "record_safe_and_well", "Record the safe and well check"
+    UPSERT_CHILDREN = (
+        "upsert_children",
+        "Keep the council's children and their placements up to date",
+    )
 
 
 # Operations only a police force's system may be given (the police grade, the safe and
-# well check; reports and returns from other agencies come later).
-POLICE_OPERATIONS = frozenset(Operation.values)
+# well check; reports and returns from other agencies come later), and those only a
+# council's children's services system may be given.
+POLICE_OPERATIONS = frozenset(
+    {
+        Operation.REPORT_MISSING,
+        Operation.REGRADE_RISK,
+        Operation.RECORD_RETURN,
+        Operation.RECORD_SAFE_AND_WELL,
+    }
+)
+COUNCIL_OPERATIONS = frozenset({Operation.UPSERT_CHILDREN})
 
 
 class ApiClient(models.Model):

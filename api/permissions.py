@@ -20,16 +20,21 @@ class IsApiClient(BasePermission):
 
 
 class OperationAllowed(BasePermission):
-    """The view's ``operation`` is one the system was given, and (for the police
-    operations) the system is a police force's."""
+    """The view's ``operation`` is one the system was given, and the system is of the
+    view's ``agency_kind`` (a police force's, unless the view says otherwise)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         client = request.auth
         operation = getattr(view, "operation", None)
         if not isinstance(client, ApiClient) or operation is None:
             return False
-        if client.agency.kind != Agency.Kind.POLICE:
-            self.message = "Only a police force's system may do this."
+        kind = getattr(view, "agency_kind", Agency.Kind.POLICE)
+        if client.agency.kind != kind:
+            self.message = (
+                "Only a police force's system may do this."
+                if kind == Agency.Kind.POLICE
+                else "Only a council's children's services system may do this."
+            )
             return False
         if not client.may(operation):
             self.message = "This system has not been allowed to do this. Ask a partnership admin."

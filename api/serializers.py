@@ -17,7 +17,15 @@ from typing import Any
 
 from rest_framework import serializers
 
-from incidents.models import Child, Episode, Gender, RiskGrade, SharingMethod
+from incidents.models import (
+    Child,
+    Episode,
+    Gender,
+    LegalStatus,
+    Placement,
+    RiskGrade,
+    SharingMethod,
+)
 from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 
@@ -139,6 +147,41 @@ class SafeAndWellSerializer(StrictSerializer):
     shared_with = text(200)
 
 
+class PlacementInSerializer(StrictSerializer):
+    start = serializers.DateField(help_text="With the child, the placement's key.")
+    end = serializers.DateField(required=False, allow_null=True, default=None)
+    type = serializers.ChoiceField(choices=Placement.Type.choices)
+    carer_name = text(200)
+    address = text(required=True)
+    postcode = text(8, required=True)
+    host_area = text(9, required=True, help_text="ONS code of the council the placement is in.")
+
+
+class CouncilChildSerializer(StrictSerializer):
+    first_name = text(100, required=True)
+    last_name = text(100, required=True)
+    known_as = text(100)
+    date_of_birth = serializers.DateField()
+    gender = serializers.ChoiceField(choices=Gender.choices)
+    nhs_number = text(12)
+    responsible_area = text(
+        9, required=True, help_text="ONS code of the responsible council: one the system's serves."
+    )
+    legal_status = serializers.ChoiceField(choices=LegalStatus.choices)
+    legal_status_start = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the legal status began: needed when it is new or changes.",
+    )
+    placements = PlacementInSerializer(
+        many=True,
+        required=False,
+        help_text="Placements by start date: one not yet recorded is added; an "
+        "end given for an open one ends it. Placements left out are not changed.",
+    )
+
+
 # Output ---------------------------------------------------------------------------------
 
 
@@ -191,6 +234,33 @@ class RiskGradingResultSerializer(serializers.Serializer):
     episode = EpisodeSerializer()
     grade = serializers.CharField()
     graded_at = serializers.DateTimeField()
+
+
+class PlacementOutSerializer(serializers.ModelSerializer):
+    host_area = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Placement
+        fields = ["id", "start", "end", "type", "host_area"]
+        read_only_fields = fields
+
+
+class CouncilChildResultSerializer(serializers.ModelSerializer):
+    responsible_area = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    placements = PlacementOutSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Child
+        fields = [
+            "id",
+            "la_child_id",
+            "responsible_area",
+            "legal_status",
+            "to_be_matched_by_council",
+            "placements",
+            "version",
+        ]
+        read_only_fields = fields
 
 
 class ProblemFieldSerializer(serializers.Serializer):

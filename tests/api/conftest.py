@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from api.models import ApiClient, Operation
+from api.models import COUNCIL_OPERATIONS, POLICE_OPERATIONS, ApiClient
 from api.tokens import register_client
 
 
@@ -62,7 +62,11 @@ def register(agency, by, *, operations=None, name=None) -> tuple[ApiClient, str]
     return register_client(
         name=name or f"{agency.name} system",
         agency=agency,
-        operations=list(Operation.values) if operations is None else operations,
+        operations=sorted(
+            (POLICE_OPERATIONS if agency.kind == "police" else COUNCIL_OPERATIONS)
+            if operations is None
+            else operations
+        ),
         contact_email="systems@example.org",
         by=by,
     )

@@ -105,3 +105,11 @@ def test_service_users_are_not_managed_as_people(admin_client, admin_user, polic
     assert not access.may_assign_address(admin_user, "someone@systems.invalid")
     page = admin_client.get(reverse("admin:accounts_user_change", args=[system.user_id]))
     assert page.status_code in (302, 404)
+
+
+def test_council_operations_only_for_a_council_system(admin_client, la_west, police):
+    fields = {"operations": ["upsert_children"], "contact_email": "it@example.org"}
+    refused = admin_client.post(ADD, {"name": "Force", "agency": police.pk, **fields})
+    assert b"children&#x27;s services only" in refused.content
+    admin_client.post(ADD, {"name": "West case system", "agency": la_west.pk, **fields})
+    assert ApiClient.objects.get().operations == ["upsert_children"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from incidents.models import Episode
+from incidents.models import Child, Episode
 from missingkids.accounts.models import Agency
 from missingkids.audit.models import AccessLogEntry
 from tests.factories import AgencyFactory
@@ -44,12 +44,17 @@ KNOWN = {
     "api:episode_risk_gradings",
     "api:episode_return",
     "api:episode_safe_and_well",
+    "api:child",
 }
 
 
 def test_every_api_url_is_known_here():
     assert set(ROUTES) == KNOWN, "A new API URL: add it here and give it tests in tests/api."
-    assert all(kwargs == ("pk",) for name, kwargs in ROUTES.items() if name in RECORD_ROUTES)
+    assert all(
+        kwargs in (("pk",), ("la_child_id",))
+        for name, kwargs in ROUTES.items()
+        if name in RECORD_ROUTES
+    )
 
 
 @pytest.fixture
@@ -58,10 +63,18 @@ def episode(force, area_west) -> Episode:
     return Episode.objects.get()
 
 
+def _kwargs(name: str, episode: Episode, real: bool = True) -> dict[str, object]:
+    """The URL's record: the episode, or its child by the council's identifier."""
+    if ROUTES[name] == ("la_child_id",):
+        if real:
+            Child.objects.filter(pk=episode.child_id).update(la_child_id="C100")
+        return {"la_child_id": "C100" if real else "NONE"}
+    return {"pk": episode.pk if real else 999999} if ROUTES[name] else {}
+
+
 @pytest.mark.parametrize("name", sorted(set(ROUTES) - OPEN))
 def test_no_token_is_refused_everywhere(client, episode, name):
-    kwargs = {"pk": episode.pk} if ROUTES[name] else {}
-    url = reverse(name, kwargs=kwargs)
+    url = reverse(name, kwargs=_kwargs(name, episode))
     for method in ("get", "post"):
         response = getattr(client, method)(url, content_type="application/json")
         assert response.status_code == 401, (name, method)
@@ -74,8 +87,8 @@ def test_another_agency_finds_a_real_record_as_missing(
 ):
     other = AgencyFactory(name="Merseyside Police", kind=Agency.Kind.POLICE, areas=[area_other])
     caller = Caller(client, register(other, admin_user)[1])
-    real_url = reverse(name, kwargs={"pk": episode.pk})
-    missing_url = reverse(name, kwargs={"pk": 999999})
+    real_url = reverse(name, kwargs=_kwargs(name, episode))
+    missing_url = reverse(name, kwargs=_kwargs(name, episode, real=False))
     for method in ("GET", "POST"):
         real = caller.call(method, real_url, {})
         missing = caller.call(method, missing_url, {})
