@@ -24,7 +24,7 @@ def _someone_waits_on_a_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_same_key_at_once_is_done_once(postgres_only, police, admin_user) -> None:
     system, _ = register(police, admin_user)
     performed: list[str] = []
