@@ -224,6 +224,14 @@ class Child(models.Model):
     frequented_locations = models.ManyToManyField(
         Location, blank=True, related_name="frequented_by"
     )
+    # Added by a police force's system (the API) from a report that matched no child
+    # the force can see: the council checks whether the child is already recorded
+    # under other details, and clears the flag once it has.
+    to_be_matched_by_council = models.BooleanField(
+        "to be matched by the council",
+        default=False,
+        help_text="Added by a police system from a report that matched no recorded child.",
+    )
 
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)

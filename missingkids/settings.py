@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "incidents",
     "notifications",
     "oversight",
+    "api",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
 ]
 
 MIDDLEWARE = [
@@ -449,6 +452,57 @@ if not DEBUG:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
     if BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# The API for partner agencies' systems (the api app): token-authenticated only (no
+# sessions, so no CSRF), JSON only, errors as RFC 9457 problem details, and each
+# registered system limited to API_RATE_LIMIT calls (per second, minute, hour or day);
+# calls with no valid token, per address, to API_ANONYMOUS_RATE_LIMIT. The counts are
+# kept in Django's cache: the default cache is per process, so with several processes
+# each counts on its own (configure a shared cache to make the limit exact).
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/minute")
+API_ANONYMOUS_RATE_LIMIT = env.str("API_ANONYMOUS_RATE_LIMIT", default="30/minute")
+for _name, _rate in (
+    ("API_RATE_LIMIT", API_RATE_LIMIT),
+    ("API_ANONYMOUS_RATE_LIMIT", API_ANONYMOUS_RATE_LIMIT),
+):
+    _count, _, _period = _rate.partition("/")
+    if not (
+        _count.isdigit() and int(_count) > 0 and _period in ("second", "minute", "hour", "day")
+    ):
+        raise ImproperlyConfigured(
+            f"{_name} must be a number of calls per second, minute, hour or day, "
+            f"such as 120/minute: {_rate!r} is not."
+        )
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsApiClient"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.ApiClientRateThrottle",
+        "api.throttling.AnonymousRateThrottle",
+    ],
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Missing children: API for partner agencies' systems",
+    "DESCRIPTION": (
+        "For police and council systems to report and update missing episodes without "
+        "typing them twice. Every call names a registered system by its token "
+        "(Authorization: Bearer ...); errors are RFC 9457 problem details."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RiskGradeEnum": "incidents.models.RiskGrade",
+        "EpisodeRiskEnum": "incidents.models.EPISODE_RISK_CHOICES",
+    },
+}
 
 # Logs never carry personal data: requests are logged by path and status only, and
 # error e-mails to ADMINS are off (they would include request data).

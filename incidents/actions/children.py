@@ -280,9 +280,13 @@ def child_create(
     physical_description: str = "",
     places_they_go: str = "",
     people_they_may_be_with: str = "",
+    to_be_matched_by_council: bool = False,
 ) -> Child:
     """Add a child. If the person's agency does not serve the responsible area, their
-    agency is recorded as involved so that they can still see the child they added."""
+    agency is recorded as involved so that they can still see the child they added.
+
+    ``to_be_matched_by_council``: added from a police system's report that matched no
+    recorded child, for the council to check against the children it already has."""
     if not access.can_add_child(acting_user):
         refuse("Only practitioners and managers can add a child.")
     errors: dict[str, list[str]] = {}
@@ -329,6 +333,7 @@ def child_create(
         **values,
         legal_status=legal_status,
         responsible_area=responsible_area,
+        to_be_matched_by_council=to_be_matched_by_council,
         created_by=acting_user,
     )
     if legal_status != LegalStatus.NONE:
@@ -354,12 +359,20 @@ def child_create(
         child=child,
         kind=CaseEvent.Kind.CHILD_CREATED,
         actor=acting_user,
-        summary=f"{child.full_name} added, responsible local authority {responsible_area.name}",
+        summary=(
+            f"{child.full_name} added, responsible local authority {responsible_area.name}"
+            + (
+                "; to be matched by the council (added from a police report)"
+                if to_be_matched_by_council
+                else ""
+            )
+        ),
         data={
             "legal_status": legal_status,
             "in_care": child.is_in_care,
             "responsible_area_id": responsible_area.pk,
             "creator_agency_involved": involved,
+            "to_be_matched_by_council": to_be_matched_by_council,
         },
     )
     return child

@@ -37,6 +37,11 @@ AGENCY_FIELDS_FOR_AGENCY_ADMINS = ("address", "phone", "email")
 # Fields of their own account no admin may change: a second admin does that.
 OWN_ACCOUNT_LOCKED_FIELDS = ("agency", "role", "is_active")
 
+# The addresses of the users connected systems act as (a reserved top-level domain, so
+# nothing is ever sent there); no person may be given one.
+SERVICE_USER_DOMAIN = "systems.invalid"
+SERVICE_USER_SUFFIX = f"@{SERVICE_USER_DOMAIN}"
+
 # Roles in order of what they may do; an admin grants none above their own.
 ROLE_RANK = {User.Role.PRACTITIONER: 1, User.Role.MANAGER: 2, User.Role.ADMIN: 3}
 
@@ -72,26 +77,40 @@ def is_reserved_address(email: str) -> bool:
 
 
 def may_assign_address(user: User, email: str) -> bool:
+    if normalise_email(email).endswith(SERVICE_USER_SUFFIX):
+        return False
     return is_partnership_admin(user) or not is_reserved_address(email)
 
 
 def people_managed_by(user: User) -> QuerySet[User]:
-    """People whose accounts this admin may see and change (themselves included).
+    """People whose accounts this admin may see and change (themselves included); never
+    the users connected systems act as (see ``is_service_user``).
 
     An agency admin's own agency, less anyone above them: superusers, and whoever holds
     an address named in PARTNERSHIP_ADMINS (whatever their role now, since giving them
     the admin role would make them a partnership admin).
     """
     if is_partnership_admin(user):
-        return User.objects.all()
+        return User.objects.exclude(email__iendswith=SERVICE_USER_SUFFIX)
     if not is_admin(user):
         return User.objects.none()
-    return User.objects.filter(agency_id=user.agency_id, is_superuser=False).exclude(
-        email__in=settings.PARTNERSHIP_ADMINS
+    return (
+        User.objects.filter(agency_id=user.agency_id, is_superuser=False)
+        .exclude(email__in=settings.PARTNERSHIP_ADMINS)
+        .exclude(email__iendswith=SERVICE_USER_SUFFIX)
     )
 
 
+def is_service_user(person: User) -> bool:
+    """The user a connected system acts as (the api app gives each one an address at
+    SERVICE_USER_DOMAIN): managed only through the system's own admin page, never as a
+    person, so nobody can give it a password or a second factor."""
+    return normalise_email(person.email or "").endswith(SERVICE_USER_SUFFIX)
+
+
 def may_manage_person(user: User, person: User) -> bool:
+    if is_service_user(person):
+        return False
     if is_partnership_admin(user):
         return True
     return (

@@ -368,7 +368,8 @@ class UserAdmin(SearchMixin, SafeAutocompleteMixin, BaseUserAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        people = super().get_queryset(request)
+        # The users connected systems act as are managed on the system's page (api).
+        people = super().get_queryset(request).exclude(email__iendswith=access.SERVICE_USER_SUFFIX)
         if access.is_partnership_admin(request.user):
             return people
         return people.filter(pk__in=access.people_managed_by(request.user).values("pk"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import ResolverMatch
 from django.utils.cache import patch_cache_control
 
@@ -34,6 +34,19 @@ def request_size_limit(
         except ValueError:
             length = 0
         if limit is not None and length > limit:
+            if request.path_info.startswith("/api/"):
+                # The API answers in problem details (RFC 9457), as api.problems does.
+                return JsonResponse(
+                    {
+                        "type": "about:blank",
+                        "title": "Content Too Large",
+                        "status": 413,
+                        "detail": f"The body is over the limit of {limit} bytes.",
+                        "instance": request.path,
+                    },
+                    status=413,
+                    content_type="application/problem+json",
+                )
             return HttpResponse(
                 "The information sent was too large. Shorten it and try again.",
                 status=413,

@@ -22,7 +22,11 @@ from missingkids.audit.models import AccessLogEntry
 
 # Namespaces whose URLs name case records: out of scope, every one must be a 404.
 CASE_NAMESPACES = {"incidents", "notifications"}
-SKIPPED_NAMESPACES = {"admin"}
+# The admin holds configuration only (see the module's docstring). The API (/api/) is
+# not signed in to: each call carries a system's token, and its pages answer in JSON
+# problem details, never the sign-in page; tests/api/test_routes.py walks its URLs the
+# same way (no token, another agency's token, real and missing ids, the access log).
+SKIPPED_NAMESPACES = {"admin", "api"}
 # Open by design: whoever holds the signed link in the e-mail acknowledges it (or sets a
 # new password from it), signed in or not, in scope or not. The token, not the session,
 # is the credential.
