@@ -35,8 +35,6 @@ from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
 from .. import rights
 from ..models import (
-    PULL_FACTORS,
-    PUSH_FACTORS,
     AgreedAction,
     CaseEvent,
     Challenge,
@@ -59,14 +57,15 @@ from .base import (
 )
 from .base import update_versioned as _update_versioned
 from .interviews import (
-    CHILD_VOICE_MESSAGE,
     FUTURE_MESSAGE,
     _blank,
     _check_after_return,
     _episode_facts,
     _is_future,
     _local,
+    declined_problems,
     failed_attempt_count,
+    held_problems,
     interview_offered_at,
     interview_refresh_offered_at,
     interview_set_offered_at,
@@ -310,23 +309,17 @@ def interview_correct_held(
         _outcome_is(
             ReturnInterview.objects.get(pk=interview.pk), ReturnInterview.Outcome.HELD, errors
         )
-        _check_after_return(
+        held_problems(
             errors,
-            field="held_at",
-            moment=held_at,
             found_at=found_at,
-            after_return="The interview must be after the child returned",
+            held_at=held_at,
+            held_by=held_by,
+            child_voice=child_voice,
+            push=push,
+            pull=pull,
+            harm_disclosed=harm_disclosed,
+            harm_details=harm_details,
         )
-        if _blank(held_by):
-            errors["held_by"] = ["Enter who held the interview"]
-        if _blank(child_voice):
-            errors["child_voice"] = [CHILD_VOICE_MESSAGE]
-        if set(push) - {code for code, _ in PUSH_FACTORS}:
-            errors["push_factors"] = ["Select push factors from the list"]
-        if set(pull) - {code for code, _ in PULL_FACTORS}:
-            errors["pull_factors"] = ["Select pull factors from the list"]
-        if harm_disclosed and _blank(harm_details):
-            errors["harm_details"] = ["Describe the harm the child disclosed"]
         told = already_told(episode, [CaseEvent.Kind.INTERVIEW_HELD])
         # The offered time follows a corrected time; saved with the correction (its
         # history row carries it), and undone with it if the correction is refused.
@@ -379,21 +372,13 @@ def interview_correct_declined(
         _outcome_is(
             ReturnInterview.objects.get(pk=interview.pk), ReturnInterview.Outcome.DECLINED, errors
         )
-        _check_after_return(
+        declined_problems(
             errors,
-            field="declined_at",
-            moment=declined_at,
             found_at=found_at,
-            after_return="The child cannot have declined before they returned",
+            declined_at=declined_at,
+            carers_information=carers_information,
+            decision_not_to_hold=decision_not_to_hold,
         )
-        if _blank(carers_information):
-            errors["carers_information"] = [
-                "Enter what the carers said, or why they could not give information"
-            ]
-        if _blank(decision_not_to_hold):
-            errors["decision_not_to_hold"] = [
-                "Enter the decision not to hold an interview and the reasons for it"
-            ]
         told = already_told(episode, [CaseEvent.Kind.INTERVIEW_DECLINED])
         # The offered time follows a corrected time; saved with the correction (its
         # history row carries it), and undone with it if the correction is refused.

@@ -613,6 +613,64 @@ def _outcome_data(interview: ReturnInterview, done_at: dt.datetime) -> dict[str,
     }
 
 
+def held_problems(
+    errors: dict[str, list[str]],
+    *,
+    found_at: dt.datetime | None,
+    held_at: dt.datetime,
+    held_by: str,
+    child_voice: str,
+    push: list[str],
+    pull: list[str],
+    harm_disclosed: bool,
+    harm_details: str,
+) -> None:
+    """What an interview held must answer: the same when it is recorded and corrected."""
+    _check_after_return(
+        errors,
+        field="held_at",
+        moment=held_at,
+        found_at=found_at,
+        after_return="The interview must be after the child returned",
+    )
+    if _blank(held_by):
+        errors["held_by"] = ["Enter who held the interview"]
+    if _blank(child_voice):
+        errors["child_voice"] = [CHILD_VOICE_MESSAGE]
+    if set(push) - {code for code, _ in PUSH_FACTORS}:
+        errors["push_factors"] = ["Select push factors from the list"]
+    if set(pull) - {code for code, _ in PULL_FACTORS}:
+        errors["pull_factors"] = ["Select pull factors from the list"]
+    if harm_disclosed and _blank(harm_details):
+        errors["harm_details"] = ["Describe the harm the child disclosed"]
+
+
+def declined_problems(
+    errors: dict[str, list[str]],
+    *,
+    found_at: dt.datetime | None,
+    declined_at: dt.datetime,
+    carers_information: str,
+    decision_not_to_hold: str,
+) -> None:
+    """What a declined interview must answer: the same when recorded and corrected."""
+    _check_after_return(
+        errors,
+        field="declined_at",
+        moment=declined_at,
+        found_at=found_at,
+        after_return="The child cannot have declined before they returned",
+    )
+    if _blank(carers_information):
+        errors["carers_information"] = [
+            "Enter what the carers said, or why they could not give information"
+        ]
+    if _blank(decision_not_to_hold):
+        errors["decision_not_to_hold"] = [
+            "Enter the decision not to hold an interview and the reasons for it"
+        ]
+
+
 def interview_record_held(
     *,
     acting_user: User,
@@ -641,23 +699,17 @@ def interview_record_held(
         _refuse_if_stale(interview, expected_version)
         errors: dict[str, list[str]] = {}
         _refuse_if_done(interview, errors)
-        _check_after_return(
+        held_problems(
             errors,
-            field="held_at",
-            moment=held_at,
             found_at=episode.found_at,
-            after_return="The interview must be after the child returned",
+            held_at=held_at,
+            held_by=held_by,
+            child_voice=child_voice,
+            push=push,
+            pull=pull,
+            harm_disclosed=harm_disclosed,
+            harm_details=harm_details,
         )
-        if _blank(held_by):
-            errors["held_by"] = ["Enter who held the interview"]
-        if _blank(child_voice):
-            errors["child_voice"] = [CHILD_VOICE_MESSAGE]
-        if set(push) - {code for code, _ in PUSH_FACTORS}:
-            errors["push_factors"] = ["Select push factors from the list"]
-        if set(pull) - {code for code, _ in PULL_FACTORS}:
-            errors["pull_factors"] = ["Select pull factors from the list"]
-        if harm_disclosed and _blank(harm_details):
-            errors["harm_details"] = ["Describe the harm the child disclosed"]
         agreed = _clean_actions(actions, errors)
         raise_if_errors(errors)
 
@@ -728,21 +780,13 @@ def interview_record_declined(
         _refuse_if_stale(interview, expected_version)
         errors: dict[str, list[str]] = {}
         _refuse_if_done(interview, errors)
-        _check_after_return(
+        declined_problems(
             errors,
-            field="declined_at",
-            moment=declined_at,
             found_at=episode.found_at,
-            after_return="The child cannot have declined before they returned",
+            declined_at=declined_at,
+            carers_information=carers_information,
+            decision_not_to_hold=decision_not_to_hold,
         )
-        if _blank(carers_information):
-            errors["carers_information"] = [
-                "Enter what the carers said, or why they could not give information"
-            ]
-        if _blank(decision_not_to_hold):
-            errors["decision_not_to_hold"] = [
-                "Enter the decision not to hold an interview and the reasons for it"
-            ]
         raise_if_errors(errors)
 
         # Offered when held or declined, if no attempt came first; saved with the outcome
