@@ -10,6 +10,7 @@ values and the reason in the record's history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -74,6 +75,20 @@ def _refused(form: Any, error: ValidationError, current_version: int | None) -> 
         form.keep_input_with_version(current_version)
 
 
+def _saved(form: Any, record: Any, correct: Callable[..., Any], **given: Any) -> bool:
+    """Send a valid form's answers to the correcting action. If it refuses, show why by
+    the fields (a stale edit keeps what was typed, against the current version)."""
+    answers = dict(form.cleaned_data)
+    version = answers.pop("version")
+    try:
+        correct(expected_version=version, **given, **answers)
+    except ValidationError as error:
+        record.refresh_from_db(fields=["version"])
+        _refused(form, error, record.version)
+        return False
+    return True
+
+
 def _initial(record: Any, names: list[str]) -> dict[str, Any]:
     return {name: getattr(record, name) for name in names} | {"version": record.version}
 
@@ -95,19 +110,11 @@ def safe_and_well_change(request: HttpRequest, pk: int) -> HttpResponse:
     check.episode = episode
     if request.method == "POST":
         form = SafeAndWellCorrectForm(request.POST)
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                safe_and_well_correct(
-                    acting_user=request.user, check=check, expected_version=version, **data
-                )
-            except ValidationError as error:
-                check.refresh_from_db(fields=["version"])
-                _refused(form, error, check.version)
-            else:
-                messages.success(request, "Safe and well check changed")
-                return redirect(_check_url(episode))
+        if form.is_valid() and _saved(
+            form, check, safe_and_well_correct, acting_user=request.user, check=check
+        ):
+            messages.success(request, "Safe and well check changed")
+            return redirect(_check_url(episode))
     else:
         initial = _initial(
             check,
@@ -222,19 +229,11 @@ def interview_attempt_change(request: HttpRequest, pk: int, attempt_pk: int) -> 
         raise Http404("No such attempt")
     if request.method == "POST":
         form = AttemptCorrectForm(request.POST)
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                interview_attempt_correct(
-                    acting_user=request.user, attempt=attempt, expected_version=version, **data
-                )
-            except ValidationError as error:
-                attempt.refresh_from_db(fields=["version"])
-                _refused(form, error, attempt.version)
-            else:
-                messages.success(request, "Attempt changed")
-                return redirect(_interview_url(episode))
+        if form.is_valid() and _saved(
+            form, attempt, interview_attempt_correct, acting_user=request.user, attempt=attempt
+        ):
+            messages.success(request, "Attempt changed")
+            return redirect(_interview_url(episode))
     else:
         form = AttemptCorrectForm(
             initial=_initial(attempt, ["attempted_at", "method", "outcome", "notes"])
@@ -312,19 +311,11 @@ def strategy_meeting_change(request: HttpRequest, child_pk: int, meeting_pk: int
     back = reverse("incidents:child_detail", args=[child.pk]) + "#strategy-meetings"
     if request.method == "POST":
         form = StrategyMeetingCorrectForm(request.POST, child=child)
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                strategy_meeting_correct(
-                    acting_user=request.user, meeting=meeting, expected_version=version, **data
-                )
-            except ValidationError as error:
-                meeting.refresh_from_db(fields=["version"])
-                _refused(form, error, meeting.version)
-            else:
-                messages.success(request, "Strategy meeting changed")
-                return redirect(back)
+        if form.is_valid() and _saved(
+            form, meeting, strategy_meeting_correct, acting_user=request.user, meeting=meeting
+        ):
+            messages.success(request, "Strategy meeting changed")
+            return redirect(back)
     else:
         initial = _initial(meeting, ["held_on", "attendee_names", "decisions", "next_review"])
         initial["attendee_agencies"] = list(meeting.attendees.values_list("agency_id", flat=True))
@@ -358,19 +349,11 @@ def agreed_action_change(request: HttpRequest, pk: int, action_pk: int) -> HttpR
     action.interview = interview
     if request.method == "POST":
         form = AgreedActionCorrectForm(request.POST)
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                agreed_action_correct(
-                    acting_user=request.user, action=action, expected_version=version, **data
-                )
-            except ValidationError as error:
-                action.refresh_from_db(fields=["version"])
-                _refused(form, error, action.version)
-            else:
-                messages.success(request, "Agreed action changed")
-                return redirect(_interview_url(episode))
+        if form.is_valid() and _saved(
+            form, action, agreed_action_correct, acting_user=request.user, action=action
+        ):
+            messages.success(request, "Agreed action changed")
+            return redirect(_interview_url(episode))
     else:
         form = AgreedActionCorrectForm(
             initial=_initial(action, ["description", "owner_name", "owner_agency", "due_date"])
@@ -409,22 +392,11 @@ def challenge_change(request: HttpRequest, child_pk: int, challenge_pk: int) -> 
     back = reverse("incidents:challenge_outcome", args=[child.pk, challenge.pk])
     if request.method == "POST":
         form = ChallengeCorrectForm(request.POST, child=child, with_outcome=with_outcome)
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                challenge_correct(
-                    acting_user=request.user,
-                    challenge=challenge,
-                    expected_version=version,
-                    **data,
-                )
-            except ValidationError as error:
-                challenge.refresh_from_db(fields=["version"])
-                _refused(form, error, challenge.version)
-            else:
-                messages.success(request, "Challenge changed")
-                return redirect(back)
+        if form.is_valid() and _saved(
+            form, challenge, challenge_correct, acting_user=request.user, challenge=challenge
+        ):
+            messages.success(request, "Challenge changed")
+            return redirect(back)
     else:
         names = CHALLENGE_FIELDS + (["status", "outcome"] if with_outcome else [])
         form = ChallengeCorrectForm(
