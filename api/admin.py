@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -105,8 +106,16 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiClient, form: Any, change: bool) -> None:
         if change:
-            obj.save()
-            tokens.sync_service_user(obj)
+            with transaction.atomic():
+                stored = ApiClient.objects.select_related("agency").get(pk=obj.pk)
+                obj.save()
+                tokens.sync_service_user(obj)
+                tokens.system_change_record(
+                    obj,
+                    before=tokens.system_snapshot(stored),
+                    by=request.user,
+                    old_agency_id=stored.agency_id,
+                )
         else:
             request.issued_api_token = tokens.register(obj, by=request.user)  # type: ignore[attr-defined]
 

@@ -115,3 +115,16 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}: {self.key}"
+
+
+class RateLimitCounter(models.Model):
+    """Calls counted in the current window, one row per system (or per address for calls
+    with no valid token), shared by every process (``api.throttling``)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    # The window's number: seconds since the epoch divided by the window's length.
+    window_number = models.BigIntegerField()
+    calls = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.calls} in window {self.window_number}"

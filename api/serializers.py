@@ -18,6 +18,7 @@ from typing import Any
 from rest_framework import serializers
 
 from incidents.models import (
+    CaseEvent,
     Child,
     Episode,
     Gender,
@@ -261,6 +262,47 @@ class CouncilChildResultSerializer(serializers.ModelSerializer):
             "version",
         ]
         read_only_fields = fields
+
+
+class EventChildSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Child
+        fields = ["id", "police_person_reference", "la_child_id"]
+        read_only_fields = fields
+
+
+class EventSerializer(serializers.ModelSerializer):
+    """A protocol event as every person of the agency sees it on the child's timeline:
+    what happened, when, which agency recorded it and the timeline's sentence. Never
+    the event's internal facts, nor who recorded it by name."""
+
+    child = EventChildSerializer(read_only=True)
+    episode = serializers.IntegerField(source="episode_id", allow_null=True, read_only=True)
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+    recorded_by_agency = serializers.CharField(source="actor_agency.name", read_only=True)
+
+    class Meta:
+        model = CaseEvent
+        fields = [
+            "id",
+            "kind",
+            "kind_label",
+            "child",
+            "episode",
+            "occurred_at",
+            "recorded_at",
+            "recorded_by_agency",
+            "summary",
+        ]
+        read_only_fields = fields
+
+
+class EventPageSerializer(serializers.Serializer):
+    events = EventSerializer(many=True)
+    next = serializers.CharField(
+        help_text="The address of the next page: call it until events is empty, then "
+        "call it again later for new events."
+    )
 
 
 class ProblemFieldSerializer(serializers.Serializer):

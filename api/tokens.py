@@ -16,9 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from missingkids.accounts.access import SERVICE_USER_DOMAIN
-from missingkids.accounts.models import Agency, User
+from missingkids.accounts.configuration import configuration_change_record
+from missingkids.accounts.models import Agency, ConfigurationChange, User
 
-from .models import ApiClient
+from .models import ApiClient, Operation
 
 TOKEN_MARK = "mk_"  # noqa: S105 (the mark every token starts with, not a secret)
 PREFIX_BYTES = 6  # 8 characters of URL-safe base64
@@ -84,6 +85,43 @@ def _service_user(*, name: str, agency: Agency) -> User:
     return user
 
 
+def system_snapshot(client: ApiClient) -> dict[str, str]:
+    """The system as its configuration change shows it: never the token, only its first
+    characters and when it was issued or revoked."""
+    labels = dict(Operation.choices)
+    issued = timezone.localtime(client.token_issued_at).strftime("%d/%m/%Y %H:%M")
+    revoked = (
+        timezone.localtime(client.revoked_at).strftime("%d/%m/%Y %H:%M")
+        if client.revoked_at
+        else ""
+    )
+    return {
+        "Name": client.name,
+        "Agency": client.agency.name,
+        "Allowed operations": ", ".join(labels.get(op, op) for op in client.operations or [])
+        or "Read only",
+        "Contact e-mail": client.contact_email,
+        "Token": f"{TOKEN_MARK}{client.token_prefix}_... issued {issued}",
+        "Token revoked": revoked,
+    }
+
+
+def system_change_record(
+    client: ApiClient, *, before: dict[str, str] | None, by: User, old_agency_id: int | None = None
+) -> None:
+    """Record a change to a connected system and tell its agency's managers and the
+    partnership admins, as for any other configuration change."""
+    configuration_change_record(
+        kind=ConfigurationChange.Kind.SYSTEM,
+        object_id=client.pk,
+        subject=f"{client.name} ({client.agency.name})",
+        before=before,
+        after=system_snapshot(client),
+        agencies=[a for a in (client.agency_id, old_agency_id) if a],
+        acting_user=by,
+    )
+
+
 @transaction.atomic
 def register(client: ApiClient, *, by: User) -> str:
     """Save a new system (name, agency, operations and contact e-mail set) with its
@@ -94,6 +132,7 @@ def register(client: ApiClient, *, by: User) -> str:
     client.token_prefix, client.token_hash = issued.prefix, issued.digest
     client.token_issued_by = by
     client.save()
+    system_change_record(client, before=None, by=by)
     return issued.token
 
 
@@ -109,6 +148,7 @@ def register_client(
 def rotate_token(*, client: ApiClient, by: User) -> str:
     """A new token for the system; the old one stops working at once. A revoked
     system is brought back into use by rotating its token."""
+    before = system_snapshot(client)
     issued = new_token()
     ApiClient.objects.filter(pk=client.pk).update(
         token_prefix=issued.prefix,
@@ -120,18 +160,21 @@ def rotate_token(*, client: ApiClient, by: User) -> str:
     )
     User.objects.filter(pk=client.user_id).update(is_active=True)
     client.refresh_from_db()
+    system_change_record(client, before=before, by=by)
     return issued.token
 
 
 @transaction.atomic
 def revoke_token(*, client: ApiClient, by: User) -> None:
     """The system's token stops working at once (rotate to issue a new one)."""
+    before = system_snapshot(client)
     ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=by
     )
     # Its service user can do nothing either, by any route.
     User.objects.filter(pk=client.user_id).update(is_active=False)
     client.refresh_from_db()
+    system_change_record(client, before=before, by=by)
 
 
 def sync_service_user(client: ApiClient) -> None:

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import council, views
+from . import council, events, views
 
 app_name = "api"
 
@@ -29,6 +29,7 @@ urlpatterns = [
         _open(views.SafeAndWellView),
         name="episode_safe_and_well",
     ),
+    path("v1/events/", _open(events.EventFeedView), name="events"),
     path("v1/children/<str:la_child_id>/", _open(council.ChildView), name="child"),
     re_path(r"^(?P<rest>.*)$", _open(views.NotFoundView), name="not_found"),
 ]

@@ -23,6 +23,7 @@ from simple_history.models import HistoricalRecords
 from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea
 
+from .feed import CurrentTransactionId
 from .validators import validate_nhs_number, validate_uk_postcode, validate_upn
 
 
@@ -1263,6 +1264,9 @@ class CaseEvent(models.Model):
     summary = models.CharField(max_length=500)
     # Field changes ({"field": [old, new]}) and facts the notifications app needs.
     data = models.JSONField(default=dict, blank=True)
+    # The transaction that wrote the row, set by the database: readers that follow
+    # events in order (the API's events feed) use it to skip none (``incidents.feed``).
+    txid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -1271,6 +1275,8 @@ class CaseEvent(models.Model):
             # The notifications app reads protocol events in the order they were written.
             models.Index(fields=["id"], condition=Q(is_protocol=True), name="event_protocol_idx"),
             models.Index(fields=["actor_agency", "-recorded_at"], name="event_agency_recent_idx"),
+            # The API's events feed, in the order events become final (incidents.feed).
+            models.Index(fields=["txid", "id"], name="event_feed_order_idx"),
         ]
 
     def __str__(self) -> str:

@@ -457,8 +457,7 @@ if not DEBUG:
 # sessions, so no CSRF), JSON only, errors as RFC 9457 problem details, and each
 # registered system limited to API_RATE_LIMIT calls (per second, minute, hour or day);
 # calls with no valid token, per address, to API_ANONYMOUS_RATE_LIMIT. The counts are
-# kept in Django's cache: the default cache is per process, so with several processes
-# each counts on its own (configure a shared cache to make the limit exact).
+# kept in the database, so every process shares them (api.throttling).
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/minute")
 API_ANONYMOUS_RATE_LIMIT = env.str("API_ANONYMOUS_RATE_LIMIT", default="30/minute")
 for _name, _rate in (
@@ -473,6 +472,11 @@ for _name, _rate in (
             f"{_name} must be a number of calls per second, minute, hour or day, "
             f"such as 120/minute: {_rate!r} is not."
         )
+# The events feed (/api/v1/events/): events a page gives unless the call asks for fewer
+# (``limit``), and the most it may ask for.
+API_EVENTS_PAGE_SIZE = 100
+API_EVENTS_MAX_PAGE_SIZE = 1000
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsApiClient"],

@@ -356,6 +356,7 @@ class ConfigurationChange(models.Model):
         AGENCY = "agency", "Agency"
         CONTACT = "contact", "Contact"
         PERSON = "person", "Person's access"
+        SYSTEM = "system", "Connected system"
 
     class Action(models.TextChoices):
         ADDED = "added", "Added"

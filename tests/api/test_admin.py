@@ -113,3 +113,35 @@ def test_council_operations_only_for_a_council_system(admin_client, la_west, pol
     assert b"children&#x27;s services only" in refused.content
     admin_client.post(ADD, {"name": "West case system", "agency": la_west.pk, **fields})
     assert ApiClient.objects.get().operations == ["upsert_children"]
+
+
+def test_registering_rotating_and_revoking_are_configuration_changes_emailed(
+    admin_user, police, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    from api.tokens import register_client, revoke_token, rotate_token
+    from missingkids.accounts.models import ConfigurationChange
+    from tests.factories import UserFactory
+
+    police_manager = UserFactory(agency=police, role="manager", email="dci@police.example.org")
+    with django_capture_on_commit_callbacks(execute=True):
+        client, token = register_client(
+            name="Niche RMS",
+            agency=police,
+            operations=["report_missing"],
+            contact_email="it@police.example.org",
+            by=admin_user,
+        )
+        rotate_token(client=client, by=admin_user)
+        revoke_token(client=client, by=admin_user)
+    changes = list(
+        ConfigurationChange.objects.filter(kind="system", object_id=client.pk).order_by("pk")
+    )
+    assert [c.action for c in changes] == ["added", "changed", "changed"]
+    assert {c.changed_by for c in changes} == {admin_user}
+    assert all(list(c.agencies.all()) == [police] for c in changes)
+    fields = [{f["field"] for f in c.changes} for c in changes]
+    assert "Token" in fields[1] and "Token revoked" in fields[2]
+    everything = str([c.changes for c in changes])
+    assert token not in everything and token.split("_", 2)[2] not in everything
+    told = [m for m in mailoutbox if police_manager.email in m.to]
+    assert len(told) == 3

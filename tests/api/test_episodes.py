@@ -287,13 +287,14 @@ def test_read_an_episode_and_find_it_by_police_reference(
     force, known_child, django_assert_num_queries
 ):
     episode = reported(force)
-    # The system (with its agency), the episode, the access log entry.
-    with django_assert_num_queries(3):
+    # The system (with its agency), its rate limit count, the episode, the access log
+    # entry.
+    with django_assert_num_queries(4):
         one = force.get(f"{EPISODES}{episode['id']}/")
     assert one.status_code == 200
     assert one.json() == episode
-    # The system (with its agency), the episodes, the access log entry: pinned.
-    with django_assert_num_queries(3):
+    # The system (with its agency), its count, the episodes, the access log entry: pinned.
+    with django_assert_num_queries(4):
         found = force.get(f"{EPISODES}?police_reference=CHE-2026-0001")
     assert found.json() == [episode]
     assert force.get(f"{EPISODES}?police_reference=NONE").json() == []

@@ -45,6 +45,7 @@ KNOWN = {
     "api:episode_return",
     "api:episode_safe_and_well",
     "api:child",
+    "api:events",
 }
 
 
