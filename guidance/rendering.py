@@ -9,8 +9,10 @@ Two layers, each enough on its own:
    listed here and only ``http``, ``https`` and ``mailto`` links, and adds the GOV.UK
    classes, so no author-supplied class or attribute survives.
 
-Headings move down one level: the page's title is its only ``<h1>``, so a ``#`` in the
-text becomes an ``<h2>``.
+Headings are renumbered below the page's title, which is its only ``<h1>``: the
+largest heading in the text becomes an ``<h2>`` (whether the author wrote ``#`` or
+``##``), and no heading is more than one level below the one before it, so the page's
+outline has no gaps for a screen reader to stumble on.
 """
 
 from __future__ import annotations
@@ -50,11 +52,10 @@ TAGS = {
 ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 
-_HEADING = "govuk-heading-m"
 _CLASSES = {
     "p": "govuk-body",
-    "h2": "govuk-heading-l",
-    "h3": _HEADING,
+    "h2": "govuk-heading-m",
+    "h3": "govuk-heading-s",
     "h4": "govuk-heading-s",
     "h5": "govuk-heading-s",
     "h6": "govuk-heading-s",
@@ -72,11 +73,21 @@ _CLASSES = {
 }
 
 
-def _demote_headings(tokens: list) -> None:
+def _renumber_headings(tokens: list) -> None:
+    opening = [token for token in tokens if token.type == "heading_open"]
+    if not opening:
+        return
+    top = min(int(token.tag[1]) for token in opening)
+    previous = 1  # the page's title
+    level_of_open: list[str] = []
     for token in tokens:
-        if token.type in ("heading_open", "heading_close"):
-            level = int(token.tag[1])
-            token.tag = f"h{min(level + 1, 6)}"
+        if token.type == "heading_open":
+            level = min(int(token.tag[1]) - top + 2, previous + 1, 6)
+            token.tag = f"h{level}"
+            level_of_open.append(token.tag)
+            previous = level
+        elif token.type == "heading_close":
+            token.tag = level_of_open[-1]
 
 
 def sanitise(html: str) -> str:
@@ -94,6 +105,6 @@ def sanitise(html: str) -> str:
 
 def render_markdown(text: str) -> SafeString:
     tokens = _MARKDOWN.parse(text or "")
-    _demote_headings(tokens)
+    _renumber_headings(tokens)
     html = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
     return mark_safe(sanitise(html))  # noqa: S308 - sanitised by nh3 just above

@@ -3,6 +3,8 @@ kept with versions, and linked from the steps it guides."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -105,13 +107,19 @@ def test_markdown_is_drawn_in_govuk_styles_with_headings_below_the_title():
             "1. first\n\n> Stands out\n\n| A | B |\n|---|---|\n| 1 | 2 |\n"
         )
     )
-    assert '<h2 class="govuk-heading-l">Who does what</h2>' in html
+    assert '<h2 class="govuk-heading-m">Who does what</h2>' in html
     assert '<p class="govuk-body">' in html
     assert '<ul class="govuk-list govuk-list--bullet">' in html
     assert '<ol class="govuk-list govuk-list--number">' in html
     assert '<blockquote class="govuk-inset-text">' in html
     assert '<table class="govuk-table">' in html
     assert 'class="govuk-link"' in html and "<h1" not in html
+
+
+def test_headings_follow_the_title_without_gaps():
+    html = str(render_markdown("## Section\n\n#### Too deep\n\n### Sub\n\n## Next\n"))
+    levels = [int(tag) for tag in re.findall(r"<h(\d)", html)]
+    assert levels == [2, 3, 3, 2]
 
 
 # Reading ------------------------------------------------------------------------------------
@@ -218,7 +226,7 @@ def test_preview_shows_the_rendered_text_and_saves_nothing(client, admin_user):
     data["preview"] = ""
     response = client.post(reverse("guidance:edit", args=[page.slug]), data)
     assert response.status_code == 200
-    assert '<h3 class="govuk-heading-m">New heading</h3>' in response.text
+    assert '<h2 class="govuk-heading-m">New heading</h2>' in response.text
     assert "<script>alert(1)</script>" not in response.text
     page.refresh_from_db()
     assert page.version == 1
