@@ -14,9 +14,18 @@ NAVIGATION: list[tuple[str, str, str]] = [
     ("My agency's recent work", "incidents:recent_work", "case"),
     ("Managers", "oversight:dashboard", "manager"),
     ("Configuration changes", "configuration_changes", "manager_or_admin"),
+    ("Guidance", "guidance:list", "any"),
 ]
 
 CASE_ROLES = ("practitioner", "manager")
+
+# Items that stand for a whole section: current on any of the section's pages.
+SECTIONS = {"guidance:list": "guidance:"}
+
+
+def _is_current(view_name: str, url_name: str) -> bool:
+    section = SECTIONS.get(url_name)
+    return view_name.startswith(section) if section else view_name == url_name
 
 
 def service(request: HttpRequest) -> dict[str, Any]:
@@ -37,7 +46,9 @@ def service(request: HttpRequest) -> dict[str, Any]:
             continue
         if audience == "manager_or_admin" and user.role not in ("manager", "admin"):
             continue
-        items.append({"label": label, "href": reverse(url_name), "current": current == url_name})
+        items.append(
+            {"label": label, "href": reverse(url_name), "current": _is_current(current, url_name)}
+        )
     if user.is_staff:
         items.append({"label": "Configuration", "href": reverse("admin:index"), "current": False})
     context["navigation"] = items

@@ -173,3 +173,8 @@ class PolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         with remembered():
             return self.get_response(request)
+
+
+# Practice guidance pages (guidance app): a page's Markdown is longer than a record's
+# free text (a protocol runs to several thousand words), but bounded all the same.
+GUIDANCE_MAX_LENGTH = 100_000

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "notifications",
     "oversight",
     "api",
+    "guidance",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -79,6 +79,7 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("notifications/", include("notifications.urls")),
     path("managers/", include("oversight.urls")),
+    path("guidance/", include("guidance.urls")),
     path("agency-work/", include("oversight.agency_urls")),
     # Partner agencies' systems, by token (api.authentication), not by signing in.
     path("api/", include("api.urls")),

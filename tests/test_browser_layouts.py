@@ -206,6 +206,7 @@ def test_every_page_at_desktop_and_phone_width(
     la_east,
     host_worker,
     area_west,
+    admin_user,
 ) -> None:
     child, episode, returned, told, request, challenge, acknowledgeable = make_records(
         social_worker, manager, officer, provider, la_west, la_east, host_worker, area_west
@@ -252,6 +253,11 @@ def test_every_page_at_desktop_and_phone_width(
         # Reporting a child already missing: the page that links to the open episode.
         reverse("incidents:episode_report", args=[child.pk]),
         reverse("agency_work:list"),
+        # Practice guidance, as everyone reads it.
+        reverse("guidance:list"),
+        reverse("guidance:page", args=["return-interviews"]),
+        reverse("guidance:versions", args=["return-interviews"]),
+        reverse("guidance:version", args=["return-interviews", 1]),
         "/no-such-page/",
     ]
     # The error pages the server sends when it cannot answer (a bad request, a form
@@ -334,6 +340,16 @@ def test_every_page_at_desktop_and_phone_width(
         assert "(2 applied)" in page.get_by_test_id("filter").inner_text()
         page.get_by_test_id("filter").locator("summary").click()
         assert page.get_by_label("Risk").is_visible()
+
+        # A partnership admin writes guidance: the page with its preview, and a new page.
+        page.context.clear_cookies()
+        sign_in(page, live_server, admin_user, DEFAULT_PASSWORD)
+        page.goto(url + reverse("guidance:edit", args=["missing-protocol"]))
+        click_and_wait(page, "Preview")
+        assert page.get_by_test_id("guidance-preview").is_visible()
+        if phone:
+            page_fits(page)
+        page.goto(url + reverse("guidance:add"))
 
         # Someone from another agency is refused a manager's page.
         page.context.clear_cookies()

@@ -213,6 +213,7 @@ def _report_page(request: HttpRequest, child: Child, form: EpisodeReportForm) ->
         child=child,
         title=f"Report {child.full_name} missing",
         caption=child.full_name,
+        guidance="report",
         back_url=_child_url(child.pk),
     )
 
@@ -763,6 +764,7 @@ def episode_regrade(request: HttpRequest, pk: int) -> HttpResponse:
         child=episode.child,
         episode=episode,
         title="Re-grade risk" if graded else "Grade risk",
+        guidance="still_missing",
         caption=f"{episode.child.full_name}: currently {episode.get_risk_display().lower()}",
         back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
     )
@@ -809,6 +811,7 @@ def episode_return(request: HttpRequest, pk: int) -> HttpResponse:
         child=episode.child,
         episode=episode,
         title="Record the child's return",
+        guidance="return",
         caption=episode.child.full_name,
         back_url=reverse("incidents:episode_detail", kwargs={"pk": pk}),
     )

@@ -54,6 +54,12 @@ def is_partnership_admin(user: User) -> bool:
     return bool(user.is_authenticated and user.is_partnership_admin)
 
 
+def may_edit_guidance(user: User) -> bool:
+    """Practice guidance is the partnership's: its partnership admins write it. Everyone
+    signed in reads it (it holds no case data)."""
+    return is_partnership_admin(user)
+
+
 def agencies_managed_by(user: User) -> QuerySet[Agency]:
     """Agencies whose people and contacts this admin manages."""
     if is_partnership_admin(user):
