@@ -4,9 +4,11 @@ returned, retrying every call; the host council is e-mailed once for each."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.utils import timezone
 
 from incidents.models import Episode, LegalStatus
@@ -77,3 +79,46 @@ def test_a_retried_report_and_return_reach_the_host_council_once_each(
     assert all(n.status == Notification.Status.SENT for n in to_host)
     host_mail = [m for m in mail.outbox if HOST_DESK in m.to]
     assert len(host_mail) == 2
+
+
+def commands_pass() -> None:
+    """The scheduler's pass and the e-mail worker, as their management commands run them."""
+    call_command("notifications_scheduler", "--once", stdout=io.StringIO())
+    call_command("send_notifications", "--once", stdout=io.StringIO())
+
+
+def test_retries_with_an_idempotency_key_reach_the_host_council_once_through_the_worker(
+    force, officer, area_west, area_east, la_west, la_east, police
+):
+    """The same, but the force's system sends an Idempotency-Key with each call, and the
+    e-mails go out through the scheduler and worker commands."""
+    partnership_contacts(la=la_west, others=[police])
+    default_contact(la_east, name="Placements team", email=HOST_DESK)
+    child = ChildFactory(
+        police_person_reference="PP-1001",
+        legal_status=LegalStatus.IN_CARE,
+        responsible_area=area_west,
+        created_by=officer,
+    )
+    PlacementFactory(
+        child=child, host_area=area_east, start=timezone.localdate() - dt.timedelta(days=300)
+    )
+
+    report = report_body()
+    answer = retried(lambda: force.post("/api/v1/episodes/", report, key="niche-report-77"))
+    assert answer.status_code == 201
+    episode_id = answer.json()["episode"]["id"]
+    commands_pass()
+
+    back = {"found_at": iso(timezone.now() - dt.timedelta(minutes=5)), "how_returned": "police"}
+    answer = retried(
+        lambda: force.post(f"/api/v1/episodes/{episode_id}/return/", back, key="niche-return-77")
+    )
+    assert answer.status_code == 200
+    commands_pass()
+    commands_pass()
+
+    assert Episode.objects.filter(child=child).count() == 1
+    host_mail = [m for m in mail.outbox if HOST_DESK in m.to]
+    assert len(host_mail) == 2
+    assert len({m.extra_headers.get("Message-ID") for m in host_mail}) == 2
