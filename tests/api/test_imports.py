@@ -408,3 +408,16 @@ def test_reading_a_100000_row_file_holds_one_row_at_a_time(tmp_path, settings, m
     # With the service's limits, the same file is refused for its size before it is read.
     monkeypatch.undo()
     assert upload_file.size > imports.policy.IMPORT_MAX_FILE_BYTES
+
+
+def test_the_upload_page_takes_a_body_larger_than_other_pages_and_says_how_large(client, manager):
+    client.force_login(manager)
+    big = csv_bytes(CHILD_HEADER, []) + b"x" * (3 * 1024 * 1024)
+    response = upload(client, "children", big)
+    assert response.status_code == 200
+    assert "The file is 3.0 MB: the largest file that can be imported is 2.0 MB" in (
+        response.content.decode()
+    )
+    # Any other page still refuses such a body before reading it.
+    response = client.post(reverse("imports:list"), {"file": SimpleUploadedFile("a.csv", big)})
+    assert response.status_code == 413
