@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import tracemalloc
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
@@ -256,7 +257,9 @@ def test_who_may_import_what(client, request, who, kind, police_manager):
     assert not CsvImport.objects.exists()
 
 
-def test_an_import_is_seen_only_by_its_agency(client, manager, host_manager, police_manager):
+def test_an_import_is_seen_only_by_its_agency(
+    client, request, manager, host_manager, police_manager
+):
     client.force_login(manager)
     record = checked(client, "children", csv_bytes(CHILD_HEADER, [child_row()]))
     for other, status in ((host_manager, 404), (police_manager, 404)):
@@ -264,6 +267,14 @@ def test_an_import_is_seen_only_by_its_agency(client, manager, host_manager, pol
         assert client.get(reverse("imports:detail", args=[record.pk])).status_code == status
         assert client.post(reverse("imports:run", args=[record.pk])).status_code == status
         assert client.get(reverse("imports:rejected", args=[record.pk])).status_code == status
+    for other in (request.getfixturevalue("social_worker"), request.getfixturevalue("admin_user")):
+        client.force_login(other)
+        for name in ("imports:detail", "imports:rejected"):
+            assert client.get(reverse(name, args=[record.pk])).status_code == 404
+            assert client.get(reverse(name, args=[999999])).status_code == 404
+    client.logout()
+    response = client.get(reverse("imports:detail", args=[record.pk]))
+    assert urlsplit(response.url).path == reverse("login")
     for path in (reverse("imports:list"), reverse("imports:new")):
         client.force_login(User.objects.get(role=User.Role.MANAGER, agency=manager.agency))
         assert client.get(path).status_code == 200
