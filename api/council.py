@@ -11,7 +11,7 @@ differs), so a retried call is harmless.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -79,8 +79,17 @@ def _child_result(user: User, pk: int) -> dict[str, Any]:
     return s.CouncilChildResultSerializer(child).data
 
 
-def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> tuple[bool, int]:
-    """(created, child id). Every change through the action functions."""
+class Upserted(NamedTuple):
+    created: bool
+    child_id: int
+    # Whether anything was recorded: False when the record already said all this.
+    changed: bool
+
+
+def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> Upserted:
+    """Add or bring up to date. Every change through the action functions; nothing is
+    called for what the record already says, so sending the same again changes nothing
+    (the CSV import counts such a row as unchanged)."""
     area = _area(data["responsible_area"], "responsible_area")
     if not agency_serves_area(user.agency, area):
         raise _refused(
@@ -95,6 +104,7 @@ def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> tuple[bo
     nhs = normalise_nhs_number(data.get("nhs_number") or "") or None
     child = children_visible_to(user).filter(la_child_id=la_child_id).first()
     created = child is None
+    changed = created
     if created:
         try:
             with transaction.atomic():
@@ -128,6 +138,7 @@ def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> tuple[bo
         if child.responsible_area_id != area.pk:
             changes["responsible_area"] = area
         if changes:
+            changed = True
             try:
                 child_update(
                     acting_user=user, child=child, expected_version=child.version, **changes
@@ -140,6 +151,7 @@ def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> tuple[bo
     for i, given in enumerate(placements):
         current = recorded.get(given["start"])
         if current is not None and current.end is None and given["end"] is not None:
+            changed = True
             try:
                 placement_end(acting_user=user, placement=current, end=given["end"])
             except DjangoValidationError as error:
@@ -151,6 +163,7 @@ def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> tuple[bo
                     {"legal_status_start": ["Enter the date the new legal status started"]}
                 )
             )
+        changed = True
         try:
             child_set_legal_status(
                 acting_user=user,
@@ -165,6 +178,7 @@ def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> tuple[bo
     for i, (given, host_area) in enumerate(zip(placements, host_areas, strict=True)):
         if given["start"] in recorded:
             continue
+        changed = True
         try:
             placement_add(
                 acting_user=user,
@@ -179,7 +193,7 @@ def upsert_child(user: User, la_child_id: str, data: dict[str, Any]) -> tuple[bo
             )
         except DjangoValidationError as error:
             raise _refused(error, f"placements.{i}") from None
-    return created, child.pk
+    return Upserted(created, child.pk, changed)
 
 
 @extend_schema(tags=["Children"])
@@ -246,7 +260,7 @@ class ChildView(ApiView):
         data = self.validated(s.CouncilChildSerializer, request)
         user = self.client().user
         with transaction.atomic():
-            created, pk = upsert_child(user, la_child_id, data)
+            created, pk, _ = upsert_child(user, la_child_id, data)
             self.logged_child_id = pk
             result = _child_result(user, pk)
         return Response(result, status=201 if created else 200)

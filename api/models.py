@@ -128,3 +128,63 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.calls} in window {self.window_number}"
+
+
+class CsvImport(models.Model):
+    """A CSV file uploaded by a person of an agency without a system of its own (a
+    council's children in care, a force's missing reports), checked, then imported
+    (``api.imports``). The file is kept here between the check and the import, so what
+    is imported is exactly what was checked, and cleared once imported; the counts and
+    the rejected rows are kept."""
+
+    class Kind(models.TextChoices):
+        CHILDREN = "children", "Children in care and placements"
+        MISSING = "missing", "Missing reports"
+
+    class Status(models.TextChoices):
+        CHECKED = "checked", "Checked, not imported"
+        IMPORTING = "importing", "Being imported"
+        IMPORTED = "imported", "Imported"
+
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=Kind)
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField("SHA-256 of the file", max_length=64)
+    encoding = models.CharField(max_length=20, help_text="How the file's text was read.")
+    # The file's text (as read, in the database's encoding) until it is imported.
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.CHECKED)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    imported_at = models.DateTimeField(null=True, blank=True)
+    # What the check found, row by row: [{"row", "key", "outcome", "errors": [...]}].
+    # Once imported, what the import did.
+    rows = models.JSONField(default=list, blank=True)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    # The rejected rows as they were in the file: [{"row", "cells", "errors"}], with the
+    # header, for the download.
+    header = models.JSONField(default=list, blank=True)
+    rejected_rows = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-pk"]
+        indexes = [
+            # The history list (an agency's imports, newest first) and "this file again?".
+            models.Index(fields=["agency", "-uploaded_at"], name="csv_import_agency_recent"),
+            models.Index(fields=["agency", "kind", "sha256"], name="csv_import_same_file"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_kind_display()}, {self.uploaded_at:%Y-%m-%d})"
+
+    @property
+    def good(self) -> int:
+        return self.created + self.updated + self.unchanged

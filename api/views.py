@@ -246,6 +246,31 @@ def _match_child(user: User, given: dict[str, Any]) -> tuple[Child, str]:
     return child, "added"
 
 
+def report_missing(user: User, data: dict[str, Any]) -> tuple[Episode, str]:
+    """A report checked by ``ReportSerializer``: the child matched (or added), then the
+    episode reported through ``episode_report``. Used by the API and the CSV import."""
+    child, matched_by = _match_child(user, data["child"])
+    flags = data.get("flags") or {}
+    try:
+        episode = episode_report(
+            acting_user=user,
+            child=child,
+            category=data["category"],
+            reported_at=data["reported_at"],
+            reported_by_name=data["reported_by_name"],
+            last_seen_at=data["last_seen_at"],
+            last_seen_address=data["last_seen_address"],
+            circumstances=data["circumstances"],
+            police_reference=data["police_reference"],
+            flags=dict(flags),
+            risk=data["risk"],
+            risk_rationale=data["risk_rationale"],
+        )
+    except DjangoValidationError as error:
+        raise from_validation_error(error) from None
+    return episode, matched_by
+
+
 @extend_schema(tags=["Episodes"])
 class EpisodeListView(ApiView):
     permission_classes = [IsApiClient]
@@ -312,22 +337,7 @@ class EpisodeListView(ApiView):
         user = self.client().user
 
         def perform() -> tuple[int, Any]:
-            child, matched_by = _match_child(user, data["child"])
-            flags = data.get("flags") or {}
-            episode = episode_report(
-                acting_user=user,
-                child=child,
-                category=data["category"],
-                reported_at=data["reported_at"],
-                reported_by_name=data["reported_by_name"],
-                last_seen_at=data["last_seen_at"],
-                last_seen_address=data["last_seen_address"],
-                circumstances=data["circumstances"],
-                police_reference=data["police_reference"],
-                flags=dict(flags),
-                risk=data["risk"],
-                risk_rationale=data["risk_rationale"],
-            )
+            episode, matched_by = report_missing(user, data)
             return 201, {"episode": self.refetch(episode.pk), "child_matched_by": matched_by}
 
         return self.once(keys=[f"police_reference:{data['police_reference']}"], perform=perform)

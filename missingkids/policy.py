@@ -18,6 +18,7 @@
   birth, where the child is known); free text up to ``FREE_TEXT_MAX_LENGTH`` characters;
   at sign-in an e-mail address up to ``EMAIL_MAX_LENGTH`` and a password up to
   ``PASSWORD_MAX_LENGTH`` characters.
+- **CSV import**: a file up to ``IMPORT_MAX_FILE_BYTES`` and ``IMPORT_MAX_ROWS`` rows.
 
 The child's page, the episode and interview pages, the managers' lists and dashboard
 and the notification engine all read these numbers from here (the engine by evaluating
@@ -68,6 +69,16 @@ FREE_TEXT_MAX_LENGTH = 20_000
 # on a megabyte.
 EMAIL_MAX_LENGTH = 254
 PASSWORD_MAX_LENGTH = 1_000
+
+# CSV import (api.imports): the largest file, and the most rows, one import takes. A
+# council's children in care or a force's month of missing reports is a few hundred
+# rows; each row is checked, then recorded, through the action functions, so the bound
+# keeps one upload's check within a page's patience. A body up to
+# IMPORT_UPLOAD_MAX_BYTES reaches the page, which says how large the file was; anything
+# larger is refused before it is read (413).
+IMPORT_MAX_FILE_BYTES = 2 * 1024 * 1024
+IMPORT_MAX_ROWS = 5_000
+IMPORT_UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)

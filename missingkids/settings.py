@@ -95,7 +95,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    # No page takes uploads: any body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused (413).
+    # Any body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused (413), but the CSV import's upload.
     "missingkids.audit.middleware.request_size_limit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -81,6 +81,8 @@ urlpatterns = [
     path("managers/", include("oversight.urls")),
     path("guidance/", include("guidance.urls")),
     path("agency-work/", include("oversight.agency_urls")),
+    # CSV import for agencies without a connected system (children in care, missing reports).
+    path("imports/", include("api.import_urls")),
     # Partner agencies' systems, by token (api.authentication), not by signing in.
     path("api/", include("api.urls")),
     path("admin/login/", login_not_required(AdminSignInRedirect.as_view())),

@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from api.models import CsvImport
 from incidents.models import (
     Challenge,
     Episode,
@@ -215,8 +216,33 @@ def test_every_page_at_desktop_and_phone_width(
     LegalStatusPeriod.objects.create(
         child=child, status=LegalStatus.IN_CARE, start=timezone.localdate() - dt.timedelta(days=400)
     )
+    # A checked CSV file, with a rejected row, for the import's pages.
+    checked_file = CsvImport.objects.create(
+        agency=la_west,
+        uploaded_by=manager,
+        kind=CsvImport.Kind.CHILDREN,
+        file_name="children-in-care.csv",
+        sha256="0" * 64,
+        encoding="utf-8",
+        header=["child_id", "date_of_birth"],
+        rows=[
+            {"row": 2, "key": "C100", "outcome": "created", "errors": []},
+            {
+                "row": 3,
+                "key": "C101",
+                "outcome": "rejected",
+                "errors": [{"column": "date_of_birth", "message": "enter a real date"}],
+            },
+        ],
+        rejected_rows=[{"row": 3, "cells": ["C101", "31/02/2013"], "errors": []}],
+        created=1,
+        rejected=1,
+    )
     url = live_server.url
     signed_in_pages = [
+        reverse("imports:list"),
+        reverse("imports:new"),
+        reverse("imports:detail", args=[checked_file.pk]),
         reverse("home"),
         reverse("account"),
         reverse("configuration_changes"),
@@ -326,6 +352,12 @@ def test_every_page_at_desktop_and_phone_width(
         # Back to the report later: the unsent report is offered, not pre-filled.
         page.goto(url + reverse("incidents:episode_report", args=[returned.child_id]))
         assert "You started a report" in page.locator("h1").inner_text()
+        if phone:
+            page_fits(page)
+        # The import's upload page with its error summary: no file chosen.
+        page.goto(url + reverse("imports:new"))
+        click_and_wait(page, "Check the file")
+        assert "There is a problem" in page.locator("main").inner_text()
         if phone:
             page_fits(page)
         # Search results, through the search form.

@@ -10,10 +10,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import ResolverMatch
 from django.utils.cache import patch_cache_control
 
+from missingkids import policy
+
 from .log import LOGGED_ATTRIBUTE, Action, log_access, record_lookup
 
 # URL namespaces whose pages show case records (the managers' views of them, and the
 # list of what an agency must do): a page shown there is logged, and so is a 403 or 404.
+# The CSV import's upload page (api.import_urls, under /imports/).
+IMPORT_UPLOAD_PATH = "/imports/new/"
 CASE_NAMESPACES = frozenset({"incidents", "notifications", "oversight", "agency_work"})
 
 
@@ -23,12 +27,17 @@ def request_size_limit(
     """Refuse any request body over DATA_UPLOAD_MAX_MEMORY_SIZE with 413.
 
     Django applies that limit to form posts, but not to the file parts of a multipart
-    body, which it would stream to disk. No page here takes uploads, so one limit for
-    every body, checked before anything reads it.
+    body, which it would stream to disk. Only the CSV import's upload page takes a file,
+    with a limit of its own; one limit for every other body, checked before anything
+    reads it.
     """
 
     def middleware(request: HttpRequest) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.path_info == IMPORT_UPLOAD_PATH:
+            # The one page that takes a file (a CSV import): it says itself when the file
+            # is over IMPORT_MAX_FILE_BYTES, up to this bound.
+            limit = policy.IMPORT_UPLOAD_MAX_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

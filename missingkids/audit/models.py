@@ -50,6 +50,8 @@ class AccessLogEntry(models.Model):
         REFUSED = "refused", "Refused access"
         # A call from a partner agency's system (detail: the system and the operation).
         API_CALL = "api_call", "Call from a connected system"
+        # A CSV file checked or imported (detail: the import, its kind, step and counts).
+        CSV_IMPORT = "csv_import", "Checked or imported a CSV file"
         # What an admin did to someone's sign-in (the person in ``detail``).
         PASSWORD_SET = "password_set", "Set someone's password"
         SECOND_FACTOR_RESET_REQUESTED = "2fa_reset_requested", "Asked to reset a second factor"
