@@ -225,6 +225,7 @@ def import_detail(request: HttpRequest, pk: str) -> HttpResponse:
             "record": record,
             "rows": rows,
             "same_before": _same_file_before(record),
+            "kept_for_hours": int(policy.IMPORT_CHECK_KEPT_FOR.total_seconds() // 3600),
             "may_import": record.status == CsvImport.Status.CHECKED
             and record.kind in imports.kinds_for(request.user),
         },
@@ -243,7 +244,13 @@ def import_run(request: HttpRequest, pk: str) -> HttpResponse:
             status=CsvImport.Status.IMPORTING
         )
         if not claimed:
-            messages.info(request, "This file has already been imported.")
+            record.refresh_from_db(fields=["status"])
+            messages.info(
+                request,
+                "This check has expired: upload the file again to import it."
+                if record.status == CsvImport.Status.EXPIRED
+                else "This file has already been imported.",
+            )
             return redirect("imports:detail", pk=record.pk)
         results, rejected = imports.run(
             request.user, record.kind, record.content, record.header, check_only=False, rows=good

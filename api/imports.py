@@ -24,6 +24,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -671,3 +672,14 @@ def rejected_csv_rows(header: list[str], rejected: list[dict[str, Any]]) -> Iter
         cells = list(entry["cells"]) + [""] * (len(header) - len(entry["cells"]))
         errors = "; ".join(describe(entry["row"], e) for e in entry["errors"])
         yield [csv_safe(c) for c in [*cells, errors]]
+
+
+def expire_unimported(now: datetime) -> int:
+    """Clear the files checked more than ``IMPORT_CHECK_KEPT_FOR`` ago and never imported:
+    their text and rows hold children's details that nobody chose to import. The upload
+    stays in the history (who, when, the file's name and counts), marked expired; the
+    file must be uploaded again to import it. Run by housekeeping."""
+    return CsvImport.objects.filter(
+        status=CsvImport.Status.CHECKED,
+        uploaded_at__lt=now - policy.IMPORT_CHECK_KEPT_FOR,
+    ).update(status=CsvImport.Status.EXPIRED, content="", rows=[], rejected_rows=[])

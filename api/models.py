@@ -145,6 +145,8 @@ class CsvImport(models.Model):
         CHECKED = "checked", "Checked, not imported"
         IMPORTING = "importing", "Being imported"
         IMPORTED = "imported", "Imported"
+        # Checked but not imported in time: housekeeping cleared the file and its rows.
+        EXPIRED = "expired", "Checked, not imported in time"
 
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
     uploaded_by = models.ForeignKey(

@@ -79,6 +79,9 @@ PASSWORD_MAX_LENGTH = 1_000
 IMPORT_MAX_FILE_BYTES = 2 * 1024 * 1024
 IMPORT_MAX_ROWS = 5_000
 IMPORT_UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+# A checked file not imported within this time is cleared by housekeeping (its text and
+# its rows hold children's details): upload it again to import it.
+IMPORT_CHECK_KEPT_FOR = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ One pass removes:
   was last saved;
 - **``UserSession`` rows whose session has gone** (expired and cleared, or ended by the
   browser): otherwise pruned only at the person's next sign-in;
+- **CSV files checked but not imported** within ``IMPORT_CHECK_KEPT_FOR`` (24 hours):
+  their text and rows (children's details) are cleared and the import marked expired
+  (``api.imports.expire_unimported``); the record of the upload stays in the history;
 - **lockout counters past the lockout period** (django-axes' ``AccessAttempt`` rows not
   updated for ``AXES_COOLOFF_TIME``): django-axes no longer counts them, so removing
   them changes no lockout.
@@ -47,12 +50,14 @@ class HousekeepingCounts:
     sessions: int | None
     user_sessions: int
     lockout_attempts: int
+    import_files: int = 0
 
     def describe(self) -> str:
         sessions = "some" if self.sessions is None else str(self.sessions)
         return (
             f"Housekeeping: {sessions} expired session(s), {self.user_sessions} signed-in "
-            f"session record(s) and {self.lockout_attempts} lockout counter(s) cleared."
+            f"session record(s), {self.lockout_attempts} lockout counter(s) and "
+            f"{self.import_files} checked CSV file(s) cleared."
         )
 
 
@@ -91,6 +96,13 @@ def _clear_spent_lockout_attempts(now: datetime) -> int:
     return per_model.get(AccessAttempt._meta.label, 0)
 
 
+def _clear_unimported_files(now: datetime) -> int:
+    # The CSV import lives in the API app, which builds on this one: imported when used.
+    from api.imports import expire_unimported
+
+    return expire_unimported(now)
+
+
 def housekeeping_run() -> HousekeepingCounts:
     """One pass, now: clears what has expired, records and logs the counts."""
     now = timezone.now()
@@ -98,6 +110,7 @@ def housekeeping_run() -> HousekeepingCounts:
         sessions=_clear_expired_sessions(now),
         user_sessions=_clear_orphaned_user_sessions(),
         lockout_attempts=_clear_spent_lockout_attempts(now),
+        import_files=_clear_unimported_files(now),
     )
     HousekeepingRun.objects.filter(ran_at__lt=now - settings.HOUSEKEEPING_RUNS_KEPT).delete()
     HousekeepingRun.objects.create(ran_at=now, **asdict(counts))

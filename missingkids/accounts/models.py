@@ -476,6 +476,7 @@ class HousekeepingRun(models.Model):
     sessions = models.PositiveIntegerField("expired sessions cleared", null=True, blank=True)
     user_sessions = models.PositiveIntegerField("signed-in session records cleared", default=0)
     lockout_attempts = models.PositiveIntegerField("lockout counters cleared", default=0)
+    import_files = models.PositiveIntegerField("checked CSV files cleared", default=0)
 
     class Meta:
         ordering = ["-ran_at", "-id"]

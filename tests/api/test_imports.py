@@ -16,6 +16,8 @@ from django.utils import timezone
 from api import imports
 from api.models import CsvImport
 from incidents.models import Child, Episode, LegalStatus, Placement
+from missingkids import policy
+from missingkids.accounts.housekeeping import housekeeping_run
 from missingkids.accounts.models import User
 from missingkids.audit.models import AccessLogEntry
 from tests.factories.accounts import UserFactory
@@ -432,3 +434,30 @@ def test_the_upload_page_takes_a_body_larger_than_other_pages_and_says_how_large
     # Any other page still refuses such a body before reading it.
     response = client.post(reverse("imports:list"), {"file": SimpleUploadedFile("a.csv", big)})
     assert response.status_code == 413
+
+
+def test_a_file_checked_and_not_imported_is_cleared_by_housekeeping(
+    client, manager, area_east, police
+):
+    client.force_login(manager)
+    content = csv_bytes(CHILD_HEADER, [child_row("C100"), child_row("C101", first_name="")])
+    stale = checked(client, "children", content, "old.csv")
+    fresh = checked(client, "children", content, "new.csv")
+    CsvImport.objects.filter(pk=stale.pk).update(
+        uploaded_at=timezone.now() - policy.IMPORT_CHECK_KEPT_FOR - dt.timedelta(minutes=1)
+    )
+    assert housekeeping_run().import_files == 1
+    stale.refresh_from_db()
+    assert stale.status == CsvImport.Status.EXPIRED
+    assert (stale.content, stale.rows, stale.rejected_rows) == ("", [], [])
+    # What was uploaded, by whom and its counts stay in the history.
+    assert stale.file_name == "old.csv" and stale.created == 1
+    fresh.refresh_from_db()
+    assert fresh.status == CsvImport.Status.CHECKED and fresh.content
+
+    page = client.get(reverse("imports:detail", args=[stale.pk])).content.decode()
+    assert "not imported within 24 hours" in page
+    assert 'data-testid="import-form"' not in page
+    response = client.post(reverse("imports:run", args=[stale.pk]), follow=True)
+    assert "This check has expired: upload the file again" in response.content.decode()
+    assert not Child.objects.exists()
