@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern] = [
     path("people/add/", views.person_add, name="person_add"),
     path("people/<str:pk>/", views.person, name="person"),
     path("people/<str:pk>/change/", views.person_change, name="person_change"),
+    path("people/<str:pk>/unlock/", views.person_unlock, name="person_unlock"),
     path(
         "people/<str:pk>/second-factor/",
         views.person_second_factor,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -20,9 +21,9 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from missingkids.accounts import access, configuration, resets
+from missingkids.accounts import access, configuration, lockout, resets
 from missingkids.accounts.models import (
     ConfigurationChange,
     LocalAuthorityArea,
@@ -177,8 +178,27 @@ def person(request: HttpRequest, pk: str) -> HttpResponse:
             "has_second_factor": resets.has_second_factor(found),
             "pending": pending,
             "history": _history([Kind.PERSON], object_id=found.pk),
+            "locked_attempts": _sign_in_failures(found).count(),
         },
     )
+
+
+def _sign_in_failures(person: User) -> QuerySet[AccessAttempt]:
+    """The failed sign-ins kept against the person's account (password and code)."""
+    email = person.email
+    return AccessAttempt.objects.filter(username__in=[email, lockout.second_step_key(email)])
+
+
+@require_POST
+@admin_required
+def person_unlock(request: HttpRequest, pk: str) -> HttpResponse:
+    """Clear the failed sign-ins of someone the admin manages, so a locked-out person
+    can sign in again at once."""
+    found = _get(access.people_managed_by(request.user), pk)
+    cleared, _ = _sign_in_failures(found).delete()
+    if cleared:
+        messages.success(request, f"{found.name}'s failed sign-ins cleared: they can sign in now.")
+    return redirect("configuration:person", found.pk)
 
 
 @require_http_methods(["GET", "POST"])

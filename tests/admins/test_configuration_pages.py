@@ -235,13 +235,16 @@ def test_agency_admin_adds_a_person_to_their_own_agency_without_a_password(
     client.force_login(school_admin)
     response = client.post(
         reverse("configuration:person_add"),
-        person_form(email="Kai.New@riverside-academy.example.org", agency=school.pk),
+        person_form(
+            email="Kai.New@riverside-academy.example.org", agency=school.pk, is_superuser="on"
+        ),
     )
 
     person = User.objects.get(email="kai.new@riverside-academy.example.org")
     assert response.url == reverse("configuration:person", args=[person.pk])
     assert (person.agency, person.role) == (school, User.Role.MANAGER)
     assert not person.has_usable_password()
+    assert not person.is_superuser and not person.is_partnership_admin
     change = ConfigurationChange.objects.get(kind=Kind.PERSON, object_id=person.pk)
     assert change.action == ConfigurationChange.Action.ADDED
     assert change.changed_by == school_admin
@@ -358,7 +361,7 @@ def test_person_pages_query_counts(
         client.get(reverse("configuration:people"))
     with django_assert_num_queries(7):
         client.get(reverse("configuration:people"), {"q": "extra", "active": "yes"})
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         client.get(reverse("configuration:person", args=[school_teacher.pk]))
     with django_assert_num_queries(6):
         client.get(reverse("configuration:person_change", args=[school_teacher.pk]))
@@ -668,3 +671,30 @@ def test_rule_pages_query_counts(client, admin_user, django_assert_num_queries):
     client.post(reverse("configuration:rule_change", args=[rule.pk]), rule_form(rule, message="x"))
     with django_assert_num_queries(9):
         client.get(reverse("configuration:rule_check", args=[rule.pk]))
+
+
+def test_anonymous_is_sent_to_sign_in(client, school, school_teacher):
+    contact = ContactFactory(agency=school)
+    for name, url in page_urls(school_teacher, school, contact, Rule.objects.first()).items():
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login")), name
+
+
+def test_agency_admin_clears_the_failed_sign_ins_of_their_own_people_only(
+    client, school_admin, school_teacher, officer
+):
+    from axes.models import AccessAttempt
+
+    for person in (school_teacher, officer):
+        AccessAttempt.objects.create(
+            username=person.email, ip_address="192.0.2.1", failures_since_start=5
+        )
+    client.force_login(school_admin)
+
+    page = client.get(reverse("configuration:person", args=[school_teacher.pk]))
+    cleared = client.post(reverse("configuration:person_unlock", args=[school_teacher.pk]))
+    elsewhere = client.post(reverse("configuration:person_unlock", args=[officer.pk]))
+
+    assert 'data-testid="locked"' in page.content.decode()
+    assert cleared.status_code == 302 and elsewhere.status_code == 404
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == [officer.email]

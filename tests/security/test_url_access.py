@@ -26,7 +26,10 @@ CASE_NAMESPACES = {"incidents", "notifications"}
 # not signed in to: each call carries a system's token, and its pages answer in JSON
 # problem details, never the sign-in page; tests/api/test_routes.py walks its URLs the
 # same way (no token, another agency's token, real and missing ids, the access log).
-SKIPPED_NAMESPACES = {"admin", "api"}
+# The configuration pages (/configuration/) hold configuration too, and are for admins:
+# tests/admins/test_configuration_pages.py walks each as anonymous, each kind of admin,
+# a manager and a practitioner, with records in and out of reach.
+SKIPPED_NAMESPACES = {"admin", "api", "configuration"}
 # Open by design: whoever holds the signed link in the e-mail acknowledges it (or sets a
 # new password from it), signed in or not, in scope or not. The token, not the session,
 # is the credential.
