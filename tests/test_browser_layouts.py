@@ -372,7 +372,8 @@ def test_every_page_at_desktop_and_phone_width(
         click_and_wait(page, "Save")
         assert "There is a problem" in page.content()
         page.goto(url + reverse("configuration:rule_change", args=[config_rule.pk]))
-        page.get_by_label("Message", exact=True).fill(f"Check the child's page ({viewport['width']})")
+        message = page.get_by_label("Message", exact=True)
+        message.fill(f"Check the child's page ({viewport['width']})")
         click_and_wait(page, "Continue")
         assert "Check the change" in page.locator("h1").inner_text()
         if phone:
