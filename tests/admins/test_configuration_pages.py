@@ -698,3 +698,60 @@ def test_agency_admin_clears_the_failed_sign_ins_of_their_own_people_only(
     assert 'data-testid="locked"' in page.content.decode()
     assert cleared.status_code == 302 and elsewhere.status_code == 404
     assert list(AccessAttempt.objects.values_list("username", flat=True)) == [officer.email]
+
+
+# Bad input -------------------------------------------------------------------------------
+
+HUGE = "99999999999999999999"
+BAD_QUERIES = [
+    {"page": "\x00"},
+    {"page": HUGE},
+    {"q": "a\x00b"},
+    {"agency": HUGE, "area": "\x00", "kind": "nonsense", "role": "root", "active": "maybe"},
+    {"agency": "-1", "area": HUGE},
+]
+
+
+def test_bad_filters_are_a_message_or_ignored_never_an_error(client, admin_user):
+    client.raise_request_exception = False
+    client.force_login(admin_user)
+    for url in (reverse("configuration:people"), reverse("configuration:agencies")):
+        for query in BAD_QUERIES:
+            assert client.get(url, query).status_code == 200, (url, query)
+
+
+def test_bad_form_input_is_a_message_by_the_field(client, admin_user, school, school_teacher):
+    contact = ContactFactory(agency=school)
+    rule = Rule.objects.first()
+    client.raise_request_exception = False
+    client.force_login(admin_user)
+    posts = {
+        reverse("configuration:person_add"): person_form(
+            name="a\x00b", email="x\x00@example.org", agency=HUGE, role="root"
+        ),
+        reverse("configuration:person_change", args=[school_teacher.pk]): person_form(
+            school_teacher, agency="\x00", job_title="x" * 5000
+        ),
+        reverse("configuration:agency_add"): {"name": "a\x00", "kind": "x", "areas": [HUGE]},
+        reverse("configuration:agency_change", args=[school.pk]): agency_form(
+            school, areas=["-99999999999999999999"], email="\x00"
+        ),
+        reverse("configuration:contact_change", args=[contact.pk]): contact_form(
+            name="\x00", notification_role="boss"
+        ),
+        reverse("configuration:area_add"): {"name": "\x00", "code": HUGE},
+        reverse("configuration:rule_change", args=[rule.pk]): rule_form(
+            rule, due_after_hours=HUGE, threshold_count=HUGE, step="\x00"
+        ),
+        reverse("configuration:person_second_factor", args=[school_teacher.pk]): {
+            "action": "request",
+            "reason": "\x00",
+        },
+    }
+    for url, data in posts.items():
+        response = client.post(url, data)
+        assert response.status_code == 200, (url, response.status_code)
+        assert "There is a problem" in response.content.decode(), url
+    # Confirming a rule change with nothing waiting goes back to the form.
+    checked = client.post(reverse("configuration:rule_check", args=[rule.pk]))
+    assert checked.url == reverse("configuration:rule_change", args=[rule.pk])
