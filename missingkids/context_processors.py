@@ -50,6 +50,12 @@ def service(request: HttpRequest) -> dict[str, Any]:
             {"label": label, "href": reverse(url_name), "current": _is_current(current, url_name)}
         )
     if user.is_staff:
-        items.append({"label": "Configuration", "href": reverse("admin:index"), "current": False})
+        items.append(
+            {
+                "label": "Configuration",
+                "href": reverse("configuration:index"),
+                "current": current.startswith("configuration:"),
+            }
+        )
     context["navigation"] = items
     return context

@@ -85,6 +85,8 @@ urlpatterns = [
     path("imports/", include("api.import_urls")),
     # Partner agencies' systems, by token (api.authentication), not by signing in.
     path("api/", include("api.urls")),
+    # Admins' configuration pages; the Django admin below is for partnership admins.
+    path("configuration/", include("configuration.urls")),
     path("admin/login/", login_not_required(AdminSignInRedirect.as_view())),
     path("admin/", admin.site.urls),
 ]

@@ -18,6 +18,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from api.models import CsvImport
 from incidents.models import (
@@ -29,10 +30,10 @@ from incidents.models import (
     StrategyMeeting,
 )
 from notifications.emails import acknowledge_token
-from notifications.models import Notification
+from notifications.models import Notification, Rule
 from oversight.returns import latest_year
 from tests.browser import DESKTOP, PHONE, axe_scans, sign_in
-from tests.factories import DEFAULT_PASSWORD
+from tests.factories import DEFAULT_PASSWORD, ContactFactory
 from tests.factories.incidents import (
     CaseEventFactory,
     ChildFactory,
@@ -239,6 +240,29 @@ def test_every_page_at_desktop_and_phone_width(
         rejected=1,
     )
     url = live_server.url
+    configuration_admin = admin_user
+    config_rule = Rule.objects.filter(active=True).first()
+    config_contact = ContactFactory(agency=la_west, name="Integrated Front Door", is_default=True)
+    TOTPDevice.objects.create(user=social_worker, name="Phone", confirmed=True)
+    configuration_pages = [
+        reverse("configuration:index"),
+        reverse("configuration:people"),
+        reverse("configuration:people") + "?q=zzz-nobody",
+        reverse("configuration:person", args=[social_worker.pk]),
+        reverse("configuration:person_change", args=[social_worker.pk]),
+        reverse("configuration:person_second_factor", args=[social_worker.pk]),
+        reverse("configuration:agencies"),
+        reverse("configuration:agencies") + "?q=zzz-nothing",
+        reverse("configuration:agency", args=[la_west.pk]),
+        reverse("configuration:agency_change", args=[la_west.pk]),
+        reverse("configuration:contact_add", args=[la_west.pk]),
+        reverse("configuration:contact_change", args=[config_contact.pk]),
+        reverse("configuration:contact_remove", args=[config_contact.pk]),
+        reverse("configuration:areas"),
+        reverse("configuration:area_change", args=[area_west.pk]),
+        reverse("configuration:rules"),
+        reverse("configuration:rule", args=[config_rule.pk]),
+    ]
     signed_in_pages = [
         reverse("imports:list"),
         reverse("imports:new"),
@@ -373,9 +397,26 @@ def test_every_page_at_desktop_and_phone_width(
         page.get_by_test_id("filter").locator("summary").click()
         assert page.get_by_label("Risk").is_visible()
 
-        # A partnership admin writes guidance: the page with its preview, and a new page.
+        # The configuration pages, as a partnership admin: every list, record, form
+        # (with its errors) and the check-your-answers page of a rule change.
         page.context.clear_cookies()
-        sign_in(page, live_server, admin_user, DEFAULT_PASSWORD)
+        sign_in(page, live_server, configuration_admin, DEFAULT_PASSWORD)
+        for path in configuration_pages:
+            page.goto(url + path)
+            if phone:
+                page_fits(page)
+        page.goto(url + reverse("configuration:person_add"))
+        click_and_wait(page, "Save")
+        assert "There is a problem" in page.content()
+        page.goto(url + reverse("configuration:rule_change", args=[config_rule.pk]))
+        message = page.get_by_label("Message", exact=True)
+        message.fill(f"Check the child's page ({viewport['width']})")
+        click_and_wait(page, "Continue")
+        assert "Check the change" in page.locator("h1").inner_text()
+        if phone:
+            page_fits(page)
+        page.goto(url + reverse("configuration:rules"))
+        # A partnership admin writes guidance: the page with its preview, and a new page.
         page.goto(url + reverse("guidance:edit", args=["missing-protocol"]))
         click_and_wait(page, "Preview")
         assert page.get_by_test_id("guidance-preview").is_visible()

@@ -154,6 +154,21 @@ def test_the_demo_has_a_partnership_admin_and_an_agency_admin(demo_output):
     assert any("Agency admin" in line and dan.email in line for line in lines)
 
 
+def test_the_demo_agency_admin_lands_on_the_configuration_pages(client, demo_output):
+    dan = User.objects.get(email="police.admin@demo.example.org")
+    client.force_login(dan)
+
+    home = client.get(reverse("home"))
+    front = client.get(reverse("configuration:index"))
+    people = client.get(reverse("configuration:people"))
+
+    assert home.status_code == 200
+    assert reverse("configuration:index") in home.content.decode()
+    assert front.status_code == 200 and people.status_code == 200
+    assert {p.agency_id for p in people.context["page"].object_list} == {dan.agency_id}
+    assert client.get(reverse("admin:index")).status_code == 403
+
+
 def test_without_the_setting_the_demo_says_how_to_name_the_partnership_admin(settings):
     settings.PARTNERSHIP_ADMINS = []
     output = load()

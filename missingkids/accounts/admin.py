@@ -71,11 +71,6 @@ class SafeAutocompleteMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
-admin.site.site_header = "Missing children: configuration"
-admin.site.site_title = "Missing children configuration"
-admin.site.index_title = "Agencies, people and protocol rules"
-
-
 def change_history_table(changes: list[ConfigurationChange]) -> SafeString | str:
     """A configuration change history as a small table: when, who, what changed."""
     if not changes:

@@ -39,7 +39,7 @@ from .sessions import user_sessions_end
 
 
 def _page_url(person: User) -> str:
-    return f"{settings.SITE_URL}{reverse('admin:accounts_user_second_factor', args=[person.pk])}"
+    return f"{settings.SITE_URL}{reverse('configuration:person_second_factor', args=[person.pk])}"
 
 
 def _who(user: User) -> str:

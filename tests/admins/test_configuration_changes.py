@@ -12,7 +12,25 @@ from missingkids.accounts.models import ConfigurationChange, Contact, User
 from notifications.models import Rule
 from tests.factories import ContactFactory, UserFactory
 
-from .test_escalation import agency_change_form, contact_form
+from .test_configuration_pages import person_form
+from .test_escalation import agency_change_form
+
+
+def contact_form(contact: Contact, **overrides: object) -> dict[str, object]:
+    """The contact's page (/configuration/contacts/<id>/change/), as it stands."""
+    data: dict[str, object] = {
+        "name": contact.name,
+        "role_title": contact.role_title,
+        "email": contact.email,
+        "phone": contact.phone,
+        "notification_role": contact.notification_role,
+        "active": "on",
+    }
+    if contact.is_default:
+        data["is_default"] = "on"
+    data.update(overrides)
+    return data
+
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +76,7 @@ def test_contact_pointed_elsewhere_is_recorded_and_told(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("admin:accounts_contact_change", args=[front_door.pk]),
+            reverse("configuration:contact_change", args=[front_door.pk]),
             contact_form(front_door, email="duty@outside.example.com"),
         )
 
@@ -87,7 +105,7 @@ def test_contact_pointed_elsewhere_is_recorded_and_told(
 def test_saving_without_a_change_records_nothing(client, council_admin, front_door):
     client.force_login(council_admin)
     client.post(
-        reverse("admin:accounts_contact_change", args=[front_door.pk]), contact_form(front_door)
+        reverse("configuration:contact_change", args=[front_door.pk]), contact_form(front_door)
     )
     assert not ConfigurationChange.objects.exists()
 
@@ -141,7 +159,7 @@ def test_agency_areas_mailbox_and_contacts_are_recorded(
 
 def test_contact_removed_in_its_own_page_is_recorded(client, council_admin, front_door):
     client.force_login(council_admin)
-    client.post(reverse("admin:accounts_contact_delete", args=[front_door.pk]), {"post": "yes"})
+    client.post(reverse("configuration:contact_remove", args=[front_door.pk]))
     change = ConfigurationChange.objects.get()
     assert change.action == ConfigurationChange.Action.REMOVED
     assert {"field": "Email", "before": "ifd@cwac.example.org", "after": ""} in change.changes
@@ -149,13 +167,13 @@ def test_contact_removed_in_its_own_page_is_recorded(client, council_admin, fron
 
 def test_contact_history_is_on_its_admin_page(client, council_admin, front_door):
     client.force_login(council_admin)
-    url = reverse("admin:accounts_contact_change", args=[front_door.pk])
+    url = reverse("configuration:contact_change", args=[front_door.pk])
     client.post(url, contact_form(front_door, email="new.ifd@cwac.example.org"))
 
     page = client.get(url).content.decode()
 
     assert "History of changes" in page
-    assert "ifd@cwac.example.org → new.ifd@cwac.example.org" in page
+    assert "<del>ifd@cwac.example.org</del> → <ins>new.ifd@cwac.example.org</ins>" in page
     assert council_admin.name in page
 
 
@@ -286,7 +304,7 @@ def test_a_mail_server_that_refuses_does_not_undo_the_change(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("admin:accounts_contact_change", args=[front_door.pk]),
+            reverse("configuration:contact_change", args=[front_door.pk]),
             contact_form(front_door, email="duty@outside.example.com"),
         )
 
@@ -314,12 +332,10 @@ def test_a_new_manager_is_recorded_and_told(
 ):
     """An agency admin who makes someone a manager (full case access for the agency) is
     seen doing it, as one who repoints a contact is."""
-    from .test_escalation import user_add_form
-
     client.force_login(council_admin)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("admin:accounts_user_add"), user_add_form(council_admin.agency)
+            reverse("configuration:person_add"), person_form(agency=council_admin.agency_id)
         )
 
     assert response.status_code == 302
@@ -338,21 +354,19 @@ def test_a_new_manager_is_recorded_and_told(
 
 
 def test_a_role_change_and_a_deactivation_are_recorded(client, council_admin, social_worker):
-    from .test_escalation import user_change_form
-
     client.force_login(council_admin)
-    url = reverse("admin:accounts_user_change", args=[social_worker.pk])
+    url = reverse("configuration:person_change", args=[social_worker.pk])
 
-    client.post(url, user_change_form(social_worker))
+    client.post(url, person_form(social_worker))
     assert not ConfigurationChange.objects.exists()
 
-    client.post(url, user_change_form(social_worker, role=User.Role.MANAGER))
-    client.post(url, user_change_form(social_worker, role=User.Role.MANAGER, is_active=None))
+    client.post(url, person_form(social_worker, role=User.Role.MANAGER))
+    client.post(url, person_form(social_worker, role=User.Role.MANAGER, is_active=""))
 
     changes = list(ConfigurationChange.objects.filter(kind=Kind.PERSON).order_by("id"))
     assert [c.changes for c in changes] == [
         [{"field": "Role", "before": "Practitioner", "after": "Manager"}],
         [{"field": "Active", "before": "Yes", "after": "No"}],
     ]
-    page = client.get(url).content.decode()
+    page = client.get(reverse("configuration:person", args=[social_worker.pk])).content.decode()
     assert "History of changes" in page and "Practitioner" in page

@@ -29,7 +29,10 @@ CASE_NAMESPACES = {"incidents", "notifications"}
 # The CSV import's pages (/imports/) name imports, not case records: an agency's managers
 # see their own agency's; tests/api/test_imports.py checks that everyone else (another
 # agency, a practitioner, an admin, a missing id) gets 404, and anonymous the sign-in.
-SKIPPED_NAMESPACES = {"admin", "api", "imports"}
+# The configuration pages (/configuration/) hold configuration too, and are for admins:
+# tests/admins/test_configuration_pages.py walks each as anonymous, each kind of admin,
+# a manager and a practitioner, with records in and out of reach.
+SKIPPED_NAMESPACES = {"admin", "api", "imports", "configuration"}
 # Open by design: whoever holds the signed link in the e-mail acknowledges it (or sets a
 # new password from it), signed in or not, in scope or not. The token, not the session,
 # is the credential.
