@@ -365,18 +365,24 @@ def _places(user: Any, child: Child, episodes: list[Episode]) -> list[PlaceSeen]
 
     # One query for every place: the other children the user may see linked to it.
     ids = list(places)
-    visible = access.children_visible_to(user).exclude(pk=child.pk).order_by().values("pk")
     linked = (
-        Episode.objects.filter(child__in=visible, last_seen_location_id__in=ids)
+        Episode.objects.filter(access.visible_condition(user, "child_id"))
+        .filter(last_seen_location_id__in=ids)
+        .exclude(child_id=child.pk)
         .values_list("last_seen_location_id", "child_id")
         .order_by()
         .union(
-            Episode.objects.filter(child__in=visible, found_location_id__in=ids)
+            Episode.objects.filter(access.visible_condition(user, "child_id"))
+            .filter(found_location_id__in=ids)
+            .exclude(child_id=child.pk)
             .values_list("found_location_id", "child_id")
             .order_by(),
             Child.frequented_locations.through.objects.filter(
-                child__in=visible, location_id__in=ids
-            ).values_list("location_id", "child_id"),
+                access.visible_condition(user, "child_id")
+            )
+            .filter(location_id__in=ids)
+            .exclude(child_id=child.pk)
+            .values_list("location_id", "child_id"),
         )
         # Episode's default ordering names a column the union does not select.
         .order_by("last_seen_location_id")
