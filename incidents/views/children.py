@@ -19,6 +19,7 @@ from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, StringAgg, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
@@ -32,7 +33,7 @@ from missingkids.audit.log import Action, log_access, log_not_needed, log_record
 from .. import access, history, rights
 from ..actions import children as actions
 from ..actions.base import StaleEdit
-from ..engagement import Stuck, declines_in_a_row
+from ..engagement import Stuck
 from ..forms.children import (
     ChildAddForm,
     ChildEditForm,
@@ -60,6 +61,8 @@ from ..validators import normalise_nhs_number
 
 PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 25
+# The child's page shows the latest episodes, and older ones a page at a time.
+EPISODES_PAGE_SIZE = 20
 VOICES_SHOWN = 3
 # A manager's records on the child's page: the latest few, newest first.
 MEETINGS_SHOWN = 3
@@ -345,23 +348,37 @@ def _field_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _places(user: Any, child: Child, episodes: list[Episode]) -> list[PlaceSeen]:
-    places: dict[int, PlaceSeen] = {}
-
-    def note(location: Location | None, how: str) -> None:
-        if location is None:
-            return
-        seen = places.setdefault(location.pk, PlaceSeen(location))
-        if how not in seen.how:
-            seen.how.append(how)
-
-    for episode in episodes:
-        note(episode.last_seen_location, "Last seen")
-        note(episode.found_location, "Found")
-    for location in child.frequented_locations.all():
-        note(location, "Goes there")
-    if not places:
+def _places(user: Any, child: Child) -> list[PlaceSeen]:
+    """Every place the child was last seen, found, or goes: one query for which, one for
+    the places, whatever the number of episodes."""
+    hows = ("Last seen", "Found", "Goes there")
+    rows = (
+        Episode.objects.filter(child=child, last_seen_location__isnull=False)
+        .annotate(how=Value(0))
+        .values_list("last_seen_location_id", "how")
+        .order_by()
+        .union(
+            Episode.objects.filter(child=child, found_location__isnull=False)
+            .annotate(how=Value(1))
+            .values_list("found_location_id", "how")
+            .order_by(),
+            Child.frequented_locations.through.objects.filter(child=child)
+            .annotate(how=Value(2))
+            .values_list("location_id", "how")
+            .order_by(),
+        )
+        # Episode's default ordering names a column the union does not select.
+        .order_by("last_seen_location_id")
+    )
+    found: dict[int, set[int]] = {}
+    for location_id, how in rows:
+        found.setdefault(location_id, set()).add(how)
+    if not found:
         return []
+    places = {
+        location.pk: PlaceSeen(location, how=[hows[h] for h in sorted(found[location.pk])])
+        for location in Location.objects.filter(pk__in=list(found))
+    }
 
     # One query for every place: the other children the user may see linked to it.
     ids = list(places)
@@ -407,6 +424,11 @@ def _timeline(request: HttpRequest, child: Child) -> Page:
     return page
 
 
+def _keep(request: HttpRequest, param: str) -> str:
+    value = request.GET.get(param, "")
+    return urlencode({param: value}) if value.isdigit() else ""
+
+
 @require_http_methods(["GET"])
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
@@ -418,11 +440,42 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     today = timezone.localdate()
 
-    episodes = list(
-        child.episodes.select_related(
-            "last_seen_location", "found_location", "interview", "reported_by_agency"
-        )
-        # Counted in the same query, for the stuck-case prompt.
+    # Constant work whatever the number of episodes: the counts from one aggregate, the
+    # latest episodes a page at a time ("older episodes" further pages).
+    repeat_count, repeat_days = policy.repeat_threshold()
+    window_start = now - dt.timedelta(days=repeat_days)
+    held_later = ReturnInterview.objects.filter(
+        episode__child=child,
+        outcome=ReturnInterview.Outcome.HELD,
+        episode__last_seen_at__gt=OuterRef("last_seen_at"),
+    )
+    counts = child.episodes.aggregate(
+        total=Count("pk"),
+        recent=Count("pk", filter=Q(last_seen_at__gte=window_start, last_seen_at__lte=now)),
+        # Declined after each of the latest returns, back to the latest interview held.
+        declines=Count(
+            "pk",
+            filter=Q(interview__outcome=ReturnInterview.Outcome.DECLINED) & ~Q(Exists(held_later)),
+        ),
+    )
+    shown = child.episodes.select_related(
+        "last_seen_location", "found_location", "interview", "reported_by_agency"
+    ).order_by("-last_seen_at", "-id")
+    paginator = Paginator(shown, EPISODES_PAGE_SIZE)
+    paginator.count = counts["total"]  # already counted: no COUNT query
+    episode_page = paginator.get_page(request.GET.get("episodes"))
+    episodes = list(episode_page)
+    for episode in episodes:
+        episode.duration_text = duration_text(episode.duration(now))
+    # Episodes never overlap, so an episode still open is the latest one.
+    latest = episodes[0] if episode_page.number == 1 and episodes else shown.first()
+    if latest is not None and episode_page.number != 1:
+        latest.duration_text = duration_text(latest.duration(now))
+    open_episode = latest if latest is not None and latest.found_at is None else None
+    # The latest episode with an interview, with its failed attempts counted.
+    latest_interview = (
+        child.episodes.filter(interview__isnull=False)
+        .select_related("interview")
         .annotate(
             failed_attempts=Count(
                 "interview__attempts",
@@ -430,21 +483,14 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
         )
         .order_by("-last_seen_at", "-id")
+        .first()
     )
-    for episode in episodes:
-        episode.duration_text = duration_text(episode.duration(now))
-    open_episode = next((e for e in episodes if e.found_at is None), None)
-    latest = episodes[0] if episodes else None
     awaiting_interview = None
     if open_episode is None and latest and latest.closed_at is None:
         interview = getattr(latest, "interview", None)
         if interview is None or not interview.is_done:
             awaiting_interview = latest
-    repeat_count, repeat_days = policy.repeat_threshold()
-    window_start = now - dt.timedelta(days=repeat_days)
-    recent_count = sum(1 for e in episodes if window_start <= e.last_seen_at <= now)
-    with_interview = [e for e in episodes if getattr(e, "interview", None) is not None]
-    latest_interview = with_interview[0] if with_interview else None
+    recent_count = counts["recent"]
     stuck = Stuck(
         threshold=policy.stuck_failed_attempts(),
         failed_attempts=(
@@ -452,14 +498,14 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if latest_interview and not latest_interview.interview.is_done
             else 0
         ),
-        declines_in_a_row=declines_in_a_row(e.interview.outcome for e in with_interview),
+        declines_in_a_row=counts["declines"],
     )
-    voices = [
-        e.interview
-        for e in episodes
-        if getattr(e, "interview", None) is not None and e.interview.child_voice.strip()
-    ]
-    voices.sort(key=lambda i: i.held_at or i.created_at, reverse=True)
+    voices = list(
+        ReturnInterview.objects.filter(episode__child=child)
+        .exclude(child_voice="")
+        .select_related("episode")
+        .order_by(Coalesce("held_at", "created_at").desc(), "-id")[:VOICES_SHOWN]
+    )
 
     placements = list(child.placements.select_related("host_area").order_by("-start", "-id"))
     for placement in placements:
@@ -509,6 +555,11 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "age": child.age_on(today),
             "now": now,
             "episodes": episodes,
+            "episode_page": episode_page,
+            "episode_count": counts["total"],
+            # Each list's pages keep the other list's page.
+            "episodes_query": _keep(request, "timeline"),
+            "timeline_query": _keep(request, "episodes"),
             "open_episode": open_episode,
             "awaiting_interview": awaiting_interview,
             "recent_count": recent_count,
@@ -516,12 +567,12 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "repeat_window_days": repeat_days,
             "stuck": stuck,
             "stuck_episode": latest_interview if stuck else None,
-            "voices": voices[:VOICES_SHOWN],
+            "voices": voices,
             "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
             "placements": placements,
             "involvements": involvements,
             "involvement_requests": requests,
-            "places": _places(user, child, episodes),
+            "places": _places(user, child),
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
             "meetings": meetings,
             "meeting_in_window": next(
