@@ -17,6 +17,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -248,6 +249,11 @@ class Child(models.Model):
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="child_name_idx"),
             models.Index(fields=["date_of_birth"], name="child_dob_idx"),
+            # Search by identifier (incidents.views.children.search_filter): exact, any
+            # case. Partial names use trigram indexes on PostgreSQL (migration 0020).
+            models.Index(Upper("la_child_id"), name="child_la_child_id_upper_idx"),
+            models.Index(Upper("police_person_reference"), name="child_police_ref_upper_idx"),
+            models.Index(fields=["upn"], name="child_upn_idx"),
         ]
 
     def __str__(self) -> str:

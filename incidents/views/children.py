@@ -18,7 +18,18 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, StringAgg, Value
+from django.db import connection
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    StringAgg,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -48,6 +59,7 @@ from ..forms.children import (
 from ..models import (
     CaseEvent,
     Child,
+    ChildVisibility,
     Episode,
     InterviewAttempt,
     Involvement,
@@ -63,6 +75,8 @@ PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 25
 # The child's page shows the latest episodes, and older ones a page at a time.
 EPISODES_PAGE_SIZE = 20
+# The places shown on the child's page: where they go, then the most recent.
+PLACES_SHOWN = 10
 VOICES_SHOWN = 3
 # A manager's records on the child's page: the latest few, newest first.
 MEETINGS_SHOWN = 3
@@ -116,10 +130,17 @@ def search_filter(text: str) -> Q | None:
         except ValueError:
             return Q(pk__in=[])
         return Q(date_of_birth=day)
-    found = Q(la_child_id__iexact=text) | Q(police_person_reference__iexact=text)
+    # Identifiers: exact (any case), each served by an index.
+    found = (
+        Q(la_child_id__iexact=text)
+        | Q(police_person_reference__iexact=text)
+        | Q(upn=text.replace(" ", "").upper())
+    )
     digits = normalise_nhs_number(text)
     if digits.isdigit():
         found |= Q(nhs_number=digits) | Q(la_child_id__iexact=digits)
+    # Name parts: each part in any of the names. On PostgreSQL each ``icontains`` is
+    # served by a trigram index on the upper-cased name (migration 0020).
     names = Q()
     for part in text.split(" "):
         names &= (
@@ -348,65 +369,81 @@ def _field_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _places(user: Any, child: Child) -> list[PlaceSeen]:
-    """Every place the child was last seen, found, or goes: one query for which, one for
-    the places, whatever the number of episodes."""
+def _places(user: Any, child: Child) -> tuple[list[PlaceSeen], int]:
+    """The places the child goes, then those they were most recently last seen or found
+    at (``PLACES_SHOWN`` in all), each with how many other children the person may see
+    are linked to it: four queries, whatever the number of episodes or linked children."""
     hows = ("Last seen", "Found", "Goes there")
     rows = (
         Episode.objects.filter(child=child, last_seen_location__isnull=False)
         .annotate(how=Value(0))
-        .values_list("last_seen_location_id", "how")
+        .values_list("last_seen_location_id", "how", "last_seen_at")
         .order_by()
         .union(
             Episode.objects.filter(child=child, found_location__isnull=False)
             .annotate(how=Value(1))
-            .values_list("found_location_id", "how")
+            .values_list("found_location_id", "how", "last_seen_at")
             .order_by(),
             Child.frequented_locations.through.objects.filter(child=child)
-            .annotate(how=Value(2))
-            .values_list("location_id", "how")
+            .annotate(how=Value(2), at=Value(None, output_field=DateTimeField()))
+            .values_list("location_id", "how", "at")
             .order_by(),
         )
         # Episode's default ordering names a column the union does not select.
         .order_by("last_seen_location_id")
     )
     found: dict[int, set[int]] = {}
-    for location_id, how in rows:
+    latest: dict[int, dt.datetime] = {}
+    for location_id, how, at in rows:
         found.setdefault(location_id, set()).add(how)
+        if at is not None and (location_id not in latest or at > latest[location_id]):
+            latest[location_id] = at
     if not found:
-        return []
+        return [], 0
+    # Where they go first, then the most recent.
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    chosen = sorted(found, key=lambda pk: (2 not in found[pk], -latest.get(pk, oldest).timestamp()))
+    chosen = chosen[:PLACES_SHOWN]
     places = {
         location.pk: PlaceSeen(location, how=[hows[h] for h in sorted(found[location.pk])])
-        for location in Location.objects.filter(pk__in=list(found))
+        for location in Location.objects.filter(pk__in=chosen)
     }
+    for location_id, others in _other_children(user, child, chosen):
+        places[location_id].other_children = others
+    shown = sorted(places.values(), key=lambda p: (-p.other_children, p.location.description))
+    return shown, len(found)
 
-    # One query for every place: the other children the user may see linked to it.
-    ids = list(places)
-    linked = (
-        Episode.objects.filter(access.visible_condition(user, "child_id"))
-        .filter(last_seen_location_id__in=ids)
-        .exclude(child_id=child.pk)
-        .values_list("last_seen_location_id", "child_id")
-        .order_by()
-        .union(
-            Episode.objects.filter(access.visible_condition(user, "child_id"))
-            .filter(found_location_id__in=ids)
-            .exclude(child_id=child.pk)
-            .values_list("found_location_id", "child_id")
-            .order_by(),
-            Child.frequented_locations.through.objects.filter(
-                access.visible_condition(user, "child_id")
-            )
-            .filter(location_id__in=ids)
-            .exclude(child_id=child.pk)
-            .values_list("location_id", "child_id"),
+
+def _other_children(user: Any, child: Child, location_ids: list[int]) -> list[tuple[int, int]]:
+    """(place, how many other children the person may see linked to it), counted by the
+    database: one query."""
+    if not location_ids or not access.has_case_role(user):
+        return []
+    marks = ", ".join(["%s"] * len(location_ids))
+    episodes = Episode._meta.db_table
+    goes = Child.frequented_locations.through._meta.db_table
+    visible = ChildVisibility._meta.db_table
+    sql = f"""
+        SELECT linked.location_id, COUNT(DISTINCT linked.child_id)
+        FROM (
+            SELECT last_seen_location_id AS location_id, child_id FROM {episodes}
+            WHERE last_seen_location_id IN ({marks}) AND child_id <> %s
+            UNION ALL
+            SELECT found_location_id, child_id FROM {episodes}
+            WHERE found_location_id IN ({marks}) AND child_id <> %s
+            UNION ALL
+            SELECT location_id, child_id FROM {goes}
+            WHERE location_id IN ({marks}) AND child_id <> %s
+        ) linked
+        WHERE EXISTS (
+            SELECT 1 FROM {visible} v WHERE v.agency_id = %s AND v.child_id = linked.child_id
         )
-        # Episode's default ordering names a column the union does not select.
-        .order_by("last_seen_location_id")
-    )
-    for location_id, _child_id in linked:
-        places[location_id].other_children += 1
-    return sorted(places.values(), key=lambda p: (-p.other_children, p.location.description))
+        GROUP BY linked.location_id
+    """  # noqa: S608 (table names from the models, values as parameters)
+    params = [*location_ids, child.pk] * 3 + [user.agency_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(location_id, count) for location_id, count in cursor.fetchall()]
 
 
 def _timeline(request: HttpRequest, child: Child) -> Page:
@@ -507,6 +544,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by(Coalesce("held_at", "created_at").desc(), "-id")[:VOICES_SHOWN]
     )
 
+    places, places_total = _places(user, child)
     placements = list(child.placements.select_related("host_area").order_by("-start", "-id"))
     for placement in placements:
         placement.child = child
@@ -572,7 +610,8 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "placements": placements,
             "involvements": involvements,
             "involvement_requests": requests,
-            "places": _places(user, child),
+            "places": places,
+            "places_total": places_total,
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
             "meetings": meetings,
             "meeting_in_window": next(
