@@ -115,14 +115,20 @@ def _combine(
 
 
 def pairs_for_children(child_ids: Iterable[int], today: dt.date | None = None) -> Pairs:
-    """The rule for these children: every (agency, child) pair with its reasons."""
+    """The rule for these children: every (agency, child) pair with its reasons. Locks the
+    children: call it in a transaction."""
     today = _today(today)
     ids = list(child_ids)
     if not ids:
         return {}
     return _combine(
         _area_agencies(),
-        Child.objects.filter(pk__in=ids).values_list("pk", "responsible_area_id"),
+        # Locked (in id order), so two changes to one child's facts at once refresh its
+        # rows one after the other.
+        Child.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", "responsible_area_id"),
         Placement.objects.filter(placement_current(today), child_id__in=ids).values_list(
             "child_id", "host_area_id"
         ),
@@ -198,7 +204,9 @@ def _apply(expected: Pairs, stored: dict[tuple[int, int], tuple[int, Reasons]]) 
     for start in range(0, len(gone), CHUNK):
         ChildVisibility.objects.filter(pk__in=gone[start : start + CHUNK]).delete()
     if new:
-        ChildVisibility.objects.bulk_create(new, batch_size=CHUNK)
+        # A row added meanwhile by another transaction (an agency's areas changing while
+        # a child is added) is the same row: keep it.
+        ChildVisibility.objects.bulk_create(new, batch_size=CHUNK, ignore_conflicts=True)
     if changed:
         ChildVisibility.objects.bulk_update(
             changed, ["responsible", "host", "involved"], batch_size=CHUNK
