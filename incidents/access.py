@@ -2,8 +2,13 @@
 
 Seeing a record: a person sees a child whose responsible local authority, or whose
 current placement's host authority, is an area their agency serves, or with whom their
-agency is currently recorded as involved. Anything else is a 404, the same answer as for
-a record that does not exist, so ids cannot be probed.
+agency is currently recorded as involved. A placement is current from its start day (one
+starting in the future grants nothing yet) to its end day. Anything else is a 404, the
+same answer as for a record that does not exist, so ids cannot be probed.
+
+The rule is kept as rows (``ChildVisibility``, see ``incidents.visibility``, which also
+holds the rule computed from the raw facts, ``children_visible_to_by_rules``): every
+query here is one indexed ``EXISTS`` on that table.
 
 Recording: what a person may record about a child they see is decided by
 ``incidents.rights``, from their agency's relation to the child (responsible council,
@@ -16,11 +21,10 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
-from django.utils import timezone
 
-from missingkids.accounts.models import LocalAuthorityArea, User
+from missingkids.accounts.models import User
 
-from .models import Child, Episode, Involvement, Placement
+from .models import Child, ChildVisibility, Episode
 
 CASE_ROLES = frozenset({User.Role.PRACTITIONER, User.Role.MANAGER})
 
@@ -29,9 +33,16 @@ def has_case_role(user: User) -> bool:
     return bool(user.is_authenticated and user.is_active and user.role in CASE_ROLES)
 
 
-def _agency_area_ids(user: User) -> QuerySet:
-    return LocalAuthorityArea.agencies.through.objects.filter(agency_id=user.agency_id).values(
-        "localauthorityarea_id"
+def visible_condition(user: User, child_field: str = "pk") -> Q:
+    """The filter "this person may see the child at ``child_field``": one indexed
+    ``EXISTS`` on the visibility table (``incidents.visibility`` keeps it equal to the
+    rule above). Never true for someone without a case role."""
+    if not has_case_role(user):
+        return Q(pk__in=[])
+    return Q(
+        Exists(
+            ChildVisibility.objects.filter(agency_id=user.agency_id, child_id=OuterRef(child_field))
+        )
     )
 
 
@@ -39,14 +50,7 @@ def children_visible_to(user: User) -> QuerySet[Child]:
     """All children this person may see, as one query with no joins that duplicate rows."""
     if not has_case_role(user):
         return Child.objects.none()
-    today = timezone.localdate()
-    areas = _agency_area_ids(user)
-    current = Q(end__isnull=True) | Q(end__gte=today)
-    hosted = Placement.objects.filter(current, child=OuterRef("pk"), host_area_id__in=areas)
-    involved = Involvement.objects.filter(current, child=OuterRef("pk"), agency_id=user.agency_id)
-    return Child.objects.filter(
-        Q(responsible_area_id__in=areas) | Q(Exists(hosted)) | Q(Exists(involved))
-    )
+    return Child.objects.filter(visible_condition(user))
 
 
 def get_child_for_user(user: User, pk: int) -> Child:
@@ -57,7 +61,9 @@ def get_child_for_user(user: User, pk: int) -> Child:
 
 
 def episodes_visible_to(user: User) -> QuerySet[Episode]:
-    return Episode.objects.filter(child__in=children_visible_to(user))
+    if not has_case_role(user):
+        return Episode.objects.none()
+    return Episode.objects.filter(visible_condition(user, "child_id"))
 
 
 def get_episode_for_user(user: User, pk: int) -> Episode:

@@ -15,5 +15,10 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         from missingkids.audit.log import register_record_lookup
 
+        from . import visibility
+
+        # The visibility table follows every change to the facts it is computed from.
+        visibility.connect()
+
         # The access log names the child of every episode page it records.
         register_record_lookup("episode", _episode_record)

@@ -17,6 +17,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -249,6 +250,11 @@ class Child(models.Model):
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="child_name_idx"),
             models.Index(fields=["date_of_birth"], name="child_dob_idx"),
+            # Search by identifier (incidents.views.children.search_filter): exact, any
+            # case. Partial names use trigram indexes on PostgreSQL (migration 0020).
+            models.Index(Upper("la_child_id"), name="child_la_child_id_upper_idx"),
+            models.Index(Upper("police_person_reference"), name="child_police_ref_upper_idx"),
+            models.Index(fields=["upn"], name="child_upn_idx"),
         ]
 
     def __str__(self) -> str:
@@ -339,6 +345,9 @@ class Placement(models.Model):
         indexes = [
             # Host-authority access: children currently placed in an agency's area.
             models.Index(fields=["host_area", "end"], name="placement_host_idx"),
+            # The daily visibility pass: placements that started or ended since the last.
+            models.Index(fields=["start"], name="placement_start_idx"),
+            models.Index(fields=["end"], name="placement_end_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -393,6 +402,8 @@ class Involvement(models.Model):
         indexes = [
             # Access: children an agency is involved with.
             models.Index(fields=["agency", "end"], name="involvement_agency_idx"),
+            # The daily visibility pass: involvements that ended since the last.
+            models.Index(fields=["end"], name="involvement_end_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -1281,3 +1292,41 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.child_id})"
+
+
+class ChildVisibility(models.Model):
+    """Which agency may see which child, and why: the rule of ``incidents.access`` kept
+    as rows, so that every list and count joins one indexed table.
+
+    Written only by ``incidents.visibility`` (in the same transaction as each change to
+    the facts it follows: the child's responsible area, placements, involvements, the
+    areas an agency serves; and by the daily pass for placements that start or end).
+    ``manage.py rebuild_visibility`` rebuilds it from those facts, ``--check`` compares.
+    """
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="+")
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    # The reasons (one or more): the agency serves the child's responsible area; serves
+    # the area of the child's current placement; is currently involved with the child.
+    responsible = models.BooleanField(default=False)
+    host = models.BooleanField(default=False)
+    involved = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "child"], name="child_visibility_unique"),
+        ]
+        indexes = [models.Index(fields=["child"], name="child_visibility_child_idx")]
+
+    def __str__(self) -> str:
+        return f"Agency {self.agency_id} sees child {self.child_id}"
+
+
+class VisibilityClock(models.Model):
+    """One row: the day up to which placements and involvements starting or ending have
+    been applied to ``ChildVisibility`` (by the scheduler's daily pass)."""
+
+    applied_through = models.DateField()
+
+    def __str__(self) -> str:
+        return f"Visibility applied through {self.applied_through}"

@@ -26,13 +26,11 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
-from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+from missingkids.accounts.models import Agency, User
 
 from .access import has_case_role
-from .models import Child, Involvement, Placement
+from .models import Child, ChildVisibility
 
 if TYPE_CHECKING:
     from .models import ReturnInterview
@@ -184,37 +182,19 @@ def relation_to(
     """
     if not has_case_role(user):
         return None
-    today = timezone.localdate()
-    areas = LocalAuthorityArea.agencies.through.objects.filter(agency_id=user.agency_id).values(
-        "localauthorityarea_id"
-    )
-    # "Current" exactly as incidents.access.children_visible_to counts it, so that a
-    # relation is found for every child in scope and none outside it.
-    current = Q(end__isnull=True) | Q(end__gte=today)
+    # The reasons the visibility table holds for this agency and child (none: out of
+    # scope), so that a relation is found for every child in scope and none outside it.
     facts = (
-        Child.objects.filter(pk=child.pk)
-        .annotate(
-            serves_responsible=Exists(
-                LocalAuthorityArea.agencies.through.objects.filter(
-                    agency_id=user.agency_id, localauthorityarea_id=OuterRef("responsible_area_id")
-                )
-            ),
-            serves_host=Exists(
-                Placement.objects.filter(current, child=OuterRef("pk"), host_area_id__in=areas)
-            ),
-            involved=Exists(
-                Involvement.objects.filter(current, child=OuterRef("pk"), agency_id=user.agency_id)
-            ),
-        )
-        .values("serves_responsible", "serves_host", "involved")
+        ChildVisibility.objects.filter(agency_id=user.agency_id, child_id=child.pk)
+        .values("responsible", "host", "involved")
         .first()
     )
     if facts is None or not any(facts.values()):
         return None
     kind = user.agency.kind
-    if kind == Agency.Kind.LOCAL_AUTHORITY and facts["serves_responsible"]:
+    if kind == Agency.Kind.LOCAL_AUTHORITY and facts["responsible"]:
         return Relation.RESPONSIBLE_COUNCIL
-    if kind == Agency.Kind.LOCAL_AUTHORITY and facts["serves_host"]:
+    if kind == Agency.Kind.LOCAL_AUTHORITY and facts["host"]:
         return Relation.HOST_COUNCIL
     if kind == Agency.Kind.POLICE:
         return Relation.POLICE
@@ -222,7 +202,7 @@ def relation_to(
         if interview is not None:
             if interview.provider_id == user.agency_id:
                 return Relation.INTERVIEW_PROVIDER
-        elif facts["involved"] or facts["serves_responsible"]:
+        elif facts["involved"] or facts["responsible"]:
             return Relation.INTERVIEW_PROVIDER
     if facts["involved"]:
         return Relation.INVOLVED

@@ -68,7 +68,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import strategy_discussions as discussions
-from incidents.access import children_visible_to, has_case_role
+from incidents.access import has_case_role, visible_condition
 from incidents.models import Episode, InvolvementRequest, Placement, ReturnInterview
 from missingkids import policy
 from missingkids.accounts.models import Agency, User
@@ -180,14 +180,14 @@ def work_rows(user: User) -> QuerySet:
     if not has_case_role(user):
         return Notification.objects.none()
     agency = user.agency
-    visible = children_visible_to(user)
+    visible = visible_condition(user, "child_id")
     # Notifications first: the UNION's column types (and so how SQLite's text is read
     # back as a time) come from its first part.
     parts = [
         _part(
             Notification.objects.filter(
-                responsible_agency=agency, status=Notification.Status.DUE, child__in=visible
-            ),
+                responsible_agency=agency, status=Notification.Status.DUE
+            ).filter(visible),
             NOTIFICATION,
             F("due_at"),
         ),
@@ -196,8 +196,7 @@ def work_rows(user: User) -> QuerySet:
                 Q(owner=agency) | Q(provider=agency),
                 outcome=ReturnInterview.Outcome.PENDING,
                 episode__closed_at__isnull=True,
-                episode__child__in=visible,
-            ),
+            ).filter(visible_condition(user, "episode__child_id")),
             INTERVIEW,
             F("due_at"),
         ),
@@ -205,7 +204,7 @@ def work_rows(user: User) -> QuerySet:
     if agency.kind == K.POLICE:
         parts.append(
             _part(
-                checks_for_police_force(agency).filter(child__in=visible),
+                checks_for_police_force(agency).filter(visible),
                 SAFE_AND_WELL,
                 F("first_found_at") + policy.safe_and_well_due_after(),
             )
@@ -213,16 +212,14 @@ def work_rows(user: User) -> QuerySet:
     if agency.kind == K.LOCAL_AUTHORITY:
         parts.append(
             _part(
-                discussions_for_council(agency).filter(child__in=visible),
+                discussions_for_council(agency).filter(visible),
                 STRATEGY,
                 F("earliest_last_seen_at") + policy.strategy_discussion_due_after(),
             )
         )
         # A request has no deadline of its own: it is to answer from when it was asked.
         parts.append(
-            _part(
-                requests_for_council(agency).filter(child__in=visible), REQUEST, F("requested_at")
-            )
+            _part(requests_for_council(agency).filter(visible), REQUEST, F("requested_at"))
         )
     first, *rest = parts
     return first.union(*rest, all=True).order_by("work_due", "work_kind", "work_id")

@@ -51,7 +51,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from incidents import strategy_discussions as discussions
-from incidents.access import children_visible_to, has_case_role
+from incidents.access import has_case_role, visible_condition
 from incidents.models import (
     PULL_FACTORS,
     PUSH_FACTORS,
@@ -105,7 +105,7 @@ def _scoped(
     today = timezone.localdate()
     child_prefix = f"{child}__" if child else ""
     child_ref = OuterRef(child or "pk")
-    queryset = queryset.filter(**{f"{child_prefix}pk__in": children_visible_to(user)})
+    queryset = queryset.filter(visible_condition(user, child or "pk"))
 
     def on_episode(**lookups: Any) -> Q:
         if episode is None:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 from missingkids.policy import EARLIEST_DATE
 
-from .. import access, notices, rights
+from .. import access, notices, rights, visibility
 from ..models import (
     CareLegalStatus,
     CaseEvent,
@@ -406,6 +406,9 @@ def child_update(*, acting_user: User, child: Child, expected_version: int, **fi
         what="child",
         acting_user=acting_user,
     )
+    if "responsible_area" in changes:
+        # Changed with QuerySet.update(), which sends no signal: who sees the child now.
+        visibility.refresh_children([child.pk])
     if "frequented_locations" in fields:
         new_places: list[Location] = list(fields["frequented_locations"] or [])
         old_places = list(child.frequented_locations.all())

@@ -18,7 +18,19 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, StringAgg, Value
+from django.db import connection
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    StringAgg,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
@@ -32,7 +44,7 @@ from missingkids.audit.log import Action, log_access, log_not_needed, log_record
 from .. import access, history, rights
 from ..actions import children as actions
 from ..actions.base import StaleEdit
-from ..engagement import Stuck, declines_in_a_row
+from ..engagement import Stuck
 from ..forms.children import (
     ChildAddForm,
     ChildEditForm,
@@ -47,6 +59,7 @@ from ..forms.children import (
 from ..models import (
     CaseEvent,
     Child,
+    ChildVisibility,
     Episode,
     InterviewAttempt,
     Involvement,
@@ -60,6 +73,10 @@ from ..validators import normalise_nhs_number
 
 PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 25
+# The child's page shows the latest episodes, and older ones a page at a time.
+EPISODES_PAGE_SIZE = 20
+# The places shown on the child's page: where they go, then the most recent.
+PLACES_SHOWN = 10
 VOICES_SHOWN = 3
 # A manager's records on the child's page: the latest few, newest first.
 MEETINGS_SHOWN = 3
@@ -113,10 +130,17 @@ def search_filter(text: str) -> Q | None:
         except ValueError:
             return Q(pk__in=[])
         return Q(date_of_birth=day)
-    found = Q(la_child_id__iexact=text) | Q(police_person_reference__iexact=text)
+    # Identifiers: exact (any case), each served by an index.
+    found = (
+        Q(la_child_id__iexact=text)
+        | Q(police_person_reference__iexact=text)
+        | Q(upn=text.replace(" ", "").upper())
+    )
     digits = normalise_nhs_number(text)
     if digits.isdigit():
         found |= Q(nhs_number=digits) | Q(la_child_id__iexact=digits)
+    # Name parts: each part in any of the names. On PostgreSQL each ``icontains`` is
+    # served by a trigram index on the upper-cased name (migration 0020).
     names = Q()
     for part in text.split(" "):
         names &= (
@@ -345,45 +369,81 @@ def _field_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _places(user: Any, child: Child, episodes: list[Episode]) -> list[PlaceSeen]:
-    places: dict[int, PlaceSeen] = {}
-
-    def note(location: Location | None, how: str) -> None:
-        if location is None:
-            return
-        seen = places.setdefault(location.pk, PlaceSeen(location))
-        if how not in seen.how:
-            seen.how.append(how)
-
-    for episode in episodes:
-        note(episode.last_seen_location, "Last seen")
-        note(episode.found_location, "Found")
-    for location in child.frequented_locations.all():
-        note(location, "Goes there")
-    if not places:
-        return []
-
-    # One query for every place: the other children the user may see linked to it.
-    ids = list(places)
-    visible = access.children_visible_to(user).exclude(pk=child.pk).order_by().values("pk")
-    linked = (
-        Episode.objects.filter(child__in=visible, last_seen_location_id__in=ids)
-        .values_list("last_seen_location_id", "child_id")
+def _places(user: Any, child: Child) -> tuple[list[PlaceSeen], int]:
+    """The places the child goes, then those they were most recently last seen or found
+    at (``PLACES_SHOWN`` in all), each with how many other children the person may see
+    are linked to it: four queries, whatever the number of episodes or linked children."""
+    hows = ("Last seen", "Found", "Goes there")
+    rows = (
+        Episode.objects.filter(child=child, last_seen_location__isnull=False)
+        .annotate(how=Value(0))
+        .values_list("last_seen_location_id", "how", "last_seen_at")
         .order_by()
         .union(
-            Episode.objects.filter(child__in=visible, found_location_id__in=ids)
-            .values_list("found_location_id", "child_id")
+            Episode.objects.filter(child=child, found_location__isnull=False)
+            .annotate(how=Value(1))
+            .values_list("found_location_id", "how", "last_seen_at")
             .order_by(),
-            Child.frequented_locations.through.objects.filter(
-                child__in=visible, location_id__in=ids
-            ).values_list("location_id", "child_id"),
+            Child.frequented_locations.through.objects.filter(child=child)
+            .annotate(how=Value(2), at=Value(None, output_field=DateTimeField()))
+            .values_list("location_id", "how", "at")
+            .order_by(),
         )
         # Episode's default ordering names a column the union does not select.
         .order_by("last_seen_location_id")
     )
-    for location_id, _child_id in linked:
-        places[location_id].other_children += 1
-    return sorted(places.values(), key=lambda p: (-p.other_children, p.location.description))
+    found: dict[int, set[int]] = {}
+    latest: dict[int, dt.datetime] = {}
+    for location_id, how, at in rows:
+        found.setdefault(location_id, set()).add(how)
+        if at is not None and (location_id not in latest or at > latest[location_id]):
+            latest[location_id] = at
+    if not found:
+        return [], 0
+    # Where they go first, then the most recent.
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    chosen = sorted(found, key=lambda pk: (2 not in found[pk], -latest.get(pk, oldest).timestamp()))
+    chosen = chosen[:PLACES_SHOWN]
+    places = {
+        location.pk: PlaceSeen(location, how=[hows[h] for h in sorted(found[location.pk])])
+        for location in Location.objects.filter(pk__in=chosen)
+    }
+    for location_id, others in _other_children(user, child, chosen):
+        places[location_id].other_children = others
+    shown = sorted(places.values(), key=lambda p: (-p.other_children, p.location.description))
+    return shown, len(found)
+
+
+def _other_children(user: Any, child: Child, location_ids: list[int]) -> list[tuple[int, int]]:
+    """(place, how many other children the person may see linked to it), counted by the
+    database: one query."""
+    if not location_ids or not access.has_case_role(user):
+        return []
+    marks = ", ".join(["%s"] * len(location_ids))
+    episodes = Episode._meta.db_table
+    goes = Child.frequented_locations.through._meta.db_table
+    visible = ChildVisibility._meta.db_table
+    sql = f"""
+        SELECT linked.location_id, COUNT(DISTINCT linked.child_id)
+        FROM (
+            SELECT last_seen_location_id AS location_id, child_id FROM {episodes}
+            WHERE last_seen_location_id IN ({marks}) AND child_id <> %s
+            UNION ALL
+            SELECT found_location_id, child_id FROM {episodes}
+            WHERE found_location_id IN ({marks}) AND child_id <> %s
+            UNION ALL
+            SELECT location_id, child_id FROM {goes}
+            WHERE location_id IN ({marks}) AND child_id <> %s
+        ) linked
+        WHERE EXISTS (
+            SELECT 1 FROM {visible} v WHERE v.agency_id = %s AND v.child_id = linked.child_id
+        )
+        GROUP BY linked.location_id
+    """  # noqa: S608 (table names from the models, values as parameters)
+    params = [*location_ids, child.pk] * 3 + [user.agency_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(location_id, count) for location_id, count in cursor.fetchall()]
 
 
 def _timeline(request: HttpRequest, child: Child) -> Page:
@@ -401,6 +461,11 @@ def _timeline(request: HttpRequest, child: Child) -> Page:
     return page
 
 
+def _keep(request: HttpRequest, param: str) -> str:
+    value = request.GET.get(param, "")
+    return urlencode({param: value}) if value.isdigit() else ""
+
+
 @require_http_methods(["GET"])
 def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
@@ -412,11 +477,42 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
     now = timezone.now()
     today = timezone.localdate()
 
-    episodes = list(
-        child.episodes.select_related(
-            "last_seen_location", "found_location", "interview", "reported_by_agency"
-        )
-        # Counted in the same query, for the stuck-case prompt.
+    # Constant work whatever the number of episodes: the counts from one aggregate, the
+    # latest episodes a page at a time ("older episodes" further pages).
+    repeat_count, repeat_days = policy.repeat_threshold()
+    window_start = now - dt.timedelta(days=repeat_days)
+    held_later = ReturnInterview.objects.filter(
+        episode__child=child,
+        outcome=ReturnInterview.Outcome.HELD,
+        episode__last_seen_at__gt=OuterRef("last_seen_at"),
+    )
+    counts = child.episodes.aggregate(
+        total=Count("pk"),
+        recent=Count("pk", filter=Q(last_seen_at__gte=window_start, last_seen_at__lte=now)),
+        # Declined after each of the latest returns, back to the latest interview held.
+        declines=Count(
+            "pk",
+            filter=Q(interview__outcome=ReturnInterview.Outcome.DECLINED) & ~Q(Exists(held_later)),
+        ),
+    )
+    shown = child.episodes.select_related(
+        "last_seen_location", "found_location", "interview", "reported_by_agency"
+    ).order_by("-last_seen_at", "-id")
+    paginator = Paginator(shown, EPISODES_PAGE_SIZE)
+    paginator.count = counts["total"]  # already counted: no COUNT query
+    episode_page = paginator.get_page(request.GET.get("episodes"))
+    episodes = list(episode_page)
+    for episode in episodes:
+        episode.duration_text = duration_text(episode.duration(now))
+    # Episodes never overlap, so an episode still open is the latest one.
+    latest = episodes[0] if episode_page.number == 1 and episodes else shown.first()
+    if latest is not None and episode_page.number != 1:
+        latest.duration_text = duration_text(latest.duration(now))
+    open_episode = latest if latest is not None and latest.found_at is None else None
+    # The latest episode with an interview, with its failed attempts counted.
+    latest_interview = (
+        child.episodes.filter(interview__isnull=False)
+        .select_related("interview")
         .annotate(
             failed_attempts=Count(
                 "interview__attempts",
@@ -424,21 +520,14 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
         )
         .order_by("-last_seen_at", "-id")
+        .first()
     )
-    for episode in episodes:
-        episode.duration_text = duration_text(episode.duration(now))
-    open_episode = next((e for e in episodes if e.found_at is None), None)
-    latest = episodes[0] if episodes else None
     awaiting_interview = None
     if open_episode is None and latest and latest.closed_at is None:
         interview = getattr(latest, "interview", None)
         if interview is None or not interview.is_done:
             awaiting_interview = latest
-    repeat_count, repeat_days = policy.repeat_threshold()
-    window_start = now - dt.timedelta(days=repeat_days)
-    recent_count = sum(1 for e in episodes if window_start <= e.last_seen_at <= now)
-    with_interview = [e for e in episodes if getattr(e, "interview", None) is not None]
-    latest_interview = with_interview[0] if with_interview else None
+    recent_count = counts["recent"]
     stuck = Stuck(
         threshold=policy.stuck_failed_attempts(),
         failed_attempts=(
@@ -446,15 +535,16 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if latest_interview and not latest_interview.interview.is_done
             else 0
         ),
-        declines_in_a_row=declines_in_a_row(e.interview.outcome for e in with_interview),
+        declines_in_a_row=counts["declines"],
     )
-    voices = [
-        e.interview
-        for e in episodes
-        if getattr(e, "interview", None) is not None and e.interview.child_voice.strip()
-    ]
-    voices.sort(key=lambda i: i.held_at or i.created_at, reverse=True)
+    voices = list(
+        ReturnInterview.objects.filter(episode__child=child)
+        .exclude(child_voice="")
+        .select_related("episode")
+        .order_by(Coalesce("held_at", "created_at").desc(), "-id")[:VOICES_SHOWN]
+    )
 
+    places, places_total = _places(user, child)
     placements = list(child.placements.select_related("host_area").order_by("-start", "-id"))
     for placement in placements:
         placement.child = child
@@ -503,6 +593,11 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "age": child.age_on(today),
             "now": now,
             "episodes": episodes,
+            "episode_page": episode_page,
+            "episode_count": counts["total"],
+            # Each list's pages keep the other list's page.
+            "episodes_query": _keep(request, "timeline"),
+            "timeline_query": _keep(request, "episodes"),
             "open_episode": open_episode,
             "awaiting_interview": awaiting_interview,
             "recent_count": recent_count,
@@ -510,12 +605,13 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "repeat_window_days": repeat_days,
             "stuck": stuck,
             "stuck_episode": latest_interview if stuck else None,
-            "voices": voices[:VOICES_SHOWN],
+            "voices": voices,
             "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
             "placements": placements,
             "involvements": involvements,
             "involvement_requests": requests,
-            "places": _places(user, child, episodes),
+            "places": places,
+            "places_total": places_total,
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
             "meetings": meetings,
             "meeting_in_window": next(

@@ -957,8 +957,8 @@ def recent_work(request: HttpRequest) -> HttpResponse:
         CaseEvent.objects.filter(
             actor_agency_id=request.user.agency_id,
             recorded_at__gte=since,
-            child__in=access.children_visible_to(request.user),
         )
+        .filter(access.visible_condition(request.user, "child_id"))
         .select_related("child", "actor", "episode")
         .order_by("-recorded_at", "-id")
     )

@@ -550,10 +550,12 @@ def _fill(child: Child, user: Any, episodes: int, events: int) -> None:
 def test_child_page_query_count_does_not_grow(
     client, social_worker, area_west, django_assert_num_queries
 ) -> None:
+    """The same queries for a child with 1 episode as for one with 300: the counts come
+    from one aggregate and the episodes and timeline a page at a time."""
     small = ChildFactory(responsible_area=area_west, legal_status="in_care")
     large = ChildFactory(responsible_area=area_west, legal_status="in_care")
     _fill(small, social_worker, episodes=1, events=1)
-    _fill(large, social_worker, episodes=5, events=20)
+    _fill(large, social_worker, episodes=300, events=40)
     for extra in range(3):
         PlacementFactory(
             child=large,
@@ -564,16 +566,36 @@ def test_child_page_query_count_does_not_grow(
     signed_in(client, social_worker)
     client.get(reverse("incidents:child_detail", args=[small.pk]))  # warm the session
     with django_assert_num_queries(
-        # 17: the page's own queries, including one for the strategy meetings, one for
-        # the active rules' repeat threshold and stuck-case count, one for what the
-        # person may record (their agency's relation to the child) and one for requests
-        # to record an agency waiting for an answer.
-        17 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
+        # 21: the page's own queries, including one aggregate for the episode counts
+        # (recent, declined in a row), one for the latest interview's failed attempts,
+        # one for the child's words, two for the places, one for the strategy meetings,
+        # one for the active rules' repeat threshold and stuck-case count, one for what
+        # the person may record (their agency's relation to the child) and one for
+        # requests to record an agency waiting for an answer.
+        21 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
     ) as small_queries:
         client.get(reverse("incidents:child_detail", args=[small.pk]))
     with django_assert_num_queries(len(small_queries.captured_queries)):
         response = client.get(reverse("incidents:child_detail", args=[large.pk]))
     assert response.status_code == 200
+    body = response.content.decode()
+    assert "Episodes 1 to 20 of 300, latest first." in body
+    assert "?episodes=2#episodes" in body
+    assert body.count("Words ") == 3  # the child's words: the latest three
+
+
+def test_child_page_older_episodes_a_page_at_a_time(client, social_worker, area_west) -> None:
+    child = ChildFactory(responsible_area=area_west, legal_status="in_care")
+    _fill(child, social_worker, episodes=23, events=30)
+    signed_in(client, social_worker)
+    url = reverse("incidents:child_detail", args=[child.pk])
+    second = client.get(url, {"episodes": 2, "timeline": 2}).content.decode()
+    assert "Episodes 21 to 23 of 23, latest first." in second
+    # Each list's pages keep the other's page.
+    assert "?timeline=2&amp;episodes=1#episodes" in second
+    assert "?episodes=2&amp;timeline=1#timeline" in second
+    # Not a number: the first page, never an error.
+    assert client.get(url, {"episodes": "x"}).status_code == 200
 
 
 # Edit --------------------------------------------------------------------------------

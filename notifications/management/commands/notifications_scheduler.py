@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from incidents.visibility import apply_dated_changes
 from missingkids.accounts.housekeeping import housekeeping_if_due
 from notifications.engine import (
     fire_timed_steps,
@@ -44,6 +45,9 @@ PASS_STEPS: list[PassStep] = [
     PassStep("events", lambda: process_pending_events()),
     PassStep("timed_steps", lambda: fire_timed_steps()),
     PassStep("reevaluated", lambda: process_pending_reevaluations()),
+    # Placements that started or ended, involvements that ended, since the last pass:
+    # who may see the child (once a day; otherwise one row read).
+    PassStep("visibility", lambda: apply_dated_changes()),
     # Expired sessions and lockout counters: hourly at most, logs its own counts.
     PassStep("housekeeping", lambda: _housekeeping()),
 ]

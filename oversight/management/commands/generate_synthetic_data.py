@@ -49,6 +49,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from incidents import visibility
 from incidents.models import (
     PULL_FACTORS,
     PUSH_FACTORS,
@@ -259,6 +260,8 @@ class Command(BaseCommand):
             seed=options["seed"], batch_size=max(options["batch_size"], 100), now=timezone.now()
         )
         counts = generator.run(children=children, episodes=episodes, log=self._progress)
+        # Rows written in bulk send no signals: who may see each child, from the facts.
+        counts["visibility rows changed"] = visibility.rebuild()
         elapsed = time.monotonic() - started
         for name, count in counts.items():
             self.stdout.write(f"  {name:<24} {count:>10,}")
