@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0008_free_text_limits'),
-        ('incidents', '0017_children_to_be_matched_by_the_council'),
+        ('incidents', '0018_case_events_keep_their_transaction'),
     ]
 
     operations = [

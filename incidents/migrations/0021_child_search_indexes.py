@@ -31,7 +31,7 @@ def drop_trigram_indexes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("incidents", "0019_fill_child_visibility")]
+    dependencies = [("incidents", "0020_fill_child_visibility")]
 
     operations = [
         migrations.RunPython(trigram_indexes, drop_trigram_indexes),

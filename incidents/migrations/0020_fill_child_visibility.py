@@ -66,7 +66,7 @@ def empty(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0008_free_text_limits"),
-        ("incidents", "0018_child_visibility"),
+        ("incidents", "0019_child_visibility"),
     ]
 
     operations = [migrations.RunPython(fill, empty)]
