@@ -318,9 +318,14 @@ EMAIL_RETRY_WINDOW = timedelta(hours=env.int("EMAIL_RETRY_WINDOW_HOURS", default
 EMAIL_RETRY_MAX_INTERVAL = timedelta(
     minutes=env.int("EMAIL_RETRY_MAX_INTERVAL_MINUTES", default=30)
 )
+# Notifications one worker claims at a time and sends over one connection to the mail
+# server (the rest of a batch is given back if the worker stops or the server fails).
+EMAIL_SEND_BATCH = env.int("EMAIL_SEND_BATCH", default=100)
 EMAIL_MESSAGE_ID_DOMAIN = env.str(
     "EMAIL_MESSAGE_ID_DOMAIN", default=urlsplit(SITE_URL).hostname or "localhost"
 )
+if EMAIL_SEND_BATCH < 1:
+    raise ImproperlyConfigured("EMAIL_SEND_BATCH must be 1 or more.")
 if min(EMAIL_CLAIM_LEASE, EMAIL_RETRY_WINDOW, EMAIL_RETRY_MAX_INTERVAL) <= timedelta(0):
     raise ImproperlyConfigured(
         "EMAIL_CLAIM_LEASE_MINUTES, EMAIL_RETRY_WINDOW_HOURS and "

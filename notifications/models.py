@@ -398,6 +398,19 @@ class Notification(models.Model):
                 condition=Q(delivery__in=["queued", "retrying", "sending"]),
                 name="notification_delivery_idx",
             ),
+            # The worker's claim: queued or due a retry, oldest first, read in order from
+            # the index (no sort of the whole queue); and claims whose lease may have
+            # run out.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(delivery__in=["queued", "retrying"]),
+                name="notification_claim_idx",
+            ),
+            models.Index(
+                fields=["claimed_at", "id"],
+                condition=Q(delivery="sending"),
+                name="notification_sending_idx",
+            ),
             models.Index(fields=["episode", "due_at"], name="notification_episode_idx"),
             # Managers' measures: notifications due in the period, whatever their status.
             models.Index(fields=["due_at", "status"], name="notification_due_status_idx"),

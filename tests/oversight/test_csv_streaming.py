@@ -9,8 +9,8 @@ import tracemalloc
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from missingkids.audit.models import AccessLogEntry
