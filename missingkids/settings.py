@@ -318,6 +318,10 @@ EMAIL_RETRY_WINDOW = timedelta(hours=env.int("EMAIL_RETRY_WINDOW_HOURS", default
 EMAIL_RETRY_MAX_INTERVAL = timedelta(
     minutes=env.int("EMAIL_RETRY_MAX_INTERVAL_MINUTES", default=30)
 )
+# The scheduler reads only outbox events from a mark on (notifications.models.OutboxMark);
+# a full check for events without a receipt, which moves the mark, runs this often.
+# Longer than any transaction that writes an event can last.
+OUTBOX_SWEEP_INTERVAL = timedelta(minutes=env.int("OUTBOX_SWEEP_INTERVAL_MINUTES", default=60))
 # Notifications one worker claims at a time and sends over one connection to the mail
 # server (the rest of a batch is given back if the worker stops or the server fails).
 EMAIL_SEND_BATCH = env.int("EMAIL_SEND_BATCH", default=100)

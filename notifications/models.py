@@ -542,6 +542,27 @@ class ProcessedEvent(models.Model):
         return f"Event {self.event_id}"
 
 
+class OutboxMark(models.Model):
+    """How far back the scheduler looks for outbox events without a receipt (one row).
+
+    Every outbox event with an id below ``below`` had its receipt when last checked, so a
+    scheduler pass reads only the events from there on (a range of the primary key), not
+    the whole history: an idle pass costs the same at a million events as at a hundred.
+    A full check, ``OUTBOX_SWEEP_INTERVAL`` apart, moves the mark: to the lowest event
+    still without a receipt, or to just past the highest event the check before saw,
+    whichever is lower. So an event committed late (its id taken before others that
+    committed first) is still read, and a receipt removed by hand is noticed.
+    """
+
+    below = models.BigIntegerField(default=0)
+    # Just past the highest outbox event the last full check saw.
+    next_below = models.BigIntegerField(default=0)
+    swept_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Outbox events from {self.below}"
+
+
 class TimedStepFired(models.Model):
     """A time-based step that has been evaluated for an episode, so it is done once."""
 
