@@ -45,8 +45,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import holidays
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -73,6 +74,7 @@ from .models import (
     Condition,
     Method,
     Notification,
+    OutboxMark,
     PendingReevaluation,
     ProcessedEvent,
     RecipientRole,
@@ -654,11 +656,19 @@ def process_event_safely(event_id: int) -> None:
         logger.exception("Working out notifications for case event %s failed", event_id)
 
 
+def _unprocessed() -> Any:
+    return CaseEvent.objects.filter(is_protocol=True).filter(
+        ~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk")))
+    )
+
+
 def process_pending_events(*, limit: int = 500) -> int:
-    """Process outbox events that have no receipt yet, oldest first."""
+    """Process outbox events that have no receipt yet, oldest first. Only events from
+    the outbox mark on are read (see OutboxMark): the work follows what is pending, not
+    the years of history."""
     pending = (
-        CaseEvent.objects.filter(is_protocol=True)
-        .filter(~Exists(ProcessedEvent.objects.filter(event_id=OuterRef("pk"))))
+        _unprocessed()
+        .filter(pk__gte=outbox_mark())
         .order_by("id")
         .values_list("id", flat=True)[:limit]
     )
@@ -671,6 +681,28 @@ def process_pending_events(*, limit: int = 500) -> int:
             continue
         processed += 1
     return processed
+
+
+def outbox_mark(now: dt.datetime | None = None) -> int:
+    """The lowest outbox event id that may lack a receipt, checked again in full once
+    OUTBOX_SWEEP_INTERVAL has passed since the last full check."""
+    now = now or timezone.now()
+    mark = OutboxMark.objects.filter(pk=1).first()
+    if mark is not None and mark.swept_at and now - mark.swept_at < settings.OUTBOX_SWEEP_INTERVAL:
+        return mark.below
+    OutboxMark.objects.get_or_create(pk=1)
+    with transaction.atomic():
+        # One scheduler checks at a time; another carries on with the mark as it is.
+        mark = OutboxMark.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+        if mark is None:
+            return OutboxMark.objects.values_list("below", flat=True).get(pk=1)
+        lowest = _unprocessed().order_by("id").values_list("id", flat=True).first()
+        highest = CaseEvent.objects.filter(is_protocol=True).aggregate(top=Max("id"))["top"]
+        mark.below = mark.next_below if lowest is None else min(mark.next_below, lowest)
+        mark.next_below = (highest or 0) + 1
+        mark.swept_at = now
+        mark.save(update_fields=["below", "next_below", "swept_at"])
+    return mark.below
 
 
 # When facts change --------------------------------------------------------------------

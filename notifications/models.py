@@ -398,6 +398,19 @@ class Notification(models.Model):
                 condition=Q(delivery__in=["queued", "retrying", "sending"]),
                 name="notification_delivery_idx",
             ),
+            # The worker's claim: queued or due a retry, oldest first, read in order from
+            # the index (no sort of the whole queue); and claims whose lease may have
+            # run out.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(delivery__in=["queued", "retrying"]),
+                name="notification_claim_idx",
+            ),
+            models.Index(
+                fields=["claimed_at", "id"],
+                condition=Q(delivery="sending"),
+                name="notification_sending_idx",
+            ),
             models.Index(fields=["episode", "due_at"], name="notification_episode_idx"),
             # Managers' measures: notifications due in the period, whatever their status.
             models.Index(fields=["due_at", "status"], name="notification_due_status_idx"),
@@ -527,6 +540,27 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Event {self.event_id}"
+
+
+class OutboxMark(models.Model):
+    """How far back the scheduler looks for outbox events without a receipt (one row).
+
+    Every outbox event with an id below ``below`` had its receipt when last checked, so a
+    scheduler pass reads only the events from there on (a range of the primary key), not
+    the whole history: an idle pass costs the same at a million events as at a hundred.
+    A full check, ``OUTBOX_SWEEP_INTERVAL`` apart, moves the mark: to the lowest event
+    still without a receipt, or to just past the highest event the check before saw,
+    whichever is lower. So an event committed late (its id taken before others that
+    committed first) is still read, and a receipt removed by hand is noticed.
+    """
+
+    below = models.BigIntegerField(default=0)
+    # Just past the highest outbox event the last full check saw.
+    next_below = models.BigIntegerField(default=0)
+    swept_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Outbox events from {self.below}"
 
 
 class TimedStepFired(models.Model):

@@ -1,4 +1,5 @@
-"""The e-mail worker: claim one notification at a time, send it, record the outcome.
+"""The e-mail worker: claim a batch of notifications, send them over one connection to
+the mail server, record each one's outcome as it goes.
 
 Delivery is **at least once**, and each notification's e-mail has one Message-ID
 (``notifications.emails.message_id``), so the rare second copy is recognisably the same
@@ -6,8 +7,14 @@ message:
 
 - Claiming is a conditional UPDATE on the state we read (healthchecks' sendalerts does
   the same): of two workers reading the same row, only one UPDATE matches, so workers
-  running at once never both send it. The claim (delivery "sending") is committed
-  before the mail server is spoken to, and no row lock is held meanwhile.
+  running at once never both send it. On PostgreSQL the rows are read ``FOR UPDATE SKIP
+  LOCKED``, so two workers claiming at the same moment take different rows rather than
+  one waiting for the other. A batch (``EMAIL_SEND_BATCH`` rows, read in order from a
+  partial index of the queue, so a claim never sorts the whole queue) is claimed in
+  one transaction, committed before the mail server is spoken to, and no row lock is
+  held meanwhile. The rows of a batch not yet sent are given back (as they were) when
+  the worker is asked to stop, when the mail server fails temporarily, and before the
+  lease could run out on them.
 - A claim is a lease (``EMAIL_CLAIM_LEASE``): a worker killed between claiming and
   recording the outcome leaves the row "sending"; once the lease has run out another
   worker sends it again. That is the one way a recipient can get two copies: the mail
@@ -34,9 +41,10 @@ import smtplib
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from missingkids.accounts.models import User
@@ -51,9 +59,6 @@ logger = logging.getLogger(__name__)
 D = Notification.Delivery
 S = Notification.Status
 
-# How many candidates one claim looks at: enough that a worker racing another for the
-# first row still finds work further down.
-CLAIM_CANDIDATES = 10
 # Times an outcome is recorded again after the database connection dropped.
 RECORD_TRIES = 3
 NO_ADDRESS = "The recipient has no e-mail address"
@@ -87,36 +92,92 @@ def ready_to_send(now: dt.datetime) -> Q:
 
 
 def _claimable(now: dt.datetime) -> Q:
-    waiting = Q(delivery__in=[D.QUEUED, D.RETRYING], next_attempt_at__lte=now)
-    abandoned = Q(delivery=D.SENDING, claimed_at__lt=now - claim_lease())
-    return waiting | abandoned
+    return _waiting(now) | _abandoned(now)
+
+
+def _waiting(now: dt.datetime) -> Q:
+    """Queued or due a retry (the partial index notification_claim_idx)."""
+    return Q(delivery__in=[D.QUEUED, D.RETRYING], next_attempt_at__lte=now)
+
+
+def _abandoned(now: dt.datetime) -> Q:
+    """Claimed by a worker whose lease has run out (notification_sending_idx)."""
+    return Q(delivery=D.SENDING, claimed_at__lt=now - claim_lease())
+
+
+def batch_size() -> int:
+    return settings.EMAIL_SEND_BATCH
 
 
 def claim_next(*, worker: str, now: dt.datetime | None = None) -> Notification | None:
-    """Claim one notification ready to send, or return None when there is none.
+    """Claim one notification ready to send, or return None when there is none."""
+    claimed = claim_batch(worker=worker, now=now, size=1)
+    return claimed[0] if claimed else None
 
-    Each claim is its own transaction, committed before the caller sends anything."""
+
+def claim_batch(*, worker: str, now: dt.datetime | None = None, size: int) -> list[Notification]:
+    """Claim up to ``size`` notifications ready to send, oldest first: those whose
+    worker's lease ran out, then those queued or due a retry.
+
+    The claim is one transaction, committed before the caller sends anything."""
     now = now or timezone.now()
-    candidates = list(
-        Notification.objects.filter(_claimable(now))
-        .order_by("next_attempt_at", "id")
-        .values_list("pk", "delivery", "claimed_at")[:CLAIM_CANDIDATES]
-    )
-    for pk, delivery, claimed_at in candidates:
-        # Match exactly what we read: if another worker claimed the row in between,
-        # its delivery or claimed_at has changed and this UPDATE matches nothing.
-        seen = Q(delivery=delivery) & (
-            Q(claimed_at=claimed_at) if claimed_at is not None else Q(claimed_at__isnull=True)
+    with transaction.atomic():
+        abandoned = list(
+            _locked(Notification.objects.filter(_abandoned(now)).order_by("claimed_at", "id"))[
+                :size
+            ]
         )
-        with transaction.atomic():
-            claimed = Notification.objects.filter(_claimable(now), seen, pk=pk).update(
-                delivery=D.SENDING, claimed_at=now, claimed_by=worker
+        waiting = list(
+            _locked(Notification.objects.filter(_waiting(now)).order_by("next_attempt_at", "id"))[
+                : size - len(abandoned)
+            ]
+        )
+        candidates = abandoned + waiting
+        if not candidates:
+            return []
+        # Match exactly what we read: if another worker claimed a row in between (on
+        # SQLite, which has no row locks), its delivery or claimed_at has changed and
+        # the UPDATE leaves it alone.
+        seen = Q()
+        for pk, delivery, claimed_at in candidates:
+            seen |= Q(pk=pk, delivery=delivery) & (
+                Q(claimed_at=claimed_at) if claimed_at is not None else Q(claimed_at__isnull=True)
             )
-        if claimed:
-            return Notification.objects.select_related(
-                "child", "rule", "recipient_agency", "responsible_agency"
-            ).get(pk=pk)
-    return None
+        Notification.objects.filter(seen, _claimable(now)).update(
+            delivery=D.SENDING, claimed_at=now, claimed_by=worker
+        )
+    order = {pk: (n, delivery) for n, (pk, delivery, _claimed_at) in enumerate(candidates)}
+    claimed = list(
+        Notification.objects.select_related(
+            "child", "rule", "recipient_agency", "responsible_agency"
+        ).filter(pk__in=order, delivery=D.SENDING, claimed_by=worker, claimed_at=now)
+    )
+    claimed.sort(key=lambda notification: order[notification.pk][0])
+    for notification in claimed:
+        # What to give the row back as if it is not sent (see release).
+        notification.claimed_from = order[notification.pk][1]
+    return claimed
+
+
+def _locked(rows: QuerySet[Notification]) -> QuerySet[Notification]:
+    """The rows' keys and states, locked (PostgreSQL) and skipped if another worker has
+    them locked; SQLite has no row locks and ignores this."""
+    return rows.select_for_update(skip_locked=True).values_list("pk", "delivery", "claimed_at")
+
+
+def release(notifications: list[Notification], *, worker: str) -> int:
+    """Give back claimed notifications that were not sent: queued (or due a retry) as
+    before, ready for the next claim. A row whose lease had run out before we claimed it
+    goes back to the queue rather than to the worker that lost it."""
+    released = 0
+    for notification in notifications:
+        previous = getattr(notification, "claimed_from", D.QUEUED)
+        if previous == D.SENDING:
+            previous = D.RETRYING if notification.attempt_count else D.QUEUED
+        released += Notification.objects.filter(_ours(notification, worker)).update(
+            delivery=previous, claimed_at=None, claimed_by=""
+        )
+    return released
 
 
 def _ours(notification: Notification, worker: str) -> Q:
@@ -161,7 +222,33 @@ def is_permanent(error: BaseException) -> bool:
     return False
 
 
-def _send(notification: Notification) -> None:
+class MailConnection:
+    """One connection to the mail server for a batch: opened by the first message that
+    needs it (so a refused connection is that message's temporary failure, retried
+    like any other), closed after the batch, and after a temporary failure (the next
+    message opens a fresh one)."""
+
+    def __init__(self) -> None:
+        self.backend: BaseEmailBackend = mailers.default
+        self.is_open = False
+
+    def send(self, message: EmailMultiAlternatives) -> None:
+        if not self.is_open:
+            self.backend.open()
+            self.is_open = True
+        self.backend.send_messages([message])
+
+    def close(self) -> None:
+        if self.is_open:
+            self.is_open = False
+            try:
+                self.backend.close()
+            except Exception:
+                logger.warning("Closing the connection to the mail server failed", exc_info=True)
+
+
+def _send(notification: Notification, *, mailer: MailConnection | None = None) -> None:
+    """Send one e-mail, over ``mailer`` (a connection kept open for a batch) if given."""
     subject, text, html = render_notification_email(notification)
     message = EmailMultiAlternatives(
         subject=subject,
@@ -170,7 +257,10 @@ def _send(notification: Notification) -> None:
         headers={"Message-ID": message_id(notification)},
     )
     message.attach_alternative(html, "text/html")
-    message.send()
+    if mailer is None:
+        mailers.default.send_messages([message])
+    else:
+        mailer.send(message)
 
 
 def _recorded(record: Callable[[], bool]) -> bool:
@@ -246,7 +336,13 @@ def _record_failure(
     return Outcome.FAILED if final else Outcome.RETRYING
 
 
-def send_claimed(notification: Notification, *, worker: str, now: dt.datetime) -> Outcome:
+def send_claimed(
+    notification: Notification,
+    *,
+    worker: str,
+    now: dt.datetime,
+    mailer: MailConnection | None = None,
+) -> Outcome:
     """Send one claimed notification and record the outcome."""
     if notification.status == S.CANCELLED:
         Notification.objects.filter(_ours(notification, worker)).update(
@@ -260,7 +356,7 @@ def send_claimed(notification: Notification, *, worker: str, now: dt.datetime) -
             )
         )
     try:
-        _send(notification)
+        _send(notification, mailer=mailer)
     except Exception as error:
         text = safe_error_text(error)
         permanent = is_permanent(error)
@@ -275,11 +371,52 @@ def send_claimed(notification: Notification, *, worker: str, now: dt.datetime) -
 
 def send_next(*, worker: str, now: dt.datetime | None = None) -> Outcome | None:
     """Claim and send one notification; None when nothing is ready."""
+    outcomes = send_batch(worker=worker, now=now, size=1)
+    return outcomes[0] if outcomes else None
+
+
+def send_batch(
+    *,
+    worker: str,
+    now: dt.datetime | None = None,
+    size: int | None = None,
+    stop: Callable[[], bool] | None = None,
+    pause_on_failure: bool = False,
+) -> list[Outcome]:
+    """Claim a batch and send it over one connection to the mail server; the outcomes,
+    in order (empty when nothing is ready).
+
+    The rest of the batch is given back unsent when ``stop`` says so (asked before each
+    message), once half the lease has gone (a slow mail server never lets the lease run
+    out on rows still waiting their turn), and, with ``pause_on_failure``, after a
+    temporary failure (the mail server is probably away: the caller waits)."""
     current = now or timezone.now()
-    notification = claim_next(worker=worker, now=current)
-    if notification is None:
-        return None
-    return send_claimed(notification, worker=worker, now=now or timezone.now())
+    batch = claim_batch(worker=worker, now=current, size=size or batch_size())
+    outcomes: list[Outcome] = []
+    mailer = MailConnection()
+    try:
+        for position, notification in enumerate(batch):
+            late = now is None and timezone.now() - current >= claim_lease() / 2
+            if (stop is not None and stop()) or late:
+                _give_back(batch[position:], worker=worker)
+                break
+            outcome = send_claimed(
+                notification, worker=worker, now=now or timezone.now(), mailer=mailer
+            )
+            outcomes.append(outcome)
+            if outcome == Outcome.RETRYING:
+                mailer.close()
+                if pause_on_failure:
+                    _give_back(batch[position + 1 :], worker=worker)
+                    break
+    finally:
+        mailer.close()
+    return outcomes
+
+
+def _give_back(notifications: list[Notification], *, worker: str) -> None:
+    if notifications:
+        _recorded(lambda: release(notifications, worker=worker) >= 0)
 
 
 def send_due_notifications(
@@ -291,15 +428,18 @@ def send_due_notifications(
 ) -> int:
     """Send up to ``limit`` notifications that are ready; return how many were delivered.
 
-    ``stop`` is asked before each claim: once it says so, no more is claimed."""
+    ``stop`` is asked before each message: once it says so, no more is sent."""
     outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
-    for _ in range(limit):
+    sent = 0
+    while sent < limit:
         if stop is not None and stop():
             break
-        outcome = send_next(worker=worker, now=now)
-        if outcome is None:
+        batch = send_batch(worker=worker, now=now, size=min(batch_size(), limit - sent), stop=stop)
+        if not batch:
             break
-        outcomes[outcome] += 1
+        for outcome in batch:
+            outcomes[outcome] += 1
+        sent += len(batch)
     if any(outcomes.values()):
         logger.info(
             "Notifications e-mailed: %d delivered, %d to retry, %d failed",

@@ -359,7 +359,7 @@ def test_declined_after_each_return_is_a_stuck_case_for_managers(
     assert row[1].text == "Declined the return interview after each of the last 3 returns"
     assert 'data-testid="count-stuck_cases">1<' in dashboard
     assert "Declined the return interview after each of the last 3 returns" in (
-        export.content.decode()
+        b"".join(export.streaming_content).decode()
     )
 
     # The not-engaging rule's count is the run's length too.

@@ -388,3 +388,24 @@ def test_the_service_connection_runs_without_jit(postgres_only, db):
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
+
+
+PRINT_DB = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "db = settings.DATABASES['default']; "
+    "print(json.dumps([db['OPTIONS'].get('pool'), db['CONN_MAX_AGE'], "
+    "db['DISABLE_SERVER_SIDE_CURSORS']]))"
+)
+
+
+def test_the_connection_pool_is_a_deployment_setting(production_env):
+    production_env["DATABASE_URL"] = "postgres://app@db.example.org:5432/missingkids"
+    result = run(production_env, "-c", PRINT_DB)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [None, 60, False]
+    production_env["DATABASE_POOL"] = "true"
+    production_env["DATABASE_POOL_MAX_SIZE"] = "8"
+    result = run(production_env, "-c", PRINT_DB)
+    assert result.returncode == 0, result.stderr
+    # Persistent connections and the pool exclude each other.
+    assert json.loads(result.stdout) == [{"min_size": 2, "max_size": 8, "timeout": 10}, 0, False]

@@ -7,7 +7,7 @@ name to an admin without case access.
 
 from __future__ import annotations
 
-import csv
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin
@@ -18,7 +18,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from missingkids.admin_search import SearchMixin
-from missingkids.spreadsheets import csv_safe
+from missingkids.spreadsheets import CHUNK_ROWS, csv_lines, csv_response, csv_safe
 
 from .log import log_export
 from .models import AccessLogEntry
@@ -108,24 +108,22 @@ class AccessLogEntryAdmin(SearchMixin, admin.ModelAdmin):
         filters = dict(request.GET.items())
         count = entries.count()
         log_export(request, what="access log", filters=filters, rows=count)
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="access-log-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(EXPORT_COLUMNS)
-        for entry in entries.iterator(chunk_size=2000):
-            writer.writerow(
-                [
-                    timezone.localtime(entry.at).isoformat(),
-                    entry.action,
-                    entry.user_id or "",
-                    csv_safe(entry.username),
-                    entry.child_id or "",
-                    entry.episode_id or "",
-                    csv_safe(entry.path),
-                    entry.status_code or "",
-                    entry.ip_address or "",
-                    csv_safe(str(entry.detail)),
-                ]
-            )
-        return response
+        return csv_response(f"access-log-{stamp}.csv", csv_lines(EXPORT_COLUMNS, _rows(entries)))
+
+
+def _rows(entries: QuerySet[AccessLogEntry]) -> Iterator[list[Any]]:
+    """The entries as rows, read CHUNK_ROWS at a time while the file is sent."""
+    for entry in entries.iterator(chunk_size=CHUNK_ROWS):
+        yield [
+            timezone.localtime(entry.at).isoformat(),
+            entry.action,
+            entry.user_id or "",
+            csv_safe(entry.username),
+            entry.child_id or "",
+            entry.episode_id or "",
+            csv_safe(entry.path),
+            entry.status_code or "",
+            entry.ip_address or "",
+            csv_safe(str(entry.detail)),
+        ]

@@ -55,7 +55,7 @@ def failing_mail(monkeypatch):
             {"duty@cwac.example.org": (451, b"4.3.0 duty@cwac.example.org: try later")}
         )
 
-    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", fail)
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", fail)
 
 
 def test_success_sends_and_records(notification, settings):

@@ -99,18 +99,22 @@ def message_ids(taken: list[tuple[str, str]]) -> Counter[str]:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_worker_carries_on_when_its_session_is_terminated(refusing_mail, no_waiting, monkeypatch):
+def test_worker_carries_on_when_its_session_is_terminated(
+    refusing_mail, no_waiting, monkeypatch, settings
+):
+    # One message a claim, so that the faults fall between claims and between messages.
+    settings.EMAIL_SEND_BATCH = 1
     rows = DeliveryNotificationFactory.create_batch(6, episode=EpisodeFactory())
     sends = Counter()
     claims = Counter()
-    original_send, original_claim = sending._send, sending.claim_next
+    original_send, original_claim = sending._send, sending.claim_batch
 
-    def send(notification):
+    def send(notification, **kwargs):
         sends["n"] += 1
         if not Notification.objects.filter(delivery=D.QUEUED).exists():
             # The last message: ask the worker to stop, as systemd would.
             os.kill(os.getpid(), signal.SIGTERM)
-        original_send(notification)
+        original_send(notification, **kwargs)
         if sends["n"] in (2, 4):
             # Sent, and the session dies before the outcome is recorded.
             terminate_own_session()
@@ -126,7 +130,7 @@ def test_worker_carries_on_when_its_session_is_terminated(refusing_mail, no_wait
         return original_claim(**kwargs)
 
     monkeypatch.setattr(sending, "_send", send)
-    monkeypatch.setattr(sending, "claim_next", claim)
+    monkeypatch.setattr(sending, "claim_batch", claim)
     call_command("send_notifications", "--interval", "0", "--worker-name", "w1")
 
     # Every message went once, and every outcome was recorded: no lease ran out.

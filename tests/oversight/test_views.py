@@ -210,7 +210,7 @@ def test_csv_export_with_filters_is_logged(client, manager, west_child, frozen):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:3] == ["Child", "Category", "Risk"]
     assert len(rows) == 2
     # A name that a spreadsheet would run as a formula is written as text.

@@ -198,7 +198,7 @@ def test_admin_exports_the_filtered_log_and_the_export_is_logged(client, admin_u
     )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:2] == ["at", "action"]
     assert {row[1] for row in rows[1:]} == {A.VIEW_CHILD}
     assert len(rows) == 3

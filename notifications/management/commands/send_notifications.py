@@ -1,9 +1,11 @@
 """Send queued notification e-mails: ``--once`` for cron, or continuously.
 
-Several copies may run at once (see notifications.sending): each claims its own rows.
+Several copies may run at once (see notifications.sending): each claims its own rows,
+EMAIL_SEND_BATCH at a time, and sends a batch over one connection to the mail server.
 A dropped database connection or a mail server that is away does not stop the worker
 (see notifications.processes): it waits, longer each time up to PROCESS_BACKOFF_MAX,
-and carries on. On SIGTERM it finishes the message in hand and exits. Logs carry counts
+and carries on. On SIGTERM it finishes the message in hand, gives back the rest of its
+batch unsent, and exits. Logs carry counts
 only, never who was told about which child.
 """
 
@@ -24,7 +26,7 @@ from notifications.processes import (
     process_name,
     refresh_connection,
 )
-from notifications.sending import Outcome, send_next
+from notifications.sending import Outcome, send_batch
 
 logger = logging.getLogger("notifications.send_notifications")
 
@@ -80,7 +82,9 @@ class Command(BaseCommand):
             refresh_connection()
             try:
                 heartbeat.beat(counts)
-                outcome = send_next(worker=worker)
+                outcomes = send_batch(
+                    worker=worker, stop=lambda: stop.requested, pause_on_failure=not once
+                )
             except Exception:
                 counts["database_errors"] += 1
                 errors_in_a_row += 1
@@ -93,14 +97,14 @@ class Command(BaseCommand):
                 stop.wait(backoff.next())
                 continue
             errors_in_a_row = 0
-            if outcome is None:
-                if once:
+            if not outcomes:
+                if once or stop.requested:
                     break
                 backoff.reset()
                 stop.wait(interval)
                 continue
-            counts[outcome] += 1
-            if outcome == Outcome.RETRYING and not once:
+            counts.update(outcomes)
+            if Outcome.RETRYING in outcomes and not once:
                 # The mail server is probably away: do not run through the queue.
                 logger.warning(
                     "Notification worker %s: temporary e-mail failure (%d so far); waiting",
