@@ -95,6 +95,17 @@ def _store_photo(instance: Any, upload: Any, content_type: str) -> str:
     return profile_photo_storage().save(name, upload)
 
 
+def profile_for(*, user: User, child: Child) -> MissingPersonProfile | None:
+    """The child's profile for someone who may see it (``Right.SEE_PROFILE``); refused
+    to anyone else. None when no profile is kept."""
+    rights.require(user, Right.SEE_PROFILE, child)
+    return (
+        MissingPersonProfile.objects.select_related("reviewed_by__agency", "updated_by__agency")
+        .filter(child=child)
+        .first()
+    )
+
+
 def profile_save(
     *,
     acting_user: User,

@@ -67,9 +67,11 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
             data["version"] = str(profile.version) if profile else ""
             form.data = data
     else:
-        initial = {name: getattr(profile, name) for name in MissingPersonProfile.TEXT_FIELDS}
-        initial["version"] = profile.version if profile else None
-        form = ProfileForm(initial=initial if profile else {}, has_photo=has_photo)
+        initial = {}
+        if profile is not None:
+            initial = {name: getattr(profile, name) for name in MissingPersonProfile.TEXT_FIELDS}
+            initial["version"] = profile.version
+        form = ProfileForm(initial=initial, has_photo=has_photo)
     return render(
         request,
         "incidents/profiles/edit.html",
@@ -113,9 +115,8 @@ def child_url(child: Child) -> str:
 def profile_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     """The grab sheet: the profile on one printable page."""
     child = access.get_child_for_user(request.user, pk)
-    rights.require(request.user, Right.SEE_PROFILE, child)
+    profile = actions.profile_for(user=request.user, child=child)
     log_record_view(request, child_id=child.pk)
-    profile = _profile(child)
     return render(
         request,
         "incidents/profiles/sheet.html",

@@ -337,6 +337,7 @@ def test_pages_for_those_who_keep_it(client, kayla, carer):
     assert 'data-testid="profile-missing"' in page
     edit = reverse("incidents:profile_edit", args=[kayla.pk])
     assert f'href="{edit}"' in page
+    assert client.get(edit).status_code == 200
     response = client.post(
         edit,
         {"version": "", "physical_description": "Tall", "photo": jpeg()},
