@@ -106,6 +106,14 @@ def profile_for(*, user: User, child: Child) -> MissingPersonProfile | None:
     )
 
 
+def profile_if_allowed(*, child: Child, can: dict[str, bool]) -> MissingPersonProfile | None:
+    """For a page that already worked out the person's standing (``Standing.can``): the
+    profile if they may see it, else None without a query."""
+    if not can.get(Right.SEE_PROFILE):
+        return None
+    return MissingPersonProfile.objects.select_related("reviewed_by").filter(child=child).first()
+
+
 def profile_save(
     *,
     acting_user: User,
