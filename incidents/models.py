@@ -1298,6 +1298,10 @@ class MissingPersonProfile(ProfileFields):
     def review_due(self) -> bool:
         return self.review_due_on()
 
+    @property
+    def review_months(self) -> int:
+        return policy.PROFILE_REVIEW_MONTHS
+
 
 class EpisodeProfileSnapshot(ProfileFields):
     """The profile as it stood when the episode was reported (or when a profile was first

@@ -479,3 +479,20 @@ def test_subject_access_includes_the_profile_and_its_photo(kayla, carer, officer
     assert exported["missing_person_profile_changes"]
     titles = [section.title for section in subject_access.record_as_page(record)]
     assert "Missing person profile" in titles
+
+
+def test_the_child_page_flags_a_profile_due_for_review(client, kayla, carer):
+    reviewed = timezone.now() - dt.timedelta(days=200)
+    with time_machine.travel(reviewed, tick=False):
+        keep(carer, kayla)
+    due = MissingPersonProfile.objects.get(child=kayla).review_due_at
+    client.force_login(carer)
+    url = reverse("incidents:child_detail", args=[kayla.pk])
+    with time_machine.travel(due - dt.timedelta(minutes=1)):
+        page = client.get(url).content.decode()
+    assert 'data-testid="profile-age"' in page
+    assert 'data-testid="profile-review-due"' not in page
+    with time_machine.travel(due):
+        page = client.get(url).content.decode()
+    assert 'data-testid="profile-review-due"' in page
+    assert "Not reviewed for 3 months or more" in page
