@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from missingkids.audit.log import log_record_view
 
@@ -79,10 +79,14 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def profile_review(request: HttpRequest, pk: int) -> HttpResponse:
+    """The card's button posts here; a GET (a bookmarked or shared address) is answered
+    like any record page (404 out of scope, 403 without the right), then sent to the card."""
     child = access.get_child_for_user(request.user, pk)
     rights.require(request.user, Right.EDIT_PROFILE, child)
+    if request.method != "POST":
+        return redirect(f"{child_url(child)}#missing-person-profile")
     profile = _profile(child)
     if profile is None:
         raise Http404("No profile")
@@ -176,16 +180,19 @@ def _photo_response(record: ProfileFields | None) -> FileResponse:
 def profile_photo(request: HttpRequest, pk: int) -> FileResponse:
     child = access.get_child_for_user(request.user, pk)
     rights.require(request.user, Right.SEE_PROFILE, child)
+    response = _photo_response(MissingPersonProfile.objects.filter(child=child).first())
+    # Logged once there is a photo to show; "no photo" is logged as refused, as a 404 is.
     log_record_view(request, child_id=child.pk)
-    return _photo_response(MissingPersonProfile.objects.filter(child=child).first())
+    return response
 
 
 @require_GET
 def profile_snapshot_photo(request: HttpRequest, pk: int) -> FileResponse:
     episode = access.get_episode_for_user(request.user, pk)
     rights.require(request.user, Right.SEE_PROFILE, episode.child)
+    response = _photo_response(EpisodeProfileSnapshot.objects.filter(episode=episode).first())
     log_record_view(request, child_id=episode.child_id, episode_id=episode.pk)
-    return _photo_response(EpisodeProfileSnapshot.objects.filter(episode=episode).first())
+    return response
 
 
 urlpatterns: list[URLPattern] = [
