@@ -6,6 +6,8 @@
   return interview was held: his own words are on his record.
 - Tyler: in foster care, repeat missing (four episodes in three months); back now, his
   safe and well check is done and his interview is due.
+- Kayla and Tyler have missing person profiles (Tyler's not reviewed for four months);
+  Maisie, not in care, has none.
 - Maisie: a child in need who will not engage: three failed attempts, then declined.
 
 Built through the same action functions the pages use, so the timeline, history and
@@ -36,12 +38,14 @@ from .actions.interviews import (
     interview_record_held,
     safe_and_well_record,
 )
+from .actions.profiles import profile_save
 from .models import (
     Child,
     Episode,
     InterviewAttempt,
     Involvement,
     LegalStatus,
+    MissingPersonProfile,
     RiskGrade,
     SharingMethod,
 )
@@ -199,6 +203,22 @@ def load() -> list[str]:
         _agency("Macclesfield Park High School"),
         Involvement.Role.SCHOOL,
         today - dt.timedelta(days=110),
+    )
+    # Her missing person profile, kept by her social worker: copied to each episode at
+    # the report and offered to the police at once.
+    profile_save(
+        acting_user=sw,
+        child=kayla,
+        expected_version=None,
+        physical_description="5ft 4in, slim, long dark hair usually tied back, pierced ears.",
+        clothing="Grey hoodie, black leggings, white trainers; a small pink rucksack.",
+        phone_numbers="07700 900231 (her own); she borrows Jade's phone.",
+        social_media="Snapchat and TikTok as 'kaylam_x'.",
+        associates="Jade (friend, lives off Mill Street); older males in a silver car.",
+        places="Crewe bus station, the retail park, a flat off Mill Street; her sister's.",
+        health_needs="Asthma.",
+        medication="Salbutamol inhaler: she needs it with her.",
+        what_helped="Her sister texting her; the police checking the retail park first.",
     )
     earlier = _episode(
         child=kayla,
@@ -367,6 +387,21 @@ def load() -> list[str]:
         tyler, sw, la_west, Involvement.Role.SOCIAL_WORKER, today - dt.timedelta(days=300), sw.name
     )
     _involve(tyler, sw, iro, Involvement.Role.IRO, today - dt.timedelta(days=300), "Anne Roberts")
+    # His profile was kept by his social worker four months ago and not reviewed since:
+    # the child's page marks it as due for review. (Set back in time here, for the demo.)
+    profile_save(
+        acting_user=sw,
+        child=tyler,
+        expected_version=None,
+        physical_description="5ft 7in, thin, short brown hair, a scar through his left eyebrow.",
+        clothing="Black tracksuit, a black puffer jacket, a cap.",
+        associates="Boys from his old estate in Ellesmere Port; an older male called Carl.",
+        places="Ellesmere Port: the estate where he used to live, the bus station.",
+    )
+    months_ago = now - dt.timedelta(days=125)
+    MissingPersonProfile.objects.filter(child=tyler).update(
+        reviewed_at=months_ago, updated_at=months_ago
+    )
     # His earlier interviews were held, the last one late (after 72 hours): the kind of
     # thing the managers' measures are there to find.
     for days_ago, hours, held_after, words in (

@@ -28,6 +28,7 @@ from .models import (
     InterviewAttempt,
     Involvement,
     LegalStatusPeriod,
+    MissingPersonProfile,
     Placement,
     ReturnInterview,
     RiskGrading,
@@ -180,6 +181,20 @@ def episode_history(episode: Episode) -> list[HistoryEntry]:
     """The episode, its risk gradings, safe and well check, return interview, attempts
     and agreed actions."""
     return _history(EPISODE_SOURCES, episode.pk)
+
+
+# The missing person profile: not on the child's page (which more people see than may
+# see the profile), in the export of the whole record.
+PROFILE_HISTORY_QUERIES = 1
+
+
+def profile_history(child: Child) -> list[HistoryEntry]:
+    """Every change to the child's missing person profile, oldest first: one query."""
+    entries = _entries(
+        MissingPersonProfile, _rows(MissingPersonProfile, "child_id", child.pk, limit=None)
+    )
+    entries.sort(key=lambda e: e.when)
+    return entries
 
 
 # Every change, for the export of the whole record (a subject access request).

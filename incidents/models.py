@@ -12,13 +12,19 @@ overwrite each other (see ``incidents.actions.base.update_versioned``).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from pathlib import Path
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
+from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 from simple_history.models import HistoricalRecords
 
 from missingkids import policy
@@ -383,6 +389,8 @@ class Involvement(models.Model):
         SCHOOL = "school", "School"
         SCHOOL_NURSE = "school_nurse", "School nurse"
         PROVIDER = "provider", "Return-interview provider"
+        # The carer or home the child lives with: keeps the missing person profile.
+        PLACEMENT_PROVIDER = "placement_provider", "Placement provider (carer or home)"
         OTHER = "other", "Other"
 
     child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="involvements")
@@ -1167,6 +1175,171 @@ class SupervisionNote(models.Model):
         return f"Supervision note of {timezone.localtime(self.written_at):%d/%m/%Y %H:%M}"
 
 
+# The missing person profile (Philomena Protocol) ------------------------------------------
+
+
+class ProfilePhotoStorage(LazyObject):
+    """settings.STORAGES["profile_photos"], looked up when first used (as Django's
+    ``default_storage`` is), so that a changed setting (a test's own folder) is seen."""
+
+    def _setup(self) -> None:
+        self._wrapped = storages["profile_photos"]
+
+
+PROFILE_PHOTOS = ProfilePhotoStorage()
+
+
+@receiver(setting_changed)
+def _profile_photo_storage_changed(*, setting: str, **kwargs: object) -> None:
+    if setting == "STORAGES":
+        PROFILE_PHOTOS._wrapped = empty
+
+
+def profile_photo_storage() -> Storage:
+    """The private storage of profile photos (settings.STORAGES["profile_photos"])."""
+    return PROFILE_PHOTOS  # type: ignore[return-value]
+
+
+def profile_photo_path(instance: models.Model, filename: str) -> str:
+    """A random name, never the uploaded one (which may carry the child's name): the
+    extension is the type the content was checked to be."""
+    extension = Path(filename).suffix.lower()
+    folder = "snapshots" if isinstance(instance, EpisodeProfileSnapshot) else "profiles"
+    return f"{folder}/{uuid.uuid4().hex}{extension}"
+
+
+class ProfileFields(models.Model):
+    """What a missing person profile holds: the grab sheet the police need at once."""
+
+    physical_description = models.TextField(
+        "physical description",
+        blank=True,
+        help_text="Height, build, hair, eyes, skin, marks, scars, tattoos, piercings.",
+    )
+    clothing = models.TextField(
+        "clothing and style", blank=True, help_text="What they usually wear; bags, shoes."
+    )
+    phone_numbers = models.TextField("phone numbers", blank=True)
+    social_media = models.TextField(
+        "social media accounts", blank=True, help_text="Each platform and the name they use."
+    )
+    associates = models.TextField(
+        "friends and associates",
+        blank=True,
+        help_text="People they may be with, and how to reach them if known.",
+    )
+    places = models.TextField("places they may go", blank=True)
+    health_needs = models.TextField("health needs", blank=True)
+    medication = models.TextField(
+        "medication",
+        blank=True,
+        help_text="What they take, how often, and what happens without it.",
+    )
+    what_helped = models.TextField("what has helped find them before", blank=True)
+    photo = models.FileField(
+        "photo",
+        upload_to=profile_photo_path,
+        storage=profile_photo_storage,
+        blank=True,
+        max_length=200,
+    )
+    photo_type = models.CharField("photo type", max_length=20, blank=True, editable=False)
+
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "physical_description",
+        "clothing",
+        "phone_numbers",
+        "social_media",
+        "associates",
+        "places",
+        "health_needs",
+        "medication",
+        "what_helped",
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.photo and not any(getattr(self, f).strip() for f in self.TEXT_FIELDS)
+
+
+class MissingPersonProfile(ProfileFields):
+    """A child in care's missing person profile, kept current by the responsible council
+    and the placement provider so that the police have it the moment the child is
+    reported missing (see ``incidents.actions.profiles``)."""
+
+    child = models.OneToOneField(
+        Child, on_delete=models.CASCADE, related_name="missing_person_profile"
+    )
+    reviewed_at = models.DateTimeField("last reviewed")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="reviewed by",
+    )
+    updated_at = models.DateTimeField("last changed")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="changed by",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "missing person profile"
+
+    def __str__(self) -> str:
+        return "Missing person profile"
+
+    @property
+    def review_due_at(self) -> dt.datetime:
+        return policy.profile_review_due_from(self.reviewed_at)
+
+    def review_due_on(self, now: dt.datetime | None = None) -> bool:
+        """Not reviewed for PROFILE_REVIEW_MONTHS (derived, never stored)."""
+        return (now or timezone.now()) >= self.review_due_at
+
+    @property
+    def review_due(self) -> bool:
+        return self.review_due_on()
+
+    @property
+    def review_months(self) -> int:
+        return policy.PROFILE_REVIEW_MONTHS
+
+
+class EpisodeProfileSnapshot(ProfileFields):
+    """The profile as it stood when the episode was reported (or when a profile was first
+    kept while the child was still missing): a copy, photo file included, that later
+    edits of the profile never change. Nothing edits a snapshot."""
+
+    episode = models.OneToOneField(
+        Episode, on_delete=models.CASCADE, related_name="profile_snapshot"
+    )
+    profile_version = models.PositiveIntegerField("version of the profile")
+    reviewed_at = models.DateTimeField("profile last reviewed")
+    updated_at = models.DateTimeField("profile last changed")
+    taken_at = models.DateTimeField("shared at")
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="by"
+    )
+    # Taken after the report: the profile was first kept while the child was missing.
+    after_report = models.BooleanField("shared after the report", default=False)
+
+    class Meta:
+        verbose_name = "missing person profile as shared"
+
+    def __str__(self) -> str:
+        return "Missing person profile as shared with the police"
+
+
 class CaseEvent(models.Model):
     """One thing that happened on a child's record: the timeline and the outbox.
 
@@ -1187,6 +1360,9 @@ class CaseEvent(models.Model):
         INTERVIEW_HELD = "interview_held", "Return interview held"
         INTERVIEW_DECLINED = "interview_declined", "Return interview declined"
         CLOSED = "closed", "Episode closed"
+        # The missing person profile offered to the police at the report (or when first
+        # kept while the child is missing): its own notification.
+        PROFILE_SHARED = "profile_shared", "Missing person profile shared with the police"
         # History only.
         EPISODE_EDITED = "episode_edited", "Episode details changed"
         INTERVIEW_UPDATED = "interview_updated", "Return interview updated"
@@ -1217,6 +1393,8 @@ class CaseEvent(models.Model):
         CHALLENGE_UPDATED = "challenge_updated", "Challenge outcome recorded"
         STRATEGY_MEETING = "strategy_meeting", "Strategy meeting recorded"
         SUPERVISION_NOTE = "supervision_note", "Supervision note recorded"
+        PROFILE_SAVED = "profile_saved", "Missing person profile changed"
+        PROFILE_REVIEWED = "profile_reviewed", "Missing person profile reviewed"
 
     PROTOCOL_KINDS: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1229,6 +1407,7 @@ class CaseEvent(models.Model):
             Kind.INTERVIEW_HELD,
             Kind.INTERVIEW_DECLINED,
             Kind.CLOSED,
+            Kind.PROFILE_SHARED,
         }
     )
     # Changes to facts that decide who must be told (where the child lives, who works

@@ -7,8 +7,9 @@ may *record* depends on two things only:
   authority serving the child's responsible area), the host council (a local
   authority serving the area of the child's current placement, when that is another
   council), the police, the return-interview provider (of the episode's interview;
-  for the child, a provider involved with them or serving their council), an agency
-  recorded as involved, or another agency serving the area;
+  for the child, a provider involved with them or serving their council), the
+  placement provider (an agency recorded as involved as the child's carer or home),
+  an agency recorded as involved, or another agency serving the area;
 - their **role**: practitioner or manager. Admins hold no case role and no right.
 
 ``MATRIX`` below is the whole policy, one line per right; README's table ("Rights
@@ -26,11 +27,13 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
 
 from .access import has_case_role
-from .models import Child, ChildVisibility
+from .models import Child, ChildVisibility, Involvement
+from .visibility import involvement_current
 
 if TYPE_CHECKING:
     from .models import ReturnInterview
@@ -42,6 +45,7 @@ class Relation(models.TextChoices):
     HOST_COUNCIL = "host_council", "Host council"
     POLICE = "police", "Police"
     INTERVIEW_PROVIDER = "interview_provider", "Return-interview provider"
+    PLACEMENT_PROVIDER = "placement_provider", "Placement provider"
     INVOLVED = "involved", "Involved agency"
     OTHER = "other", "Other agency in the area"
 
@@ -77,6 +81,11 @@ class Right(models.TextChoices):
     RECORD_STRATEGY_MEETING = "record_strategy_meeting", "Record a strategy meeting; change it"
     SUPERVISION_NOTES = "supervision_notes", "Read, write and change supervision notes"
     RAISE_CHALLENGE = "raise_challenge", "Record a challenge and its outcome; change them"
+    EDIT_PROFILE = (
+        "edit_profile",
+        "Keep the missing person profile of a child in care (change it, mark it reviewed)",
+    )
+    SEE_PROFILE = "see_profile", "See the missing person profile and its photo"
     SUBJECT_ACCESS = (
         "subject_access",
         "Export the child's whole record (to answer a subject access request)",
@@ -124,6 +133,10 @@ MATRIX: dict[Right, dict[Relation, frozenset[str]]] = {
     Right.RAISE_CHALLENGE: EVERYONE,
     # The responsible council answers the child's (or their representative's) request
     # for their data: the export holds every agency's entries, supervision notes too.
+    # The Philomena Protocol: those who know the child day to day keep the profile ready,
+    # and the police read it when the child goes missing. Nobody else sees it.
+    Right.EDIT_PROFILE: _only(responsible_council=BOTH, placement_provider=BOTH),
+    Right.SEE_PROFILE: _only(responsible_council=BOTH, placement_provider=BOTH, police=BOTH),
     Right.SUBJECT_ACCESS: _only(responsible_council=MANAGERS),
 }
 
@@ -161,6 +174,14 @@ REFUSALS: dict[Right, str] = {
         "Only managers of the child's responsible council read and write supervision notes."
     ),
     Right.RAISE_CHALLENGE: "Only practitioners and managers record challenges.",
+    Right.EDIT_PROFILE: (
+        "Only the child's responsible council and placement provider keep the missing "
+        "person profile."
+    ),
+    Right.SEE_PROFILE: (
+        "Only the child's responsible council, placement provider and the police see the "
+        "missing person profile."
+    ),
     Right.SUBJECT_ACCESS: (
         "Only managers of the child's responsible council export the child's whole record."
     ),
@@ -186,7 +207,18 @@ def relation_to(
     # scope), so that a relation is found for every child in scope and none outside it.
     facts = (
         ChildVisibility.objects.filter(agency_id=user.agency_id, child_id=child.pk)
-        .values("responsible", "host", "involved")
+        .annotate(
+            # The placement provider: an agency recorded as involved in that role.
+            places_child=models.Exists(
+                Involvement.objects.filter(
+                    involvement_current(timezone.localdate()),
+                    child_id=child.pk,
+                    agency_id=user.agency_id,
+                    role=Involvement.Role.PLACEMENT_PROVIDER,
+                )
+            )
+        )
+        .values("responsible", "host", "involved", "places_child")
         .first()
     )
     if facts is None or not any(facts.values()):
@@ -204,6 +236,8 @@ def relation_to(
                 return Relation.INTERVIEW_PROVIDER
         elif facts["involved"] or facts["responsible"]:
             return Relation.INTERVIEW_PROVIDER
+    if facts["places_child"]:
+        return Relation.PLACEMENT_PROVIDER
     if facts["involved"]:
         return Relation.INVOLVED
     return Relation.OTHER

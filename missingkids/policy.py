@@ -14,6 +14,9 @@
 - **Retention**: a child's record is kept until their 25th birthday, then erased on a
   partnership admin's confirmation (``oversight.retention``). A partnership may set
   another age with the ``RECORD_RETENTION_AGE`` setting; 25 is the default here.
+- **Missing person profile**: a child in care's profile is due for review when it has
+  not been reviewed for ``PROFILE_REVIEW_AFTER`` (3 months); its photo is a JPEG or PNG
+  of at most ``PROFILE_PHOTO_MAX_BYTES`` (5 MB).
 - **What may be typed**: no date before ``EARLIEST_DATE`` (nor before the child's date of
   birth, where the child is known); free text up to ``FREE_TEXT_MAX_LENGTH`` characters;
   at sign-in an e-mail address up to ``EMAIL_MAX_LENGTH`` and a password up to
@@ -37,6 +40,7 @@ scheduler, management commands) every call reads the rules afresh.
 
 from __future__ import annotations
 
+import calendar
 import contextvars
 import datetime as dt
 from collections.abc import Callable, Iterator
@@ -44,11 +48,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 # Clock time: 72 real hours after the return, whatever the clocks do in between.
 INTERVIEW_DUE_AFTER = dt.timedelta(hours=72)
 SAFE_AND_WELL_DUE_AFTER = dt.timedelta(hours=24)
 STRATEGY_DISCUSSION_DUE_AFTER = dt.timedelta(hours=24)
+
+# The missing person profile (the Philomena Protocol's grab sheet): reviewed at least
+# every 3 months (calendar months, counted in UK dates), and a photo of at most 5 MB,
+# which a phone's camera photo fits and a police briefing needs no more than.
+PROFILE_REVIEW_MONTHS = 3
+PROFILE_PHOTO_MAX_BYTES = 5 * 1024 * 1024
+PROFILE_PHOTO_TYPES = {"image/jpeg": ".jpg", "image/png": ".png"}
 
 # Used when no active rule gives the number (the shipped rules say the same).
 DEFAULT_REPEAT_COUNT = 3
@@ -192,3 +204,14 @@ class PolicyMiddleware:
 # Practice guidance pages (guidance app): a page's Markdown is longer than a record's
 # free text (a protocol runs to several thousand words), but bounded all the same.
 GUIDANCE_MAX_LENGTH = 100_000
+
+
+def profile_review_due_from(reviewed_at: dt.datetime) -> dt.datetime:
+    """When a profile reviewed at ``reviewed_at`` falls due for review again: the same
+    UK date and time PROFILE_REVIEW_MONTHS calendar months later (the last day of the
+    month when that month is shorter)."""
+    local = timezone.localtime(reviewed_at)
+    month = local.month - 1 + PROFILE_REVIEW_MONTHS
+    year, month = local.year + month // 12, month % 12 + 1
+    last_day = calendar.monthrange(year, month)[1]
+    return local.replace(year=year, month=month, day=min(local.day, last_day))

@@ -222,8 +222,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Profile photos of children (the missing person profile) are case records: never in
+# MEDIA_ROOT's public serving, only through a view that checks access. By default on
+# this server's disk under PROFILE_PHOTO_ROOT; a deployment may point the
+# "profile_photos" storage at object storage instead (PROFILE_PHOTO_STORAGE_BACKEND, with
+# that backend's OPTIONS as JSON in PROFILE_PHOTO_STORAGE_OPTIONS), kept private.
+PROFILE_PHOTO_ROOT = env.path("PROFILE_PHOTO_ROOT", default=BASE_DIR / "private-files")
+_photo_backend = env.str(
+    "PROFILE_PHOTO_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+)
+_photo_options = env.json("PROFILE_PHOTO_STORAGE_OPTIONS", default={}) or (
+    {"location": str(PROFILE_PHOTO_ROOT)} if _photo_backend.endswith("FileSystemStorage") else {}
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "profile_photos": {"BACKEND": _photo_backend, "OPTIONS": _photo_options},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -458,8 +471,9 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
 }
-# Nothing in the product takes a file upload, and no form needs more than a few hundred
-# kilobytes: a larger body is refused before it is read (see request_size_limit).
+# No form needs more than a few hundred kilobytes: a larger body is refused before it is
+# read (see request_size_limit). The one page that takes a file (the missing person
+# profile's photo) has its own, larger limit there, from missingkids.policy.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 # The admin's contact inlines are the largest forms; a thousand fields is ample.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000

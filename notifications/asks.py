@@ -166,6 +166,13 @@ ASKS: dict[tuple[str, str], tuple[str, str | None]] = {
         "child in school.",
         None,
     ),
+    # The Philomena Protocol: the profile kept ready for a child in care.
+    (Step.PROFILE_SHARED, R.POLICE): (
+        "Open the child's missing person profile on the service (the link below) and give "
+        "it to those searching: a description, a photo, places they may go, people they "
+        "may be with and their health needs, kept ready by those who look after them.",
+        None,
+    ),
     # Across episodes.
     (Step.REPEAT_THRESHOLD, R.TEAM_MANAGER): (
         "Convene a strategy meeting or multi-agency review of the child's repeated episodes.",

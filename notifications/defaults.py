@@ -28,6 +28,10 @@ AUDIT_KEY_EVENTS = (
 AUDIT_OUT_OF_AREA = "Audit finding: the out-of-area protocol was not followed."
 IRO_PROCEDURE = "Local procedures: the IRO is told of every missing episode of a child in care."
 ESCALATION = "Common local escalation while a child is still missing."
+PHILOMENA = (
+    "The Philomena Protocol: carers and councils keep a profile of each child in care "
+    "ready, so the police have it at once when the child goes missing."
+)
 
 
 def _rule(**fields: Any) -> dict[str, Any]:
@@ -207,6 +211,18 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         recipient="iro",
         due_after_hours=72,
         basis=IRO_PROCEDURE,
+    ),
+    # The Philomena Protocol: the missing person profile kept ready for a child in care
+    # goes to the police the moment the child is reported (or the profile is first
+    # kept while they are missing). Out of hours too: the search does not wait.
+    _rule(
+        name="Profile shared: tell the police of the missing person profile",
+        step="profile_shared",
+        teller="responsible_la",
+        recipient="police",
+        use_out_of_hours_contact=True,
+        due_after_hours=0,
+        basis=PHILOMENA,
     ),
     # Across episodes.
     _rule(

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from .asks import recipient_ask, uk_time
-from .models import Notification
+from .models import Notification, Step
 
 ACKNOWLEDGE_SALT = "notifications.acknowledge"
 # Long enough to cover a fortnight's leave; after that the recipient asks for a new one.
@@ -47,6 +47,13 @@ def child_short_name(notification: Notification) -> str:
     return f"{child.first_name}{initial}"
 
 
+def record_url(notification: Notification) -> str:
+    if notification.step == Step.PROFILE_SHARED:
+        path = reverse("incidents:profile_snapshot", args=[notification.episode_id])
+        return f"{settings.SITE_URL}{path}"
+    return ""
+
+
 def email_context(notification: Notification) -> dict[str, object]:
     child = notification.child
     rule = notification.rule
@@ -69,6 +76,9 @@ def email_context(notification: Notification) -> dict[str, object]:
             notification.responsible_agency.name if notification.responsible_agency else ""
         ),
         "acknowledge_url": acknowledge_url(notification),
+        # A link, behind sign-in, to what the step is about, where it has its own page:
+        # the address names no child, only the episode's number.
+        "record_url": record_url(notification),
         "service_name": settings.SERVICE_NAME,
         "site_url": settings.SITE_URL,
     }

@@ -120,6 +120,7 @@ ROLE_AGENCY_KINDS: dict[str, str] = {
     R.GP: K.GP_PRACTICE,
     R.SCHOOL: K.SCHOOL,
     R.SCHOOL_NURSE: K.SCHOOL_NURSE,
+    R.POLICE: K.POLICE,
 }
 
 MANAGER_ROLES: dict[str, str] = {
@@ -468,6 +469,20 @@ def resolve_recipients(rule: Rule, moment: Moment) -> list[Recipient]:
             return [
                 _out_of_hours(rule, moment, _at_agency(provider, moment.facts.contact(provider)))
             ]
+
+    if role == R.POLICE:
+        # The force that took the report, else the one serving where the child lives,
+        # else the one serving the responsible council (as for the police as teller).
+        reporter = moment.episode.reported_by_agency
+        force = (
+            reporter
+            if reporter is not None and reporter.kind == K.POLICE
+            else moment.facts.serving(K.POLICE, moment.home_area)
+            or moment.facts.serving(K.POLICE, child.responsible_area)
+        )
+        if force is None:
+            return [_problem(role, moment.home_area)]
+        return [_out_of_hours(rule, moment, _at_agency(force, moment.facts.contact(force)))]
 
     if role == R.HOST_LA:
         if moment.placement is None:

@@ -51,6 +51,7 @@ class Step(models.TextChoices):
     )
     REPEAT_THRESHOLD = "repeat_threshold", "Repeat missing threshold reached"
     NOT_ENGAGING = "not_engaging", "Interview attempts failing (not engaging)"
+    PROFILE_SHARED = "profile_shared", "Missing person profile shared"
 
 
 # Steps that fall due after a time rather than on an event, with how long after what.
@@ -74,6 +75,7 @@ EVENT_STEPS: dict[str, list[str]] = {
     # A decline may make a stuck case: declined after each of the last N returns.
     CaseEvent.Kind.INTERVIEW_DECLINED: [Step.INTERVIEW_DONE, Step.NOT_ENGAGING],
     CaseEvent.Kind.INTERVIEW_ATTEMPT: [Step.NOT_ENGAGING],
+    CaseEvent.Kind.PROFILE_SHARED: [Step.PROFILE_SHARED],
 }
 
 
@@ -111,6 +113,7 @@ class RecipientRole(models.TextChoices):
     TEAM_MANAGER = "team_manager", "Team manager"
     HEAD_OF_SERVICE = "head_of_service", "Head of service"
     DIRECTOR = "director", "Director of children's services"
+    POLICE = "police", "Police"
 
 
 class Method(models.TextChoices):

@@ -9,6 +9,8 @@ only on the confirmation of a partnership admin, in one transaction:
   corrections, legal statuses, placements, involved agencies and requests to record
   one, challenges, strategy meetings, supervision notes, the timeline (``CaseEvent``),
   notifications with their delivery attempts, and the change history of all of these;
+- the missing person profile and the copies of it shared with the police, their photo
+  files included (deleted from the "profile_photos" storage once the erasure commits);
 - the places their episodes named, or that they were known to go to, unless another
   child's record names them too;
 
@@ -38,7 +40,15 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from incidents.models import Child, Episode, Location, ReturnInterview
+from incidents.models import (
+    Child,
+    Episode,
+    EpisodeProfileSnapshot,
+    Location,
+    MissingPersonProfile,
+    ReturnInterview,
+    profile_photo_storage,
+)
 from missingkids import policy
 from missingkids.accounts.access import is_partnership_admin
 from missingkids.accounts.models import User
@@ -160,6 +170,33 @@ def _erase_history(child_ids: list[int], episode_ids: set[int]) -> int:
     return deleted
 
 
+def _profile_photos(child_ids: list[int], episode_ids: list[int]) -> set[str]:
+    """Every stored photo of the records' missing person profiles and of the copies
+    shared with the police (and any name an earlier version of a profile held)."""
+    names = set(
+        MissingPersonProfile.objects.filter(child_id__in=child_ids).values_list("photo", flat=True)
+    )
+    names |= set(
+        MissingPersonProfile.history.filter(child_id__in=child_ids).values_list("photo", flat=True)
+    )
+    names |= set(
+        EpisodeProfileSnapshot.objects.filter(episode_id__in=episode_ids).values_list(
+            "photo", flat=True
+        )
+    )
+    return {name for name in names if name}
+
+
+def _delete_photos(names: set[str]) -> None:
+    storage = profile_photo_storage()
+    for name in sorted(names):
+        try:
+            storage.delete(name)
+        except OSError:
+            # Names only what the storage calls the file (a random name), never the child.
+            logger.exception("Could not delete an erased record's photo %s", name)
+
+
 def records_erase(*, confirmed_by: User, today: dt.date | None = None) -> Erasure | None:
     """Erase every record past retention; None if there is none.
 
@@ -203,6 +240,9 @@ def records_erase(*, confirmed_by: User, today: dt.date | None = None) -> Erasur
             count.erasure = erasure
         ErasedCount.objects.bulk_create(counts)
 
+        # Profile photos are files, not rows: named now, deleted once the erasure commits
+        # (a rollback keeps the records and so must keep their photos).
+        photos = _profile_photos(child_ids, episode_ids)
         # Episodes first: they protect their child. Deleting them takes their checks,
         # interviews, gradings, timeline and notifications with them; the child then
         # takes the rest.
@@ -215,6 +255,7 @@ def records_erase(*, confirmed_by: User, today: dt.date | None = None) -> Erasur
             pk__in=places, last_seen_episodes=None, found_episodes=None, frequented_by=None
         )
         place_count = orphaned.delete()[0]
+        transaction.on_commit(lambda: _delete_photos(photos))
     logger.info(
         "Erased %s record(s) past retention, %s episode(s), %s history row(s) and %s "
         "place(s); %s count row(s) kept. Erasure %s.",

@@ -15,13 +15,16 @@ size of the record (``RECORD_QUERIES``).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
 from django.db import models
 from django.db.models import Prefetch
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from incidents import history, rights
@@ -34,6 +37,7 @@ from incidents.models import (
     Episode,
     InterviewAttempt,
     InvolvementRequest,
+    MissingPersonProfile,
     ReturnTimeCorrection,
     RiskGrading,
     StrategyMeeting,
@@ -47,7 +51,7 @@ from notifications.models import Notification
 # of entry fetched with them, the meetings with their agencies, eight more kinds of
 # entry, and the change history. Fewer when a kind has nothing to fetch (no episodes, no
 # meetings).
-RECORD_QUERIES = 18 + history.RECORD_HISTORY_QUERIES
+RECORD_QUERIES = 19 + history.RECORD_HISTORY_QUERIES + history.PROFILE_HISTORY_QUERIES
 
 # Fields that are the service's own bookkeeping, not information about the child.
 LEFT_OUT = frozenset(
@@ -61,6 +65,7 @@ LEFT_OUT = frozenset(
         "rule_version",
         "is_protocol",
         "risk_rank",
+        "photo_type",
     }
 )
 
@@ -76,6 +81,8 @@ class EpisodeRecord:
     attempts: list[InterviewAttempt]
     agreed_actions: list[AgreedAction]
     notifications: list[Notification]
+    # The missing person profile as shared with the police for this episode.
+    profile_snapshot: Any = None
 
 
 @dataclass
@@ -94,6 +101,9 @@ class ChildRecord:
     supervision_notes: list[Any]
     events: list[CaseEvent]
     changes: list[history.HistoryEntry]
+    # The missing person profile (photo included) and every change to it.
+    profile: Any = None
+    profile_changes: list[history.HistoryEntry] = dataclass_field(default_factory=list)
 
     def sections(self) -> dict[str, int]:
         """How many of each kind of entry the export holds (for the access log)."""
@@ -123,6 +133,7 @@ def child_record(*, user: User, child: Child, now: dt.datetime | None = None) ->
             "interview__owner",
             "interview__provider",
             "interview__recorded_by",
+            "profile_snapshot__taken_by",
         )
         .prefetch_related(
             Prefetch("gradings", RiskGrading.objects.select_related("graded_by")),
@@ -171,6 +182,7 @@ def child_record(*, user: User, child: Child, now: dt.datetime | None = None) ->
                 attempts=list(interview.attempts.all()) if interview else [],
                 agreed_actions=list(interview.actions.all()) if interview else [],
                 notifications=list(episode.notifications.all()),
+                profile_snapshot=getattr(episode, "profile_snapshot", None),
             )
         )
     return ChildRecord(
@@ -200,6 +212,10 @@ def child_record(*, user: User, child: Child, now: dt.datetime | None = None) ->
             child.events.select_related("actor", "actor_agency").order_by("occurred_at", "id")
         ),
         changes=history.record_history(child, [e.episode.pk for e in records]),
+        profile=MissingPersonProfile.objects.select_related("reviewed_by", "updated_by")
+        .filter(child=child)
+        .first(),
+        profile_changes=history.profile_history(child),
     )
 
 
@@ -218,6 +234,8 @@ def _value(obj: models.Model, field: models.Field) -> Any:
         # of the export needs, not the service's ids.
         return str(getattr(related, "name", None) or related)
     value = getattr(obj, field.attname)
+    if isinstance(value, FieldFile):
+        return _file(obj, value)
     if isinstance(value, dt.datetime):
         return timezone.localtime(value).isoformat()
     if isinstance(value, dt.date):
@@ -227,6 +245,22 @@ def _value(obj: models.Model, field: models.Field) -> Any:
     if field.choices and value not in (None, ""):
         return {"value": value, "label": str(dict(field.flatchoices).get(value, value))}
     return value
+
+
+def _file(obj: models.Model, value: FieldFile) -> dict[str, Any] | None:
+    """A stored photo, in the export itself: its type and its bytes (base64)."""
+    if not value:
+        return None
+    try:
+        with value.open("rb") as handle:
+            content = handle.read()
+    except OSError:
+        return {"content_type": getattr(obj, "photo_type", ""), "missing": True}
+    return {
+        "content_type": getattr(obj, "photo_type", ""),
+        "size": len(content),
+        "base64": base64.b64encode(content).decode("ascii"),
+    }
 
 
 def _fields(obj: models.Model | None, *, skip: tuple[str, ...] = ()) -> dict[str, Any] | None:
@@ -278,6 +312,7 @@ def record_as_json(record: ChildRecord) -> dict[str, Any]:
                     if e.interview
                     else None
                 ),
+                "missing_person_profile_shared": _fields(e.profile_snapshot, skip=("episode",)),
                 "notifications": [
                     _fields(n, skip=("episode", "child", "event", "late_fact_event", "last_error"))
                     for n in e.notifications
@@ -294,6 +329,16 @@ def record_as_json(record: ChildRecord) -> dict[str, Any]:
             for m in record.strategy_meetings
         ],
         "supervision_notes": [_fields(x, skip=("child",)) for x in record.supervision_notes],
+        "missing_person_profile": _fields(record.profile, skip=("child",)),
+        "missing_person_profile_changes": [
+            {
+                "when": timezone.localtime(change.when).isoformat(),
+                "who": change.who,
+                "action": change.action,
+                "changes": [{"field": c.label, "from": c.old, "to": c.new} for c in change.changes],
+            }
+            for change in record.profile_changes
+        ],
         "history": [_fields(x, skip=("child",)) for x in record.events],
         "change_history": [
             {
@@ -334,6 +379,9 @@ def _text(obj: models.Model, field: models.Field) -> str:
         related = getattr(obj, field.name)
         return "" if related is None else str(getattr(related, "name", None) or related)
     value = getattr(obj, field.attname)
+    if isinstance(value, FieldFile):
+        kind = {"image/png": "PNG"}.get(getattr(obj, "photo_type", ""), "JPEG")
+        return f"{kind} photo kept (the photo itself is in the JSON export)" if value else ""
     if value is None or value == "" or value == [] or value == {}:
         return ""
     if isinstance(value, bool):
@@ -403,6 +451,10 @@ def record_as_page(record: ChildRecord) -> list[Section]:
             Section("Return interview attempts", _entries(e.attempts, skip=("interview",))),
             Section("Agreed actions", _entries(e.agreed_actions, skip=("interview",))),
             Section(
+                "Missing person profile as shared with the police",
+                _entries([e.profile_snapshot] if e.profile_snapshot else [], skip=("episode",)),
+            ),
+            Section(
                 "Notifications",
                 _entries(
                     e.notifications,
@@ -434,6 +486,10 @@ def record_as_page(record: ChildRecord) -> list[Section]:
             _entries(record.involvement_requests, skip=("child", "involvement")),
         ),
         Section("Places they go", _entries(record.places)),
+        Section(
+            "Missing person profile",
+            _entries([record.profile] if record.profile else [], skip=("child",)),
+        ),
         Section("Episodes", episodes),
         Section("Challenges", _entries(record.challenges, skip=("child",))),
         Section("Strategy meetings", meetings),

@@ -24,9 +24,11 @@ from api.models import CsvImport
 from incidents.models import (
     Challenge,
     Episode,
+    EpisodeProfileSnapshot,
     InvolvementRequest,
     LegalStatus,
     LegalStatusPeriod,
+    MissingPersonProfile,
     StrategyMeeting,
 )
 from notifications.emails import acknowledge_token
@@ -166,6 +168,32 @@ def make_records(
         for _ in range(2)
     ]
     CaseEventFactory(child=child, actor=social_worker, summary="Profile updated")
+    # The missing person profile, kept four months ago (so due for review), and the copy
+    # shared with the police at the report.
+    profile_text = {
+        "physical_description": "Slim, 5ft 4, long dark hair, a scar on her left hand.",
+        "clothing": "Grey hoodie, white trainers, a small black rucksack.",
+        "places": "Chester bus station; her sister's flat in Blacon.",
+        "medication": "Salbutamol inhaler, as needed.",
+    }
+    kept = now - dt.timedelta(days=120)
+    MissingPersonProfile.objects.create(
+        child=child,
+        reviewed_at=kept,
+        reviewed_by=social_worker,
+        updated_at=kept,
+        updated_by=social_worker,
+        **profile_text,
+    )
+    EpisodeProfileSnapshot.objects.create(
+        episode=episode,
+        profile_version=1,
+        reviewed_at=kept,
+        updated_at=kept,
+        taken_at=episode.reported_at,
+        taken_by=social_worker,
+        **profile_text,
+    )
     StrategyMeeting.objects.create(
         child=child,
         held_on=timezone.localdate() - dt.timedelta(days=2),
@@ -274,6 +302,9 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("incidents:child_add"),
         reverse("incidents:child_detail", args=[child.pk]),
         reverse("incidents:child_edit", args=[child.pk]),
+        reverse("incidents:profile_edit", args=[child.pk]),
+        reverse("incidents:profile_sheet", args=[child.pk]),
+        reverse("incidents:profile_snapshot", args=[episode.pk]),
         reverse("incidents:involvement_request_answer", args=[child.pk, request.pk]),
         reverse("incidents:challenge_add", args=[child.pk]),
         reverse("incidents:challenge_outcome", args=[child.pk, challenge.pk]),

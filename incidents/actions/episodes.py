@@ -46,6 +46,7 @@ from .base import (
     raise_if_errors,
     update_versioned,
 )
+from .profiles import profile_share
 
 OPEN_EPISODE_MESSAGE = (
     "This child already has an open missing episode. Record the return on that episode "
@@ -350,6 +351,8 @@ def episode_report(
             "episodes_in_90_days": episodes_in_last_days(child, 90, now=timezone.now()),
         },
     )
+    # The Philomena Protocol: the profile kept ready goes to the police with the report.
+    profile_share(acting_user=acting_user, episode=episode)
     return episode
 
 

@@ -44,6 +44,7 @@ from missingkids.audit.log import Action, log_access, log_not_needed, log_record
 from .. import access, history, rights
 from ..actions import children as actions
 from ..actions.base import StaleEdit
+from ..actions.profiles import profile_if_allowed
 from ..engagement import Stuck
 from ..forms.children import (
     ChildAddForm,
@@ -629,6 +630,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_report": can[Right.REPORT_EPISODE],
             "can_return": can[Right.RECORD_RETURN],
             "can_challenge": can[Right.RAISE_CHALLENGE],
+            "profile": profile_if_allowed(child=child, can=can),
         },
     )
 

@@ -547,6 +547,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "check": check,
             "can_record_safe_and_well": can_record_check,
             "can_record_safe_and_well_shared": rights_here[Right.RECORD_SAFE_AND_WELL_SHARED],
+            "can_see_profile": rights_here[Right.SEE_PROFILE],
             "history": history.episode_history(episode),
             "history_shown": history.SHOWN,
         },

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import ResolverMatch
+from django.urls import Resolver404, ResolverMatch, resolve
 from django.utils.cache import patch_cache_control
 
 from missingkids import policy
+from missingkids.policy import PROFILE_PHOTO_MAX_BYTES
 
 from .log import LOGGED_ATTRIBUTE, Action, log_access, record_lookup
 
@@ -27,9 +28,11 @@ def request_size_limit(
     """Refuse any request body over DATA_UPLOAD_MAX_MEMORY_SIZE with 413.
 
     Django applies that limit to form posts, but not to the file parts of a multipart
-    body, which it would stream to disk. Only the CSV import's upload page takes a file,
-    with a limit of its own; one limit for every other body, checked before anything
-    reads it.
+    body, which it would stream to disk. One limit for every body, checked before
+    anything reads it, except the pages that take a file: the CSV import's upload page
+    (up to ``IMPORT_UPLOAD_MAX_BYTES``) and the profile's photo (``UPLOAD_VIEWS``), whose
+    limits leave room for a file somewhat over the file's own limit, so that a file a
+    little too large gets its message by the field rather than this page.
     """
 
     def middleware(request: HttpRequest) -> HttpResponse:
@@ -42,6 +45,8 @@ def request_size_limit(
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
+        if limit is not None and length > limit and _takes_upload(request):
+            limit = max(limit, UPLOAD_BODY_MAX_BYTES)
         if limit is not None and length > limit:
             if request.path_info.startswith("/api/"):
                 # The API answers in problem details (RFC 9457), as api.problems does.
@@ -64,6 +69,18 @@ def request_size_limit(
         return get_response(request)
 
     return middleware
+
+
+# The pages that take a file, and the largest body they read: twice the photo limit.
+UPLOAD_VIEWS = frozenset({"incidents:profile_edit"})
+UPLOAD_BODY_MAX_BYTES = 2 * PROFILE_PHOTO_MAX_BYTES
+
+
+def _takes_upload(request: HttpRequest) -> bool:
+    try:
+        return resolve(request.path_info).view_name in UPLOAD_VIEWS
+    except Resolver404:
+        return False
 
 
 def _record_ids(request: HttpRequest) -> tuple[int | None, int | None, int | None]:

@@ -566,13 +566,14 @@ def test_child_page_query_count_does_not_grow(
     signed_in(client, social_worker)
     client.get(reverse("incidents:child_detail", args=[small.pk]))  # warm the session
     with django_assert_num_queries(
-        # 21: the page's own queries, including one aggregate for the episode counts
+        # 22: the page's own queries, including one aggregate for the episode counts
         # (recent, declined in a row), one for the latest interview's failed attempts,
         # one for the child's words, two for the places, one for the strategy meetings,
         # one for the active rules' repeat threshold and stuck-case count, one for what
-        # the person may record (their agency's relation to the child) and one for
-        # requests to record an agency waiting for an answer.
-        21 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
+        # the person may record (their agency's relation to the child), one for
+        # requests to record an agency waiting for an answer and one for the missing
+        # person profile (with who last reviewed it).
+        22 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
     ) as small_queries:
         client.get(reverse("incidents:child_detail", args=[small.pk]))
     with django_assert_num_queries(len(small_queries.captured_queries)):

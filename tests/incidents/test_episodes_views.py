@@ -310,16 +310,16 @@ def test_detail_query_count_is_fixed(client, officer, episode, django_assert_num
     client.force_login(officer)
     url = reverse("incidents:episode_detail", args=[episode.pk])
     client.get(url)
-    # 12 = the page's own 10 (one of them the active rules' repeat threshold, one what the
+    # 13 = the page's own 11 (one of them the active rules' repeat threshold, one what the
     # person may record, from their agency's relation to the child, one the corrections
-    # of the return time) + 2 for the
+    # of the return time, one the missing person profile shared with the police) + 2 for the
     # notifications checklist (its rows, and whether a change to the record is still
     # being worked through): a fixed count too.
-    with django_assert_num_queries(12 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(13 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
     for _ in range(5):
         RiskGradingFactory(episode=episode, graded_by=officer)
-    with django_assert_num_queries(12 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(13 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 
@@ -471,7 +471,7 @@ def test_the_query_count_is_the_same_with_a_shared_check(
         shared_by_agency=police,
         shared_recorded_by=officer,
     )
-    with django_assert_num_queries(12 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(13 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 

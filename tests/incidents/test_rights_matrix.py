@@ -8,6 +8,7 @@ a different relation to each agency of the cast:
 - host council: East's children's services;
 - police: the constabulary;
 - return-interview provider: the provider of the child's pending interview;
+- placement provider: the children's home recorded as the child's placement provider;
 - involved: a school recorded as involved with the child;
 - other: a GP practice that serves West but is not involved.
 
@@ -34,6 +35,7 @@ from incidents.actions import children as child_actions
 from incidents.actions import episodes as episode_actions
 from incidents.actions import interviews as interview_actions
 from incidents.actions import oversight as oversight_actions
+from incidents.actions import profiles as profile_actions
 from incidents.models import (
     CaseEvent,
     Challenge,
@@ -43,6 +45,7 @@ from incidents.models import (
     InvolvementRequest,
     LegalStatus,
     LegalStatusPeriod,
+    MissingPersonProfile,
     Placement,
     ReturnInterview,
     RiskGrade,
@@ -134,6 +137,8 @@ def world(
     school_involvement = InvolvementFactory(
         child=child, agency=school, role=Involvement.Role.SCHOOL
     )
+    home = AgencyFactory(name="Oakwood Children's Home", kind=Agency.Kind.OTHER, areas=[area_east])
+    InvolvementFactory(child=child, agency=home, role=Involvement.Role.PLACEMENT_PROVIDER)
     episode = EpisodeFactory(
         child=child,
         created_by=social_worker,
@@ -171,6 +176,7 @@ def world(
             Relation.HOST_COUNCIL: la_east,
             Relation.POLICE: police,
             Relation.INTERVIEW_PROVIDER: provider,
+            Relation.PLACEMENT_PROVIDER: home,
             Relation.INVOLVED: school,
             Relation.OTHER: gp_practice,
         },
@@ -435,6 +441,37 @@ def _challenge_outcome(user: User, world: World) -> None:
     )
 
 
+def _keep_profile(user: User, world: World) -> None:
+    child = world.fresh_child()
+    current = MissingPersonProfile.objects.filter(child=child).first()
+    profile_actions.profile_save(
+        acting_user=user,
+        child=child,
+        expected_version=current.version if current else None,
+        physical_description="Slim, long dark hair",
+    )
+
+
+def _review_profile(user: User, world: World) -> None:
+    profile = MissingPersonProfile.objects.filter(child=world.child).first()
+    if profile is None:  # set-up only: the profile to review
+        profile = MissingPersonProfile.objects.create(
+            child=world.child,
+            reviewed_at=timezone.now(),
+            reviewed_by=world.child.created_by,
+            updated_at=timezone.now(),
+            updated_by=world.child.created_by,
+        )
+    profile = MissingPersonProfile.objects.select_related("child").get(pk=profile.pk)
+    profile_actions.profile_mark_reviewed(
+        acting_user=user, profile=profile, expected_version=profile.version
+    )
+
+
+def _see_profile(user: User, world: World) -> None:
+    profile_actions.profile_for(user=user, child=world.child)
+
+
 def _subject_access(user: User, world: World) -> None:
     subject_access.child_record(user=user, child=world.child)
 
@@ -463,10 +500,12 @@ COVERS: dict[Right, list[Step]] = {
     Right.RECORD_STRATEGY_MEETING: [_strategy_meeting],
     Right.SUPERVISION_NOTES: [_supervision_note],
     Right.RAISE_CHALLENGE: [_raise_challenge, _challenge_outcome],
+    Right.EDIT_PROFILE: [_keep_profile, _review_profile],
+    Right.SEE_PROFILE: [_see_profile],
     Right.SUBJECT_ACCESS: [_subject_access],
 }
 # Rights to read, not to record: nothing is added to the child's timeline.
-READS_ONLY: frozenset[Right] = frozenset({Right.SUBJECT_ACCESS})
+READS_ONLY: frozenset[Right] = frozenset({Right.SUBJECT_ACCESS, Right.SEE_PROFILE})
 # Refused before anything else is looked at, so each can be tried on its own.
 REFUSED_TOO: dict[Right, list[Step]] = {Right.RECORD_INTERVIEW: [_interview_declined]}
 
@@ -590,6 +629,7 @@ def _page_checks(world: World) -> list[tuple[Right, str, list[str]]]:
             [reverse("incidents:supervision_note_add", args=[child])],
         ),
         (Right.RAISE_CHALLENGE, child_page, [reverse("incidents:challenge_add", args=[child])]),
+        (Right.EDIT_PROFILE, child_page, [reverse("incidents:profile_edit", args=[child])]),
         (
             Right.SUBJECT_ACCESS,
             child_page,

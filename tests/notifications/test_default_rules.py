@@ -132,6 +132,9 @@ def trigger(w: SimpleNamespace, step: str) -> QuerySet[Notification]:
             )
         episode = _episode(w)
         _event(w, episode, CaseEvent.Kind.REPORTED, REPORTED, risk="medium")
+    elif step == Step.PROFILE_SHARED:
+        episode = _episode(w)
+        _event(w, episode, CaseEvent.Kind.PROFILE_SHARED, REPORTED)
     elif step in TIMED_STEPS:
         after = TIMED_STEPS[step][1]
         found = LAST_SEEN + after - dt.timedelta(hours=1) if w.found_early else None
@@ -257,7 +260,7 @@ def test_default_rules_are_loaded_with_their_basis_and_first_version(db):
     ensure_default_rules()
     rules = Rule.objects.filter(name__in=[r["name"] for r in DEFAULT_RULES])
 
-    assert rules.count() == len(DEFAULT_RULES) == 25
+    assert rules.count() == len(DEFAULT_RULES) == 26
     for rule in rules:
         rule.full_clean()
         assert rule.basis

@@ -14,6 +14,7 @@ from django.utils import timezone
 from incidents.models import (
     AgreedAction,
     InterviewAttempt,
+    MissingPersonProfile,
     ReturnTimeCorrection,
     StrategyMeeting,
     StrategyMeetingAttendee,
@@ -42,6 +43,8 @@ SECTIONS = {
     "challenges",
     "strategy_meetings",
     "supervision_notes",
+    "missing_person_profile",
+    "missing_person_profile_changes",
     "history",
     "change_history",
 }
@@ -51,6 +54,7 @@ EPISODE_SECTIONS = {
     "safe_and_well_check",
     "strategy_discussion",
     "return_interview",
+    "missing_person_profile_shared",
     "notifications",
 }
 
@@ -65,6 +69,15 @@ def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
     now = timezone.now()
     # Each call's older episodes go further back: a child's episodes never overlap.
     back = case.child.episodes.count()
+    if not MissingPersonProfile.objects.filter(child=case.child).exists():
+        MissingPersonProfile.objects.create(
+            child=case.child,
+            physical_description="Slim, long dark hair",
+            reviewed_at=now,
+            reviewed_by=social_worker,
+            updated_at=now,
+            updated_by=social_worker,
+        )
     for i in range(n):
         meeting = StrategyMeeting.objects.create(
             child=case.child,

@@ -167,6 +167,11 @@ MANAGERS_ONLY = {
     # The whole record, for a subject access request: the responsible council's managers.
     "oversight:subject_access",
 }
+# The missing person profile: its responsible council keeps it and the police see it
+# (the case's provider is neither); the case keeps no photo, so its photos are not found.
+PROFILE_KEEPERS_ONLY = {"incidents:profile_edit", "incidents:profile_review"}
+PROFILE_READERS_ONLY = {"incidents:profile_sheet", "incidents:profile_snapshot"}
+NO_PHOTO = {"incidents:profile_photo", "incidents:profile_snapshot_photo"}
 EXPECTED_403: dict[str, set[str]] = {
     "social_worker": POLICE_ONLY
     | MANAGERS_ONLY
@@ -176,18 +181,25 @@ EXPECTED_403: dict[str, set[str]] = {
     | HOST_COUNCIL_ONLY
     | INTERVIEWS
     | MANAGERS_ONLY
+    | PROFILE_KEEPERS_ONLY
     | {"notifications:record_told", "notifications:cancel", "notifications:requeue"},
     "provider_worker": CARE_DETAILS
     | HOST_COUNCIL_ONLY
     | POLICE_ONLY
     | MANAGERS_ONLY
     | RETURN_TIME
+    | PROFILE_KEEPERS_ONLY
+    | PROFILE_READERS_ONLY
+    | NO_PHOTO
     | {"notifications:record_told", "notifications:cancel", "notifications:requeue"},
     # A manager of the child's responsible council may record that the police shared
     # their check with the council (incidents.rights), so that page is theirs too.
     "manager": (POLICE_ONLY - {"incidents:safe_and_well_share"}) | HOST_COUNCIL_ONLY,
 }
 KNOWN_RECORD_PAGES = {
+    *PROFILE_KEEPERS_ONLY,
+    *PROFILE_READERS_ONLY,
+    *NO_PHOTO,
     "incidents:child_detail",
     "incidents:child_edit",
     *CARE_DETAILS,
@@ -291,7 +303,13 @@ def test_in_scope_people_get_their_pages(client, case, request, role):
             assert urlsplit(response.url).path != reverse("login"), route.view_name
     redirects = REDIRECTS | ROLE_REDIRECTS.get(role, set())
     expected = {
-        name: 403 if name in EXPECTED_403[role] else 302 if name in redirects else 200
+        name: 403
+        if name in EXPECTED_403[role]
+        else 404
+        if name in NO_PHOTO
+        else 302
+        if name in redirects or name == "incidents:profile_review"
+        else 200
         for name in answers
     }
     assert answers == expected
