@@ -14,7 +14,7 @@ from missingkids.accounts import access
 from missingkids.accounts.forms import RESERVED_ADDRESS_MESSAGE
 from missingkids.accounts.models import Agency, Contact, LocalAuthorityArea, User, normalise_email
 from missingkids.forms import Form, PlainLimitsMixin, RecordsChoiceField
-from notifications.models import Rule
+from notifications.models import Notification, Rule, Step
 
 
 def _helper(*fields: Any, submit: str) -> FormHelper:
@@ -347,3 +347,46 @@ class RuleForm(ModelForm):
             ),
             submit="Continue",
         )
+
+
+# Notifications and failed e-mails -------------------------------------------------------
+
+PERIOD_CHOICES = [
+    ("", "Any time"),
+    ("7", "Due in the last 7 days"),
+    ("30", "Due in the last 30 days"),
+    ("90", "Due in the last 90 days"),
+    ("365", "Due in the last year"),
+]
+
+
+class NotificationFilterForm(Form):
+    """The notifications list's filter (a GET form). An agency admin sees only their
+    own agency's notifications, so is offered no choice of agency."""
+
+    agency = forms.ModelChoiceField(
+        label="Agency (telling or told)",
+        queryset=Agency.objects.none(),
+        required=False,
+        empty_label="Any agency",
+    )
+    status = forms.ChoiceField(label="Status", required=False)
+    step = forms.ChoiceField(label="Step", required=False)
+    problem = forms.ChoiceField(
+        label="Problem",
+        choices=[("", "With or without"), ("yes", "No recipient configured"), ("no", "No problem")],
+        required=False,
+    )
+    period = forms.ChoiceField(label="Period", choices=PERIOD_CHOICES, required=False)
+
+    def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", "Any status"), *Notification.Status.choices]
+        self.fields["step"].choices = [("", "Any step"), *Step.choices]
+        fields = [Field.select("status"), Field.select("step"), Field.select("problem")]
+        if access.is_partnership_admin(actor):
+            self.fields["agency"].queryset = Agency.objects.order_by("name")
+            fields.insert(0, Field.select("agency"))
+        else:
+            del self.fields["agency"]
+        self.helper = _filter_helper(*fields, Field.select("period"))

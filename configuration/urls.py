@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from . import views
+from . import views, views_notifications
 
 app_name = "configuration"
 
@@ -29,7 +29,17 @@ urlpatterns: list[URLPattern] = [
     path("areas/add/", views.area_add, name="area_add"),
     path("areas/<str:pk>/change/", views.area_add, name="area_change"),
     path("rules/", views.rules, name="rules"),
+    path("rules/add/", views.rule_add, name="rule_add"),
+    path("rules/add/check/", views.rule_add_check, name="rule_add_check"),
     path("rules/<str:pk>/", views.rule, name="rule"),
     path("rules/<str:pk>/change/", views.rule_change, name="rule_change"),
     path("rules/<str:pk>/check/", views.rule_check, name="rule_check"),
+    path("notifications/", views_notifications.notifications, name="notifications"),
+    path("notifications/<str:pk>/", views_notifications.notification, name="notification"),
+    path(
+        "notifications/<str:pk>/queue-again/",
+        views_notifications.requeue,
+        name="notification_requeue",
+    ),
+    path("failed-emails/", views_notifications.failed, name="failed_emails"),
 ]

@@ -552,7 +552,75 @@ def rule_check(request: HttpRequest, pk: str) -> HttpResponse:
             "rule": found,
             "changes": changes,
             "change_url": change_url,
+            "cancel_url": reverse("configuration:rule", args=[found.pk]),
             "who_changes": any(item["field"] in WHO_FIELDS for item in changes),
+        },
+    )
+
+
+NEW_RULE_KEY = "configuration-rule-new"
+
+
+@require_http_methods(["GET", "POST"])
+@partnership_admin_required
+def rule_add(request: HttpRequest) -> HttpResponse:
+    """A new rule's form; a valid answer goes to the check-your-answers page, and is
+    kept in the session until confirmed there (nothing is saved yet)."""
+    draft = request.session.get(NEW_RULE_KEY)
+    if request.method == "POST":
+        form = RuleForm(request.POST)
+        if form.is_valid():
+            data = {
+                name: request.POST.getlist(name)
+                for name in request.POST
+                if name != "csrfmiddlewaretoken"
+            }
+            request.session[NEW_RULE_KEY] = {"data": data}
+            return redirect("configuration:rule_add_check")
+    elif draft and request.GET.get("draft"):
+        form = RuleForm(_as_querydict(draft["data"]))
+    else:
+        form = RuleForm()
+    return _form_page(
+        request,
+        form,
+        title="Add a rule",
+        caption="Notification rules",
+        back_url=reverse("configuration:rules"),
+        hint="Say when it applies, who must tell whom and by when. You check it before "
+        "it is saved; it applies to events from then on.",
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@partnership_admin_required
+def rule_add_check(request: HttpRequest) -> HttpResponse:
+    """The new rule, in words; saved (as version 1, recorded as a configuration change)
+    only when confirmed."""
+    draft = request.session.get(NEW_RULE_KEY)
+    add_url = reverse("configuration:rule_add")
+    if not draft:
+        return redirect(add_url)
+    form = RuleForm(_as_querydict(draft["data"]))
+    if not form.is_valid():
+        return redirect(f"{add_url}?draft=1")
+    new = form.save(commit=False)
+    changes = configuration.describe_changes(None, configuration.snapshot_of(new, SHOWN_FIELDS))
+    if request.method == "POST":
+        del request.session[NEW_RULE_KEY]
+        rule_save_with_version(rule=new, acting_user=request.user)
+        messages.success(request, f"Rule added: {new.name} (version 1).")
+        return redirect("configuration:rule", new.pk)
+    return render(
+        request,
+        "configuration/rule_check.html",
+        {
+            "rule": new,
+            "adding": True,
+            "changes": changes,
+            "change_url": add_url,
+            "cancel_url": reverse("configuration:rules"),
+            "who_changes": False,
         },
     )
 

@@ -272,6 +272,16 @@ def test_every_page_at_desktop_and_phone_width(
     config_rule = Rule.objects.filter(active=True).first()
     config_contact = ContactFactory(agency=la_west, name="Integrated Front Door", is_default=True)
     TOTPDevice.objects.create(user=social_worker, name="Phone", confirmed=True)
+    failed_email = NotificationFactory(
+        episode=episode,
+        rule=RuleFactory(),
+        responsible_agency=la_west,
+        recipient_agency=la_east,
+        delivery=Notification.Delivery.FAILED,
+        attempt_count=5,
+        last_error="SMTPRecipientsRefused: 550 5.1.1 No such user [address]",
+        failing_since=timezone.now() - dt.timedelta(hours=3),
+    )
     configuration_pages = [
         reverse("configuration:index"),
         reverse("configuration:people"),
@@ -290,6 +300,11 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("configuration:area_change", args=[area_west.pk]),
         reverse("configuration:rules"),
         reverse("configuration:rule", args=[config_rule.pk]),
+        reverse("configuration:rule_add"),
+        reverse("configuration:notifications"),
+        reverse("configuration:notifications") + "?status=cancelled",
+        reverse("configuration:notification", args=[failed_email.pk]),
+        reverse("configuration:failed_emails"),
     ]
     signed_in_pages = [
         reverse("imports:list"),
