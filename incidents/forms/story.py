@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crispy_forms_gds.layout import ConditionalQuestion, ConditionalRadios, Field
+from crispy_forms_gds.layout import Field, Size
 from django import forms
 
 from missingkids.forms import Form
@@ -14,8 +14,6 @@ from ..actions.associates import NAME_MAX_LENGTH
 from ..models import Associate
 from .corrections import _reason
 from .interviews import VersionedForm, _helper, _text
-
-OTHER_LABEL = str(Associate.Relationship.OTHER.label)
 
 
 class AssociateForm(Form):
@@ -32,8 +30,12 @@ class AssociateForm(Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Select how they know the child"},
     )
+    # A box of its own rather than a reveal under "Other": GOV.UK's reveal marks a radio
+    # button aria-expanded, which radio buttons may not carry.
     relationship_other = forms.CharField(
-        label="How do they know the child?", max_length=NAME_MAX_LENGTH, required=False
+        label="If other, how do they know the child?",
+        max_length=NAME_MAX_LENGTH,
+        required=False,
     )
     concern = _text("The concern about them (optional)")
 
@@ -44,15 +46,10 @@ class AssociateForm(Form):
         self.helper = _helper(*self.layout_fields(), submit=self.submit_label)
 
     def layout_fields(self) -> list[Any]:
-        choices = [
-            ConditionalQuestion(OTHER_LABEL, Field.text("relationship_other"))
-            if value == Associate.Relationship.OTHER
-            else str(label)
-            for value, label in Associate.Relationship.choices
-        ]
         return [
             Field.text("name"),
-            ConditionalRadios("relationship", *choices),
+            Field.radios("relationship", legend_size=Size.SMALL),
+            Field.text("relationship_other"),
             Field.textarea("concern", rows=4),
         ]
 

@@ -227,7 +227,8 @@ def _many_episodes(child: Child, count: int, places: dict[str, Location]) -> Non
     start = timezone.now() - dt.timedelta(days=count + 1)
     rows = []
     for n in range(count):
-        seen = start + dt.timedelta(days=n, hours=n % 24)
+        # Varied hours, each episode over (3 hours) before the next day's begins.
+        seen = start + dt.timedelta(days=n, hours=n % 12)
         rows.append(
             Episode(
                 child=child,
