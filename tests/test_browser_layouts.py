@@ -245,7 +245,7 @@ def test_every_page_at_desktop_and_phone_width(
         # The child's associates and a place's page.
         reverse("incidents:associate_add", args=[episode.pk]),
         reverse("incidents:associate_change", args=[child.pk, associate.pk]),
-        reverse("incidents:place_detail", args=[episode.last_seen_location_id]),
+        reverse("incidents:place_detail", args=[child.pk, episode.last_seen_location_id]),
         reverse("incidents:episode_list_open"),
         reverse("incidents:episode_list_open") + "?risk=medium&category=missing",
         reverse("incidents:episode_detail", args=[episode.pk]),

@@ -11,6 +11,8 @@ from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from missingkids.audit.log import Action, log_access
+
 from .. import access, history, rights
 from ..actions.associates import associate_add, associate_correct
 from ..forms.story import AssociateCorrectForm, AssociateForm
@@ -99,14 +101,18 @@ def associate_change(request: HttpRequest, child_pk: int, associate_pk: int) -> 
 # A place -----------------------------------------------------------------------------
 
 
-PLACE_QUERIES = 2
+# The child, the place, and the children linked to it.
+PLACE_QUERIES = 3
 
 
 @require_GET
-def place_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """The children the person may see who were last seen or found at the place, with
-    how often and when last. A place linked to none of them is "not found"."""
-    location = Location.objects.filter(pk=pk).first()
+def place_detail(request: HttpRequest, child_pk: int, location_pk: int) -> HttpResponse:
+    """A place in the child's story: the children the person may see who were last seen
+    or found there (the child among them), with how often and when last. Logged as a
+    view of the child, naming the other children shown. A place linked to none of the
+    children the person may see is "not found"."""
+    child = access.get_child_for_user(request.user, child_pk)
+    location = Location.objects.filter(pk=location_pk).first()
     if location is None:
         raise Http404("No such place")
     here = Q(last_seen_location=location) | Q(found_location=location)
@@ -122,10 +128,16 @@ def place_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not rows:
         raise Http404("No such place")
+    log_access(
+        request,
+        Action.VIEW_CHILD,
+        child_id=child.pk,
+        detail={"place_id": location.pk, "children_shown": [row["child_id"] for row in rows]},
+    )
     return render(
         request,
         "incidents/places/detail.html",
-        {"location": location, "rows": rows},
+        {"child": child, "location": location, "rows": rows},
     )
 
 
@@ -136,5 +148,9 @@ urlpatterns: list[URLPattern] = [
         associate_change,
         name="associate_change",
     ),
-    path("places/<int:pk>/", place_detail, name="place_detail"),
+    path(
+        "children/<int:child_pk>/places/<int:location_pk>/",
+        place_detail,
+        name="place_detail",
+    ),
 ]

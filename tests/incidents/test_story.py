@@ -39,6 +39,7 @@ from incidents.story import (
 from incidents.views.story import PLACE_QUERIES
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
+from missingkids.audit.models import AccessLogEntry
 from tests.factories.incidents import (
     ChildFactory,
     EpisodeFactory,
@@ -207,7 +208,7 @@ def test_the_story_on_the_childs_page(client, social_worker, story_child, places
     assert 'data-testid="story"' in page
     assert "<strong>5</strong> episodes in all, <strong>2</strong> in the last 90 days" in page
     assert "Other: Missing her sister" in page
-    assert reverse("incidents:place_detail", args=[places["bus"].pk]) in page
+    assert reverse("incidents:place_detail", args=[story_child.pk, places["bus"].pk]) in page
     assert "Friday: 3 of 5 episodes" in page
     assert "Evening (6pm to midnight): 3 of 5 episodes" in page
     assert "A phone to call her sister" in page
@@ -502,7 +503,7 @@ def test_the_report_form_shows_the_last_times_found(
     page = client.get(url).text
     assert 'data-testid="last-times-found"' in page
     assert "Two older boys in a black Golf" in page
-    assert reverse("incidents:place_detail", args=[places["flat"].pk]) in page
+    assert reverse("incidents:place_detail", args=[story_child.pk, places["flat"].pk]) in page
     assert "Jay Nolan" in page
     # Latest first, three of them.
     assert page.count("Found at:") == 3
@@ -532,27 +533,31 @@ def test_a_place_lists_the_children_the_person_may_see(
 ):
     elsewhere = ChildFactory(responsible_area=area_other, first_name="Unseen")
     EpisodeFactory(child=elsewhere, last_seen_location=places["bus"])
-    url = reverse("incidents:place_detail", args=[places["bus"].pk])
+    url = reverse("incidents:place_detail", args=[story_child.pk, places["bus"].pk])
     client.force_login(social_worker)
     page = client.get(url).text
     assert story_child.full_name in page
     assert "Unseen" not in page
+    entry = AccessLogEntry.objects.filter(path=url).latest("id")
+    assert entry.child_id == story_child.pk
+    assert entry.detail["children_shown"] == [story_child.pk]
+    never = LocationFactory(description="Nowhere she went")
+    nowhere = reverse("incidents:place_detail", args=[story_child.pk, never.pk])
+    assert client.get(nowhere).status_code == 404
+    missing = reverse("incidents:place_detail", args=[story_child.pk, 10**9])
+    assert client.get(missing).status_code == 404
+    # Someone who cannot see the child: not found, as for any record of theirs.
     client.force_login(outsider)
-    # The outsider sees only their own child there.
-    assert story_child.full_name not in client.get(url).text
-    assert (
-        client.get(reverse("incidents:place_detail", args=[places["flat"].pk])).status_code == 404
-    )
-    assert client.get(reverse("incidents:place_detail", args=[10**9])).status_code == 404
+    assert client.get(url).status_code == 404
 
 
 def test_a_place_page_has_a_fixed_query_count(
     client, social_worker, story_child, places, django_assert_num_queries
 ):
     client.force_login(social_worker)
-    url = reverse("incidents:place_detail", args=[places["bus"].pk])
+    url = reverse("incidents:place_detail", args=[story_child.pk, places["bus"].pk])
     client.get(url)
-    # The place and its children, + the session, the person and their agency (the header).
+    # The child, the place and its children, + the session, the person and their agency.
     with django_assert_num_queries(
         PLACE_QUERIES + 3 + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
     ) as first:

@@ -70,9 +70,6 @@ def _fill(route: Route, kwarg: str, case) -> object:
             return case.child.pk
         if path.startswith("episodes/"):
             return case.episode.pk
-        if path.startswith("places/"):
-            # The place where the case's child was last seen.
-            return case.episode.last_seen_location_id
     if kwarg == "pk" and route.namespace == "notifications" and case.notification:
         return case.notification.pk
     if kwarg == "token" and route.view_name == "notifications:acknowledge":
@@ -93,6 +90,8 @@ def _fill(route: Route, kwarg: str, case) -> object:
         "meeting_pk": case.strategy_meeting.pk,
         "action_pk": case.agreed_action.pk,
         "associate_pk": case.associate.pk,
+        # The place where the case's child was last seen.
+        "location_pk": case.episode.last_seen_location_id,
     }
     if kwarg in simple:
         return simple[kwarg]
