@@ -10,6 +10,9 @@
   Maisie, not in care, has none.
 - Maisie: a child in need who will not engage: three failed attempts, then declined.
 
+Kayla and Tyler have associates recorded by the police, and an "Other" push or pull
+factor said in words, for their story on the child's page.
+
 Built through the same action functions the pages use, so the timeline, history and
 protocol events are what a real case would show. Times are relative to now, so the demo
 always looks current. A child already loaded (matched on the council's child id) is left
@@ -24,6 +27,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
+from .actions.associates import associate_add
 from .actions.children import (
     child_create,
     child_set_legal_status,
@@ -40,6 +44,7 @@ from .actions.interviews import (
 )
 from .actions.profiles import profile_save
 from .models import (
+    Associate,
     Child,
     Episode,
     InterviewAttempt,
@@ -241,7 +246,8 @@ def load() -> list[str]:
             "I don't like it at Willow House, nobody from home is near. Jade's mates have "
             "a car and they take me places. I only go because I'm bored."
         ),
-        push_factors=["unhappy_placement", "rules_boundaries"],
+        push_factors=["unhappy_placement", "rules_boundaries", "other"],
+        push_other="Missing her sister since she moved to Willow House",
         pull_factors=["friends", "older_people"],
         where_they_were="Driven around Crewe, then a flat off Mill Street.",
         who_with="Jade and two older males she did not name.",
@@ -270,6 +276,23 @@ def load() -> list[str]:
         grade=RiskGrade.HIGH,
         rationale="Seen getting into a silver car with older males; CSE concerns last time.",
         graded_at=now - dt.timedelta(hours=20),
+    )
+    # Who she goes with: police intelligence, seen by the police and her councils only.
+    associate_add(
+        acting_user=officer,
+        child=kayla,
+        episode=earlier,
+        name="Jade Walsh",
+        relationship=Associate.Relationship.FRIEND,
+        concern="17; her friends drive Kayla around Crewe.",
+    )
+    associate_add(
+        acting_user=officer,
+        child=kayla,
+        episode=current,
+        name="Unnamed older male, silver Vauxhall Astra",
+        relationship=Associate.Relationship.SUSPECTED_EXPLOITER,
+        concern="Seen picking Kayla up at the retail park; reported for CSE concerns.",
     )
 
     # Liam: at home with a child protection plan; his interview was held.
@@ -428,11 +451,20 @@ def load() -> list[str]:
             held_by=people["return_worker"].name,
             child_voice=words,
             push_factors=["unhappy_placement"],
-            pull_factors=["friends", "exploitation"],
+            pull_factors=["friends", "exploitation", "other"],
+            pull_other="Football with his old team",
             where_they_were="Ellesmere Port, around the estate where he used to live.",
             who_with="Boys from his old estate; an older male called Carl.",
             what_would_help="Being able to see his friends without going missing.",
         )
+    associate_add(
+        acting_user=officer,
+        child=tyler,
+        episode=past,
+        name="Carl (surname not known), about 25",
+        relationship=Associate.Relationship.OLDER_ADULT,
+        concern="Named by Tyler at his interviews; known to police for county lines.",
+    )
     _episode(
         child=tyler,
         people=people,

@@ -869,6 +869,8 @@ class SafeAndWellCheck(models.Model):
         return self.harm_disclosed or self.crime_disclosed
 
 
+# The factor that needs saying what it was (ReturnInterview.push_other, pull_other).
+OTHER_FACTOR = "other"
 PUSH_FACTORS = [
     ("conflict_home", "Conflict at home or in placement"),
     ("rules_boundaries", "Rules or boundaries"),
@@ -878,6 +880,8 @@ PUSH_FACTORS = [
     ("school", "Problems at school"),
     ("mental_health", "Mental health or emotional wellbeing"),
     ("bereavement", "Loss or bereavement"),
+    # Choosing it needs the interview's ``push_other``: what it was, in a few words.
+    (OTHER_FACTOR, "Other (say what)"),
 ]
 PULL_FACTORS = [
     ("family", "Wanting to be with family"),
@@ -888,7 +892,18 @@ PULL_FACTORS = [
     ("exploitation", "Exploitation: sexual, criminal or county lines"),
     ("money_gifts", "Money, gifts or status"),
     ("excitement", "Excitement or fun"),
+    # Choosing it needs the interview's ``pull_other``.
+    (OTHER_FACTOR, "Other (say what)"),
 ]
+
+
+def factor_labels(choices: list[tuple[str, str]], codes: list[str], other: str) -> list[str]:
+    """The factors as people read them: "Other" as what was typed for it."""
+    names = dict(choices)
+    return [
+        f"Other: {other}" if code == OTHER_FACTOR and other else names.get(code, code)
+        for code in codes
+    ]
 
 
 class ReturnInterview(models.Model):
@@ -923,6 +938,9 @@ class ReturnInterview(models.Model):
     child_voice = models.TextField("the child's own words", blank=True)
     push_factors = models.JSONField(default=list, blank=True)
     pull_factors = models.JSONField(default=list, blank=True)
+    # What "Other" stands for, when it is one of the factors (empty otherwise).
+    push_other = models.CharField("other push factor", max_length=200, blank=True)
+    pull_other = models.CharField("other pull factor", max_length=200, blank=True)
     factors_notes = models.TextField("more about why they went", blank=True)
     where_they_were = models.TextField(blank=True)
     who_with = models.TextField("who they were with", blank=True)
@@ -982,12 +1000,10 @@ class ReturnInterview(models.Model):
         return (now or timezone.now()) > self.due_at
 
     def push_factor_labels(self) -> list[str]:
-        names = dict(PUSH_FACTORS)
-        return [names.get(code, code) for code in self.push_factors]
+        return factor_labels(PUSH_FACTORS, self.push_factors, self.push_other)
 
     def pull_factor_labels(self) -> list[str]:
-        names = dict(PULL_FACTORS)
-        return [names.get(code, code) for code in self.pull_factors]
+        return factor_labels(PULL_FACTORS, self.pull_factors, self.pull_other)
 
 
 class InterviewAttempt(models.Model):
@@ -1340,6 +1356,53 @@ class EpisodeProfileSnapshot(ProfileFields):
         return "Missing person profile as shared with the police"
 
 
+class Associate(models.Model):
+    """Someone the child is known to go missing with or to, recorded by the police or
+    the responsible council: police intelligence, seen only by those with the right
+    (``incidents.rights.Right.SEE_ASSOCIATES``). Recorded and corrected through
+    ``incidents.actions.associates``."""
+
+    class Relationship(models.TextChoices):
+        FRIEND = "friend", "Friend"
+        PARTNER = "partner", "Boyfriend, girlfriend or partner"
+        FAMILY = "family", "Family member"
+        OLDER_ADULT = "older_adult", "Older person or adult"
+        MET_ONLINE = "online", "Someone met online"
+        OTHER_CHILD = "other_child", "Another child who goes missing"
+        SUSPECTED_EXPLOITER = "exploiter", "Suspected of exploiting the child"
+        OTHER = "other", "Other (say what)"
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="associates")
+    # The episode during which they were recorded, if any.
+    episode = models.ForeignKey(
+        Episode, on_delete=models.SET_NULL, related_name="associates", null=True, blank=True
+    )
+    name = models.CharField(max_length=200, help_text="A name, nickname or description, as known.")
+    relationship = models.CharField(max_length=20, choices=Relationship)
+    relationship_other = models.CharField("other relationship", max_length=200, blank=True)
+    concern = models.TextField("the concern about them", blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["child", "name"], name="associate_child_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.relationship_text})"
+
+    @property
+    def relationship_text(self) -> str:
+        if self.relationship == self.Relationship.OTHER and self.relationship_other:
+            return self.relationship_other
+        return str(self.get_relationship_display())
+
+
 class CaseEvent(models.Model):
     """One thing that happened on a child's record: the timeline and the outbox.
 
@@ -1395,6 +1458,10 @@ class CaseEvent(models.Model):
         SUPERVISION_NOTE = "supervision_note", "Supervision note recorded"
         PROFILE_SAVED = "profile_saved", "Missing person profile changed"
         PROFILE_REVIEWED = "profile_reviewed", "Missing person profile reviewed"
+        # Named in the timeline only as "an associate": who they are is police
+        # intelligence, seen only with the right (incidents.rights.SEE_ASSOCIATES).
+        ASSOCIATE_ADDED = "associate_added", "Associate recorded"
+        ASSOCIATE_CORRECTED = "associate_corrected", "Associate corrected"
 
     PROTOCOL_KINDS: ClassVar[frozenset[str]] = frozenset(
         {

@@ -90,6 +90,11 @@ class Right(models.TextChoices):
         "subject_access",
         "Export the child's whole record (to answer a subject access request)",
     )
+    SEE_ASSOCIATES = (
+        "see_associates",
+        "See the child's associates (police intelligence), on the child's story and when searching",
+    )
+    RECORD_ASSOCIATES = "record_associates", "Record the child's associates; correct them"
 
 
 PRACTITIONER, MANAGER = User.Role.PRACTITIONER, User.Role.MANAGER
@@ -131,13 +136,21 @@ MATRIX: dict[Right, dict[Relation, frozenset[str]]] = {
     Right.RECORD_STRATEGY_MEETING: _only(responsible_council=MANAGERS),
     Right.SUPERVISION_NOTES: _only(responsible_council=MANAGERS),
     Right.RAISE_CHALLENGE: EVERYONE,
-    # The responsible council answers the child's (or their representative's) request
-    # for their data: the export holds every agency's entries, supervision notes too.
     # The Philomena Protocol: those who know the child day to day keep the profile ready,
     # and the police read it when the child goes missing. Nobody else sees it.
     Right.EDIT_PROFILE: _only(responsible_council=BOTH, placement_provider=BOTH),
     Right.SEE_PROFILE: _only(responsible_council=BOTH, placement_provider=BOTH, police=BOTH),
+    # The responsible council answers the child's (or their representative's) request
+    # for their data: the export holds every agency's entries, supervision notes too.
     Right.SUBJECT_ACCESS: _only(responsible_council=MANAGERS),
+    # Who the child goes missing with is police intelligence: the police and the
+    # councils that search for and look after the child see it, and the interview's
+    # provider, who asks the child about them; schools, GPs and others in the area do
+    # not. The police and the responsible council record it.
+    Right.SEE_ASSOCIATES: _only(
+        responsible_council=BOTH, host_council=BOTH, police=BOTH, interview_provider=BOTH
+    ),
+    Right.RECORD_ASSOCIATES: _only(responsible_council=BOTH, police=BOTH),
 }
 
 # What a refused person is told (the 403 page and a crafted POST alike).
@@ -184,6 +197,13 @@ REFUSALS: dict[Right, str] = {
     ),
     Right.SUBJECT_ACCESS: (
         "Only managers of the child's responsible council export the child's whole record."
+    ),
+    Right.SEE_ASSOCIATES: (
+        "Only the police, the child's councils and the return-interview provider see the "
+        "child's associates."
+    ),
+    Right.RECORD_ASSOCIATES: (
+        "Only the police and the child's responsible council record the child's associates."
     ),
 }
 

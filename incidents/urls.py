@@ -1,4 +1,4 @@
-from .views import children, corrections, episodes, interviews, oversight, profiles
+from .views import children, corrections, episodes, interviews, oversight, profiles, story
 
 app_name = "incidents"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     *corrections.urlpatterns,
     *oversight.urlpatterns,
     *profiles.urlpatterns,
+    *story.urlpatterns,
 ]

@@ -69,6 +69,14 @@ DEFAULT_STUCK_FAILED_ATTEMPTS = 3
 # A child's record is kept until this birthday (unless RECORD_RETENTION_AGE says otherwise).
 DEFAULT_RETENTION_AGE = 25
 
+# The child's story (incidents.story): episodes by month over this many months, the most
+# frequent places (last seen, found) shown, and the last returns shown to a searcher.
+STORY_MONTHS = 12
+STORY_TOP_PLACES = 5
+STORY_LAST_FOUND = 3
+# Of what the child said would help and the actions agreed, the latest shown.
+STORY_LATEST_SHOWN = 3
+
 # What may be typed. No record of this service (a child born, seen, found, placed, or a
 # meeting held) is dated before this: an earlier date is a typing slip (a year of "1",
 # "201" or "1926").

@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from api.models import CsvImport
 from incidents.models import (
+    Associate,
     Challenge,
     Episode,
     EpisodeProfileSnapshot,
@@ -267,6 +268,15 @@ def test_every_page_at_desktop_and_phone_width(
         created=1,
         rejected=1,
     )
+    associate = Associate.objects.create(
+        child=child,
+        episode=episode,
+        name="Jay Nolan",
+        relationship=Associate.Relationship.OTHER,
+        relationship_other="Drives her to Liverpool",
+        concern="Older; seen with other missing children.",
+        recorded_by=officer,
+    )
     url = live_server.url
     configuration_admin = admin_user
     config_rule = Rule.objects.filter(active=True).first()
@@ -329,6 +339,10 @@ def test_every_page_at_desktop_and_phone_width(
             args=[child.pk, StrategyMeeting.objects.get(child=child).pk],
         ),
         reverse("incidents:supervision_note_add", args=[child.pk]),
+        # The child's associates and a place's page.
+        reverse("incidents:associate_add", args=[episode.pk]),
+        reverse("incidents:associate_change", args=[child.pk, associate.pk]),
+        reverse("incidents:place_detail", args=[child.pk, episode.last_seen_location_id]),
         reverse("incidents:episode_list_open"),
         reverse("incidents:episode_list_open") + "?risk=medium&category=missing",
         reverse("incidents:episode_detail", args=[episode.pk]),
@@ -415,6 +429,13 @@ def test_every_page_at_desktop_and_phone_width(
         page.goto(url + reverse("incidents:interview_held", args=[returned.pk]))
         page.get_by_label("What the child said, in their own words").fill("I was at my nan's.")
         fill_datetime(page, "held_at", timezone.now() - dt.timedelta(minutes=5))
+        # "Other (say what)" reveals its box.
+        assert not page.locator("#id_push_other").is_visible()
+        page.locator("#conditional-push_factors-other").locator("..").get_by_label(
+            "Other (say what)"
+        ).check()
+        assert page.locator("#id_push_other").is_visible()
+        page.locator("#id_push_other").fill("Missing her sister")
         click_and_wait(page, "Save the interview")
         assert "Check your answers" in page.locator("h1").inner_text()
         if phone:

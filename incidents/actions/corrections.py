@@ -69,6 +69,7 @@ from .interviews import (
     interview_offered_at,
     interview_refresh_offered_at,
     interview_set_offered_at,
+    other_text,
 )
 from .oversight import FUTURE_DATE_MESSAGE
 
@@ -296,6 +297,8 @@ def interview_correct_held(
     harm_details: str = "",
     what_would_help: str = "",
     reason: str = "",
+    push_other: str = "",
+    pull_other: str = "",
 ) -> ReturnInterview:
     """Correct an interview recorded as held. Its deadline (``due_at``) is kept."""
     _interview_right(acting_user, interview)
@@ -319,6 +322,8 @@ def interview_correct_held(
             pull=pull,
             harm_disclosed=harm_disclosed,
             harm_details=harm_details,
+            push_other=push_other,
+            pull_other=pull_other,
         )
         told = already_told(episode, [CaseEvent.Kind.INTERVIEW_HELD])
         # The offered time follows a corrected time; saved with the correction (its
@@ -334,6 +339,8 @@ def interview_correct_held(
                 "child_voice": (child_voice or "").strip(),
                 "push_factors": push,
                 "pull_factors": pull,
+                "push_other": other_text(push, push_other),
+                "pull_other": other_text(pull, pull_other),
                 "factors_notes": (factors_notes or "").strip(),
                 "where_they_were": (where_they_were or "").strip(),
                 "who_with": (who_with or "").strip(),

@@ -27,6 +27,7 @@ from missingkids.accounts.models import Agency, User
 from .. import rights
 from ..forms.fields import FUTURE_GRACE
 from ..models import (
+    OTHER_FACTOR,
     PULL_FACTORS,
     PUSH_FACTORS,
     AgreedAction,
@@ -613,6 +614,41 @@ def _outcome_data(interview: ReturnInterview, done_at: dt.datetime) -> dict[str,
     }
 
 
+OTHER_PUSH_MESSAGE = "Say what the other push factor was"
+OTHER_PULL_MESSAGE = "Say what the other pull factor was"
+OTHER_MAX_LENGTH = 200
+
+
+def factor_problems(
+    errors: dict[str, list[str]],
+    *,
+    push: Iterable[str],
+    pull: Iterable[str],
+    push_other: str = "",
+    pull_other: str = "",
+) -> None:
+    """The push and pull factors: from the lists, and "Other" said in words. Asked by the
+    interview's question page as well as by the actions, so the message is by the box."""
+    push, pull = set(push), set(pull)
+    if push - {code for code, _ in PUSH_FACTORS}:
+        errors["push_factors"] = ["Select push factors from the list"]
+    if pull - {code for code, _ in PULL_FACTORS}:
+        errors["pull_factors"] = ["Select pull factors from the list"]
+    for field, chosen, text, message in (
+        ("push_other", push, push_other, OTHER_PUSH_MESSAGE),
+        ("pull_other", pull, pull_other, OTHER_PULL_MESSAGE),
+    ):
+        if OTHER_FACTOR in chosen and _blank(text):
+            errors[field] = [message]
+        elif len((text or "").strip()) > OTHER_MAX_LENGTH:
+            errors[field] = [f"Use {OTHER_MAX_LENGTH} characters or fewer"]
+
+
+def other_text(chosen: list[str], text: str) -> str:
+    """What "Other" stands for, kept only while "Other" is chosen."""
+    return (text or "").strip() if OTHER_FACTOR in chosen else ""
+
+
 def held_problems(
     errors: dict[str, list[str]],
     *,
@@ -624,6 +660,8 @@ def held_problems(
     pull: list[str],
     harm_disclosed: bool,
     harm_details: str,
+    push_other: str = "",
+    pull_other: str = "",
 ) -> None:
     """What an interview held must answer: the same when it is recorded and corrected."""
     _check_after_return(
@@ -637,10 +675,7 @@ def held_problems(
         errors["held_by"] = ["Enter who held the interview"]
     if _blank(child_voice):
         errors["child_voice"] = [CHILD_VOICE_MESSAGE]
-    if set(push) - {code for code, _ in PUSH_FACTORS}:
-        errors["push_factors"] = ["Select push factors from the list"]
-    if set(pull) - {code for code, _ in PULL_FACTORS}:
-        errors["pull_factors"] = ["Select pull factors from the list"]
+    factor_problems(errors, push=push, pull=pull, push_other=push_other, pull_other=pull_other)
     if harm_disclosed and _blank(harm_details):
         errors["harm_details"] = ["Describe the harm the child disclosed"]
 
@@ -688,6 +723,8 @@ def interview_record_held(
     harm_details: str = "",
     what_would_help: str = "",
     actions: Iterable[Mapping[str, Any]] = (),
+    push_other: str = "",
+    pull_other: str = "",
 ) -> ReturnInterview:
     rights.require(
         acting_user, Right.RECORD_INTERVIEW, interview.episode.child, interview=interview
@@ -709,6 +746,8 @@ def interview_record_held(
             pull=pull,
             harm_disclosed=harm_disclosed,
             harm_details=harm_details,
+            push_other=push_other,
+            pull_other=pull_other,
         )
         agreed = _clean_actions(actions, errors)
         raise_if_errors(errors)
@@ -727,6 +766,8 @@ def interview_record_held(
                 "child_voice": child_voice.strip(),
                 "push_factors": push,
                 "pull_factors": pull,
+                "push_other": other_text(push, push_other),
+                "pull_other": other_text(pull, pull_other),
                 "factors_notes": factors_notes.strip(),
                 "where_they_were": where_they_were.strip(),
                 "who_with": who_with.strip(),

@@ -17,6 +17,7 @@ from missingkids.accounts.models import Agency
 
 from .fields import UKDateField
 from .interviews import (
+    FACTOR_FIELDS,
     AttemptForm,
     ChallengeForm,
     ChallengeOutcomeForm,
@@ -80,8 +81,7 @@ class InterviewHeldCorrectForm(InterviewHeldForm):
             Field.textarea("child_voice", label_size=Size.MEDIUM, rows=12),
             Field("held_at"),
             Field.text("held_by"),
-            Field.checkboxes("push_factors", legend_size=Size.SMALL, small=True),
-            Field.checkboxes("pull_factors", legend_size=Size.SMALL, small=True),
+            *FACTOR_FIELDS,
             Field.textarea("factors_notes", rows=4),
             Field.textarea("where_they_were", rows=4),
             Field.textarea("who_with", rows=4),

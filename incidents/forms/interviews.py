@@ -17,7 +17,7 @@ from missingkids.accounts.models import Agency
 from missingkids.forms import Form
 from missingkids.policy import FREE_TEXT_MAX_LENGTH
 
-from ..actions.interviews import MAX_AGREED_ACTIONS
+from ..actions.interviews import MAX_AGREED_ACTIONS, OTHER_MAX_LENGTH, factor_problems
 from ..models import (
     PULL_FACTORS,
     PUSH_FACTORS,
@@ -28,6 +28,7 @@ from ..models import (
     SharingMethod,
 )
 from .fields import UKDateField, UKDateTimeField
+from .layout import CheckboxesWithOther
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 SHARING_METHODS = SharingMethod.choices
@@ -201,6 +202,13 @@ class AttemptForm(Form):
         )
 
 
+# The push and pull factors, each with "Other" revealing a box to say what it was.
+FACTOR_FIELDS = (
+    CheckboxesWithOther("push_factors", "push_other"),
+    CheckboxesWithOther("pull_factors", "pull_other"),
+)
+
+
 class InterviewHeldForm(VersionedForm):
     child_voice = _text(
         "What the child said, in their own words",
@@ -228,6 +236,12 @@ class InterviewHeldForm(VersionedForm):
         choices=PULL_FACTORS,
         widget=forms.CheckboxSelectMultiple,
         required=False,
+    )
+    push_other = forms.CharField(
+        label="What was the other push factor?", max_length=OTHER_MAX_LENGTH, required=False
+    )
+    pull_other = forms.CharField(
+        label="What was the other pull factor?", max_length=OTHER_MAX_LENGTH, required=False
     )
     factors_notes = _text("More about why they went")
     where_they_were = _text("Where they were")
@@ -269,8 +283,7 @@ class InterviewHeldForm(VersionedForm):
             Field.textarea("child_voice", label_size=Size.MEDIUM, rows=12),
             Field("held_at"),
             Field.text("held_by"),
-            Field.checkboxes("push_factors", legend_size=Size.SMALL, small=True),
-            Field.checkboxes("pull_factors", legend_size=Size.SMALL, small=True),
+            *FACTOR_FIELDS,
             Field.textarea("factors_notes", rows=4),
             Field.textarea("where_they_were", rows=4),
             Field.textarea("who_with", rows=4),
@@ -282,6 +295,22 @@ class InterviewHeldForm(VersionedForm):
             Field("version"),
             submit="Save the interview",
         )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        # "Other" needs words: the action's own rule, asked here so the message is by the box.
+        errors: dict[str, list[str]] = {}
+        factor_problems(
+            errors,
+            push=data.get("push_factors") or [],
+            pull=data.get("pull_factors") or [],
+            push_other=data.get("push_other", ""),
+            pull_other=data.get("pull_other", ""),
+        )
+        for name, messages in errors.items():
+            if name not in self.errors:
+                self.add_error(name, messages)
+        return data
 
     def agreed_actions(self) -> list[dict[str, Any]]:
         data = self.cleaned_data

@@ -70,6 +70,7 @@ from ..models import (
     ReturnInterview,
 )
 from ..rights import Right
+from ..story import build_story
 from ..validators import normalise_nhs_number
 
 PAGE_SIZE = 25
@@ -619,6 +620,13 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 (m for m in meetings if m.held_on >= timezone.localdate(window_start)), None
             ),
             "supervision_notes": supervision_notes,
+            "story": build_story(
+                child,
+                may_see_associates=can[Right.SEE_ASSOCIATES],
+                now=now,
+                recent_days=repeat_days,
+            ),
+            "can_record_associates": can[Right.RECORD_ASSOCIATES],
             "can_record_meeting": can[Right.RECORD_STRATEGY_MEETING],
             "can_supervise": can_supervise,
             "timeline": _timeline(request, child),

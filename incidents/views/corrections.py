@@ -156,6 +156,8 @@ HELD_FIELDS = [
     "child_voice",
     "push_factors",
     "pull_factors",
+    "push_other",
+    "pull_other",
     "factors_notes",
     "where_they_were",
     "who_with",

@@ -41,9 +41,19 @@ from ..forms.episodes import (
     ReturnTimeForm,
     initial_from_episode,
 )
-from ..models import NOT_GRADED, CaseEvent, Child, Episode, Location, RiskGrade, RiskGrading
+from ..models import (
+    NOT_GRADED,
+    Associate,
+    CaseEvent,
+    Child,
+    Episode,
+    Location,
+    RiskGrade,
+    RiskGrading,
+)
 from ..rights import Right
 from ..signals import episode_page_panels
+from ..story import last_times_found
 
 PAGE_SIZE = 25
 RECENT_WORK_DAYS = 30
@@ -207,10 +217,14 @@ def episode_report(request: HttpRequest, child_pk: int) -> HttpResponse:
 
 
 def _report_page(request: HttpRequest, child: Child, form: EpisodeReportForm) -> HttpResponse:
+    may_see_associates = rights.allowed(request.user, Right.SEE_ASSOCIATES, child)
     return _form_page(
         request,
         form,
         child=child,
+        # Help for the search: where the child was found the last times.
+        last_found=last_times_found(child, may_see_associates=may_see_associates),
+        may_see_associates=may_see_associates,
         title=f"Report {child.full_name} missing",
         caption=child.full_name,
         guidance="report",
@@ -521,10 +535,24 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
         if html
     ]
+    may_see_associates = rights_here[Right.SEE_ASSOCIATES]
     return render(
         request,
         "incidents/episodes/detail.html",
         {
+            # While the child is missing: where they were found the last times.
+            "last_found": (
+                last_times_found(episode.child, may_see_associates=may_see_associates)
+                if missing
+                else None
+            ),
+            "may_see_associates": may_see_associates,
+            "associates": (
+                list(Associate.objects.filter(child_id=episode.child_id).order_by("name", "id"))
+                if may_see_associates
+                else []
+            ),
+            "can_record_associates": rights_here[Right.RECORD_ASSOCIATES],
             "corrections": list(
                 episode.return_time_corrections.select_related(
                     "corrected_by", "corrected_by__agency"

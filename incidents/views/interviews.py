@@ -412,6 +412,8 @@ def interview_held_check_answers(request: HttpRequest, pk: int) -> HttpResponse:
                 child_voice=data["child_voice"],
                 push_factors=data["push_factors"],
                 pull_factors=data["pull_factors"],
+                push_other=data["push_other"],
+                pull_other=data["pull_other"],
                 factors_notes=data["factors_notes"],
                 where_they_were=data["where_they_were"],
                 who_with=data["who_with"],

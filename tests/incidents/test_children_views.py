@@ -22,6 +22,7 @@ from incidents.models import (
     Placement,
     ReturnInterview,
 )
+from incidents.story import STORY_ASSOCIATE_QUERIES, STORY_QUERIES
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from tests.factories import UserFactory
@@ -573,7 +574,13 @@ def test_child_page_query_count_does_not_grow(
         # the person may record (their agency's relation to the child), one for
         # requests to record an agency waiting for an answer and one for the missing
         # person profile (with who last reviewed it).
-        22 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
+        22
+        + CHILD_HISTORY_QUERIES
+        + ACCESS_LOG_QUERIES
+        + TWO_FACTOR_QUERIES
+        # The child's story, with the associates the social worker may see.
+        + STORY_QUERIES
+        + STORY_ASSOCIATE_QUERIES
     ) as small_queries:
         client.get(reverse("incidents:child_detail", args=[small.pk]))
     with django_assert_num_queries(len(small_queries.captured_queries)):

@@ -14,6 +14,7 @@ from django.utils.html import escape
 
 from incidents.history import EPISODE_HISTORY_QUERIES
 from incidents.models import CaseEvent, Episode, LegalStatus, Location, ReturnInterview
+from incidents.story import LAST_FOUND_QUERIES
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from tests.factories.incidents import (
@@ -314,12 +315,15 @@ def test_detail_query_count_is_fixed(client, officer, episode, django_assert_num
     # person may record, from their agency's relation to the child, one the corrections
     # of the return time, one the missing person profile shared with the police) + 2 for the
     # notifications checklist (its rows, and whether a change to the record is still
-    # being worked through): a fixed count too.
-    with django_assert_num_queries(13 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    # being worked through): a fixed count too. The officer sees the child's associates
+    # (one query) and, the child being missing, the last times found (one query, one
+    # more for their associates).
+    story = 1 + LAST_FOUND_QUERIES + 1
+    with django_assert_num_queries(13 + story + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
     for _ in range(5):
         RiskGradingFactory(episode=episode, graded_by=officer)
-    with django_assert_num_queries(13 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    with django_assert_num_queries(13 + story + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 
@@ -471,7 +475,8 @@ def test_the_query_count_is_the_same_with_a_shared_check(
         shared_by_agency=police,
         shared_recorded_by=officer,
     )
-    with django_assert_num_queries(13 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
+    # + 1: the associates the officer may see (the child is back: no "last times found").
+    with django_assert_num_queries(14 + PAGE_AUDIT_QUERIES + PAGE_SIGN_IN_QUERIES):
         client.get(url)
 
 

@@ -14,6 +14,7 @@ from django.utils.html import escape
 from incidents.actions.oversight import strategy_meeting_record, supervision_note_add
 from incidents.history import CHILD_HISTORY_QUERIES
 from incidents.models import CaseEvent, Child, StrategyMeeting, SupervisionNote
+from incidents.story import STORY_ASSOCIATE_QUERIES, STORY_QUERIES
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from tests.factories.incidents import ChildFactory, EpisodeFactory
@@ -248,8 +249,16 @@ def test_child_page_query_count_is_fixed_for_a_manager(
     signed_in(client, manager)
     client.get(reverse("incidents:child_detail", args=[small.pk]))  # warm the session
     # The page's own 22 (one of them the missing person profile, which a manager of the
-    # council may see), plus the supervision notes a manager of the council sees.
-    expected = 23 + CHILD_HISTORY_QUERIES + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES
+    # council may see), plus the supervision notes a manager of the council sees, and
+    # the child's story with the associates they may see.
+    expected = (
+        23
+        + CHILD_HISTORY_QUERIES
+        + ACCESS_LOG_QUERIES
+        + TWO_FACTOR_QUERIES
+        + STORY_QUERIES
+        + STORY_ASSOCIATE_QUERIES
+    )
     with django_assert_num_queries(expected):
         client.get(reverse("incidents:child_detail", args=[small.pk]))
     with django_assert_num_queries(expected):

@@ -31,12 +31,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import access
+from incidents.actions import associates as associate_actions
 from incidents.actions import children as child_actions
 from incidents.actions import episodes as episode_actions
 from incidents.actions import interviews as interview_actions
 from incidents.actions import oversight as oversight_actions
 from incidents.actions import profiles as profile_actions
 from incidents.models import (
+    Associate,
     CaseEvent,
     Challenge,
     Child,
@@ -476,6 +478,35 @@ def _subject_access(user: User, world: World) -> None:
     subject_access.child_record(user=user, child=world.child)
 
 
+def _see_associates(user: User, world: World) -> None:
+    list(associate_actions.associates_seen_by(user, world.fresh_child()))
+
+
+def _record_associate(user: User, world: World) -> None:
+    associate_actions.associate_add(
+        acting_user=user,
+        child=world.fresh_child(),
+        episode=world.fresh_episode(),
+        name="Jay",
+        relationship=Associate.Relationship.FRIEND,
+    )
+
+
+def _correct_associate(user: User, world: World) -> None:
+    associate = Associate.objects.filter(child=world.child).first() or Associate.objects.create(
+        child=world.child, name="Jay", relationship="friend", recorded_by=world.child.created_by
+    )
+    associate_actions.associate_correct(
+        acting_user=user,
+        associate=Associate.objects.select_related("child").get(pk=associate.pk),
+        expected_version=associate.version,
+        name=f"Jay {user.pk}",
+        relationship=Associate.Relationship.OTHER,
+        relationship_other="Cousin's friend",
+        concern="Drives the child to Liverpool",
+    )
+
+
 # Each right: the actions it covers, in an order in which all of them can succeed.
 COVERS: dict[Right, list[Step]] = {
     Right.EDIT_IDENTITY: [_edit_identity],
@@ -503,9 +534,13 @@ COVERS: dict[Right, list[Step]] = {
     Right.EDIT_PROFILE: [_keep_profile, _review_profile],
     Right.SEE_PROFILE: [_see_profile],
     Right.SUBJECT_ACCESS: [_subject_access],
+    Right.SEE_ASSOCIATES: [_see_associates],
+    Right.RECORD_ASSOCIATES: [_record_associate, _correct_associate],
 }
 # Rights to read, not to record: nothing is added to the child's timeline.
-READS_ONLY: frozenset[Right] = frozenset({Right.SUBJECT_ACCESS, Right.SEE_PROFILE})
+READS_ONLY: frozenset[Right] = frozenset(
+    {Right.SUBJECT_ACCESS, Right.SEE_PROFILE, Right.SEE_ASSOCIATES}
+)
 # Refused before anything else is looked at, so each can be tried on its own.
 REFUSED_TOO: dict[Right, list[Step]] = {Right.RECORD_INTERVIEW: [_interview_declined]}
 
@@ -637,6 +672,11 @@ def _page_checks(world: World) -> list[tuple[Right, str, list[str]]]:
         ),
         (Right.REPORT_EPISODE, episode_page, [reverse("incidents:episode_edit", args=[episode])]),
         (Right.CLOSE_EPISODE, episode_page, [reverse("incidents:episode_close", args=[episode])]),
+        (
+            Right.RECORD_ASSOCIATES,
+            episode_page,
+            [reverse("incidents:associate_add", args=[episode])],
+        ),
         (
             Right.CORRECT_RETURN_TIME,
             episode_page,

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from incidents.models import (
     AgreedAction,
+    Associate,
     Challenge,
     Child,
     Episode,
@@ -53,6 +54,7 @@ class Case:
     supervision_note: SupervisionNote | None = None
     strategy_meeting: StrategyMeeting | None = None
     agreed_action: AgreedAction | None = None
+    associate: Associate | None = None
 
 
 @pytest.fixture
@@ -122,6 +124,10 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
     agreed_action = AgreedAction.objects.create(
         interview=interview, description="Weekly check-in", owner_name="Mr Patel"
     )
+    # Someone the child goes missing with, recorded by the police during the episode.
+    associate = Associate.objects.create(
+        child=child, episode=episode, name="Jay", relationship="friend", recorded_by=officer
+    )
     return Case(
         child,
         episode,
@@ -135,4 +141,5 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         supervision_note,
         strategy_meeting,
         agreed_action,
+        associate,
     )

@@ -100,6 +100,9 @@ def _fill(route: Route, kwarg: str, case) -> object:
         "note_pk": case.supervision_note.pk,
         "meeting_pk": case.strategy_meeting.pk,
         "action_pk": case.agreed_action.pk,
+        "associate_pk": case.associate.pk,
+        # The place where the case's child was last seen.
+        "location_pk": case.episode.last_seen_location_id,
     }
     if kwarg in simple:
         return simple[kwarg]
@@ -143,6 +146,8 @@ INTERVIEWS = {
     "incidents:interview_attempt_change",
     "incidents:agreed_action_change",
 }
+# The police and the responsible council record and correct the child's associates.
+ASSOCIATES = {"incidents:associate_add", "incidents:associate_change"}
 # The police and the responsible council correct the return time; not the provider
 # measured against the deadline it starts.
 RETURN_TIME = {"incidents:episode_correct_return"}
@@ -191,6 +196,7 @@ EXPECTED_403: dict[str, set[str]] = {
     | PROFILE_KEEPERS_ONLY
     | PROFILE_READERS_ONLY
     | NO_PHOTO
+    | ASSOCIATES
     | {"notifications:record_told", "notifications:cancel", "notifications:requeue"},
     # A manager of the child's responsible council may record that the police shared
     # their check with the council (incidents.rights), so that page is theirs too.
@@ -217,6 +223,8 @@ KNOWN_RECORD_PAGES = {
     "incidents:challenge_add",
     "incidents:challenge_outcome",
     "incidents:challenge_change",
+    *ASSOCIATES,
+    "incidents:place_detail",
     "notifications:acknowledge",
     "notifications:record_told",
     "notifications:cancel",

@@ -187,8 +187,9 @@ MANAGER_CLOSE_REASONS = (
     "Child turned 18; the leaving care team has the information.",
 )
 # Relative frequency of push and pull factors named at interviews.
-PUSH_WEIGHTS = (30, 18, 22, 6, 6, 12, 14, 4)
-PULL_WEIGHTS = (24, 30, 16, 8, 14, 10, 8, 12)
+# "Other (say what)" last, never picked: it needs words the generator does not have.
+PUSH_WEIGHTS = (30, 18, 22, 6, 6, 12, 14, 4, 0)
+PULL_WEIGHTS = (24, 30, 16, 8, 14, 10, 8, 12, 0)
 
 
 # DfE ethnicity codes, roughly as children in care in England are recorded.
