@@ -18,7 +18,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from missingkids.accounts.models import LocalAuthorityArea, User
+from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
 from .models import Child, Episode, Involvement, Placement
 
@@ -70,6 +70,21 @@ def get_episode_for_user(user: User, pk: int) -> Episode:
     if episode is None:
         raise Http404("No such episode")
     return episode
+
+
+def agencies_seeing(child: Child) -> QuerySet[Agency]:
+    """The active agencies whose people may see this child (as ``children_visible_to``
+    decides): those serving the responsible area or a current placement's host area, and
+    those currently involved. One query, no duplicate rows."""
+    today = timezone.localdate()
+    current = Q(end__isnull=True) | Q(end__gte=today)
+    served = LocalAuthorityArea.agencies.through.objects.filter(agency_id=OuterRef("pk"))
+    hosts = Placement.objects.filter(current, child=child).values("host_area_id")
+    return Agency.objects.filter(active=True).filter(
+        Q(Exists(served.filter(localauthorityarea_id=child.responsible_area_id)))
+        | Q(Exists(served.filter(localauthorityarea_id__in=hosts)))
+        | Q(Exists(Involvement.objects.filter(current, child=child, agency_id=OuterRef("pk"))))
+    )
 
 
 def child_in_scope(user: User, child: Child) -> bool:

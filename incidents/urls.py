@@ -1,4 +1,4 @@
-from .views import children, corrections, episodes, interviews, oversight
+from .views import agreed_actions, children, corrections, episodes, interviews, oversight
 
 app_name = "incidents"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     *interviews.urlpatterns,
     *corrections.urlpatterns,
     *oversight.urlpatterns,
+    *agreed_actions.urlpatterns,
 ]

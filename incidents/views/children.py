@@ -57,6 +57,7 @@ from ..models import (
 )
 from ..rights import Right
 from ..validators import normalise_nhs_number
+from .agreed_actions import actions_panel
 
 PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 25
@@ -522,6 +523,7 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 (m for m in meetings if m.held_on >= timezone.localdate(window_start)), None
             ),
             "supervision_notes": supervision_notes,
+            "panel": actions_panel(user, child, can, [e.interview for e in with_interview]),
             "can_record_meeting": can[Right.RECORD_STRATEGY_MEETING],
             "can_supervise": can_supervise,
             "timeline": _timeline(request, child),

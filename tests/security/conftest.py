@@ -29,6 +29,7 @@ from incidents.models import (
     SupervisionNote,
 )
 from tests.factories.incidents import (
+    AgreedActionFactory,
     ChildFactory,
     EpisodeFactory,
     InvolvementFactory,
@@ -119,7 +120,7 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
     )
     strategy_meeting.attendees.create(agency=la_west)
     # An action agreed at an interview still to be recorded: made as an import would.
-    agreed_action = AgreedAction.objects.create(
+    agreed_action = AgreedActionFactory(
         interview=interview, description="Weekly check-in", owner_name="Mr Patel"
     )
     return Case(

@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import (
-    AgreedAction,
     InterviewAttempt,
     ReturnTimeCorrection,
     StrategyMeeting,
@@ -23,7 +22,12 @@ from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from missingkids.audit.models import AccessLogEntry
 from oversight.subject_access import RECORD_QUERIES
-from tests.factories.incidents import CaseEventFactory, EpisodeFactory, RiskGradingFactory
+from tests.factories.incidents import (
+    AgreedActionFactory,
+    CaseEventFactory,
+    EpisodeFactory,
+    RiskGradingFactory,
+)
 from tests.factories.notifications import NotificationFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,9 +85,7 @@ def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
             outcome="no_contact",
             recorded_by=social_worker,
         )
-        AgreedAction.objects.create(
-            interview=case.interview, description=f"Action {i}", owner_name="Jo"
-        )
+        AgreedActionFactory(interview=case.interview, description=f"Action {i}", owner_name="Jo")
         ReturnTimeCorrection.objects.create(
             episode=case.episode,
             previous_found_at=case.episode.found_at,
