@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import (
+    AgreedAction,
     Challenge,
     Episode,
     InvolvementRequest,
@@ -214,8 +215,36 @@ def test_every_page_at_desktop_and_phone_width(
     LegalStatusPeriod.objects.create(
         child=child, status=LegalStatus.IN_CARE, start=timezone.localdate() - dt.timedelta(days=400)
     )
+    # Agreed at the strategy meeting, owned by the manager's council: one overdue, one done.
+    meeting = StrategyMeeting.objects.get(child=child)
+    overdue_action, done_action = (
+        AgreedAction.objects.create(
+            child=child,
+            source=AgreedAction.Source.STRATEGY_MEETING,
+            strategy_meeting=meeting,
+            description=text,
+            owner_agency=la_west,
+            owner_person=manager,
+            agreed_on=meeting.held_on,
+            due_date=meeting.held_on + dt.timedelta(days=1),
+            **extra,
+        )
+        for text, extra in (
+            ("Refer to the exploitation panel.", {}),
+            (
+                "Daily contact with Oak Lodge.",
+                {"state": "done", "done_at": timezone.now(), "what_happened": "Agreed."},
+            ),
+        )
+    )
     url = live_server.url
     signed_in_pages = [
+        reverse("incidents:agreed_action_add", args=[child.pk]),
+        reverse("incidents:agreed_action_edit", args=[child.pk, overdue_action.pk]),
+        reverse("incidents:agreed_action_done", args=[child.pk, overdue_action.pk]),
+        reverse("incidents:agreed_action_not_needed", args=[child.pk, overdue_action.pk]),
+        reverse("incidents:agreed_action_reopen", args=[child.pk, done_action.pk]),
+        reverse("oversight:agreed_actions_overdue"),
         reverse("home"),
         reverse("account"),
         reverse("configuration_changes"),

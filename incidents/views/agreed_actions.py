@@ -234,6 +234,8 @@ def agreed_action_edit(request: HttpRequest, pk: int, action_pk: int) -> HttpRes
         {
             "form": form,
             "child": child,
+            "title": "Change an agreed action",
+            "caption": child.full_name,
             "action": action,
             "source": source_label(record),
             "record_history": history.one_record_history(AgreedAction, action.pk),
@@ -302,7 +304,13 @@ def _follow_up_page(
     return render(
         request,
         "incidents/actions/follow_up.html",
-        {"form": form, "child": child, "action": action, "title": title},
+        {
+            "form": form,
+            "child": child,
+            "action": action,
+            "title": title,
+            "caption": child.full_name,
+        },
     )
 
 
