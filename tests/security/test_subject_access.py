@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import (
+    AgreedAction,
     InterviewAttempt,
     ReturnTimeCorrection,
     StrategyMeeting,
@@ -46,6 +47,7 @@ SECTIONS = {
     "challenges",
     "strategy_meetings",
     "supervision_notes",
+    "agreed_actions_at_meetings_and_notes",
     "history",
     "change_history",
 }
@@ -77,6 +79,16 @@ def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
             recorded_by=manager,
         )
         StrategyMeetingAttendee.objects.create(meeting=meeting, agency=police)
+        AgreedActionFactory(
+            interview=None,
+            child=case.child,
+            source=AgreedAction.Source.STRATEGY_MEETING,
+            strategy_meeting=meeting,
+            description=f"Meeting action {i}",
+            owner_agency=police,
+            agreed_on=meeting.held_on,
+            due_date=meeting.held_on,
+        )
         SupervisionNote.objects.create(child=case.child, note=f"Reflection {i}", written_by=manager)
         InterviewAttempt.objects.create(
             interview=case.interview,
@@ -130,6 +142,9 @@ def test_the_json_holds_every_section(client, case, manager, officer, social_wor
     assert episode["strategy_discussion"]["state"] == "held"
     assert [police.name] in [m["agencies_attending"] for m in data["strategy_meetings"]]
     assert "Reflection 0" in [n["note"] for n in data["supervision_notes"]]
+    assert "Meeting action 0" in [
+        a["description"] for a in data["agreed_actions_at_meetings_and_notes"]
+    ]
     assert any(c["record"] == "Child" for c in data["change_history"])
     # Times in UK time, with their offset.
     assert (
