@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from missingkids.accounts.models import User
+from missingkids.accounts.models import Agency, User
 
 from .models import Child, ChildVisibility, Episode
 
@@ -76,6 +76,15 @@ def get_episode_for_user(user: User, pk: int) -> Episode:
     if episode is None:
         raise Http404("No such episode")
     return episode
+
+
+def agencies_seeing(child: Child) -> QuerySet[Agency]:
+    """The active agencies whose people may see this child (as ``children_visible_to``
+    decides: the visibility table's rows for the child). One query, no duplicate rows."""
+    return Agency.objects.filter(
+        Exists(ChildVisibility.objects.filter(child_id=child.pk, agency_id=OuterRef("pk"))),
+        active=True,
+    )
 
 
 def child_in_scope(user: User, child: Child) -> bool:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
+from .actions.agreed_actions import agreed_action_mark_done
 from .actions.associates import associate_add
 from .actions.children import (
     child_create,
@@ -253,13 +254,28 @@ def load() -> list[str]:
         who_with="Jade and two older males she did not name.",
         what_would_help="Seeing her sister more; something to do in the evenings.",
         actions=[
+            # Overdue: still open three weeks after it was due.
             {
                 "description": "Arrange weekly contact with her sister",
-                "owner_name": sw.name,
+                "owner_person": sw,
                 "owner_agency": la_west,
                 "due_date": today - dt.timedelta(days=20),
-            }
+            },
+            {
+                "description": "Refer Kayla to the exploitation panel",
+                "owner_person": sw,
+                "owner_agency": la_west,
+                "due_date": today - dt.timedelta(days=30),
+            },
         ],
+    )
+    # Done: what happened is on Kayla's page.
+    referral = earlier.interview.actions.get(description__startswith="Refer Kayla")
+    agreed_action_mark_done(
+        acting_user=sw,
+        action=referral,
+        expected_version=referral.version,
+        what_happened="Referred; the panel met and Kayla has a CSE worker from Barnardo's.",
     )
     current = _episode(
         child=kayla,
@@ -361,10 +377,15 @@ def load() -> list[str]:
         actions=[
             {
                 "description": "Talk to mum about a safety plan that includes nan",
-                "owner_name": sw.name,
+                "owner_person": sw,
                 "owner_agency": la_west,
                 "due_date": today + dt.timedelta(days=5),
-            }
+            },
+            {
+                "description": "Give Liam a trusted adult to go to at school",
+                "owner_agency": _agency("Chester Riverside Academy"),
+                "due_date": today + dt.timedelta(days=10),
+            },
         ],
     )
 

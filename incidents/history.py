@@ -51,6 +51,7 @@ CHILD_SOURCES: list[tuple[type[models.Model], str]] = [
     (Placement, "child_id"),
     (Involvement, "child_id"),
     (Challenge, "child_id"),
+    (AgreedAction, "child_id"),
 ]
 EPISODE_SOURCES: list[tuple[type[models.Model], str]] = [
     (Episode, "id"),

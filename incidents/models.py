@@ -1050,29 +1050,6 @@ class InterviewAttempt(models.Model):
         return f"{self.get_method_display()}: {self.get_outcome_display()}"
 
 
-class AgreedAction(models.Model):
-    """An action agreed at the return interview, with the person who owns it."""
-
-    interview = models.ForeignKey(ReturnInterview, on_delete=models.CASCADE, related_name="actions")
-    description = models.TextField()
-    owner_name = models.CharField(max_length=200)
-    owner_agency = models.ForeignKey(
-        Agency, on_delete=models.PROTECT, related_name="+", null=True, blank=True
-    )
-    due_date = models.DateField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-
-    version = models.PositiveIntegerField(default=1)
-
-    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return self.description
-
-
 class Challenge(models.Model):
     """A practitioner challenged a partner's decision (escalation policy)."""
 
@@ -1403,6 +1380,135 @@ class Associate(models.Model):
         return str(self.get_relationship_display())
 
 
+class AgreedAction(models.Model):
+    """Something agreed for a child, by whom and by when, followed up until it is done.
+
+    Agreed at a return interview, a strategy meeting or in a supervision note (``source``
+    and the one matching link). Owned by an agency, and optionally a person of it; only
+    someone at that agency marks it done (saying what happened) or no longer needed
+    (saying why): ``incidents.actions.agreed_actions``.
+    """
+
+    class Source(models.TextChoices):
+        INTERVIEW = "interview", "Return interview"
+        STRATEGY_MEETING = "strategy_meeting", "Strategy meeting"
+        SUPERVISION_NOTE = "supervision_note", "Supervision note"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        NOT_NEEDED = "not_needed", "No longer needed"
+
+    child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="agreed_actions")
+    source = models.CharField(max_length=20, choices=Source, default=Source.INTERVIEW)
+    interview = models.ForeignKey(
+        ReturnInterview,
+        on_delete=models.CASCADE,
+        related_name="actions",
+        null=True,
+        blank=True,
+    )
+    strategy_meeting = models.ForeignKey(
+        StrategyMeeting,
+        on_delete=models.CASCADE,
+        related_name="actions",
+        null=True,
+        blank=True,
+    )
+    supervision_note = models.ForeignKey(
+        SupervisionNote,
+        on_delete=models.CASCADE,
+        related_name="actions",
+        null=True,
+        blank=True,
+    )
+    description = models.TextField("action")
+    owner_agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="+", verbose_name="agency that owns it"
+    )
+    owner_person = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name="person who owns it",
+    )
+    # Who owned it, as typed before owners were chosen from the agency's people.
+    owner_name = models.CharField("who owns it", max_length=200, blank=True)
+    agreed_on = models.DateField()
+    due_date = models.DateField("due by", null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State, default=State.OPEN)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    what_happened = models.TextField(blank=True)
+    not_needed_at = models.DateTimeField(null=True, blank=True)
+    not_needed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    not_needed_reason = models.TextField("why it is no longer needed", blank=True)
+
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    history = HistoricalRecords(history_change_reason_field=correction_reason_field())
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # Managers' "Agreed actions overdue" and the owner's home page: open, by due.
+            models.Index(
+                fields=["due_date"], condition=Q(state="open"), name="agreed_action_open_due_idx"
+            ),
+            models.Index(
+                fields=["owner_agency", "due_date"],
+                condition=Q(state="open"),
+                name="agreed_action_owner_open_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(source="interview", interview__isnull=False)
+                | Q(source="strategy_meeting", strategy_meeting__isnull=False)
+                | Q(source="supervision_note", supervision_note__isnull=False),
+                name="agreed_action_has_source",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="open")
+                | Q(state="done", done_at__isnull=False)
+                | Q(state="not_needed", not_needed_at__isnull=False),
+                name="agreed_action_state_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.OPEN
+
+    def is_overdue(self, today: dt.date | None = None) -> bool:
+        """Open after its due date (due today is not yet late)."""
+        return (
+            self.is_open
+            and self.due_date is not None
+            and (today or timezone.localdate()) > self.due_date
+        )
+
+    @property
+    def owner_text(self) -> str:
+        """Who owns it: the person (or the name first typed) and the agency."""
+        person = self.owner_person.name if self.owner_person_id else self.owner_name
+        agency = self.owner_agency.name if self.owner_agency_id else ""
+        return ", ".join(part for part in (person, agency) if part)
+
+
 class CaseEvent(models.Model):
     """One thing that happened on a child's record: the timeline and the outbox.
 
@@ -1440,6 +1546,10 @@ class CaseEvent(models.Model):
         STRATEGY_MEETING_CORRECTED = "strategy_meeting_corrected", "Strategy meeting corrected"
         AGREED_ACTION_CORRECTED = "agreed_action_corrected", "Agreed action corrected"
         CHALLENGE_CORRECTED = "challenge_corrected", "Challenge corrected"
+        AGREED_ACTION_ADDED = "agreed_action_added", "Agreed action recorded"
+        AGREED_ACTION_DONE = "agreed_action_done", "Agreed action done"
+        AGREED_ACTION_NOT_NEEDED = "agreed_action_not_needed", "Agreed action no longer needed"
+        AGREED_ACTION_REOPENED = "agreed_action_reopened", "Agreed action reopened"
         CHILD_CREATED = "child_created", "Child added"
         CHILD_EDITED = "child_edited", "Child's details changed"
         LEGAL_STATUS_CHANGED = "legal_status_changed", "Legal status changed"

@@ -36,7 +36,7 @@ from .models import Child, ChildVisibility, Involvement
 from .visibility import involvement_current
 
 if TYPE_CHECKING:
-    from .models import ReturnInterview
+    from .models import AgreedAction, ReturnInterview
 
 
 class Relation(models.TextChoices):
@@ -305,3 +305,31 @@ def require_standing(current: Standing, right: Right) -> None:
     """The same refusal, from a standing already worked out for the page."""
     if not current.may(right):
         raise PermissionDenied(REFUSALS[right])
+
+
+# Agreed actions ---------------------------------------------------------------------
+# Agreeing an action (and correcting it) is part of recording its source: the interview,
+# the strategy meeting or the supervision note. Marking it done or no longer needed
+# belongs to its owner agency alone, whatever its relation to the child.
+
+SOURCE_RIGHTS: dict[str, Right] = {
+    "interview": Right.RECORD_INTERVIEW,
+    "strategy_meeting": Right.RECORD_STRATEGY_MEETING,
+    "supervision_note": Right.SUPERVISION_NOTES,
+}
+
+
+def may_follow_up(user: User, action: AgreedAction) -> bool:
+    """Whether this person may mark the action done, no longer needed, or reopen it: a
+    practitioner or manager of the agency that owns it (the caller has checked they see
+    the child). Admins never: they hold no case role."""
+    return has_case_role(user) and user.agency_id == action.owner_agency_id
+
+
+def follow_up_refusal(action: AgreedAction) -> str:
+    return f"Only someone at {action.owner_agency.name} can mark this done."
+
+
+def require_follow_up(user: User, action: AgreedAction) -> None:
+    if not may_follow_up(user, action):
+        raise PermissionDenied(follow_up_refusal(action))

@@ -1,4 +1,13 @@
-from .views import children, corrections, episodes, interviews, oversight, profiles, story
+from .views import (
+    agreed_actions,
+    children,
+    corrections,
+    episodes,
+    interviews,
+    oversight,
+    profiles,
+    story,
+)
 
 app_name = "incidents"
 
@@ -10,4 +19,5 @@ urlpatterns = [
     *oversight.urlpatterns,
     *profiles.urlpatterns,
     *story.urlpatterns,
+    *agreed_actions.urlpatterns,
 ]

@@ -25,7 +25,15 @@ from missingkids.accounts.models import User
 from missingkids.accounts.signals import home_page_sections
 from missingkids.audit.log import Action, log_access
 
-from .agency_work import kinds_of_work, work_items, work_rows
+from .agency_work import (
+    agreed_action_counts,
+    agreed_action_rows,
+    agreed_actions_for,
+    kinds_of_work,
+    ordered,
+    work_items,
+    work_rows,
+)
 
 # Rows on the home page; the full list has the rest, 25 a page like every list.
 HOME_ROWS = 10
@@ -43,12 +51,20 @@ def agency_work_section(
     rows = work_rows(user)
     total = rows.count()
     items = work_items(user, rows[:HOME_ROWS], now) if total else []
-    if items and request is not None:
+    today = timezone.localdate(now)
+    actions = agreed_actions_for(user)
+    counts = agreed_action_counts(actions, today)
+    action_rows = agreed_action_rows(ordered(actions)[:HOME_ROWS], today) if counts["open"] else []
+    if (items or action_rows) and request is not None:
         # The home page names children: logged as a list, like the full one.
         log_access(
             request,
             Action.VIEW_LIST,
-            detail={"url_name": "home", "list": "agency work", "rows": len(items)},
+            detail={
+                "url_name": "home",
+                "list": "agency work",
+                "rows": len(items) + len(action_rows),
+            },
         )
     return render_to_string(
         "oversight/agency_work_section.html",
@@ -57,6 +73,8 @@ def agency_work_section(
             "total": total,
             "agency": user.agency,
             "kinds": kinds_of_work(user.agency),
+            "action_counts": counts,
+            "actions": action_rows,
         },
         request=request,
     )
@@ -69,6 +87,13 @@ def agency_work_list(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only people who work on cases have work to do here.")
     now = timezone.now()
     page = Paginator(work_rows(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate(now)
+    actions = agreed_actions_for(user)
+    counts = agreed_action_counts(actions, today)
+    action_pages = Paginator(ordered(actions), PAGE_SIZE)
+    # The counts query already knows the total: no second count.
+    action_pages.count = counts["open"]
+    action_page = action_pages.get_page(request.GET.get("actions"))
     return render(
         request,
         "oversight/agency_work.html",
@@ -77,5 +102,8 @@ def agency_work_list(request: HttpRequest) -> HttpResponse:
             "items": work_items(user, page, now),
             "agency": user.agency,
             "kinds": kinds_of_work(user.agency),
+            "action_counts": counts,
+            "action_page": action_page,
+            "actions": agreed_action_rows(action_page, today) if counts["open"] else [],
         },
     )

@@ -37,6 +37,10 @@ the soonest come first whatever their kind and a page of them is one ``LIMIT``; 
 count, and one query per table for the rows shown (notifications, interviews,
 episodes, requests): at most six, whatever the number of rows.
 
+**Agreed actions** the agency owns and has not yet marked done or no longer needed
+(``AgreedAction``, due by a date rather than a time) are listed beside the rest, with
+their counts (open, overdue): two queries more, the rows read only when there are any.
+
 **Access log.** Like the other lists that name children (open episodes, the managers'
 lists), each showing is logged as a list viewed: the full list by
 ``AccessLogMiddleware`` (``agency_work`` is a case URL namespace, so a refused request
@@ -53,6 +57,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import (
+    Count,
     DateTimeField,
     ExpressionWrapper,
     F,
@@ -68,8 +73,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import strategy_discussions as discussions
-from incidents.access import has_case_role, visible_condition
-from incidents.models import Episode, InvolvementRequest, Placement, ReturnInterview
+from incidents.access import children_visible_to, has_case_role, visible_condition
+from incidents.models import (
+    AgreedAction,
+    Episode,
+    InvolvementRequest,
+    Placement,
+    ReturnInterview,
+)
 from missingkids import policy
 from missingkids.accounts.models import Agency, User
 from notifications.models import Notification
@@ -397,3 +408,36 @@ def work_items(
         else:
             items.append(_discussion_item(record, due, now))
     return items
+
+
+# Agreed actions -------------------------------------------------------------------------
+
+
+def agreed_actions_for(user: User) -> QuerySet[AgreedAction]:
+    """Open actions the person's agency owns, on children they may see."""
+    if not has_case_role(user):
+        return AgreedAction.objects.none()
+    return AgreedAction.objects.filter(
+        state=AgreedAction.State.OPEN,
+        owner_agency_id=user.agency_id,
+        child__in=children_visible_to(user),
+    )
+
+
+def agreed_action_counts(actions: QuerySet[AgreedAction], today: dt.date) -> dict[str, int]:
+    """{"open": n, "overdue": m}, in one query."""
+    return actions.aggregate(open=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)))
+
+
+def agreed_action_rows(actions: Iterable[AgreedAction], today: dt.date) -> list[AgreedAction]:
+    """The actions (a page of ``ordered(...)``) with ``overdue`` set, to show."""
+    rows = list(actions)
+    for action in rows:
+        action.overdue = action.is_overdue(today)
+    return rows
+
+
+def ordered(actions: QuerySet[AgreedAction]) -> QuerySet[AgreedAction]:
+    return actions.select_related("child", "owner_person").order_by(
+        F("due_date").asc(nulls_last=True), "pk"
+    )

@@ -17,6 +17,8 @@ Indexes each list relies on (on the owning models):
   problem is recorded and not cancelled);
 - safe and well, hotspots and measures by the month found: ``episode_found_idx``;
   hotspots and episodes by month: ``episode_last_seen_idx``;
+- agreed actions overdue: ``agreed_action_open_due_idx`` (AgreedAction.due_date where
+  open);
 - stuck cases: ``attempt_interview_outcome_idx`` (InterviewAttempt interview, outcome),
   ``interview_declined_idx`` (declined_at where declined) and, for declines in a row,
   ``episode_child_seen_idx``;
@@ -55,6 +57,7 @@ from incidents.access import has_case_role, visible_condition
 from incidents.models import (
     PULL_FACTORS,
     PUSH_FACTORS,
+    AgreedAction,
     Child,
     Episode,
     InterviewAttempt,
@@ -224,6 +227,22 @@ def strategy_discussions_overdue(user: User, filters: Filters, now: dt.datetime)
         _scoped(rows, user, filters, child="child", episode="")
         .select_related("child", "child__responsible_area")
         .order_by("last_seen_at", "pk")
+    )
+
+
+def agreed_actions_overdue(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """Agreed actions still open after their due date (due today is not yet late), due
+    in the period; longest overdue first. The agency filter matches the owner agency."""
+    today = timezone.localdate(now)
+    rows = AgreedAction.objects.filter(
+        state=AgreedAction.State.OPEN,
+        due_date__lt=today,
+        due_date__gte=today - dt.timedelta(days=filters.days),
+    )
+    return (
+        _scoped(rows, user, filters, child="child", episode=None, agency_fields=("owner_agency",))
+        .select_related("child", "child__responsible_area", "owner_agency", "owner_person")
+        .order_by("due_date", "pk")
     )
 
 

@@ -48,10 +48,10 @@ from notifications.models import Notification
 
 # The queries ``child_record`` makes, whatever the size of the record, for the tests that
 # pin them: the right's check (and the person's agency), the episodes and the five kinds
-# of entry fetched with them, the meetings with their agencies, eight more kinds of
+# of entry fetched with them, the meetings with their agencies, nine more kinds of
 # entry, and the change history. Fewer when a kind has nothing to fetch (no episodes, no
 # meetings).
-RECORD_QUERIES = 19 + history.RECORD_HISTORY_QUERIES + history.PROFILE_HISTORY_QUERIES
+RECORD_QUERIES = 20 + history.RECORD_HISTORY_QUERIES + history.PROFILE_HISTORY_QUERIES
 
 # Fields that are the service's own bookkeeping, not information about the child.
 LEFT_OUT = frozenset(
@@ -99,6 +99,9 @@ class ChildRecord:
     challenges: list[Challenge]
     strategy_meetings: list[StrategyMeeting]
     supervision_notes: list[Any]
+    # Agreed at a strategy meeting or in a supervision note (those agreed at a return
+    # interview are with the interview).
+    other_actions: list[AgreedAction]
     events: list[CaseEvent]
     changes: list[history.HistoryEntry]
     # The missing person profile (photo included) and every change to it.
@@ -207,6 +210,11 @@ def child_record(*, user: User, child: Child, now: dt.datetime | None = None) ->
         strategy_meetings=meetings,
         supervision_notes=list(
             child.supervision_notes.select_related("written_by").order_by("written_at", "id")
+        ),
+        other_actions=list(
+            child.agreed_actions.filter(interview__isnull=True)
+            .select_related("owner_agency", "owner_person", "strategy_meeting", "supervision_note")
+            .order_by("agreed_on", "id")
         ),
         events=list(
             child.events.select_related("actor", "actor_agency").order_by("occurred_at", "id")
@@ -338,6 +346,9 @@ def record_as_json(record: ChildRecord) -> dict[str, Any]:
                 "changes": [{"field": c.label, "from": c.old, "to": c.new} for c in change.changes],
             }
             for change in record.profile_changes
+        ],
+        "agreed_actions_at_meetings_and_notes": [
+            _fields(x, skip=("child",)) for x in record.other_actions
         ],
         "history": [_fields(x, skip=("child",)) for x in record.events],
         "change_history": [
@@ -494,6 +505,10 @@ def record_as_page(record: ChildRecord) -> list[Section]:
         Section("Challenges", _entries(record.challenges, skip=("child",))),
         Section("Strategy meetings", meetings),
         Section("Supervision notes", _entries(record.supervision_notes, skip=("child",))),
+        Section(
+            "Agreed actions at strategy meetings and in supervision notes",
+            _entries(record.other_actions, skip=("child",)),
+        ),
         Section("History", _entries(record.events, skip=("child",))),
         Section(
             "Change history",

@@ -245,6 +245,20 @@ def _out_of_area_cells(child: Any, now: dt.datetime) -> list[Cell]:
     ]
 
 
+def _agreed_action_cells(action: Any, now: dt.datetime) -> list[Cell]:
+    child = action.child
+    days = (timezone.localdate(now) - action.due_date).days
+    return [
+        Cell(child.full_name, _url("incidents:child_detail", child.pk) + "#agreed-actions"),
+        Cell(child.responsible_area.name),
+        Cell(action.description),
+        Cell(action.owner_text),
+        Cell(action.get_source_display()),
+        Cell(action.due_date.strftime("%-d %b %Y")),
+        Cell(f"{days} day{'s' if days != 1 else ''}"),
+    ]
+
+
 INTERVIEW_COLUMNS = ("Child", "Risk", "Returned", "Interview due", "", "Owner", "Provider")
 
 
@@ -333,6 +347,26 @@ LISTS: tuple[ListPage, ...] = (
             "State",
         ),
         _strategy_cells,
+    ),
+    ListPage(
+        "agreed_actions_overdue",
+        "Agreed actions overdue",
+        "Actions agreed at a return interview, a strategy meeting or in a supervision note, "
+        "still open after the day they were due, due in the period. Longest overdue first; "
+        "the agency filter is the agency that owns the action.",
+        "overdue",
+        queries.agreed_actions_overdue,
+        (
+            "Child",
+            "Responsible local authority",
+            "Action",
+            "Owner",
+            "Agreed at",
+            "Due by",
+            "Overdue by",
+        ),
+        _agreed_action_cells,
+        period="days",
     ),
     ListPage(
         "notifications_overdue",

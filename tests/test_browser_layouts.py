@@ -22,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from api.models import CsvImport
 from incidents.models import (
+    AgreedAction,
     Associate,
     Challenge,
     Episode,
@@ -277,6 +278,28 @@ def test_every_page_at_desktop_and_phone_width(
         concern="Older; seen with other missing children.",
         recorded_by=officer,
     )
+    # Agreed at the strategy meeting, owned by the manager's council: one overdue, one done.
+    meeting = StrategyMeeting.objects.get(child=child)
+    overdue_action, done_action = (
+        AgreedAction.objects.create(
+            child=child,
+            source=AgreedAction.Source.STRATEGY_MEETING,
+            strategy_meeting=meeting,
+            description=text,
+            owner_agency=la_west,
+            owner_person=manager,
+            agreed_on=meeting.held_on,
+            due_date=meeting.held_on + dt.timedelta(days=1),
+            **extra,
+        )
+        for text, extra in (
+            ("Refer to the exploitation panel.", {}),
+            (
+                "Daily contact with Oak Lodge.",
+                {"state": "done", "done_at": timezone.now(), "what_happened": "Agreed."},
+            ),
+        )
+    )
     url = live_server.url
     configuration_admin = admin_user
     config_rule = Rule.objects.filter(active=True).first()
@@ -320,6 +343,12 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("imports:list"),
         reverse("imports:new"),
         reverse("imports:detail", args=[checked_file.pk]),
+        reverse("incidents:agreed_action_add", args=[child.pk]),
+        reverse("incidents:agreed_action_edit", args=[child.pk, overdue_action.pk]),
+        reverse("incidents:agreed_action_done", args=[child.pk, overdue_action.pk]),
+        reverse("incidents:agreed_action_not_needed", args=[child.pk, overdue_action.pk]),
+        reverse("incidents:agreed_action_reopen", args=[child.pk, done_action.pk]),
+        reverse("oversight:agreed_actions_overdue"),
         reverse("home"),
         reverse("account"),
         reverse("configuration_changes"),

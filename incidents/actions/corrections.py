@@ -48,6 +48,7 @@ from ..models import (
 )
 from ..rights import Right
 from ..signals import steps_already_told
+from . import agreed_actions
 from .base import (
     changes_between,
     check_dates_for_child,
@@ -539,31 +540,39 @@ def agreed_action_correct(
     action: AgreedAction,
     expected_version: int,
     description: str,
-    owner_name: str,
-    owner_agency: Agency | None = None,
-    due_date: dt.date | None = None,
+    owner_agency: Agency | None,
+    due_date: dt.date | None,
+    owner_person: User | None = None,
     reason: str = "",
 ) -> AgreedAction:
-    """Correct an action agreed at the interview: what, who owns it, by when."""
-    interview = action.interview
-    _interview_right(acting_user, interview)
+    """Correct an agreed action: what, who owns it, by when. By whoever may record its
+    source (the interview, the meeting or the note); its follow-up is the owner's."""
+    child = action.child
+    record = action.interview or action.strategy_meeting or action.supervision_note
+    agreed_actions.require_source_right(acting_user, child, record)
     reason = (reason or "").strip()
-    episode = interview.episode
+    episode = action.interview.episode if action.interview_id else None
     errors: dict[str, list[str]] = {}
-    if _blank(description):
-        errors["description"] = ["Describe the action agreed"]
-    if _blank(owner_name):
-        errors["owner_name"] = ["Enter who owns this action"]
+    agreed_actions.action_problems(
+        errors,
+        child=child,
+        description=description,
+        owner_agency=owner_agency,
+        owner_person=owner_person,
+        due_date=due_date,
+        agreed_on=action.agreed_on,
+        agency_unchanged=owner_agency is not None and owner_agency.pk == action.owner_agency_id,
+    )
     with transaction.atomic():
-        told = already_told(episode, [CaseEvent.Kind.INTERVIEW_HELD])
+        told = episode is not None and already_told(episode, [CaseEvent.Kind.INTERVIEW_HELD])
         corrected, changes = _correct(
             AgreedAction,
             pk=action.pk,
             expected_version=expected_version,
             values={
                 "description": (description or "").strip(),
-                "owner_name": (owner_name or "").strip(),
                 "owner_agency": owner_agency,
+                "owner_person": owner_person,
                 "due_date": due_date,
             },
             errors=errors,
@@ -573,14 +582,14 @@ def agreed_action_correct(
             acting_user=acting_user,
         )
         event_record(
-            child=episode.child,
+            child=child,
             episode=episode,
             kind=CaseEvent.Kind.AGREED_ACTION_CORRECTED,
             actor=acting_user,
             summary=_summary("Agreed action", _labels(AgreedAction, changes), reason),
             data={"agreed_action_id": action.pk, "fields": sorted(changes), "reason": reason},
         )
-    corrected.interview = interview
+    corrected.child = child
     return corrected  # type: ignore[return-value]
 
 

@@ -42,6 +42,7 @@ from ..models import (
     SharingMethod,
 )
 from ..rights import Right
+from . import agreed_actions
 from .base import (
     StaleEdit,
     check_dates_for_child,
@@ -573,32 +574,46 @@ def interview_record_attempt(
 
 
 def _clean_actions(
-    actions: Iterable[Mapping[str, Any]], errors: dict[str, list[str]]
+    actions: Iterable[Mapping[str, Any]],
+    errors: dict[str, list[str]],
+    *,
+    child: Child,
+    agreed_on: dt.date,
 ) -> list[dict[str, Any]]:
+    """The actions typed on the interview form (blank ones skipped), each checked as any
+    agreed action is (``agreed_actions.action_problems``), numbered from 1."""
     cleaned: list[dict[str, Any]] = []
     for number, action in enumerate(actions, start=1):
         description = (action.get("description") or "").strip()
-        owner_name = (action.get("owner_name") or "").strip()
         owner_agency = action.get("owner_agency")
+        owner_person = action.get("owner_person")
         due_date = action.get("due_date")
-        if not (description or owner_name or owner_agency or due_date):
+        if not (description or owner_agency or owner_person or due_date):
             continue
         if number > MAX_AGREED_ACTIONS:
             errors.setdefault(NON_FIELD_ERRORS, []).append(
                 f"Record up to {MAX_AGREED_ACTIONS} agreed actions"
             )
             break
-        if not description:
-            errors[f"action_{number}_description"] = ["Describe the action agreed"]
-        if not owner_name:
-            errors[f"action_{number}_owner_name"] = ["Enter who owns this action"]
         if owner_agency is not None and not isinstance(owner_agency, Agency):
             owner_agency = Agency.objects.filter(pk=owner_agency).first()
+        if owner_person is not None and not isinstance(owner_person, User):
+            owner_person = User.objects.filter(pk=owner_person).first()
+        agreed_actions.action_problems(
+            errors,
+            child=child,
+            description=description,
+            owner_agency=owner_agency,
+            owner_person=owner_person,
+            due_date=due_date,
+            agreed_on=agreed_on,
+            prefix=f"action_{number}_",
+        )
         cleaned.append(
             {
                 "description": description,
-                "owner_name": owner_name,
                 "owner_agency": owner_agency,
+                "owner_person": owner_person,
                 "due_date": due_date,
             }
         )
@@ -749,7 +764,9 @@ def interview_record_held(
             push_other=push_other,
             pull_other=pull_other,
         )
-        agreed = _clean_actions(actions, errors)
+        agreed = _clean_actions(
+            actions, errors, child=episode.child, agreed_on=timezone.localdate(held_at)
+        )
         raise_if_errors(errors)
 
         # Offered when held or declined, if no attempt came first; saved with the outcome
@@ -780,7 +797,12 @@ def interview_record_held(
         )
         # With their history rows: bulk_create alone sends no signals.
         bulk_create_with_history(
-            [AgreedAction(interview=interview, **action) for action in agreed],
+            [
+                agreed_actions.new_action(
+                    child=episode.child, record=interview, acting_user=acting_user, **action
+                )
+                for action in agreed
+            ],
             AgreedAction,
             default_user=acting_user,
         )

@@ -11,11 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from crispy_forms_gds.layout import Field, Fieldset, Size
-from django import forms
 
-from missingkids.accounts.models import Agency
-
-from .fields import UKDateField
+from ..models import Child
 from .interviews import (
     FACTOR_FIELDS,
     AttemptForm,
@@ -29,6 +26,7 @@ from .interviews import (
     _text,
 )
 from .oversight import StrategyMeetingForm
+from .owners import add_owner_fields, owner_layout
 
 REASON_HINT = (
     "Required if the record has already been shared or others have been told of it. "
@@ -72,11 +70,10 @@ class InterviewHeldCorrectForm(InterviewHeldForm):
     """The interview's questions; the actions agreed are not changed here."""
 
     reason = _reason()
+    asks_actions = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in [n for n in self.fields if n.startswith("action_")]:
-            del self.fields[name]
         self.helper = _helper(
             Field.textarea("child_voice", label_size=Size.MEDIUM, rows=12),
             Field("held_at"),
@@ -141,28 +138,14 @@ class SupervisionNoteCorrectForm(VersionedForm):
 
 class AgreedActionCorrectForm(VersionedForm):
     description = _text("Action", required=True, message="Describe the action agreed")
-    owner_name = forms.CharField(
-        label="Who owns it",
-        max_length=200,
-        error_messages={"required": "Enter who owns this action"},
-    )
-    owner_agency = forms.ModelChoiceField(
-        label="Their agency",
-        queryset=Agency.objects.none(),
-        required=False,
-        empty_label="Select an agency",
-    )
-    due_date = UKDateField(label="Due by", required=False, allow_future=True)
     reason = _reason()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, child: Child | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner_agency"].queryset = Agency.objects.filter(active=True).order_by("name")
+        add_owner_fields(self, child)
         self.helper = _helper(
             Field.textarea("description", rows=4),
-            Field.text("owner_name"),
-            Field.select("owner_agency"),
-            Field("due_date"),
+            *owner_layout(),
             Field.textarea("reason", rows=3),
             Field("version"),
             submit="Save the changes",

@@ -27,8 +27,9 @@ from ..models import (
     InterviewAttempt,
     SharingMethod,
 )
-from .fields import UKDateField, UKDateTimeField
+from .fields import UKDateTimeField
 from .layout import CheckboxesWithOther
+from .owners import add_owner_fields, owner_layout
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 SHARING_METHODS = SharingMethod.choices
@@ -250,31 +251,22 @@ class InterviewHeldForm(VersionedForm):
     harm_details = _text("The harm disclosed")
     what_would_help = _text("What would help, in the child's view")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    # The correction form asks about the interview only: actions are changed one by one.
+    asks_actions = True
+
+    def __init__(self, *args: Any, child: Child | None = None, **kwargs: Any) -> None:
+        """``child``: whose interview it is, so that the agencies offered to own an action
+        are those that can see them (all active agencies without one)."""
         super().__init__(*args, **kwargs)
-        agencies = Agency.objects.filter(active=True).order_by("name")
         action_fieldsets = []
-        for number in range(1, MAX_AGREED_ACTIONS + 1):
+        for number in range(1, MAX_AGREED_ACTIONS + 1 if self.asks_actions else 1):
             prefix = f"action_{number}_"
             self.fields[f"{prefix}description"] = _text("Action")
-            self.fields[f"{prefix}owner_name"] = forms.CharField(
-                label="Who owns it", max_length=200, required=False
-            )
-            self.fields[f"{prefix}owner_agency"] = forms.ModelChoiceField(
-                label="Their agency",
-                queryset=agencies,
-                required=False,
-                empty_label="Select an agency",
-            )
-            self.fields[f"{prefix}due_date"] = UKDateField(
-                label="Due by", required=False, allow_future=True
-            )
+            add_owner_fields(self, child, prefix)
             action_fieldsets.append(
                 Fieldset(
                     Field.textarea(f"{prefix}description", rows=4),
-                    Field.text(f"{prefix}owner_name"),
-                    Field.select(f"{prefix}owner_agency"),
-                    Field(f"{prefix}due_date"),
+                    *owner_layout(prefix),
                     legend=f"Agreed action {number}",
                     legend_size=Size.SMALL,
                 )
@@ -317,7 +309,7 @@ class InterviewHeldForm(VersionedForm):
         return [
             {
                 key: data.get(f"action_{number}_{key}")
-                for key in ("description", "owner_name", "owner_agency", "due_date")
+                for key in ("description", "owner_agency", "owner_person", "due_date")
             }
             for number in range(1, MAX_AGREED_ACTIONS + 1)
         ]

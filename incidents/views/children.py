@@ -72,6 +72,7 @@ from ..models import (
 from ..rights import Right
 from ..story import build_story
 from ..validators import normalise_nhs_number
+from .agreed_actions import actions_panel
 
 PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 25
@@ -627,6 +628,10 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 recent_days=repeat_days,
             ),
             "can_record_associates": can[Right.RECORD_ASSOCIATES],
+            # "What would help" from the interviews of the episodes shown (a page of them).
+            "panel": actions_panel(
+                user, child, can, [e.interview for e in episodes if hasattr(e, "interview")]
+            ),
             "can_record_meeting": can[Right.RECORD_STRATEGY_MEETING],
             "can_supervise": can_supervise,
             "timeline": _timeline(request, child),

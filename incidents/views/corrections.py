@@ -339,6 +339,9 @@ def strategy_meeting_change(request: HttpRequest, child_pk: int, meeting_pk: int
 # Agreed actions ---------------------------------------------------------------------
 
 
+ACTION_FIELDS = ["description", "owner_agency", "owner_person", "due_date"]
+
+
 @require_http_methods(["GET", "POST"])
 def agreed_action_change(request: HttpRequest, pk: int, action_pk: int) -> HttpResponse:
     episode = access.get_episode_for_user(request.user, pk)
@@ -349,17 +352,16 @@ def agreed_action_change(request: HttpRequest, pk: int, action_pk: int) -> HttpR
         raise Http404("No such agreed action")
     rights.require(request.user, Right.RECORD_INTERVIEW, episode.child, interview=interview)
     action.interview = interview
+    action.child = episode.child
     if request.method == "POST":
-        form = AgreedActionCorrectForm(request.POST)
+        form = AgreedActionCorrectForm(request.POST, child=episode.child)
         if form.is_valid() and _saved(
             form, action, agreed_action_correct, acting_user=request.user, action=action
         ):
             messages.success(request, "Agreed action changed")
             return redirect(_interview_url(episode))
     else:
-        form = AgreedActionCorrectForm(
-            initial=_initial(action, ["description", "owner_name", "owner_agency", "due_date"])
-        )
+        form = AgreedActionCorrectForm(initial=_initial(action, ACTION_FIELDS), child=episode.child)
     return _render_form(
         request,
         form,

@@ -8,7 +8,6 @@ summary list whose "Change" links go back to the question, with what was typed k
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django import forms
 from django.db import models
@@ -75,12 +74,14 @@ def agreed_action_answers(form: forms.Form, count: int) -> list[dict[str, str]]:
     data = form.cleaned_data
     for number in range(1, count + 1):
         prefix = f"action_{number}_"
-        parts: list[Any] = [data.get(f"{prefix}description"), data.get(f"{prefix}owner_name")]
+        description = data.get(f"{prefix}description")
+        person = data.get(f"{prefix}owner_person")
         agency = data.get(f"{prefix}owner_agency")
         due = data.get(f"{prefix}due_date")
-        if not any([*parts, agency, due]):
+        if not any([description, person, agency, due]):
             continue
-        text = ", ".join(str(p) for p in (*parts, agency) if p)
+        owner = person.name if person else ""
+        text = ", ".join(str(p) for p in (description, owner, agency) if p)
         if due:
             text += f", due by {due:%-d %b %Y}"
         rows.append(

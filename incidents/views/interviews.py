@@ -283,11 +283,7 @@ def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
             failed_attempts=failed,
             stuck=_stuck(interview, failed),
             due_tag=due_tag(interview, now),
-            actions=(
-                list(interview.actions.select_related("owner_agency"))
-                if interview.outcome == ReturnInterview.Outcome.HELD
-                else []
-            ),
+            actions=_actions_shown(request, interview, now),
             # Who changed what, before and after, and why.
             interview_history=history.interview_history(episode),
             history_shown=history.SHOWN,
@@ -349,12 +345,25 @@ def interview_attempt_add(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _actions_shown(request: HttpRequest, interview: ReturnInterview, now: dt.datetime) -> list[Any]:
+    """The actions agreed at a held interview (one query), each marked overdue and
+    whether this person's agency, as their owner, follows them up."""
+    if interview.outcome != ReturnInterview.Outcome.HELD:
+        return []
+    today = timezone.localdate(now)
+    actions = list(interview.actions.select_related("owner_agency", "owner_person", "done_by"))
+    for action in actions:
+        action.overdue = action.is_overdue(today)
+        action.can_follow_up = rights.may_follow_up(request.user, action)
+    return actions
+
+
 @require_http_methods(["GET", "POST"])
 def interview_held(request: HttpRequest, pk: int) -> HttpResponse:
     """The interview's questions; the answers go to "check your answers" before saving."""
     episode, interview = _interview_for_recording(request, pk)
     if request.method == "POST":
-        form = InterviewHeldForm(request.POST)
+        form = InterviewHeldForm(request.POST, child=episode.child)
         if form.is_valid():
             drafts.save(request, HELD_DRAFT, episode.pk)
             return redirect("incidents:interview_held_check_answers", pk=episode.pk)
@@ -366,11 +375,12 @@ def interview_held(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("incidents:interview_change", pk=episode.pk)
     elif (draft := drafts.load(request, HELD_DRAFT, episode.pk)) is not None:
         # Back from "Change" on the check answers page: what was typed, kept.
-        form = InterviewHeldForm(draft)
+        form = InterviewHeldForm(draft, child=episode.child)
         form.is_valid()
     else:
         form = InterviewHeldForm(
-            initial={"version": interview.version, "held_by": request.user.name}
+            initial={"version": interview.version, "held_by": request.user.name},
+            child=episode.child,
         )
     return _held_form_page(request, episode, form)
 
@@ -397,7 +407,7 @@ def interview_held_check_answers(request: HttpRequest, pk: int) -> HttpResponse:
     draft = drafts.load(request, HELD_DRAFT, episode.pk)
     if draft is None:
         return redirect("incidents:interview_held", pk=episode.pk)
-    form = InterviewHeldForm(draft)
+    form = InterviewHeldForm(draft, child=episode.child)
     if not form.is_valid():
         return _held_form_page(request, episode, form)
     if request.method == "POST":

@@ -9,6 +9,7 @@ import factory
 from django.utils import timezone
 
 from incidents.models import (
+    AgreedAction,
     CaseEvent,
     Child,
     Episode,
@@ -137,3 +138,19 @@ class CaseEventFactory(factory.django.DjangoModelFactory):
     actor = factory.SelfAttribute("child.created_by")
     actor_agency = factory.SelfAttribute("actor.agency")
     summary = "Details changed"
+
+
+class AgreedActionFactory(factory.django.DjangoModelFactory):
+    """An action agreed at a held return interview (pass ``interview``), owned by the
+    interview's owner unless ``owner_agency`` is given."""
+
+    class Meta:
+        model = AgreedAction
+
+    interview = factory.SubFactory(ReturnInterviewFactory)
+    child = factory.LazyAttribute(lambda o: o.interview.episode.child)
+    source = AgreedAction.Source.INTERVIEW
+    description = "Weekly check-in"
+    owner_agency = factory.LazyAttribute(lambda o: o.interview.owner)
+    agreed_on = factory.LazyFunction(timezone.localdate)
+    due_date = factory.LazyAttribute(lambda o: o.agreed_on + dt.timedelta(days=14))

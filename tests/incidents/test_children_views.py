@@ -27,6 +27,7 @@ from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from tests.factories import UserFactory
 from tests.factories.incidents import (
+    AgreedActionFactory,
     CaseEventFactory,
     ChildFactory,
     EpisodeFactory,
@@ -541,7 +542,15 @@ def _fill(child: Child, user: Any, episodes: int, events: int) -> None:
             found_at=seen + dt.timedelta(hours=3),
             found_location=LocationFactory(),
         )
-        ReturnInterviewFactory(episode=episode, child_voice=f"Words {n}")
+        interview = ReturnInterviewFactory(episode=episode, child_voice=f"Words {n}")
+        AgreedActionFactory(interview=interview, due_date=dt.date(2020, 1, 1))
+        AgreedActionFactory(
+            interview=interview,
+            state="done",
+            done_at=timezone.now(),
+            done_by=user,
+            what_happened="Done",
+        )
     for n in range(events):
         CaseEventFactory(child=child, actor=user, summary=f"e{n}", data={"changes": {"x": [1, 2]}})
     PlacementFactory(child=child, start=dt.date(2024, 1, 1), end=None)
@@ -567,14 +576,14 @@ def test_child_page_query_count_does_not_grow(
     signed_in(client, social_worker)
     client.get(reverse("incidents:child_detail", args=[small.pk]))  # warm the session
     with django_assert_num_queries(
-        # 22: the page's own queries, including one aggregate for the episode counts
+        # 23: the page's own queries, including one aggregate for the episode counts
         # (recent, declined in a row), one for the latest interview's failed attempts,
         # one for the child's words, two for the places, one for the strategy meetings,
         # one for the active rules' repeat threshold and stuck-case count, one for what
         # the person may record (their agency's relation to the child), one for
         # requests to record an agency waiting for an answer and one for the missing
-        # person profile (with who last reviewed it).
-        22
+        # person profile (with who last reviewed it), and one for the agreed actions.
+        23
         + CHILD_HISTORY_QUERIES
         + ACCESS_LOG_QUERIES
         + TWO_FACTOR_QUERIES

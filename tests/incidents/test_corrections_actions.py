@@ -375,7 +375,13 @@ def test_correcting_an_agreed_action_keeps_it_in_the_history(provider_worker, in
         acting_user=provider_worker,
         **held_kwargs(
             interview,
-            actions=[{"description": "Weekly check-in", "owner_name": "Mr Patel"}],
+            actions=[
+                {
+                    "description": "Weekly check-in",
+                    "owner_agency": la_west,
+                    "due_date": timezone.localdate() + dt.timedelta(days=7),
+                }
+            ],
         ),
     )
     action = interview.actions.get()
@@ -384,8 +390,8 @@ def test_correcting_an_agreed_action_keeps_it_in_the_history(provider_worker, in
         action=action,
         expected_version=1,
         description="Weekly check-in at school",
-        owner_name="Mr Patel",
         owner_agency=la_west,
+        due_date=timezone.localdate() + dt.timedelta(days=14),
         reason="Where was missing",
     )
     action.refresh_from_db()
@@ -395,7 +401,7 @@ def test_correcting_an_agreed_action_keeps_it_in_the_history(provider_worker, in
         2,
     )
     (entry,) = [e for e in history.interview_history(interview.episode) if e.reason]
-    assert {c.label for c in entry.changes} == {"Description", "Owner agency"}
+    assert {c.label for c in entry.changes} == {"Action", "Due by"}
     event = CaseEvent.objects.get(kind=CaseEvent.Kind.AGREED_ACTION_CORRECTED)
     assert not event.is_protocol
 

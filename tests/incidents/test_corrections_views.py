@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -30,6 +31,11 @@ from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from tests.factories.accounts import UserFactory
 from tests.incidents.test_interviews_actions import HOUR, check_kwargs, held_kwargs, make_interview
 from tests.incidents.test_interviews_views import held_post, when
+
+
+def date_parts(name: str, day: dt.date) -> dict[str, str]:
+    return {f"{name}_0": str(day.day), f"{name}_1": str(day.month), f"{name}_2": str(day.year)}
+
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +100,16 @@ def meeting(manager, interview, la_west) -> StrategyMeeting:
 def action(provider_worker, interview) -> AgreedAction:
     interview_record_held(
         acting_user=provider_worker,
-        **held_kwargs(interview, actions=[{"description": "Check-in", "owner_name": "Mr Patel"}]),
+        **held_kwargs(
+            interview,
+            actions=[
+                {
+                    "description": "Check-in",
+                    "owner_agency": interview.owner,
+                    "due_date": timezone.localdate() + dt.timedelta(days=7),
+                }
+            ],
+        ),
     )
     return interview.actions.get()
 
@@ -219,7 +234,13 @@ def _route(name: str, request) -> tuple[str, dict[str, Any], Any]:
             reverse(
                 "incidents:agreed_action_change", args=[action.interview.episode_id, action.pk]
             ),
-            {"version": "1", "description": "Changed", "owner_name": "Mr Patel", "reason": ""},
+            {
+                "version": "1",
+                "description": "Changed",
+                "owner_agency": str(action.owner_agency_id),
+                **date_parts("due_date", action.due_date),
+                "reason": "",
+            },
             lambda: AgreedAction.objects.get(pk=action.pk).description,
         )
     note = request.getfixturevalue("note")
@@ -512,7 +533,7 @@ CHANGE_PAGE_QUERIES = {
     "attempt": 9,
     "note": 8,
     "meeting": 11,
-    "action": 10,
+    "action": 12,
 }
 
 

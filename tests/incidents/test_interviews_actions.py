@@ -579,11 +579,10 @@ def test_interview_held_saves_the_childs_voice_and_actions(provider_worker, inte
             actions=[
                 {
                     "description": "Meet at school weekly",
-                    "owner_name": "Jo Whitfield",
                     "owner_agency": la_west,
                     "due_date": dt.date(2030, 1, 1),
                 },
-                {"description": "", "owner_name": "", "owner_agency": None, "due_date": None},
+                {"description": "", "owner_agency": None, "due_date": None},
             ],
         ),
     )
@@ -595,7 +594,14 @@ def test_interview_held_saves_the_childs_voice_and_actions(provider_worker, inte
     assert interview.recorded_by == provider_worker
     assert interview.version == 2
     action = AgreedAction.objects.get(interview=interview)
-    assert (action.owner_name, action.owner_agency) == ("Jo Whitfield", la_west)
+    assert (action.owner_agency, action.due_date) == (la_west, dt.date(2030, 1, 1))
+    assert (action.child, action.source, action.state) == (
+        interview.episode.child,
+        AgreedAction.Source.INTERVIEW,
+        AgreedAction.State.OPEN,
+    )
+    assert action.agreed_on == timezone.localdate(interview.held_at)
+    assert action.history.get().history_user == provider_worker
     event = last_event(CaseEvent.Kind.INTERVIEW_HELD)
     assert event.is_protocol
     assert event.data["within_72_hours"] is True
@@ -673,14 +679,15 @@ def test_interview_held_checks_harm_factors_and_actions(provider_worker, intervi
                 harm_disclosed=True,
                 harm_details="",
                 push_factors=["made_up"],
-                actions=[{"description": "Call weekly", "owner_name": ""}],
+                actions=[{"description": "Call weekly", "owner_agency": None}],
             ),
         )
     assert set(errors_of(excinfo)) == {
         "held_by",
         "harm_details",
         "push_factors",
-        "action_1_owner_name",
+        "action_1_owner_agency",
+        "action_1_due_date",
     }
 
 

@@ -268,8 +268,7 @@ def held_post(interview: ReturnInterview, **overrides: Any) -> dict[str, Any]:
         "pull_factors": ["friends"],
         "where_they_were": "Park by the canal",
         "action_1_description": "Weekly check-in at school",
-        "action_1_owner_name": "Mr Patel",
-        "action_1_owner_agency": "",
+        "action_1_owner_agency": str(interview.owner_id),
         "action_1_due_date_0": "1",
         "action_1_due_date_1": "2",
         "action_1_due_date_2": "2030",
@@ -292,7 +291,7 @@ def test_record_the_interview_held(client, provider_worker, interview):
     assert interview.child_voice == "I just wanted to be with my mates."
     assert interview.push_factors == ["rules_boundaries"]
     action = interview.actions.get()
-    assert (action.owner_name, action.due_date) == ("Mr Patel", dt.date(2030, 2, 1))
+    assert (action.owner_agency, action.due_date) == (interview.owner, dt.date(2030, 2, 1))
     assert CaseEvent.objects.filter(kind=CaseEvent.Kind.INTERVIEW_HELD).count() == 1
 
 
@@ -313,11 +312,11 @@ def test_interview_without_the_childs_words_keeps_the_input(client, provider_wor
 def test_action_without_an_owner_is_shown_by_its_field(client, provider_worker, interview):
     client.force_login(provider_worker)
     response = post_and_confirm(
-        client, "interview_held", interview, held_post(interview, action_1_owner_name="")
+        client, "interview_held", interview, held_post(interview, action_1_owner_agency="")
     )
     assert response.status_code == 200
-    assert "Enter who owns this action" in response.text
-    assert 'href="#id_action_1_owner_name"' in response.text
+    assert "Select the agency that owns this action" in response.text
+    assert 'href="#id_action_1_owner_agency"' in response.text
 
 
 def test_stale_interview_edit_shows_a_conflict_and_keeps_input(

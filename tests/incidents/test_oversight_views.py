@@ -248,11 +248,11 @@ def test_child_page_query_count_is_fixed_for_a_manager(
         supervision_note_add(acting_user=manager, child=each, note=f"Note {n}")
     signed_in(client, manager)
     client.get(reverse("incidents:child_detail", args=[small.pk]))  # warm the session
-    # The page's own 22 (one of them the missing person profile, which a manager of the
-    # council may see), plus the supervision notes a manager of the council sees, and
-    # the child's story with the associates they may see.
+    # The page's own 23 (the missing person profile, which a manager of the council may
+    # see, and the agreed actions among them), plus the supervision notes a manager of the
+    # council sees, and the child's story with the associates they may see.
     expected = (
-        23
+        24
         + CHILD_HISTORY_QUERIES
         + ACCESS_LOG_QUERIES
         + TWO_FACTOR_QUERIES

@@ -396,9 +396,10 @@ def test_full_list_refuses_post(client, social_worker):
 # Session, user, authenticator, the header's agency and the areas the agency serves.
 HOME_BASE = 4 + TWO_FACTOR_QUERIES
 # The count and the page of (kind, id, due); then one query per table shown:
-# notifications, interviews, and episodes (checks and discussions together); and the
-# access log entry for the children shown.
-SECTION = 2 + 3 + ACCESS_LOG_QUERIES
+# notifications, interviews, and episodes (checks and discussions together); the counts
+# of the agency's agreed actions (none here: their rows are not read); and the access log
+# entry for the children shown.
+SECTION = 2 + 3 + 1 + ACCESS_LOG_QUERIES
 
 
 @pytest.mark.parametrize("size", [1, 12])

@@ -15,7 +15,6 @@ from django.core.management import CommandError, call_command
 from django.db import models
 
 from incidents.models import (
-    AgreedAction,
     CaseEvent,
     Challenge,
     Child,
@@ -44,6 +43,7 @@ from oversight.models import ErasedCount, Erasure
 from oversight.retention import children_past_retention, records_erase
 from tests.factories.accounts import UserFactory
 from tests.factories.incidents import (
+    AgreedActionFactory,
     CaseEventFactory,
     InvolvementFactory,
     LocationFactory,
@@ -162,7 +162,7 @@ def _whole_record(child: Child, *, officer, social_worker, manager, police, la_w
         notes=MARKER,
         recorded_by=social_worker,
     )
-    AgreedAction.objects.create(interview=interview, description=MARKER, owner_name="Jo")
+    AgreedActionFactory(interview=interview, description=MARKER, owner_name="Jo")
     Challenge.objects.create(
         child=child,
         episode=first,

@@ -15,7 +15,9 @@ from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from missingkids.audit.models import AccessLogEntry
 from oversight.views import LISTS
+from tests.factories.accounts import UserFactory
 from tests.factories.incidents import (
+    AgreedActionFactory,
     LocationFactory,
     PlacementFactory,
     SafeAndWellCheckFactory,
@@ -66,6 +68,13 @@ def world(size: int, *, la, police, west_child, host=None) -> None:
         overdue = returned(child, la, found=NOW - 80 * H - n * H, last_seen_location=place)
         # As many failed attempts as the not-engaging rule's 3: a stuck case.
         attempts(overdue, ["no_contact", "declined", "rearranged"])
+        # An action agreed a month ago, due a week ago and still open.
+        AgreedActionFactory(
+            interview=overdue,
+            owner_person=UserFactory(agency=overdue.owner),
+            agreed_on=NOW.date() - 30 * D,
+            due_date=NOW.date() - 7 * D,
+        )
         soon = returned(west_child(), la, found=NOW - 60 * H)
         SafeAndWellCheckFactory(episode=soon.episode, conducted_at=soon.episode.found_at + H)
         NotificationFactory(
@@ -152,6 +161,7 @@ def test_lists_show_rows_and_link_to_the_record(
         # Per child: the overdue one (no check), the due-soon one (not shared), two old.
         "safe_and_well_outstanding": 8,
         "strategy_discussions_overdue": 2,
+        "agreed_actions_overdue": 2,
         "notifications_overdue": 2,
         "emails_failing": 4,
         "open_episodes": 4,

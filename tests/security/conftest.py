@@ -30,6 +30,7 @@ from incidents.models import (
     SupervisionNote,
 )
 from tests.factories.incidents import (
+    AgreedActionFactory,
     ChildFactory,
     EpisodeFactory,
     InvolvementFactory,
@@ -121,7 +122,7 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
     )
     strategy_meeting.attendees.create(agency=la_west)
     # An action agreed at an interview still to be recorded: made as an import would.
-    agreed_action = AgreedAction.objects.create(
+    agreed_action = AgreedActionFactory(
         interview=interview, description="Weekly check-in", owner_name="Mr Patel"
     )
     # Someone the child goes missing with, recorded by the police during the episode.

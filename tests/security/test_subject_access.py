@@ -24,7 +24,12 @@ from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from missingkids.audit.models import AccessLogEntry
 from oversight.subject_access import RECORD_QUERIES
-from tests.factories.incidents import CaseEventFactory, EpisodeFactory, RiskGradingFactory
+from tests.factories.incidents import (
+    AgreedActionFactory,
+    CaseEventFactory,
+    EpisodeFactory,
+    RiskGradingFactory,
+)
 from tests.factories.notifications import NotificationFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +50,7 @@ SECTIONS = {
     "supervision_notes",
     "missing_person_profile",
     "missing_person_profile_changes",
+    "agreed_actions_at_meetings_and_notes",
     "history",
     "change_history",
 }
@@ -86,6 +92,16 @@ def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
             recorded_by=manager,
         )
         StrategyMeetingAttendee.objects.create(meeting=meeting, agency=police)
+        AgreedActionFactory(
+            interview=None,
+            child=case.child,
+            source=AgreedAction.Source.STRATEGY_MEETING,
+            strategy_meeting=meeting,
+            description=f"Meeting action {i}",
+            owner_agency=police,
+            agreed_on=meeting.held_on,
+            due_date=meeting.held_on,
+        )
         SupervisionNote.objects.create(child=case.child, note=f"Reflection {i}", written_by=manager)
         InterviewAttempt.objects.create(
             interview=case.interview,
@@ -94,9 +110,7 @@ def _more(case, manager, officer, social_worker, police, *, n: int = 1) -> None:
             outcome="no_contact",
             recorded_by=social_worker,
         )
-        AgreedAction.objects.create(
-            interview=case.interview, description=f"Action {i}", owner_name="Jo"
-        )
+        AgreedActionFactory(interview=case.interview, description=f"Action {i}", owner_name="Jo")
         ReturnTimeCorrection.objects.create(
             episode=case.episode,
             previous_found_at=case.episode.found_at,
@@ -141,6 +155,9 @@ def test_the_json_holds_every_section(client, case, manager, officer, social_wor
     assert episode["strategy_discussion"]["state"] == "held"
     assert [police.name] in [m["agencies_attending"] for m in data["strategy_meetings"]]
     assert "Reflection 0" in [n["note"] for n in data["supervision_notes"]]
+    assert "Meeting action 0" in [
+        a["description"] for a in data["agreed_actions_at_meetings_and_notes"]
+    ]
     assert any(c["record"] == "Child" for c in data["change_history"])
     # Times in UK time, with their offset.
     assert (

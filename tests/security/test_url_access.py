@@ -145,9 +145,20 @@ INTERVIEWS = {
     "incidents:interview_change",
     "incidents:interview_attempt_change",
     "incidents:agreed_action_change",
+    "incidents:agreed_action_edit",
 }
 # The police and the responsible council record and correct the child's associates.
 ASSOCIATES = {"incidents:associate_add", "incidents:associate_change"}
+# Only the agency that owns an agreed action (the case's: the responsible council)
+# marks it done or no longer needed, or reopens it.
+ACTION_OWNER_ONLY = {
+    "incidents:agreed_action_done",
+    "incidents:agreed_action_not_needed",
+    "incidents:agreed_action_reopen",
+}
+# An action is agreed at a held interview, a strategy meeting or a supervision note: the
+# case's interview is not yet held, so only the managers (who record meetings) may add one.
+ACTION_ADD = {"incidents:agreed_action_add"}
 # The police and the responsible council correct the return time; not the provider
 # measured against the deadline it starts.
 RETURN_TIME = {"incidents:episode_correct_return"}
@@ -159,6 +170,7 @@ REDIRECTS = {
     "incidents:interview_held_check_answers",
     "incidents:interview_change",
     "notifications:requeue",  # the button posts; a GET goes back to the episode page
+    "incidents:agreed_action_reopen",  # the case's action is open: back to the child
 }
 # Pages that send one role on: the case's check is already recorded (not yet shared), so
 # the police are taken to it on the episode page rather than offered its form again.
@@ -181,12 +193,15 @@ EXPECTED_403: dict[str, set[str]] = {
     "social_worker": POLICE_ONLY
     | MANAGERS_ONLY
     | HOST_COUNCIL_ONLY
+    | ACTION_ADD
     | {"notifications:cancel", "notifications:requeue"},
     "officer": CARE_DETAILS
     | HOST_COUNCIL_ONLY
     | INTERVIEWS
     | MANAGERS_ONLY
     | PROFILE_KEEPERS_ONLY
+    | ACTION_OWNER_ONLY
+    | ACTION_ADD
     | {"notifications:record_told", "notifications:cancel", "notifications:requeue"},
     "provider_worker": CARE_DETAILS
     | HOST_COUNCIL_ONLY
@@ -197,6 +212,8 @@ EXPECTED_403: dict[str, set[str]] = {
     | PROFILE_READERS_ONLY
     | NO_PHOTO
     | ASSOCIATES
+    | ACTION_OWNER_ONLY
+    | ACTION_ADD
     | {"notifications:record_told", "notifications:cancel", "notifications:requeue"},
     # A manager of the child's responsible council may record that the police shared
     # their check with the council (incidents.rights), so that page is theirs too.
@@ -220,6 +237,8 @@ KNOWN_RECORD_PAGES = {
     *POLICE_ONLY,
     "incidents:interview_detail",
     *INTERVIEWS,
+    *ACTION_OWNER_ONLY,
+    *ACTION_ADD,
     "incidents:challenge_add",
     "incidents:challenge_outcome",
     "incidents:challenge_change",
