@@ -230,21 +230,23 @@ def build_story(
         .values("episode_id", "held_at", "what_would_help")
         .order_by("-held_at", "-id")[: policy.STORY_LATEST_SHOWN]
     )
-    # 8 and 9. The actions agreed at the interviews, and how many are done.
-    actions = AgreedAction.objects.filter(interview__episode__child=child).order_by()
+    # 8 and 9. The actions agreed for the child (at interviews, strategy meetings and in
+    # supervision notes), and how many are done.
+    actions = AgreedAction.objects.filter(child=child).order_by()
     action_counts = actions.aggregate(
-        total=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False))
+        total=Count("id"), done=Count("id", filter=Q(state=AgreedAction.State.DONE))
     )
     action_rows = list(
         actions.values(
             "description",
             "owner_name",
+            "owner_person__name",
             "owner_agency__name",
             "due_date",
-            "completed_at",
-            "interview__episode_id",
-            "interview__held_at",
-        ).order_by("-interview__held_at", "-id")[: policy.STORY_LATEST_SHOWN * 2]
+            "state",
+            "done_at",
+            "agreed_on",
+        ).order_by("-agreed_on", "-id")[: policy.STORY_LATEST_SHOWN * 2]
     )
     associates: list[Associate] = []
     if may_see_associates:

@@ -142,12 +142,23 @@ def story_child(area_west, la_west, social_worker, places) -> Child:
         what_would_help="A phone to call her sister",
     )
     AgreedAction.objects.create(
-        interview=i1, description="Weekly check-in", owner_name="Mr Patel", completed_at=NOW
+        child=child,
+        interview=i1,
+        description="Weekly check-in",
+        owner_name="Mr Patel",
+        owner_agency=la_west,
+        agreed_on=dt.date(2026, 3, 1),
+        state=AgreedAction.State.DONE,
+        done_at=NOW,
+        what_happened="Held every week since.",
     )
     AgreedAction.objects.create(
+        child=child,
         interview=i3,
         description="Arrange contact with her sister",
         owner_name="Sam Jones",
+        owner_agency=la_west,
+        agreed_on=dt.date(2026, 4, 20),
         due_date=dt.date(2026, 5, 1),
     )
     child.e5, child.e4 = e5, e4
@@ -263,7 +274,14 @@ def _many_episodes(child: Child, count: int, places: dict[str, Location]) -> Non
         for e in episodes
     )
     for interview in ReturnInterview.objects.filter(episode__child=child)[:20]:
-        AgreedAction.objects.create(interview=interview, description="Talk", owner_name="Jo")
+        AgreedAction.objects.create(
+            child=child,
+            interview=interview,
+            description="Talk",
+            owner_name="Jo",
+            owner_agency=owner,
+            agreed_on=timezone.localdate(interview.held_at),
+        )
 
 
 @pytest.mark.parametrize("count", [1, 300])
