@@ -51,7 +51,7 @@ from notifications.models import Notification
 # of entry fetched with them, the meetings with their agencies, nine more kinds of
 # entry, and the change history. Fewer when a kind has nothing to fetch (no episodes, no
 # meetings).
-RECORD_QUERIES = 20 + history.RECORD_HISTORY_QUERIES + history.PROFILE_HISTORY_QUERIES
+RECORD_QUERIES = 21 + history.RECORD_HISTORY_QUERIES + history.PROFILE_HISTORY_QUERIES
 
 # Fields that are the service's own bookkeeping, not information about the child.
 LEFT_OUT = frozenset(
@@ -99,6 +99,8 @@ class ChildRecord:
     challenges: list[Challenge]
     strategy_meetings: list[StrategyMeeting]
     supervision_notes: list[Any]
+    # The people the child goes missing with or to, as the police recorded them.
+    associates: list[Any]
     # Agreed at a strategy meeting or in a supervision note (those agreed at a return
     # interview are with the interview).
     other_actions: list[AgreedAction]
@@ -211,6 +213,7 @@ def child_record(*, user: User, child: Child, now: dt.datetime | None = None) ->
         supervision_notes=list(
             child.supervision_notes.select_related("written_by").order_by("written_at", "id")
         ),
+        associates=list(child.associates.select_related("recorded_by").order_by("name", "id")),
         other_actions=list(
             child.agreed_actions.filter(interview__isnull=True)
             .select_related("owner_agency", "owner_person", "strategy_meeting", "supervision_note")
@@ -337,6 +340,7 @@ def record_as_json(record: ChildRecord) -> dict[str, Any]:
             for m in record.strategy_meetings
         ],
         "supervision_notes": [_fields(x, skip=("child",)) for x in record.supervision_notes],
+        "associates": [_fields(x, skip=("child",)) for x in record.associates],
         "missing_person_profile": _fields(record.profile, skip=("child",)),
         "missing_person_profile_changes": [
             {
@@ -505,6 +509,7 @@ def record_as_page(record: ChildRecord) -> list[Section]:
         Section("Challenges", _entries(record.challenges, skip=("child",))),
         Section("Strategy meetings", meetings),
         Section("Supervision notes", _entries(record.supervision_notes, skip=("child",))),
+        Section("Associates", _entries(record.associates, skip=("child",))),
         Section(
             "Agreed actions at strategy meetings and in supervision notes",
             _entries(record.other_actions, skip=("child",)),

@@ -48,6 +48,7 @@ SECTIONS = {
     "challenges",
     "strategy_meetings",
     "supervision_notes",
+    "associates",
     "missing_person_profile",
     "missing_person_profile_changes",
     "agreed_actions_at_meetings_and_notes",
@@ -155,6 +156,7 @@ def test_the_json_holds_every_section(client, case, manager, officer, social_wor
     assert episode["strategy_discussion"]["state"] == "held"
     assert [police.name] in [m["agencies_attending"] for m in data["strategy_meetings"]]
     assert "Reflection 0" in [n["note"] for n in data["supervision_notes"]]
+    assert [a["name"] for a in data["associates"]] == [case.associate.name]
     assert "Meeting action 0" in [
         a["description"] for a in data["agreed_actions_at_meetings_and_notes"]
     ]
@@ -184,6 +186,7 @@ def test_the_page_shows_every_section_and_prints(client, case, manager):
         "Challenges",
         "Strategy meetings",
         "Supervision notes",
+        "Associates",
         "History",
         "Change history",
     ):
