@@ -90,7 +90,7 @@ def test_the_page_and_its_csv(client, manager, actions, frozen):
         page.text
     )
     response = client.get(url, {"format": "csv", "agency": str(late.owner_agency_id)})
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == [
         "Child",
         "Responsible local authority",

@@ -49,6 +49,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import JSONField, Model
+from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -238,12 +239,21 @@ def copy_rows(model: type[Model], rows: list[Any]) -> None:
     """Insert unsaved model instances with COPY (psycopg 3's ``cursor.copy``): ids are
     taken from the table's sequence for rows that have none, foreign keys are read from
     related instances saved earlier, JSON is sent as jsonb and ``auto_now_add`` fields
-    are filled as ``save`` would; every other value goes as it is, adapted by psycopg."""
+    are filled as ``save`` would; a column with a database default left unset (such as a
+    case event's transaction id) is left out, so the database fills it as on INSERT; every
+    other value goes as it is, adapted by psycopg."""
     if not rows:
         return
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup a call
     meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.generated]
+    fields = [
+        f
+        for f in meta.concrete_fields
+        if not f.generated
+        and not (
+            f.has_db_default() and isinstance(rows[0].__dict__.get(f.attname), DatabaseDefault)
+        )
+    ]
     relations = [(f.attname, f.name) for f in fields if f.is_relation]
     stamped = [
         f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
