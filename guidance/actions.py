@@ -15,7 +15,15 @@ class StaleGuidanceEdit(ValidationError):
     """Someone saved the page after this author opened it."""
 
 
-def add_page(*, slug: str, title: str, summary: str, body: str, by: User | None) -> GuidancePage:
+def add_page(
+    *,
+    slug: str,
+    title: str,
+    summary: str,
+    body: str,
+    by: User | None,
+    change_note: str = "Page written",
+) -> GuidancePage:
     now = timezone.now()
     with transaction.atomic():
         page = GuidancePage.objects.create(
@@ -33,7 +41,7 @@ def add_page(*, slug: str, title: str, summary: str, body: str, by: User | None)
             title=title,
             summary=summary,
             body=body,
-            change_note="Page written",
+            change_note=change_note,
             written_at=now,
             written_by=by,
         )

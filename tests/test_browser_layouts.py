@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from api.models import CsvImport
+from guidance.defaults import add_missing_shipped_pages
 from incidents.models import (
     AgreedAction,
     Associate,
@@ -300,6 +301,8 @@ def test_every_page_at_desktop_and_phone_width(
             ),
         )
     )
+    # The shipped guidance pages, which an earlier test's flush of the database removed.
+    add_missing_shipped_pages()
     url = live_server.url
     configuration_admin = admin_user
     config_rule = Rule.objects.filter(active=True).first()

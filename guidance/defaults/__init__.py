@@ -24,3 +24,19 @@ def shipped_pages() -> list[dict[str, str]]:
             }
         )
     return pages
+
+
+def add_missing_shipped_pages() -> int:
+    """Add, as version 1, any shipped page missing from the database (after a database
+    was emptied, for instance); pages already there are left as the partnership wrote
+    them. Returns how many were added."""
+    from guidance.actions import add_page
+    from guidance.models import GuidancePage
+
+    present = set(GuidancePage.objects.values_list("slug", flat=True))
+    added = 0
+    for shipped in shipped_pages():
+        if shipped["slug"] not in present:
+            add_page(**shipped, by=None, change_note="Shipped with the service")
+            added += 1
+    return added

@@ -335,3 +335,23 @@ def test_navigation_has_guidance_marked_current_on_its_pages(client, officer):
     response = client.get(reverse("guidance:page", args=["missing-protocol"]))
     assert response.context["navigation"][-1]["label"] == "Guidance"
     assert response.context["navigation"][-1]["current"] is True
+
+
+def test_missing_shipped_pages_are_added_back_and_written_ones_kept(admin_user):
+    from guidance.defaults import add_missing_shipped_pages
+
+    page = GuidancePage.objects.get(slug="missing-protocol")
+    change_page(
+        page,
+        title="Our protocol",
+        summary="",
+        body="Ours",
+        change_note="Rewritten",
+        by=admin_user,
+        expected_version=1,
+    )
+    GuidancePage.objects.filter(slug="escalation-policy").delete()
+    assert add_missing_shipped_pages() == 1
+    assert GuidancePage.objects.get(slug="escalation-policy").versions.get().number == 1
+    assert GuidancePage.objects.get(slug="missing-protocol").title == "Our protocol"
+    assert add_missing_shipped_pages() == 0

@@ -41,6 +41,7 @@ from django.urls import NoReverseMatch, reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from guidance.defaults import add_missing_shipped_pages
 from missingkids.policy import FREE_TEXT_MAX_LENGTH
 from tests.security.test_url_access import OPEN_BY_DESIGN, ROUTES, url_for
 
@@ -281,6 +282,7 @@ def fuzz_form(
 
 def test_every_case_form_takes_hostile_input(client, case, request):
     answering(client)
+    add_missing_shipped_pages()  # guidance to change, whatever an earlier test emptied
     # Then a partnership admin, for the service's own pages that only they may change
     # (practice guidance).
     users = [request.getfixturevalue(role) for role in (*CASE_ROLES, "admin_user")]
