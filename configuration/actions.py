@@ -26,13 +26,14 @@ Kind = ConfigurationChange.Kind
 
 
 def person_save(*, person: User, acting_user: User) -> User:
-    """Add or change a person. A new person has no password: they set one through
-    "Forgotten your password?" (the password reset by e-mail)."""
+    """Add or change a person (from these pages or the Django admin). A new person given
+    no password here sets one through "Forgotten your password?" (the password reset by
+    e-mail)."""
     access.person_save_check(actor=acting_user, person=person)
     with transaction.atomic():
         stored = User.objects.select_related("agency").filter(pk=person.pk).first()
         before = configuration.person_snapshot(stored) if stored else None
-        if person.pk is None:
+        if person.pk is None and not person.password:
             person.set_unusable_password()
         person.save()
         after = configuration.person_snapshot(person)

@@ -14,6 +14,7 @@ from missingkids.accounts import access
 from missingkids.accounts.forms import RESERVED_ADDRESS_MESSAGE
 from missingkids.accounts.models import Agency, Contact, LocalAuthorityArea, User, normalise_email
 from missingkids.forms import Form, PlainLimitsMixin, RecordsChoiceField
+from notifications.defaults import VERSIONED_FIELDS
 from notifications.models import Notification, Rule, Step
 
 
@@ -268,24 +269,9 @@ class AreaForm(ModelForm):
 
 # Rules ---------------------------------------------------------------------------------
 
-RULE_FIELDS = (
-    "name",
-    "step",
-    "condition",
-    "risk_at_least",
-    "threshold_count",
-    "threshold_days",
-    "teller",
-    "recipient",
-    "use_out_of_hours_contact",
-    "due_after_hours",
-    "due_after_hours_if_high_risk",
-    "send_email",
-    "message",
-    "basis",
-    "active",
-    "switched_off_reason",
-)
+# Everything an admin can change on a rule (the fields its versions keep), and the reason
+# a statutory rule was switched off.
+RULE_FIELDS = (*VERSIONED_FIELDS, "switched_off_reason")
 
 
 class RuleForm(ModelForm):

@@ -259,16 +259,22 @@ def _follow_up(
     return current
 
 
+def _said(field: str, value: str | None, required: str) -> tuple[str, dict[str, list[str]]]:
+    """What the owner said on closing an action (what happened, or why it is no longer
+    needed), trimmed, and the field's error if it is missing or too long."""
+    errors: dict[str, list[str]] = {}
+    if _blank(value):
+        errors[field] = [required]
+    elif len(value or "") > FREE_TEXT_MAX_LENGTH:
+        errors[field] = [f"This must be {FREE_TEXT_MAX_LENGTH:,} characters or fewer"]
+    return (value or "").strip(), errors
+
+
 def agreed_action_mark_done(
     *, acting_user: User, action: AgreedAction, expected_version: int, what_happened: str
 ) -> AgreedAction:
     """The owner agency says the action is done, and what happened."""
-    errors: dict[str, list[str]] = {}
-    if _blank(what_happened):
-        errors["what_happened"] = [WHAT_HAPPENED_MESSAGE]
-    elif len(what_happened) > FREE_TEXT_MAX_LENGTH:
-        errors["what_happened"] = [f"This must be {FREE_TEXT_MAX_LENGTH:,} characters or fewer"]
-    text = (what_happened or "").strip()
+    text, errors = _said("what_happened", what_happened, WHAT_HAPPENED_MESSAGE)
     return _follow_up(
         acting_user=acting_user,
         action=action,
@@ -289,12 +295,7 @@ def agreed_action_mark_not_needed(
     *, acting_user: User, action: AgreedAction, expected_version: int, reason: str
 ) -> AgreedAction:
     """The owner agency says the action is no longer needed, and why."""
-    errors: dict[str, list[str]] = {}
-    if _blank(reason):
-        errors["reason"] = [WHY_MESSAGE]
-    elif len(reason) > FREE_TEXT_MAX_LENGTH:
-        errors["reason"] = [f"This must be {FREE_TEXT_MAX_LENGTH:,} characters or fewer"]
-    text = (reason or "").strip()
+    text, errors = _said("reason", reason, WHY_MESSAGE)
     return _follow_up(
         acting_user=acting_user,
         action=action,

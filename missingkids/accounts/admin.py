@@ -278,25 +278,12 @@ class ContactAdmin(SearchMixin, SafeAutocompleteMixin, admin.ModelAdmin):
         return change_history_table(configuration.object_history(Kind.CONTACT, obj.pk))
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
-        # The form offers only the admin's own agencies; this refuses a forged one, and
-        # moving someone else's contact (the list already hides it).
-        stored = Contact.objects.select_related("agency").filter(pk=obj.pk).first()
-        before_agency = stored.agency_id if stored else None
-        for agency_id in {obj.agency_id, before_agency} - {None}:
-            if not access.may_manage_agency(request.user, agency_id):
-                raise PermissionDenied
-        before = configuration.contact_snapshot(stored) if stored else None
-        super().save_model(request, obj, form, change)
-        after = configuration.contact_snapshot(obj)
-        configuration.configuration_change_record(
-            kind=Kind.CONTACT,
-            object_id=obj.pk,
-            subject=configuration.contact_subject(after),
-            before=before,
-            after=after,
-            agencies={obj.agency_id, before_agency} - {None},
-            acting_user=request.user,
-        )
+        # The form offers only the admin's own agencies; contact_save refuses a forged
+        # one, and moving someone else's contact (the list already hides it), and records
+        # the change as the service's own configuration pages do.
+        from configuration.actions import contact_save
+
+        contact_save(contact=obj, acting_user=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Contact) -> None:
         self._record_removal(request, obj)
@@ -399,20 +386,10 @@ class UserAdmin(SearchMixin, SafeAutocompleteMixin, BaseUserAdmin):
         return super().formfield_for_choice_field(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        access.person_save_check(actor=request.user, person=obj)
-        stored = User.objects.select_related("agency").filter(pk=obj.pk).first()
-        before = configuration.person_snapshot(stored) if stored else None
-        super().save_model(request, obj, form, change)
-        after = configuration.person_snapshot(obj)
-        configuration.configuration_change_record(
-            kind=Kind.PERSON,
-            object_id=obj.pk,
-            subject=configuration.person_subject(after),
-            before=before,
-            after=after,
-            agencies={obj.agency_id, stored.agency_id if stored else None} - {None},
-            acting_user=request.user,
-        )
+        # The same checks and record as the service's own configuration pages.
+        from configuration.actions import person_save
+
+        person_save(person=obj, acting_user=request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # People are deactivated, never deleted: the access log and the records they
