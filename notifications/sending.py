@@ -1,5 +1,7 @@
-"""The e-mail worker: claim a batch of notifications, send them over one connection to
-the mail server, record each one's outcome as it goes.
+"""The e-mail worker: claim a batch of notifications (read with everything their e-mails
+show, in one query), send them over one connection to the mail server, record each
+failure as it happens and the deliveries together when the batch ends (a few statements
+whatever its size).
 
 Delivery is **at least once**, and each notification's e-mail has one Message-ID
 (``notifications.emails.message_id``), so the rare second copy is recognisably the same
