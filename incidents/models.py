@@ -599,6 +599,11 @@ class Episode(models.Model):
                 condition=Q(first_found_at__isnull=False),
                 name="episode_first_found_idx",
             ),
+            # The scheduler's timed steps: only episodes not yet closed can have one
+            # left, so its idle pass reads these and not the years of history.
+            models.Index(
+                fields=["id"], condition=Q(closed_at__isnull=True), name="episode_open_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -238,6 +238,19 @@ AFTER_RETURN = frozenset(
 )
 
 
+# What the ask reads of the episode, and what an e-mail reads of its notification: one
+# query for a batch of e-mails (``notifications.sending.claim_batch``).
+EPISODE_RELATED = ("interview", "interview__owner", "interview__provider", "safe_and_well")
+EMAIL_RELATED = (
+    "child",
+    "rule",
+    "event",
+    "recipient_agency",
+    "responsible_agency",
+    *(f"episode__{name}" for name in EPISODE_RELATED),
+)
+
+
 @dataclass(frozen=True)
 class Fact:
     label: str
@@ -333,10 +346,14 @@ def _deadline(
 
 
 def recipient_ask(notification: Notification) -> Ask:
-    """What this notification's recipient is asked to do, by when, and the facts to act."""
-    episode = Episode.objects.select_related(
-        "interview", "interview__owner", "interview__provider", "safe_and_well"
-    ).get(pk=notification.episode_id)
+    """What this notification's recipient is asked to do, by when, and the facts to act.
+
+    Reads the episode, its interview and its check once, unless the notification came
+    with them (``EMAIL_RELATED``: the worker reads a whole batch in one query)."""
+    if Notification.episode.is_cached(notification):
+        episode = notification.episode
+    else:
+        episode = Episode.objects.select_related(*EPISODE_RELATED).get(pk=notification.episode_id)
     interview = getattr(episode, "interview", None)
     check = getattr(episode, "safe_and_well", None)
     step, role = notification.step, notification.recipient_role

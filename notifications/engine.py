@@ -1069,8 +1069,9 @@ def rejudge_reminders(episode: Episode) -> int:
 
 def _timed_candidates(step: str, now: dt.datetime) -> Any:
     base, after = TIMED_STEPS[step]
-    # Only episodes not yet closed (closed ones have nothing left to escalate), and not
-    # yet evaluated for this step: the work does not grow with the years of history.
+    # Only episodes not yet closed (closed ones have nothing left to escalate: the
+    # partial index episode_open_idx), and not yet evaluated for this step (the step's
+    # evaluations read from the index timed_step_by_step_idx alone).
     episodes = Episode.objects.filter(closed_at__isnull=True).filter(
         ~Exists(TimedStepFired.objects.filter(episode_id=OuterRef("pk"), step=step))
     )

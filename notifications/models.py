@@ -578,6 +578,11 @@ class TimedStepFired(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["episode", "step"], name="timed_step_once"),
         ]
+        indexes = [
+            # The scheduler's idle pass: the episodes a step has been evaluated for, read
+            # from the index alone (see engine._timed_candidates).
+            models.Index(fields=["step", "episode"], name="timed_step_by_step_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.step} for episode {self.episode_id}"

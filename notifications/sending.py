@@ -1,5 +1,7 @@
-"""The e-mail worker: claim a batch of notifications, send them over one connection to
-the mail server, record each one's outcome as it goes.
+"""The e-mail worker: claim a batch of notifications (read with everything their e-mails
+show, in one query), send them over one connection to the mail server, record each
+failure as it happens and the deliveries together when the batch ends (a few statements
+whatever its size).
 
 Delivery is **at least once**, and each notification's e-mail has one Message-ID
 (``notifications.emails.message_id``), so the rare second copy is recognisably the same
@@ -44,15 +46,16 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from missingkids.accounts.models import User
 
+from .asks import EMAIL_RELATED
 from .emails import message_id, render_notification_email
 from .models import DeliveryAttempt, EmailRequeue, Method, Notification
 from .processes import drop_connection, refresh_connection
-from .sharing import record_check_emailed
+from .sharing import is_check_sharing, record_check_emailed
 
 logger = logging.getLogger(__name__)
 
@@ -147,10 +150,12 @@ def claim_batch(*, worker: str, now: dt.datetime | None = None, size: int) -> li
             delivery=D.SENDING, claimed_at=now, claimed_by=worker
         )
     order = {pk: (n, delivery) for n, (pk, delivery, _claimed_at) in enumerate(candidates)}
+    # With everything the e-mails read (EMAIL_RELATED): rendering a batch asks nothing
+    # more of the database.
     claimed = list(
-        Notification.objects.select_related(
-            "child", "rule", "recipient_agency", "responsible_agency"
-        ).filter(pk__in=order, delivery=D.SENDING, claimed_by=worker, claimed_at=now)
+        Notification.objects.select_related(*EMAIL_RELATED).filter(
+            pk__in=order, delivery=D.SENDING, claimed_by=worker, claimed_at=now
+        )
     )
     claimed.sort(key=lambda notification: order[notification.pk][0])
     for notification in claimed:
@@ -277,33 +282,74 @@ def _recorded(record: Callable[[], bool]) -> bool:
     raise AssertionError("unreachable")
 
 
-def _record_success(notification: Notification, *, worker: str, now: dt.datetime) -> bool:
+def _held(notifications: list[Notification], worker: str) -> Q:
+    """The rows of ``notifications`` still claimed by ``worker`` as it claimed them."""
+    held = Q()
+    for claimed_at in {notification.claimed_at for notification in notifications}:
+        held |= Q(
+            pk__in=[n.pk for n in notifications if n.claimed_at == claimed_at],
+            claimed_at=claimed_at,
+        )
+    return held & Q(delivery=D.SENDING, claimed_by=worker)
+
+
+def _record_successes(
+    notifications: list[Notification], *, worker: str, sent_at: dict[int, dt.datetime]
+) -> set[int]:
+    """Record e-mails the mail server took (each at its ``sent_at``), in the same few
+    statements however many there are; the ids recorded (the others' claims were lost
+    while sending)."""
+    if not notifications:
+        return set()
     with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            notification=notification, attempted_at=now, succeeded=True, worker=worker
+        # Kept whatever happens next: an attempt on a lost claim shows the possible
+        # duplicate.
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(
+                notification=notification,
+                attempted_at=sent_at[notification.pk],
+                succeeded=True,
+                worker=worker,
+            )
+            for notification in notifications
         )
-        mine = Notification.objects.filter(_ours(notification, worker)).update(
-            delivery=D.DELIVERED,
-            claimed_at=None,
-            claimed_by="",
-            next_attempt_at=None,
-            attempt_count=F("attempt_count") + 1,
-            last_error="",
-            failing_since=None,
+        mine = set(
+            Notification.objects.filter(_held(notifications, worker))
+            .select_for_update()
+            .values_list("pk", flat=True)
         )
-        if not mine:
-            # The lease ran out mid-send and another worker took the row over; it
-            # records the outcome. Keeping our attempt shows the possible duplicate.
-            logger.warning("Notification %s: claim lost while sending", notification.pk)
-            return False
-        # Someone may have phoned and recorded it meanwhile: their record stands.
-        Notification.objects.filter(pk=notification.pk, status=S.DUE).update(
-            status=S.SENT, method=Method.EMAIL, told_at=now
-        )
-        # The local authority's copy of a safe and well check is the check's sharing:
-        # saved with "sent", so the check and the notification always agree.
-        record_check_emailed(notification, sent_at=now)
-    return True
+        if mine:
+            Notification.objects.filter(pk__in=mine).update(
+                delivery=D.DELIVERED,
+                claimed_at=None,
+                claimed_by="",
+                next_attempt_at=None,
+                attempt_count=F("attempt_count") + 1,
+                last_error="",
+                failing_since=None,
+            )
+            # Someone may have phoned and recorded it meanwhile: their record stands.
+            Notification.objects.filter(pk__in=mine, status=S.DUE).update(
+                status=S.SENT, method=Method.EMAIL, told_at=_each(sent_at, mine)
+            )
+        for notification in notifications:
+            if notification.pk not in mine:
+                # The lease ran out mid-send and another worker took the row over; it
+                # records the outcome.
+                logger.warning("Notification %s: claim lost while sending", notification.pk)
+            elif is_check_sharing(notification):
+                # The local authority's copy of a safe and well check is the check's
+                # sharing: saved with "sent", so the check and the notification agree.
+                record_check_emailed(notification, sent_at=sent_at[notification.pk])
+    return mine
+
+
+def _each(times: dict[int, dt.datetime], pks: set[int]) -> Value | Case:
+    """Each row's own time, in one expression."""
+    distinct = {times[pk] for pk in pks}
+    if len(distinct) == 1:
+        return Value(distinct.pop())
+    return Case(*(When(pk=pk, then=Value(times[pk])) for pk in pks))
 
 
 def _record_failure(
@@ -344,6 +390,25 @@ def send_claimed(
     mailer: MailConnection | None = None,
 ) -> Outcome:
     """Send one claimed notification and record the outcome."""
+    outcome = _attempt(notification, worker=worker, now=now, mailer=mailer)
+    if outcome is not None:
+        return outcome
+    delivered = _recorded(
+        lambda: _record_successes([notification], worker=worker, sent_at={notification.pk: now})
+    )
+    return Outcome.DELIVERED if delivered else Outcome.CLAIM_LOST
+
+
+def _attempt(
+    notification: Notification,
+    *,
+    worker: str,
+    now: dt.datetime,
+    mailer: MailConnection | None,
+) -> Outcome | None:
+    """Send one claimed notification. A failure (or a cancellation) is recorded at
+    once and its outcome returned; None when the mail server took it, for the caller
+    to record (with the rest of its batch)."""
     if notification.status == S.CANCELLED:
         Notification.objects.filter(_ours(notification, worker)).update(
             delivery=D.NOT_BY_EMAIL, claimed_at=None, claimed_by="", next_attempt_at=None
@@ -365,8 +430,7 @@ def send_claimed(
                 notification, worker=worker, now=now, error=text, permanent=permanent
             )
         )
-    delivered = _recorded(lambda: _record_success(notification, worker=worker, now=now))
-    return Outcome.DELIVERED if delivered else Outcome.CLAIM_LOST
+    return None
 
 
 def send_next(*, worker: str, now: dt.datetime | None = None) -> Outcome | None:
@@ -393,6 +457,11 @@ def send_batch(
     current = now or timezone.now()
     batch = claim_batch(worker=worker, now=current, size=size or batch_size())
     outcomes: list[Outcome] = []
+    # Taken by the mail server, recorded together when the batch ends (one INSERT of
+    # the attempts and one UPDATE of the rows, whatever the batch's size), and before
+    # the rest of a batch is given back.
+    sent: dict[int, int] = {}  # notification id: its place in outcomes
+    sent_at: dict[int, dt.datetime] = {}
     mailer = MailConnection()
     try:
         for position, notification in enumerate(batch):
@@ -400,9 +469,13 @@ def send_batch(
             if (stop is not None and stop()) or late:
                 _give_back(batch[position:], worker=worker)
                 break
-            outcome = send_claimed(
-                notification, worker=worker, now=now or timezone.now(), mailer=mailer
-            )
+            attempted_at = now or timezone.now()
+            outcome = _attempt(notification, worker=worker, now=attempted_at, mailer=mailer)
+            if outcome is None:
+                sent[notification.pk] = len(outcomes)
+                sent_at[notification.pk] = attempted_at
+                outcomes.append(Outcome.DELIVERED)
+                continue
             outcomes.append(outcome)
             if outcome == Outcome.RETRYING:
                 mailer.close()
@@ -411,6 +484,12 @@ def send_batch(
                     break
     finally:
         mailer.close()
+        if sent:
+            taken = [notification for notification in batch if notification.pk in sent]
+            mine = _recorded(lambda: _record_successes(taken, worker=worker, sent_at=sent_at))
+            for pk, place in sent.items():
+                if pk not in mine:
+                    outcomes[place] = Outcome.CLAIM_LOST
     return outcomes
 
 

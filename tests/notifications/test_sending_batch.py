@@ -3,21 +3,26 @@ does not send (asked to stop, the mail server failing) goes back to the queue as
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 from collections import Counter
 
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from notifications.models import DeliveryAttempt, Notification
+from notifications.models import DeliveryAttempt, Notification, RecipientRole, Step
 from notifications.sending import Outcome, claim_batch, send_batch, send_due_notifications
 from tests.factories.incidents import EpisodeFactory
 
-from .factories_delivery import DeliveryNotificationFactory
+from .factories_delivery import DeliveryNotificationFactory, DeliveryRuleFactory
 
 pytestmark = pytest.mark.django_db
 D = Notification.Delivery
+S = Notification.Status
 
 
 class CountingBackend(EmailBackend):
@@ -103,3 +108,71 @@ def test_without_pausing_a_failure_is_retried_later_and_the_batch_carries_on(cou
     assert send_batch(worker="w1") == [Outcome.DELIVERED, Outcome.RETRYING, Outcome.RETRYING]
     # A fresh connection after the temporary failure: the first, then one more.
     assert (counting.opened, counting.closed) == (2, 2)
+
+
+def _send_a_batch_of(size: int) -> int:
+    """Queue ``size`` e-mails about different episodes (after the return, so each
+    reads its episode's interview) and send them as one batch; the queries it took."""
+    rule = DeliveryRuleFactory(step=Step.RETURNED, recipient=RecipientRole.PROVIDER)
+    DeliveryNotificationFactory.create_batch(size, rule=rule)
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = send_batch(worker="w1")
+    assert outcomes == [Outcome.DELIVERED] * size
+    return len(queries)
+
+
+def test_a_batch_takes_the_same_queries_whatever_its_size(counting):
+    # Claim: the abandoned rows, the waiting rows, the claim, the rows with all the
+    # e-mails read. Record: the attempts, the rows still ours, delivered, "sent". Each
+    # transaction is a savepoint inside the test's (two queries more each).
+    assert _send_a_batch_of(2) == 12
+    assert _send_a_batch_of(7) == 12
+    assert len(mail.outbox) == 9
+    assert Notification.objects.filter(delivery=D.DELIVERED, status=S.SENT).count() == 9
+    assert DeliveryAttempt.objects.filter(succeeded=True).count() == 9
+
+
+def test_each_message_of_a_batch_keeps_the_time_it_was_sent(counting, time_machine):
+    rows = DeliveryNotificationFactory.create_batch(3, episode=EpisodeFactory())
+    start = timezone.now()
+    sends = iter(range(3))
+
+    def send_messages(self, messages):  # type: ignore[no-untyped-def]
+        # Each message takes ten seconds: the next one is sent ten seconds later.
+        time_machine.move_to(start + dt.timedelta(seconds=10 * (next(sends) + 1)))
+        return EmailBackend.send_messages(self, messages)
+
+    counting.send_messages = send_messages
+    try:
+        assert send_batch(worker="w1") == [Outcome.DELIVERED] * 3
+    finally:
+        del counting.send_messages
+    told = dict(Notification.objects.values_list("pk", "told_at"))
+    attempted = dict(DeliveryAttempt.objects.values_list("notification_id", "attempted_at"))
+    for offset, row in enumerate(rows):
+        assert told[row.pk] == attempted[row.pk]
+        sent = start + dt.timedelta(seconds=10 * offset)
+        assert sent <= told[row.pk] < sent + dt.timedelta(seconds=5)
+
+
+def test_a_lost_claim_in_a_batch_is_not_recorded_and_the_rest_are(counting):
+    rows = DeliveryNotificationFactory.create_batch(3, episode=EpisodeFactory())
+    taken_over = rows[1]
+
+    def send_messages(self, messages):  # type: ignore[no-untyped-def]
+        if messages[0].to == [taken_over.recipient_email]:
+            # The lease ran out mid-send and another worker took the row over.
+            Notification.objects.filter(pk=taken_over.pk).update(claimed_by="w2")
+        return EmailBackend.send_messages(self, messages)
+
+    counting.send_messages = send_messages
+    try:
+        outcomes = send_batch(worker="w1")
+    finally:
+        del counting.send_messages
+    assert outcomes == [Outcome.DELIVERED, Outcome.CLAIM_LOST, Outcome.DELIVERED]
+    taken_over.refresh_from_db()
+    assert (taken_over.delivery, taken_over.claimed_by) == (D.SENDING, "w2")
+    assert Notification.objects.filter(delivery=D.DELIVERED, status=S.SENT).count() == 2
+    # Our attempt is kept: it shows the possible second copy.
+    assert DeliveryAttempt.objects.filter(succeeded=True, worker="w1").count() == 3
