@@ -29,6 +29,7 @@ from notifications.engine import (
 )
 from notifications.models import ProcessHeartbeat
 from notifications.processes import Backoff, Heartbeat, PassStep, Stop, process_name, run_pass
+from oversight.aggregates import refresh as refresh_measures
 
 logger = logging.getLogger("notifications.scheduler")
 
@@ -50,6 +51,8 @@ PASS_STEPS: list[PassStep] = [
     PassStep("visibility", lambda: apply_dated_changes()),
     # Expired sessions and lockout counters: hourly at most, logs its own counts.
     PassStep("housekeeping", lambda: _housekeeping()),
+    # The managers' measures of closed months whose records changed (all once a day).
+    PassStep("measures", lambda: refresh_measures()),
 ]
 
 
