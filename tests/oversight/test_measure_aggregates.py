@@ -171,3 +171,28 @@ def test_the_page_reads_kept_months_in_a_pinned_number_of_queries(
     assert dataclasses.asdict(response.context["data"]) == dataclasses.asdict(
         queries.measures(manager, filters, NOW, kept=False)
     )
+
+
+def test_a_time_corrected_into_another_month_counts_both_again(
+    west_child, la_west, manager, frozen
+):
+    child = west_child()
+    august = dt.datetime(2026, 8, 12, 9, 0, tzinfo=dt.UTC)
+    moved = episode(child, last_seen=august, found=august + dt.timedelta(hours=5))
+    aggregates.refresh(NOW, limit=None)
+    before = queries.measures(manager, Filters(months=6), NOW)
+    assert before.by_month[2]["episodes"] == 1
+    # Corrected to July, ten minutes later.
+    later = NOW + dt.timedelta(minutes=10)
+    frozen.move_to(later)
+    moved.last_seen_at -= dt.timedelta(days=31)
+    moved.found_at -= dt.timedelta(days=31)
+    moved.first_found_at = moved.found_at
+    moved.save()
+    assert aggregates.refresh(later) == 2
+    after = queries.measures(manager, Filters(months=6), later)
+    assert [row["episodes"] for row in after.by_month[1:3]] == [1, 0]
+    assert aggregates.fresh_months(after.months, later) == after.months[:-1]
+    assert dataclasses.asdict(after) == dataclasses.asdict(
+        queries.measures(manager, Filters(months=6), later, kept=False)
+    )
