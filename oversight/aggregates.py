@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 from django.db import transaction
@@ -263,8 +264,9 @@ def mark_stale(months: Iterable[dt.date] | None = None) -> int:
 
 
 def _changed_months(since: dt.datetime, first: dt.date) -> set[dt.date]:
-    """The months of records changed since ``since`` (their values before and after the
-    change, from the history rows every action function writes)."""
+    """The months of records changed since ``since``: their values before and after the
+    change, from the history rows every action function writes. Only the months a
+    change can move are marked, so a busy day leaves most kept months fresh."""
     from incidents.models import Child, Involvement, Placement, SafeAndWellCheck
 
     months: set[dt.date] = set()
@@ -276,36 +278,63 @@ def _changed_months(since: dt.datetime, first: dt.date) -> set[dt.date]:
                 if key >= first:
                     months.add(key)
 
+    # Episodes: every version's months; and a child's next episode after each version's
+    # last seen time (its months since the previous episode may have changed).
     History = Episode.history.model
-    ids = set(History.objects.filter(history_date__gt=since).values_list("id", flat=True))
-    for row in SafeAndWellCheck.history.model.objects.filter(history_date__gt=since).values_list(
-        "episode_id", flat=True
-    ):
-        ids.add(row)
-    for values in History.objects.filter(id__in=ids).values_list(
-        "last_seen_at", "first_found_at", "found_at"
-    ):
+    changed = set(History.objects.filter(history_date__gt=since).values_list("id", flat=True))
+    seen: dict[int, list[dt.datetime]] = defaultdict(list)
+    for child_id, last_seen, first_found, found in History.objects.filter(
+        id__in=changed
+    ).values_list("child_id", "last_seen_at", "first_found_at", "found_at"):
+        add(last_seen, first_found, found)
+        seen[child_id].append(last_seen)
+    if seen:
+        current: dict[int, list[dt.datetime]] = defaultdict(list)
+        for child_id, last_seen in Episode.objects.filter(child_id__in=list(seen)).values_list(
+            "child_id", "last_seen_at"
+        ):
+            current[child_id].append(last_seen)
+        for child_id, values in seen.items():
+            for value in values:
+                later = [other for other in current[child_id] if other > value]
+                add(min(later, default=None))
+    # Safe and well checks: the month of their return.
+    checked = SafeAndWellCheck.history.model.objects.filter(history_date__gt=since)
+    for (value,) in Episode.objects.filter(
+        pk__in=set(checked.values_list("episode_id", flat=True))
+    ).values_list("first_found_at"):
+        add(value)
+    # Return interviews: every version's months due and held.
+    interviews = ReturnInterview.history.model.objects.filter(history_date__gt=since)
+    for values in ReturnInterview.history.model.objects.filter(
+        id__in=set(interviews.values_list("id", flat=True))
+    ).values_list("due_at", "held_at"):
         add(*values)
-    interviews = ReturnInterview.history.model.objects.filter(history_date__gt=since).values_list(
-        "id", flat=True
-    )
-    for values in ReturnInterview.history.model.objects.filter(id__in=set(interviews)).values_list(
-        "due_at", "held_at"
-    ):
-        add(*values)
-    # Who sees a child, and their council: every month with a record about the child.
-    children = set(
-        Child.history.model.objects.filter(history_date__gt=since).values_list("id", flat=True)
-    )
+    # Who sees a child, and their council (a placement or involvement changed, or the
+    # child's responsible council): every month with a record about the child.
+    children: set[int] = set()
     for model in (Placement, Involvement):
         children.update(
             model.history.model.objects.filter(history_date__gt=since).values_list(
                 "child_id", flat=True
             )
         )
+    edited = set(
+        Child.history.model.objects.filter(history_date__gt=since).values_list("id", flat=True)
+    )
+    versions: dict[int, list[tuple[dt.datetime, int | None]]] = defaultdict(list)
+    for child_id, when, area_id in Child.history.model.objects.filter(id__in=edited).values_list(
+        "id", "history_date", "responsible_area_id"
+    ):
+        versions[child_id].append((when, area_id))
+    for child_id, rows in versions.items():
+        rows.sort(key=lambda row: row[0])
+        for (_, before), (when, after) in pairwise(rows):
+            if when > since and before != after:
+                children.add(child_id)
     if children:
         for values in Episode.objects.filter(child_id__in=children).values_list(
-            "last_seen_at", "first_found_at"
+            "last_seen_at", "first_found_at", "found_at"
         ):
             add(*values)
         for values in ReturnInterview.objects.filter(episode__child_id__in=children).values_list(

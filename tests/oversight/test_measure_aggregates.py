@@ -196,3 +196,42 @@ def test_a_time_corrected_into_another_month_counts_both_again(
     assert dataclasses.asdict(after) == dataclasses.asdict(
         queries.measures(manager, Filters(months=6), later, kept=False)
     )
+
+
+def test_only_the_months_a_change_can_move_are_counted_again(
+    west_child, la_west, area_east, manager, frozen
+):
+    child = west_child()
+    june, august = (dt.datetime(2026, m, 12, 9, 0, tzinfo=dt.UTC) for m in (6, 8))
+    first = episode(child, last_seen=june, found=june + dt.timedelta(hours=5))
+    episode(child, last_seen=august, found=august + dt.timedelta(hours=5))
+    aggregates.refresh(NOW, limit=None)
+    later = NOW + dt.timedelta(minutes=10)
+    frozen.move_to(later)
+    # June's episode moved into May: May, June, and August (whose child's previous
+    # episode is now a month further back).
+    first.last_seen_at -= dt.timedelta(days=31)
+    first.save()
+    assert aggregates.refresh(later) == 3
+    assert set(MeasureMonth.objects.filter(built_at=later).values_list("month", flat=True)) == {
+        dt.date(2026, 5, 1),
+        dt.date(2026, 6, 1),
+        dt.date(2026, 8, 1),
+    }
+    # A name corrected moves nothing; a new council moves every month of the child.
+    # (Each pass looks back five minutes before the last, so counts those again once.)
+    assert aggregates.refresh(later + dt.timedelta(minutes=6)) == 3
+    frozen.move_to(later + dt.timedelta(minutes=10))
+    child.first_name = "Corrected"
+    child.save()
+    assert aggregates.refresh(later + dt.timedelta(minutes=10)) == 0
+    frozen.move_to(later + dt.timedelta(minutes=20))
+    child.responsible_area = area_east
+    child.save()
+    # May and June (last seen and found) and August.
+    assert aggregates.refresh(later + dt.timedelta(minutes=20)) == 3
+    last = later + dt.timedelta(minutes=20)
+    for months in (12, 24):
+        assert dataclasses.asdict(
+            queries.measures(manager, Filters(months=months), last)
+        ) == dataclasses.asdict(queries.measures(manager, Filters(months=months), last, kept=False))
