@@ -91,3 +91,79 @@ class ErasedCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_measure_display()} in {self.month:%B %Y}: {self.count}"
+
+
+class MeasureMonth(models.Model):
+    """One closed month of the managers' measures kept in ``MonthlyCount``: when it was
+    counted, and whether a fact about it has changed since (``stale``: the measures
+    count that month from the records again until the scheduler counts it anew).
+    Written only by ``oversight.aggregates``."""
+
+    month = models.DateField(unique=True)
+    built_at = models.DateTimeField()
+    # Changes to the records recorded up to this time are counted.
+    checked_at = models.DateTimeField()
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["month"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"Measures of {self.month:%B %Y}{' (stale)' if self.stale else ''}"
+
+
+class MonthlyCount(models.Model):
+    """The managers' measures of one closed month, counted once from the records, for
+    the managers of one agency (``viewer``: the children the agency sees, as
+    ``incidents.ChildVisibility`` says), by the children's responsible council
+    (``area``) and, for interviews and notifications, by owning or telling agency
+    (``agency``). Kept by ``oversight.aggregates``; what each measure counts is
+    ``oversight.queries.measures``'s, and the counts equal it.
+
+    - ``episodes``: ``count`` episodes last seen in the month, of ``children`` children;
+    - ``first_seen``: ``count`` children with an episode in the month whose previous
+      episode was ``code`` months before ("" for none), so that the children of a period
+      are counted once each;
+    - ``interviews``, ``returns``, ``notifications``: ``count`` due, ``on_time``;
+    - ``push``, ``pull``: ``count`` interviews held in the month citing factor ``code``;
+    - ``durations``: the lengths in seconds (``durations``) of the ``count`` episodes
+      found in the month (for the medians, which cannot be added up).
+    """
+
+    class Measure(models.TextChoices):
+        EPISODES = "episodes", "Episodes"
+        FIRST_SEEN = "first_seen", "Children, by months since their previous episode"
+        INTERVIEWS = "interviews", "Return interviews"
+        RETURNS = "returns", "Returns (safe and well check shared)"
+        NOTIFICATIONS = "notifications", "Notifications"
+        PUSH = "push", "Push factors"
+        PULL = "pull", "Pull factors"
+        DURATIONS = "durations", "Lengths of episodes found"
+
+    month = models.DateField()
+    viewer = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    measure = models.CharField(max_length=15, choices=Measure)
+    area = models.ForeignKey(
+        LocalAuthorityArea, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    agency = models.ForeignKey(
+        Agency, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    code = models.CharField(max_length=40, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    on_time = models.PositiveIntegerField(default=0)
+    children = models.PositiveIntegerField(default=0)
+    durations = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["month", "measure", "id"]
+        default_permissions = ()
+        indexes = [
+            # A manager's measures: their agency's counts of the months shown.
+            models.Index(fields=["viewer", "month"], name="monthlycount_viewer_month_idx"),
+            models.Index(fields=["month"], name="monthlycount_month_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_measure_display()} in {self.month:%B %Y}: {self.count}"

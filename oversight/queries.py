@@ -71,8 +71,9 @@ from missingkids import policy
 from missingkids.accounts.models import LocalAuthorityArea, User
 from notifications.models import Notification
 
+from . import aggregates
 from .filters import Filters
-from .models import ErasedCount
+from .models import ErasedCount, MonthlyCount
 
 DUE_SOON = dt.timedelta(hours=24)
 # A place is a hotspot when this many different children were found or last seen there.
@@ -668,10 +669,26 @@ class Measures:
     pull_factors: list[tuple[str, int]]
 
 
-def _median_hours(durations: list[dt.timedelta]) -> float | None:
+def _median_hours(durations: list[float]) -> float | None:
+    """The median of durations in seconds, in hours."""
     if not durations:
         return None
-    return round(statistics.median(d.total_seconds() for d in durations) / 3600, 1)
+    return round(statistics.median(durations) / 3600, 1)
+
+
+def _narrowed(filters: Filters) -> bool:
+    """Whether a filter other than the council applies (the kept and erased counts
+    carry the month, council and agency only)."""
+    return any(
+        (
+            filters.agency,
+            filters.worker,
+            filters.risk,
+            filters.category,
+            filters.in_care is not None,
+            filters.out_of_area is not None,
+        )
+    )
 
 
 def _erased_counts(
@@ -682,17 +699,7 @@ def _erased_counts(
     serves, in the months shown. They carry the month and council (and agency) only, so
     they are added in when no other filter is applied; with one, the measures count
     only the records still held."""
-    narrowed = any(
-        (
-            filters.agency,
-            filters.worker,
-            filters.risk,
-            filters.category,
-            filters.in_care is not None,
-            filters.out_of_area is not None,
-        )
-    )
-    if narrowed or not has_case_role(user):
+    if _narrowed(filters) or not has_case_role(user):
         return {}
     rows = ErasedCount.objects.filter(
         month__gte=_month_key(start),
@@ -729,7 +736,7 @@ def _add_erased(
         per[name]["on_time"] += row["on_time"]
 
 
-def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
+def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = True) -> Measures:
     """The partnership's measures for the last ``filters.months`` months, by month and
     by agency. Seven queries whatever the data: counts are aggregated in SQL, one query
     per measure grouped by agency or area with a conditional count for each month (the
@@ -738,15 +745,29 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     each. Every scan is bounded by the period through an index on the date it is
     counted by. A seventh query adds the counts kept from records erased at the end of
     retention (``_erased_counts``), so a past month's measures do not drop with them
-    (the median and the push and pull factors count only the records still held)."""
+    (the median and the push and pull factors count only the records still held).
+
+    Closed months are read from the counts kept by ``oversight.aggregates`` when no
+    filter but the council applies and they are counted and not stale (one query to
+    find which, one to read them when there are any); the months after them are counted
+    from the records as above, the kept months' counts added in like the erased ones,
+    and the period's children counted once each (a child counted in a kept month is not
+    counted again in the months after). ``kept=False`` counts every month from the
+    records (the reference the kept counts are tested against)."""
     months = month_starts(now, filters.months)
     start = _local_start(months[0])
     keys = set(months)
     erased = _erased_counts(user, filters, start, keys)
+    closed: list[dt.date] = []
+    if kept and has_case_role(user) and not _narrowed(filters):
+        closed = aggregates.fresh_months(months, now)
+    # Counted from the records: the months after the kept ones (at least the current).
+    live = months[len(closed) :]
+    live_start = _local_start(live[0])
 
     # Episodes and children, by month last seen and by responsible local authority.
     episodes = _scoped(
-        Episode.objects.filter(last_seen_at__gte=start, last_seen_at__lte=now),
+        Episode.objects.filter(last_seen_at__gte=live_start, last_seen_at__lte=now),
         user,
         filters,
         child="child",
@@ -767,12 +788,19 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         }
         for m in months
     }
-    spans = _month_spans(months)
+    spans = _month_spans(live)
+    # The period's children are counted once each: a child seen in a kept month first is
+    # counted there.
+    earlier = Episode.objects.filter(
+        child=OuterRef("child"), last_seen_at__gte=start, last_seen_at__lt=live_start
+    )
     episodes_by_area = []
     for row in (
         episodes.values("child__responsible_area__name")
         .annotate(
-            children=Count("child", distinct=True),
+            children=Count("child", distinct=True, filter=~Q(Exists(earlier)))
+            if closed
+            else Count("child", distinct=True),
             **_monthly(
                 spans,
                 "last_seen_at",
@@ -784,32 +812,41 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     ):
         # A child has one responsible local authority, so the areas' distinct children
         # add up to the month's.
-        for i, m in enumerate(months):
+        for i, m in enumerate(live):
             by_month[m]["episodes"] += row[f"n_{i}"]
             by_month[m]["children"] += row[f"c_{i}"]
         episodes_by_area.append(
             {
                 "name": row["child__responsible_area__name"],
-                "episodes": sum(row[f"n_{i}"] for i in range(len(months))),
+                "episodes": sum(row[f"n_{i}"] for i in range(len(live))),
                 "children": row["children"],
             }
         )
     area_rows = {row["name"]: row for row in episodes_by_area}
+    kept_rows = _kept_counts(user, filters, closed)
+    for row in kept_rows.get(MonthlyCount.Measure.EPISODES, []):
+        by_month[row["month"]]["episodes"] += row["count"]
+        by_month[row["month"]]["children"] += row["children"]
+        _area_row(area_rows, episodes_by_area, row["area__name"])["episodes"] += row["count"]
+    first = aggregates.month_index(months[0])
+    for row in kept_rows.get(MonthlyCount.Measure.FIRST_SEEN, []):
+        # Counted when the child's previous episode was before the period.
+        gap = row["code"]
+        if gap == "" or int(gap) > aggregates.month_index(row["month"]) - first:
+            _area_row(area_rows, episodes_by_area, row["area__name"])["children"] += row["count"]
     for row in erased.get(ErasedCount.Measure.EPISODES, []):
         by_month[row["month"]]["episodes"] += row["count"]
         by_month[row["month"]]["children"] += row["children"]
         name = row["area__name"]
-        if name not in area_rows:
-            area_rows[name] = {"name": name, "episodes": 0, "children": 0}
-            episodes_by_area.append(area_rows[name])
+        area_row = _area_row(area_rows, episodes_by_area, name)
         # Erased children are counted once in each month they went missing in.
-        area_rows[name]["episodes"] += row["count"]
-        area_rows[name]["children"] += row["children"]
+        area_row["episodes"] += row["count"]
+        area_row["children"] += row["children"]
     episodes_by_area.sort(key=lambda row: (-row["episodes"], row["name"]))
 
     # Return interviews held within 72 hours, over those due in the month (so far).
     interviews = _scoped(
-        ReturnInterview.objects.filter(due_at__gte=start, due_at__lte=now),
+        ReturnInterview.objects.filter(due_at__gte=live_start, due_at__lte=now),
         user,
         filters,
         child="episode__child",
@@ -826,8 +863,15 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
             )
         ),
         "owner__name",
-        months,
+        live,
         by_month,
+        ("interviews_due", "interviews_on_time"),
+    )
+    _add_erased(
+        per_agency,
+        by_month,
+        kept_rows.get(MonthlyCount.Measure.INTERVIEWS, []),
+        "agency__name",
         ("interviews_due", "interviews_on_time"),
     )
     _add_erased(
@@ -844,7 +888,7 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     # hours have passed.
     within = policy.safe_and_well_due_after()
     returns = _scoped(
-        Episode.objects.filter(first_found_at__gte=start, first_found_at__lte=now - within),
+        Episode.objects.filter(first_found_at__gte=live_start, first_found_at__lte=now - within),
         user,
         filters,
         child="child",
@@ -861,8 +905,15 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
             )
         ),
         "child__responsible_area__name",
-        months,
+        live,
         by_month,
+        ("returns", "shared_on_time"),
+    )
+    _add_erased(
+        per_area,
+        by_month,
+        kept_rows.get(MonthlyCount.Measure.RETURNS, []),
+        "area__name",
         ("returns", "shared_on_time"),
     )
     _add_erased(
@@ -876,7 +927,7 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
 
     # Notifications made on time, over those due in the month (cancelled ones aside).
     notifications = _scoped(
-        Notification.objects.filter(due_at__gte=start, due_at__lte=now).exclude(
+        Notification.objects.filter(due_at__gte=live_start, due_at__lte=now).exclude(
             status=Notification.Status.CANCELLED
         ),
         user,
@@ -895,8 +946,16 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
             )
         ),
         "responsible_agency__name",
-        months,
+        live,
         by_month,
+        ("notifications_due", "notifications_on_time"),
+        missing="No agency found",
+    )
+    _add_erased(
+        per_teller,
+        by_month,
+        kept_rows.get(MonthlyCount.Measure.NOTIFICATIONS, []),
+        "agency__name",
         ("notifications_due", "notifications_on_time"),
         missing="No agency found",
     )
@@ -912,20 +971,24 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
 
     # Median episode length, over episodes that ended (found) in the month.
     ended = _scoped(
-        Episode.objects.filter(found_at__gte=start, found_at__lte=now),
+        Episode.objects.filter(found_at__gte=live_start, found_at__lte=now),
         user,
         filters,
         child="child",
         episode="",
     ).order_by()
-    area_durations: dict[str, list[dt.timedelta]] = defaultdict(list)
+    area_durations: dict[str, list[float]] = defaultdict(list)
     for found_at, last_seen_at, area in ended.values_list(
         "found_at", "last_seen_at", "child__responsible_area__name"
     ):
         key = _month_key(found_at)
+        seconds = (found_at - last_seen_at).total_seconds()
         if key in keys:
-            by_month[key]["durations"].append(found_at - last_seen_at)
-        area_durations[area].append(found_at - last_seen_at)
+            by_month[key]["durations"].append(seconds)
+        area_durations[area].append(seconds)
+    for row in kept_rows.get(MonthlyCount.Measure.DURATIONS, []):
+        by_month[row["month"]]["durations"].extend(row["durations"])
+        area_durations[row["area__name"]].extend(row["durations"])
     for row in episodes_by_area:
         row["median_hours"] = _median_hours(area_durations.pop(row["name"], []))
     for area, durations in sorted(area_durations.items()):
@@ -938,7 +1001,7 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     pull: Counter[str] = Counter()
     held = _scoped(
         ReturnInterview.objects.filter(
-            outcome=ReturnInterview.Outcome.HELD, held_at__gte=start, held_at__lte=now
+            outcome=ReturnInterview.Outcome.HELD, held_at__gte=live_start, held_at__lte=now
         ),
         user,
         filters,
@@ -949,6 +1012,10 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
     for push_factors, pull_factors in held.values_list("push_factors", "pull_factors"):
         push.update(set(push_factors or []))
         pull.update(set(pull_factors or []))
+    for row in kept_rows.get(MonthlyCount.Measure.PUSH, []):
+        push[row["code"]] += row["count"]
+    for row in kept_rows.get(MonthlyCount.Measure.PULL, []):
+        pull[row["code"]] += row["count"]
     push_names, pull_names = dict(PUSH_FACTORS), dict(PULL_FACTORS)
 
     rows = []
@@ -970,6 +1037,41 @@ def measures(user: User, filters: Filters, now: dt.datetime) -> Measures:
         push_factors=[(push_names.get(code, code), n) for code, n in _ranked(push)],
         pull_factors=[(pull_names.get(code, code), n) for code, n in _ranked(pull)],
     )
+
+
+def _kept_counts(
+    user: User, filters: Filters, months: list[dt.date]
+) -> dict[str, list[dict[str, Any]]]:
+    """The counts kept for the closed ``months`` (``oversight.aggregates``) of the
+    children this manager's agency sees, by measure (one query; none without months)."""
+    if not months:
+        return {}
+    rows = MonthlyCount.objects.filter(viewer_id=user.agency_id, month__in=months)
+    if filters.local_authority is not None:
+        rows = rows.filter(area=filters.local_authority)
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows.order_by().values(
+        "measure",
+        "month",
+        "area__name",
+        "agency__name",
+        "code",
+        "count",
+        "on_time",
+        "children",
+        "durations",
+    ):
+        out[row["measure"]].append(row)
+    return out
+
+
+def _area_row(
+    area_rows: dict[str, dict[str, Any]], episodes_by_area: list[dict[str, Any]], name: str
+) -> dict[str, Any]:
+    if name not in area_rows:
+        area_rows[name] = {"name": name, "episodes": 0, "children": 0}
+        episodes_by_area.append(area_rows[name])
+    return area_rows[name]
 
 
 def _ranked(counter: Counter[str]) -> list[tuple[str, int]]:

@@ -54,6 +54,7 @@ from missingkids.accounts.access import is_partnership_admin
 from missingkids.accounts.models import User
 from notifications.models import Notification
 
+from . import aggregates
 from .models import ErasedCount, Erasure
 
 logger = logging.getLogger("missingkids.retention")
@@ -248,6 +249,9 @@ def records_erase(*, confirmed_by: User, today: dt.date | None = None) -> Erasur
         # takes the rest.
         Episode.objects.filter(pk__in=episode_ids).delete()
         Child.objects.filter(pk__in=child_ids).delete()
+        # The measures' kept counts of closed months counted these records: counted
+        # from the records (and the erased counts) until the scheduler counts them again.
+        aggregates.mark_stale()
         # After the deletions, which themselves write history rows ("deleted").
         history = _erase_history(child_ids, set(episode_ids))
         # Places named by no remaining record (the places are shared between children).
