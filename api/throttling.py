@@ -14,6 +14,7 @@ a system that keeps calling while refused stays refused until the window ends.
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 from typing import Any
@@ -57,12 +58,16 @@ def count_call(key: str, window: int) -> int:
     raise RuntimeError(f"No rate limit row for {key}")
 
 
-class DatabaseRateThrottle(BaseThrottle):
+class DatabaseRateThrottle(BaseThrottle, abc.ABC):
+    """A fixed-window limit counted in the database; each kind says whose calls count
+    together (``get_ident``: None to let the call through uncounted)."""
+
     scope = ""
     setting = ""
 
+    @abc.abstractmethod
     def get_ident(self, request: Request) -> str | None:  # type: ignore[override]
-        raise NotImplementedError
+        """The key this call is counted under."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         ident = self.get_ident(request)
