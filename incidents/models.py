@@ -410,7 +410,8 @@ class Involvement(models.Model):
         indexes = [
             # Access: children an agency is involved with.
             models.Index(fields=["agency", "end"], name="involvement_agency_idx"),
-            # The daily visibility pass: involvements that ended since the last.
+            # The daily visibility pass: involvements that started or ended since the last.
+            models.Index(fields=["start"], name="involvement_start_idx"),
             models.Index(fields=["end"], name="involvement_end_idx"),
         ]
         constraints = [
@@ -423,6 +424,11 @@ class Involvement(models.Model):
     def __str__(self) -> str:
         who = f"{self.professional_name}, " if self.professional_name else ""
         return f"{self.get_role_display()}: {who}{self.agency.name}"
+
+    def is_current_on(self, day: dt.date) -> bool:
+        """From its start day to its end day, as a placement: one that starts later
+        grants nothing yet (``incidents.visibility.involvement_current``)."""
+        return self.start <= day and (self.end is None or self.end >= day)
 
 
 class InvolvementRequest(models.Model):
