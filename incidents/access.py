@@ -2,9 +2,10 @@
 
 Seeing a record: a person sees a child whose responsible local authority, or whose
 current placement's host authority, is an area their agency serves, or with whom their
-agency is currently recorded as involved. A placement is current from its start day (one
-starting in the future grants nothing yet) to its end day. Anything else is a 404, the
-same answer as for a record that does not exist, so ids cannot be probed.
+agency is currently recorded as involved. A placement or an involvement is current from
+its start day (one starting in the future grants nothing yet) to its end day. Anything
+else is a 404, the same answer as for a record that does not exist, so ids cannot be
+probed.
 
 The rule is kept as rows (``ChildVisibility``, see ``incidents.visibility``, which also
 holds the rule computed from the raw facts, ``children_visible_to_by_rules``): every

@@ -42,6 +42,7 @@ READ_PER_TABLE = 100
 # Bookkeeping, and the record's link to its parent, never shown as changes.
 NOT_SHOWN = frozenset(
     {"id", "version", "created_at", "created_by", "recorded_at", "risk_rank", "child"}
+    | {"next_timed_step_at"}
     | {"episode", "interview"}
 )
 

@@ -410,7 +410,8 @@ class Involvement(models.Model):
         indexes = [
             # Access: children an agency is involved with.
             models.Index(fields=["agency", "end"], name="involvement_agency_idx"),
-            # The daily visibility pass: involvements that ended since the last.
+            # The daily visibility pass: involvements that started or ended since the last.
+            models.Index(fields=["start"], name="involvement_start_idx"),
             models.Index(fields=["end"], name="involvement_end_idx"),
         ]
         constraints = [
@@ -423,6 +424,11 @@ class Involvement(models.Model):
     def __str__(self) -> str:
         who = f"{self.professional_name}, " if self.professional_name else ""
         return f"{self.get_role_display()}: {who}{self.agency.name}"
+
+    def is_current_on(self, day: dt.date) -> bool:
+        """From its start day to its end day, as a placement: one that starts later
+        grants nothing yet (``incidents.visibility.involvement_current``)."""
+        return self.start <= day and (self.end is None or self.end >= day)
 
 
 class InvolvementRequest(models.Model):
@@ -553,6 +559,17 @@ class Episode(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     closure_reason = models.TextField(blank=True)
+    # When the episode's next timed step of the notification rules falls due ("still
+    # missing at 72 hours", "return interview not done" ...), so that the scheduler reads
+    # only the episodes due (episode_next_timed_step_idx), whatever the history. The
+    # notifications engine works it out, in the same transaction as each change that can
+    # move it; empty when none is left (closed, or every step evaluated). A change saved
+    # here to the times the steps count from (a new episode, an earlier last-seen time,
+    # the return) brings it forward to that time, so a row written without an outbox
+    # event is still looked at, and then worked out.
+    next_timed_step_at = models.DateTimeField(
+        "next timed step at", null=True, blank=True, editable=False
+    )
 
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -568,7 +585,8 @@ class Episode(models.Model):
         "flag_mental_health",
     ]
 
-    history = HistoricalRecords()
+    # The next timed step is the scheduler's bookkeeping, not part of the record.
+    history = HistoricalRecords(excluded_fields=["next_timed_step_at"])
 
     class Meta:
         ordering = ["-last_seen_at"]
@@ -599,10 +617,17 @@ class Episode(models.Model):
                 condition=Q(first_found_at__isnull=False),
                 name="episode_first_found_idx",
             ),
-            # The scheduler's timed steps: only episodes not yet closed can have one
-            # left, so its idle pass reads these and not the years of history.
+            # Episodes not yet closed, in id order: working out again when their next
+            # timed step falls due, after a change to the rules (notifications.engine).
             models.Index(
                 fields=["id"], condition=Q(closed_at__isnull=True), name="episode_open_idx"
+            ),
+            # The scheduler's pass: the episodes whose next timed step is due, earliest
+            # first (notifications.engine.fire_timed_steps). Only those with one left.
+            models.Index(
+                fields=["next_timed_step_at", "id"],
+                condition=Q(next_timed_step_at__isnull=False),
+                name="episode_next_timed_step_idx",
             ),
         ]
         constraints = [
@@ -633,19 +658,32 @@ class Episode(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         # Whatever records the return first (the action, a factory, an import) sets the
         # time deadlines count from; nothing afterwards changes it.
+        also: set[str] = set()
         if self.last_seen_at is not None and (
             self.earliest_last_seen_at is None or self.last_seen_at < self.earliest_last_seen_at
         ):
             self.earliest_last_seen_at = self.last_seen_at
-            update_fields = kwargs.get("update_fields")
-            if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "earliest_last_seen_at"}  # type: ignore[misc]
+            also |= {"earliest_last_seen_at", *self._timed_steps_from(self.last_seen_at)}
         if self.found_at is not None and self.first_found_at is None:
             self.first_found_at = self.found_at
-            update_fields = kwargs.get("update_fields")
-            if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "first_found_at"}  # type: ignore[misc]
+            also |= {"first_found_at", *self._timed_steps_from(self.found_at)}
+        if self.closed_at is not None and self.next_timed_step_at is not None:
+            self.next_timed_step_at = None
+            also.add("next_timed_step_at")
+        update_fields = kwargs.get("update_fields")
+        if also and update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, *also}  # type: ignore[misc]
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _timed_steps_from(self, at: dt.datetime) -> set[str]:
+        """Bring the next timed step forward to a time the steps count from (no step
+        falls due before it; the scheduler works out the exact time when it looks)."""
+        if self.closed_at is not None or (
+            self.next_timed_step_at is not None and self.next_timed_step_at <= at
+        ):
+            return set()
+        self.next_timed_step_at = at
+        return {"next_timed_step_at"}
 
     @property
     def is_missing(self) -> bool:

@@ -2,10 +2,9 @@
 
 The rule (``incidents.access``): an agency sees a child when it serves the child's
 responsible area, or serves the host area of the child's current placement, or is
-currently involved with the child. "Current" is counted in whole days, Europe/London:
-a placement is current from its start day to its end day inclusive (one that starts in
-the future grants nothing until that day); an involvement is current until its end day
-inclusive.
+currently involved with the child. "Current" is counted in whole days, Europe/London,
+the same for placements and involvements: from the start day to the end day inclusive,
+so one that starts in the future grants nothing until that day.
 
 ``ChildVisibility`` holds the result so that every list and count is one indexed
 ``EXISTS``. It is written here only, in the same transaction as every change to the
@@ -16,9 +15,9 @@ facts it follows:
   for the area, which it changes with ``QuerySet.update()``);
 - the areas an agency serves (``m2m_changed``, from the admin or anywhere else);
 - the passing of days: ``apply_dated_changes`` (a step of the scheduler's pass) brings
-  up to date the children whose placements started or ended, or whose involvements
-  ended, since the day it last ran. Until that pass runs after midnight, a placement
-  starting today is not yet seen by its host council (at most one scheduler interval).
+  up to date the children whose placements or involvements started or ended since the
+  day it last ran. Until that pass runs after midnight, a placement or involvement
+  starting today grants nothing yet (at most one scheduler interval).
 
 Bulk writes that send no signals (``bulk_create``, ``QuerySet.update``) must call
 ``refresh_children`` themselves, or be followed by ``manage.py rebuild_visibility``.
@@ -58,8 +57,8 @@ def placement_current(today: dt.date, prefix: str = "") -> Q:
 
 
 def involvement_current(today: dt.date, prefix: str = "") -> Q:
-    """An involvement current on ``today``: not yet ended (as the rule has always been)."""
-    return Q(**{f"{prefix}end__isnull": True}) | Q(**{f"{prefix}end__gte": today})
+    """An involvement current on ``today``: started, and not yet ended (as a placement)."""
+    return placement_current(today, prefix)
 
 
 # The rule, from the raw facts -----------------------------------------------------
@@ -260,8 +259,8 @@ def rebuild(today: dt.date | None = None) -> int:
 
 
 def apply_dated_changes(today: dt.date | None = None) -> int:
-    """Apply the placements that started or ended, and involvements that ended, since
-    the last pass. Idempotent: a second pass on the same day reads one row and stops.
+    """Apply the placements and involvements that started or ended since the last pass.
+    Idempotent: a second pass on the same day reads one row and stops.
     Returns how many children were brought up to date."""
     today = _today(today)
     with transaction.atomic():
@@ -278,9 +277,9 @@ def apply_dated_changes(today: dt.date | None = None) -> int:
         placements = Placement.objects.filter(
             Q(start__gt=since, start__lte=today) | Q(end__gte=since, end__lt=today)
         ).values_list("child_id", flat=True)
-        involvements = Involvement.objects.filter(end__gte=since, end__lt=today).values_list(
-            "child_id", flat=True
-        )
+        involvements = Involvement.objects.filter(
+            Q(start__gt=since, start__lte=today) | Q(end__gte=since, end__lt=today)
+        ).values_list("child_id", flat=True)
         child_ids = set(placements) | set(involvements)
         for start in range(0, len(child_ids), CHUNK):
             refresh_children(sorted(child_ids)[start : start + CHUNK], today)

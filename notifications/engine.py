@@ -47,7 +47,7 @@ from typing import Any
 import holidays
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -1009,26 +1009,74 @@ def process_pending_reevaluations_safely() -> None:
 # Timed steps --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StepBases:
+    """The times an episode's timed steps count from, as the record says."""
+
+    # The earliest last-seen time ever recorded (Episode.missing_since).
+    missing_since: dt.datetime
+    # The return as first recorded (Episode.first_found_at), else as recorded.
+    returned: dt.datetime | None
+    # The return interview's own deadline (ReturnInterview.due_at), if there is one.
+    interview_due: dt.datetime | None
+
+    @classmethod
+    def of(cls, episode: Episode, interview_due: dt.datetime | None = None) -> StepBases:
+        return cls(
+            missing_since=episode.missing_since,
+            returned=episode.first_found_at or episode.found_at,
+            interview_due=interview_due,
+        )
+
+    @classmethod
+    def from_values(
+        cls,
+        last_seen_at: dt.datetime,
+        earliest_last_seen_at: dt.datetime | None,
+        first_found_at: dt.datetime | None,
+        found_at: dt.datetime | None,
+        interview_due: dt.datetime | None,
+    ) -> StepBases:
+        """From a row of ``BASE_FIELDS``."""
+        return cls(
+            missing_since=min(filter(None, (earliest_last_seen_at, last_seen_at))),
+            returned=first_found_at or found_at,
+            interview_due=interview_due,
+        )
+
+
+# The episode's columns StepBases.from_values takes, in order (one query, with a join).
+BASE_FIELDS = (
+    "last_seen_at",
+    "earliest_last_seen_at",
+    "first_found_at",
+    "found_at",
+    "interview__due_at",
+)
+
+
+def falls_due(step: str, bases: StepBases) -> dt.datetime | None:
+    """When a timed step falls due. Never later because the party measured edits a time:
+    still missing at 24 hours, ..., from the earliest last-seen time recorded; the check
+    reminder from the return as first recorded (a correction of the return time moves no
+    deadline); the interview reminder at the interview's own deadline, set when the
+    return was first recorded."""
+    if step == Step.INTERVIEW_DUE and bases.interview_due is not None:
+        return bases.interview_due
+    base, after = TIMED_STEPS[step]
+    start = bases.missing_since if base == "last_seen" else bases.returned
+    return start + after if start is not None else None
+
+
 def step_falls_due_at(episode: Episode, step: str) -> dt.datetime | None:
+    interview_due = None
     if step == Step.INTERVIEW_DUE:
-        # The interview's own deadline, set when the return was first recorded: a later
-        # correction of the return time does not move it.
-        kept = (
+        interview_due = (
             ReturnInterview.objects.filter(episode_id=episode.pk)
             .values_list("due_at", flat=True)
             .first()
         )
-        if kept is not None:
-            return kept
-    base, after = TIMED_STEPS[step]
-    if base == "last_seen":
-        # Still missing at 24 hours, ...: from the earliest last-seen time recorded, so
-        # editing the last-seen time later never postpones an escalation.
-        start = episode.missing_since
-    else:
-        # The return as first recorded: a correction of the return time moves no deadline.
-        start = episode.first_found_at or episode.found_at
-    return start + after if start is not None else None
+    return falls_due(step, StepBases.of(episode, interview_due))
 
 
 def timed_step_holds(episode: Episode, step: str, due: dt.datetime) -> bool:
@@ -1067,48 +1115,163 @@ def rejudge_reminders(episode: Episode) -> int:
     return changed
 
 
-def _timed_candidates(step: str, now: dt.datetime) -> Any:
-    base, after = TIMED_STEPS[step]
-    # Only episodes not yet closed (closed ones have nothing left to escalate: the
-    # partial index episode_open_idx), and not yet evaluated for this step (the step's
-    # evaluations read from the index timed_step_by_step_idx alone).
-    episodes = Episode.objects.filter(closed_at__isnull=True).filter(
-        ~Exists(TimedStepFired.objects.filter(episode_id=OuterRef("pk"), step=step))
-    )
-    if base == "last_seen":
-        episodes = episodes.filter(
-            Q(earliest_last_seen_at__lte=now - after) | Q(last_seen_at__lte=now - after)
-        )
-    elif step == Step.INTERVIEW_DUE:
-        # By the interview's kept deadline (see step_falls_due_at).
-        episodes = episodes.filter(
-            Q(interview__due_at__lte=now)
-            | Q(interview__isnull=True, found_at__isnull=False, found_at__lte=now - after)
-        )
-    else:
-        episodes = episodes.filter(found_at__isnull=False, found_at__lte=now - after)
-    return episodes.select_related("child", "child__responsible_area", "reported_by_agency")
-
-
 def fire_timed_steps(now: dt.datetime | None = None, *, limit: int = 500) -> int:
     """Evaluate each timed step whose time has come, once per episode.
+
+    Reads only the episodes whose next timed step is due (``Episode.next_timed_step_at``,
+    from the partial index episode_next_timed_step_idx): with nothing due, a pass is
+    that one indexed query, whatever the number of episodes and evaluated steps. Each
+    episode is evaluated in a transaction of its own, and its next time stored again.
 
     The step's condition is judged as at the moment it fell due, so a child found at
     hour 23 causes no 24-hour escalation, however late the scheduler runs. Returns the
     number of steps that fired.
     """
     now = now or timezone.now()
+    due = list(
+        Episode.objects.filter(next_timed_step_at__lte=now)
+        .order_by("next_timed_step_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not due:
+        return 0
     rules_by_step: dict[str, list[Rule]] = {}
     for rule in _active_rules(TIMED_STEPS):
         rules_by_step.setdefault(rule.step, []).append(rule)
     fired = 0
-    for step, rules in rules_by_step.items():
-        for episode in _timed_candidates(step, now).order_by("id")[:limit]:
-            try:
-                fired += _fire(episode, step, rules, now)
-            except Exception:
-                logger.exception("Timed step %s for episode %s failed", step, episode.pk)
+    for episode_id in due:
+        try:
+            fired += _fire_due_steps(episode_id, rules_by_step, now)
+        except Exception:
+            logger.exception("Timed steps for episode %s failed", episode_id)
     return fired
+
+
+def _fire_due_steps(episode_id: int, rules_by_step: dict[str, list[Rule]], now: dt.datetime) -> int:
+    with transaction.atomic():
+        # One scheduler at a time works on an episode: one that finds it held (by another
+        # scheduler, or a change being saved) leaves it for its next pass.
+        episode = (
+            Episode.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("child", "child__responsible_area", "reported_by_agency")
+            .annotate(kept_interview_due=F("interview__due_at"))
+            .filter(pk=episode_id, next_timed_step_at__lte=now)
+            .first()
+        )
+        if episode is None:
+            return 0
+        fired = 0
+        if episode.closed_at is None:
+            evaluated = set(
+                TimedStepFired.objects.filter(episode_id=episode_id).values_list("step", flat=True)
+            )
+            bases = StepBases.of(episode, episode.kept_interview_due)
+            for step, rules in rules_by_step.items():
+                due = falls_due(step, bases)
+                if step not in evaluated and due is not None and due <= now:
+                    fired += _fire(episode, step, rules, now)
+        schedule_next_timed_step(episode_id)
+    return fired
+
+
+# The next timed step of each episode ----------------------------------------------------
+
+
+def steps_to_come(episode_id: int) -> list[str]:
+    """The timed steps an active rule hangs on, not yet evaluated for the episode."""
+    return list(
+        Rule.objects.filter(active=True, step__in=list(TIMED_STEPS))
+        .exclude(step__in=TimedStepFired.objects.filter(episode_id=episode_id).values("step"))
+        .order_by()
+        .values_list("step", flat=True)
+        .distinct()
+    )
+
+
+def next_timed_step_time(bases: StepBases, steps: Iterable[str]) -> dt.datetime | None:
+    """The earliest time one of these steps falls due (None: none will)."""
+    return min(filter(None, (falls_due(step, bases) for step in steps)), default=None)
+
+
+def schedule_next_timed_step(episode_id: int) -> dt.datetime | None:
+    """Work out when the episode's next timed step falls due, and store it.
+
+    Called in the same transaction as every change that can move it: each outbox event
+    about the episode (``receivers``: the report, the return, edits, corrections, the
+    check, the interview, closing) and each evaluation of its steps. The episode's row
+    is locked first, so a scheduler and a change saved at the same moment store the
+    time one after the other, each from the record as the other left it. Returns the
+    time (None when no step is left: closed, or every step evaluated).
+    """
+    with transaction.atomic():
+        row = (
+            Episode.objects.select_for_update(of=("self",))
+            .filter(pk=episode_id)
+            .values_list("closed_at", "next_timed_step_at", *BASE_FIELDS)
+            .first()
+        )
+        if row is None:
+            return None
+        closed_at, stored, *bases = row
+        next_at = (
+            next_timed_step_time(StepBases.from_values(*bases), steps_to_come(episode_id))
+            if closed_at is None
+            else None
+        )
+        if next_at != stored:
+            Episode.objects.filter(pk=episode_id).update(next_timed_step_at=next_at)
+    return next_at
+
+
+RESCHEDULE_CHUNK = 2000
+
+
+def reschedule_timed_steps(episodes: Any = None) -> int:
+    """Work out again, in bulk, when the next timed step falls due for these episodes
+    (a queryset; every episode if None), and store it where it changed.
+
+    For a change to a rule on a timed step (every open episode), and for rows written
+    in bulk (``generate_synthetic_data``, the migration that filled the column). Open
+    episodes are read in id order (episode_open_idx), a chunk at a time, locked as
+    read, so a change saved meanwhile is stored after this, from the new rules. A few
+    queries a chunk; returns how many episodes changed.
+    """
+    episodes = Episode.objects.all() if episodes is None else episodes
+    with transaction.atomic():
+        steps = set(
+            Rule.objects.filter(active=True, step__in=list(TIMED_STEPS)).values_list(
+                "step", flat=True
+            )
+        )
+        changed = episodes.filter(closed_at__isnull=False, next_timed_step_at__isnull=False).update(
+            next_timed_step_at=None
+        )
+        still_open = episodes.filter(closed_at__isnull=True).order_by("pk")
+        after = 0
+        while True:
+            rows = list(
+                still_open.filter(pk__gt=after)
+                .select_for_update(of=("self",))
+                .values_list("pk", "next_timed_step_at", *BASE_FIELDS)[:RESCHEDULE_CHUNK]
+            )
+            if not rows:
+                break
+            after = rows[-1][0]
+            evaluated: dict[int, set[str]] = {}
+            for episode_id, step in TimedStepFired.objects.filter(
+                episode_id__in=[row[0] for row in rows]
+            ).values_list("episode_id", "step"):
+                evaluated.setdefault(episode_id, set()).add(step)
+            moved = []
+            for pk, stored, *bases in rows:
+                next_at = next_timed_step_time(
+                    StepBases.from_values(*bases), steps - evaluated.get(pk, set())
+                )
+                if next_at != stored:
+                    moved.append(Episode(pk=pk, next_timed_step_at=next_at))
+            Episode.objects.bulk_update(moved, ["next_timed_step_at"], batch_size=500)
+            changed += len(moved)
+    return changed
 
 
 def _fire(episode: Episode, step: str, rules: list[Rule], now: dt.datetime) -> int:

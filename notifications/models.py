@@ -575,13 +575,10 @@ class TimedStepFired(models.Model):
     fired = models.BooleanField(help_text="False when the condition no longer held.")
 
     class Meta:
+        # The unique constraint's index also serves reading an episode's evaluated steps
+        # (the scheduler, when the episode's next timed step falls due).
         constraints = [
             models.UniqueConstraint(fields=["episode", "step"], name="timed_step_once"),
-        ]
-        indexes = [
-            # The scheduler's idle pass: the episodes a step has been evaluated for, read
-            # from the index alone (see engine._timed_candidates).
-            models.Index(fields=["step", "episode"], name="timed_step_by_step_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,9 @@
 
 The receiver only schedules the work for after the commit: a rolled-back change leaves
 no notification behind, and a failure here is logged, not raised into the request (the
-scheduler processes any event that has no receipt yet).
+scheduler processes any event that has no receipt yet). What it does in the change's
+transaction is store when the episode's next timed step falls due, which the change
+may have moved (``engine.schedule_next_timed_step``): it sends nothing.
 """
 
 from __future__ import annotations
@@ -24,15 +26,20 @@ from .engine import (
     process_event_safely,
     process_pending_reevaluations_safely,
     request_reevaluation,
+    schedule_next_timed_step,
 )
 from .models import EVENT_STEPS, Notification
 
 
 @receiver(post_save, sender=CaseEvent, dispatch_uid="notifications_case_event_saved")
 def case_event_saved(
-    sender: type[CaseEvent], instance: CaseEvent, created: bool, **kwargs: Any
+    sender: type[CaseEvent], instance: CaseEvent, created: bool, raw: bool = False, **kwargs: Any
 ) -> None:
-    if created and instance.is_protocol:
+    if created and instance.is_protocol and not raw:
+        if instance.episode_id is not None:
+            # In the change's own transaction (the event is written after the change):
+            # when the episode's next timed step falls due, from the record as changed.
+            schedule_next_timed_step(instance.episode_id)
         transaction.on_commit(partial(process_event_safely, instance.pk))
 
 

@@ -15,8 +15,8 @@ from missingkids.accounts.models import Agency, ConfigurationChange, User
 from missingkids.policy import RuleNumbers
 
 from .defaults import VERSIONED_FIELDS, rule_snapshot
-from .engine import ROLE_AGENCY_KINDS
-from .models import Condition, Rule, RuleVersion, Step, TellerKind
+from .engine import ROLE_AGENCY_KINDS, reschedule_timed_steps
+from .models import TIMED_STEPS, Condition, Rule, RuleVersion, Step, TellerKind
 
 K = Agency.Kind
 TELLER_AGENCY_KINDS: dict[str, tuple[str, ...]] = {
@@ -52,8 +52,10 @@ def rule_save_with_version(*, rule: Rule, acting_user: User | None, reason: str 
     """Save the rule as its next version and keep a copy of it.
 
     Notifications already made keep the version they were made under; events from now
-    on use the new one. The row lock makes two admins saving at once get versions n+1
-    and n+2 rather than both n+1 (the unique constraint would refuse the second).
+    on use the new one. A rule on a timed step changes which steps are still to come, so
+    every open episode's next timed step is worked out again in the same transaction.
+    The row lock makes two admins saving at once get versions n+1 and n+2 rather than
+    both n+1 (the unique constraint would refuse the second).
     """
     with transaction.atomic():
         stored = None
@@ -79,6 +81,10 @@ def rule_save_with_version(*, rule: Rule, acting_user: User | None, reason: str 
             changed_at=timezone.now(),
             changed_by=acting_user,
         )
+        if {rule.step, stored.step if stored else None} & set(TIMED_STEPS):
+            # A timed step's rule added, switched on or off, or moved to another step:
+            # when each open episode's next timed step falls due may have changed.
+            reschedule_timed_steps()
         configuration_change_record(
             kind=ConfigurationChange.Kind.RULE,
             object_id=rule.pk,

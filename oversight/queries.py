@@ -67,6 +67,7 @@ from incidents.models import (
     ReturnInterview,
     StrategyMeeting,
 )
+from incidents.visibility import involvement_current, placement_current
 from missingkids import policy
 from missingkids.accounts.models import LocalAuthorityArea, User
 from notifications.models import Notification
@@ -83,10 +84,6 @@ Pending = ReturnInterview.Outcome.PENDING
 
 
 # Scope and filters -----------------------------------------------------------------------
-
-
-def _current(today: dt.date) -> Q:
-    return Q(end__isnull=True) | Q(end__gte=today)
 
 
 def _scoped(
@@ -126,7 +123,7 @@ def _scoped(
     if filters.out_of_area is not None:
         away = Q(
             Exists(
-                Placement.objects.filter(_current(today), child=child_ref).exclude(
+                Placement.objects.filter(placement_current(today), child=child_ref).exclude(
                     host_area=F("child__responsible_area")
                 )
             )
@@ -135,7 +132,7 @@ def _scoped(
     if filters.worker:
         allocated = Exists(
             Involvement.objects.filter(
-                _current(today),
+                involvement_current(today),
                 child=child_ref,
                 role=Involvement.Role.SOCIAL_WORKER,
                 professional_name__icontains=filters.worker,
@@ -153,7 +150,9 @@ def _scoped(
                 agency_q |= Q(**{name: filters.agency})
         else:
             involved = Exists(
-                Involvement.objects.filter(_current(today), child=child_ref, agency=filters.agency)
+                Involvement.objects.filter(
+                    involvement_current(today), child=child_ref, agency=filters.agency
+                )
             )
             agency_q = Q(involved) | on_episode(reported_by_agency=filters.agency)
         q &= agency_q
@@ -543,7 +542,7 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
     was missed in the period (still pending past its deadline, or held late)."""
     today = timezone.localdate()
     since = now - dt.timedelta(days=filters.days)
-    out_of_area = Placement.objects.filter(_current(today), child=OuterRef("pk")).exclude(
+    out_of_area = Placement.objects.filter(placement_current(today), child=OuterRef("pk")).exclude(
         host_area=F("child__responsible_area")
     )
     missing_now = Episode.objects.filter(child=OuterRef("pk"), found_at__isnull=True)
@@ -558,7 +557,9 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
         .annotate(n=Count("pk"))
         .values("n")
     )
-    host = Placement.objects.filter(_current(today), child=OuterRef("pk")).order_by("-start")
+    host = Placement.objects.filter(placement_current(today), child=OuterRef("pk")).order_by(
+        "-start"
+    )
     rows = (
         Child.objects.filter(legal_status=LegalStatus.IN_CARE)
         .filter(Exists(out_of_area))

@@ -61,6 +61,7 @@ LEFT_OUT = frozenset(
         "claimed_at",
         "claimed_by",
         "next_attempt_at",
+        "next_timed_step_at",
         "rule",
         "rule_version",
         "is_protocol",

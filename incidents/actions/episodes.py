@@ -39,6 +39,7 @@ from ..models import (
     risk_label,
 )
 from ..rights import Right
+from ..visibility import involvement_current
 from .base import (
     check_dates_for_child,
     event_record,
@@ -446,9 +447,8 @@ def interview_provider_for(child: Child) -> Agency | None:
     today = timezone.localdate()
     involved = (
         Involvement.objects.filter(
-            Q(end__isnull=True) | Q(end__gte=today),
+            involvement_current(today),
             child=child,
-            start__lte=today,
             agency__kind=Agency.Kind.PROVIDER,
             agency__active=True,
         )

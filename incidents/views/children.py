@@ -558,7 +558,8 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     )
     for involvement in involvements:
-        involvement.is_current = involvement.end is None or involvement.end >= today
+        involvement.is_current = involvement.is_current_on(today)
+        involvement.starts_later = involvement.start > today
     # Requests from the host council waiting for the responsible council's answer.
     requests = list(
         child.involvement_requests.filter(status=InvolvementRequest.Status.PENDING)

@@ -96,12 +96,14 @@ def kayla(area_west, social_worker, home, provider, school) -> Child:
         legal_status=LegalStatus.IN_CARE,
         created_by=social_worker,
     )
-    LegalStatusPeriod.objects.create(
-        child=child, status=LegalStatus.IN_CARE, start=timezone.localdate() - dt.timedelta(days=400)
+    since = timezone.localdate() - dt.timedelta(days=400)
+    LegalStatusPeriod.objects.create(child=child, status=LegalStatus.IN_CARE, start=since)
+    # From before any time a test travels back to: an involvement grants from its start.
+    InvolvementFactory(
+        child=child, agency=home, role=Involvement.Role.PLACEMENT_PROVIDER, start=since
     )
-    InvolvementFactory(child=child, agency=home, role=Involvement.Role.PLACEMENT_PROVIDER)
-    InvolvementFactory(child=child, agency=provider, role=Involvement.Role.PROVIDER)
-    InvolvementFactory(child=child, agency=school, role=Involvement.Role.SCHOOL)
+    InvolvementFactory(child=child, agency=provider, role=Involvement.Role.PROVIDER, start=since)
+    InvolvementFactory(child=child, agency=school, role=Involvement.Role.SCHOOL, start=since)
     return child
 
 

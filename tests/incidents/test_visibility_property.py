@@ -2,7 +2,8 @@
 
 Hypothesis draws a sequence of changes to the facts visibility depends on: children
 added and moved to another responsible area; placements added (some starting in the
-future), ended and removed; involvements added, ended and removed; agencies serving
+future), ended and removed; involvements added (some starting in the future, some
+already ended), ended and removed; agencies serving
 areas and ceasing to (from either side of the relation); days passing with the
 scheduler's pass. After every change, for every agency, the children the table lets it
 see are exactly those ``children_visible_to_by_rules`` (the rule as one query on the
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from incidents import visibility
 from incidents.access import children_visible_to
 from incidents.models import Child, ChildVisibility, Involvement, Placement, VisibilityClock
+from incidents.rights import Relation, relation_to
 from missingkids.accounts.models import Agency, User
 from tests.factories import AgencyFactory, LocalAuthorityAreaFactory, UserFactory
 from tests.factories.incidents import ChildFactory
@@ -52,7 +54,8 @@ steps = st.lists(
             st.just("involve"),
             st.integers(0, CHILDREN - 1),
             st.integers(0, AGENCIES - 1),
-            st.none() | offset,
+            offset,
+            st.none() | st.integers(0, 15),
         ),
         st.tuples(st.just("end_involvement"), st.integers(0, CHILDREN - 1), offset),
         st.tuples(st.just("remove_involvement"), st.integers(0, CHILDREN - 1)),
@@ -128,8 +131,9 @@ def apply(step: tuple, world: dict, children: list[Child], traveller) -> None:
         if placement is not None:
             placement.delete()
     elif kind == "involve" and child is not None:
-        start = today - dt.timedelta(days=30)
-        end = None if args[2] is None else today + dt.timedelta(days=args[2])
+        # Started in the past, today or in the future; open-ended, or ending some days on.
+        start = today + dt.timedelta(days=args[2])
+        end = None if args[3] is None else start + dt.timedelta(days=args[3])
         Involvement.objects.create(
             child=child, agency=agencies[args[1]], role=Involvement.Role.OTHER, start=start, end=end
         )
@@ -208,6 +212,55 @@ def test_a_placement_starting_in_the_future_grants_nothing_until_the_pass_on_its
         assert (row.responsible, row.host, row.involved) == (False, True, False)
         # The same day again: one row read, nothing done.
         assert visibility.apply_dated_changes() == 0
+
+
+def test_an_involvement_starting_in_the_future_grants_nothing_until_the_pass_on_its_day(
+    world,
+) -> None:
+    west, _, _ = world["areas"]
+    gp = world["users"][2]  # a GP practice serving the third area
+    with time_machine.travel(START, tick=False) as traveller:
+        VisibilityClock.objects.update_or_create(pk=1, defaults={"applied_through": _today()})
+        child = ChildFactory(responsible_area=west, created_by=world["users"][0])
+        Involvement.objects.create(
+            child=child,
+            agency=gp.agency,
+            role=Involvement.Role.GP_PRACTICE,
+            start=_today() + dt.timedelta(days=3),
+        )
+        assert not children_visible_to(gp).filter(pk=child.pk).exists()
+        assert not visibility.children_visible_to_by_rules(gp).filter(pk=child.pk).exists()
+        assert relation_to(gp, child) is None
+        traveller.shift(dt.timedelta(days=2))
+        assert visibility.apply_dated_changes() == 0
+        assert not children_visible_to(gp).filter(pk=child.pk).exists()
+        traveller.shift(dt.timedelta(days=1))
+        assert visibility.apply_dated_changes() == 1
+        assert children_visible_to(gp).filter(pk=child.pk).exists()
+        assert relation_to(gp, child) == Relation.INVOLVED
+        row = ChildVisibility.objects.get(agency=gp.agency, child=child)
+        assert (row.responsible, row.host, row.involved) == (False, False, True)
+        assert visibility.apply_dated_changes() == 0
+
+
+def test_a_placement_provider_starting_later_keeps_no_profile_rights_yet(world) -> None:
+    """The placement provider's relation (who keeps the missing person profile) follows
+    the same rule: an agency already involved, and recorded as the child's placement
+    provider from tomorrow, is only an involved agency today."""
+    west, _, _ = world["areas"]
+    home = world["users"][2]  # serves none of the child's areas
+    with time_machine.travel(START, tick=False) as traveller:
+        VisibilityClock.objects.update_or_create(pk=1, defaults={"applied_through": _today()})
+        child = ChildFactory(responsible_area=west, created_by=world["users"][0])
+        for role, start in (
+            (Involvement.Role.OTHER, _today() - dt.timedelta(days=10)),
+            (Involvement.Role.PLACEMENT_PROVIDER, _today() + dt.timedelta(days=1)),
+        ):
+            Involvement.objects.create(child=child, agency=home.agency, role=role, start=start)
+        assert relation_to(home, child) == Relation.INVOLVED
+        traveller.shift(dt.timedelta(days=1))
+        visibility.apply_dated_changes()
+        assert relation_to(home, child) == Relation.PLACEMENT_PROVIDER
 
 
 def test_moving_a_child_through_the_action_changes_who_sees_them(world, django_user_model) -> None:

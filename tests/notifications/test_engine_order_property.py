@@ -9,7 +9,9 @@ interview, the scheduler passing 72 hours after the return). The same facts and 
 are then recorded for two children through the action functions, as the pages record
 them: once with every fact known before the report, once with each fact slotted in
 at a drawn place among the steps. Afterwards both episodes must call for the same
-(rule, recipient) notifications, in the same state.
+(rule, recipient) notifications, in the same state. And after every step, each
+episode's stored next timed step (what the scheduler reads) is the time worked out
+afresh from the record, and the same in both orders.
 
 The CI profile (tests/conftest.py) runs at least 200 examples with a fixed seed.
 """
@@ -29,7 +31,13 @@ from incidents.actions import children as child_actions
 from incidents.actions import episodes as episode_actions
 from incidents.actions import interviews as interview_actions
 from incidents.models import Child, Episode, Involvement, LegalStatus, ReturnInterview
-from notifications.engine import fire_timed_steps, process_pending_events
+from notifications.engine import (
+    StepBases,
+    fire_timed_steps,
+    next_timed_step_time,
+    process_pending_events,
+    steps_to_come,
+)
 from notifications.models import Notification
 from tests.factories.incidents import ChildFactory
 
@@ -229,12 +237,26 @@ def closing_step(steps: list[tuple[dt.datetime, Any]]) -> int:
     return max(done) if len(done) == 2 else len(steps) - 1
 
 
-def play(cast: Cast, story: Story, child: Child, *, facts_first: bool) -> Episode:
+def next_timed_step_afresh(episode: Episode) -> dt.datetime | None:
+    """When the episode's next timed step falls due, worked out from the record now."""
+    episode.refresh_from_db()
+    if episode.closed_at is not None:
+        return None
+    due = ReturnInterview.objects.filter(episode=episode).values_list("due_at", flat=True)
+    bases = StepBases.of(episode, due.first())
+    return next_timed_step_time(bases, steps_to_come(episode.pk))
+
+
+def play(
+    cast: Cast, story: Story, child: Child, *, facts_first: bool
+) -> tuple[Episode, list[dt.datetime | None]]:
     """Record the story for one child: every fact before the report, or each fact
-    after the step its slot names (the clock never goes back)."""
+    after the step its slot names (the clock never goes back). Returns the episode and
+    its stored next timed step after each step, each checked against the record."""
     steps = steps_of(cast, story, child)
     last = closing_step(steps)
     slots = [0] * len(story.facts) if facts_first else [min(s, last) for s in story.slots]
+    stored: list[dt.datetime | None] = []
     with time_machine.travel(LAST_SEEN - dt.timedelta(minutes=30), tick=False) as traveller:
         for index, (at, step) in enumerate(steps):
             for fact, slot in zip(story.facts, slots, strict=True):
@@ -243,7 +265,10 @@ def play(cast: Cast, story: Story, child: Child, *, facts_first: bool) -> Episod
             traveller.move_to(at)
             result = step()
             process_pending_events()
-    return result
+            episode = Episode.objects.get(child=child)
+            assert episode.next_timed_step_at == next_timed_step_afresh(episode), step.__name__
+            stored.append(episode.next_timed_step_at)
+    return result, stored
 
 
 def outcome(episode: Episode) -> set[tuple[int, str, str]]:
@@ -293,7 +318,8 @@ def test_who_must_be_told_does_not_depend_on_the_order_of_the_facts(
             responsible_area=area_west, legal_status=LegalStatus.NONE, created_by=social_worker
         )
 
-    known_at_report = play(cast, story, child(), facts_first=True)
-    in_any_order = play(cast, story, child(), facts_first=False)
+    known_at_report, times_known = play(cast, story, child(), facts_first=True)
+    in_any_order, times_in_any_order = play(cast, story, child(), facts_first=False)
 
     assert outcome(in_any_order) == outcome(known_at_report)
+    assert times_in_any_order == times_known

@@ -22,7 +22,13 @@ from incidents.models import (
 )
 from missingkids import policy
 from missingkids.accounts.models import User
-from notifications.engine import fire_timed_steps, process_pending_events
+from notifications.engine import (
+    StepBases,
+    fire_timed_steps,
+    next_timed_step_time,
+    process_pending_events,
+    steps_to_come,
+)
 from notifications.models import Notification, ProcessedEvent, TimedStepFired
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +145,15 @@ def test_notifications_and_nothing_left_for_the_engine() -> None:
     assert ProcessedEvent.objects.count() == protocol.count()
     assert TimedStepFired.objects.exists()
     assert process_pending_events() == 0
+    # Each episode stores when its next timed step falls due, as the engine works it out
+    # (the rows were copied in bulk, without the model's save).
+    for episode in Episode.objects.select_related("interview"):
+        interview = getattr(episode, "interview", None)
+        bases = StepBases.of(episode, interview.due_at if interview else None)
+        expected = (
+            None if episode.closed_at else next_timed_step_time(bases, steps_to_come(episode.pk))
+        )
+        assert episode.next_timed_step_at == expected, episode.pk
     before = Notification.objects.count()
     fire_timed_steps()
     # Only open episodes whose step falls due later than the data was made can fire.

@@ -30,7 +30,8 @@ What it makes, roughly as a partnership sees it:
   rules with a mix of on time, late and overdue, and rules that found no recipient.
   Every synthetic protocol event is marked as processed, and every timed step already
   past as evaluated, so the notification engine does not work through (and e-mail
-  about) a year and a half of invented history.
+  about) a year and a half of invented history; each open episode then stores when its
+  next timed step falls due, as the engine works it out.
 """
 
 from __future__ import annotations
@@ -1306,12 +1307,14 @@ class Generator:
             row.told_whom = row.recipient_name
 
     def _mark_engine_work_done(self, first_episode: int, last_episode: int) -> None:
-        """Receipts for every synthetic protocol event and every timed step already past.
+        """Receipts for every synthetic protocol event and every timed step already past,
+        and when each episode's next timed step falls due.
 
         One INSERT ... SELECT each over this run's episodes (new rows, so none has a
         receipt yet), after ANALYZE: straight after a bulk load PostgreSQL's statistics
         still describe empty tables, and its plans would be nested loops over them.
         """
+        from notifications.engine import reschedule_timed_steps
         from notifications.models import TIMED_STEPS, ProcessedEvent, TimedStepFired
 
         processed = ProcessedEvent._meta.db_table
@@ -1341,3 +1344,10 @@ class Generator:
                     [step, now, False, first_episode, last_episode, now - after],
                 )
                 self._count("timed steps marked", cursor.rowcount)
+        # When each episode's next timed step falls due, from the steps just marked: the
+        # rows were written without the model's save, so nothing has set it yet. Only
+        # this run's open episodes have one (a few queries for the lot).
+        self._count(
+            "next timed steps stored",
+            reschedule_timed_steps(Episode.objects.filter(pk__range=(first_episode, last_episode))),
+        )
