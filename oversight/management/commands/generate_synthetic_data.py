@@ -602,7 +602,12 @@ class Generator:
 
         def agency(name: str, kind: str, served: list[LocalAuthorityArea]) -> None:
             made, _ = Agency.objects.get_or_create(name=name, defaults={"kind": kind})
-            made.areas.add(*served)
+            # Only areas it does not serve yet: adding sends the change of areas, which
+            # asks the engine to work out again every episode whose notification found
+            # nobody (of an earlier run, that would be hundreds of invented episodes).
+            known = set(made.areas.values_list("pk", flat=True))
+            if new := [area for area in served if area.pk not in known]:
+                made.areas.add(*new)
 
         agency("Synthetic Police", K.POLICE, areas)
         agency("Synthetic Return Interview Service", K.PROVIDER, areas)
