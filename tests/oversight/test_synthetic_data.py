@@ -173,3 +173,55 @@ def test_same_seed_same_data_and_runs_add_up() -> None:
 def test_refuses_impossible_numbers() -> None:
     with pytest.raises(CommandError):
         call_command("generate_synthetic_data", children=1, episodes=1000)
+
+
+# Run as the command runs (no caller's transaction): each chunk is written by the writer
+# thread on its own connection, foreign key triggers off when connected as a superuser.
+REFERENCES = (
+    ("incidents_episode", "child_id", "incidents_child"),
+    ("incidents_caseevent", "episode_id", "incidents_episode"),
+    ("incidents_caseevent", "child_id", "incidents_child"),
+    ("incidents_riskgrading", "episode_id", "incidents_episode"),
+    ("incidents_safeandwellcheck", "episode_id", "incidents_episode"),
+    ("incidents_returninterview", "episode_id", "incidents_episode"),
+    ("incidents_interviewattempt", "interview_id", "incidents_returninterview"),
+    ("incidents_placement", "child_id", "incidents_child"),
+    ("incidents_involvement", "child_id", "incidents_child"),
+    ("notifications_notification", "episode_id", "incidents_episode"),
+    ("notifications_notification", "event_id", "incidents_caseevent"),
+    ("notifications_processedevent", "event_id", "incidents_caseevent"),
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_written_by_the_writer_thread_in_chunks_every_reference_holds() -> None:
+    from django.db import connection
+
+    output = generate(children=60, episodes=240)
+    assert "Generated 60 children and 240 episodes" in output
+    assert Child.objects.count() == 60
+    assert Episode.objects.count() == 240
+    with connection.cursor() as cursor:
+        for table, column, parent in REFERENCES:
+            cursor.execute(
+                f"SELECT count(*) FROM {table} t LEFT JOIN {parent} p "  # noqa: S608
+                f"ON p.id = t.{column} WHERE t.{column} IS NOT NULL AND p.id IS NULL"
+            )
+            assert cursor.fetchone()[0] == 0, f"{table}.{column} points at a missing row"
+    assert ProcessedEvent.objects.count() == CaseEvent.objects.filter(is_protocol=True).count()
+    assert process_pending_events() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_write_stops_the_command_with_the_reason(monkeypatch) -> None:
+    from oversight.management.commands import generate_synthetic_data as command
+
+    def refuse(batches, *, trusted):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(command.CopyWriter, "_write", staticmethod(refuse))
+    with pytest.raises(CommandError, match="Writing the rows failed: disk full"):
+        generate(children=60, episodes=240)
+    assert not Episode.objects.exists()
