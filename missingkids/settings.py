@@ -276,7 +276,8 @@ for _address in PARTNERSHIP_ADMINS:
 
 # E-mail, through Django 6.1's MAILERS. Development prints messages to the console;
 # production sends through the SMTP server named by EMAIL_URL, e.g.
-# smtp+tls://user:password@smtp.example.org:587
+# smtp+tls://user:password@smtp.example.org:587, with Django's SMTP backend
+# (missingkids.mail: notification e-mails, which build their own bytes, are sent as built).
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="missingkids@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 _email_url = env.str("EMAIL_URL", default="")
@@ -298,7 +299,7 @@ if _email_url:
         )
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "BACKEND": "missingkids.mail.EmailBackend",
             "OPTIONS": {
                 "host": _email["EMAIL_HOST"],
                 "port": _email.get("EMAIL_PORT") or 25,
@@ -339,7 +340,7 @@ EMAIL_RETRY_MAX_INTERVAL = timedelta(
 OUTBOX_SWEEP_INTERVAL = timedelta(minutes=env.int("OUTBOX_SWEEP_INTERVAL_MINUTES", default=60))
 # Notifications one worker claims at a time and sends over one connection to the mail
 # server (the rest of a batch is given back if the worker stops or the server fails).
-EMAIL_SEND_BATCH = env.int("EMAIL_SEND_BATCH", default=100)
+EMAIL_SEND_BATCH = env.int("EMAIL_SEND_BATCH", default=500)
 EMAIL_MESSAGE_ID_DOMAIN = env.str(
     "EMAIL_MESSAGE_ID_DOMAIN", default=urlsplit(SITE_URL).hostname or "localhost"
 )

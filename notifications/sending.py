@@ -1,7 +1,8 @@
-"""The e-mail worker: claim a batch of notifications (read with everything their e-mails
-show, in one query), send them over one connection to the mail server, record each
-failure as it happens and the deliveries together when the batch ends (a few statements
-whatever its size).
+"""The e-mail worker: claim a batch of notifications, read a slice of it at a time with
+everything their e-mails show (one query), send them over one connection to the mail
+server, record each failure as it happens and the deliveries together when the slice
+ends (a few statements whatever its size, the safe and well checks among them shared in
+one call of the incidents action).
 
 Delivery is **at least once**, and each notification's e-mail has one Message-ID
 (``notifications.emails.message_id``), so the rare second copy is recognisably the same
@@ -43,7 +44,7 @@ import smtplib
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail import EmailMessage, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
@@ -52,10 +53,10 @@ from django.utils import timezone
 from missingkids.accounts.models import User
 
 from .asks import EMAIL_RELATED
-from .emails import message_id, render_notification_email
+from .emails import EmailRenderer
 from .models import DeliveryAttempt, EmailRequeue, Method, Notification
 from .processes import drop_connection, refresh_connection
-from .sharing import is_check_sharing, record_check_emailed
+from .sharing import record_checks_emailed
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +121,22 @@ def claim_next(*, worker: str, now: dt.datetime | None = None) -> Notification |
 
 def claim_batch(*, worker: str, now: dt.datetime | None = None, size: int) -> list[Notification]:
     """Claim up to ``size`` notifications ready to send, oldest first: those whose
-    worker's lease ran out, then those queued or due a retry.
+    worker's lease ran out, then those queued or due a retry; read with everything
+    their e-mails show.
 
     The claim is one transaction, committed before the caller sends anything."""
     now = now or timezone.now()
+    return _read_claimed(_claim(worker=worker, now=now, size=size), worker=worker, now=now)
+
+
+# A claimed row's id and the state it was claimed from (what it goes back to if unsent).
+Claim = tuple[int, str]
+
+
+def _claim(*, worker: str, now: dt.datetime, size: int) -> list[Claim]:
+    """Claim up to ``size`` rows (see ``claim_batch``): the rows tried, in order, with the
+    state each was in; a row another worker took in between is not read back as ours
+    (``_read_claimed``)."""
     with transaction.atomic():
         abandoned = list(
             _locked(Notification.objects.filter(_abandoned(now)).order_by("claimed_at", "id"))[
@@ -149,9 +162,15 @@ def claim_batch(*, worker: str, now: dt.datetime | None = None, size: int) -> li
         Notification.objects.filter(seen, _claimable(now)).update(
             delivery=D.SENDING, claimed_at=now, claimed_by=worker
         )
-    order = {pk: (n, delivery) for n, (pk, delivery, _claimed_at) in enumerate(candidates)}
-    # With everything the e-mails read (EMAIL_RELATED): rendering a batch asks nothing
-    # more of the database.
+    return [(pk, delivery) for pk, delivery, _claimed_at in candidates]
+
+
+def _read_claimed(claims: list[Claim], *, worker: str, now: dt.datetime) -> list[Notification]:
+    """The claimed rows among ``claims``, in order, with everything the e-mails read
+    (EMAIL_RELATED): rendering them asks nothing more of the database."""
+    if not claims:
+        return []
+    order = {pk: (n, delivery) for n, (pk, delivery) in enumerate(claims)}
     claimed = list(
         Notification.objects.select_related(*EMAIL_RELATED).filter(
             pk__in=order, delivery=D.SENDING, claimed_by=worker, claimed_at=now
@@ -175,13 +194,32 @@ def release(notifications: list[Notification], *, worker: str) -> int:
     before, ready for the next claim. A row whose lease had run out before we claimed it
     goes back to the queue rather than to the worker that lost it."""
     released = 0
-    for notification in notifications:
-        previous = getattr(notification, "claimed_from", D.QUEUED)
-        if previous == D.SENDING:
-            previous = D.RETRYING if notification.attempt_count else D.QUEUED
-        released += Notification.objects.filter(_ours(notification, worker)).update(
-            delivery=previous, claimed_at=None, claimed_by=""
+    for claimed_at in {notification.claimed_at for notification in notifications}:
+        claims = [
+            (notification.pk, getattr(notification, "claimed_from", D.QUEUED))
+            for notification in notifications
+            if notification.claimed_at == claimed_at
+        ]
+        released += _release(claims, worker=worker, claimed_at=claimed_at)
+    return released
+
+
+def _release(claims: list[Claim], *, worker: str, claimed_at: dt.datetime | None) -> int:
+    """``release`` for rows claimed at ``claimed_at``, known by their claims (whether
+    read or not): an update for each state they go back to, whatever their number."""
+    released = 0
+    for previous in {delivery for _pk, delivery in claims}:
+        rows = Notification.objects.filter(
+            pk__in=[pk for pk, delivery in claims if delivery == previous],
+            delivery=D.SENDING,
+            claimed_by=worker,
+            claimed_at=claimed_at,
         )
+        back: Case | str = previous
+        if previous == D.SENDING:
+            # Taken over from a worker whose lease ran out: due a retry if it had failed.
+            back = Case(When(attempt_count__gt=0, then=Value(D.RETRYING)), default=Value(D.QUEUED))
+        released += rows.update(delivery=back, claimed_at=None, claimed_by="")
     return released
 
 
@@ -237,7 +275,7 @@ class MailConnection:
         self.backend: BaseEmailBackend = mailers.default
         self.is_open = False
 
-    def send(self, message: EmailMultiAlternatives) -> None:
+    def send(self, message: EmailMessage) -> None:
         if not self.is_open:
             self.backend.open()
             self.is_open = True
@@ -252,16 +290,15 @@ class MailConnection:
                 logger.warning("Closing the connection to the mail server failed", exc_info=True)
 
 
-def _send(notification: Notification, *, mailer: MailConnection | None = None) -> None:
-    """Send one e-mail, over ``mailer`` (a connection kept open for a batch) if given."""
-    subject, text, html = render_notification_email(notification)
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        to=[notification.recipient_email],
-        headers={"Message-ID": message_id(notification)},
-    )
-    message.attach_alternative(html, "text/html")
+def _send(
+    notification: Notification,
+    *,
+    mailer: MailConnection | None = None,
+    renderer: EmailRenderer | None = None,
+) -> None:
+    """Send one e-mail, over ``mailer`` (a connection kept open for a batch) if given,
+    rendered by ``renderer`` (the batch's) if given."""
+    message = (renderer or EmailRenderer()).email(notification)
     if mailer is None:
         mailers.default.send_messages([message])
     else:
@@ -337,10 +374,13 @@ def _record_successes(
                 # The lease ran out mid-send and another worker took the row over; it
                 # records the outcome.
                 logger.warning("Notification %s: claim lost while sending", notification.pk)
-            elif is_check_sharing(notification):
-                # The local authority's copy of a safe and well check is the check's
-                # sharing: saved with "sent", so the check and the notification agree.
-                record_check_emailed(notification, sent_at=sent_at[notification.pk])
+        # The local authority's copy of a safe and well check is the check's sharing:
+        # saved with "sent", so the check and the notification agree (the batch's checks
+        # together, each with its own history and event).
+        record_checks_emailed(
+            [notification for notification in notifications if notification.pk in mine],
+            sent_at=sent_at,
+        )
     return mine
 
 
@@ -405,6 +445,7 @@ def _attempt(
     worker: str,
     now: dt.datetime,
     mailer: MailConnection | None,
+    renderer: EmailRenderer | None = None,
 ) -> Outcome | None:
     """Send one claimed notification. A failure (or a cancellation) is recorded at
     once and its outcome returned; None when the mail server took it, for the caller
@@ -421,7 +462,7 @@ def _attempt(
             )
         )
     try:
-        _send(notification, mailer=mailer)
+        _send(notification, mailer=mailer, renderer=renderer)
     except Exception as error:
         text = safe_error_text(error)
         permanent = is_permanent(error)
@@ -450,27 +491,79 @@ def send_batch(
     """Claim a batch and send it over one connection to the mail server; the outcomes,
     in order (empty when nothing is ready).
 
+    The batch is claimed at once and worked through ``SLICE`` rows at a time: each slice
+    read in one query, its e-mails rendered (from templates compiled once for the batch)
+    and sent one by one, and the messages the mail server took recorded together when
+    the slice ends. So a batch of any size holds one slice's rows in memory, and a
+    worker killed mid-batch leaves at most a slice's messages sent but not recorded.
+
     The rest of the batch is given back unsent when ``stop`` says so (asked before each
     message), once half the lease has gone (a slow mail server never lets the lease run
     out on rows still waiting their turn), and, with ``pause_on_failure``, after a
     temporary failure (the mail server is probably away: the caller waits)."""
     current = now or timezone.now()
-    batch = claim_batch(worker=worker, now=current, size=size or batch_size())
+    claims = _claim(worker=worker, now=current, size=size or batch_size())
     outcomes: list[Outcome] = []
-    # Taken by the mail server, recorded together when the batch ends (one INSERT of
-    # the attempts and one UPDATE of the rows, whatever the batch's size), and before
-    # the rest of a batch is given back.
+    mailer = MailConnection()
+    renderer = EmailRenderer() if claims else None
+    try:
+        for start in range(0, len(claims), SLICE):
+            rows = _read_claimed(claims[start : start + SLICE], worker=worker, now=current)
+            position = _send_slice(
+                rows,
+                outcomes,
+                worker=worker,
+                now=now,
+                claimed_at=current,
+                mailer=mailer,
+                renderer=renderer,
+                stop=stop,
+                pause_on_failure=pause_on_failure,
+            )
+            if position is not None:
+                # Stopped: the rest of the slice, and the slices not yet read, go back.
+                _give_back(rows[position:], worker=worker)
+                _give_back_claims(claims[start + SLICE :], worker=worker, claimed_at=current)
+                break
+    finally:
+        mailer.close()
+    return outcomes
+
+
+# Rows of a batch read, sent and recorded at a time (see send_batch).
+SLICE = 100
+
+
+def _send_slice(
+    rows: list[Notification],
+    outcomes: list[Outcome],
+    *,
+    worker: str,
+    now: dt.datetime | None,
+    claimed_at: dt.datetime,
+    mailer: MailConnection,
+    renderer: EmailRenderer | None,
+    stop: Callable[[], bool] | None,
+    pause_on_failure: bool,
+) -> int | None:
+    """Send ``rows`` (appending their outcomes), then record those the mail server took;
+    the place where it stopped, if it did (the rows from there on are not sent)."""
+    # Taken by the mail server, recorded together when the slice ends (one INSERT of
+    # the attempts and one UPDATE of the rows, whatever their number), and before the
+    # rest of a batch is given back.
     sent: dict[int, int] = {}  # notification id: its place in outcomes
     sent_at: dict[int, dt.datetime] = {}
-    mailer = MailConnection()
+    stopped_at = None
     try:
-        for position, notification in enumerate(batch):
-            late = now is None and timezone.now() - current >= claim_lease() / 2
+        for position, notification in enumerate(rows):
+            late = now is None and timezone.now() - claimed_at >= claim_lease() / 2
             if (stop is not None and stop()) or late:
-                _give_back(batch[position:], worker=worker)
+                stopped_at = position
                 break
             attempted_at = now or timezone.now()
-            outcome = _attempt(notification, worker=worker, now=attempted_at, mailer=mailer)
+            outcome = _attempt(
+                notification, worker=worker, now=attempted_at, mailer=mailer, renderer=renderer
+            )
             if outcome is None:
                 sent[notification.pk] = len(outcomes)
                 sent_at[notification.pk] = attempted_at
@@ -480,22 +573,27 @@ def send_batch(
             if outcome == Outcome.RETRYING:
                 mailer.close()
                 if pause_on_failure:
-                    _give_back(batch[position + 1 :], worker=worker)
+                    stopped_at = position + 1
                     break
     finally:
-        mailer.close()
         if sent:
-            taken = [notification for notification in batch if notification.pk in sent]
+            taken = [notification for notification in rows if notification.pk in sent]
             mine = _recorded(lambda: _record_successes(taken, worker=worker, sent_at=sent_at))
             for pk, place in sent.items():
                 if pk not in mine:
                     outcomes[place] = Outcome.CLAIM_LOST
-    return outcomes
+    return stopped_at
 
 
 def _give_back(notifications: list[Notification], *, worker: str) -> None:
     if notifications:
         _recorded(lambda: release(notifications, worker=worker) >= 0)
+
+
+def _give_back_claims(claims: list[Claim], *, worker: str, claimed_at: dt.datetime) -> None:
+    """Give back rows claimed but not yet read (the slices after a stop)."""
+    if claims:
+        _recorded(lambda: _release(claims, worker=worker, claimed_at=claimed_at) >= 0)
 
 
 def send_due_notifications(

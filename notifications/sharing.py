@@ -5,7 +5,7 @@ of the check, so whatever completes it is written on the check, through the inci
 action, in the same transaction:
 
 - the worker delivering its e-mail: shared by e-mail, when the mail server took it, to
-  the recipient it named (``record_check_emailed``);
+  the recipient it named (``record_checks_emailed``, for a batch's checks together);
 - a person recording "I told them" on it: shared by the method, at the time and with
   whom they typed (``share_check_as_told``).
 
@@ -22,7 +22,12 @@ import logging
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from incidents.actions.interviews import safe_and_well_record_emailed, safe_and_well_share
+from incidents.actions.interviews import (
+    EmailedCheck,
+    safe_and_well_record_emailed,
+    safe_and_well_record_emailed_many,
+    safe_and_well_share,
+)
 from incidents.models import SafeAndWellCheck
 from missingkids.accounts.models import User
 
@@ -85,6 +90,56 @@ def record_check_emailed(notification: Notification, *, sent_at: dt.datetime) ->
             notification.pk,
         )
         return False
+
+
+def record_checks_emailed(
+    notifications: list[Notification], *, sent_at: dict[int, dt.datetime]
+) -> None:
+    """``record_check_emailed`` for the delivered e-mails of a batch (each sent at its
+    ``sent_at``), in one call of the incidents action, which still writes each check's
+    history and event. Should recording them together fail, each is then recorded on
+    its own, so one check's trouble does not lose the others' sharing.
+    """
+    sharing = [n for n in notifications if is_check_sharing(n)]
+    if not sharing:
+        return
+    try:
+        with transaction.atomic():
+            emailed: dict[int, EmailedCheck] = {}
+            for notification, check_id in zip(sharing, _check_ids(sharing), strict=True):
+                if check_id is not None and check_id not in emailed:  # the first counts
+                    emailed[check_id] = EmailedCheck(
+                        check_id=check_id,
+                        sent_at=sent_at[notification.pk],
+                        sent_to=sent_to(notification),
+                        teller=notification.responsible_agency,
+                    )
+            safe_and_well_record_emailed_many(emailed=list(emailed.values()))
+        return
+    except Exception:
+        logger.exception(
+            "Recording the e-mails of %d checks as their sharing together failed; "
+            "recording each on its own",
+            len(sharing),
+        )
+    for notification in sharing:
+        record_check_emailed(notification, sent_at=sent_at[notification.pk])
+
+
+def _check_ids(notifications: list[Notification]) -> list[int | None]:
+    """Each notification's check: read with the notification (``EMAIL_RELATED``), else
+    read for all of them in one query."""
+    known: dict[int, int | None] = {}
+    for notification in notifications:
+        if Notification.episode.is_cached(notification):
+            check = getattr(notification.episode, "safe_and_well", None)
+            known[notification.episode_id] = check.pk if check is not None else None
+    missing = {n.episode_id for n in notifications} - set(known)
+    if missing:
+        known.update(
+            SafeAndWellCheck.objects.filter(episode_id__in=missing).values_list("episode_id", "pk")
+        )
+    return [known.get(notification.episode_id) for notification in notifications]
 
 
 def share_check_as_told(

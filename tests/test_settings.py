@@ -145,7 +145,7 @@ def test_production_refuses_a_bad_email_url(production_env, url, message):
 def test_production_mail_goes_through_smtp_from_email_url(production_env):
     assert mailers(production_env) == {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "BACKEND": "missingkids.mail.EmailBackend",
             "OPTIONS": {
                 "host": "smtp.example.org",
                 "port": 587,

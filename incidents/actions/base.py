@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 from simple_history.utils import get_history_manager_for_model
 
@@ -97,6 +98,27 @@ def event_record(
     )
 
 
+def events_record(events: list[CaseEvent]) -> list[CaseEvent]:
+    """Add several rows to children's timelines at once (unsaved ``CaseEvent``s, as
+    ``event_record`` would make them): one insert, and each row announced as saved
+    (``post_save``, as ``event_record``'s ``create`` does), so whatever reacts to a new
+    event reacts to each of these."""
+    now = timezone.now()
+    for event in events:
+        event.is_protocol = event.kind in CaseEvent.OUTBOX_KINDS
+        event.occurred_at = event.occurred_at or now
+        event.recorded_at = now
+        event.summary = event.summary[:500]
+        event.data = event.data or {}
+    created = CaseEvent.objects.bulk_create(events)
+    for event in created:
+        post_save.send(
+            sender=CaseEvent, instance=event, created=True, update_fields=None, raw=False,
+            using=event._state.db,
+        )  # fmt: skip
+    return created
+
+
 def _plain(value: Any) -> Any:
     """A JSON-safe form of a field value for the change history."""
     if isinstance(value, models.Model):
@@ -167,6 +189,19 @@ def history_write(
     current = model._default_manager.get(pk=pk)  # type: ignore[attr-defined]
     get_history_manager_for_model(model).bulk_history_create(
         [current], update=True, default_user=user, default_change_reason=reason
+    )
+
+
+def history_write_many(
+    model: type[models.Model], pks: list[Any], *, user: User | None = None, reason: str = ""
+) -> None:
+    """``history_write`` for several rows changed by one ``update()``: one read, and one
+    history row for each, written together."""
+    if not pks or not hasattr(model._meta, "simple_history_manager_attribute"):
+        return
+    current = list(model._default_manager.filter(pk__in=pks).order_by("pk"))  # type: ignore[attr-defined]
+    get_history_manager_for_model(model).bulk_history_create(
+        current, update=True, default_user=user, default_change_reason=reason
     )
 
 

@@ -13,12 +13,13 @@ Validation errors are keyed by the names of the fields on the forms in
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
-from django.db.models import F, Min, Q
+from django.db.models import Case, F, Min, Q, Value, When
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -47,7 +48,9 @@ from .base import (
     StaleEdit,
     check_dates_for_child,
     event_record,
+    events_record,
     history_write,
+    history_write_many,
     raise_if_errors,
     update_versioned,
 )
@@ -89,24 +92,36 @@ def _blank(value: str | None) -> bool:
 
 def _episode_facts(episode: Episode) -> dict[str, Any]:
     """Facts about the child's situation that decide who must be told."""
-    child = episode.child
+    return _episodes_facts([episode])[episode.pk]
+
+
+def _episodes_facts(episodes: Iterable[Episode]) -> dict[int, dict[str, Any]]:
+    """``_episode_facts`` of each episode, by its id, with one query for the placements."""
+    episodes = list(episodes)
     today = timezone.localdate()
-    placement = (
-        Placement.objects.filter(Q(end__isnull=True) | Q(end__gte=today), child=child)
-        .filter(start__lte=today)
-        .order_by("-start")
-        .first()
-    )
-    return {
-        "category": episode.category,
-        "risk": episode.risk,
-        "child_in_care": child.is_in_care,
-        "placed_out_of_area": bool(
-            placement and placement.host_area_id != child.responsible_area_id
-        ),
-        "responsible_area_id": child.responsible_area_id,
-        "host_area_id": placement.host_area_id if placement else None,
-    }
+    current: dict[int, Placement] = {}
+    # Each child's current placement: the latest started of those not ended.
+    for placement in (
+        Placement.objects.filter(Q(end__isnull=True) | Q(end__gte=today))
+        .filter(start__lte=today, child_id__in={episode.child_id for episode in episodes})
+        .order_by("child_id", "-start")
+    ):
+        current.setdefault(placement.child_id, placement)
+    facts: dict[int, dict[str, Any]] = {}
+    for episode in episodes:
+        child = episode.child
+        placement = current.get(child.pk)
+        facts[episode.pk] = {
+            "category": episode.category,
+            "risk": episode.risk,
+            "child_in_care": child.is_in_care,
+            "placed_out_of_area": bool(
+                placement and placement.host_area_id != child.responsible_area_id
+            ),
+            "responsible_area_id": child.responsible_area_id,
+            "host_area_id": placement.host_area_id if placement else None,
+        }
+    return facts
 
 
 def _close_if_complete(*, acting_user: User, episode: Episode) -> None:
@@ -384,6 +399,17 @@ def safe_and_well_share(
     return check
 
 
+@dataclass(frozen=True)
+class EmailedCheck:
+    """A check's e-mail to the local authority that the mail server took: when, to
+    whom (as the check records it), and for which agency (the rule's teller)."""
+
+    check_id: int
+    sent_at: dt.datetime
+    sent_to: str
+    teller: Agency | None
+
+
 def safe_and_well_record_emailed(
     *,
     check: SafeAndWellCheck,
@@ -391,51 +417,132 @@ def safe_and_well_record_emailed(
     sent_to: str,
     teller: Agency | None,
 ) -> bool:
-    """Record the service's delivered e-mail of the check to the local authority as its
-    sharing: by e-mail, when the mail server took it, to the recipient it named.
+    """Record the service's delivered e-mail of one check to the local authority as its
+    sharing (``safe_and_well_record_emailed_many``); True if it was the first sharing."""
+    shared = safe_and_well_record_emailed_many(
+        emailed=[EmailedCheck(check_id=check.pk, sent_at=sent_at, sent_to=sent_to, teller=teller)]
+    )
+    if check.pk in shared:
+        check.refresh_from_db()
+    return check.pk in shared
 
-    Called by the notifications worker, in the transaction that records the delivery,
-    so "sent" and "shared" are saved together or not at all. No person acted, so there
-    is no ``acting_user``: the event's actor is the officer who recorded the check (the
-    e-mail goes out because of their record, on their force's behalf) and its agency
-    the agency the rule made responsible for telling; its summary says the service
-    sent it, and the check's ``shared_recorded_by`` stays empty. Returns False, changing
-    nothing, if a sharing was already recorded (only the first counts).
+
+def safe_and_well_record_emailed_many(*, emailed: Sequence[EmailedCheck]) -> set[int]:
+    """Record the service's delivered e-mails of checks to the local authority as their
+    sharing: by e-mail, when the mail server took each, to the recipient it named. The
+    ids of the checks whose sharing this recorded: a check already shared (only the
+    first sharing counts) is left as it is.
+
+    Called by the notifications worker, in the transaction that records the deliveries,
+    so "sent" and "shared" are saved together or not at all, for a whole batch in the
+    same few statements: the checks read and locked together, one update, their
+    history rows and their events each written together (each check still gets its own
+    history row and its own event). No person acted, so there is no ``acting_user``:
+    each event's actor is the officer who recorded the check (the e-mail goes out
+    because of their record, on their force's behalf) and its agency the agency the
+    rule made responsible for telling; its summary says the service sent it, and the
+    check's ``shared_recorded_by`` stays empty.
     """
-    episode = check.episode
-    # The check's time may be typed up to a minute ahead (FUTURE_GRACE); the sharing
-    # cannot come before it.
-    at = max(sent_at, check.conducted_at)
-    by_agency = teller or check.agency
+    by_check = {item.check_id: item for item in emailed}
+    if not by_check:
+        return set()
     with transaction.atomic():
-        if not _share(
-            check,
-            at=at,
-            method=SharingMethod.EMAIL,
-            shared_with=sent_to,
-            by_agency=by_agency,
-            recorded_by=None,
-        ):
-            return False
-        event_record(
-            child=episode.child,
-            episode=episode,
-            kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED,
-            actor=check.recorded_by,
-            actor_agency=by_agency,
-            occurred_at=at,
-            summary=f"Safe and well check e-mailed to {sent_to} by the service, for "
-            f"{by_agency.name}",
-            data={
-                **_episode_facts(episode),
-                "conducted_at": check.conducted_at.isoformat(),
-                "sent_by_service": True,
-                **_sharing_data(
-                    at=at, method=SharingMethod.EMAIL, shared_with=sent_to, by_agency=by_agency
-                ),
-            },
+        # Locked (PostgreSQL), so the update below writes exactly these: a person's
+        # sharing recorded meanwhile waits, then finds the check shared.
+        checks = list(
+            SafeAndWellCheck.objects.select_for_update(of=("self",))
+            .select_related("episode", "episode__child", "agency")
+            .filter(pk__in=by_check, shared_with_la_at__isnull=True)
+            .order_by("pk")
         )
-    return True
+        if not checks:
+            return set()
+        sharing: dict[int, dict[str, Any]] = {}
+        for check in checks:
+            item = by_check[check.pk]
+            by_agency = item.teller or check.agency
+            sharing[check.pk] = {
+                # The check's time may be typed up to a minute ahead (FUTURE_GRACE); the
+                # sharing cannot come before it.
+                "shared_with_la_at": max(item.sent_at, check.conducted_at),
+                "shared_with": item.sent_to[:200],
+                "shared_by_agency": by_agency,
+            }
+        pks = list(sharing)
+        unshared = SafeAndWellCheck.objects.filter(pk__in=pks, shared_with_la_at__isnull=True)
+        updated = unshared.update(
+            shared_method=SharingMethod.EMAIL,
+            shared_recorded_by=None,
+            version=F("version") + 1,
+            **{
+                field: Case(
+                    *(When(pk=pk, then=Value(values[field])) for pk, values in sharing.items()),
+                    output_field=SafeAndWellCheck._meta.get_field(field),
+                )
+                for field in ("shared_with_la_at", "shared_with")
+            },
+            shared_by_agency_id=Case(
+                *(
+                    When(pk=pk, then=Value(values["shared_by_agency"].pk))
+                    for pk, values in sharing.items()
+                ),
+                output_field=SafeAndWellCheck._meta.get_field("shared_by_agency_id"),
+            ),
+        )
+        if updated != len(pks):
+            # Only without row locks (SQLite): someone shared one of them in between.
+            # Undo this batch; the caller records them one at a time.
+            raise ConcurrentSharing
+        history_write_many(SafeAndWellCheck, pks, user=None)
+        facts = _episodes_facts(check.episode for check in checks)
+        events_record(
+            [
+                _emailed_event(
+                    check,
+                    facts[check.episode_id],
+                    at=sharing[check.pk]["shared_with_la_at"],
+                    sent_to=by_check[check.pk].sent_to,
+                    by_agency=sharing[check.pk]["shared_by_agency"],
+                )
+                for check in checks
+            ]
+        )
+    return set(pks)
+
+
+class ConcurrentSharing(Exception):
+    """A check's sharing was recorded by someone else while a batch was being recorded."""
+
+
+def _emailed_event(
+    check: SafeAndWellCheck,
+    facts: dict[str, Any],
+    *,
+    at: dt.datetime,
+    sent_to: str,
+    by_agency: Agency,
+) -> CaseEvent:
+    episode = check.episode
+    return CaseEvent(
+        child=episode.child,
+        episode=episode,
+        kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED,
+        actor_id=check.recorded_by_id,
+        actor_agency=by_agency,
+        occurred_at=at,
+        summary=f"Safe and well check e-mailed to {sent_to} by the service, for {by_agency.name}",
+        data={
+            **facts,
+            "conducted_at": check.conducted_at.isoformat(),
+            "sent_by_service": True,
+            **_sharing_data(
+                at=at,
+                method=SharingMethod.EMAIL,
+                shared_with=sent_to,
+                by_agency=by_agency,
+            ),
+        },
+    )
 
 
 # Return interview -------------------------------------------------------------------

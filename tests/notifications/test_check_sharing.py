@@ -5,21 +5,25 @@ the same record on the check, and the notification and the check never disagree.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
 from incidents.actions.episodes import episode_record_return, episode_report
 from incidents.actions.interviews import safe_and_well_record, safe_and_well_share
-from incidents.models import CaseEvent, Episode, SafeAndWellCheck, SharingMethod
+from incidents.models import CaseEvent, Episode, LegalStatus, SafeAndWellCheck, SharingMethod
 from notifications.models import Method, Notification, RecipientRole, Step, TellerKind
 from notifications.sending import claim_next, send_claimed, send_due_notifications
 from oversight import queries
 from oversight.filters import Filters
+from tests.factories.incidents import ChildFactory
 from tests.factories.notifications import RuleFactory
 
 from .engine_world import child_fixture, contacts_fixture  # noqa: F401
@@ -44,6 +48,10 @@ def when(name: str, moment: dt.datetime) -> dict[str, str]:
 @pytest.fixture
 def episode(child, officer, django_capture_on_commit_callbacks) -> Episode:
     """Reported six hours ago and found three hours ago, through the actions."""
+    return _found_episode(child, officer, django_capture_on_commit_callbacks)
+
+
+def _found_episode(child, officer, django_capture_on_commit_callbacks) -> Episode:  # type: ignore[no-untyped-def]
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         episode = episode_report(
@@ -73,6 +81,10 @@ def episode(child, officer, django_capture_on_commit_callbacks) -> Episode:
 
 @pytest.fixture
 def check(episode, officer, django_capture_on_commit_callbacks) -> SafeAndWellCheck:
+    return _check(episode, officer, django_capture_on_commit_callbacks)
+
+
+def _check(episode, officer, django_capture_on_commit_callbacks) -> SafeAndWellCheck:  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=True):
         return safe_and_well_record(
             acting_user=officer,
@@ -199,6 +211,8 @@ def test_a_failure_recording_the_sharing_keeps_the_delivery(check, episode, monk
     def fail(**kwargs):
         raise RuntimeError("database hiccup")
 
+    # Recording the batch's checks together fails, and so does each on its own.
+    monkeypatch.setattr("notifications.sharing.safe_and_well_record_emailed_many", fail)
     monkeypatch.setattr("notifications.sharing.safe_and_well_record_emailed", fail)
 
     assert send_due_notifications(worker="w1") == 1
@@ -289,3 +303,95 @@ def test_a_council_manager_records_that_the_police_told_them(
     check.refresh_from_db()
     assert (check.shared_by_agency, check.shared_recorded_by) == (police, manager)
     assert check.shared_with == "Priya Shah, team manager"
+
+
+# A batch of checks ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_checks(child, officer, area_west, django_capture_on_commit_callbacks):
+    """Three children's checks, each with its council's e-mail queued."""
+    children = [child] + [
+        ChildFactory(responsible_area=area_west, legal_status=LegalStatus.NONE, created_by=officer)
+        for _ in range(2)
+    ]
+    episodes = [
+        _found_episode(someone, officer, django_capture_on_commit_callbacks) for someone in children
+    ]
+    return [_check(episode, officer, django_capture_on_commit_callbacks) for episode in episodes]
+
+
+def test_a_batch_of_checks_is_shared_together_each_with_its_history_and_event(
+    three_checks, officer, police
+):
+    with CaptureQueriesContext(connection) as queries:
+        assert send_due_notifications(worker="w1") == 3
+    # The checks' sharing, the same statements for three as for one: read and locked,
+    # updated, read for their history, their history rows; and their events.
+    on_checks = re.compile(r'^(SELECT .* FROM|UPDATE|INSERT INTO) "incidents_\w*safeandwellcheck"')
+    assert len([q for q in queries.captured_queries if on_checks.match(q["sql"])]) == 4
+    events = [
+        q for q in queries.captured_queries if 'INSERT INTO "incidents_caseevent"' in q["sql"]
+    ]
+    assert len(events) == 1
+
+    for check in three_checks:
+        notification = to_la(check.episode)
+        check.refresh_from_db()
+        assert notification.status == S.SENT
+        assert check.shared_with_la_at == notification.told_at
+        assert (check.shared_method, check.shared_by_agency) == (SharingMethod.EMAIL, police)
+        # Each check its own history row and its own event.
+        assert check.history.latest().shared_with_la_at == check.shared_with_la_at
+        event = CaseEvent.objects.get(
+            kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED, episode=check.episode
+        )
+        assert (event.actor, event.actor_agency, event.occurred_at) == (
+            officer, police, check.shared_with_la_at,
+        )  # fmt: skip
+        assert event.is_protocol and event.data["shared_with"] == check.shared_with
+
+
+def test_a_batch_that_cannot_be_recorded_together_is_recorded_check_by_check(
+    three_checks, monkeypatch, caplog
+):
+    def fail(**kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr("notifications.sharing.safe_and_well_record_emailed_many", fail)
+
+    assert send_due_notifications(worker="w1") == 3
+
+    for check in three_checks:
+        check.refresh_from_db()
+        assert check.is_shared and check.shared_method == SharingMethod.EMAIL
+    assert CaseEvent.objects.filter(kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED).count() == 3
+    assert "checks as their sharing together failed" in caplog.text
+
+
+def test_in_a_batch_a_check_shared_meanwhile_keeps_its_first_sharing(
+    three_checks, officer, django_capture_on_commit_callbacks
+):
+    first = three_checks[1]
+    shared_at = timezone.now() - 10 * dt.timedelta(minutes=1)
+    with django_capture_on_commit_callbacks(execute=False):
+        safe_and_well_share(
+            acting_user=officer,
+            check=first,
+            shared_at=shared_at,
+            method=SharingMethod.PHONE,
+            shared_with="Jo Whitfield, duty social worker",
+        )
+    # The council's e-mail about it is still queued (the engine has not read the sharing).
+    assert to_la(first.episode).delivery == D.QUEUED
+
+    assert send_due_notifications(worker="w1") == 3
+
+    first.refresh_from_db()
+    assert (first.shared_with_la_at, first.shared_method) == (shared_at, SharingMethod.PHONE)
+    assert first.shared_recorded_by == officer
+    others = [check for check in three_checks if check.pk != first.pk]
+    for check in others:
+        check.refresh_from_db()
+        assert check.shared_method == SharingMethod.EMAIL
+    assert CaseEvent.objects.filter(kind=CaseEvent.Kind.SAFE_AND_WELL_SHARED).count() == 3

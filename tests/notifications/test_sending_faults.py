@@ -107,7 +107,7 @@ def test_worker_carries_on_when_its_session_is_terminated(
     rows = DeliveryNotificationFactory.create_batch(6, episode=EpisodeFactory())
     sends = Counter()
     claims = Counter()
-    original_send, original_claim = sending._send, sending.claim_batch
+    original_send, original_claim = sending._send, sending._claim
 
     def send(notification, **kwargs):
         sends["n"] += 1
@@ -130,7 +130,7 @@ def test_worker_carries_on_when_its_session_is_terminated(
         return original_claim(**kwargs)
 
     monkeypatch.setattr(sending, "_send", send)
-    monkeypatch.setattr(sending, "claim_batch", claim)
+    monkeypatch.setattr(sending, "_claim", claim)
     call_command("send_notifications", "--interval", "0", "--worker-name", "w1")
 
     # Every message went once, and every outcome was recorded: no lease ran out.
