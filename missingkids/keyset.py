@@ -95,6 +95,14 @@ def _after(keys: list[Key], values: list[Any]) -> Q:
             equal = Q(**{key.path: value})
         after |= same & here
         same &= equal
+    first, value = keys[0], values[0]
+    if value is not None:
+        # Implied by the above, but a range on the leading column is what lets the
+        # database start reading its index at the last row rather than at the top.
+        bound = Q(**{f"{first.path}__{'lte' if first.descending else 'gte'}": value})
+        if first.nulls_last:
+            bound |= Q(**{f"{first.path}__isnull": True})
+        after &= bound
     return after
 
 
