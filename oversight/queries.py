@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Aggregate,
     BooleanField,
@@ -48,6 +49,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -63,6 +65,7 @@ from incidents.models import (
     InterviewAttempt,
     Involvement,
     LegalStatus,
+    Location,
     Placement,
     ReturnInterview,
     StrategyMeeting,
@@ -437,7 +440,11 @@ def stuck_cases(
             failed_attempts=Count(
                 "attempts", filter=Q(attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES)
             ),
-            declined_each_time=ExpressionWrapper(Q(pk__in=declining), output_field=BooleanField()),
+            # A constant when there are none: "id IN ()" matches nothing even when
+            # compared with false (a page read by key compares it).
+            declined_each_time=ExpressionWrapper(Q(pk__in=declining), output_field=BooleanField())
+            if declining
+            else Value(False, output_field=BooleanField()),
         )
         .filter(Q(failed_attempts__gte=n) | Q(pk__in=declining))
     )
@@ -469,6 +476,8 @@ class Hotspot:
     location_id: int
     description: str
     postcode: str
+    child_count: int
+    latest: dt.datetime
     sightings: list[Sighting] = field(default_factory=list)
 
     @property
@@ -479,62 +488,109 @@ class Hotspot:
         return sorted(seen.items(), key=lambda item: item[1])
 
     @property
-    def child_count(self) -> int:
-        return len({s.child_id for s in self.sightings})
-
-    @property
-    def latest(self) -> dt.datetime:
-        return max(s.at for s in self.sightings)
-
-    @property
     def place(self) -> str:
         return f"{self.description}, {self.postcode}" if self.postcode else self.description
 
 
-def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:
-    """Places where several different children were last seen or found in the period.
+def _sql(queryset: QuerySet) -> tuple[str, list[Any]]:
+    sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    return sql, list(params)
 
-    One query fetches the sightings in the period; grouping by place (across the two
-    ways a place is linked to an episode) is done here, which SQL can only do with a
-    UNION the ORM cannot group.
-    """
+
+def _sightings(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+    """(place, who, at) of every sighting in the period: the episodes last seen at a
+    place, then those found at one, as one ``UNION ALL`` (each part read through its own
+    index, ``episode_last_seen_idx`` and ``episode_found_idx``)."""
     since = now - dt.timedelta(days=filters.days)
-    rows = Episode.objects.filter(
-        Q(last_seen_location__isnull=False, last_seen_at__gte=since, last_seen_at__lte=now)
-        | Q(found_location__isnull=False, found_at__gte=since, found_at__lte=now)
+    episodes = _scoped(Episode.objects.all(), user, filters, child="child", episode="").order_by()
+    seen = episodes.filter(
+        last_seen_location__isnull=False, last_seen_at__gte=since, last_seen_at__lte=now
+    ).values(place=F("last_seen_location"), who=F("child"), at=F("last_seen_at"))
+    found = episodes.filter(
+        found_location__isnull=False, found_at__gte=since, found_at__lte=now
+    ).values(place=F("found_location"), who=F("child"), at=F("found_at"))
+    return seen.union(found, all=True).order_by()
+
+
+def hotspot_places_sql(user: User, filters: Filters, now: dt.datetime) -> tuple[str, list[Any]]:
+    """The hotspots grouped by place in the database, as SQL: (place, children, latest).
+    Only these few columns of the period's sightings are read (from the indexes above);
+    no sighting is sent to Python."""
+    sql, params = _sql(_sightings(user, filters, now))
+    return (
+        # The inner SQL compiled by the ORM, every value a parameter.
+        "SELECT s.place AS place, COUNT(DISTINCT s.who) AS children, MAX(s.at) AS latest "  # noqa: S608
+        f"FROM ({sql}) s GROUP BY s.place HAVING COUNT(DISTINCT s.who) >= %s",
+        [*params, HOTSPOT_CHILDREN],
     )
-    rows = _scoped(rows, user, filters, child="child", episode="").values_list(
-        "pk",
-        "child_id",
-        "child__first_name",
-        "child__last_name",
-        "last_seen_at",
-        "last_seen_location_id",
-        "last_seen_location__description",
-        "last_seen_location__postcode",
-        "found_at",
-        "found_location_id",
-        "found_location__description",
-        "found_location__postcode",
+
+
+def _as_time(value: Any) -> dt.datetime:
+    # SQLite returns MAX() of a time as text: read it as the UTC time it is stored as.
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=dt.UTC)
+
+
+def hotspot_page(
+    user: User, filters: Filters, now: dt.datetime, *, limit: int | None = None, offset: int = 0
+) -> tuple[list[Hotspot], int]:
+    """A page of hotspots, busiest first (most children, then the latest sighting, then
+    the place), with their sightings in the period, and how many hotspots there are in
+    all: two queries, the places (counted by a window over the same query) and the
+    sightings of those places only."""
+    sql, params = hotspot_places_sql(user, filters, now)
+    location = connection.ops.quote_name(Location._meta.db_table)
+    query = (
+        "SELECT h.place, h.children, h.latest, l.description, l.postcode, COUNT(*) OVER () "  # noqa: S608
+        f"FROM ({sql}) h INNER JOIN {location} l ON l.id = h.place "
+        "ORDER BY h.children DESC, h.latest DESC, h.place"
     )
-    places: dict[int, Hotspot] = {}
-    for (
-        pk, child_id, first, last, seen_at, seen_id, seen_desc, seen_pc,
-        found_at, found_id, found_desc, found_pc,
-    ) in rows:  # fmt: skip
-        name = f"{first} {last}"
-        for what, at, loc_id, desc, postcode in (
-            ("Last seen", seen_at, seen_id, seen_desc, seen_pc),
-            ("Found", found_at, found_id, found_desc, found_pc),
-        ):
-            if loc_id is None or at is None or not since <= at <= now:
-                continue
-            spot = places.setdefault(loc_id, Hotspot(loc_id, desc, postcode or ""))
-            spot.sightings.append(Sighting(child_id, name, pk, what, at))
-    found = [spot for spot in places.values() if spot.child_count >= HOTSPOT_CHILDREN]
-    for spot in found:
+    if limit is not None:
+        query += " LIMIT %s OFFSET %s"
+        params = [*params, limit, offset]
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    if not rows and offset:
+        # Past the last page: the first page, so the count is still known.
+        return hotspot_page(user, filters, now, limit=limit, offset=0)
+    spots = [
+        Hotspot(place, description, postcode or "", children, _as_time(latest))
+        for place, children, latest, description, postcode, _total in rows
+    ]
+    _add_sightings(spots, user, filters, now)
+    return spots, rows[0][5] if rows else 0
+
+
+def _add_sightings(spots: list[Hotspot], user: User, filters: Filters, now: dt.datetime) -> None:
+    since = now - dt.timedelta(days=filters.days)
+    by_place = {spot.location_id: spot for spot in spots}
+    ids = list(by_place)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = Episode.objects.filter(
+            Q(last_seen_location__in=chunk, last_seen_at__gte=since, last_seen_at__lte=now)
+            | Q(found_location__in=chunk, found_at__gte=since, found_at__lte=now)
+        )
+        rows = _scoped(rows, user, filters, child="child", episode="").values_list(
+            "pk", "child_id", "child__first_name", "child__last_name",
+            "last_seen_at", "last_seen_location_id", "found_at", "found_location_id",
+        )  # fmt: skip
+        for pk, child_id, first, last, seen_at, seen_id, found_at, found_id in rows:
+            for what, at, place in (("Last seen", seen_at, seen_id), ("Found", found_at, found_id)):
+                spot = by_place.get(place)
+                if spot is None or at is None or not since <= at <= now:
+                    continue
+                spot.sightings.append(Sighting(child_id, f"{first} {last}", pk, what, at))
+    for spot in spots:
         spot.sightings.sort(key=lambda s: (s.at, s.episode_id))
-    return sorted(found, key=lambda s: (-s.child_count, -s.latest.timestamp(), s.location_id))
+
+
+def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:
+    """Places where several different children were last seen or found in the period,
+    busiest first, each with its sightings (every one: for the CSV export)."""
+    return hotspot_page(user, filters, now)[0]
 
 
 def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
@@ -575,6 +631,29 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
         .select_related("responsible_area")
         .order_by("-missing_now", "last_name", "first_name", "pk")
     )
+
+
+# Counts ---------------------------------------------------------------------------------
+
+
+def counts(parts: dict[str, QuerySet | tuple[str, list[Any]]]) -> dict[str, int]:
+    """How many rows each list has, in one query: a scalar subquery each (a queryset, or
+    SQL and its parameters). One round trip for the dashboard's dozen counts, each read
+    through the partial index of its pending rows and the visibility table."""
+    selects, params = [], []
+    for i, part in enumerate(parts.values()):
+        if isinstance(part, QuerySet):
+            sql, part_params = _sql(part.order_by().values("pk"))
+        else:
+            sql, part_params = part
+        selects.append(f"(SELECT COUNT(*) FROM ({sql}) c{i})")  # noqa: S608 (ORM-compiled)
+        params.extend(part_params)
+    if not selects:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(selects)}", params)
+        row = cursor.fetchone()
+    return dict(zip(parts, (int(n) for n in row), strict=True))
 
 
 # Partnership measures -------------------------------------------------------------------

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -27,7 +26,7 @@ from django.views.decorators.http import require_http_methods
 
 from incidents.access import has_case_role
 from incidents.engagement import Stuck
-from missingkids import policy
+from missingkids import keyset, policy
 from missingkids.accounts.models import User
 from missingkids.audit.log import log_export
 from missingkids.spreadsheets import CHUNK_ROWS, csv_lines, csv_response, csv_safe
@@ -290,6 +289,11 @@ class ListPage:
     columns: tuple[str, ...]
     cells: Callable[[Any, dt.datetime], list[Cell]]
     period: str = ""  # "days" when the list looks back over a period
+    # The dashboard's count, when not the query's rows counted: SQL and its parameters.
+    count_query: Callable[[User, Filters, dt.datetime], tuple[str, list[Any]]] | None = None
+    # A page and the total, when the list is not a queryset paged by key (hotspots:
+    # places grouped in the database, paged by number; there are few of them).
+    page_query: Callable[..., tuple[list[Any], int]] | None = None
 
     @property
     def url_name(self) -> str:
@@ -446,6 +450,8 @@ LISTS: tuple[ListPage, ...] = (
         ("Place", "Children", "Who and when", "Latest"),
         _hotspot_cells,
         period="days",
+        count_query=queries.hotspot_places_sql,
+        page_query=queries.hotspot_page,
     ),
     ListPage(
         "out_of_area",
@@ -481,17 +487,24 @@ def _count(rows: QuerySet | list) -> int:
 
 @require_http_methods(["GET"])
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """Every list's count, in one query (``queries.counts``)."""
     require_manager(request.user)
     now = timezone.now()
     filters = Filters()
+    counted = queries.counts(
+        {
+            page.slug: (
+                page.count_query(request.user, filters, now)
+                if page.count_query
+                else page.query(request.user, filters, now)
+            )
+            for page in LISTS
+        }
+    )
     sections: dict[str, list[dict[str, Any]]] = {"overdue": [], "patterns": []}
     for page in LISTS:
         sections[page.section].append(
-            {
-                "page": page,
-                "href": reverse(page.url_name),
-                "count": _count(page.query(request.user, filters, now)),
-            }
+            {"page": page, "href": reverse(page.url_name), "count": counted[page.slug]}
         )
     return render(
         request,
@@ -505,39 +518,78 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(int(request.GET.get("page", "1")), 1)
+    except ValueError:
+        return 1
+
+
 @require_http_methods(["GET"])
 def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
+    """A list, 25 rows a page. Pages are read by key (``missingkids.keyset``): "Next page"
+    carries the last row's sort key, so a page is one indexed read whatever its depth;
+    the total is one count of the same rows."""
     require_manager(request.user)
     page_spec = LISTS_BY_SLUG[slug]
     now = timezone.now()
     form = _filter_form(request, page_spec.period)
     filters = form.filters()
-    rows = page_spec.query(request.user, filters, now)
-    if request.GET.get("format") == "csv":
-        return _csv(request, page_spec, rows, filters, now)
-    paginator = Paginator(rows, PAGE_SIZE)
-    groups = None
-    if slug == "notifications_overdue":
-        groups = queries.notifications_overdue_by_agency(rows)
-        # The per-agency counts add up to the list's count: no second count query.
-        paginator.count = sum(group["count"] for group in groups)
-    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("format", None)
+    for name in ("page", "after", "format"):
+        query.pop(name, None)
+    if request.GET.get("format") == "csv":
+        return _csv(request, page_spec, page_spec.query(request.user, filters, now), filters, now)
+    groups = None
+    previous_href = ""
+    if page_spec.page_query is not None:
+        number = _page_number(request)
+        found, total = page_spec.page_query(
+            request.user, filters, now, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+        )
+        if not found or (number - 1) * PAGE_SIZE >= total:
+            number = 1
+        shown = found
+        next_href = _href(query, page=number + 1) if number * PAGE_SIZE < total else ""
+        if number > 1:
+            previous_href = _href(query, page=number - 1)
+    else:
+        rows = page_spec.query(request.user, filters, now)
+        if slug == "notifications_overdue":
+            groups = queries.notifications_overdue_by_agency(rows)
+            # The per-agency counts add up to the list's count: no second count query.
+            total = sum(group["count"] for group in groups)
+        else:
+            total = rows.count()
+        page = keyset.page(rows, request.GET.get("after"), PAGE_SIZE)
+        number, shown = page.number, page.rows
+        next_href = _href(query, after=page.next_cursor) if page.has_next else ""
+        if number > 1:
+            previous_href = _href(query)  # the first page: keys do not go back
     csv_query = query.copy()
     csv_query["format"] = "csv"
     context: dict[str, Any] = {
         "spec": page_spec,
         "filters": form,
-        "page": page,
-        "rows": [page_spec.cells(row, now) for row in page],
+        "total": total,
+        "number": number,
+        "next_href": next_href,
+        "previous_href": previous_href,
+        "previous_is_first": page_spec.page_query is None,
+        "rows": [page_spec.cells(row, now) for row in shown],
         "query": query.urlencode(),
         "csv_query": csv_query.urlencode(),
     }
     if groups is not None:
         context["groups"] = groups
     return render(request, "oversight/list.html", context)
+
+
+def _href(query: Any, **extra: Any) -> str:
+    query = query.copy()
+    for name, value in extra.items():
+        query[name] = value
+    return f"?{query.urlencode()}"
 
 
 def _csv(
