@@ -314,7 +314,9 @@ def main() -> int:
     parser.add_argument("--locust", default="", help="The locust program (its own venv).")
     parser.add_argument("--locust-users", type=int, default=50)
     parser.add_argument("--locust-minutes", type=float, default=5)
-    parser.add_argument("--skip", default="", help="Comma list: pages,concurrent,worker,scheduler")
+    parser.add_argument(
+        "--skip", default="", help="Comma list: pages,downloads,concurrent,worker,scheduler"
+    )
     parser.add_argument("--only", default="", help="Only the pages whose name contains this")
     parser.add_argument("--output", default="", help="Also write the report to this file")
     args = parser.parse_args()
@@ -578,6 +580,8 @@ def prepare_pages(args: argparse.Namespace) -> dict:
     pages += [Page(n, p, "manager") for n, p in managers]
     pages += [Page(n, p, "manager", download=True) for n, p in downloads]
     pages = [p for p in pages if args.only.lower() in p.name.lower()]
+    if "downloads" in args.skip.split(","):
+        pages = [p for p in pages if not p.download]
 
     print("Counting each page's queries (in-process, once)", flush=True)
     clients = {"practitioner": worker_client, "manager": manager_client}
