@@ -604,6 +604,13 @@ class Episode(models.Model):
             models.Index(
                 fields=["id"], condition=Q(closed_at__isnull=True), name="episode_open_idx"
             ),
+            # The child's story: the other children linked to a place, stepped through
+            # one child at a time (incidents.story._other_children), never reading the
+            # place's episodes.
+            models.Index(
+                fields=["last_seen_location", "child"], name="episode_seen_place_child_idx"
+            ),
+            models.Index(fields=["found_location", "child"], name="episode_found_place_child_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
