@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import Http404
 from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
 
-from .access import children_visible_to, has_case_role
+from . import access
+from .access import has_case_role
 from .models import Child, ChildVisibility, Involvement
 from .visibility import involvement_current
 
@@ -309,28 +309,21 @@ _FACTS = ("responsible", "host", "involved")
 def child_and_standing(
     user: User, pk: int, **annotations: models.Expression
 ) -> tuple[Child, Standing]:
-    """The child as ``access.get_child_for_user`` finds it (404 outside the person's
-    scope) and the person's standing towards them, from one query: the visibility row's
+    """The child, from ``access.get_child_for_user`` (404 outside the person's scope),
+    and the person's standing towards them, from the same one query: the visibility row's
     reasons come as subqueries of the child's own row (and the agency's kind from the
     person's agency, which every page's header reads anyway). The child's pages start
     here; ``annotations`` adds what a page needs of the child's other rows to the same
     query."""
-    if not has_case_role(user):
-        raise Http404("No such child")
-    mine = ChildVisibility.objects.filter(agency_id=user.agency_id, child_id=models.OuterRef("pk"))
-    child = (
-        children_visible_to(user)
-        .select_related("responsible_area")
-        .annotate(
-            **{f"_sees_{name}": models.Subquery(mine.values(name)[:1]) for name in _FACTS},
-            _places_child=_places_child(models.OuterRef("pk"), user.agency_id),
-            **annotations,
-        )
-        .filter(pk=pk)
-        .first()
+    agency_id = getattr(user, "agency_id", None)  # none for someone signed out: a 404
+    mine = ChildVisibility.objects.filter(agency_id=agency_id, child_id=models.OuterRef("pk"))
+    child = access.get_child_for_user(
+        user,
+        pk,
+        **{f"_sees_{name}": models.Subquery(mine.values(name)[:1]) for name in _FACTS},
+        _places_child=_places_child(models.OuterRef("pk"), agency_id),
+        **annotations,
     )
-    if child is None:
-        raise Http404("No such child")
     facts = {name: bool(getattr(child, f"_sees_{name}")) for name in _FACTS}
     facts["places_child"] = bool(child._places_child)  # type: ignore[attr-defined]
     # The person's agency: read once a request (every page's header names it).
