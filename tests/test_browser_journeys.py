@@ -318,7 +318,11 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     expect(row).to_contain_text(shown(found))
     expect(row).to_contain_text("Held")
     expect(page.get_by_test_id("child-voice").locator("blockquote")).to_contain_text(CHILD_VOICE)
+    # The record's other pages, from the links under the child's name.
+    click_and_wait(page, "Story and places", role="link")
+    expect(page.get_by_test_id("story-push")).to_contain_text("Unhappy in placement")
     expect(page.get_by_test_id("locations")).to_contain_text("Crewe retail park car park")
+    click_and_wait(page, "History", role="link")
 
     timeline = page.get_by_test_id("timeline")
     sw = f"recorded by {social_worker.name} ({social_worker.agency.name})"
