@@ -19,6 +19,8 @@ configure the service and see no case records unless they also hold a case role.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
@@ -54,8 +56,16 @@ def children_visible_to(user: User) -> QuerySet[Child]:
     return Child.objects.filter(visible_condition(user))
 
 
-def get_child_for_user(user: User, pk: int) -> Child:
-    child = children_visible_to(user).select_related("responsible_area").filter(pk=pk).first()
+def get_child_for_user(user: User, pk: int, **annotations: Any) -> Child:
+    """The child, or a 404 outside the person's scope. ``annotations``: what a page needs
+    of the child's other rows, read in the same query (``rights.child_and_standing``)."""
+    child = (
+        children_visible_to(user)
+        .select_related("responsible_area")
+        .annotate(**annotations)
+        .filter(pk=pk)
+        .first()
+    )
     if child is None:
         raise Http404("No such child")
     return child

@@ -629,6 +629,13 @@ class Episode(models.Model):
                 condition=Q(next_timed_step_at__isnull=False),
                 name="episode_next_timed_step_idx",
             ),
+            # The child's story: the other children linked to a place, stepped through
+            # one child at a time (incidents.story._other_children), never reading the
+            # place's episodes.
+            models.Index(
+                fields=["last_seen_location", "child"], name="episode_seen_place_child_idx"
+            ),
+            models.Index(fields=["found_location", "child"], name="episode_found_place_child_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -44,7 +44,7 @@ def involvement_requested(request: InvolvementRequest) -> list[str]:
             "requested_by_agency": request.requested_by_agency.name,
             "child_url": (
                 f"{settings.SITE_URL}"
-                f"{reverse('incidents:child_detail', args=[request.child_id])}"
+                f"{reverse('incidents:child_care', args=[request.child_id])}"
                 "#requests"
             ),
         },

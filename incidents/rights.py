@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from missingkids.accounts.models import Agency, User
 
+from . import access
 from .access import has_case_role
 from .models import Child, ChildVisibility, Involvement
 from .visibility import involvement_current
@@ -213,6 +214,18 @@ def permits(relation: Relation | None, role: str, right: Right) -> bool:
     return relation is not None and role in MATRIX[right][relation]
 
 
+def _places_child(child_id: object, agency_id: int | None) -> models.Exists:
+    """The placement provider: an agency recorded as currently involved in that role."""
+    return models.Exists(
+        Involvement.objects.filter(
+            involvement_current(timezone.localdate()),
+            child_id=child_id,
+            agency_id=agency_id,
+            role=Involvement.Role.PLACEMENT_PROVIDER,
+        )
+    )
+
+
 def relation_to(
     user: User, child: Child, *, interview: ReturnInterview | None = None
 ) -> Relation | None:
@@ -227,23 +240,25 @@ def relation_to(
     # scope), so that a relation is found for every child in scope and none outside it.
     facts = (
         ChildVisibility.objects.filter(agency_id=user.agency_id, child_id=child.pk)
-        .annotate(
-            # The placement provider: an agency recorded as involved in that role.
-            places_child=models.Exists(
-                Involvement.objects.filter(
-                    involvement_current(timezone.localdate()),
-                    child_id=child.pk,
-                    agency_id=user.agency_id,
-                    role=Involvement.Role.PLACEMENT_PROVIDER,
-                )
-            )
-        )
+        .annotate(places_child=_places_child(child.pk, user.agency_id))
         .values("responsible", "host", "involved", "places_child")
         .first()
     )
-    if facts is None or not any(facts.values()):
+    if facts is None:
         return None
-    kind = user.agency.kind
+    return _relation(user.agency.kind, facts, user=user, interview=interview)
+
+
+def _relation(
+    kind: str,
+    facts: dict[str, bool],
+    *,
+    user: User,
+    interview: ReturnInterview | None = None,
+) -> Relation | None:
+    """The relation, from the agency's kind and the visibility row's reasons."""
+    if not any(facts.values()):
+        return None
     if kind == Agency.Kind.LOCAL_AUTHORITY and facts["responsible"]:
         return Relation.RESPONSIBLE_COUNCIL
     if kind == Agency.Kind.LOCAL_AUTHORITY and facts["host"]:
@@ -284,6 +299,39 @@ def standing(user: User, child: Child, *, interview: ReturnInterview | None = No
         relation=relation,
         role=role,
         can={right.value: permits(relation, role, right) for right in Right},
+    )
+
+
+# The reasons of the person's visibility row, read with the child by child_and_standing.
+_FACTS = ("responsible", "host", "involved")
+
+
+def child_and_standing(
+    user: User, pk: int, **annotations: models.Expression
+) -> tuple[Child, Standing]:
+    """The child, from ``access.get_child_for_user`` (404 outside the person's scope),
+    and the person's standing towards them, from the same one query: the visibility row's
+    reasons come as subqueries of the child's own row (and the agency's kind from the
+    person's agency, which every page's header reads anyway). The child's pages start
+    here; ``annotations`` adds what a page needs of the child's other rows to the same
+    query."""
+    agency_id = getattr(user, "agency_id", None)  # none for someone signed out: a 404
+    mine = ChildVisibility.objects.filter(agency_id=agency_id, child_id=models.OuterRef("pk"))
+    child = access.get_child_for_user(
+        user,
+        pk,
+        **{f"_sees_{name}": models.Subquery(mine.values(name)[:1]) for name in _FACTS},
+        _places_child=_places_child(models.OuterRef("pk"), agency_id),
+        **annotations,
+    )
+    facts = {name: bool(getattr(child, f"_sees_{name}")) for name in _FACTS}
+    facts["places_child"] = bool(child._places_child)  # type: ignore[attr-defined]
+    # The person's agency: read once a request (every page's header names it).
+    relation = _relation(user.agency.kind, facts, user=user)
+    return child, Standing(
+        relation=relation,
+        role=user.role,
+        can={right.value: permits(relation, user.role, right) for right in Right},
     )
 
 

@@ -76,6 +76,11 @@ STORY_TOP_PLACES = 5
 STORY_LAST_FOUND = 3
 # Of what the child said would help and the actions agreed, the latest shown.
 STORY_LATEST_SHOWN = 3
+# The places shown on the child's story page: where they go, then the most recent.
+STORY_PLACES_SHOWN = 10
+# Other children linked to a place are counted up to this many ("20 or more"): the
+# count stops there, so a place linked to thousands of children costs no more to show.
+PLACE_OTHER_CHILDREN_COUNTED = 20
 
 # What may be typed. No record of this service (a child born, seen, found, placed, or a
 # meeting held) is dated before this: an earlier date is a typing slip (a year of "1",

@@ -345,7 +345,7 @@ def _request_item(request: InvolvementRequest, due: dt.datetime) -> WorkItem:
         "Answer a request to record an agency",
         f"{request.requested_by_agency.name} asks you to record {request.agency.name} as "
         f"{_lower_first(str(request.get_role_display()))}",
-        reverse("incidents:child_detail", kwargs={"pk": request.child_id}) + "#requests",
+        reverse("incidents:child_care", kwargs={"pk": request.child_id}) + "#requests",
         due,
         WAITING,
     )

@@ -163,7 +163,9 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     assert child_url == live_server.url + reverse("incidents:child_detail", args=[child.pk])
     expect(page.get_by_test_id("status")).to_contain_text("No open episode.")
 
-    # She lives in a children's home in the neighbouring council's area.
+    # She lives in a children's home in the neighbouring council's area: kept on the
+    # record's care and agencies page.
+    click_and_wait(page, "Care and agencies", role="link")
     click_and_wait(page, "Add a placement", role="link")
     page.get_by_label("Children's home", exact=True).check()
     page.get_by_label("Carer or home (optional)").fill("Oak Lodge")
@@ -184,6 +186,7 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     expect(page.get_by_test_id("involvements")).to_contain_text(provider.name)
 
     # 2. She is reported missing: question page, check answers, confirm. --------------
+    click_and_wait(page, "Overview", role="link")
     click_and_wait(page, "Report missing")
     page.get_by_label("Missing", exact=True).check()
     page.get_by_label("Who reported the child missing?").fill("Sarah Jones, residential worker")
@@ -315,7 +318,11 @@ def test_a_child_goes_missing_and_three_agencies_record_what_follows(
     expect(row).to_contain_text(shown(found))
     expect(row).to_contain_text("Held")
     expect(page.get_by_test_id("child-voice").locator("blockquote")).to_contain_text(CHILD_VOICE)
+    # The record's other pages, from the links under the child's name.
+    click_and_wait(page, "Story and places", role="link")
+    expect(page.get_by_test_id("story-push")).to_contain_text("Unhappy in placement")
     expect(page.get_by_test_id("locations")).to_contain_text("Crewe retail park car park")
+    click_and_wait(page, "History", role="link")
 
     timeline = page.get_by_test_id("timeline")
     sw = f"recorded by {social_worker.name} ({social_worker.agency.name})"

@@ -115,6 +115,7 @@ def test_facts_recorded_the_morning_after_reach_everyone_the_report_must_tell(
     # The next morning: the social worker records what the council knows.
     switch_user(page, live_server, social_worker)
     page.goto(live_server.url + reverse("incidents:child_detail", args=[child.pk]))
+    click_and_wait(page, "Care and agencies", role="link")
     click_and_wait(page, "Add a placement", role="link")
     page.get_by_label("Foster care", exact=True).check()
     page.get_by_label("Address", exact=True).fill("12 Mill Street, Crewe")

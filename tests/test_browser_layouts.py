@@ -358,6 +358,10 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("incidents:child_search"),
         reverse("incidents:child_add"),
         reverse("incidents:child_detail", args=[child.pk]),
+        # The record's other pages, reached by its sub-navigation.
+        reverse("incidents:child_care", args=[child.pk]),
+        reverse("incidents:child_story", args=[child.pk]),
+        reverse("incidents:child_history", args=[child.pk]),
         reverse("incidents:child_edit", args=[child.pk]),
         reverse("incidents:profile_edit", args=[child.pk]),
         reverse("incidents:profile_sheet", args=[child.pk]),

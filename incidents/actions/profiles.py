@@ -106,6 +106,10 @@ def profile_for(*, user: User, child: Child) -> MissingPersonProfile | None:
     )
 
 
+# The profile (with who last reviewed it), for a page that shows it: one query.
+PROFILE_QUERIES = 1
+
+
 def profile_if_allowed(*, child: Child, can: dict[str, bool]) -> MissingPersonProfile | None:
     """For a page that already worked out the person's standing (``Standing.can``): the
     profile if they may see it, else None without a query."""

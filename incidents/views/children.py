@@ -10,7 +10,6 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,19 +17,21 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import connection
 from django.db.models import (
+    Case,
     Count,
-    DateTimeField,
     Exists,
     F,
     OuterRef,
     Q,
     QuerySet,
     StringAgg,
+    Subquery,
     Value,
+    When,
+    Window,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
@@ -39,7 +40,15 @@ from django.views.decorators.http import require_http_methods
 
 from missingkids import policy
 from missingkids.accounts.templatetags.govuk_forms import first_input_id
-from missingkids.audit.log import Action, log_access, log_not_needed, log_record_view, log_search
+from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
+from missingkids.audit.log import (
+    ACCESS_LOG_QUERIES,
+    Action,
+    log_access,
+    log_not_needed,
+    log_record_view,
+    log_search,
+)
 
 from .. import access, history, rights
 from ..actions import children as actions
@@ -60,26 +69,23 @@ from ..forms.children import (
 from ..models import (
     CaseEvent,
     Child,
-    ChildVisibility,
     Episode,
     InterviewAttempt,
     Involvement,
     InvolvementRequest,
-    Location,
     Placement,
     ReturnInterview,
 )
 from ..rights import Right
-from ..story import build_story
+from ..story import STORY_QUERIES, build_story
 from ..validators import normalise_nhs_number
+from ..visibility import placement_current
 from .agreed_actions import actions_panel
 
 PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 25
 # The child's page shows the latest episodes, and older ones a page at a time.
 EPISODES_PAGE_SIZE = 20
-# The places shown on the child's page: where they go, then the most recent.
-PLACES_SHOWN = 10
 VOICES_SHOWN = 3
 # A manager's records on the child's page: the latest few, newest first.
 MEETINGS_SHOWN = 3
@@ -356,13 +362,6 @@ def _log_identifier_refusals(request: HttpRequest, error: ValidationError) -> No
 # The child's page ---------------------------------------------------------------------
 
 
-@dataclass
-class PlaceSeen:
-    location: Location
-    how: list[str] = field(default_factory=list)
-    other_children: int = 0
-
-
 def _field_label(name: str) -> str:
     for model in (Child, Episode, ReturnInterview, Placement):
         try:
@@ -370,83 +369,6 @@ def _field_label(name: str) -> str:
         except FieldDoesNotExist:
             continue
     return name.replace("_", " ").capitalize()
-
-
-def _places(user: Any, child: Child) -> tuple[list[PlaceSeen], int]:
-    """The places the child goes, then those they were most recently last seen or found
-    at (``PLACES_SHOWN`` in all), each with how many other children the person may see
-    are linked to it: four queries, whatever the number of episodes or linked children."""
-    hows = ("Last seen", "Found", "Goes there")
-    rows = (
-        Episode.objects.filter(child=child, last_seen_location__isnull=False)
-        .annotate(how=Value(0))
-        .values_list("last_seen_location_id", "how", "last_seen_at")
-        .order_by()
-        .union(
-            Episode.objects.filter(child=child, found_location__isnull=False)
-            .annotate(how=Value(1))
-            .values_list("found_location_id", "how", "last_seen_at")
-            .order_by(),
-            Child.frequented_locations.through.objects.filter(child=child)
-            .annotate(how=Value(2), at=Value(None, output_field=DateTimeField()))
-            .values_list("location_id", "how", "at")
-            .order_by(),
-        )
-        # Episode's default ordering names a column the union does not select.
-        .order_by("last_seen_location_id")
-    )
-    found: dict[int, set[int]] = {}
-    latest: dict[int, dt.datetime] = {}
-    for location_id, how, at in rows:
-        found.setdefault(location_id, set()).add(how)
-        if at is not None and (location_id not in latest or at > latest[location_id]):
-            latest[location_id] = at
-    if not found:
-        return [], 0
-    # Where they go first, then the most recent.
-    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-    chosen = sorted(found, key=lambda pk: (2 not in found[pk], -latest.get(pk, oldest).timestamp()))
-    chosen = chosen[:PLACES_SHOWN]
-    places = {
-        location.pk: PlaceSeen(location, how=[hows[h] for h in sorted(found[location.pk])])
-        for location in Location.objects.filter(pk__in=chosen)
-    }
-    for location_id, others in _other_children(user, child, chosen):
-        places[location_id].other_children = others
-    shown = sorted(places.values(), key=lambda p: (-p.other_children, p.location.description))
-    return shown, len(found)
-
-
-def _other_children(user: Any, child: Child, location_ids: list[int]) -> list[tuple[int, int]]:
-    """(place, how many other children the person may see linked to it), counted by the
-    database: one query."""
-    if not location_ids or not access.has_case_role(user):
-        return []
-    marks = ", ".join(["%s"] * len(location_ids))
-    episodes = Episode._meta.db_table
-    goes = Child.frequented_locations.through._meta.db_table
-    visible = ChildVisibility._meta.db_table
-    sql = f"""
-        SELECT linked.location_id, COUNT(DISTINCT linked.child_id)
-        FROM (
-            SELECT last_seen_location_id AS location_id, child_id FROM {episodes}
-            WHERE last_seen_location_id IN ({marks}) AND child_id <> %s
-            UNION ALL
-            SELECT found_location_id, child_id FROM {episodes}
-            WHERE found_location_id IN ({marks}) AND child_id <> %s
-            UNION ALL
-            SELECT location_id, child_id FROM {goes}
-            WHERE location_id IN ({marks}) AND child_id <> %s
-        ) linked
-        WHERE EXISTS (
-            SELECT 1 FROM {visible} v WHERE v.agency_id = %s AND v.child_id = linked.child_id
-        )
-        GROUP BY linked.location_id
-    """  # noqa: S608 (table names from the models, values as parameters)
-    params = [*location_ids, child.pk] * 3 + [user.agency_id]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(location_id, count) for location_id, count in cursor.fetchall()]
 
 
 def _timeline(request: HttpRequest, child: Child) -> Page:
@@ -464,80 +386,166 @@ def _timeline(request: HttpRequest, child: Child) -> Page:
     return page
 
 
-def _keep(request: HttpRequest, param: str) -> str:
-    value = request.GET.get(param, "")
-    return urlencode({param: value}) if value.isdigit() else ""
-
-
-@require_http_methods(["GET"])
-def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = request.user
-    child = access.get_child_for_user(user, pk)
-    log_record_view(request, child_id=child.pk)
-    # What this person may record here, from their agency's relation to the child: every
-    # button below follows it, as the actions do.
-    can = rights.standing(user, child).can
-    now = timezone.now()
+def _child_page(
+    request: HttpRequest, pk: int, section: str, **annotations: Any
+) -> tuple[Child, rights.Standing, dict[str, Any]]:
+    """What every page of the child's record starts from: the child (404 outside the
+    person's scope) and their standing, in one query (``rights.child_and_standing``),
+    the view logged, and the header and sub-navigation's context."""
     today = timezone.localdate()
+    child, standing = rights.child_and_standing(
+        request.user,
+        pk,
+        # The "placed out of area" tag in the header.
+        placed_out_of_area_now=Exists(
+            Placement.objects.filter(placement_current(today), child_id=OuterRef("pk")).exclude(
+                host_area_id=OuterRef("responsible_area_id")
+            )
+        ),
+        **annotations,
+    )
+    log_record_view(request, child_id=child.pk)
+    return (
+        child,
+        standing,
+        {
+            "child": child,
+            "age": child.age_on(today),
+            "section": section,
+            "sections": CHILD_SECTIONS,
+            "can": standing.can,
+        },
+    )
 
-    # Constant work whatever the number of episodes: the counts from one aggregate, the
-    # latest episodes a page at a time ("older episodes" further pages).
-    repeat_count, repeat_days = policy.repeat_threshold()
-    window_start = now - dt.timedelta(days=repeat_days)
+
+# The pages of a child's record, in the sub-navigation's order: (view name, label).
+CHILD_SECTIONS = [
+    ("incidents:child_detail", "Overview"),
+    ("incidents:child_care", "Care and agencies"),
+    ("incidents:child_story", "Story and places"),
+    ("incidents:child_history", "History"),
+]
+
+
+def _episode_page(
+    child: Child, number: str | None, *, now: dt.datetime, window_start: dt.datetime
+) -> tuple[Page, Episode | None, dict[str, int]]:
+    """A page of the child's episodes, latest first, with the latest episode (for the
+    status) and the counts the page shows (all of them, recent, declined in a row), from
+    one query: the counts are window aggregates over all the child's episodes, and the
+    rows are the page's and the latest's. A page beyond the last (a hand-typed address)
+    costs one more query, for the last page."""
     held_later = ReturnInterview.objects.filter(
         episode__child=child,
         outcome=ReturnInterview.Outcome.HELD,
         episode__last_seen_at__gt=OuterRef("last_seen_at"),
     )
-    counts = child.episodes.aggregate(
-        total=Count("pk"),
-        recent=Count("pk", filter=Q(last_seen_at__gte=window_start, last_seen_at__lte=now)),
+    latest_first = [F("last_seen_at").desc(), F("id").desc()]
+    rows = child.episodes.select_related(
+        "last_seen_location", "found_location", "interview", "reported_by_agency"
+    ).annotate(
+        position=Window(RowNumber(), order_by=latest_first),
+        total=Window(Count("pk")),
+        recent=Window(Count("pk", filter=Q(last_seen_at__gte=window_start, last_seen_at__lte=now))),
         # Declined after each of the latest returns, back to the latest interview held.
-        declines=Count(
-            "pk",
-            filter=Q(interview__outcome=ReturnInterview.Outcome.DECLINED) & ~Q(Exists(held_later)),
+        declines=Window(
+            Count(
+                "pk",
+                filter=Q(interview__outcome=ReturnInterview.Outcome.DECLINED)
+                & ~Q(Exists(held_later)),
+            )
         ),
     )
-    shown = child.episodes.select_related(
-        "last_seen_location", "found_location", "interview", "reported_by_agency"
-    ).order_by("-last_seen_at", "-id")
-    paginator = Paginator(shown, EPISODES_PAGE_SIZE)
-    paginator.count = counts["total"]  # already counted: no COUNT query
-    episode_page = paginator.get_page(request.GET.get("episodes"))
-    episodes = list(episode_page)
-    for episode in episodes:
-        episode.duration_text = duration_text(episode.duration(now))
-    # Episodes never overlap, so an episode still open is the latest one.
-    latest = episodes[0] if episode_page.number == 1 and episodes else shown.first()
-    if latest is not None and episode_page.number != 1:
-        latest.duration_text = duration_text(latest.duration(now))
-    open_episode = latest if latest is not None and latest.found_at is None else None
-    # The latest episode with an interview, with its failed attempts counted.
-    latest_interview = (
-        child.episodes.filter(interview__isnull=False)
-        .select_related("interview")
-        .annotate(
-            failed_attempts=Count(
-                "interview__attempts",
-                filter=Q(interview__attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES),
-            )
+    # As Paginator.get_page: not a number, the first page; beyond the last, the last.
+    # (Any other digits, such as "²", or thousands of them, are not a page number.)
+    wanted = 1
+    if number and number.isascii() and number.isdigit():
+        wanted = max(1, int(number)) if len(number) <= 6 else 10**6
+
+    def read(page_number: int) -> list[Episode]:
+        first = (page_number - 1) * EPISODES_PAGE_SIZE
+        return list(
+            rows.filter(
+                Q(position__gt=first, position__lte=first + EPISODES_PAGE_SIZE) | Q(position=1)
+            ).order_by(*latest_first)
         )
-        .order_by("-last_seen_at", "-id")
-        .first()
+
+    found = read(wanted)
+    counts = {"total": 0, "recent": 0, "declines": 0}
+    if found:
+        counts = {name: getattr(found[0], name) for name in counts}
+    paginator = Paginator(rows, EPISODES_PAGE_SIZE)
+    paginator.count = counts["total"]  # counted by the window: no COUNT query
+    if wanted > paginator.num_pages:
+        wanted = paginator.num_pages
+        found = read(wanted)
+    latest = found[0] if found else None
+    listed = [e for e in found if wanted == 1 or e.position > 1]  # type: ignore[attr-defined]
+    for episode in found:
+        episode.duration_text = duration_text(episode.duration(now))
+    return Page(listed, wanted, paginator), latest, counts
+
+
+@require_http_methods(["GET"])
+def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The child's page: what is happening now and what must be done (status, a stuck
+    case, their own words, agreed actions), who they are, their episodes, the strategy
+    meetings, supervision notes and challenges. The record's other pages (care and
+    agencies, story and places, history) are a sub-navigation away. A fixed number of
+    queries whatever the number of episodes: CHILD_PAGE_QUERIES."""
+    user = request.user
+    now = timezone.now()
+    latest_interviewed = Episode.objects.filter(
+        child_id=OuterRef("pk"), interview__isnull=False
+    ).order_by("-last_seen_at", "-id")
+    child, standing, context = _child_page(
+        request,
+        pk,
+        "incidents:child_detail",
+        # The latest episode with an interview, and its failed attempts while it is not
+        # yet held or declined: a stuck case.
+        stuck_episode_id=Subquery(latest_interviewed.values("id")[:1]),
+        stuck_failed_attempts=Subquery(
+            latest_interviewed.annotate(
+                failed=Case(
+                    When(
+                        interview__outcome=ReturnInterview.Outcome.PENDING,
+                        then=Coalesce(
+                            Subquery(
+                                InterviewAttempt.objects.filter(
+                                    interview_id=OuterRef("interview__id"),
+                                    outcome__in=InterviewAttempt.FAILED_OUTCOMES,
+                                )
+                                .order_by()
+                                .values("interview_id")
+                                .annotate(n=Count("id"))
+                                .values("n")
+                            ),
+                            0,
+                        ),
+                    ),
+                    default=Value(0),
+                )
+            ).values("failed")[:1]
+        ),
     )
+    can = standing.can
+
+    repeat_count, repeat_days = policy.repeat_threshold()
+    window_start = now - dt.timedelta(days=repeat_days)
+    episode_page, latest, counts = _episode_page(
+        child, request.GET.get("episodes"), now=now, window_start=window_start
+    )
+    # Episodes never overlap, so an episode still open is the latest one.
+    open_episode = latest if latest is not None and latest.found_at is None else None
     awaiting_interview = None
     if open_episode is None and latest and latest.closed_at is None:
         interview = getattr(latest, "interview", None)
         if interview is None or not interview.is_done:
             awaiting_interview = latest
-    recent_count = counts["recent"]
     stuck = Stuck(
         threshold=policy.stuck_failed_attempts(),
-        failed_attempts=(
-            latest_interview.failed_attempts
-            if latest_interview and not latest_interview.interview.is_done
-            else 0
-        ),
+        failed_attempts=child.stuck_failed_attempts or 0,  # type: ignore[attr-defined]
         declines_in_a_row=counts["declines"],
     )
     voices = list(
@@ -546,27 +554,6 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("episode")
         .order_by(Coalesce("held_at", "created_at").desc(), "-id")[:VOICES_SHOWN]
     )
-
-    places, places_total = _places(user, child)
-    placements = list(child.placements.select_related("host_area").order_by("-start", "-id"))
-    for placement in placements:
-        placement.child = child
-        placement.is_current = placement.is_current_on(today)
-    involvements = list(
-        child.involvements.select_related("agency").order_by(
-            F("end").desc(nulls_first=True), "role", "start"
-        )
-    )
-    for involvement in involvements:
-        involvement.is_current = involvement.is_current_on(today)
-        involvement.starts_later = involvement.start > today
-    # Requests from the host council waiting for the responsible council's answer.
-    requests = list(
-        child.involvement_requests.filter(status=InvolvementRequest.Status.PENDING)
-        .select_related("agency", "requested_by", "requested_by_agency")
-        .order_by("requested_at", "id")
-    )
-
     # One query each, whatever the number of meetings, agencies or notes.
     meetings = list(
         child.strategy_meetings.annotate(
@@ -588,65 +575,141 @@ def child_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if can_supervise
         else []
     )
-
+    episodes = list(episode_page)
     return render(
         request,
         "incidents/children/detail.html",
         {
-            "child": child,
-            "age": child.age_on(today),
+            **context,
             "now": now,
             "episodes": episodes,
             "episode_page": episode_page,
             "episode_count": counts["total"],
-            # Each list's pages keep the other list's page.
-            "episodes_query": _keep(request, "timeline"),
-            "timeline_query": _keep(request, "episodes"),
             "open_episode": open_episode,
             "awaiting_interview": awaiting_interview,
-            "recent_count": recent_count,
+            "recent_count": counts["recent"],
             "repeat_count": repeat_count,
             "repeat_window_days": repeat_days,
             "stuck": stuck,
-            "stuck_episode": latest_interview if stuck else None,
+            # The prompt links to the latest interview: the episode's id is all it needs.
+            "stuck_episode": {"pk": child.stuck_episode_id} if stuck else None,  # type: ignore[attr-defined]
             "voices": voices,
-            "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
-            "placements": placements,
-            "involvements": involvements,
-            "involvement_requests": requests,
-            "places": places,
-            "places_total": places_total,
             "challenges": list(child.challenges.select_related("challenged_agency", "raised_by")),
             "meetings": meetings,
             "meeting_in_window": next(
                 (m for m in meetings if m.held_on >= timezone.localdate(window_start)), None
             ),
             "supervision_notes": supervision_notes,
-            "story": build_story(
-                child,
-                may_see_associates=can[Right.SEE_ASSOCIATES],
-                now=now,
-                recent_days=repeat_days,
-            ),
-            "can_record_associates": can[Right.RECORD_ASSOCIATES],
             # "What would help" from the interviews of the episodes shown (a page of them).
             "panel": actions_panel(
                 user, child, can, [e.interview for e in episodes if hasattr(e, "interview")]
             ),
             "can_record_meeting": can[Right.RECORD_STRATEGY_MEETING],
             "can_supervise": can_supervise,
-            "timeline": _timeline(request, child),
-            "history": history.child_history(child),
-            "history_shown": history.SHOWN,
-            "can": can,
             "can_edit": can[Right.EDIT_IDENTITY],
-            "can_manage": can[Right.MANAGE_CARE_DETAILS],
             "can_report": can[Right.REPORT_EPISODE],
             "can_return": can[Right.RECORD_RETURN],
             "can_challenge": can[Right.RAISE_CHALLENGE],
             "profile": profile_if_allowed(child=child, can=can),
         },
     )
+
+
+@require_http_methods(["GET"])
+def child_care(request: HttpRequest, pk: int) -> HttpResponse:
+    """Care and agencies: legal status, placements, the agencies involved and the host
+    council's requests to record one. One query each: CHILD_CARE_QUERIES."""
+    child, standing, context = _child_page(request, pk, "incidents:child_care")
+    today = timezone.localdate()
+    placements = list(child.placements.select_related("host_area").order_by("-start", "-id"))
+    for placement in placements:
+        placement.child = child
+        placement.is_current = placement.is_current_on(today)
+    involvements = list(
+        child.involvements.select_related("agency").order_by(
+            F("end").desc(nulls_first=True), "role", "start"
+        )
+    )
+    for involvement in involvements:
+        involvement.is_current = involvement.is_current_on(today)
+        involvement.starts_later = involvement.start > today
+    # Requests from the host council waiting for the responsible council's answer.
+    requests = list(
+        child.involvement_requests.filter(status=InvolvementRequest.Status.PENDING)
+        .select_related("agency", "requested_by", "requested_by_agency")
+        .order_by("requested_at", "id")
+    )
+    return render(
+        request,
+        "incidents/children/care.html",
+        {
+            **context,
+            "legal_statuses": list(child.legal_statuses.order_by("-start", "-id")),
+            "placements": placements,
+            "involvements": involvements,
+            "involvement_requests": requests,
+            "can_manage": standing.can[Right.MANAGE_CARE_DETAILS],
+        },
+    )
+
+
+@require_http_methods(["GET"])
+def child_story(request: HttpRequest, pk: int) -> HttpResponse:
+    """The child's story across their episodes (``incidents.story``) and the places
+    linked to them, with the other children linked to each: CHILD_STORY_QUERIES."""
+    child, standing, context = _child_page(request, pk, "incidents:child_story")
+    _, repeat_days = policy.repeat_threshold()
+    return render(
+        request,
+        "incidents/children/story.html",
+        {
+            **context,
+            "story": build_story(
+                child,
+                user=request.user,
+                may_see_associates=standing.may(Right.SEE_ASSOCIATES),
+                recent_days=repeat_days,
+            ),
+            "can_record_associates": standing.may(Right.RECORD_ASSOCIATES),
+        },
+    )
+
+
+@require_http_methods(["GET"])
+def child_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """Everything recorded about the child, newest first (the timeline, a page at a
+    time), and the changes made to their record: CHILD_HISTORY_PAGE_QUERIES."""
+    child, _, context = _child_page(request, pk, "incidents:child_history")
+    return render(
+        request,
+        "incidents/children/history.html",
+        {
+            **context,
+            "timeline": _timeline(request, child),
+            "history": history.child_history(child),
+            "history_shown": history.SHOWN,
+        },
+    )
+
+
+# What each page of the child's record costs, all told: the same whatever the number of
+# episodes, events or changes, and never more than 15 (the tests pin each).
+# The request's own: the session, the person, their second factor, and their agency
+# (which the header names and their standing is worked out from).
+REQUEST_QUERIES = 3 + TWO_FACTOR_QUERIES
+# The child with the person's standing, and the access log entry.
+CHILD_QUERIES = 1 + ACCESS_LOG_QUERIES
+# The overview: the rules' numbers, the episodes (with their counts), the child's words,
+# the strategy meetings, the challenges and the agreed actions; and one more each for
+# the missing person profile and the supervision notes, to those who may see them.
+CHILD_PAGE_QUERIES = REQUEST_QUERIES + CHILD_QUERIES + 6
+# Legal status, placements, involved agencies, requests waiting for an answer.
+CHILD_CARE_QUERIES = REQUEST_QUERIES + CHILD_QUERIES + 4
+# The rules' numbers (the repeat window), then the story (with the associates, to those
+# who may see them: STORY_ASSOCIATE_QUERIES).
+CHILD_STORY_QUERIES = REQUEST_QUERIES + CHILD_QUERIES + 1 + STORY_QUERIES
+# The timeline (a count and a page), and the change history.
+CHILD_HISTORY_PAGE_QUERIES = REQUEST_QUERIES + CHILD_QUERIES + 2 + history.CHILD_HISTORY_QUERIES
 
 
 # Edit identity and profile ------------------------------------------------------------
@@ -728,7 +791,13 @@ def _form_page(
     return render(
         request,
         "incidents/children/form.html",
-        {"form": form, "child": child, "title": title, "caption": caption or child.full_name},
+        {
+            "form": form,
+            "child": child,
+            "title": title,
+            "caption": caption or child.full_name,
+            "back_url": reverse("incidents:child_care", args=[child.pk]),
+        },
     )
 
 
@@ -770,7 +839,7 @@ def child_legal_status(request: HttpRequest, pk: int) -> HttpResponse:
                 f"Legal status is now {period.get_status_display()} from "
                 f"{long_date(period.start)}.",
             )
-            return redirect("incidents:child_detail", pk=child.pk)
+            return redirect("incidents:child_care", pk=child.pk)
     return _form_page(request, child, form, title="Change legal status")
 
 
@@ -790,7 +859,7 @@ def placement_add(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             extra = " The child is placed out of area." if placement.placed_out_of_area else ""
             messages.success(request, f"Placement added.{extra}")
-            return redirect("incidents:child_detail", pk=child.pk)
+            return redirect("incidents:child_care", pk=child.pk)
     return _form_page(request, child, form, title="Add a placement")
 
 
@@ -809,7 +878,7 @@ def placement_end(request: HttpRequest, pk: int, placement_pk: int) -> HttpRespo
             form.add_error(None, error)
         else:
             messages.success(request, "Placement ended.")
-            return redirect("incidents:child_detail", pk=child.pk)
+            return redirect("incidents:child_care", pk=child.pk)
     return _form_page(
         request, child, form, title="End placement", caption=f"{child.full_name}: {placement}"
     )
@@ -830,7 +899,7 @@ def involvement_add(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, error)
         else:
             messages.success(request, f"{involvement.agency.name} recorded as involved.")
-            return redirect("incidents:child_detail", pk=child.pk)
+            return redirect("incidents:child_care", pk=child.pk)
     return _form_page(request, child, form, title="Add an involved agency")
 
 
@@ -851,7 +920,7 @@ def involvement_end(request: HttpRequest, pk: int, involvement_pk: int) -> HttpR
             form.add_error(None, error)
         else:
             messages.success(request, f"{involvement.agency.name}'s involvement ended.")
-            return redirect("incidents:child_detail", pk=child.pk)
+            return redirect("incidents:child_care", pk=child.pk)
     return _form_page(
         request,
         child,
@@ -884,7 +953,7 @@ def involvement_request_add(request: HttpRequest, pk: int) -> HttpResponse:
                 f"The responsible council has been asked to record {made.agency.name}. "
                 "The request is on this page until they answer it.",
             )
-            return redirect("incidents:child_detail", pk=child.pk)
+            return redirect("incidents:child_care", pk=child.pk)
     return render(
         request,
         "incidents/children/form.html",
@@ -892,6 +961,7 @@ def involvement_request_add(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "child": child,
             "title": "Ask the responsible council to record an agency",
+            "back_url": reverse("incidents:child_care", args=[child.pk]),
             "caption": child.full_name,
             "intro": (
                 f"{child.responsible_area.name} decides which agencies work with "
@@ -913,7 +983,7 @@ def involvement_request_answer(request: HttpRequest, pk: int, request_pk: int) -
     rights.require(request.user, Right.MANAGE_CARE_DETAILS, child)
     if asked.status != InvolvementRequest.Status.PENDING:
         messages.info(request, "This request has already been answered.")
-        return redirect("incidents:child_detail", pk=child.pk)
+        return redirect("incidents:child_care", pk=child.pk)
     form = InvolvementAnswerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         accept = form.cleaned_data["decision"] == "accept"
@@ -933,7 +1003,7 @@ def involvement_request_answer(request: HttpRequest, pk: int, request_pk: int) -
         else:
             done = "recorded as involved" if accept else "not recorded: the request is declined"
             messages.success(request, f"{asked.agency.name} {done}.")
-            return redirect("incidents:child_detail", pk=child.pk)
+            return redirect("incidents:child_care", pk=child.pk)
     return render(
         request,
         "incidents/children/involvement_request_answer.html",
@@ -942,6 +1012,7 @@ def involvement_request_answer(request: HttpRequest, pk: int, request_pk: int) -
             "child": child,
             "request_row": asked,
             "title": "Request to record an agency",
+            "back_url": reverse("incidents:child_care", args=[child.pk]) + "#requests",
             "caption": child.full_name,
         },
     )
@@ -951,6 +1022,9 @@ urlpatterns: list[URLPattern] = [
     path("children/", child_search, name="child_search"),
     path("children/add/", child_add, name="child_add"),
     path("children/<int:pk>/", child_detail, name="child_detail"),
+    path("children/<int:pk>/care/", child_care, name="child_care"),
+    path("children/<int:pk>/story/", child_story, name="child_story"),
+    path("children/<int:pk>/history/", child_history, name="child_history"),
     path("children/<int:pk>/edit/", child_edit, name="child_edit"),
     path("children/<int:pk>/legal-status/", child_legal_status, name="child_legal_status"),
     path("children/<int:pk>/placements/add/", placement_add, name="placement_add"),

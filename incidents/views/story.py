@@ -74,7 +74,7 @@ def associate_change(request: HttpRequest, child_pk: int, associate_pk: int) -> 
         raise Http404("No such associate")
     rights.require(request.user, Right.RECORD_ASSOCIATES, child)
     associate.child = child
-    back = reverse("incidents:child_detail", args=[child.pk]) + "#story"
+    back = reverse("incidents:child_story", args=[child.pk]) + "#associates"
     if request.method == "POST":
         form = AssociateCorrectForm(request.POST)
         if form.is_valid() and _saved(

@@ -290,7 +290,8 @@ def test_the_history_shows_before_and_after_with_the_reason(client, social_worke
         html = client.get(page).content.decode()
         assert escape("Outcome: \u2018Re-graded medium\u2019 to \u2018Re-graded high\u2019") in html
         assert "Reason: Misread the e-mail" in html
-    child_page = client.get(reverse("incidents:child_detail", args=[answered.child_id]))
+    # And in the child's change history, on the record's History page.
+    child_page = client.get(reverse("incidents:child_history", args=[answered.child_id]))
     changed = escape("\u2018Re-graded medium\u2019 to \u2018Re-graded high\u2019")
     assert changed in child_page.content.decode()
 

@@ -628,13 +628,14 @@ def _offered(client, page: str, link: str) -> bool:
 def _page_checks(world: World) -> list[tuple[Right, str, list[str]]]:
     child, episode = world.child.pk, world.episode.pk
     child_page = reverse("incidents:child_detail", args=[child])
+    care_page = reverse("incidents:child_care", args=[child])
     episode_page = reverse("incidents:episode_detail", args=[episode])
     interview_page = reverse("incidents:interview_detail", args=[episode])
     return [
         (Right.EDIT_IDENTITY, child_page, [reverse("incidents:child_edit", args=[child])]),
         (
             Right.MANAGE_CARE_DETAILS,
-            child_page,
+            care_page,
             [
                 reverse("incidents:child_legal_status", args=[child]),
                 reverse("incidents:placement_add", args=[child]),
@@ -649,7 +650,7 @@ def _page_checks(world: World) -> list[tuple[Right, str, list[str]]]:
         ),
         (
             Right.REQUEST_INVOLVEMENT,
-            child_page,
+            care_page,
             [reverse("incidents:involvement_request_add", args=[child])],
         ),
         (Right.REPORT_EPISODE, child_page, [reverse("incidents:episode_report", args=[child])]),

@@ -124,7 +124,7 @@ def test_host_council_pages_refuse_and_offer_nothing(
     )
     assert posted.status_code == 403
     assert client.post(end, {"end_0": "1"}).status_code == 403
-    page = client.get(reverse("incidents:child_detail", args=[child.pk])).content.decode()
+    page = client.get(reverse("incidents:child_care", args=[child.pk])).content.decode()
     assert add not in page
     assert end not in page
     assert reverse("incidents:child_legal_status", args=[child.pk]) not in page
@@ -271,7 +271,7 @@ def test_the_host_council_asks_and_the_responsible_council_accepts(
     child, _, _ = placed_in_east
     client.force_login(host_worker)
     url = reverse("incidents:involvement_request_add", args=[child.pk])
-    detail = reverse("incidents:child_detail", args=[child.pk])
+    detail = reverse("incidents:child_care", args=[child.pk])
     assert f'href="{url}"' in client.get(detail).content.decode()
     start = timezone.localdate()
     response = client.post(
@@ -400,6 +400,6 @@ def test_the_responsible_councils_managers_are_emailed_the_request(
     message = mailoutbox[0]
     body = message.body + message.alternatives[0][0]
     assert host_worker.agency.name in body
-    assert reverse("incidents:child_detail", args=[child.pk]) + "#requests" in body
+    assert reverse("incidents:child_care", args=[child.pk]) + "#requests" in body
     for case_data in (child.first_name, child.last_name, school.name, "Mr Price"):
         assert case_data not in body and case_data not in message.subject

@@ -37,6 +37,7 @@ from incidents.story import (
     last_times_found,
 )
 from incidents.views.story import PLACE_QUERIES
+from missingkids import policy
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from missingkids.audit.models import AccessLogEntry
@@ -170,7 +171,9 @@ def story_child(area_west, la_west, social_worker, places) -> Child:
 
 def test_the_story_of_a_fixed_child(story_child, places):
     with time_machine.travel(NOW, tick=False):
-        story = build_story(story_child, may_see_associates=True, recent_days=90)
+        story = build_story(
+            story_child, user=story_child.created_by, may_see_associates=True, recent_days=90
+        )
 
     assert (story.total, story.recent) == (5, 2)  # E3 and E4 in the last 90 days
     months = dict(story.months)
@@ -215,7 +218,7 @@ def test_the_story_of_a_fixed_child(story_child, places):
 def test_the_story_on_the_childs_page(client, social_worker, story_child, places):
     client.force_login(social_worker)
     with time_machine.travel(NOW, tick=True):
-        page = client.get(reverse("incidents:child_detail", args=[story_child.pk])).text
+        page = client.get(reverse("incidents:child_story", args=[story_child.pk])).text
     assert 'data-testid="story"' in page
     assert "<strong>5</strong> episodes in all, <strong>2</strong> in the last 90 days" in page
     assert "Other: Missing her sister" in page
@@ -227,11 +230,108 @@ def test_the_story_on_the_childs_page(client, social_worker, story_child, places
     assert 'data-testid="chart-story-episodes"' in page
 
 
+# Other children at the child's places ----------------------------------------------
+
+
+def test_other_children_at_the_places_are_those_the_person_may_see(
+    client, social_worker, story_child, places, area_west, area_other
+):
+    bus, park, flat = places["bus"], places["park"], places["flat"]
+    # Seen and found at the bus interchange, many times: one child.
+    often = ChildFactory(responsible_area=area_west)
+    for day in range(1, 6):
+        seen = local(2024, 1, day, 10)
+        _episode(often, seen, bus, seen + dt.timedelta(hours=2), found_location=bus)
+    # Found at the flat; goes to the park.
+    found = ChildFactory(responsible_area=area_west)
+    _episode(found, local(2024, 2, 1, 10), park, local(2024, 2, 1, 12), found_location=flat)
+    goes = ChildFactory(responsible_area=area_west)
+    goes.frequented_locations.add(park)
+    # A child the social worker may not see: never counted.
+    hidden = ChildFactory(responsible_area=area_other)
+    _episode(hidden, local(2024, 3, 1, 10), bus, local(2024, 3, 1, 12), found_location=flat)
+    with time_machine.travel(NOW, tick=False):
+        story = build_story(story_child, user=social_worker, may_see_associates=False)
+    assert {(p.description, p.other_children) for p in story.last_seen_places} == {
+        ("Chester bus interchange", 1),
+        ("Grosvenor Park", 2),
+    }
+    assert {(p.description, p.other_children) for p in story.found_places} == {
+        ("Flat in Blacon", 1),
+        ("Chester bus interchange", 1),
+    }
+    assert {(p.description, tuple(p.how), p.other_children) for p in story.places} == {
+        ("Chester bus interchange", ("Last seen", "Found"), 1),
+        ("Grosvenor Park", ("Last seen",), 2),
+        ("Flat in Blacon", ("Found",), 1),
+    }
+    client.force_login(social_worker)
+    page = client.get(reverse("incidents:child_story", args=[story_child.pk])).text
+    table = page[page.index('data-testid="locations"') :]
+    assert "2 other children" in table and "1 other child<" in table
+
+
+def test_other_children_are_counted_up_to_a_cap(
+    client, social_worker, story_child, places, area_west, monkeypatch
+):
+    monkeypatch.setattr(policy, "PLACE_OTHER_CHILDREN_COUNTED", 3)
+    for n in range(5):
+        other = ChildFactory(responsible_area=area_west)
+        _episode(other, local(2024, 1, n + 1, 10), places["bus"], local(2024, 1, n + 1, 12))
+    with time_machine.travel(NOW, tick=False):
+        story = build_story(story_child, user=social_worker, may_see_associates=False)
+    bus = next(p for p in story.places if p.description == "Chester bus interchange")
+    assert (bus.other_children, bus.other_children_at_least) == (3, True)
+    client.force_login(social_worker)
+    page = client.get(reverse("incidents:child_story", args=[story_child.pk])).text
+    assert "3 or more other children" in page
+
+
+def test_the_count_of_other_children_agrees_with_reading_every_episode(
+    social_worker, story_child, places, area_west, area_other
+):
+    """The index walk gives the answer a plain count of every episode gives."""
+    import random
+
+    from incidents import access
+    from incidents.story import _other_children
+
+    rng = random.Random(7)
+    spots = [*places.values(), *(LocationFactory() for _ in range(3))]
+    for n in range(12):
+        other = ChildFactory(responsible_area=area_west if n % 3 else area_other)
+        for k in range(rng.randint(0, 3)):
+            seen = local(2023, 1 + n, 1 + 3 * k, 10)
+            _episode(
+                other,
+                seen,
+                rng.choice(spots),
+                seen + dt.timedelta(hours=1),
+                found_location=rng.choice([None, *spots]),
+            )
+        if rng.random() < 0.5:
+            other.frequented_locations.add(rng.choice(spots))
+    visible = set(access.children_visible_to(social_worker).values_list("pk", flat=True))
+    expected = {}
+    for spot in spots:
+        linked = set(
+            Episode.objects.filter(last_seen_location=spot).values_list("child_id", flat=True)
+        )
+        linked |= set(
+            Episode.objects.filter(found_location=spot).values_list("child_id", flat=True)
+        )
+        linked |= set(spot.frequented_by.values_list("pk", flat=True))
+        expected[spot.pk] = len((linked & visible) - {story_child.pk})
+    counted = _other_children(social_worker, story_child, [spot.pk for spot in spots])
+    assert {pk: counted.get(pk, 0) for pk in expected} == expected
+
+
 def test_a_child_with_no_episodes_has_a_short_story(client, social_worker, area_west):
     child = ChildFactory(responsible_area=area_west, created_by=social_worker)
     client.force_login(social_worker)
-    page = client.get(reverse("incidents:child_detail", args=[child.pk])).text
+    page = client.get(reverse("incidents:child_story", args=[child.pk])).text
     assert "No episodes recorded yet." in page
+    assert "No places recorded." in page
 
 
 def _many_episodes(child: Child, count: int, places: dict[str, Location]) -> None:
@@ -294,11 +394,11 @@ def test_the_story_takes_the_same_queries_for_1_or_300_episodes(
         child=child, name="Jay", relationship="friend", recorded_by=social_worker
     )
     with django_assert_num_queries(STORY_QUERIES + STORY_ASSOCIATE_QUERIES):
-        story = build_story(child, may_see_associates=True)
+        story = build_story(child, user=social_worker, may_see_associates=True)
     assert story.total == count
     assert dict(story.pull)["Other: Parties"] == count
     with django_assert_num_queries(STORY_QUERIES):
-        build_story(child, may_see_associates=False)
+        build_story(child, user=social_worker, may_see_associates=False)
     with django_assert_num_queries(LAST_FOUND_QUERIES + 1):
         found = last_times_found(child, may_see_associates=True)
     assert len(found) == min(count, 3)
@@ -375,7 +475,7 @@ def test_who_may_see_associates_on_the_childs_page(
     client, officer, social_worker, provider_worker, gp_manager, story_child
 ):
     associate_add(acting_user=officer, child=story_child, name="Jay Nolan", relationship="friend")
-    page = reverse("incidents:child_detail", args=[story_child.pk])
+    page = reverse("incidents:child_story", args=[story_child.pk])
     for user, sees in (
         (officer, True),
         (social_worker, True),

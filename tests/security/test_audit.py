@@ -257,7 +257,7 @@ def test_child_page_shows_who_changed_what(client, case, social_worker):
     )
     assert response.status_code == 302, response.context["form"].errors
     assert Child.history.filter(id=child.pk).first().history_user == social_worker
-    page = client.get(reverse("incidents:child_detail", args=[child.pk])).content.decode()
+    page = client.get(reverse("incidents:child_history", args=[child.pk])).content.decode()
     assert "Change history" in page
     history = page[page.index('id="change-history"') :]
     assert "Known as: (blank) to \u2018Kay\u2019" in history

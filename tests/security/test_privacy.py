@@ -61,7 +61,7 @@ def test_a_server_error_leaks_nothing(client, case, social_worker, monkeypatch, 
 
     secret = f"{case.child.first_name} {case.child.last_name} NHS 9434765919"
 
-    def broken(user, pk):
+    def broken(user, pk, **annotations):
         raise RuntimeError(f"could not load {secret}")
 
     monkeypatch.setattr(access, "get_child_for_user", broken)

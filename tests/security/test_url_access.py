@@ -224,6 +224,10 @@ KNOWN_RECORD_PAGES = {
     *PROFILE_READERS_ONLY,
     *NO_PHOTO,
     "incidents:child_detail",
+    # The record's other pages: seen by everyone who sees the child, like its overview.
+    "incidents:child_care",
+    "incidents:child_story",
+    "incidents:child_history",
     "incidents:child_edit",
     *CARE_DETAILS,
     *HOST_COUNCIL_ONLY,
