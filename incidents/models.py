@@ -57,6 +57,12 @@ class ReturnSex(models.TextChoices):
 # The gender recorded for the child gives the return's sex where it can.
 SEX_FOR_GENDER: dict[str, str] = {"male": ReturnSex.MALE, "female": ReturnSex.FEMALE}
 
+
+def return_sex(gender: str, sex: str) -> str:
+    """1 or 2 as the SSDA903 return codes sex, or "" when not known."""
+    return SEX_FOR_GENDER.get(gender, sex)
+
+
 class Ethnicity(models.TextChoices):
     """DfE ethnicity codes (SSDA903 Header ``ETHNIC``)."""
 
@@ -273,7 +279,7 @@ class Child(models.Model):
     @property
     def return_sex(self) -> str:
         """1 or 2 as the SSDA903 return codes sex, or "" when not known."""
-        return SEX_FOR_GENDER.get(self.gender, self.sex)
+        return return_sex(self.gender, self.sex)
 
     @property
     def is_in_care(self) -> bool:
