@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
@@ -171,6 +171,17 @@ def care_periods(area: LocalAuthorityArea) -> dict[int, list[CarePeriod]]:
     return by_child
 
 
+def _in_care_on(area: LocalAuthorityArea, day: dt.date) -> QuerySet:
+    """The council's children in care on ``day``, as a subquery (a period covers the
+    day: joining back-to-back periods adds no day)."""
+    return LegalStatusPeriod.objects.filter(
+        Q(end__isnull=True) | Q(end__gte=day),
+        child__responsible_area=area,
+        status=LegalStatus.IN_CARE,
+        start__lte=day,
+    ).values("child_id")
+
+
 def in_care_on(periods: list[CarePeriod], day: dt.date) -> CarePeriod | None:
     for period in periods:
         if period.start <= day and (period.end is None or day <= period.end):
@@ -213,21 +224,30 @@ class HeaderRow:
 
 
 def _episodes_in_year(area: LocalAuthorityArea, year: CollectionYear):
-    """Episodes of the council's children that started in the year, or started earlier
-    and were still open at its start (UK local dates): their id, category, start and end,
-    and the child's id, identifier and date of birth. One query, streamed."""
+    """Episodes of the council's children in care at their start that started in the
+    year, or started earlier and were still open at its start (UK local dates): their
+    id, category, start and end, and the child's id, identifier and date of birth. One
+    query, streamed."""
     year_start = _local_midnight(year.start)
     after_year = _local_midnight(year.end + dt.timedelta(days=1))
+    in_care_at_start = LegalStatusPeriod.objects.filter(
+        Q(end__isnull=True) | Q(end__gte=OuterRef("start_day")),
+        child_id=OuterRef("child_id"),
+        status=LegalStatus.IN_CARE,
+        start__lte=OuterRef("start_day"),
+    )
     return (
         Episode.objects.filter(child__responsible_area=area, last_seen_at__lt=after_year)
         .filter(
             Q(last_seen_at__gte=year_start) | Q(found_at__isnull=True) | Q(found_at__gte=year_start)
         )
+        .annotate(start_day=_uk_day("last_seen_at"))
+        .filter(Exists(in_care_at_start))
         .order_by("child__la_child_id", "child_id", "last_seen_at", "pk")
         .values_list(
             "pk",
             "category",
-            _uk_day("last_seen_at"),
+            "start_day",
             _uk_day("found_at"),
             "child_id",
             "child__la_child_id",
@@ -544,7 +564,7 @@ def list_8_rows(
     last: dict[int, tuple[Any, Any]] = {}
     rows = (
         Episode.objects.filter(
-            child__responsible_area=area, last_seen_at__gte=since, last_seen_at__lt=until
+            child__in=_in_care_on(area, as_at), last_seen_at__gte=since, last_seen_at__lt=until
         )
         .order_by("child_id", "last_seen_at", "pk")
         .values_list(
@@ -568,7 +588,7 @@ def list_8_rows(
             count[1] += 1
         last[child_pk] = (offered_at, outcome)
     children = (
-        Child.objects.filter(pk__in=in_care)
+        Child.objects.filter(pk__in=_in_care_on(area, as_at))
         .order_by("la_child_id", "pk")
         .values_list("pk", "la_child_id", "first_name", "last_name")
     )

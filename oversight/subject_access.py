@@ -800,9 +800,15 @@ def _lines(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
+@functools.lru_cache(maxsize=1024)
+def _escaped_label(label: str) -> str:
+    # A few hundred labels, each written thousands of times.
+    return html.escape(label)
+
+
 def _html_rows(out: list[str], rows: list[tuple[str, str]]) -> None:
     for label, value in rows:
-        out.append(_ROW.format(_escape(label), _lines(value)))
+        out.append(_ROW.format(_escaped_label(label), _lines(value)))
 
 
 def sections_html(sections: list[Section]) -> SafeString:
