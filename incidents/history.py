@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import (
@@ -185,34 +186,40 @@ def episode_history(episode: Episode) -> list[HistoryEntry]:
     return _history(EPISODE_SOURCES, episode.pk)
 
 
-# The missing person profile: not on the child's page (which more people see than may
-# see the profile), in the export of the whole record.
-PROFILE_HISTORY_QUERIES = 1
-
-
-def profile_history(child: Child) -> list[HistoryEntry]:
-    """Every change to the child's missing person profile, oldest first: one query."""
-    entries = _entries(
-        MissingPersonProfile, _rows(MissingPersonProfile, "child_id", child.pk, limit=None)
+# Every change, for the export of the whole record (a subject access request), and every
+# change to the missing person profile, which is not on the child's page (more people see
+# that than may see the profile) but is in the export.
+def record_history_sources(child: Child) -> list[tuple[type[models.Model], QuerySet]]:
+    """Each table of the child's change history and the query of its rows, unordered
+    and without their related records: for the export of the whole record, which reads
+    them together with the rest of the record and passes them to ``history_entries``.
+    The missing person profile's comes last."""
+    episodes = Episode.objects.filter(child=child).values("id")
+    sources = [
+        (model, model.history.model.objects.filter(**{lookup: child.pk}))  # type: ignore[attr-defined]
+        for model, lookup in CHILD_SOURCES
+    ]
+    sources += [
+        (model, model.history.model.objects.filter(**{f"{lookup}__in": episodes}))  # type: ignore[attr-defined]
+        for model, lookup in EPISODE_SOURCES
+    ]
+    sources.append(
+        (MissingPersonProfile, MissingPersonProfile.history.model.objects.filter(child_id=child.pk))  # type: ignore[attr-defined]
     )
-    entries.sort(key=lambda e: e.when)
-    return entries
+    return sources
 
 
-# Every change, for the export of the whole record (a subject access request).
-RECORD_HISTORY_QUERIES = CHILD_HISTORY_QUERIES + EPISODE_HISTORY_QUERIES
+def history_relations(model: type[models.Model]) -> tuple[str, ...]:
+    """The related records a historical row of ``model`` shows by name (with the person
+    who made the change, and that person's agency)."""
+    related = [f.name for f in _shown_fields(model) if f.is_relation and f.many_to_one]
+    return ("history_user", *related)
 
 
-def record_history(child: Child, episode_ids: list[int]) -> list[HistoryEntry]:
-    """Every change ever made to the child's record and to these episodes, oldest first."""
-    entries: list[HistoryEntry] = []
-    for model, lookup in CHILD_SOURCES:
-        entries.extend(_entries(model, _rows(model, lookup, child.pk, limit=None)))
-    for model, lookup in EPISODE_SOURCES:
-        rows = _rows(model, f"{lookup}__in", episode_ids, limit=None)
-        entries.extend(_entries(model, rows))
-    entries.sort(key=lambda e: e.when)
-    return entries
+def history_entries(model: type[models.Model], rows: list[Any]) -> list[HistoryEntry]:
+    """A table's history rows (as ``_rows`` reads them, in any order) as entries."""
+    rows = sorted(rows, key=lambda row: (row.history_date, row.history_id), reverse=True)
+    return _entries(model, rows)
 
 
 def interview_history(episode: Episode) -> list[HistoryEntry]:

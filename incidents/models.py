@@ -29,6 +29,7 @@ from simple_history.models import HistoricalRecords
 
 from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea
+from missingkids.choices import QuickChoiceLabels
 
 from .feed import CurrentTransactionId
 from .validators import validate_nhs_number, validate_uk_postcode, validate_upn
@@ -55,6 +56,11 @@ class ReturnSex(models.TextChoices):
 
 # The gender recorded for the child gives the return's sex where it can.
 SEX_FOR_GENDER: dict[str, str] = {"male": ReturnSex.MALE, "female": ReturnSex.FEMALE}
+
+
+def return_sex(gender: str, sex: str) -> str:
+    """1 or 2 as the SSDA903 return codes sex, or "" when not known."""
+    return SEX_FOR_GENDER.get(gender, sex)
 
 
 class Ethnicity(models.TextChoices):
@@ -273,7 +279,7 @@ class Child(models.Model):
     @property
     def return_sex(self) -> str:
         """1 or 2 as the SSDA903 return codes sex, or "" when not known."""
-        return SEX_FOR_GENDER.get(self.gender, self.sex)
+        return return_sex(self.gender, self.sex)
 
     @property
     def is_in_care(self) -> bool:
@@ -286,7 +292,7 @@ class Child(models.Model):
         return years
 
 
-class LegalStatusPeriod(models.Model):
+class LegalStatusPeriod(QuickChoiceLabels, models.Model):
     child = models.ForeignKey(Child, on_delete=models.CASCADE, related_name="legal_statuses")
     status = models.CharField(max_length=20, choices=LegalStatus)
     start = models.DateField()
@@ -317,7 +323,7 @@ class LegalStatusPeriod(models.Model):
         return f"{self.get_status_display()} from {self.start:%d/%m/%Y}"
 
 
-class Placement(models.Model):
+class Placement(QuickChoiceLabels, models.Model):
     class Type(models.TextChoices):
         FOSTER = "foster", "Foster care"
         KINSHIP = "kinship", "Family and friends (kinship) care"
@@ -379,7 +385,7 @@ class Placement(models.Model):
         return self.start <= day and (self.end is None or self.end >= day)
 
 
-class Involvement(models.Model):
+class Involvement(QuickChoiceLabels, models.Model):
     """An agency or professional recorded as working with the child."""
 
     class Role(models.TextChoices):
@@ -431,7 +437,7 @@ class Involvement(models.Model):
         return self.start <= day and (self.end is None or self.end >= day)
 
 
-class InvolvementRequest(models.Model):
+class InvolvementRequest(QuickChoiceLabels, models.Model):
     """The host council asks the responsible council to record an agency as involved.
 
     The council where a child placed out of area lives learns things locally (a school,
@@ -490,7 +496,7 @@ class InvolvementRequest(models.Model):
         return f"Request to record {self.agency.name} ({self.get_role_display()})"
 
 
-class Episode(models.Model):
+class Episode(QuickChoiceLabels, models.Model):
     class Category(models.TextChoices):
         MISSING = "missing", "Missing"
         AWAY = "away", "Away from placement without authorisation"
@@ -782,7 +788,7 @@ class ReturnTimeCorrection(models.Model):
         return f"Return time corrected at {timezone.localtime(self.corrected_at):%d/%m/%Y %H:%M}"
 
 
-class RiskGrading(models.Model):
+class RiskGrading(QuickChoiceLabels, models.Model):
     """A police grade, or a reporter's concern: the grade someone other than the police
     gave when reporting. Only police grades are the episode's risk and count for the
     notification rules."""
@@ -956,7 +962,7 @@ def factor_labels(choices: list[tuple[str, str]], codes: list[str], other: str) 
     ]
 
 
-class ReturnInterview(models.Model):
+class ReturnInterview(QuickChoiceLabels, models.Model):
     """Offered to every child after every episode, independently, within 72 hours."""
 
     class Outcome(models.TextChoices):
@@ -1056,7 +1062,7 @@ class ReturnInterview(models.Model):
         return factor_labels(PULL_FACTORS, self.pull_factors, self.pull_other)
 
 
-class InterviewAttempt(models.Model):
+class InterviewAttempt(QuickChoiceLabels, models.Model):
     class Method(models.TextChoices):
         VISIT = "visit", "Visit in person"
         PHONE = "phone", "Phone call"
@@ -1559,7 +1565,7 @@ class AgreedAction(models.Model):
         return ", ".join(part for part in (person, agency) if part)
 
 
-class CaseEvent(models.Model):
+class CaseEvent(QuickChoiceLabels, models.Model):
     """One thing that happened on a child's record: the timeline and the outbox.
 
     Protocol events (``kind`` in PROTOCOL_KINDS) and fact changes (FACT_KINDS), together

@@ -26,6 +26,7 @@ from django.utils import timezone
 from incidents.models import CaseEvent, Child, Episode, RiskGrade
 from missingkids import policy
 from missingkids.accounts.models import Agency, Contact
+from missingkids.choices import QuickChoiceLabels
 
 _INTERVIEW_HOURS = policy.hours(policy.interview_due_after())
 _SAFE_AND_WELL_HOURS = policy.hours(policy.safe_and_well_due_after())
@@ -298,7 +299,7 @@ class RuleVersion(models.Model):
         return f"{self.rule} v{self.version}"
 
 
-class Notification(models.Model):
+class Notification(QuickChoiceLabels, models.Model):
     """One recipient who must be told about one episode under one rule."""
 
     class Status(models.TextChoices):

@@ -1,11 +1,10 @@
 """The export of a child's whole record for a subject access request (see
-``oversight.subject_access``): a page to print, or with ``?format=json`` a download."""
+``oversight.subject_access``): a page to print, or with ``?format=json`` a download,
+streamed as it is written."""
 
 from __future__ import annotations
 
-import json
-
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_GET
 from incidents import access
 from missingkids.audit.log import log_export
 
-from .subject_access import child_record, record_as_json, record_as_page
+from .subject_access import child_record, record_as_page, record_json_chunks, sections_html
 
 
 @require_GET
@@ -30,8 +29,9 @@ def subject_access(request: HttpRequest, child_pk: int) -> HttpResponse:
         **record.sections(),
     )
     if as_json:
-        body = json.dumps(record_as_json(record), indent=2, ensure_ascii=False)
-        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        response = StreamingHttpResponse(
+            record_json_chunks(record), content_type="application/json; charset=utf-8"
+        )
         stamp = timezone.localtime(record.exported_at)
         response["Content-Disposition"] = (
             f'attachment; filename="child-{child.pk}-record-{stamp:%Y-%m-%d}.json"'
@@ -40,5 +40,5 @@ def subject_access(request: HttpRequest, child_pk: int) -> HttpResponse:
     return render(
         request,
         "oversight/subject_access.html",
-        {"record": record, "child": child, "sections": record_as_page(record)},
+        {"record": record, "child": child, "sections_html": sections_html(record_as_page(record))},
     )

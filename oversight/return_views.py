@@ -135,7 +135,7 @@ def returns_view(request: HttpRequest) -> HttpResponse:
             (row.cells() for row in table),
         )
 
-    list_8 = list(returns.list_8_rows(area, as_at))
+    list_8 = list(returns.list_8_rows(area, as_at, built.periods))
     query = request.GET.copy()
     query.pop("download", None)
     context.update(

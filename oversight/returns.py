@@ -17,14 +17,17 @@ are (the rows stream from ``iterator()``): the page, the downloads and the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Q
-from django.urls import reverse
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from incidents.models import (
@@ -34,6 +37,7 @@ from incidents.models import (
     LegalStatus,
     LegalStatusPeriod,
     ReturnInterview,
+    return_sex,
 )
 from missingkids.accounts.models import LocalAuthorityArea
 from missingkids.policy import EARLIEST_DATE
@@ -52,6 +56,8 @@ DATE_FORMAT = "%d/%m/%Y"
 CHILD_ID_MAX = 10
 # Ofsted's List 8 counts episodes in the 12 months up to the chosen date.
 LIST_8_MONTHS = 12
+# Rows read from the database at a time.
+CHUNK_ROWS = 2000
 
 
 # The collection year -------------------------------------------------------------------
@@ -118,12 +124,19 @@ def _local_midnight(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time()))
 
 
-def _local_date(moment: dt.datetime | None) -> dt.date | None:
-    return timezone.localdate(moment) if moment is not None else None
+def _uk_day(name: str) -> TruncDate:
+    """The UK local date of a time, worked out by the database (none for no time)."""
+    return TruncDate(name, tzinfo=timezone.get_current_timezone())
 
 
 def uk_date(day: dt.date | None) -> str:
-    return day.strftime(DATE_FORMAT) if day is not None else ""
+    return _uk_date(day) if day is not None else ""
+
+
+@functools.lru_cache(maxsize=8192)
+def _uk_date(day: dt.date) -> str:
+    # A year's rows share a few hundred days: each is written once.
+    return day.strftime(DATE_FORMAT)
 
 
 # Periods of care --------------------------------------------------------------------------
@@ -158,8 +171,22 @@ def care_periods(area: LocalAuthorityArea) -> dict[int, list[CarePeriod]]:
     return by_child
 
 
+def _in_care_on(area: LocalAuthorityArea, day: dt.date) -> QuerySet:
+    """The council's children in care on ``day``, as a subquery (a period covers the
+    day: joining back-to-back periods adds no day)."""
+    return LegalStatusPeriod.objects.filter(
+        Q(end__isnull=True) | Q(end__gte=day),
+        child__responsible_area=area,
+        status=LegalStatus.IN_CARE,
+        start__lte=day,
+    ).values("child_id")
+
+
 def in_care_on(periods: list[CarePeriod], day: dt.date) -> CarePeriod | None:
-    return next((period for period in periods if period.covers(day)), None)
+    for period in periods:
+        if period.start <= day and (period.end is None or day <= period.end):
+            return period
+    return None
 
 
 # The rows -------------------------------------------------------------------------------
@@ -197,26 +224,35 @@ class HeaderRow:
 
 
 def _episodes_in_year(area: LocalAuthorityArea, year: CollectionYear):
-    """Episodes of the council's children that started in the year, or started earlier
-    and were still open at its start (UK local dates). One query, streamed."""
+    """Episodes of the council's children in care at their start that started in the
+    year, or started earlier and were still open at its start (UK local dates): their
+    id, category, start and end, and the child's id, identifier and date of birth. One
+    query, streamed."""
     year_start = _local_midnight(year.start)
     after_year = _local_midnight(year.end + dt.timedelta(days=1))
+    in_care_at_start = LegalStatusPeriod.objects.filter(
+        Q(end__isnull=True) | Q(end__gte=OuterRef("start_day")),
+        child_id=OuterRef("child_id"),
+        status=LegalStatus.IN_CARE,
+        start__lte=OuterRef("start_day"),
+    )
     return (
         Episode.objects.filter(child__responsible_area=area, last_seen_at__lt=after_year)
         .filter(
             Q(last_seen_at__gte=year_start) | Q(found_at__isnull=True) | Q(found_at__gte=year_start)
         )
-        .select_related("child")
-        .only(
+        .annotate(start_day=_uk_day("last_seen_at"))
+        .filter(Exists(in_care_at_start))
+        .order_by("child__la_child_id", "child_id", "last_seen_at", "pk")
+        .values_list(
             "pk",
             "category",
-            "last_seen_at",
-            "found_at",
-            "child__id",
+            "start_day",
+            _uk_day("found_at"),
+            "child_id",
             "child__la_child_id",
             "child__date_of_birth",
         )
-        .order_by("child__la_child_id", "child_id", "last_seen_at", "pk")
     )
 
 
@@ -227,21 +263,19 @@ def missing_rows(
 ) -> Iterator[MissingRow]:
     """The Missing table: episodes of children in care at the episode's start."""
     periods = care_periods(area) if periods is None else periods
-    for episode in _episodes_in_year(area, year).iterator(chunk_size=2000):
-        start = timezone.localdate(episode.last_seen_at)
-        if in_care_on(periods.get(episode.child_id, []), start) is None:
+    rows = _episodes_in_year(area, year).iterator(chunk_size=CHUNK_ROWS)
+    for episode_pk, category, start, end, child_pk, la_child_id, dob in rows:
+        if in_care_on(periods.get(child_pk, []), start) is None:
             continue
-        end = _local_date(episode.found_at)
-        child = episode.child
         yield MissingRow(
-            child=child.la_child_id or "",
-            dob=uk_date(child.date_of_birth),
-            missing=CATEGORY_CODE.get(episode.category, episode.category),
+            child=la_child_id or "",
+            dob=uk_date(dob),
+            missing=CATEGORY_CODE.get(category, category),
             mis_start=uk_date(start),
             # Blank while open, and if it ended after the year: the next year reports it.
             mis_end=uk_date(end) if end is not None and end <= year.end else "",
-            child_pk=child.pk,
-            episode_pk=episode.pk,
+            child_pk=child_pk,
+            episode_pk=episode_pk,
         )
 
 
@@ -249,21 +283,37 @@ def header_rows(child_pks: Iterable[int]) -> Iterator[HeaderRow]:
     """The Header table for these children, one query."""
     children = (
         Child.objects.filter(pk__in=list(child_pks))
-        .only("pk", "la_child_id", "gender", "sex", "date_of_birth", "ethnicity", "upn")
         .order_by("la_child_id", "pk")
+        .values_list("pk", "la_child_id", "gender", "sex", "date_of_birth", "ethnicity", "upn")
     )
-    for child in children.iterator(chunk_size=2000):
+    for pk, la_child_id, gender, sex, dob, ethnicity, upn in children.iterator(
+        chunk_size=CHUNK_ROWS
+    ):
         yield HeaderRow(
-            child=child.la_child_id or "",
-            sex=child.return_sex,
-            dob=uk_date(child.date_of_birth),
-            ethnic=child.ethnicity,
-            upn=child.upn,
-            child_pk=child.pk,
+            child=la_child_id or "",
+            sex=return_sex(gender, sex),
+            dob=uk_date(dob),
+            ethnic=ethnicity,
+            upn=upn,
+            child_pk=pk,
         )
 
 
 # The checks -----------------------------------------------------------------------------
+
+
+# A year can fail on thousands of rows, each linking to its record: the link is made
+# from one reversed URL a kind of record, not reversed row by row.
+_ANY_PK = 987_654_321
+
+
+@functools.cache
+def _url_pattern(name: str, prefix: str) -> str:
+    return reverse(name, args=[_ANY_PK])
+
+
+def _record_url(name: str, pk: int) -> str:
+    return _url_pattern(name, get_script_prefix()).replace(str(_ANY_PK), str(pk), 1)
 
 
 @dataclass(frozen=True)
@@ -282,11 +332,11 @@ class Failure:
     @property
     def fix_url(self) -> str:
         if self.child_pk is not None and self.code in CARE_RULES:
-            return reverse("incidents:child_legal_status", args=[self.child_pk])
+            return _record_url("incidents:child_legal_status", self.child_pk)
         if self.episode_pk is not None and self.code not in CHILD_RULES:
-            return reverse("incidents:episode_edit", args=[self.episode_pk])
+            return _record_url("incidents:episode_edit", self.episode_pk)
         if self.child_pk is not None:
-            return reverse("incidents:child_edit", args=[self.child_pk])
+            return _record_url("incidents:child_edit", self.child_pk)
         return ""
 
     @property
@@ -331,6 +381,7 @@ ETHNIC_CODES = frozenset(Ethnicity.values)
 _DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_uk_date(text: str) -> dt.date | None:
     """dd/mm/yyyy, or None if blank or not a real date."""
     match = _DATE.match(text or "")
@@ -445,6 +496,8 @@ class Return903:
     missing: list[MissingRow]
     header: list[HeaderRow]
     checks: CheckResult
+    # The periods of care the rows were checked against (List 8 reads them too).
+    periods: dict[int, list[CarePeriod]] = field(default_factory=dict)
 
 
 def build_903(area: LocalAuthorityArea, year: CollectionYear) -> Return903:
@@ -463,6 +516,7 @@ def build_903(area: LocalAuthorityArea, year: CollectionYear) -> Return903:
         missing=missing,
         header=header,
         checks=missing_check(missing, header, periods, year),
+        periods=periods,
     )
 
 
@@ -490,56 +544,64 @@ def _twelve_months_before(day: dt.date) -> dt.date:
         return day.replace(year=day.year - 1, day=28)
 
 
-def list_8_rows(area: LocalAuthorityArea, as_at: dt.date) -> Iterator[List8Row]:
+def list_8_rows(
+    area: LocalAuthorityArea,
+    as_at: dt.date,
+    periods: dict[int, list[CarePeriod]] | None = None,
+) -> Iterator[List8Row]:
     """Children in care on ``as_at``: missing and absent episodes from care in the 12
     months up to it, and whether a return interview was offered and accepted after the last one.
-    Three queries: periods of care, the children, their episodes with interviews."""
-    periods = care_periods(area)
+    Three queries: periods of care (unless given), the children, their episodes with
+    interviews."""
+    periods = care_periods(area) if periods is None else periods
     in_care = [pk for pk, spans in periods.items() if in_care_on(spans, as_at) is not None]
     if not in_care:
         return
     since = _local_midnight(_twelve_months_before(as_at) + dt.timedelta(days=1))
     until = _local_midnight(as_at + dt.timedelta(days=1))
-    episodes: dict[int, list[Episode]] = defaultdict(list)
+    # Per child: missing and absent episodes from care, and the last one's interview.
+    counts: dict[int, list[int]] = {}
+    last: dict[int, tuple[Any, Any]] = {}
     rows = (
         Episode.objects.filter(
-            child_id__in=in_care, last_seen_at__gte=since, last_seen_at__lt=until
+            child__in=_in_care_on(area, as_at), last_seen_at__gte=since, last_seen_at__lt=until
         )
-        .select_related("interview")
-        .only(
-            "pk",
+        .order_by("child_id", "last_seen_at", "pk")
+        .values_list(
             "child_id",
             "category",
-            "last_seen_at",
+            _uk_day("last_seen_at"),
             "interview__offered_at",
             "interview__outcome",
         )
-        .order_by("child_id", "last_seen_at", "pk")
     )
-    for episode in rows.iterator(chunk_size=2000):
+    missing, away = Episode.Category.MISSING, Episode.Category.AWAY
+    for child_pk, category, start, offered_at, outcome in rows.iterator(chunk_size=CHUNK_ROWS):
         # Episodes from care only, as the SSDA903 counts them.
-        if in_care_on(periods[episode.child_id], timezone.localdate(episode.last_seen_at)):
-            episodes[episode.child_id].append(episode)
+        spans = periods.get(child_pk)
+        if not spans or not in_care_on(spans, start):
+            continue
+        count = counts.setdefault(child_pk, [0, 0])
+        if category == missing:
+            count[0] += 1
+        elif category == away:
+            count[1] += 1
+        last[child_pk] = (offered_at, outcome)
     children = (
-        Child.objects.filter(pk__in=in_care)
-        .only("pk", "la_child_id", "first_name", "last_name")
+        Child.objects.filter(pk__in=_in_care_on(area, as_at))
         .order_by("la_child_id", "pk")
+        .values_list("pk", "la_child_id", "first_name", "last_name")
     )
-    for child in children.iterator(chunk_size=2000):
-        spells = episodes.get(child.pk, [])
-        offered = accepted = "N"
-        if spells:
-            interview: ReturnInterview | None = getattr(spells[-1], "interview", None)
-            if interview is not None and interview.offered_at is not None:
-                offered = "Y"
-            if interview is not None and interview.outcome == ReturnInterview.Outcome.HELD:
-                accepted = "Y"
+    held = ReturnInterview.Outcome.HELD
+    for pk, la_child_id, first_name, last_name in children.iterator(chunk_size=CHUNK_ROWS):
+        offered_at, outcome = last.get(pk, (None, None))
+        missing_count, away_count = counts.get(pk, (0, 0))
         yield List8Row(
-            child=child.la_child_id or "",
-            child_name=child.full_name,
-            child_pk=child.pk,
-            missing=sum(1 for e in spells if e.category == Episode.Category.MISSING),
-            absent=sum(1 for e in spells if e.category == Episode.Category.AWAY),
-            offered=offered,
-            accepted=accepted,
+            child=la_child_id or "",
+            child_name=f"{first_name} {last_name}",
+            child_pk=pk,
+            missing=missing_count,
+            absent=away_count,
+            offered="Y" if offered_at is not None else "N",
+            accepted="Y" if outcome == held else "N",
         )

@@ -17,41 +17,58 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
+import html
+import json
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
 from django.db import models
-from django.db.models import Prefetch
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from incidents import history, rights
 from incidents import strategy_discussions as discussions
 from incidents.models import (
     AgreedAction,
+    Associate,
     CaseEvent,
     Challenge,
     Child,
     Episode,
+    EpisodeProfileSnapshot,
     InterviewAttempt,
+    Involvement,
     InvolvementRequest,
+    LegalStatusPeriod,
     MissingPersonProfile,
+    Placement,
+    ReturnInterview,
     ReturnTimeCorrection,
     RiskGrading,
+    SafeAndWellCheck,
     StrategyMeeting,
     StrategyMeetingAttendee,
+    SupervisionNote,
 )
-from missingkids.accounts.models import User
+from missingkids.accounts.models import Contact, User
 from notifications.models import Notification
 
+from . import record_rows
+
 # The queries ``child_record`` makes, whatever the size of the record, for the tests that
-# pin them: the right's check (and the person's agency), the episodes and the five kinds
-# of entry fetched with them, the meetings with their agencies, nine more kinds of
-# entry, and the change history. Fewer when a kind has nothing to fetch (no episodes, no
-# meetings).
-RECORD_QUERIES = 21 + history.RECORD_HISTORY_QUERIES + history.PROFILE_HISTORY_QUERIES
+# pin them: the right's check (and the person's agency), every kind of entry with its
+# change history (one query, ``record_rows.fetch``), and the people, agencies and places
+# they name (one more; none when they name none).
+RECORD_QUERIES = 3
+
+# The streamed JSON download is sent in pieces of about this many characters.
+JSON_CHUNK = 64 * 1024
 
 # Fields that are the service's own bookkeeping, not information about the child.
 LEFT_OUT = frozenset(
@@ -121,142 +138,300 @@ class ChildRecord:
         }
 
 
+# What each kind of entry shows by name (as ``select_related`` would read it); any other
+# relation is shown by its id.
+RELATED: dict[str, tuple[str, ...]] = {
+    "episodes": (
+        "last_seen_location",
+        "found_location",
+        "reported_by_agency",
+        "created_by",
+        "closed_by",
+    ),
+    "gradings": ("graded_by",),
+    "corrections": ("corrected_by",),
+    "safe_and_well": ("agency", "shared_by_agency", "recorded_by", "shared_recorded_by"),
+    "interviews": ("owner", "provider", "recorded_by"),
+    "snapshots": ("taken_by",),
+    "notifications": ("recipient_agency", "recipient_contact", "responsible_agency", "told_by"),
+    "attempts": ("recorded_by",),
+    "interview_actions": ("owner_agency",),
+    "meetings": ("recorded_by",),
+    "attendees": ("agency",),
+    "legal_statuses": (),
+    "placements": ("host_area",),
+    "involvements": ("agency",),
+    "involvement_requests": ("agency", "requested_by", "requested_by_agency", "decided_by"),
+    "places": (),
+    "challenges": ("challenged_agency", "raised_by", "episode"),
+    "supervision_notes": ("written_by",),
+    "associates": ("recorded_by",),
+    "other_actions": ("owner_agency", "owner_person", "strategy_meeting", "supervision_note"),
+    "events": ("actor", "actor_agency"),
+    "profile": ("reviewed_by", "updated_by"),
+}
+# The order of each kind of entry.
+ORDER: dict[str, tuple[str, ...]] = {
+    "episodes": ("last_seen_at", "id"),
+    "gradings": tuple(RiskGrading._meta.ordering),
+    "corrections": tuple(ReturnTimeCorrection._meta.ordering),
+    "notifications": ("due_at", "id"),
+    "attempts": tuple(InterviewAttempt._meta.ordering),
+    "interview_actions": tuple(AgreedAction._meta.ordering),
+    "meetings": ("held_on", "id"),
+    "legal_statuses": ("start", "id"),
+    "placements": ("start", "id"),
+    "involvements": ("start", "id"),
+    "involvement_requests": ("requested_at", "id"),
+    "places": ("description", "id"),
+    "challenges": ("raised_at", "id"),
+    "supervision_notes": ("written_at", "id"),
+    "associates": ("name", "id"),
+    "other_actions": ("agreed_on", "id"),
+    "events": ("occurred_at", "id"),
+}
+
+
+# Read through the child's related managers, which leave the child on each.
+THROUGH_THE_CHILD = (
+    "episodes",
+    "legal_statuses",
+    "placements",
+    "involvements",
+    "involvement_requests",
+    "challenges",
+    "meetings",
+    "supervision_notes",
+    "associates",
+    "other_actions",
+    "events",
+)
+
+
+def _parts(child: Child) -> list[record_rows.Part]:
+    of_episodes = {"episode__child": child}
+    of_interviews = {"interview__episode__child": child}
+    return [
+        record_rows.Part("episodes", Episode.objects.filter(child=child)),
+        record_rows.Part("gradings", RiskGrading.objects.filter(**of_episodes)),
+        record_rows.Part("corrections", ReturnTimeCorrection.objects.filter(**of_episodes)),
+        record_rows.Part("safe_and_well", SafeAndWellCheck.objects.filter(**of_episodes)),
+        record_rows.Part("interviews", ReturnInterview.objects.filter(**of_episodes)),
+        record_rows.Part("snapshots", EpisodeProfileSnapshot.objects.filter(**of_episodes)),
+        record_rows.Part("notifications", Notification.objects.filter(**of_episodes)),
+        record_rows.Part("attempts", InterviewAttempt.objects.filter(**of_interviews)),
+        record_rows.Part("interview_actions", AgreedAction.objects.filter(**of_interviews)),
+        record_rows.Part("meetings", StrategyMeeting.objects.filter(child=child)),
+        record_rows.Part("attendees", StrategyMeetingAttendee.objects.filter(meeting__child=child)),
+        record_rows.Part("legal_statuses", LegalStatusPeriod.objects.filter(child=child)),
+        record_rows.Part("placements", Placement.objects.filter(child=child)),
+        record_rows.Part("involvements", Involvement.objects.filter(child=child)),
+        record_rows.Part("involvement_requests", InvolvementRequest.objects.filter(child=child)),
+        record_rows.Part("places", child.frequented_locations.all()),
+        record_rows.Part("challenges", Challenge.objects.filter(child=child)),
+        record_rows.Part("supervision_notes", SupervisionNote.objects.filter(child=child)),
+        record_rows.Part("associates", Associate.objects.filter(child=child)),
+        record_rows.Part(
+            "other_actions", AgreedAction.objects.filter(child=child, interview__isnull=True)
+        ),
+        record_rows.Part("events", CaseEvent.objects.filter(child=child)),
+        record_rows.Part("profile", MissingPersonProfile.objects.filter(child=child)),
+    ]
+
+
+def _all_parts(child_pk: int) -> list[record_rows.Part]:
+    """Every kind of entry, and every table of the change history (``history:0`` ...)."""
+    child = Child(pk=child_pk)
+    history_parts = [
+        record_rows.Part(f"history:{n}", queryset)
+        for n, (_, queryset) in enumerate(history.record_history_sources(child))
+    ]
+    return [*_parts(child), *history_parts]
+
+
+def _by(rows: list[Any], attname: str) -> dict[Any, list[Any]]:
+    grouped: dict[Any, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[getattr(row, attname)].append(row)
+    return grouped
+
+
 def child_record(*, user: User, child: Child, now: dt.datetime | None = None) -> ChildRecord:
-    """Everything recorded about ``child``; refused unless ``user`` holds the right."""
+    """Everything recorded about ``child``; refused unless ``user`` holds the right.
+
+    Every kind of entry and every table of its history in one query, the people,
+    agencies and places they name in one more (``RECORD_QUERIES``)."""
     rights.require(user, rights.Right.SUBJECT_ACCESS, child)
     now = now or timezone.now()
-    episodes = list(
-        child.episodes.select_related(
-            "last_seen_location",
-            "found_location",
-            "reported_by_agency",
-            "created_by",
-            "closed_by",
-            "safe_and_well__agency",
-            "safe_and_well__shared_by_agency",
-            "safe_and_well__recorded_by",
-            "safe_and_well__shared_recorded_by",
-            "interview__owner",
-            "interview__provider",
-            "interview__recorded_by",
-            "profile_snapshot__taken_by",
-        )
-        .prefetch_related(
-            Prefetch("gradings", RiskGrading.objects.select_related("graded_by")),
-            Prefetch(
-                "return_time_corrections",
-                ReturnTimeCorrection.objects.select_related("corrected_by"),
-            ),
-            Prefetch(
-                "notifications",
-                Notification.objects.select_related(
-                    "recipient_agency",
-                    "recipient_contact__agency",
-                    "responsible_agency",
-                    "told_by",
-                ).order_by("due_at", "id"),
-            ),
-            Prefetch("interview__attempts", InterviewAttempt.objects.select_related("recorded_by")),
-            Prefetch("interview__actions", AgreedAction.objects.select_related("owner_agency")),
-        )
-        .order_by("last_seen_at", "id")
+    rows = record_rows.fetch_for("subject_access", _all_parts, child.pk)
+    sources = [model for model, _ in history.record_history_sources(child)]
+    history_keys = [f"history:{n}" for n in range(len(sources))]
+    for key, ordering in ORDER.items():
+        rows[key] = record_rows.ordered(rows[key], ordering)
+
+    # The parents each entry was read through, as the related managers leave them.
+    for key in THROUGH_THE_CHILD:
+        for row in rows[key]:
+            record_rows.set_related(row, "child", child)
+    episodes = {episode.pk: episode for episode in rows["episodes"]}
+    for key in ("gradings", "corrections", "safe_and_well", "interviews", "snapshots"):
+        for row in rows[key]:
+            record_rows.set_related(row, "episode", episodes[row.episode_id])
+    for row in rows["notifications"]:
+        record_rows.set_related(row, "episode", episodes[row.episode_id])
+    interviews = {interview.pk: interview for interview in rows["interviews"]}
+    for key in ("attempts", "interview_actions"):
+        for row in rows[key]:
+            record_rows.set_related(row, "interview", interviews[row.interview_id])
+    meetings = {meeting.pk: meeting for meeting in rows["meetings"]}
+    for row in rows["attendees"]:
+        record_rows.set_related(row, "meeting", meetings[row.meeting_id])
+
+    history_rows = [(model, rows[key]) for key, model in zip(history_keys, sources, strict=True)]
+    record_rows.attach(
+        [
+            *((rows[key], names) for key, names in RELATED.items()),
+            *((model_rows, history.history_relations(model)) for model, model_rows in history_rows),
+        ],
+        known=[*rows["episodes"], *rows["meetings"], *rows["supervision_notes"]],
+        agencies_of=(User, Contact),
     )
-    meetings = list(
-        child.strategy_meetings.select_related("recorded_by")
-        .prefetch_related(
-            Prefetch("attendees", StrategyMeetingAttendee.objects.select_related("agency"))
-        )
-        .order_by("held_on", "id")
-    )
+    attendees = _by(rows["attendees"], "meeting_id")
+    for meeting in rows["meetings"]:
+        ordered = sorted(attendees.get(meeting.pk, []), key=lambda a: a.agency.name)
+        meeting._prefetched_objects_cache = {"attendees": ordered}  # type: ignore[attr-defined]
+
+    by_episode = {
+        key: _by(rows[key], "episode_id") for key in ("gradings", "corrections", "notifications")
+    }
+    one_each = {
+        key: {row.episode_id: row for row in rows[key]}
+        for key in ("safe_and_well", "interviews", "snapshots")
+    }
+    attempts = _by(rows["attempts"], "interview_id")
+    actions = _by(rows["interview_actions"], "interview_id")
+    meetings_held = [m.held_on for m in rows["meetings"]]
     records = []
-    for episode in episodes:
-        interview = getattr(episode, "interview", None)
-        held_on = min(
-            (m.held_on for m in meetings if m.held_on >= discussions.episode_start_day(episode)),
-            default=None,
+    for episode in rows["episodes"]:
+        interview = one_each["interviews"].get(episode.pk)
+        safe_and_well = one_each["safe_and_well"].get(episode.pk)
+        snapshot = one_each["snapshots"].get(episode.pk)
+        # As select_related leaves the episode: its one-to-one records read, or absent.
+        episode._state.fields_cache.update(
+            {"safe_and_well": safe_and_well, "interview": interview, "profile_snapshot": snapshot}
         )
+        start = discussions.episode_start_day(episode)
+        held_on = min((day for day in meetings_held if day >= start), default=None)
         records.append(
             EpisodeRecord(
                 episode=episode,
-                gradings=list(episode.gradings.all()),
-                corrections=list(episode.return_time_corrections.all()),
-                safe_and_well=getattr(episode, "safe_and_well", None),
+                gradings=by_episode["gradings"].get(episode.pk, []),
+                corrections=by_episode["corrections"].get(episode.pk, []),
+                safe_and_well=safe_and_well,
                 strategy_discussion=discussions.strategy_discussion(
                     episode, held_on=held_on, now=now
                 ),
                 interview=interview,
-                attempts=list(interview.attempts.all()) if interview else [],
-                agreed_actions=list(interview.actions.all()) if interview else [],
-                notifications=list(episode.notifications.all()),
-                profile_snapshot=getattr(episode, "profile_snapshot", None),
+                attempts=attempts.get(interview.pk, []) if interview else [],
+                agreed_actions=actions.get(interview.pk, []) if interview else [],
+                notifications=by_episode["notifications"].get(episode.pk, []),
+                profile_snapshot=snapshot,
             )
         )
+
+    changes: list[history.HistoryEntry] = []
+    for model, model_rows in history_rows[:-1]:
+        changes.extend(history.history_entries(model, model_rows))
+    changes.sort(key=lambda change: change.when)
+    profile_model, profile_rows = history_rows[-1]
+    profile_changes = history.history_entries(profile_model, profile_rows)
+    profile_changes.sort(key=lambda change: change.when)
     return ChildRecord(
         child=child,
         exported_at=now,
         exported_by=user,
-        legal_statuses=list(child.legal_statuses.order_by("start", "id")),
-        placements=list(child.placements.select_related("host_area").order_by("start", "id")),
-        involvements=list(child.involvements.select_related("agency").order_by("start", "id")),
-        involvement_requests=list(
-            child.involvement_requests.select_related(
-                "agency", "requested_by", "requested_by_agency", "decided_by"
-            ).order_by("requested_at", "id")
-        ),
-        places=list(child.frequented_locations.order_by("description", "id")),
+        legal_statuses=rows["legal_statuses"],
+        placements=rows["placements"],
+        involvements=rows["involvements"],
+        involvement_requests=rows["involvement_requests"],
+        places=rows["places"],
         episodes=records,
-        challenges=list(
-            child.challenges.select_related("challenged_agency", "raised_by", "episode").order_by(
-                "raised_at", "id"
-            )
-        ),
-        strategy_meetings=meetings,
-        supervision_notes=list(
-            child.supervision_notes.select_related("written_by").order_by("written_at", "id")
-        ),
-        associates=list(child.associates.select_related("recorded_by").order_by("name", "id")),
-        other_actions=list(
-            child.agreed_actions.filter(interview__isnull=True)
-            .select_related("owner_agency", "owner_person", "strategy_meeting", "supervision_note")
-            .order_by("agreed_on", "id")
-        ),
-        events=list(
-            child.events.select_related("actor", "actor_agency").order_by("occurred_at", "id")
-        ),
-        changes=history.record_history(child, [e.episode.pk for e in records]),
-        profile=MissingPersonProfile.objects.select_related("reviewed_by", "updated_by")
-        .filter(child=child)
-        .first(),
-        profile_changes=history.profile_history(child),
+        challenges=rows["challenges"],
+        strategy_meetings=rows["meetings"],
+        supervision_notes=rows["supervision_notes"],
+        associates=rows["associates"],
+        other_actions=rows["other_actions"],
+        events=rows["events"],
+        changes=changes,
+        profile=rows["profile"][0] if rows["profile"] else None,
+        profile_changes=profile_changes,
     )
 
 
 # JSON -------------------------------------------------------------------------------------
 
 
-def _value(obj: models.Model, field: models.Field) -> Any:
-    if field.is_relation:
-        if not field.is_cached(obj):
-            # Not fetched with the record (the count of queries stays fixed): its id.
-            return getattr(obj, field.attname)
-        related = getattr(obj, field.name)
-        if related is None:
-            return None
-        # People and agencies by name, places by their description: what a reader
-        # of the export needs, not the service's ids.
-        return str(getattr(related, "name", None) or related)
-    value = getattr(obj, field.attname)
-    if isinstance(value, FieldFile):
-        return _file(obj, value)
-    if isinstance(value, dt.datetime):
-        return timezone.localtime(value).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if field.choices and value not in (None, ""):
-        return {"value": value, "label": str(dict(field.flatchoices).get(value, value))}
-    return value
+# How each field is written, worked out once a model (and the fields left out): the
+# kind of value it holds, its label, the labels of its choices, where a related record
+# read with the entry is cached.
+_PLAIN, _TEXT, _DATETIME, _DATE, _RELATION, _FILE, _CHOICES = range(7)
+
+
+@dataclass(frozen=True)
+class _Field:
+    field: models.Field
+    name: str
+    attname: str
+    kind: int
+    label: str
+    choices: dict[Any, str] | None
+    cache_name: str
+
+
+@functools.cache
+def _plan(model: type[models.Model], skip: tuple[str, ...], *, with_pk: bool) -> list[_Field]:
+    plan = []
+    for field in model._meta.concrete_fields:
+        if field.name in LEFT_OUT or field.name in skip or (field.primary_key and not with_pk):
+            continue
+        choices = None
+        if field.is_relation:
+            kind = _RELATION
+        elif isinstance(field, models.FileField):
+            kind = _FILE
+        elif field.choices:
+            kind = _CHOICES
+            choices = {key: str(label) for key, label in dict(field.flatchoices).items()}
+        elif isinstance(field, models.DateTimeField):
+            kind = _DATETIME
+        elif isinstance(field, models.DateField):
+            kind = _DATE
+        elif isinstance(field, models.CharField | models.TextField):
+            kind = _TEXT
+        else:
+            kind = _PLAIN  # numbers, yes or no, JSON: worked out from the value
+        name = str(field.verbose_name)
+        plan.append(
+            _Field(
+                field=field,
+                name=field.name,
+                attname=field.attname,
+                kind=kind,
+                label=name[:1].upper() + name[1:],
+                choices=choices,
+                cache_name=field.cache_name if field.is_relation else "",
+            )
+        )
+    return plan
+
+
+_NOT_READ = object()
+
+
+def _related_name(related: models.Model) -> str:
+    # People and agencies by name, places by their description: what a reader of the
+    # export needs, not the service's ids.
+    return str(getattr(related, "name", None) or related)
 
 
 def _file(obj: models.Model, value: FieldFile) -> dict[str, Any] | None:
@@ -278,27 +453,85 @@ def _file(obj: models.Model, value: FieldFile) -> dict[str, Any] | None:
 def _fields(obj: models.Model | None, *, skip: tuple[str, ...] = ()) -> dict[str, Any] | None:
     if obj is None:
         return None
-    return {
-        field.name: _value(obj, field)
-        for field in obj._meta.concrete_fields
-        if field.name not in LEFT_OUT and field.name not in skip
-    }
+    zone = timezone.get_current_timezone()
+    cached = obj._state.fields_cache
+    fields: dict[str, Any] = {}
+    for f in _plan(type(obj), skip, with_pk=True):
+        kind = f.kind
+        if kind == _RELATION:
+            related = cached.get(f.cache_name, _NOT_READ)
+            if related is _NOT_READ:
+                # Not fetched with the record: its id.
+                fields[f.name] = getattr(obj, f.attname)
+            else:
+                fields[f.name] = None if related is None else _related_name(related)
+            continue
+        value = getattr(obj, f.attname)
+        if value is None or kind == _TEXT:
+            pass
+        elif kind == _DATETIME:
+            value = value.astimezone(zone).isoformat()
+        elif kind == _DATE:
+            value = value.isoformat()
+        elif kind == _FILE:
+            value = _file(obj, value)
+        elif kind == _CHOICES:
+            if value != "":
+                value = {"value": value, "label": f.choices.get(value, str(value))}
+        elif isinstance(value, Decimal):
+            value = str(value)
+        fields[f.name] = value
+    return fields
 
 
 def record_as_json(record: ChildRecord) -> dict[str, Any]:
     """Every section of the record, as plain JSON values (times in UK time, with offset)."""
     return {
+        key: list(value) if isinstance(value, Iterator) else value
+        for key, value in _json_sections(record).items()
+    }
+
+
+def record_json_chunks(record: ChildRecord) -> Iterator[str]:
+    """``record_as_json`` written as it is built, for a streamed download: each section
+    on a line, each entry of a list on a line of its own."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    pieces: list[str] = ["{"]
+    size = 0
+    for number, (key, value) in enumerate(_json_sections(record).items()):
+        pieces.append(f"{',' if number else ''}\n{encode(key)}: ")
+        if isinstance(value, Iterator):
+            pieces.append("[")
+            first = True
+            for item in value:
+                text = encode(item)
+                pieces.append(f"{'' if first else ','}\n{text}")
+                first = False
+                size += len(text)
+                if size >= JSON_CHUNK:
+                    yield "".join(pieces)
+                    pieces, size = [], 0
+            pieces.append("]" if first else "\n]")
+        else:
+            pieces.append(encode(value))
+    pieces.append("\n}\n")
+    yield "".join(pieces)
+
+
+def _json_sections(record: ChildRecord) -> dict[str, Any]:
+    """The sections, the lists among them as iterators (built as they are read)."""
+    return {
         "exported_at": timezone.localtime(record.exported_at).isoformat(),
         "exported_by": f"{record.exported_by.name} ({record.exported_by.agency.name})",
         "child": _fields(record.child),
-        "legal_statuses": [_fields(x, skip=("child",)) for x in record.legal_statuses],
-        "placements": [_fields(x, skip=("child",)) for x in record.placements],
-        "involvements": [_fields(x, skip=("child",)) for x in record.involvements],
-        "involvement_requests": [
+        "legal_statuses": (_fields(x, skip=("child",)) for x in record.legal_statuses),
+        "placements": (_fields(x, skip=("child",)) for x in record.placements),
+        "involvements": (_fields(x, skip=("child",)) for x in record.involvements),
+        "involvement_requests": (
             _fields(x, skip=("child", "involvement")) for x in record.involvement_requests
-        ],
-        "places_they_go": [_fields(x) for x in record.places],
-        "episodes": [
+        ),
+        "places_they_go": (_fields(x) for x in record.places),
+        "episodes": (
             {
                 **_fields(e.episode, skip=("child",)),
                 "risk_gradings": [_fields(g, skip=("episode",)) for g in e.gradings],
@@ -331,19 +564,19 @@ def record_as_json(record: ChildRecord) -> dict[str, Any]:
                 ],
             }
             for e in record.episodes
-        ],
-        "challenges": [_fields(x, skip=("child",)) for x in record.challenges],
-        "strategy_meetings": [
+        ),
+        "challenges": (_fields(x, skip=("child",)) for x in record.challenges),
+        "strategy_meetings": (
             {
                 **_fields(m, skip=("child",)),
                 "agencies_attending": [a.agency.name for a in m.attendees.all()],
             }
             for m in record.strategy_meetings
-        ],
-        "supervision_notes": [_fields(x, skip=("child",)) for x in record.supervision_notes],
-        "associates": [_fields(x, skip=("child",)) for x in record.associates],
+        ),
+        "supervision_notes": (_fields(x, skip=("child",)) for x in record.supervision_notes),
+        "associates": (_fields(x, skip=("child",)) for x in record.associates),
         "missing_person_profile": _fields(record.profile, skip=("child",)),
-        "missing_person_profile_changes": [
+        "missing_person_profile_changes": (
             {
                 "when": timezone.localtime(change.when).isoformat(),
                 "who": change.who,
@@ -351,12 +584,12 @@ def record_as_json(record: ChildRecord) -> dict[str, Any]:
                 "changes": [{"field": c.label, "from": c.old, "to": c.new} for c in change.changes],
             }
             for change in record.profile_changes
-        ],
-        "agreed_actions_at_meetings_and_notes": [
+        ),
+        "agreed_actions_at_meetings_and_notes": (
             _fields(x, skip=("child",)) for x in record.other_actions
-        ],
-        "history": [_fields(x, skip=("child",)) for x in record.events],
-        "change_history": [
+        ),
+        "history": (_fields(x, skip=("child",)) for x in record.events),
+        "change_history": (
             {
                 "when": timezone.localtime(change.when).isoformat(),
                 "who": change.who,
@@ -365,7 +598,7 @@ def record_as_json(record: ChildRecord) -> dict[str, Any]:
                 "changes": [{"field": c.label, "from": c.old, "to": c.new} for c in change.changes],
             }
             for change in record.changes
-        ],
+        ),
     }
 
 
@@ -387,44 +620,55 @@ class Section:
     entries: list[Entry]
 
 
-def _text(obj: models.Model, field: models.Field) -> str:
-    if field.is_relation:
-        if not field.is_cached(obj):
-            value = getattr(obj, field.attname)
-            return "" if value is None else f"Record {value}"
-        related = getattr(obj, field.name)
-        return "" if related is None else str(getattr(related, "name", None) or related)
-    value = getattr(obj, field.attname)
-    if isinstance(value, FieldFile):
-        kind = {"image/png": "PNG"}.get(getattr(obj, "photo_type", ""), "JPEG")
-        return f"{kind} photo kept (the photo itself is in the JSON export)" if value else ""
-    if value is None or value == "" or value == [] or value == {}:
-        return ""
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, dt.datetime):
-        return f"{timezone.localtime(value):%-d %b %Y %H:%M}"
-    if isinstance(value, dt.date):
-        return f"{value:%-d %b %Y}"
-    if field.choices:
-        return str(dict(field.flatchoices).get(value, value))
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {v}" for k, v in value.items())
-    return str(value)
-
-
 def _rows(obj: models.Model | None, *, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The filled-in fields of ``obj`` as (label, text), in the model's order."""
     if obj is None:
         return []
+    zone = timezone.get_current_timezone()
+    cached = obj._state.fields_cache
     rows = []
-    for field in obj._meta.concrete_fields:
-        if field.name in LEFT_OUT or field.name in skip or field.primary_key:
+    for f in _plan(type(obj), skip, with_pk=False):
+        kind = f.kind
+        if kind == _RELATION:
+            related = cached.get(f.cache_name, _NOT_READ)
+            if related is _NOT_READ:
+                value = getattr(obj, f.attname)
+                text = "" if value is None else f"Record {value}"
+            else:
+                text = "" if related is None else _related_name(related)
+            if text:
+                rows.append((f.label, text))
             continue
-        text = _text(obj, field)
+        value = getattr(obj, f.attname)
+        if kind == _FILE:
+            kind_name = {"image/png": "PNG"}.get(getattr(obj, "photo_type", ""), "JPEG")
+            if value:
+                rows.append(
+                    (f.label, f"{kind_name} photo kept (the photo itself is in the JSON export)")
+                )
+            continue
+        if value is None or value == "":
+            continue
+        if kind == _TEXT:
+            text = value
+        elif kind == _DATETIME:
+            text = f"{value.astimezone(zone):%-d %b %Y %H:%M}"
+        elif kind == _DATE:
+            text = f"{value:%-d %b %Y}"
+        elif kind == _CHOICES:
+            text = f.choices.get(value, str(value))
+        elif value == [] or value == {}:
+            continue
+        elif isinstance(value, bool):
+            text = "Yes" if value else "No"
+        elif isinstance(value, list):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            text = "; ".join(f"{k}: {v}" for k, v in value.items())
+        else:
+            text = str(value)
         if text:
-            rows.append((str(field.verbose_name)[:1].upper() + str(field.verbose_name)[1:], text))
+            rows.append((f.label, text))
     return rows
 
 
@@ -534,3 +778,72 @@ def record_as_page(record: ChildRecord) -> list[Section]:
             ],
         ),
     ]
+
+
+# The page's sections as HTML, written here rather than by template loops: a large record
+# holds tens of thousands of fields, which the template language renders a hundred times
+# slower. The markup is the GOV.UK summary card and summary list.
+_ROW = (
+    '\n        <div class="govuk-summary-list__row"><dt class="govuk-summary-list__key">{}</dt>'
+    '<dd class="govuk-summary-list__value">{}</dd></div>\n        '
+)
+
+
+def _escape(text: str) -> str:
+    return html.escape(text)
+
+
+def _lines(text: str) -> str:
+    """As the ``linebreaksbr`` filter writes it."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return html.escape(text).replace("\n", "<br>")
+
+
+@functools.lru_cache(maxsize=1024)
+def _escaped_label(label: str) -> str:
+    # A few hundred labels, each written thousands of times.
+    return html.escape(label)
+
+
+def _html_rows(out: list[str], rows: list[tuple[str, str]]) -> None:
+    for label, value in rows:
+        out.append(_ROW.format(_escaped_label(label), _lines(value)))
+
+
+def sections_html(sections: list[Section]) -> SafeString:
+    out: list[str] = []
+    for number, section in enumerate(sections, start=1):
+        out.append(
+            f'\n<section class="app-record-section" aria-labelledby="section-{number}">\n'
+            f'  <h2 class="govuk-heading-m" id="section-{number}">{_escape(section.title)}</h2>\n  '
+        )
+        for entry in section.entries:
+            out.append(
+                '\n  <div class="govuk-summary-card">\n'
+                '    <div class="govuk-summary-card__title-wrapper">'
+                f'<h3 class="govuk-summary-card__title">{_escape(entry.title)}</h3></div>\n'
+                '    <div class="govuk-summary-card__content">\n'
+                '      <dl class="govuk-summary-list">\n        '
+            )
+            _html_rows(out, entry.rows)
+            out.append("\n      </dl>\n      ")
+            for part in entry.parts or ():
+                out.append(
+                    f'\n      <h4 class="govuk-heading-s">{_escape(part.title)}</h4>\n      '
+                )
+                for inner in part.entries:
+                    out.append(
+                        '\n      <p class="govuk-body govuk-!-font-weight-bold '
+                        f'govuk-!-margin-bottom-1">{_escape(inner.title)}</p>\n'
+                        '      <dl class="govuk-summary-list govuk-summary-list--no-border">'
+                        "\n        "
+                    )
+                    _html_rows(out, inner.rows)
+                    out.append("\n      </dl>\n      ")
+                out.append("\n      ")
+            out.append("\n    </div>\n  </div>\n  ")
+        if not section.entries:
+            out.append('\n  <p class="govuk-body">None recorded.</p>\n  ')
+        out.append("\n</section>\n")
+    return mark_safe("".join(out))  # noqa: S308 - every value above is escaped

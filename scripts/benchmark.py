@@ -549,6 +549,14 @@ def prepare_pages(args: argparse.Namespace) -> dict:
                 reverse("incidents:interview_attempt_add", args=[writable[0]]),
             )
         )
+    # The subject access record is for the child's responsible council only: the child
+    # of the manager's councils with most episodes.
+    record_child = (
+        Child.objects.filter(responsible_area__agencies=agency)
+        .annotate(n=Count("episodes"))
+        .order_by("-n", "pk")
+        .first()
+    ) or busiest
     areas = list(council_areas(manager)[:1])
     year = returns.latest_year() - 1
     returns_url = reverse("oversight:returns")
@@ -561,7 +569,7 @@ def prepare_pages(args: argparse.Namespace) -> dict:
         ("returns (checked)", checked),
         (
             "subject access record (most episodes)",
-            reverse("oversight:subject_access", args=[busiest.pk]),
+            reverse("oversight:subject_access", args=[record_child.pk]),
         ),
     ]
     downloads = [
@@ -573,7 +581,7 @@ def prepare_pages(args: argparse.Namespace) -> dict:
         ),
         (
             "subject access record.json",
-            reverse("oversight:subject_access", args=[busiest.pk]) + "?format=json",
+            reverse("oversight:subject_access", args=[record_child.pk]) + "?format=json",
         ),
     ]
     pages = [Page(n, p, "practitioner") for n, p in practitioner]

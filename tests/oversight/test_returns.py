@@ -326,6 +326,34 @@ def test_the_page_and_download_queries_do_not_grow(client, manager, area_west, s
     assert _page_queries(client, area_west) == few
 
 
+# The session, the person, the second factor, their agency, the council chosen; the periods
+# of care, the Missing rows, the Header rows, List 8's episodes and children; the councils
+# in the form's list (twice: the field and its choices); the access log.
+PAGE_QUERIES = 13
+
+
+@pytest.mark.parametrize("count", [1, 60])
+def test_the_checked_page_takes_a_pinned_number_of_queries(
+    client, django_assert_num_queries, manager, area_west, social_worker, count
+):
+    for n in range(2):
+        child = ChildFactory(
+            la_child_id=f"Q{n}",
+            legal_status=LegalStatus.IN_CARE,
+            responsible_area=area_west,
+            created_by=social_worker,
+        )
+        _care(child, (dt.date(2024, 1, 1), None))
+        _episodes(child, count)
+    client.force_login(manager)
+    _page(client, area_west)  # the first request of a connection checks its settings
+    with django_assert_num_queries(PAGE_QUERIES):
+        response = _page(client, area_west, as_at="31/3/2026")
+    assert response.status_code == 200
+    assert len(response.context["built"].missing) == 2 * count
+    assert PAGE_QUERIES <= 15
+
+
 # The command ------------------------------------------------------------------------------
 
 
