@@ -1436,7 +1436,7 @@ class Associate(models.Model):
         return str(self.get_relationship_display())
 
 
-class AgreedAction(models.Model):
+class AgreedAction(QuickChoiceLabels, models.Model):
     """Something agreed for a child, by whom and by when, followed up until it is done.
 
     Agreed at a return interview, a strategy meeting or in a supervision note (``source``

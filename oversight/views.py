@@ -69,19 +69,6 @@ def _duration(delta: dt.timedelta) -> str:
     return f"{hours} h {minutes} min"
 
 
-@functools.cache
-def _labels(model: type, field_name: str) -> dict[Any, str]:
-    return {value: str(label) for value, label in model._meta.get_field(field_name).flatchoices}
-
-
-def _label(instance: Any, field_name: str) -> str:
-    """What ``get_<field>_display()`` gives, from a dictionary made once: Django's own
-    method makes each value hashable and flattens the choices again on every call, which
-    was a sixth of a long download's time."""
-    value = getattr(instance, field_name)
-    return _labels(type(instance), field_name).get(value, value)
-
-
 # A placeholder pk: each record's URL is made by substituting it into one reversed URL,
 # so a page linking thousands of records (a busy hotspot's sightings) reverses once.
 _PK_PLACEHOLDER = "2147483647"
@@ -101,7 +88,7 @@ def _interview_cells(interview: Any, now: dt.datetime, *, late: bool) -> list[Ce
     timing = _duration(now - interview.due_at) if late else _duration(interview.due_at - now)
     return [
         Cell(episode.child.full_name, _url("incidents:interview_detail", episode.pk)),
-        Cell(_label(episode, "risk")),
+        Cell(episode.get_risk_display()),
         Cell(_when(episode.found_at)),
         Cell(_when(interview.due_at)),
         Cell(timing),
@@ -144,8 +131,8 @@ def _notification_cells(notification: Any, now: dt.datetime) -> list[Cell]:
         Cell(
             notification.child.full_name, _url("incidents:episode_detail", notification.episode_id)
         ),
-        Cell(_label(notification, "step")),
-        Cell(f"{_label(notification, 'recipient_role')}: {recipient}".rstrip(": ")),
+        Cell(notification.get_step_display()),
+        Cell(f"{notification.get_recipient_role_display()}: {recipient}".rstrip(": ")),
         Cell(_when(notification.due_at)),
         Cell(_duration(now - notification.due_at)),
     ]
@@ -164,8 +151,8 @@ def _email_failing_cells(notification: Any, now: dt.datetime) -> list[Cell]:
         Cell(
             notification.child.full_name, _url("incidents:episode_detail", notification.episode_id)
         ),
-        Cell(_label(notification, "step")),
-        Cell(f"{_label(notification, 'recipient_role')}: {recipient}".rstrip(": ")),
+        Cell(notification.get_step_display()),
+        Cell(f"{notification.get_recipient_role_display()}: {recipient}".rstrip(": ")),
         Cell(_when(notification.failing_since)),
         Cell(notification.last_error),
         Cell(state),
@@ -178,8 +165,8 @@ def _open_cells(episode: Any, now: dt.datetime) -> list[Cell]:
         reported_by += f", {episode.reported_by_agency.name}"
     return [
         Cell(episode.child.full_name, _url("incidents:episode_detail", episode.pk)),
-        Cell(_label(episode, "category")),
-        Cell(_label(episode, "risk")),
+        Cell(episode.get_category_display()),
+        Cell(episode.get_risk_display()),
         Cell(_when(episode.last_seen_at)),
         Cell(_duration(now - episode.last_seen_at)),
         Cell(str(episode.last_seen_location) if episode.last_seen_location else ""),
@@ -193,10 +180,10 @@ def _problem_cells(notification: Any, now: dt.datetime) -> list[Cell]:
             notification.child.full_name, _url("incidents:episode_detail", notification.episode_id)
         ),
         Cell(notification.rule.name),
-        Cell(_label(notification, "recipient_role")),
+        Cell(notification.get_recipient_role_display()),
         Cell(notification.problem),
         Cell(_when(notification.due_at)),
-        Cell(_label(notification, "status")),
+        Cell(notification.get_status_display()),
     ]
 
 
@@ -224,7 +211,7 @@ def _stuck_cells(interview: Any, now: dt.datetime) -> list[Cell]:
         Cell(episode.child.full_name, _url("incidents:interview_detail", episode.pk)),
         Cell(why[:1].upper() + why[1:]),
         Cell(str(interview.failed_attempts)),
-        Cell(_label(interview, "outcome")),
+        Cell(interview.get_outcome_display()),
         Cell(_when(interview.due_at)),
         Cell(interview.owner.name),
         Cell(interview.provider.name if interview.provider else ""),
@@ -265,7 +252,7 @@ def _agreed_action_cells(action: Any, now: dt.datetime) -> list[Cell]:
         Cell(child.responsible_area.name),
         Cell(action.description),
         Cell(action.owner_text),
-        Cell(_label(action, "source")),
+        Cell(action.get_source_display()),
         Cell(action.due_date.strftime("%-d %b %Y")),
         Cell(f"{days} day{'s' if days != 1 else ''}"),
     ]
