@@ -77,9 +77,16 @@ def episodes_visible_to(user: User) -> QuerySet[Episode]:
     return Episode.objects.filter(visible_condition(user, "child_id"))
 
 
-def get_episode_for_user(user: User, pk: int) -> Episode:
+def get_episode_for_user(
+    user: User, pk: int, *, queryset: QuerySet[Episode] | None = None
+) -> Episode:
+    """The episode if the person may see its child, else 404. ``queryset`` (of episodes)
+    lets a page read what it shows in the same query as the check."""
+    if not has_case_role(user):
+        raise Http404("No such episode")
+    episodes = Episode.objects.all() if queryset is None else queryset
     episode = (
-        episodes_visible_to(user)
+        episodes.filter(visible_condition(user, "child_id"))
         .select_related("child", "child__responsible_area")
         .filter(pk=pk)
         .first()

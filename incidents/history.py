@@ -7,19 +7,28 @@ which field from what to what, and when" for the child's page and the episode pa
 
 One query per historical table, whatever the number of rows (the people and the
 related records a row names come in the same query through joins), so each page's
-query count is fixed: CHILD_HISTORY_QUERIES and EPISODE_HISTORY_QUERIES.
+query count is fixed: CHILD_HISTORY_QUERIES. The episode page and the return
+interview's page read all their tables in one query (EPISODE_HISTORY_QUERIES,
+INTERVIEW_HISTORY_QUERIES): each table's latest rows as JSON objects, joined by
+UNION ALL (see ``_rows_in_one_query``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
-from django.db import models
-from django.db.models import QuerySet
+from django.db import connections, models
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import JSONObject
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from missingkids.accounts.models import Agency, User
 
 from .models import (
     AgreedAction,
@@ -29,11 +38,14 @@ from .models import (
     InterviewAttempt,
     Involvement,
     LegalStatusPeriod,
+    Location,
     MissingPersonProfile,
     Placement,
     ReturnInterview,
     RiskGrading,
     SafeAndWellCheck,
+    StrategyMeeting,
+    SupervisionNote,
 )
 
 # Entries shown on a page (newest first), and rows read per table to find them.
@@ -64,14 +76,14 @@ EPISODE_SOURCES: list[tuple[type[models.Model], str]] = [
     (AgreedAction, "interview__episode_id"),
 ]
 CHILD_HISTORY_QUERIES = len(CHILD_SOURCES)
-EPISODE_HISTORY_QUERIES = len(EPISODE_SOURCES)
+EPISODE_HISTORY_QUERIES = 1
 # The return interview's own page: the interview, its attempts and agreed actions.
 INTERVIEW_SOURCES: list[tuple[type[models.Model], str]] = [
     (ReturnInterview, "episode_id"),
     (InterviewAttempt, "interview__episode_id"),
     (AgreedAction, "interview__episode_id"),
 ]
-INTERVIEW_HISTORY_QUERIES = len(INTERVIEW_SOURCES)
+INTERVIEW_HISTORY_QUERIES = 1
 
 ACTIONS = {"+": "Added", "~": "Changed", "-": "Removed"}
 
@@ -167,6 +179,139 @@ def _entries(model: type[models.Model], rows: list[Any]) -> list[HistoryEntry]:
     return entries
 
 
+# The fields of a related record that its name (``__str__``) is made of, read into the
+# JSON of the row that points to it; any other model has all its own fields read.
+NAME_FIELDS: dict[type[models.Model], list[str]] = {
+    User: ["name"],
+    Agency: ["name"],
+    Location: ["description", "postcode"],
+    StrategyMeeting: ["held_on"],
+    SupervisionNote: ["written_at"],
+}
+META = {
+    "@id": "id",
+    "@history_id": "history_id",
+    "@date": "history_date",
+    "@type": "history_type",
+    "@reason": "history_change_reason",
+    "@who": "history_user_id",
+    "@who_name": "history_user__name",
+    "@who_agency": "history_user__agency__name",
+}
+
+
+def _name_fields(model: type[models.Model]) -> list[models.Field]:
+    names = NAME_FIELDS.get(model)
+    own = [f for f in model._meta.concrete_fields if not f.is_relation]
+    return [f for f in own if f.name in names] if names is not None else own
+
+
+def _from_json(f: models.Field, value: Any) -> Any:
+    """A value read back from JSON as the field holds it (PostgreSQL's jsonb and
+    SQLite's JSON write times, booleans and nested JSON differently)."""
+    if value is None:
+        return None
+    if isinstance(f, models.DateTimeField):
+        moment = parse_datetime(value) if isinstance(value, str) else value
+        if moment is not None and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, dt.UTC)
+        return moment
+    if isinstance(f, models.DateField):
+        return parse_date(value) if isinstance(value, str) else value
+    if isinstance(f, models.BooleanField):
+        return bool(value)
+    if isinstance(f, models.JSONField) and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _json_part(model: type[models.Model], lookup: str, pk: int, source: int) -> Any:
+    """One table's latest READ_PER_TABLE historical rows, each as one JSON object."""
+    history = model.history.model  # type: ignore[attr-defined]
+    values: dict[str, Any] = {key: F(name) for key, name in META.items()}
+    values["@source"] = Value(source)
+    for f in _shown_fields(model):
+        if f.is_relation and f.many_to_one:
+            values[f.attname] = F(f.attname)
+            values[f.name] = JSONObject(
+                **{g.name: F(f"{f.name}__{g.name}") for g in _name_fields(f.related_model)}
+            )
+        elif not f.is_relation:
+            values[f.name] = F(f.name)
+    return (
+        history.objects.filter(**{lookup: pk})
+        .order_by("-history_date", "-history_id")
+        .annotate(row=JSONObject(**values))
+        .values_list("row")[:READ_PER_TABLE]
+    )
+
+
+def _rows_in_one_query(
+    sources: list[tuple[type[models.Model], str]], pk: int
+) -> list[tuple[type[models.Model], list[Any]]]:
+    """``_rows`` for every source in one query: each table's part is sliced inside a
+    subquery of its own (SQLite allows no LIMIT in a part of a compound query), the parts
+    joined by UNION ALL. Rows come back as plain objects with the attributes
+    ``_entries`` reads."""
+    parts, params = [], []
+    for source, (model, lookup) in enumerate(sources):
+        sql, part_params = _json_part(model, lookup, pk, source).query.sql_with_params()
+        # Django's own SQL for the part, its values kept apart as parameters.
+        parts.append(f"SELECT * FROM ({sql}) part_{source}")  # noqa: S608
+        params.extend(part_params)
+    with connections[Episode.objects.db].cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = [row[0] for row in cursor.fetchall()]
+    rows: list[list[Any]] = [[] for _ in sources]
+    for data in found:
+        data = json.loads(data) if isinstance(data, str | bytes) else data
+        model = sources[data["@source"]][0]
+        row = SimpleNamespace(
+            id=data["@id"],
+            history_id=data["@history_id"],
+            history_date=_from_json(models.DateTimeField(), data["@date"]),
+            history_type=data["@type"],
+            history_change_reason=data["@reason"],
+            history_user=None
+            if data["@who"] is None
+            else SimpleNamespace(
+                name=data["@who_name"], agency=SimpleNamespace(name=data["@who_agency"])
+            ),
+        )
+        for f in _shown_fields(model):
+            if f.is_relation and f.many_to_one:
+                related = None
+                if data.get(f.attname) is not None:
+                    named = data[f.name]
+                    named = json.loads(named) if isinstance(named, str) else named
+                    related = f.related_model(
+                        **{
+                            g.name: _from_json(g, named.get(g.name))
+                            for g in _name_fields(f.related_model)
+                        }
+                    )
+                setattr(row, f.name, related)
+            elif not f.is_relation:
+                setattr(row, f.name, _from_json(f, data.get(f.name)))
+        rows[data["@source"]].append(row)
+    for found_rows in rows:
+        found_rows.sort(key=lambda r: (r.history_date, r.history_id), reverse=True)
+    return [(model, found_rows) for (model, _), found_rows in zip(sources, rows, strict=True)]
+
+
+def _history_in_one_query(
+    sources: list[tuple[type[models.Model], str]], pk: int
+) -> list[HistoryEntry]:
+    entries: list[HistoryEntry] = []
+    for model, rows in _rows_in_one_query(sources, pk):
+        entries.extend(_entries(model, rows))
+    entries.sort(key=lambda e: e.when, reverse=True)
+    return entries[:SHOWN]
+
+
 def _history(sources: list[tuple[type[models.Model], str]], pk: int) -> list[HistoryEntry]:
     entries: list[HistoryEntry] = []
     for model, lookup in sources:
@@ -182,8 +327,8 @@ def child_history(child: Child) -> list[HistoryEntry]:
 
 def episode_history(episode: Episode) -> list[HistoryEntry]:
     """The episode, its risk gradings, safe and well check, return interview, attempts
-    and agreed actions."""
-    return _history(EPISODE_SOURCES, episode.pk)
+    and agreed actions: one query."""
+    return _history_in_one_query(EPISODE_SOURCES, episode.pk)
 
 
 # Every change, for the export of the whole record (a subject access request), and every
@@ -223,8 +368,9 @@ def history_entries(model: type[models.Model], rows: list[Any]) -> list[HistoryE
 
 
 def interview_history(episode: Episode) -> list[HistoryEntry]:
-    """The return interview, its attempts and agreed actions: for the interview's page."""
-    return _history(INTERVIEW_SOURCES, episode.pk)
+    """The return interview, its attempts and agreed actions: for the interview's page,
+    in one query."""
+    return _history_in_one_query(INTERVIEW_SOURCES, episode.pk)
 
 
 def one_record_history(model: type[models.Model], pk: int) -> list[HistoryEntry]:

@@ -608,6 +608,18 @@ class Episode(QuickChoiceLabels, models.Model):
             # Managers' measures (episodes by month) and hotspots: episodes last seen in
             # the period.
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+            # A place's page (incidents.views.story.place_detail): the latest episodes
+            # last seen, and found, at one place, newest first, a page at a time.
+            models.Index(
+                fields=["last_seen_location", "-last_seen_at", "-id"],
+                condition=Q(last_seen_location__isnull=False),
+                name="episode_seen_place_idx",
+            ),
+            models.Index(
+                fields=["found_location", "-last_seen_at", "-id"],
+                condition=Q(found_location__isnull=False),
+                name="episode_found_place_idx",
+            ),
             # Strategy discussions overdue: counted from the earliest last-seen time.
             models.Index(fields=["earliest_last_seen_at"], name="episode_earliest_seen_idx"),
             # Managers' safe and well list (oldest return first), measures (returns and

@@ -416,6 +416,14 @@ class Notification(QuickChoiceLabels, models.Model):
                 name="notification_sending_idx",
             ),
             models.Index(fields=["episode", "due_at"], name="notification_episode_idx"),
+            # What an agency must do (oversight.agency_work.work_rows, on the home page
+            # and its full list): the notifications it must make, soonest first, read only
+            # as far as the page shown.
+            models.Index(
+                fields=["responsible_agency", "due_at", "id"],
+                condition=Q(status="due"),
+                name="notification_teller_due_idx",
+            ),
             # Managers' measures: notifications due in the period, whatever their status.
             models.Index(fields=["due_at", "status"], name="notification_due_status_idx"),
             # Managers' and admins' "e-mails failing": not yet done.

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -38,6 +39,16 @@ from .agency_work import (
 # Rows on the home page; the full list has the rest, 25 a page like every list.
 HOME_ROWS = 10
 PAGE_SIZE = 25
+# Things to do counted at most: beyond it the pages say "more than" this. Counting an
+# agency's whole backlog on every home page would read all of it; this reads a bounded
+# number of rows however large it grows.
+COUNTED_AT_MOST = 1000
+
+
+def counted(rows: QuerySet) -> tuple[int, bool]:
+    """(how many, up to COUNTED_AT_MOST; whether there are more)."""
+    n = rows.order_by()[: COUNTED_AT_MOST + 1].count()
+    return min(n, COUNTED_AT_MOST), n > COUNTED_AT_MOST
 
 
 @receiver(home_page_sections, dispatch_uid="oversight_agency_work")
@@ -48,9 +59,8 @@ def agency_work_section(
     if not has_case_role(user):
         return ""
     now = timezone.now()
-    rows = work_rows(user)
-    total = rows.count()
-    items = work_items(user, rows[:HOME_ROWS], now) if total else []
+    total, more = counted(work_rows(user))
+    items = work_items(user, work_rows(user, upto=HOME_ROWS)[:HOME_ROWS], now) if total else []
     today = timezone.localdate(now)
     actions = agreed_actions_for(user)
     counts = agreed_action_counts(actions, today)
@@ -71,6 +81,7 @@ def agency_work_section(
         {
             "items": items,
             "total": total,
+            "more": more,
             "agency": user.agency,
             "kinds": kinds_of_work(user.agency),
             "action_counts": counts,
@@ -86,7 +97,13 @@ def agency_work_list(request: HttpRequest) -> HttpResponse:
     if not has_case_role(user):
         raise PermissionDenied("Only people who work on cases have work to do here.")
     now = timezone.now()
-    page = Paginator(work_rows(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    pages = Paginator(work_rows(user), PAGE_SIZE)
+    # Counted up to a bound: the pages beyond it are not offered (the soonest come first).
+    pages.count, more = counted(work_rows(user))
+    page = pages.get_page(request.GET.get("page"))
+    # The page's rows, each kind read only as far as the end of the page.
+    start, end = (page.number - 1) * PAGE_SIZE, min(page.number * PAGE_SIZE, pages.count)
+    shown = work_rows(user, upto=end)[start:end] if end > start else []
     today = timezone.localdate(now)
     actions = agreed_actions_for(user)
     counts = agreed_action_counts(actions, today)
@@ -99,7 +116,8 @@ def agency_work_list(request: HttpRequest) -> HttpResponse:
         "oversight/agency_work.html",
         {
             "page": page,
-            "items": work_items(user, page, now),
+            "more": more,
+            "items": work_items(user, shown, now),
             "agency": user.agency,
             "kinds": kinds_of_work(user.agency),
             "action_counts": counts,

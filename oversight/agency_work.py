@@ -56,6 +56,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
@@ -182,11 +183,15 @@ def _part(rows: QuerySet, kind: str, due: Any) -> QuerySet:
     )
 
 
-def work_rows(user: User) -> QuerySet:
+def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
     """(kind, id, due) of everything the person's agency must do, soonest due first.
 
     Empty for anyone without a case role. Slice it for a page and count it for the
-    total; ``work_items`` turns a page of it into rows to show.
+    total; ``work_items`` turns a page of it into rows to show. With ``upto``, only the
+    first ``upto`` rows are to be read (the end of the page shown): each kind then reads
+    at most that many of its own, soonest first, from its index, rather than every row
+    of every kind being sorted together (PostgreSQL; SQLite allows no LIMIT in a part of
+    a UNION, and reads them all).
     """
     if not has_case_role(user):
         return Notification.objects.none()
@@ -232,6 +237,8 @@ def work_rows(user: User) -> QuerySet:
         parts.append(
             _part(requests_for_council(agency).filter(visible), REQUEST, F("requested_at"))
         )
+    if upto is not None and connection.features.supports_slicing_ordering_in_compound:
+        parts = [part.order_by("work_due", "work_id")[:upto] for part in parts]
     first, *rest = parts
     return first.union(*rest, all=True).order_by("work_due", "work_kind", "work_id")
 

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.forms import MultiWidget
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -340,11 +340,15 @@ def _answers(form: EpisodeReportForm) -> list[dict[str, Any]]:
 # Episode page ---------------------------------------------------------------------------
 
 
-def _episode_for_page(request: HttpRequest, pk: int) -> Episode:
-    episode = access.get_episode_for_user(request.user, pk)
+def _episode_for_page(
+    request: HttpRequest, pk: int, *, annotations: dict[str, Any] | None = None
+) -> Episode:
+    """The episode with what its pages show, read in the same query as the access check
+    (and the risk gradings in one more)."""
     # The strategy meeting that meets the discussion due at 24 hours, as a subquery.
-    return (
+    page = (
         discussions.with_strategy_meeting(Episode.objects.all())
+        .annotate(**(annotations or {}))
         .select_related(
             "child",
             "child__responsible_area",
@@ -360,6 +364,9 @@ def _episode_for_page(request: HttpRequest, pk: int) -> Episode:
             "interview",
             "interview__owner",
             "interview__provider",
+            # The missing person profile as shared with the police (shown to those who
+            # may see it).
+            "profile_snapshot",
         )
         .prefetch_related(
             Prefetch(
@@ -367,8 +374,8 @@ def _episode_for_page(request: HttpRequest, pk: int) -> Episode:
                 queryset=RiskGrading.objects.select_related("graded_by", "graded_by__agency"),
             )
         )
-        .get(pk=episode.pk)
     )
+    return access.get_episode_for_user(request.user, pk, queryset=page)
 
 
 def _steps(episode: Episode, now: dt.datetime, urls: dict[str, str]) -> list[dict[str, Any]]:
@@ -489,10 +496,31 @@ def _optional_url(name: str, **kwargs: Any) -> str:
 
 @require_http_methods(["GET"])
 def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    episode = _episode_for_page(request, pk)
+    """The episode and every step of it, in the same number of queries however much has
+    been recorded (``test_detail_query_count_is_the_same_with_much_recorded``)."""
+    now = timezone.now()
+    repeat_count, repeat_days = policy.repeat_threshold()
+    # The child's episodes in the repeat window, counted in the episode's own query.
+    episode = _episode_for_page(
+        request,
+        pk,
+        annotations={
+            "recent_count": Subquery(
+                Episode.objects.filter(
+                    child_id=OuterRef("child_id"),
+                    last_seen_at__gte=now - dt.timedelta(days=repeat_days),
+                    last_seen_at__lte=now,
+                )
+                .order_by()
+                .values("child_id")
+                .annotate(n=Count("pk"))
+                .values("n"),
+                output_field=IntegerField(),
+            )
+        },
+    )
     log_record_view(request, child_id=episode.child_id, episode_id=episode.pk)
     user = request.user
-    now = timezone.now()
     missing = episode.found_at is None
     # What this person may record, from their agency's relation to the child: the same
     # answer the action functions give.
@@ -525,7 +553,6 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else "",
         "strategy_meetings": f"{_child_url(episode.child_id)}#strategy-meetings",
     }
-    repeat_count, repeat_days = policy.repeat_threshold()
     gradings = list(episode.gradings.all())
     # Other apps (notifications) add their sections here; incidents does not know them.
     panels = [
@@ -536,24 +563,33 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if html
     ]
     may_see_associates = rights_here[Right.SEE_ASSOCIATES]
+    associates = (
+        list(Associate.objects.filter(child_id=episode.child_id).order_by("name", "id"))
+        if may_see_associates
+        else []
+    )
+    last_found = None
+    if missing:
+        # The associates recorded during each of the last returns, from those read above.
+        last_found = last_times_found(episode.child, may_see_associates=False)
+        by_episode = {item.episode.pk: item for item in last_found}
+        for associate in associates:
+            if associate.episode_id in by_episode:
+                by_episode[associate.episode_id].associates.append(associate)
     return render(
         request,
         "incidents/episodes/detail.html",
         {
             # While the child is missing: where they were found the last times.
-            "last_found": (
-                last_times_found(episode.child, may_see_associates=may_see_associates)
-                if missing
-                else None
-            ),
+            "last_found": last_found,
             "may_see_associates": may_see_associates,
-            "associates": (
-                list(Associate.objects.filter(child_id=episode.child_id).order_by("name", "id"))
-                if may_see_associates
-                else []
-            ),
+            "associates": associates,
             "can_record_associates": rights_here[Right.RECORD_ASSOCIATES],
-            "corrections": list(
+            # Only a recorded return can have been corrected: no query while missing
+            # (when the last times found take its place).
+            "corrections": []
+            if missing
+            else list(
                 episode.return_time_corrections.select_related(
                     "corrected_by", "corrected_by__agency"
                 )
@@ -567,7 +603,7 @@ def episode_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # The latest concern given by a reporter outside the police, shown as such.
             "concern": next((g for g in gradings if g.kind == RiskGrading.Kind.CONCERN), None),
             "duration": _duration(episode.duration(now)),
-            "recent_count": actions.episodes_in_last_days(episode.child, repeat_days, now=now),
+            "recent_count": episode.recent_count or 0,
             "repeat_count": repeat_count,
             "repeat_days": repeat_days,
             "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),

@@ -257,9 +257,24 @@ def safe_and_well_share_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    episode = access.get_episode_for_user(request.user, pk)
+    # The interview and the safe and well check come with the access check's query.
+    episode = access.get_episode_for_user(
+        request.user,
+        pk,
+        queryset=Episode.objects.select_related(
+            "interview",
+            "interview__owner",
+            "interview__provider",
+            "interview__recorded_by",
+            "safe_and_well",
+            "safe_and_well__agency",
+            "safe_and_well__shared_by_agency",
+            "safe_and_well__shared_recorded_by",
+            "safe_and_well__shared_recorded_by__agency",
+        ),
+    )
     log_record_view(request, child_id=episode.child_id, episode_id=episode.pk)
-    interview = _interview_of(episode)
+    interview: ReturnInterview | None = getattr(episode, "interview", None)
     now = timezone.now()
     # The interview's own provider, not any provider: the same answer the actions give.
     can = rights.standing(request.user, episode.child, interview=interview).can
@@ -267,7 +282,7 @@ def interview_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "episode": episode,
         "child": episode.child,
         "interview": interview,
-        "check": _check_of(episode),
+        "check": getattr(episode, "safe_and_well", None),
         "can_record_interview": interview is not None and can[Right.RECORD_INTERVIEW],
         "can_record_safe_and_well": can[Right.RECORD_SAFE_AND_WELL],
         "can_record_safe_and_well_shared": can[Right.RECORD_SAFE_AND_WELL_SHARED],

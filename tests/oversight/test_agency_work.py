@@ -382,6 +382,23 @@ def test_a_bounded_number_on_home_and_the_rest_in_the_full_list(
     assert shown == sorted(shown)
 
 
+def test_a_large_backlog_is_counted_up_to_a_bound(
+    client, frozen, social_worker, la_west, police, west_child, monkeypatch
+):
+    from oversight import agency_views
+
+    monkeypatch.setattr(agency_views, "COUNTED_AT_MOST", 20)
+    many(9, la=la_west, police=police, west_child=west_child)  # 27 for the council
+    client.force_login(social_worker)
+    html = section(client.get(reverse("home")))
+    assert "Showing the 10 soonest of more than 20" in html
+    first = client.get(reverse("agency_work:list"))
+    assert "More than 20" in first.text
+    assert len(first.context["items"]) == 20  # the soonest, in the pages offered
+    shown = [i.due_at for i in first.context["items"]]
+    assert shown == sorted(shown)
+
+
 def test_no_link_to_the_full_list_when_everything_is_shown(client, work, social_worker):
     client.force_login(social_worker)
     html = section(client.get(reverse("home")))
