@@ -225,3 +225,14 @@ def test_a_failed_write_stops_the_command_with_the_reason(monkeypatch) -> None:
     with pytest.raises(CommandError, match="Writing the rows failed: disk full"):
         generate(children=60, episodes=240)
     assert not Episode.objects.exists()
+
+
+def test_the_measures_kept_months_are_counted() -> None:
+    """Bulk rows write no history to mark the kept months stale: the command counts them
+    all, so the measures page reads kept counts, not a year of raw rows."""
+    from oversight.models import MeasureMonth
+
+    output = generate()
+    assert "months of measures kept" in output
+    assert MeasureMonth.objects.exists()
+    assert not MeasureMonth.objects.filter(stale=True).exists()

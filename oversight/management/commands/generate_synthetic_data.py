@@ -80,6 +80,7 @@ from incidents.models import (
 from incidents.validators import upn_check_letter
 from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+from oversight import aggregates
 
 K = Agency.Kind
 H = dt.timedelta(hours=1)
@@ -456,6 +457,9 @@ class Command(BaseCommand):
         counts = generator.run(children=children, episodes=episodes, log=self._progress)
         # Rows written in bulk send no signals: who may see each child, from the facts.
         counts["visibility rows changed"] = visibility.rebuild()
+        # Nor do they write the history that marks the measures' kept months as stale:
+        # count every kept month again, so the measures read them and not the raw rows.
+        counts["months of measures kept"] = aggregates.refresh(full=True, limit=None)
         elapsed = time.monotonic() - started
         for name, count in counts.items():
             self.stdout.write(f"  {name:<24} {count:>10,}")
