@@ -518,9 +518,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+# Far past any real page; a larger number would overflow the database's OFFSET.
+LAST_PAGE_NUMBER = 1_000_000
+
+
 def _page_number(request: HttpRequest) -> int:
     try:
-        return max(int(request.GET.get("page", "1")), 1)
+        return min(max(int(request.GET.get("page", "1")), 1), LAST_PAGE_NUMBER)
     except ValueError:
         return 1
 
