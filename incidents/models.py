@@ -597,11 +597,19 @@ class Episode(QuickChoiceLabels, models.Model):
     class Meta:
         ordering = ["-last_seen_at"]
         indexes = [
-            # Open-episodes list: still missing, highest risk and longest first.
+            # Open-episodes list: still missing, highest risk and longest first, a page
+            # at a time by key (the id breaks ties).
             models.Index(
-                fields=["-risk_rank", "last_seen_at"],
+                fields=["-risk_rank", "last_seen_at", "id"],
                 condition=Q(found_at__isnull=True),
                 name="episode_missing_idx",
+            ),
+            # Open-episodes list: returned and not closed, in the order their return
+            # interviews fall due (set from the time the return was first recorded).
+            models.Index(
+                fields=["first_found_at", "id"],
+                condition=Q(found_at__isnull=False, closed_at__isnull=True),
+                name="episode_returned_open_idx",
             ),
             # Repeat counts: a child's episodes in the repeat threshold's window.
             models.Index(fields=["child", "-last_seen_at"], name="episode_child_seen_idx"),

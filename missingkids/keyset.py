@@ -17,9 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core import signing
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import F, OrderBy, Q, QuerySet
 
 SALT = "missingkids.keyset"
+# Lists paged by key say how many rows they have up to this, and "more than" beyond it:
+# counting a list of any length would read all of it, this reads a bounded number of rows.
+COUNTED_AT_MOST = 1000
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,10 @@ def _value(row: Any, path: str) -> Any:
     for name in path.split("__"):
         if value is None:
             return None
-        value = getattr(value, name)
+        try:
+            value = getattr(value, name)
+        except ObjectDoesNotExist:  # a one-to-one the row does not have: empty
+            return None
     return value
 
 
@@ -104,6 +111,13 @@ def _after(keys: list[Key], values: list[Any]) -> Q:
             bound |= Q(**{f"{first.path}__isnull": True})
         after &= bound
     return after
+
+
+def counted(rows: QuerySet, at_most: int = COUNTED_AT_MOST) -> tuple[int, bool]:
+    """(how many rows, up to ``at_most``; whether there are more): one query that reads
+    ``at_most + 1`` rows at most."""
+    n = rows.order_by()[: at_most + 1].count()
+    return min(n, at_most), n > at_most
 
 
 def page(queryset: QuerySet, cursor: str | None, size: int, number: int = 1) -> KeysetPage:

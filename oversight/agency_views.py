@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_http_methods
 
 from incidents.access import has_case_role
+from missingkids import keyset
 from missingkids.accounts.models import User
 from missingkids.accounts.signals import home_page_sections
 from missingkids.audit.log import Action, log_access
@@ -42,13 +43,12 @@ PAGE_SIZE = 25
 # Things to do counted at most: beyond it the pages say "more than" this. Counting an
 # agency's whole backlog on every home page would read all of it; this reads a bounded
 # number of rows however large it grows.
-COUNTED_AT_MOST = 1000
+COUNTED_AT_MOST = keyset.COUNTED_AT_MOST
 
 
 def counted(rows: QuerySet) -> tuple[int, bool]:
     """(how many, up to COUNTED_AT_MOST; whether there are more)."""
-    n = rows.order_by()[: COUNTED_AT_MOST + 1].count()
-    return min(n, COUNTED_AT_MOST), n > COUNTED_AT_MOST
+    return keyset.counted(rows, COUNTED_AT_MOST)
 
 
 @receiver(home_page_sections, dispatch_uid="oversight_agency_work")

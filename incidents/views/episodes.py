@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.forms import MultiWidget
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_http_methods
 
-from missingkids import policy
+from missingkids import keyset, policy
 from missingkids.accounts.templatetags.govuk_forms import first_input_id
 from missingkids.audit.log import log_record_view
 
@@ -958,6 +958,10 @@ def episode_close(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET"])
 def episode_list_open(request: HttpRequest) -> HttpResponse:
+    """The episodes still open that the person may see: those missing now, then those
+    returned with steps outstanding. Each list is paged by key (``missingkids.keyset``:
+    "Next page" carries the last row's sort key, so a page is one indexed read at any
+    depth) and counted up to ``keyset.COUNTED_AT_MOST``: seven queries, however many."""
     visible = access.episodes_visible_to(request.user)
     filters = OpenEpisodesFilterForm(request.GET or None)
     missing = visible.filter(found_at__isnull=True)
@@ -966,25 +970,32 @@ def episode_list_open(request: HttpRequest) -> HttpResponse:
             missing = missing.filter(risk=filters.cleaned_data["risk"])
         if filters.cleaned_data["category"]:
             missing = missing.filter(category=filters.cleaned_data["category"])
-    # Uses the partial index episode_missing_idx (-risk_rank, last_seen_at).
+    # Read in the order of the partial index episode_missing_idx (-risk_rank,
+    # last_seen_at, id), the visibility check a probe of its unique index per row.
     missing = missing.select_related("child", "last_seen_location", "reported_by_agency").order_by(
         "-risk_rank", "last_seen_at", "pk"
     )
+    # Returned, not closed: in the order their return interviews fall due, which is the
+    # order the returns were first recorded in (the deadline is set from that time and
+    # never moves), read in the order of the partial index episode_returned_open_idx.
     returned = (
         visible.filter(found_at__isnull=False, closed_at__isnull=True)
         .select_related("child", "interview", "safe_and_well")
-        .order_by("interview__due_at", "found_at", "pk")
+        .order_by(F("first_found_at").asc(nulls_last=True), "pk")
     )
     now = timezone.now()
-    missing_page = _paginate(request, missing)
-    returned_page = _paginate(request, returned, "returned_page")
+    query = request.GET.copy()
+    for name in ("page", "after", "returned_page", "returned_after"):
+        query.pop(name, None)
+    missing_list = _keyset_list(request, missing, query, "after", "returned_after")
+    returned_list = _keyset_list(request, returned, query, "returned_after", "after")
     rows = [
         {
             "episode": episode,
             "missing_for": _duration(now - episode.last_seen_at),
             "risk_css": RISK_TAG_CLASSES.get(episode.risk, ""),
         }
-        for episode in missing_page
+        for episode in missing_list["rows"]
     ]
     returned_rows = [
         {
@@ -995,23 +1006,45 @@ def episode_list_open(request: HttpRequest) -> HttpResponse:
             ),
             "safe_and_well_done": hasattr(episode, "safe_and_well"),
         }
-        for episode in returned_page
+        for episode in returned_list["rows"]
     ]
-    query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("returned_page", None)
     return render(
         request,
         "incidents/episodes/list_open.html",
         {
             "filters": filters,
-            "page": missing_page,
+            "missing": missing_list,
             "rows": rows,
-            "returned_page": returned_page,
+            "returned": returned_list,
             "returned_rows": returned_rows,
-            "query": query.urlencode(),
         },
     )
+
+
+def _keyset_list(
+    request: HttpRequest, rows: QuerySet, query: Any, param: str, other: str
+) -> dict[str, Any]:
+    """One of a page's lists paged by key: its rows, how many there are (up to a bound),
+    and the links to its next and first pages, which keep the other list where it is."""
+    # Counted without the joins the page shows: only the list's own rows are read.
+    total, more = keyset.counted(rows.select_related(None))
+    page = keyset.page(rows, request.GET.get(param), PAGE_SIZE)
+    kept = query.copy()
+    if request.GET.get(other):
+        kept[other] = request.GET[other]
+    next_href = ""
+    if page.has_next:
+        following = kept.copy()
+        following[param] = page.next_cursor
+        next_href = f"?{following.urlencode()}"
+    return {
+        "rows": page.rows,
+        "total": total,
+        "more": more,
+        "number": page.number,
+        "next_href": next_href,
+        "first_href": f"?{kept.urlencode()}" if page.number > 1 else "",
+    }
 
 
 @require_http_methods(["GET"])

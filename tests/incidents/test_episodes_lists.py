@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import pytest
 from django.urls import reverse
@@ -79,6 +81,29 @@ def test_open_list_filters(client, social_worker, west_child):
     assert "with these filters" in response.content.decode()
 
 
+def test_open_list_returned_in_the_order_interviews_fall_due(client, social_worker, west_child):
+    """Soonest due first: the order the returns were first recorded in, whatever the
+    time found was corrected to."""
+    now = timezone.now()
+
+    def returned(first_found_hours: int, found_hours: int) -> Episode:
+        first = now - dt.timedelta(hours=first_found_hours)
+        return ReturnInterviewFactory(
+            episode__child=west_child(),
+            episode__last_seen_at=now - dt.timedelta(hours=40),
+            episode__found_at=now - dt.timedelta(hours=found_hours),
+            episode__first_found_at=first,
+        ).episode
+
+    later = returned(5, 5)
+    corrected = returned(10, 2)
+    soonest = returned(20, 20)
+    client.force_login(social_worker)
+    response = client.get(OPEN)
+    order = [row["episode"] for row in response.context["returned_rows"]]
+    assert order == [soonest, corrected, later]
+
+
 def test_open_list_returned_section_shows_interview_due(client, social_worker, west_child):
     found = timezone.now() - dt.timedelta(hours=80)
     ReturnInterviewFactory(
@@ -93,15 +118,74 @@ def test_open_list_returned_section_shows_interview_due(client, social_worker, w
     assert "Overdue" in response.content.decode()
 
 
-def test_open_list_paginates(client, social_worker, west_child):
-    for hours in range(27):
-        missing(west_child(), risk="medium", rank=3, hours=hours + 1)
+def next_href(response, label: str) -> str:
+    """The "Next page" link of the list named ``label``."""
+    found = re.search(
+        rf'aria-label="{label}: pages">.*?href="([^"]*)" rel="next"',
+        response.content.decode(),
+        re.S,
+    )
+    return html.unescape(found[1]) if found else ""
+
+
+def test_open_list_pages_by_key(client, social_worker, west_child):
+    made = [missing(west_child(), risk="medium", rank=3, hours=60 - n) for n in range(27)]
     client.force_login(social_worker)
     first = client.get(OPEN)
-    assert len(first.context["rows"]) == 25
-    assert 'rel="next"' in first.content.decode()
-    second = client.get(OPEN, {"page": 2})
-    assert len(second.context["rows"]) == 2
+    assert [row["episode"] for row in first.context["rows"]] == made[:25]
+    assert "27 episodes." in first.content.decode()
+    link = next_href(first, "Missing or away now")
+    assert "after=" in link and "page=" not in link
+    second = client.get(OPEN + link)
+    assert [row["episode"] for row in second.context["rows"]] == made[25:]
+    assert second.context["missing"]["number"] == 2
+    assert 'rel="first"' in second.content.decode()
+    assert not next_href(second, "Missing or away now")
+    # An altered key starts again at the first page rather than failing.
+    again = client.get(OPEN, {"after": "not-a-key"})
+    assert again.status_code == 200
+    assert [row["episode"] for row in again.context["rows"]] == made[:25]
+
+
+def test_open_list_next_page_keeps_the_filters_and_the_other_list(
+    client, social_worker, west_child
+):
+    highs = [missing(west_child(), risk="high", rank=4, hours=60 - n) for n in range(26)]
+    missing(west_child(), risk="low", rank=2, hours=100)
+    now = timezone.now()
+    returned = [
+        ReturnInterviewFactory(
+            episode__child=west_child(),
+            episode__last_seen_at=now - dt.timedelta(hours=40),
+            episode__found_at=now - dt.timedelta(hours=30 - n),
+            episode__first_found_at=now - dt.timedelta(hours=30 - n),
+        ).episode
+        for n in range(27)
+    ]
+    client.force_login(social_worker)
+    first = client.get(OPEN, {"risk": "high"})
+    returned_link = next_href(first, "Returned, steps outstanding")
+    second = client.get(OPEN + returned_link)
+    assert [row["episode"] for row in second.context["returned_rows"]] == returned[25:]
+    # The missing list stays on its first page, with its filter.
+    assert [row["episode"] for row in second.context["rows"]] == highs[:25]
+    missing_link = next_href(second, "Missing or away now")
+    third = client.get(OPEN + missing_link)
+    assert [row["episode"] for row in third.context["rows"]] == highs[25:]
+    assert [row["episode"] for row in third.context["returned_rows"]] == returned[25:]
+
+
+def test_open_list_counts_up_to_a_bound(client, social_worker, west_child, monkeypatch):
+    from missingkids import keyset
+
+    monkeypatch.setattr(keyset, "COUNTED_AT_MOST", 3)
+    monkeypatch.setattr(keyset.counted, "__defaults__", (3,))
+    for n in range(5):
+        missing(west_child(), risk="medium", rank=3, hours=n + 1)
+    client.force_login(social_worker)
+    response = client.get(OPEN)
+    assert "More than 3 episodes." in response.content.decode()
+    assert len(response.context["rows"]) == 5
 
 
 @pytest.mark.parametrize("count", [2, 10])
@@ -113,8 +197,8 @@ def test_open_list_query_count_is_fixed(
         ReturnInterviewFactory(episode__child=west_child())
     client.force_login(social_worker)
     client.get(OPEN)
-    # Session, user, a count and a page for each of the two sections, and the user's
-    # agency for the page header; the access log entry.
+    # Session, user, a count (up to a bound) and a page for each of the two sections,
+    # and the user's agency for the page header; the access log entry.
     with django_assert_num_queries(7 + TWO_FACTOR_QUERIES + ACCESS_LOG_QUERIES):
         response = client.get(OPEN)
     assert len(response.context["rows"]) == count
