@@ -20,8 +20,8 @@ from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.core.signals import setting_changed
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Upper
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat, Upper
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
@@ -184,6 +184,14 @@ class Child(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     known_as = models.CharField(max_length=100, blank=True)
+    # The names as searched (incidents.views.children): upper case, one space between.
+    # On PostgreSQL a trigram GiST index on it both finds a name part and reads the
+    # closest names first (migration 0035).
+    search_name = models.GeneratedField(
+        expression=Upper(Concat("first_name", Value(" "), "last_name", Value(" "), "known_as")),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
     date_of_birth = models.DateField()
     gender = models.CharField(max_length=20, choices=Gender)
     # Only asked for when the gender does not give it (see ``return_sex``).
@@ -253,8 +261,9 @@ class Child(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
 
-    # Who changed which field from what to what, and when (incidents.history).
-    history = HistoricalRecords()
+    # Who changed which field from what to what, and when (incidents.history); the
+    # search name follows the names and is not kept.
+    history = HistoricalRecords(excluded_fields=["search_name"])
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -262,8 +271,8 @@ class Child(models.Model):
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="child_name_idx"),
             models.Index(fields=["date_of_birth"], name="child_dob_idx"),
-            # Search by identifier (incidents.views.children.search_filter): exact, any
-            # case. Partial names use trigram indexes on PostgreSQL (migration 0020).
+            # Search by identifier (incidents.views.children.search_results): exact, any
+            # case. Names use the search name's trigram index on PostgreSQL (migration 0035).
             models.Index(Upper("la_child_id"), name="child_la_child_id_upper_idx"),
             models.Index(Upper("police_person_reference"), name="child_police_ref_upper_idx"),
             models.Index(fields=["upn"], name="child_upn_idx"),

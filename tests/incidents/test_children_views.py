@@ -230,8 +230,9 @@ def test_search_query_count_fixed_and_paginated(
             PlacementFactory(child=found, host_area=area_east)
     signed_in(client, social_worker)
     url = client.post(reverse("incidents:child_search"), {"q": "sam"}).url
-    # Session, user, agency (header), count, page of results; the search logged.
-    with django_assert_num_queries(5 + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES):
+    # Session, user, agency (header), a look for an identifier, a count (up to a bound),
+    # a page of results; the search logged.
+    with django_assert_num_queries(6 + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES):
         response = client.get(url)
     body = response.content.decode()
     assert "30 children match" in body
@@ -239,6 +240,69 @@ def test_search_query_count_fixed_and_paginated(
     assert "Page 1 of 2" in body
     page_two = client.get(f"{url}&page=2")
     assert "Smith29" in page_two.content.decode()
+
+
+def results(client: Client, q: str) -> list[str]:
+    response = client.post(reverse("incidents:child_search"), {"q": q}, follow=True)
+    page = response.context["page"]
+    return [child.full_name for child in page] if page is not None else []
+
+
+def test_search_ranks_whole_words_then_beginnings_then_the_rest(
+    client, social_worker, area_west
+) -> None:
+    """The same on SQLite and PostgreSQL (trigram word distance there)."""
+    for first, last in [
+        ("Rosamund", "Allen"),
+        ("Samantha", "Young"),
+        ("Sam", "Young"),
+        ("Samantha", "Brown"),
+        ("Sam", "Brown"),
+        ("Kayla", "Jones"),
+    ]:
+        ChildFactory(first_name=first, last_name=last, responsible_area=area_west)
+    signed_in(client, social_worker)
+    assert results(client, "sam") == [
+        "Sam Brown",
+        "Sam Young",
+        "Samantha Brown",
+        "Samantha Young",
+        "Rosamund Allen",
+    ]
+    assert results(client, "sam young")[:1] == ["Sam Young"]
+    assert results(client, "BROWN sam")[:1] == ["Sam Brown"]
+
+
+def test_search_by_known_as_and_part_of_a_name(client, social_worker, area_west) -> None:
+    ChildFactory(
+        first_name="Alexander", last_name="Hughes", known_as="Lex", responsible_area=area_west
+    )
+    ChildFactory(first_name="Alexa", last_name="Hughes", responsible_area=area_west)
+    signed_in(client, social_worker)
+    assert results(client, "lex") == ["Alexander Hughes", "Alexa Hughes"]
+    # Only parts of names: both found, in an order the two databases may differ on.
+    assert sorted(results(client, "ughe lexa")) == ["Alexa Hughes", "Alexander Hughes"]
+    assert results(client, "lex smith") == []
+
+
+def test_search_identifier_finds_its_child_alone(client, social_worker, area_west) -> None:
+    ChildFactory(first_name="Ab", last_name="One", la_child_id="AB12", responsible_area=area_west)
+    ChildFactory(first_name="Xab12", last_name="Two", responsible_area=area_west)
+    signed_in(client, social_worker)
+    assert results(client, "ab12") == ["Ab One"]
+    assert results(client, "xab12") == ["Xab12 Two"]
+
+
+def test_search_counts_up_to_a_bound(client, social_worker, area_west, monkeypatch) -> None:
+    from missingkids import keyset
+
+    monkeypatch.setattr(keyset.counted, "__defaults__", (3,))
+    for n in range(5):
+        ChildFactory(first_name="Sam", last_name=f"Smith{n}", responsible_area=area_west)
+    signed_in(client, social_worker)
+    body = search(client, "smith")
+    assert "More than 3 children match" in body
+    assert "The closest 3 are listed" in body
 
 
 # Add a child, check answers, confirm ---------------------------------------------------
