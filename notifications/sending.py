@@ -17,9 +17,9 @@ message:
   partial index of the queue, so a claim never sorts the whole queue) is claimed in
   one transaction, committed before the mail server is spoken to, and no row lock is
   held meanwhile. Within a batch each row is handed to exactly one of the worker's
-  connections, once, and comes back as sent, refused or not tried. The rows of a batch not yet sent are given back (as they were) when
-  the worker is asked to stop, when the mail server fails temporarily, and before the
-  lease could run out on them.
+  connections, once, and comes back as sent, refused or not tried. The rows of a
+  batch not yet sent are given back (as they were) when the worker is asked to stop,
+  when the mail server fails temporarily, and before the lease could run out on them.
 - A claim is a lease (``EMAIL_CLAIM_LEASE``): a worker killed between claiming and
   recording the outcome leaves the row "sending"; once the lease has run out another
   worker sends it again. That is the one way a recipient can get two copies: the mail
