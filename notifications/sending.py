@@ -1,8 +1,9 @@
 """The e-mail worker: claim a batch of notifications, read a slice of it at a time with
-everything their e-mails show (one query), send them over one connection to the mail
-server, record each failure as it happens and the deliveries together when the slice
-ends (a few statements whatever its size, the safe and well checks among them shared in
-one call of the incidents action).
+everything their e-mails show (one query), send them over ``EMAIL_SEND_CONNECTIONS``
+connections to the mail server at once (each in a thread of its own, which never
+touches the database), record each failure as it comes back and the deliveries a slice
+at a time (a few statements whatever its size, the safe and well checks among them
+shared in one call of the incidents action).
 
 Delivery is **at least once**, and each notification's e-mail has one Message-ID
 (``notifications.emails.message_id``), so the rare second copy is recognisably the same
@@ -15,9 +16,10 @@ message:
   one waiting for the other. A batch (``EMAIL_SEND_BATCH`` rows, read in order from a
   partial index of the queue, so a claim never sorts the whole queue) is claimed in
   one transaction, committed before the mail server is spoken to, and no row lock is
-  held meanwhile. The rows of a batch not yet sent are given back (as they were) when
-  the worker is asked to stop, when the mail server fails temporarily, and before the
-  lease could run out on them.
+  held meanwhile. Within a batch each row is handed to exactly one of the worker's
+  connections, once, and comes back as sent, refused or not tried. The rows of a
+  batch not yet sent are given back (as they were) when the worker is asked to stop,
+  when the mail server fails temporarily, and before the lease could run out on them.
 - A claim is a lease (``EMAIL_CLAIM_LEASE``): a worker killed between claiming and
   recording the outcome leaves the row "sending"; once the lease has run out another
   worker sends it again. That is the one way a recipient can get two copies: the mail
@@ -36,17 +38,21 @@ message:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import logging
+import queue
 import re
 import smtplib
+import threading
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.mail import EmailMessage, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, transaction
+from django.db import connections as db_connections
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -151,14 +157,21 @@ def _claim(*, worker: str, now: dt.datetime, size: int) -> list[Claim]:
         candidates = abandoned + waiting
         if not candidates:
             return []
-        # Match exactly what we read: if another worker claimed a row in between (on
-        # SQLite, which has no row locks), its delivery or claimed_at has changed and
-        # the UPDATE leaves it alone.
-        seen = Q()
-        for pk, delivery, claimed_at in candidates:
-            seen |= Q(pk=pk, delivery=delivery) & (
-                Q(claimed_at=claimed_at) if claimed_at is not None else Q(claimed_at__isnull=True)
-            )
+        if transaction.get_connection().features.has_select_for_update_skip_locked:
+            # The rows read are locked until this transaction ends: no other worker can
+            # have changed them, and one short condition names them all.
+            seen = Q(pk__in=[pk for pk, _delivery, _claimed_at in candidates])
+        else:
+            # Match exactly what we read: if another worker claimed a row in between (on
+            # SQLite, which has no row locks), its delivery or claimed_at has changed and
+            # the UPDATE leaves it alone.
+            seen = Q()
+            for pk, delivery, claimed_at in candidates:
+                seen |= Q(pk=pk, delivery=delivery) & (
+                    Q(claimed_at=claimed_at)
+                    if claimed_at is not None
+                    else Q(claimed_at__isnull=True)
+                )
         Notification.objects.filter(seen, _claimable(now)).update(
             delivery=D.SENDING, claimed_at=now, claimed_by=worker
         )
@@ -356,6 +369,9 @@ def _record_successes(
             .values_list("pk", flat=True)
         )
         if mine:
+            # One UPDATE: each row is written once. Someone may have phoned and recorded
+            # it meanwhile (no longer "due"): their record stands.
+            due = Q(status=S.DUE)
             Notification.objects.filter(pk__in=mine).update(
                 delivery=D.DELIVERED,
                 claimed_at=None,
@@ -364,10 +380,9 @@ def _record_successes(
                 attempt_count=F("attempt_count") + 1,
                 last_error="",
                 failing_since=None,
-            )
-            # Someone may have phoned and recorded it meanwhile: their record stands.
-            Notification.objects.filter(pk__in=mine, status=S.DUE).update(
-                status=S.SENT, method=Method.EMAIL, told_at=_each(sent_at, mine)
+                status=Case(When(due, then=Value(S.SENT)), default=F("status")),
+                method=Case(When(due, then=Value(Method.EMAIL)), default=F("method")),
+                told_at=Case(When(due, then=_each(sent_at, mine)), default=F("told_at")),
             )
         for notification in notifications:
             if notification.pk not in mine:
@@ -488,101 +503,273 @@ def send_batch(
     stop: Callable[[], bool] | None = None,
     pause_on_failure: bool = False,
 ) -> list[Outcome]:
-    """Claim a batch and send it over one connection to the mail server; the outcomes,
-    in order (empty when nothing is ready).
+    """Claim a batch and send it over up to ``EMAIL_SEND_CONNECTIONS`` connections to the
+    mail server at once; the outcomes, in the batch's order (empty when nothing is
+    ready).
 
-    The batch is claimed at once and worked through ``SLICE`` rows at a time: each slice
-    read in one query, its e-mails rendered (from templates compiled once for the batch)
-    and sent one by one, and the messages the mail server took recorded together when
-    the slice ends. So a batch of any size holds one slice's rows in memory, and a
-    worker killed mid-batch leaves at most a slice's messages sent but not recorded.
+    The batch is claimed at once and read ``SLICE`` rows at a time, each slice in one
+    query, the next read while the last half of the one before is being sent. Its
+    e-mails are rendered (from templates compiled once for the batch) and sent by the
+    connections' threads, each taking the next message as it is free; the database is
+    only ever spoken to from the calling thread, which records each failure as it comes
+    back and the messages the mail server took together, ``SLICE`` at a time. So a
+    batch of any size holds about a slice's rows in memory, and a worker killed
+    mid-batch leaves at most a slice's messages (and those in hand) sent but not
+    recorded. With one connection the calling thread sends them itself.
 
     The rest of the batch is given back unsent when ``stop`` says so (asked before each
     message), once half the lease has gone (a slow mail server never lets the lease run
     out on rows still waiting their turn), and, with ``pause_on_failure``, after a
-    temporary failure (the mail server is probably away: the caller waits)."""
+    temporary failure (the mail server is probably away: the caller waits). The
+    messages already in hand on the other connections are finished and recorded."""
     current = now or timezone.now()
     claims = _claim(worker=worker, now=current, size=size or batch_size())
-    outcomes: list[Outcome] = []
-    mailer = MailConnection()
-    renderer = EmailRenderer() if claims else None
+    if not claims:
+        return []
+    senders = _Senders(
+        min(connection_count(), len(claims)),
+        renderer=EmailRenderer(),
+        now=now,
+        claimed_at=current,
+        stop=stop,
+        pause_on_failure=pause_on_failure,
+    )
+    outcomes: dict[int, Outcome] = {}  # by the row's place in the batch
+    taken: list[_Result] = []  # taken by the mail server, not yet recorded
+    unsent: list[Notification] = []
+    read = 0  # claims read so far
+    pending = 0  # rows handed to the senders whose result has not come back
     try:
-        for start in range(0, len(claims), SLICE):
-            rows = _read_claimed(claims[start : start + SLICE], worker=worker, now=current)
-            position = _send_slice(
-                rows,
-                outcomes,
-                worker=worker,
-                now=now,
-                claimed_at=current,
-                mailer=mailer,
-                renderer=renderer,
-                stop=stop,
-                pause_on_failure=pause_on_failure,
-            )
-            if position is not None:
-                # Stopped: the rest of the slice, and the slices not yet read, go back.
-                _give_back(rows[position:], worker=worker)
-                _give_back_claims(claims[start + SLICE :], worker=worker, claimed_at=current)
+        senders.start()
+        while True:
+            if read < len(claims) and not senders.halted and senders.wants_more(pending):
+                rows = _read_claimed(claims[read : read + SLICE], worker=worker, now=current)
+                for place, notification in enumerate(rows, start=read):
+                    senders.hand(place, notification)
+                pending += len(rows)
+                read += SLICE
+                continue
+            if not pending:
                 break
+            result = senders.next_result()
+            pending -= 1
+            _take(result, outcomes, taken, unsent, worker=worker)
+            if len(taken) >= SLICE:
+                _record_taken(taken, outcomes, worker=worker)
     finally:
-        mailer.close()
-    return outcomes
+        # Whatever stopped the batch, the messages in hand are finished (or given up)
+        # and those the mail server took are recorded.
+        for result in senders.finish():
+            _take(result, outcomes, taken, unsent, worker=worker)
+        _record_taken(taken, outcomes, worker=worker)
+    senders.raise_crash()
+    # Stopped: the rows not sent, and the slices not yet read, go back.
+    _give_back(unsent, worker=worker)
+    _give_back_claims(claims[read:], worker=worker, claimed_at=current)
+    return [outcomes[place] for place in sorted(outcomes)]
 
 
-# Rows of a batch read, sent and recorded at a time (see send_batch).
+# Rows of a batch read, and deliveries recorded, at a time (see send_batch).
 SLICE = 100
 
 
-def _send_slice(
-    rows: list[Notification],
-    outcomes: list[Outcome],
+def connection_count() -> int:
+    return settings.EMAIL_SEND_CONNECTIONS
+
+
+class _Done(enum.Enum):
+    SENT = "sent"  # taken by the mail server
+    ERROR = "error"  # refused, or no answer
+    CANCELLED = "cancelled"  # cancelled since it was queued: not sent
+    NO_ADDRESS = "no_address"
+    UNSENT = "unsent"  # not tried: the batch stopped first
+    LOST = "lost"  # the sending thread was interrupted: left to the lease
+
+
+@dataclasses.dataclass(slots=True)
+class _Result:
+    place: int
+    notification: Notification
+    done: _Done
+    at: dt.datetime | None = None
+    error: str = ""
+    permanent: bool = False
+
+
+class _Senders:
+    """The batch's connections to the mail server, each in a thread of its own that
+    takes the next message handed to it, renders and sends it, and hands back the
+    result (nothing in these threads touches the database). With one connection there
+    is no thread: the calling thread sends each message as it asks for its result.
+
+    A message is taken by exactly one thread, once, and every message handed over
+    comes back exactly once: sent, refused, or unsent when the batch was stopped first.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        *,
+        renderer: EmailRenderer,
+        now: dt.datetime | None,
+        claimed_at: dt.datetime,
+        stop: Callable[[], bool] | None,
+        pause_on_failure: bool,
+    ) -> None:
+        self.count = max(count, 1)
+        self.renderer = renderer
+        self.now = now
+        self.claimed_at = claimed_at
+        self.stop = stop
+        self.pause_on_failure = pause_on_failure
+        self.work: queue.SimpleQueue[tuple[int, Notification] | None] = queue.SimpleQueue()
+        self.results: queue.SimpleQueue[_Result] = queue.SimpleQueue()
+        self.halt = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.crash: BaseException | None = None
+        self.mailer = MailConnection() if self.count == 1 else None
+
+    @property
+    def halted(self) -> bool:
+        return self.halt.is_set()
+
+    def start(self) -> None:
+        if self.mailer is not None:
+            return
+        for number in range(self.count):
+            thread = threading.Thread(target=self._serve, name=f"mail-{number + 1}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def wants_more(self, pending: int) -> bool:
+        """Whether to read the next slice: while the last half of the rows in hand is
+        being sent (threads), or once they are all done (the calling thread)."""
+        return pending == 0 if self.mailer is not None else pending <= SLICE // 2
+
+    def hand(self, place: int, notification: Notification) -> None:
+        self.work.put((place, notification))
+
+    def next_result(self) -> _Result:
+        if self.mailer is not None:
+            item = self.work.get_nowait()
+            if item is None:
+                raise RuntimeError("No message handed over to send")
+            return self._one(*item, self.mailer)
+        return self.results.get()
+
+    def finish(self) -> list[_Result]:
+        """Stop the threads once the messages in hand are done; the results not yet
+        taken (rows still waiting are handed back unsent)."""
+        self.halt.set()
+        if self.mailer is not None:
+            self.mailer.close()
+            left = []
+            while not self.work.empty():
+                item = self.work.get_nowait()
+                if item is not None:
+                    left.append(_Result(item[0], item[1], _Done.UNSENT))
+            return left
+        for _thread in self.threads:
+            self.work.put(None)
+        for thread in self.threads:
+            thread.join()
+        left = []
+        while not self.results.empty():
+            left.append(self.results.get_nowait())
+        return left
+
+    def raise_crash(self) -> None:
+        if self.crash is not None:
+            raise self.crash
+
+    def _serve(self) -> None:
+        mailer = MailConnection()
+        try:
+            while (item := self.work.get()) is not None:
+                try:
+                    result = self._one(*item, mailer)
+                except BaseException as error:  # not a mail failure: the worker is interrupted
+                    self.halt.set()
+                    self.crash = self.crash or error
+                    result = _Result(item[0], item[1], _Done.LOST)
+                self.results.put(result)
+        finally:
+            mailer.close()
+            # Nothing here should have opened one; if anything did, it is not kept.
+            db_connections.close_all()
+
+    def _one(self, place: int, notification: Notification, mailer: MailConnection) -> _Result:
+        if self.halted or self._stopping():
+            self.halt.set()
+            return _Result(place, notification, _Done.UNSENT)
+        at = self.now or timezone.now()
+        if notification.status == S.CANCELLED:
+            return _Result(place, notification, _Done.CANCELLED, at)
+        if not notification.recipient_email:
+            return _Result(place, notification, _Done.NO_ADDRESS, at)
+        try:
+            _send(notification, mailer=mailer, renderer=self.renderer)
+        except Exception as error:
+            permanent = is_permanent(error)
+            if not permanent:
+                # The next message on this connection opens a fresh one.
+                mailer.close()
+                if self.pause_on_failure:
+                    self.halt.set()
+            return _Result(place, notification, _Done.ERROR, at, safe_error_text(error), permanent)
+        return _Result(place, notification, _Done.SENT, at)
+
+    def _stopping(self) -> bool:
+        late = self.now is None and timezone.now() - self.claimed_at >= claim_lease() / 2
+        return late or (self.stop is not None and self.stop())
+
+
+def _take(
+    result: _Result,
+    outcomes: dict[int, Outcome],
+    taken: list[_Result],
+    unsent: list[Notification],
     *,
     worker: str,
-    now: dt.datetime | None,
-    claimed_at: dt.datetime,
-    mailer: MailConnection,
-    renderer: EmailRenderer | None,
-    stop: Callable[[], bool] | None,
-    pause_on_failure: bool,
-) -> int | None:
-    """Send ``rows`` (appending their outcomes), then record those the mail server took;
-    the place where it stopped, if it did (the rows from there on are not sent)."""
-    # Taken by the mail server, recorded together when the slice ends (one INSERT of
-    # the attempts and one UPDATE of the rows, whatever their number), and before the
-    # rest of a batch is given back.
-    sent: dict[int, int] = {}  # notification id: its place in outcomes
-    sent_at: dict[int, dt.datetime] = {}
-    stopped_at = None
-    try:
-        for position, notification in enumerate(rows):
-            late = now is None and timezone.now() - claimed_at >= claim_lease() / 2
-            if (stop is not None and stop()) or late:
-                stopped_at = position
-                break
-            attempted_at = now or timezone.now()
-            outcome = _attempt(
-                notification, worker=worker, now=attempted_at, mailer=mailer, renderer=renderer
+) -> None:
+    """Record what became of one message (the ones the mail server took are recorded
+    together, by ``_record_taken``)."""
+    notification = result.notification
+    if result.done == _Done.SENT:
+        outcomes[result.place] = Outcome.DELIVERED
+        taken.append(result)
+    elif result.done == _Done.UNSENT:
+        unsent.append(notification)
+    elif result.done == _Done.CANCELLED:
+        Notification.objects.filter(_ours(notification, worker)).update(
+            delivery=D.NOT_BY_EMAIL, claimed_at=None, claimed_by="", next_attempt_at=None
+        )
+        outcomes[result.place] = Outcome.NOT_SENT
+    elif result.done in (_Done.ERROR, _Done.NO_ADDRESS):
+        at = result.at or timezone.now()
+        error, permanent = (
+            (NO_ADDRESS, True)
+            if result.done == _Done.NO_ADDRESS
+            else (result.error, result.permanent)
+        )
+        outcomes[result.place] = _recorded(
+            lambda: _record_failure(
+                notification, worker=worker, now=at, error=error, permanent=permanent
             )
-            if outcome is None:
-                sent[notification.pk] = len(outcomes)
-                sent_at[notification.pk] = attempted_at
-                outcomes.append(Outcome.DELIVERED)
-                continue
-            outcomes.append(outcome)
-            if outcome == Outcome.RETRYING:
-                mailer.close()
-                if pause_on_failure:
-                    stopped_at = position + 1
-                    break
-    finally:
-        if sent:
-            taken = [notification for notification in rows if notification.pk in sent]
-            mine = _recorded(lambda: _record_successes(taken, worker=worker, sent_at=sent_at))
-            for pk, place in sent.items():
-                if pk not in mine:
-                    outcomes[place] = Outcome.CLAIM_LOST
-    return stopped_at
+        )
+
+
+def _record_taken(taken: list[_Result], outcomes: dict[int, Outcome], *, worker: str) -> None:
+    """Record the messages the mail server took, together; empties ``taken``."""
+    if not taken:
+        return
+    notifications = [result.notification for result in taken]
+    sent_at = {result.notification.pk: result.at for result in taken if result.at is not None}
+    mine = _recorded(lambda: _record_successes(notifications, worker=worker, sent_at=sent_at))
+    for result in taken:
+        if result.notification.pk not in mine:
+            outcomes[result.place] = Outcome.CLAIM_LOST
+    taken.clear()
 
 
 def _give_back(notifications: list[Notification], *, worker: str) -> None:

@@ -409,3 +409,22 @@ def test_the_connection_pool_is_a_deployment_setting(production_env):
     assert result.returncode == 0, result.stderr
     # Persistent connections and the pool exclude each other.
     assert json.loads(result.stdout) == [{"min_size": 2, "max_size": 8, "timeout": 10}, 0, False]
+
+
+PRINT_CONNECTIONS = (
+    "import django; django.setup(); from django.conf import settings; "
+    "print(settings.EMAIL_SEND_CONNECTIONS)"
+)
+
+
+def test_the_worker_sends_over_four_connections_with_smtp_and_one_in_development(
+    production_env, tmp_path
+):
+    assert run(production_env, "-c", PRINT_CONNECTIONS).stdout.strip() == "4"
+    development = {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    # The console backend: one connection, so each e-mail prints whole.
+    assert run(development, "-c", PRINT_CONNECTIONS).stdout.strip() == "1"
+    production_env["EMAIL_SEND_CONNECTIONS"] = "0"
+    result = run(production_env, "-c", PRINT_CONNECTIONS)
+    assert result.returncode != 0
+    assert "EMAIL_SEND_CONNECTIONS must be between 1 and 32." in result.stderr

@@ -1,5 +1,6 @@
 """Two workers at once, each with its own database connection, on PostgreSQL: every
-notification is sent exactly once. SQLite serialises writers, so it cannot show this."""
+notification is sent exactly once, whether each sends over one connection to the mail
+server or several at once. SQLite serialises writers, so it cannot show this."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class CountingBackend(BaseEmailBackend):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_send_each_notification_exactly_once(postgres_only) -> None:
+@pytest.mark.parametrize("mail_connections", [1, 3])
+def test_two_workers_send_each_notification_exactly_once(postgres_only, mail_connections) -> None:
     episode = EpisodeFactory()
     rows = DeliveryNotificationFactory.create_batch(NOTIFICATIONS, episode=episode)
     CountingBackend.sent.clear()
@@ -53,7 +55,7 @@ def test_two_workers_send_each_notification_exactly_once(postgres_only) -> None:
             total = 0
             while True:
                 # Small batches so the two workers interleave over the queue.
-                sent = send_due_notifications(worker=name, limit=3)
+                sent = send_due_notifications(worker=name, limit=3 * mail_connections)
                 total += sent
                 if (
                     sent == 0
@@ -67,7 +69,7 @@ def test_two_workers_send_each_notification_exactly_once(postgres_only) -> None:
             connection.close()
 
     mailers = {"default": {"BACKEND": f"{__name__}.CountingBackend"}}
-    with override_settings(MAILERS=mailers):
+    with override_settings(MAILERS=mailers, EMAIL_SEND_CONNECTIONS=mail_connections):
         threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(WORKERS)]
         for thread in threads:
             thread.start()

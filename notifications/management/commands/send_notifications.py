@@ -1,11 +1,12 @@
 """Send queued notification e-mails: ``--once`` for cron, or continuously.
 
 Several copies may run at once (see notifications.sending): each claims its own rows,
-EMAIL_SEND_BATCH at a time, and sends a batch over one connection to the mail server.
+EMAIL_SEND_BATCH at a time, and sends a batch over EMAIL_SEND_CONNECTIONS connections
+to the mail server at once.
 A dropped database connection or a mail server that is away does not stop the worker
 (see notifications.processes): it waits, longer each time up to PROCESS_BACKOFF_MAX,
-and carries on. On SIGTERM it finishes the message in hand, gives back the rest of its
-batch unsent, and exits. Logs carry counts
+and carries on. On SIGTERM it finishes the messages in hand (one a connection), gives back
+the rest of its batch unsent, and exits. Logs carry counts
 only, never who was told about which child.
 """
 
