@@ -45,6 +45,7 @@ def awkward_world(*, la, police, area_east, west_child) -> None:
     formula = west_child(first_name='=HYPERLINK("x")', last_name="-Smith")
     comma = west_child(first_name="Ava", last_name="O'Neil, Jr")
     quiet = west_child(first_name="Ben", last_name="Tate")
+    plus = west_child(first_name="+Dee", last_name="Reid")
     cared = west_child(first_name="Cara", last_name="Lowe", legal_status=LegalStatus.IN_CARE)
     PlacementFactory(child=cared, host_area=area_east)
     # Open: one in summer time at a place with no postcode reported by an agency, one
@@ -73,7 +74,7 @@ def awkward_world(*, la, police, area_east, west_child) -> None:
     SafeAndWellCheckFactory(episode=soon.episode, agency=police,
                             conducted_at=soon.episode.found_at + H)  # fmt: skip
     # Returned without a check, from a place several children were seen.
-    returned(formula, la, found=NOW - 50 * H, last_seen_location=place)
+    returned(plus, la, found=NOW - 50 * H, last_seen_location=place)
     rules = iter(RuleFactory(name=name) for name in ("Tell the council", "-Tell the school",
                  "Tell the carer", "Tell the police"))  # fmt: skip
     NotificationFactory(episode=soon.episode, child=quiet, rule=next(rules), due_at=NOW - 3 * H,
