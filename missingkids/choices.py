@@ -26,3 +26,10 @@ class QuickChoiceLabels:
     def _get_FIELD_display(self, field: models.Field) -> str:
         value = getattr(self, field.attname)
         return force_str(_labels(field).get(make_hashable(value), value), strings_only=True)
+
+
+def labels(model: type[models.Model], name: str) -> dict[Any, str]:
+    """A field's choice labels as text, in the language of the moment, for writing
+    many rows: ``labels(...).get(value, value)`` is ``get_FOO_display()``."""
+    field = model._meta.get_field(name)
+    return {value: force_str(label) for value, label in _labels(field).items()}

@@ -4,7 +4,8 @@ written (a download of 300,000 rows never sits whole in memory)."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -39,21 +40,47 @@ class _Pending:
         return text
 
 
-def csv_lines(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """The file in pieces of a few hundred lines, each written as soon as its rows are
-    read. Cells are written as given: callers pass typed text through ``csv_safe``."""
+def csv_pieces(header: Iterable[Any], batches: Iterable[Sequence[Iterable[Any]]]) -> Iterator[str]:
+    """The file in pieces, one a batch of rows (``LINES_PER_PIECE`` or so), the header in
+    the first: each batch written at once into one reused buffer, so a long file costs
+    a write a batch, not a write and a piece a row. Cells are written as given."""
     pending = _Pending()
     writer = csv.writer(pending)
     writer.writerow(header)
-    count = 0
-    for cells in rows:
-        writer.writerow(cells)
-        count += 1
-        if count % LINES_PER_PIECE == 0:
-            yield pending.take()
+    for batch in batches:
+        writer.writerows(batch)
+        yield pending.take()
     rest = pending.take()
-    if rest or count == 0:
+    if rest:
         yield rest
+
+
+# Month abbreviations as ``%b`` writes them, worked out once.
+_MONTHS = ("", *(dt.date(2000, month, 1).strftime("%b") for month in range(1, 13)))
+
+
+def when_formatter(zone: dt.tzinfo) -> Callable[[dt.datetime | None], str]:
+    """``timezone.localtime(value).strftime("%-d %b %Y %H:%M")`` (blank for none), in
+    ``zone``, for writing many rows: the same text, at half the cost."""
+    months = _MONTHS
+
+    def when(value: dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        local = value.astimezone(zone)
+        return f"{local.day} {months[local.month]} {local.year} {local.hour:02d}:{local.minute:02d}"
+
+    return when
+
+
+def day_formatter() -> Callable[[dt.date], str]:
+    """``day.strftime("%-d %b %Y")`` for writing many rows."""
+    months = _MONTHS
+
+    def day(value: dt.date) -> str:
+        return f"{value.day} {months[value.month]} {value.year}"
+
+    return day
 
 
 def csv_response(filename: str, pieces: Iterator[str]) -> StreamingHttpResponse:

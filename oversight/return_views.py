@@ -11,6 +11,7 @@ added. Every download is written to the access log with its row count.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,7 +29,7 @@ from incidents.forms.fields import UKDateField
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 from missingkids.audit.log import log_export
 from missingkids.forms import Form
-from missingkids.spreadsheets import csv_lines, csv_response, csv_safe
+from missingkids.spreadsheets import LINES_PER_PIECE, csv_pieces, csv_response, csv_safe
 
 from . import returns
 from .views import require_manager
@@ -96,7 +97,7 @@ def _stream(filename: str, header: Iterable[str], rows: Iterable[Iterable[str]])
     """The file sent a few hundred lines at a time, every cell made safe. The returns
     themselves are built whole first: DfE's checks need the whole table."""
     cells = ([csv_safe(cell) for cell in row] for row in rows)
-    return csv_response(filename, csv_lines(header, cells))
+    return csv_response(filename, csv_pieces(header, itertools.batched(cells, LINES_PER_PIECE)))
 
 
 @require_http_methods(["GET"])

@@ -372,7 +372,13 @@ PRINT_DB_OPTIONS = (
 )
 
 
-@pytest.mark.parametrize(("jit", "expected"), [(None, "-c jit=off"), ("true", None)])
+@pytest.mark.parametrize(
+    ("jit", "expected"),
+    [
+        (None, "-c jit=off -c cursor_tuple_fraction=1"),
+        ("true", "-c cursor_tuple_fraction=1"),
+    ],
+)
 def test_postgresql_jit_is_off_unless_asked_for(production_env, jit, expected):
     """PostgreSQL's JIT compiler slows this service's short queries: off by default."""
     production_env["DATABASE_URL"] = "postgres://app@db.example.org:5432/missingkids"
@@ -388,6 +394,16 @@ def test_the_service_connection_runs_without_jit(postgres_only, db):
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
+
+
+def test_server_side_cursors_are_planned_for_every_row(postgres_only, db):
+    """The downloads read every row of their cursors: planned for all rows, not the
+    first tenth."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW cursor_tuple_fraction")
+        assert cursor.fetchone()[0] == "1"
 
 
 PRINT_DB = (
