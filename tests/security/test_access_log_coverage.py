@@ -187,16 +187,22 @@ def test_exports_are_logged_once(client, case, manager):
 
 def test_a_statutory_return_is_logged_once_as_an_export_with_its_rows(client, case, manager):
     """The page with the year's checks is a list; a download is an export, and only that."""
+    from oversight.return_requests import build_queued_returns
+
     case.child.la_child_id = "CW900001"
     case.child.save(update_fields=["la_child_id"])
     client.force_login(manager)
-    url = reverse("oversight:returns")
     query = {"area": case.child.responsible_area_id, "year": returns_latest_year()}
-    assert client.get(url, query).status_code == 200
-    response = client.get(url, {**query, "download": "missing"})
+    asked = client.post(reverse("oversight:returns"), query)
+    assert asked.status_code == 302
+    build_queued_returns(worker="test")
+    url = asked.url
+    assert client.get(url).status_code == 200
+    download = f"{url}missing.csv"
+    response = client.get(download)
     body = b"".join(response.streaming_content)
     assert b"CW900001" in body
-    entries = list(AccessLogEntry.objects.filter(path=url).order_by("id"))
+    entries = list(AccessLogEntry.objects.filter(path__in=[url, download]).order_by("id"))
     assert [entry.action for entry in entries] == [A.VIEW_LIST, A.EXPORT]
     assert entries[1].detail["what"] == "ssda903_missing"
     assert entries[1].detail["rows"] == 1
