@@ -5,11 +5,12 @@ asked again, a dead builder's claim runs out, and only the agency's managers see
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -412,3 +413,43 @@ def test_a_download_takes_a_pinned_number_of_queries(
     _body(_download(client, asked, "missing"))
     with django_assert_num_queries(DOWNLOAD_QUERIES):
         assert _body(_download(client, asked, "missing")).count(b"\r\n") == 13
+
+
+# Two schedulers at once (PostgreSQL's row locks) ------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_another_scheduler_has_locked_is_skipped_not_waited_for(
+    postgres_only, manager, area_west
+):
+    first = _asked(manager, area_west, year=2025)
+    second = _asked(manager, area_west, year=2026)
+    locked, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other_scheduler() -> None:
+        try:
+            with transaction.atomic():
+                ReturnRequest.objects.select_for_update().get(pk=first.pk)
+                locked.set()
+                release.wait(timeout=30)
+        except BaseException as error:
+            errors.append(error)
+            locked.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_scheduler)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        # The oldest is locked by the other: this one takes the next at once.
+        assert claim_next(worker="this") == second
+        assert claim_next(worker="this") is None
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert errors == []
+    first.refresh_from_db()
+    assert first.status == S.QUEUED
+    assert claim_next(worker="this") == first
