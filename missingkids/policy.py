@@ -236,8 +236,8 @@ def profile_review_due_from(reviewed_at: dt.datetime) -> dt.datetime:
 # up to RETURN_BUILD_MAX_ATTEMPTS times, then marked failed (a return that kills its
 # builder each time must not take the scheduler down with it for ever). The scheduler
 # builds returns for at most RETURN_BUILD_BUDGET of each pass (it starts none after
-# that), so a queue of returns at the end of March delays its notification steps by one
-# build at most.
+# that), so a queue of returns at the end of March delays the next pass's notification
+# steps by that and the build in hand at most.
 RETURN_BUILD_LEASE = dt.timedelta(minutes=30)
 RETURN_BUILD_MAX_ATTEMPTS = 3
 RETURN_BUILD_BUDGET = dt.timedelta(seconds=60)
