@@ -119,13 +119,9 @@ def returns_view(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "rules": returns.RULES,
-        "requests": _listed(request),
+        "requests": list(return_requests.return_requests_for_user(request.user)),
     }
     return render(request, "oversight/returns.html", context)
-
-
-def _listed(request: HttpRequest) -> list[ReturnRequest]:
-    return list(return_requests.return_requests_for_user(request.user))
 
 
 def _request_page(request: HttpRequest, asked: ReturnRequest, *, refused: str = "") -> HttpResponse:
