@@ -228,3 +228,23 @@ def profile_review_due_from(reviewed_at: dt.datetime) -> dt.datetime:
     year, month = local.year + month // 12, month % 12 + 1
     last_day = calendar.monthrange(year, month)[1]
     return local.replace(year=year, month=month, day=min(local.day, last_day))
+
+
+# Statutory returns built in the background (oversight.return_requests). A build takes
+# seconds at a council's size and about half a minute at a million episodes: a claim
+# older than the lease is taken to be a builder that died, and the return is built again,
+# up to RETURN_BUILD_MAX_ATTEMPTS times, then marked failed (a return that kills its
+# builder each time must not take the scheduler down with it for ever). The scheduler
+# builds returns for at most RETURN_BUILD_BUDGET of each pass (it starts none after
+# that), so a queue of returns at the end of March delays the next pass's notification
+# steps by that and the build in hand at most.
+RETURN_BUILD_LEASE = dt.timedelta(minutes=30)
+RETURN_BUILD_MAX_ATTEMPTS = 3
+RETURN_BUILD_BUDGET = dt.timedelta(seconds=60)
+# A built return's files hold children's identifiers and dates of birth: kept this long
+# after they were built, then removed (the request, its counts and checks are kept).
+RETURN_FILES_KEPT_FOR = dt.timedelta(days=30)
+# The returns page lists this many of the agency's latest requests.
+RETURN_REQUESTS_LISTED = 20
+# A page waiting for a return asks again after this many seconds.
+RETURN_PAGE_REFRESH_SECONDS = 5

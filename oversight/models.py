@@ -167,3 +167,118 @@ class MonthlyCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_measure_display()} in {self.month:%B %Y}: {self.count}"
+
+
+class ReturnRequest(models.Model):
+    """A council's statutory returns for a collection year, asked for by one of its
+    managers and built by the scheduler (``oversight.return_requests``): the SSDA903
+    Missing and Header tables checked against DfE's rules, and Annex A List 8 as at a
+    date. Written only through the functions there, each of which changes ``status``
+    from a known state to the next (a conditional update), so two schedulers never both
+    finish one request.
+
+    queued → building → ready, or failed (with ``error``). A building request whose
+    claim is older than ``policy.RETURN_BUILD_LEASE`` had its builder die: it is claimed
+    again, ``attempts`` counting the tries. What was built is kept here (the row counts,
+    the failing rows as ``checks``) and in ``ReturnFilePart`` (the files), read by the
+    page and the downloads; the files and checks are removed after
+    ``policy.RETURN_FILES_KEPT_FOR``, the request itself is kept as the record of who
+    asked for what.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to be prepared"
+        BUILDING = "building", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    # PROTECT: people are deactivated, never deleted, and this must keep naming them.
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # The agency whose managers may see the request and its files.
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    area = models.ForeignKey(LocalAuthorityArea, on_delete=models.PROTECT, related_name="+")
+    # The collection year, by the year it ends (2026: 1 April 2025 to 31 March 2026).
+    year = models.PositiveSmallIntegerField()
+    # Annex A List 8: the children in care on this date.
+    as_at = models.DateField()
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The builder's claim (a lease, see above), and how many builds were started.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # What was built: the rows of each file, and every row failing one of DfE's rules
+    # (``oversight.return_requests.failure_to_json``); ``blocking`` of them stop the
+    # Missing and Header files (no council child identifier).
+    missing_rows = models.PositiveIntegerField(null=True, blank=True)
+    header_rows = models.PositiveIntegerField(null=True, blank=True)
+    list_8_rows = models.PositiveIntegerField(null=True, blank=True)
+    failure_count = models.PositiveIntegerField(null=True, blank=True)
+    blocking_count = models.PositiveIntegerField(null=True, blank=True)
+    checks = models.JSONField(default=list, blank=True)
+    build_seconds = models.FloatField(null=True, blank=True)
+    files_removed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        default_permissions = ()
+        indexes = [
+            # The scheduler's claim (oversight.return_requests.claim_next): the requests
+            # not yet built, oldest first; built ones (nearly all) are not in it.
+            models.Index(
+                fields=["requested_at", "id"],
+                name="returnrequest_claim_idx",
+                condition=Q(status__in=["queued", "building"]),
+            ),
+            # The returns page: an agency's latest requests.
+            models.Index(fields=["agency", "-requested_at"], name="returnrequest_agency_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(year__gte=2000) & Q(year__lte=9999), name="returnrequest_year_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "building", "ready", "failed"]),
+                name="returnrequest_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Returns of {self.area} for {self.year} ({self.get_status_display()})"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.BUILDING)
+
+
+class ReturnFilePart(models.Model):
+    """A piece of one of a built return's files, as sent (CSV text, a few thousand
+    lines): the download streams the pieces in order, so neither the build nor the
+    download holds a whole year's file in one value."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", "SSDA903 Missing table"
+        HEADER = "header", "SSDA903 Header table"
+        LIST_8 = "list8", "Annex A List 8"
+
+    request = models.ForeignKey(ReturnRequest, on_delete=models.CASCADE, related_name="parts")
+    kind = models.CharField(max_length=10, choices=Kind)
+    part = models.PositiveIntegerField()
+    content = models.TextField()
+
+    class Meta:
+        ordering = ["request", "kind", "part"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "kind", "part"], name="one_returnfilepart_per_place"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}, part {self.part}"

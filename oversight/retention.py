@@ -54,7 +54,7 @@ from missingkids.accounts.access import is_partnership_admin
 from missingkids.accounts.models import User
 from notifications.models import Notification
 
-from . import aggregates
+from . import aggregates, return_requests
 from .models import ErasedCount, Erasure
 
 logger = logging.getLogger("missingkids.retention")
@@ -252,6 +252,8 @@ def records_erase(*, confirmed_by: User, today: dt.date | None = None) -> Erasur
         # The measures' kept counts of closed months counted these records: counted
         # from the records (and the erased counts) until the scheduler counts them again.
         aggregates.mark_stale()
+        # Built statutory returns may name the erased children: their files go too.
+        return_requests.forget_erased_records()
         # After the deletions, which themselves write history rows ("deleted").
         history = _erase_history(child_ids, set(episode_ids))
         # Places named by no remaining record (the places are shared between children).

@@ -1,49 +1,47 @@
-"""The statutory returns page: the SSDA903 Missing and Header tables and Ofsted's Annex A
-List 8, for a council's managers, checked before they are downloaded.
+"""The statutory returns pages: the SSDA903 Missing and Header tables and Ofsted's Annex
+A List 8, for a council's managers, checked before they are downloaded.
 
 Managers of a local authority only, for the councils their authority serves (the
-children whose responsible authority it is). The page lists every row failing one of
-DfE's rules with a link to the record that puts it right; a row DfE could not match to a
-child (no council child identifier) stops the Missing and Header downloads until it is
-added. Every download is written to the access log with its row count.
+children whose responsible authority it is). A manager asks for a council's returns for
+a year on the returns page; the scheduler builds them (``oversight.return_requests``)
+and the request's page, which shows the request's status until then, lists every row
+failing one of DfE's rules with a link to the record that puts it right, and the
+downloads. A row DfE could not match to a child (no council child identifier) stops the
+Missing and Header downloads until it is added. Every download is written to the access
+log with its row count; the files are read as stored, never built in the request.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
-from collections.abc import Iterable
 from typing import Any
 
 from crispy_forms_gds.helper import FormHelper
 from crispy_forms_gds.layout import Field, Layout, Submit
 from django import forms
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from incidents.forms.fields import UKDateField
-from missingkids.accounts.models import Agency, LocalAuthorityArea, User
+from missingkids import policy
+from missingkids.accounts.models import LocalAuthorityArea
 from missingkids.audit.log import log_export
 from missingkids.forms import Form
-from missingkids.spreadsheets import LINES_PER_PIECE, csv_pieces, csv_response, csv_safe
+from missingkids.spreadsheets import csv_response
 
-from . import returns
-from .views import require_manager
+from . import return_requests, returns
+from .models import ReturnFilePart, ReturnRequest
+from .return_requests import council_areas
 
-DOWNLOADS = ("missing", "header", "list8")
-
-
-def council_areas(user: User) -> QuerySet[LocalAuthorityArea]:
-    """The councils whose returns this manager may make: those their local authority
-    serves. Anyone else may make none."""
-    require_manager(user)
-    if user.agency.kind != Agency.Kind.LOCAL_AUTHORITY:
-        raise PermissionDenied("Only a local authority's managers make its statutory returns.")
-    return LocalAuthorityArea.objects.filter(agencies=user.agency).order_by("name")
+DOWNLOADS = tuple(ReturnFilePart.Kind.values)
+# What each file is called in the access log.
+EXPORT_NAMES = {
+    ReturnFilePart.Kind.MISSING: "ssda903_missing",
+    ReturnFilePart.Kind.HEADER: "ssda903_header",
+    ReturnFilePart.Kind.LIST_8: "annex_a_list_8",
+}
 
 
 class ReturnsForm(Form):
@@ -75,13 +73,12 @@ class ReturnsForm(Form):
         self.fields["area"].queryset = areas
         self.helper = FormHelper()
         self.helper.form_tag = False
-        self.helper.disable_csrf = True
-        self.helper.form_method = "get"
+        self.helper.form_method = "post"
         self.helper.layout = Layout(
             Field.select("area"),
             Field.text("year", field_width=4),
             Field("as_at"),
-            Submit("check", "Check the returns"),
+            Submit("ask", "Prepare the returns"),
         )
         self.fields["year"].widget.attrs["inputmode"] = "numeric"
 
@@ -93,63 +90,87 @@ class ReturnsForm(Form):
         return year
 
 
-def _stream(filename: str, header: Iterable[str], rows: Iterable[Iterable[str]]) -> Any:
-    """The file sent a few hundred lines at a time, every cell made safe. The returns
-    themselves are built whole first: DfE's checks need the whole table."""
-    cells = ([csv_safe(cell) for cell in row] for row in rows)
-    return csv_response(filename, csv_pieces(header, itertools.batched(cells, LINES_PER_PIECE)))
+def _ask_again(request: ReturnRequest) -> dict[str, Any]:
+    """The form's fields for the same returns, for the page's "ask again" button."""
+    return {
+        "area": request.area_id,
+        "year": request.year,
+        "as_at_0": request.as_at.day,
+        "as_at_1": request.as_at.month,
+        "as_at_2": request.as_at.year,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def returns_view(request: HttpRequest) -> HttpResponse:
+    """The form to ask for a council's returns, and the agency's latest requests."""
+    areas = council_areas(request.user)
+    initial = {"year": returns.latest_year() - 1}
+    bound = request.method == "POST"
+    form = ReturnsForm(request.POST if bound else None, areas=areas, initial=initial)
+    if bound and form.is_valid():
+        asked = return_requests.return_request(
+            acting_user=request.user,
+            area=form.cleaned_data["area"],
+            year=form.cleaned_data["year"],
+            as_at=form.cleaned_data.get("as_at") or timezone.localdate(),
+        )
+        return redirect("oversight:return_request", return_pk=asked.pk)
+    context = {
+        "form": form,
+        "rules": returns.RULES,
+        "requests": list(return_requests.return_requests_for_user(request.user)),
+    }
+    return render(request, "oversight/returns.html", context)
+
+
+def _request_page(request: HttpRequest, asked: ReturnRequest, *, refused: str = "") -> HttpResponse:
+    failures = (
+        return_requests.failures_of(asked) if asked.status == ReturnRequest.Status.READY else []
+    )
+    context = {
+        "asked": asked,
+        "area": asked.area,
+        "year": returns.CollectionYear(asked.year),
+        "failures": failures,
+        "blocking": [failure for failure in failures if failure.blocking],
+        "download_refused": refused,
+        "files_kept": asked.files_removed_at is None,
+        "ask_again": _ask_again(asked),
+        "refresh_seconds": policy.RETURN_PAGE_REFRESH_SECONDS if asked.pending else None,
+        "rules": returns.RULES,
+    }
+    return render(request, "oversight/return_request.html", context)
 
 
 @require_http_methods(["GET"])
-def returns_view(request: HttpRequest) -> HttpResponse:
-    areas = council_areas(request.user)
-    bound = "year" in request.GET or "area" in request.GET
-    initial = {"year": returns.latest_year() - 1}
-    form = ReturnsForm(request.GET if bound else None, areas=areas, initial=initial)
-    context: dict[str, Any] = {"form": form, "rules": returns.RULES}
-    if not form.is_bound or not form.is_valid():
-        context["areas"] = list(areas)
-        return render(request, "oversight/returns.html", context)
+def return_request_view(request: HttpRequest, return_pk: int) -> HttpResponse:
+    """One request: its status while it is prepared, then its checks and downloads."""
+    asked = return_requests.get_return_request_for_user(request.user, return_pk)
+    return _request_page(request, asked)
 
-    area: LocalAuthorityArea = form.cleaned_data["area"]
-    year = returns.CollectionYear(form.cleaned_data["year"])
-    as_at: dt.date = form.cleaned_data.get("as_at") or timezone.localdate()
-    download = request.GET.get("download", "")
-    described = {"council": area.code, "year": year.ending}
 
-    if download == "list8":
-        list_8 = list(returns.list_8_rows(area, as_at))
-        log_export(request, what="annex_a_list_8", **described, as_at=str(as_at), rows=len(list_8))
-        return _stream(
-            f"annex-a-list-8-{area.code}-{as_at:%Y-%m-%d}.csv",
-            returns.LIST_8_HEADER,
-            (row.cells() for row in list_8),
-        )
-
-    built = returns.build_903(area, year)
-    if download in ("missing", "header") and not built.checks.blocking:
-        table = built.missing if download == "missing" else built.header
-        log_export(request, what=f"ssda903_{download}", **described, rows=len(table))
-        return _stream(
-            f"ssda903-{download}-{area.code}-{year.ending}.csv",
-            returns.MISSING_HEADER if download == "missing" else returns.HEADER_HEADER,
-            (row.cells() for row in table),
-        )
-
-    list_8 = list(returns.list_8_rows(area, as_at, built.periods))
-    query = request.GET.copy()
-    query.pop("download", None)
-    context.update(
-        {
-            "area": area,
-            "year": year,
-            "as_at": as_at,
-            "built": built,
-            "failures": built.checks.failures,
-            "blocking": built.checks.blocking,
-            "download_refused": download in ("missing", "header"),
-            "list_8": list_8,
-            "query": query.urlencode(),
-        }
+@require_http_methods(["GET"])
+def return_download(request: HttpRequest, return_pk: int, kind: str) -> HttpResponse:
+    """A built file, streamed as stored. Not built yet, or not made (a child with no
+    identifier), or no longer kept: the request's page, saying so."""
+    asked = return_requests.get_return_request_for_user(request.user, return_pk)
+    if kind not in DOWNLOADS:
+        return redirect("oversight:return_request", return_pk=asked.pk)
+    if not return_requests.has_file(asked, kind):
+        if asked.pending:
+            return redirect("oversight:return_request", return_pk=asked.pk)
+        return _request_page(request, asked, refused=kind)
+    described: dict[str, Any] = {"council": asked.area.code, "year": asked.year}
+    if kind == ReturnFilePart.Kind.LIST_8:
+        described["as_at"] = str(asked.as_at)
+    log_export(
+        request,
+        what=EXPORT_NAMES[kind],
+        **described,
+        rows=return_requests.file_rows(asked, kind),
+        return_request=asked.pk,
     )
-    return render(request, "oversight/returns.html", context)
+    return csv_response(
+        return_requests.file_name(asked, kind), return_requests.file_pieces(asked, kind)
+    )

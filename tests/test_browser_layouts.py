@@ -36,6 +36,7 @@ from incidents.models import (
 )
 from notifications.emails import acknowledge_token
 from notifications.models import Notification, Rule
+from oversight.return_requests import build_queued_returns, return_request
 from oversight.returns import latest_year
 from tests.browser import DESKTOP, PHONE, axe_scans, sign_in
 from tests.factories import DEFAULT_PASSWORD, ContactFactory
@@ -248,6 +249,14 @@ def test_every_page_at_desktop_and_phone_width(
     LegalStatusPeriod.objects.create(
         child=child, status=LegalStatus.IN_CARE, start=timezone.localdate() - dt.timedelta(days=400)
     )
+    # The council's returns for this year: one built (listing its checks), one waiting.
+    built_returns = return_request(
+        acting_user=manager, area=area_west, year=latest_year(), as_at=timezone.localdate()
+    )
+    build_queued_returns(worker="layouts")
+    waiting_returns = return_request(
+        acting_user=manager, area=area_west, year=latest_year() - 1, as_at=timezone.localdate()
+    )
     # A checked CSV file, with a rejected row, for the import's pages.
     checked_file = CsvImport.objects.create(
         agency=la_west,
@@ -395,7 +404,8 @@ def test_every_page_at_desktop_and_phone_width(
         reverse("oversight:subject_access", args=[child.pk]),
         # The statutory returns: the year's checks (the case child has episodes this year).
         reverse("oversight:returns"),
-        reverse("oversight:returns") + f"?area={area_west.pk}&year={latest_year()}",
+        reverse("oversight:return_request", args=[built_returns.pk]),
+        reverse("oversight:return_request", args=[waiting_returns.pk]),
         # Reporting a child already missing: the page that links to the open episode.
         reverse("incidents:episode_report", args=[child.pk]),
         reverse("agency_work:list"),

@@ -56,6 +56,8 @@ class Case:
     strategy_meeting: StrategyMeeting | None = None
     agreed_action: AgreedAction | None = None
     associate: Associate | None = None
+    # The council's statutory returns, asked for by its manager and built.
+    return_request: object | None = None
 
 
 @pytest.fixture
@@ -129,6 +131,15 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
     associate = Associate.objects.create(
         child=child, episode=episode, name="Jay", relationship="friend", recorded_by=officer
     )
+    from oversight.return_requests import build_queued_returns, return_request
+
+    asked = return_request(
+        acting_user=manager,
+        area=area_west,
+        year=timezone.localdate().year,
+        as_at=timezone.localdate(),
+    )
+    build_queued_returns(worker="test")
     return Case(
         child,
         episode,
@@ -143,4 +154,5 @@ def case(area_west, social_worker, officer, la_west, police, provider, manager) 
         strategy_meeting,
         agreed_action,
         associate,
+        asked,
     )

@@ -101,6 +101,9 @@ def _fill(route: Route, kwarg: str, case) -> object:
         "meeting_pk": case.strategy_meeting.pk,
         "action_pk": case.agreed_action.pk,
         "associate_pk": case.associate.pk,
+        "return_pk": case.return_request.pk,
+        # A statutory return's file: List 8 (made even when a child has no identifier).
+        "kind": "list8",
         # The place where the case's child was last seen.
         "location_pk": case.episode.last_seen_location_id,
     }
@@ -184,6 +187,10 @@ MANAGERS_ONLY = {
     # The whole record, for a subject access request: the responsible council's managers.
     "oversight:subject_access",
 }
+# A council's statutory returns: its own managers' (a 403 to the rest of the council, a
+# 404 to other agencies, whose returns they are not).
+RETURNS = {"oversight:return_request", "oversight:return_download"}
+RETURNS_AGENCY = {"social_worker", "manager"}
 # The missing person profile: its responsible council keeps it and the police see it
 # (the case's provider is neither); the case keeps no photo, so its photos are not found.
 PROFILE_KEEPERS_ONLY = {"incidents:profile_edit", "incidents:profile_review"}
@@ -192,6 +199,7 @@ NO_PHOTO = {"incidents:profile_photo", "incidents:profile_snapshot_photo"}
 EXPECTED_403: dict[str, set[str]] = {
     "social_worker": POLICE_ONLY
     | MANAGERS_ONLY
+    | RETURNS
     | HOST_COUNCIL_ONLY
     | ACTION_ADD
     | {"notifications:cancel", "notifications:requeue"},
@@ -220,6 +228,7 @@ EXPECTED_403: dict[str, set[str]] = {
     "manager": (POLICE_ONLY - {"incidents:safe_and_well_share"}) | HOST_COUNCIL_ONLY,
 }
 KNOWN_RECORD_PAGES = {
+    *RETURNS,
     *PROFILE_KEEPERS_ONLY,
     *PROFILE_READERS_ONLY,
     *NO_PHOTO,
@@ -337,7 +346,7 @@ def test_in_scope_people_get_their_pages(client, case, request, role):
         name: 403
         if name in EXPECTED_403[role]
         else 404
-        if name in NO_PHOTO
+        if name in NO_PHOTO or (name in RETURNS and role not in RETURNS_AGENCY)
         else 302
         if name in redirects or name == "incidents:profile_review"
         else 200
@@ -381,13 +390,14 @@ def test_admin_without_case_role_cannot_open_records(client, case, admin_user):
 # The statutory returns: a council's own children, for its managers only ----------------
 
 
-def _return_rows(client, area) -> tuple[int, bytes]:
+def _ask_for_returns(client, area):
     from oversight.returns import latest_year
 
-    response = client.get(
-        reverse("oversight:returns"),
-        {"area": area.pk, "year": latest_year(), "download": "missing"},
-    )
+    return client.post(reverse("oversight:returns"), {"area": area.pk, "year": latest_year()})
+
+
+def _return_rows(client, asked) -> tuple[int, bytes]:
+    response = client.get(reverse("oversight:return_download", args=[asked.pk, "missing"]))
     body = b"".join(response.streaming_content) if response.streaming else response.content
     return response.status_code, body
 
@@ -395,18 +405,27 @@ def _return_rows(client, area) -> tuple[int, bytes]:
 def test_statutory_returns_are_the_councils_managers_own(
     client, case, manager, host_manager, social_worker, officer, admin_user, outsider
 ):
+    from oversight.models import ReturnRequest
+    from oversight.return_requests import build_queued_returns
+
     case.child.la_child_id = "CW900001"
     case.child.save(update_fields=["la_child_id"])
     area = case.child.responsible_area
     client.force_login(manager)
-    status, body = _return_rows(client, area)
+    asked_for = _ask_for_returns(client, area)
+    assert asked_for.status_code == 302
+    build_queued_returns(worker="test")
+    asked = ReturnRequest.objects.get(pk=asked_for.url.rstrip("/").rsplit("/", 1)[1])
+    status, body = _return_rows(client, asked)
     assert status == 200 and b"CW900001" in body
-    # Another council's manager cannot choose this council, and sees none of its rows.
+    # Another council's manager cannot choose this council, nor open its returns.
     client.force_login(host_manager)
-    status, body = _return_rows(client, area)
-    assert status == 200 and b"CW900001" not in body
-    assert b"Select one of your councils" in body
+    refused = _ask_for_returns(client, area)
+    assert refused.status_code == 200 and b"Select one of your councils" in refused.content
+    status, body = _return_rows(client, asked)
+    assert status == 404 and b"CW900001" not in body
     for person in (social_worker, officer, admin_user, outsider):
         client.force_login(person)
-        status, body = _return_rows(client, area)
-        assert status == 403 and b"CW900001" not in body, person.email
+        assert _ask_for_returns(client, area).status_code == 403, person.email
+        status, body = _return_rows(client, asked)
+        assert status in (403, 404) and b"CW900001" not in body, person.email

@@ -2,8 +2,9 @@
 
 Each pass processes outbox events (protocol steps and changed facts) that have no
 receipt yet (the ones whose on-commit processing failed or never ran), fires the timed
-steps whose time has come (still missing at 24 hours, ...), and works out again the
-episodes flagged after a change to agencies or contacts. Run it continuously
+steps whose time has come (still missing at 24 hours, ...), works out again the
+episodes flagged after a change to agencies or contacts, and builds the statutory
+returns managers asked for. Run it continuously
 (``--interval``) or from cron (``--once``); two copies running at once are safe, each
 event, step and flag is claimed once.
 
@@ -30,6 +31,7 @@ from notifications.engine import (
 from notifications.models import ProcessHeartbeat
 from notifications.processes import Backoff, Heartbeat, PassStep, Stop, process_name, run_pass
 from oversight.aggregates import refresh as refresh_measures
+from oversight.return_requests import build_queued_returns
 
 logger = logging.getLogger("notifications.scheduler")
 
@@ -53,6 +55,9 @@ PASS_STEPS: list[PassStep] = [
     PassStep("housekeeping", lambda: _housekeeping()),
     # The managers' measures of closed months whose records changed (all once a day).
     PassStep("measures", lambda: refresh_measures()),
+    # Statutory returns managers asked for (last: a big one takes a while, and starts
+    # no other after RETURN_BUILD_BUDGET; see oversight.return_requests).
+    PassStep("returns", lambda: build_queued_returns()),
 ]
 
 
@@ -95,7 +100,8 @@ class Command(BaseCommand):
                     self.stdout.write(
                         f"Processed {result.counts.get('events', 0)} event(s); "
                         f"{result.counts.get('timed_steps', 0)} timed step(s) fired; "
-                        f"{result.counts.get('reevaluated', 0)} episode(s) worked out again."
+                        f"{result.counts.get('reevaluated', 0)} episode(s) worked out again; "
+                        f"{result.counts.get('returns', 0)} statutory return(s) built."
                     )
                 if once:
                     if result.failed:
