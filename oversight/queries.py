@@ -695,19 +695,23 @@ def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:
 
 def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Children in care placed out of area who are missing now, or whose return interview
-    was missed in the period (still pending past its deadline, or held late)."""
+    was missed in the period (still pending past its deadline, or held late).
+
+    Which children are missing now and which missed an interview are each worked out
+    once, as sets (hashed), rather than through each child's episodes one child at a
+    time; the interviews missed are counted for the rows read."""
     today = timezone.localdate()
     since = now - dt.timedelta(days=filters.days)
     out_of_area = Placement.objects.filter(placement_current(today), child=OuterRef("pk")).exclude(
         host_area=F("child__responsible_area")
     )
     missing_now = Episode.objects.filter(child=OuterRef("pk"), found_at__isnull=True)
+    missed_rows = ReturnInterview.objects.filter(due_at__gte=since).filter(
+        Q(outcome=Pending, due_at__lt=now)
+        | Q(outcome=ReturnInterview.Outcome.HELD, held_at__gt=F("due_at"))
+    )
     missed = (
-        ReturnInterview.objects.filter(episode__child=OuterRef("pk"), due_at__gte=since)
-        .filter(
-            Q(outcome=Pending, due_at__lt=now)
-            | Q(outcome=ReturnInterview.Outcome.HELD, held_at__gt=F("due_at"))
-        )
+        missed_rows.filter(episode__child=OuterRef("pk"))
         .order_by()
         .values("episode__child")
         .annotate(n=Count("pk"))
@@ -719,12 +723,15 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
     rows = (
         Child.objects.filter(legal_status=LegalStatus.IN_CARE)
         .filter(Exists(out_of_area))
+        .filter(
+            Q(pk__in=Episode.objects.filter(found_at__isnull=True).values("child_id"))
+            | Q(pk__in=missed_rows.values("episode__child_id"))
+        )
         .annotate(
             missing_now=Exists(missing_now),
             missed_interviews=Subquery(missed[:1]),
             host_area_name=Subquery(host.values("host_area__name")[:1]),
         )
-        .filter(Q(missing_now=True) | Q(missed_interviews__gte=1))
     )
     return (
         _scoped(rows, user, filters, child="", episode=None)
