@@ -625,6 +625,8 @@ class Episode(QuickChoiceLabels, models.Model):
             # Managers' measures (episodes by month) and hotspots: episodes last seen in
             # the period.
             models.Index(fields=["last_seen_at"], name="episode_last_seen_idx"),
+            # Repeat missing: the children last seen in the period, from the index alone.
+            models.Index(fields=["last_seen_at", "child"], name="episode_seen_at_child_idx"),
             # A place's page (incidents.views.story.place_detail): the latest episodes
             # last seen, and found, at one place, newest first, a page at a time.
             models.Index(
@@ -639,6 +641,31 @@ class Episode(QuickChoiceLabels, models.Model):
             ),
             # Strategy discussions overdue: counted from the earliest last-seen time.
             models.Index(fields=["earliest_last_seen_at"], name="episode_earliest_seen_idx"),
+            # ... of the episodes not yet closed, with what the list's count reads (an
+            # index-only scan on PostgreSQL).
+            models.Index(
+                fields=["earliest_last_seen_at", "found_at", "child", "last_seen_at"],
+                condition=Q(closed_at__isnull=True),
+                name="episode_unclosed_seen_idx",
+            ),
+            # Hotspots: the period's sightings (place, child, time) read from the index
+            # alone, last seen and found.
+            models.Index(
+                fields=["last_seen_at", "last_seen_location", "child"],
+                condition=Q(last_seen_location__isnull=False),
+                name="episode_seen_sighting_idx",
+            ),
+            models.Index(
+                fields=["found_at", "found_location", "child"],
+                condition=Q(found_location__isnull=False),
+                name="episode_found_sighting_idx",
+            ),
+            # A hotspot's latest sightings: the latest found at one place.
+            models.Index(
+                fields=["found_location", "-found_at", "-id"],
+                condition=Q(found_location__isnull=False),
+                name="episode_found_place_at_idx",
+            ),
             # Managers' safe and well list (oldest return first), measures (returns and
             # median length by month found) and hotspots: episodes found in the period.
             models.Index(

@@ -10,13 +10,19 @@ Indexes each list relies on (on the owning models):
   where pending);
 - notifications overdue: ``notification_due_idx`` (Notification.due_at where due);
 - open episodes: ``episode_missing_idx`` (-risk_rank, last_seen_at where not found);
-- strategy discussions overdue: ``episode_last_seen_idx`` (last seen over 24 hours ago)
-  and ``strategy_meeting_child_idx`` (child, -held_on);
-- repeat missing: ``episode_child_seen_idx`` (child, -last_seen_at);
+- strategy discussions overdue: ``episode_last_seen_idx`` (the page, in its order),
+  ``episode_unclosed_seen_idx`` (the count: episodes not closed, by the earliest
+  last-seen time, read from the index alone) and ``strategy_meeting_child_idx``
+  (child, -held_on);
+- repeat missing: ``episode_seen_at_child_idx`` (the period's children, from the index
+  alone) and ``episode_child_seen_idx`` (child, -last_seen_at);
 - rules that found no one to tell: ``notification_problem_idx`` (-created_at where a
   problem is recorded and not cancelled);
-- safe and well, hotspots and measures by the month found: ``episode_found_idx``;
-  hotspots and episodes by month: ``episode_last_seen_idx``;
+- safe and well and measures by the month found: ``episode_found_idx``; episodes by
+  month: ``episode_last_seen_idx``;
+- hotspots: ``episode_seen_sighting_idx`` and ``episode_found_sighting_idx`` (the
+  period's sightings from the indexes alone), ``episode_seen_place_idx`` and
+  ``episode_found_place_at_idx`` (a place's latest sightings);
 - agreed actions overdue: ``agreed_action_open_due_idx`` (AgreedAction.due_date where
   open);
 - stuck cases: ``attempt_interview_outcome_idx`` (InterviewAttempt interview, outcome),
@@ -61,6 +67,7 @@ from incidents.models import (
     PUSH_FACTORS,
     AgreedAction,
     Child,
+    ChildVisibility,
     Episode,
     InterviewAttempt,
     Involvement,
@@ -82,6 +89,9 @@ from .models import ErasedCount, MonthlyCount
 DUE_SOON = dt.timedelta(hours=24)
 # A place is a hotspot when this many different children were found or last seen there.
 HOTSPOT_CHILDREN = 2
+# A page of hotspots shows each place's latest sightings, this many at most (the download
+# has every one): a busy place has thousands in a year.
+HOTSPOT_SIGHTINGS_SHOWN = 10
 
 Pending = ReturnInterview.Outcome.PENDING
 
@@ -97,6 +107,7 @@ def _scoped(
     child: str,
     episode: str | None,
     agency_fields: tuple[str, ...] | None = None,
+    visible: bool = True,
 ) -> QuerySet:
     """Rows about children this manager may see, narrowed by the filters.
 
@@ -105,11 +116,14 @@ def _scoped(
     which case episode filters ask whether the child has any such episode).
     ``agency_fields`` are the row's own agency fields the agency filter matches; by
     default it matches the reporting agency or an agency involved with the child.
+    ``visible=False`` leaves out who may see the child, for a caller that applies it
+    once to a union of such rows (``_visible_sql``).
     """
     today = timezone.localdate()
     child_prefix = f"{child}__" if child else ""
     child_ref = OuterRef(child or "pk")
-    queryset = queryset.filter(visible_condition(user, child or "pk"))
+    if visible:
+        queryset = queryset.filter(visible_condition(user, child or "pk"))
 
     def on_episode(**lookups: Any) -> Q:
         if episode is None:
@@ -346,13 +360,15 @@ def repeat_children(
     count, days = threshold or policy.repeat_threshold()
     since = now - dt.timedelta(days=days)
     recent = Episode.objects.filter(last_seen_at__gte=since, last_seen_at__lte=now)
-    over = recent.order_by().values("child").annotate(n=Count("pk")).filter(n__gte=count)
+    # Counted by child (never empty), so the period is read from
+    # ``episode_seen_at_child_idx`` alone: no episode row is visited.
+    over = recent.order_by().values("child").annotate(n=Count("child")).filter(n__gte=count)
     in_window = recent.filter(child=OuterRef("pk")).order_by()
     rows = (
         Child.objects.filter(pk__in=over.values("child"))
         .annotate(
             recent_count=Subquery(
-                in_window.values("child").annotate(n=Count("pk")).values("n")[:1]
+                in_window.values("child").annotate(n=Count("child")).values("n")[:1]
             ),
             first_recent=Subquery(in_window.order_by("last_seen_at").values("last_seen_at")[:1]),
             last_recent=Subquery(in_window.order_by("-last_seen_at").values("last_seen_at")[:1]),
@@ -479,6 +495,12 @@ class Hotspot:
     child_count: int
     latest: dt.datetime
     sightings: list[Sighting] = field(default_factory=list)
+    # How many sightings there are in the period (``sightings`` may hold only the latest).
+    sighting_count: int = 0
+
+    @property
+    def more_sightings(self) -> int:
+        return max(self.sighting_count - len(self.sightings), 0)
 
     @property
     def children(self) -> list[tuple[int, str]]:
@@ -497,12 +519,15 @@ def _sql(queryset: QuerySet) -> tuple[str, list[Any]]:
     return sql, list(params)
 
 
-def _sightings(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
+def _sightings(user: User, filters: Filters, now: dt.datetime, *, visible: bool = True) -> QuerySet:
     """(place, who, at) of every sighting in the period: the episodes last seen at a
-    place, then those found at one, as one ``UNION ALL`` (each part read through its own
-    index, ``episode_last_seen_idx`` and ``episode_found_idx``)."""
+    place, then those found at one, as one ``UNION ALL``, each part read from its own
+    covering index alone (``episode_seen_sighting_idx``, ``episode_found_sighting_idx``).
+    ``visible=False``: whoever the child, for a caller that applies visibility once."""
     since = now - dt.timedelta(days=filters.days)
-    episodes = _scoped(Episode.objects.all(), user, filters, child="child", episode="").order_by()
+    episodes = _scoped(
+        Episode.objects.all(), user, filters, child="child", episode="", visible=visible
+    ).order_by()
     seen = episodes.filter(
         last_seen_location__isnull=False, last_seen_at__gte=since, last_seen_at__lte=now
     ).values(place=F("last_seen_location"), who=F("child"), at=F("last_seen_at"))
@@ -512,16 +537,31 @@ def _sightings(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     return seen.union(found, all=True).order_by()
 
 
+def _visible_sql(user: User, column: str) -> tuple[str, list[Any]]:
+    """ "The child at ``column`` may be seen by this person", as SQL: the children of the
+    person's agency in the visibility table (read once, from its unique index), never
+    true for someone without a case role."""
+    if not has_case_role(user):
+        return "1 = 0", []
+    sql, params = _sql(ChildVisibility.objects.filter(agency_id=user.agency_id).values("child_id"))
+    return f"{column} IN ({sql})", params
+
+
 def hotspot_places_sql(user: User, filters: Filters, now: dt.datetime) -> tuple[str, list[Any]]:
-    """The hotspots grouped by place in the database, as SQL: (place, children, latest).
-    Only these few columns of the period's sightings are read (from the indexes above);
-    no sighting is sent to Python."""
-    sql, params = _sql(_sightings(user, filters, now))
+    """The hotspots grouped by place in the database, as SQL: (place, children, latest,
+    sightings). The period's sightings are read from the covering indexes above, the
+    visibility table once for the union (a hashed semi-join), then grouped twice, by
+    place and child and then by place (hash aggregates: no sort of the period's rows
+    for a distinct count). No sighting is sent to Python."""
+    sql, params = _sql(_sightings(user, filters, now, visible=False))
+    visible, visible_params = _visible_sql(user, "s.who")
     return (
         # The inner SQL compiled by the ORM, every value a parameter.
-        "SELECT s.place AS place, COUNT(DISTINCT s.who) AS children, MAX(s.at) AS latest "  # noqa: S608
-        f"FROM ({sql}) s GROUP BY s.place HAVING COUNT(DISTINCT s.who) >= %s",
-        [*params, HOTSPOT_CHILDREN],
+        "SELECT pc.place AS place, COUNT(*) AS children, MAX(pc.latest) AS latest, "  # noqa: S608
+        "SUM(pc.n) AS sightings FROM (SELECT s.place AS place, s.who AS who, "
+        f"MAX(s.at) AS latest, COUNT(*) AS n FROM ({sql}) s WHERE {visible} "
+        "GROUP BY s.place, s.who) pc GROUP BY pc.place HAVING COUNT(*) >= %s",
+        [*params, *visible_params, HOTSPOT_CHILDREN],
     )
 
 
@@ -536,14 +576,15 @@ def hotspot_page(
     user: User, filters: Filters, now: dt.datetime, *, limit: int | None = None, offset: int = 0
 ) -> tuple[list[Hotspot], int]:
     """A page of hotspots, busiest first (most children, then the latest sighting, then
-    the place), with their sightings in the period, and how many hotspots there are in
-    all: two queries, the places (counted by a window over the same query) and the
-    sightings of those places only."""
+    the place), and how many hotspots there are in all: two queries, the places (counted
+    by a window over the same query) and their sightings. A page (``limit``) reads each
+    place's latest ``HOTSPOT_SIGHTINGS_SHOWN`` sightings only; without one, every
+    sighting in the period (the download)."""
     sql, params = hotspot_places_sql(user, filters, now)
     location = connection.ops.quote_name(Location._meta.db_table)
     query = (
-        "SELECT h.place, h.children, h.latest, l.description, l.postcode, COUNT(*) OVER () "  # noqa: S608
-        f"FROM ({sql}) h INNER JOIN {location} l ON l.id = h.place "
+        "SELECT h.place, h.children, h.latest, h.sightings, l.description, l.postcode, "  # noqa: S608
+        f"COUNT(*) OVER () FROM ({sql}) h INNER JOIN {location} l ON l.id = h.place "
         "ORDER BY h.children DESC, h.latest DESC, h.place"
     )
     if limit is not None:
@@ -556,11 +597,70 @@ def hotspot_page(
         # Past the last page: the first page, so the count is still known.
         return hotspot_page(user, filters, now, limit=limit, offset=0)
     spots = [
-        Hotspot(place, description, postcode or "", children, _as_time(latest))
-        for place, children, latest, description, postcode, _total in rows
+        Hotspot(place, description, postcode or "", children, _as_time(latest), [], int(sightings))
+        for place, children, latest, sightings, description, postcode, _total in rows
     ]
-    _add_sightings(spots, user, filters, now)
-    return spots, rows[0][5] if rows else 0
+    if limit is None:
+        _add_sightings(spots, user, filters, now)
+    else:
+        _add_latest_sightings(spots, user, filters, now)
+    return spots, rows[0][6] if rows else 0
+
+
+def _add_latest_sightings(
+    spots: list[Hotspot], user: User, filters: Filters, now: dt.datetime
+) -> None:
+    """Each place's latest ``HOTSPOT_SIGHTINGS_SHOWN`` sightings in the period, oldest of
+    them first, in one query: for each place, the latest last seen there and the latest
+    found there, each read from its place's index newest first and stopped at the limit
+    (``episode_seen_place_idx``, ``episode_found_place_at_idx``), whatever the place's
+    history; the children's names joined once to the union."""
+    if not spots or not has_case_role(user):
+        return
+    since = now - dt.timedelta(days=filters.days)
+    episodes = _scoped(
+        Episode.objects.all(), user, filters, child="child", episode="", visible=False
+    ).filter(
+        child_id__in=ChildVisibility.objects.filter(agency_id=user.agency_id).values("child_id")
+    )
+    parts, params = [], []
+    n = HOTSPOT_SIGHTINGS_SHOWN
+    for spot in spots:
+        seen = (
+            episodes.filter(
+                last_seen_location=spot.location_id,
+                last_seen_at__gte=since,
+                last_seen_at__lte=now,
+            )
+            .order_by("-last_seen_at", "-pk")
+            .values_list("pk", "child_id", "last_seen_at")
+        )
+        found = (
+            episodes.filter(found_location=spot.location_id, found_at__gte=since, found_at__lte=now)
+            .order_by("-found_at", "-pk")
+            .values_list("pk", "child_id", "found_at")
+        )
+        for kind, rows in ((0, seen), (1, found)):
+            sql, part_params = _sql(rows[:n])
+            # Wrapped, so each part keeps its own ORDER BY and LIMIT on SQLite too. The
+            # place's id and the kind are integers written in (ORM-compiled otherwise).
+            place = int(spot.location_id)
+            parts.append(f"SELECT {place} AS place, {kind} AS kind, p.* FROM ({sql}) p")  # noqa: S608
+            params += part_params
+    child = connection.ops.quote_name(Child._meta.db_table)
+    query = (
+        "SELECT u.*, c.first_name, c.last_name "  # noqa: S608
+        f"FROM ({' UNION ALL '.join(parts)}) u INNER JOIN {child} c ON c.id = u.child_id"
+    )
+    by_place: dict[int, list[Sighting]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        for place, kind, pk, child_id, at, first, last in cursor.fetchall():
+            what = "Found" if kind else "Last seen"
+            by_place[place].append(Sighting(child_id, f"{first} {last}", pk, what, _as_time(at)))
+    for spot in spots:
+        latest = sorted(by_place[spot.location_id], key=lambda s: (s.at, s.episode_id))[-n:]
+        spot.sightings = latest
 
 
 def _add_sightings(spots: list[Hotspot], user: User, filters: Filters, now: dt.datetime) -> None:
@@ -595,19 +695,23 @@ def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:
 
 def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Children in care placed out of area who are missing now, or whose return interview
-    was missed in the period (still pending past its deadline, or held late)."""
+    was missed in the period (still pending past its deadline, or held late).
+
+    Which children are missing now and which missed an interview are each worked out
+    once, as sets (hashed), rather than through each child's episodes one child at a
+    time; the interviews missed are counted for the rows read."""
     today = timezone.localdate()
     since = now - dt.timedelta(days=filters.days)
     out_of_area = Placement.objects.filter(placement_current(today), child=OuterRef("pk")).exclude(
         host_area=F("child__responsible_area")
     )
     missing_now = Episode.objects.filter(child=OuterRef("pk"), found_at__isnull=True)
+    missed_rows = ReturnInterview.objects.filter(due_at__gte=since).filter(
+        Q(outcome=Pending, due_at__lt=now)
+        | Q(outcome=ReturnInterview.Outcome.HELD, held_at__gt=F("due_at"))
+    )
     missed = (
-        ReturnInterview.objects.filter(episode__child=OuterRef("pk"), due_at__gte=since)
-        .filter(
-            Q(outcome=Pending, due_at__lt=now)
-            | Q(outcome=ReturnInterview.Outcome.HELD, held_at__gt=F("due_at"))
-        )
+        missed_rows.filter(episode__child=OuterRef("pk"))
         .order_by()
         .values("episode__child")
         .annotate(n=Count("pk"))
@@ -619,12 +723,15 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
     rows = (
         Child.objects.filter(legal_status=LegalStatus.IN_CARE)
         .filter(Exists(out_of_area))
+        .filter(
+            Q(pk__in=Episode.objects.filter(found_at__isnull=True).values("child_id"))
+            | Q(pk__in=missed_rows.values("episode__child_id"))
+        )
         .annotate(
             missing_now=Exists(missing_now),
             missed_interviews=Subquery(missed[:1]),
             host_area_name=Subquery(host.values("host_area__name")[:1]),
         )
-        .filter(Q(missing_now=True) | Q(missed_interviews__gte=1))
     )
     return (
         _scoped(rows, user, filters, child="", episode=None)

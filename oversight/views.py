@@ -237,6 +237,9 @@ def _hotspot_cells(spot: queries.Hotspot, now: dt.datetime) -> list[Cell]:
         )
         for s in spot.sightings
     )
+    more = spot.more_sightings
+    if more:
+        items += ((f"and {more} earlier: see the download", ""),)
     return [
         Cell(spot.place),
         Cell(str(spot.child_count)),

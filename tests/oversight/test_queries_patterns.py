@@ -211,6 +211,41 @@ def test_hotspots(frozen, manager, west_child, far_child):
     assert {s.description for s in spots} == {"Chester bus station", "Friend's flat"}
 
 
+def test_a_page_of_hotspots_shows_each_places_latest_sightings(
+    frozen, manager, west_child, far_child
+):
+    station = LocationFactory(description="Chester bus station", postcode="CH1 3AE")
+    made = []
+    for n in range(queries.HOTSPOT_SIGHTINGS_SHOWN + 2):
+        child = west_child(first_name=f"C{n}")
+        # Last seen at the station and found there an hour later: two sightings each.
+        made += [
+            ("Last seen", NOW - (30 - n) * D),
+            ("Found", NOW - (30 - n) * D + H),
+        ]
+        episode(
+            child,
+            last_seen=NOW - (30 - n) * D,
+            found=NOW - (30 - n) * D + H,
+            last_seen_location=station,
+            found_location=station,
+        )
+    episode(far_child(), last_seen=NOW - D, last_seen_location=station)  # out of scope
+    (spot,), total = queries.hotspot_page(manager, NONE, NOW, limit=25)
+    assert total == 1
+    assert spot.sighting_count == len(made)
+    shown = queries.HOTSPOT_SIGHTINGS_SHOWN
+    # The latest, oldest of them first, as the download lists them all.
+    assert [(s.what, s.at) for s in spot.sightings] == made[-shown:]
+    assert spot.more_sightings == len(made) - shown
+    (every,) = queries.hotspots(manager, NONE, NOW)
+    assert [(s.what, s.at) for s in every.sightings] == made
+    assert every.more_sightings == 0
+    assert [(s.episode_id, s.what) for s in every.sightings[-shown:]] == [
+        (s.episode_id, s.what) for s in spot.sightings
+    ]
+
+
 def test_out_of_area_missing_or_interview_missed(
     frozen, manager, la_west, area_west, area_east, west_child
 ):

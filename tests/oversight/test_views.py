@@ -14,6 +14,7 @@ from incidents.models import LegalStatus, ReturnInterview
 from missingkids.accounts.two_factor import TWO_FACTOR_QUERIES
 from missingkids.audit.log import ACCESS_LOG_QUERIES
 from missingkids.audit.models import AccessLogEntry
+from oversight import queries
 from oversight.filters import Filters
 from oversight.views import LISTS
 from tests.factories.accounts import UserFactory
@@ -184,6 +185,36 @@ def test_emails_failing_lists_failed_first_with_why(
     assert [row[-1].text.split(":")[0].split(" ")[0] for row in rows] == ["Failed", "Trying"]
     assert rows[0][5].text == "SMTPRecipientsRefused: 550 5.1.1 [address] no such user"
     assert rows[1][-1].text == "Trying again from "
+
+
+def test_a_busy_hotspot_shows_its_latest_sightings_and_how_many_more(
+    client, manager, west_child, frozen
+):
+    place = LocationFactory(description="Chester bus station")
+    shown = queries.HOTSPOT_SIGHTINGS_SHOWN
+    for n in range(shown + 3):
+        episode(
+            west_child(first_name=f"C{n}"), last_seen=NOW - (n + 1) * H, last_seen_location=place
+        )
+    client.force_login(manager)
+    response = client.get(reverse("oversight:hotspots"))
+    (row,) = response.context["rows"]
+    items = row[2].items
+    assert len(items) == shown + 1
+    assert items[-1] == ("and 3 earlier: see the download", "")
+    assert all(href for _, href in items[:-1])
+    assert "and 3 earlier: see the download</li>" in response.text
+    # The download has every sighting.
+    lines = list(
+        csv.reader(
+            io.StringIO(
+                b"".join(
+                    client.get(reverse("oversight:hotspots"), {"format": "csv"}).streaming_content
+                ).decode()
+            )
+        )
+    )
+    assert lines[1][2].count("last seen") == shown + 3
 
 
 def test_strategy_discussions_list_links_to_the_episode(client, manager, west_child, frozen):
