@@ -33,7 +33,7 @@ from missingkids.spreadsheets import CHUNK_ROWS, csv_lines, csv_response, csv_sa
 from notifications.models import Notification
 from notifications.rules import statutory_rules_switched_off
 
-from . import queries
+from . import due, queries
 from .charts import build_chart
 from .filters import Filters, ManagerFilterForm
 
@@ -487,14 +487,18 @@ def _count(rows: QuerySet | list) -> int:
 
 @require_http_methods(["GET"])
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Every list's count, in one query (``queries.counts``)."""
+    """Every list's count, in one query (``queries.counts``): the overdue lists kept as
+    rows (``oversight.due``) counted from them."""
     require_manager(request.user)
     now = timezone.now()
     filters = Filters()
+    kept = due.ready(request.user, filters)
     counted = queries.counts(
         {
             page.slug: (
-                page.count_query(request.user, filters, now)
+                due.shown(request.user, page.slug, now)
+                if kept and page.slug in due.KINDS
+                else page.count_query(request.user, filters, now)
                 if page.count_query
                 else page.query(request.user, filters, now)
             )
@@ -557,6 +561,20 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
         next_href = _href(query, page=number + 1) if number * PAGE_SIZE < total else ""
         if number > 1:
             previous_href = _href(query, page=number - 1)
+    elif slug in due.KINDS and due.ready(request.user, filters):
+        # No filter set: the kept rows (``oversight.due``), a page of them by key, then
+        # their records by id.
+        kept = due.shown(request.user, slug, now)
+        if slug == "notifications_overdue":
+            groups = due.notifications_by_agency(kept)
+            total = sum(group["count"] for group in groups)
+        else:
+            total = kept.count()
+        page = keyset.page(kept, request.GET.get("after"), PAGE_SIZE, tie_break=("item_id",))
+        number, shown = page.number, due.records(slug, page.rows)
+        next_href = _href(query, after=page.next_cursor) if page.has_next else ""
+        if number > 1:
+            previous_href = _href(query)
     else:
         rows = page_spec.query(request.user, filters, now)
         if slug == "notifications_overdue":
