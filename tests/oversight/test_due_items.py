@@ -10,7 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from incidents.models import ChildVisibility, Episode, InterviewAttempt, ReturnInterview
+from incidents.models import ChildVisibility, Episode, ReturnInterview
 from missingkids.accounts.models import Agency, User
 from notifications.models import Notification
 from oversight import due, queries
