@@ -8,14 +8,21 @@ from django.db.models.signals import post_migrate
 FILL_AFTER_MIGRATE_EPISODES = 20_000
 
 
-def fill_due_items(sender: Any, using: str = "default", **_: Any) -> None:
-    """After migrating: fill the kept overdue lists of a new or small database."""
+def fill_due_items(sender: Any, using: str = "default", apps: Any = None, **_: Any) -> None:
+    """After migrating: fill the kept overdue lists of a new or small database (not
+    after migrating back to before they were kept)."""
     from incidents.models import Episode
+
+    if apps is not None:
+        try:
+            apps.get_model("oversight", "DueItem")
+        except LookupError:
+            return
 
     from .due import rebuild
     from .models import DueState
 
-    if DueState.objects.using(using).exists():
+    if not DueState.objects.using(using).filter(filled=False).exists():
         return
     if Episode.objects.using(using).count() > FILL_AFTER_MIGRATE_EPISODES:
         print("  The managers' overdue lists are not yet kept: run manage.py rebuild_due_items.")

@@ -22,8 +22,9 @@ has few pending items), called by
 
 An agency renamed renames its notifications' groups; a rule changed (the stuck cases'
 threshold) counts the stuck cases again. ``manage.py rebuild_due_items`` fills the
-table anew (after a bulk load that sent no signals); until it has been filled once
-(``DueState``) the pages count from the records.
+table anew (after a bulk load that sent no signals); a database migrated with records
+in it is filled by ``migrate`` when small, else marked unfilled (``DueState``) and the
+pages count from the records until the command has run.
 """
 
 from __future__ import annotations
@@ -310,10 +311,12 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
             ).values_list("child_id", "agency_id"):
                 viewers[child_id].append(agency_id)
             written += _write(children, chosen, viewers)
-    if kinds is None:
-        DueState.objects.all().delete()
-        DueState.objects.create(
-            built_at=timezone.now(), stuck_threshold=policy.stuck_failed_attempts()
+    if kinds is None or "stuck_cases" in kinds:
+        values: dict[str, Any] = {"stuck_threshold": policy.stuck_failed_attempts()}
+        if kinds is None:
+            values |= {"filled": True, "built_at": timezone.now()}
+        DueState.objects.update_or_create(
+            pk=1, defaults=values, create_defaults={"built_at": timezone.now(), **values}
         )
     return written
 
@@ -346,10 +349,20 @@ def differences() -> dict[str, list[tuple[int, str, int]]]:
 # Reading the rows ------------------------------------------------------------------------
 
 
+def may_keep(user: User, filters: Filters) -> bool:
+    """Whether the rows can answer for this manager: no filter set (the rows carry the
+    scope and the default period only). The table must be filled too (``unfilled``)."""
+    return filters == Filters() and user.agency_id is not None
+
+
+def unfilled() -> QuerySet[DueState]:
+    """Not empty until the table is filled (to be counted with the lists' counts)."""
+    return DueState.objects.filter(filled=False)
+
+
 def ready(user: User, filters: Filters) -> bool:
-    """Whether this list can be read from the kept rows: no filter set (the rows carry
-    the scope and the default period only) and the table filled. One query."""
-    return filters == Filters() and user.agency_id is not None and DueState.objects.exists()
+    """Whether this list can be read from the kept rows (one query)."""
+    return may_keep(user, filters) and not unfilled().exists()
 
 
 def shown(user: User, slug: str, now: dt.datetime) -> QuerySet[DueItem]:
@@ -492,7 +505,6 @@ def rule_changed(sender: Any, raw: bool = False, **_: Any) -> None:
         if DueState.objects.filter(stuck_threshold=threshold).exists():
             return
         rebuild(["stuck_cases"])
-        DueState.objects.update(stuck_threshold=threshold)
 
 
 def connect() -> None:

@@ -238,9 +238,12 @@ class DueItem(models.Model):
 
 
 class DueState(models.Model):
-    """Whether ``DueItem`` has been filled (``manage.py rebuild_due_items``): until it
-    has, the managers' pages count from the records (exact, only slower)."""
+    """How ``DueItem`` was filled: one row at most. ``filled`` is false from migrating a
+    database that held records until ``manage.py rebuild_due_items`` fills the table;
+    until then the managers' pages count from the records (exact, only slower). No row:
+    filled (a new database)."""
 
+    filled = models.BooleanField(default=True)
     built_at = models.DateTimeField()
     # The stuck cases' threshold the rows were counted with (``policy``, from a rule).
     stuck_threshold = models.PositiveSmallIntegerField(default=0)

@@ -492,19 +492,29 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     require_manager(request.user)
     now = timezone.now()
     filters = Filters()
-    kept = due.ready(request.user, filters)
-    counted = queries.counts(
-        {
-            page.slug: (
-                due.shown(request.user, page.slug, now)
-                if kept and page.slug in due.KINDS
-                else page.count_query(request.user, filters, now)
-                if page.count_query
-                else page.query(request.user, filters, now)
-            )
-            for page in LISTS
-        }
-    )
+
+    def raw(page: ListPage) -> Any:
+        if page.count_query:
+            return page.count_query(request.user, filters, now)
+        return page.query(request.user, filters, now)
+
+    counted: dict[str, int] = {}
+    if due.may_keep(request.user, filters):
+        counted = queries.counts(
+            {
+                **{
+                    page.slug: due.shown(request.user, page.slug, now)
+                    if page.slug in due.KINDS
+                    else raw(page)
+                    for page in LISTS
+                },
+                "unfilled": due.unfilled(),
+            }
+        )
+        if counted.pop("unfilled"):  # until the rows are filled: from the records
+            counted = {}
+    if not counted:
+        counted = queries.counts({page.slug: raw(page) for page in LISTS})
     sections: dict[str, list[dict[str, Any]]] = {"overdue": [], "patterns": []}
     for page in LISTS:
         sections[page.section].append(
@@ -561,15 +571,17 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
         next_href = _href(query, page=number + 1) if number * PAGE_SIZE < total else ""
         if number > 1:
             previous_href = _href(query, page=number - 1)
-    elif slug in due.KINDS and due.ready(request.user, filters):
+    elif (
+        slug in due.KINDS
+        and (kept_total := _kept_total(request.user, filters, slug, now)) is not None
+    ):
         # No filter set: the kept rows (``oversight.due``), a page of them by key, then
         # their records by id.
         kept = due.shown(request.user, slug, now)
+        total = kept_total
         if slug == "notifications_overdue":
             groups = due.notifications_by_agency(kept)
             total = sum(group["count"] for group in groups)
-        else:
-            total = kept.count()
         page = keyset.page(kept, request.GET.get("after"), PAGE_SIZE, tie_break=("item_id",))
         number, shown = page.number, due.records(slug, page.rows)
         next_href = _href(query, after=page.next_cursor) if page.has_next else ""
@@ -605,6 +617,17 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
     if groups is not None:
         context["groups"] = groups
     return render(request, "oversight/list.html", context)
+
+
+def _kept_total(user: User, filters: Filters, slug: str, now: dt.datetime) -> int | None:
+    """The list's count from the kept rows, with whether they are filled, in one query
+    (the notifications' groups count them instead); None when they cannot answer."""
+    if not due.may_keep(user, filters):
+        return None
+    if slug == "notifications_overdue":
+        return None if due.unfilled().exists() else 0
+    counted = queries.counts({"unfilled": due.unfilled(), "total": due.shown(user, slug, now)})
+    return None if counted["unfilled"] else counted["total"]
 
 
 def _href(query: Any, **extra: Any) -> str:
