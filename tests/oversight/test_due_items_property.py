@@ -116,6 +116,8 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
     kind, *args = step
     kid = children[args[0]] if kind not in ("hours_pass", "days_pass") else None
     if kind == "report":
+        if Episode.objects.filter(child=kid, found_at__isnull=True).exists():
+            return  # one open episode a child
         ep = EpisodeFactory(
             child=kid, last_seen_at=now - args[1] * H, reported_at=now - args[1] * H
         )
