@@ -334,7 +334,9 @@ class NotificationQuerySet(models.QuerySet):
         child_ids = set(self.values_list("child_id", flat=True))
         updated = super().update(**kwargs)
         if updated and child_ids:
-            notifications_written.send(sender=Notification, child_ids=child_ids)
+            notifications_written.send(
+                sender=Notification, child_ids=child_ids, fields=LISTED_FIELDS & set(kwargs)
+            )
         return updated
 
     update.alters_data = True  # type: ignore[attr-defined]

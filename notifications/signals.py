@@ -2,7 +2,8 @@
 
 ``notifications_written`` is sent, in the same transaction, after notifications were
 added or changed without ``post_save`` (``bulk_create``, ``QuerySet.update()``), with
-``notification_ids`` (a list) or ``child_ids`` (the children they are about): whatever
+``child_ids`` (the children they are about) and, for an update, ``fields`` (those of
+``models.LISTED_FIELDS`` it changed; absent: any): whatever
 keeps rows derived from notifications (the managers' overdue lists) brings them up to
 date.
 """

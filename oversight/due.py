@@ -478,8 +478,29 @@ def records_updated(sender: Any, model: type, pks: list[int], **_: Any) -> None:
         sync_children(_child_of(model, pks), kinds_following(record))
 
 
-def notifications_written(sender: Any, child_ids: Iterable[int], **_: Any) -> None:
-    sync_children(child_ids, kinds_following("notification"))
+# The kept lists each notification field is read by (a change to others needs none).
+NOTIFICATION_FIELD_KINDS = {
+    "status": ("notifications_overdue", "notification_problems", "emails_failing"),
+    "due_at": ("notifications_overdue",),
+    "problem": ("notification_problems",),
+    "created_at": ("notification_problems",),
+    "responsible_agency": ("notifications_overdue", "emails_failing"),
+    "delivery": ("emails_failing",),
+    "failing_since": ("emails_failing",),
+}
+
+
+def notifications_written(
+    sender: Any, child_ids: Iterable[int], fields: Iterable[str] | None = None, **_: Any
+) -> None:
+    kinds = set(kinds_following("notification"))
+    if fields is not None:
+        kinds = set()
+        for name in fields:
+            name = name.removesuffix("_id")
+            kinds |= set(NOTIFICATION_FIELD_KINDS.get(name, kinds_following("notification")))
+    if kinds:
+        sync_children(child_ids, sorted(kinds))
 
 
 def visibility_changed(sender: Any, child_ids: Iterable[int], **_: Any) -> None:
