@@ -13,3 +13,13 @@ steps_already_told = Signal()
 """Sent by a correction, with ``episode`` and ``kinds`` (the CaseEvent kinds of the
 record being corrected); a receiver returns True when someone has already been told of
 that record (a notification sent, or recorded as told), so the correction needs a reason."""
+
+records_updated = Signal()
+"""Sent by ``actions.base.history_write`` and ``history_write_many`` (which follow every
+change made with ``QuerySet.update()``, which sends no ``post_save``) with ``model`` and
+``pks``, in the same transaction: whatever keeps rows derived from the records (the
+managers' overdue lists) brings them up to date."""
+
+visibility_changed = Signal()
+"""Sent by ``incidents.visibility`` with ``child_ids`` (a set), in the same transaction,
+after the agencies that may see those children changed."""

@@ -37,6 +37,7 @@ from django.utils import timezone
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 
 from .models import Child, ChildVisibility, Involvement, Placement, VisibilityClock
+from .signals import visibility_changed
 
 # (agency_id, child_id) -> (responsible, host, involved)
 Reasons = tuple[bool, bool, bool]
@@ -210,6 +211,10 @@ def _apply(expected: Pairs, stored: dict[tuple[int, int], tuple[int, Reasons]]) 
         ChildVisibility.objects.bulk_update(
             changed, ["responsible", "host", "involved"], batch_size=CHUNK
         )
+    moved = {pair[1] for pair in stored if pair not in expected}
+    moved |= {row.child_id for row in new}
+    if moved:
+        visibility_changed.send(sender=ChildVisibility, child_ids=moved)
     return len(gone) + len(new) + len(changed)
 
 

@@ -44,7 +44,7 @@ class KeysetPage:
         return bool(self.next_cursor)
 
 
-def keys_of(queryset: QuerySet) -> list[Key]:
+def keys_of(queryset: QuerySet, tie_break: tuple[str, ...] = ("pk", "id")) -> list[Key]:
     keys = []
     for item in queryset.query.order_by:
         if isinstance(item, str):
@@ -53,7 +53,7 @@ def keys_of(queryset: QuerySet) -> list[Key]:
             keys.append(Key(item.expression.name, item.descending, bool(item.nulls_last)))
         else:  # pragma: no cover - a list ordered otherwise cannot be paged by key
             raise ValueError(f"Cannot page by {item!r}")
-    if not keys or keys[-1].path not in ("pk", "id"):
+    if not keys or keys[-1].path not in tie_break:
         raise ValueError("A keyset order must end with the id")
     return keys
 
@@ -120,10 +120,18 @@ def counted(rows: QuerySet, at_most: int = COUNTED_AT_MOST) -> tuple[int, bool]:
     return min(n, at_most), n > at_most
 
 
-def page(queryset: QuerySet, cursor: str | None, size: int, number: int = 1) -> KeysetPage:
+def page(
+    queryset: QuerySet,
+    cursor: str | None,
+    size: int,
+    number: int = 1,
+    *,
+    tie_break: tuple[str, ...] = ("pk", "id"),
+) -> KeysetPage:
     """The ``size`` rows after ``cursor`` (from ``KeysetPage.next_cursor``; none or one
-    that does not read back gives the first page), and the cursor of the next page."""
-    keys = keys_of(queryset)
+    that does not read back gives the first page), and the cursor of the next page.
+    ``tie_break``: the names the order may end with (a column unique in the rows)."""
+    keys = keys_of(queryset, tie_break)
     if cursor:
         try:
             loaded = signing.loads(cursor, salt=SALT)

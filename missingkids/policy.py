@@ -154,6 +154,17 @@ def remembered() -> Iterator[None]:
         _memo.reset(token)
 
 
+@contextmanager
+def fresh() -> Iterator[None]:
+    """Read the rules afresh inside the block, whatever an outer block remembered (after
+    a change to the rules, in the request that made it)."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
 def repeat_threshold() -> tuple[int, int]:
     """(episodes, days): this many episodes last seen within this many days."""
     return _rule_numbers().repeat or (DEFAULT_REPEAT_COUNT, DEFAULT_REPEAT_DAYS)

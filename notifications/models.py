@@ -299,6 +299,49 @@ class RuleVersion(models.Model):
         return f"{self.rule} v{self.version}"
 
 
+# The fields the managers' overdue lists are made of: a change to one of them made
+# without ``post_save`` is announced (``notifications.signals.notifications_written``).
+LISTED_FIELDS = frozenset(
+    {
+        "status", "due_at", "problem", "responsible_agency", "responsible_agency_id",
+        "delivery", "failing_since", "created_at", "child", "child_id", "episode",
+        "episode_id",
+    }
+)  # fmt: skip
+
+
+class NotificationQuerySet(models.QuerySet):
+    """Announces the changes ``bulk_create`` and ``update`` make, which send no
+    ``post_save`` (the engine and the e-mail worker write notifications so)."""
+
+    def bulk_create(self, objs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from .signals import notifications_written
+
+        objs = list(objs)
+        created = super().bulk_create(objs, *args, **kwargs)
+        if objs:
+            notifications_written.send(
+                sender=Notification, child_ids={obj.child_id for obj in objs}
+            )
+        return created
+
+    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+        from .signals import notifications_written
+
+        if LISTED_FIELDS.isdisjoint(kwargs):
+            return super().update(**kwargs)
+        # Read before the change: the filter may no longer match the rows after it.
+        child_ids = set(self.values_list("child_id", flat=True))
+        updated = super().update(**kwargs)
+        if updated and child_ids:
+            notifications_written.send(
+                sender=Notification, child_ids=child_ids, fields=LISTED_FIELDS & set(kwargs)
+            )
+        return updated
+
+    update.alters_data = True  # type: ignore[attr-defined]
+
+
 class Notification(QuickChoiceLabels, models.Model):
     """One recipient who must be told about one episode under one rule."""
 
@@ -386,6 +429,8 @@ class Notification(QuickChoiceLabels, models.Model):
     # has passed since then. Cleared on delivery and when queued again.
     failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = NotificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["due_at", "id"]

@@ -282,3 +282,89 @@ class ReturnFilePart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}, part {self.part}"
+
+
+class DueItem(models.Model):
+    """One item on a managers' overdue list (``kind``: the list's slug), for the managers
+    of one agency (``viewer``: an agency that may see the item's child, as
+    ``incidents.ChildVisibility`` says). Kept by ``oversight.due`` in the same
+    transaction as every change to what it follows; what each list holds is
+    ``oversight.queries``'s, and the kept lists equal it.
+
+    The item is on the list while ``due_at < now`` and, when ``until`` is set,
+    ``now <= until`` (a period looked back over), so a deadline passing needs no job.
+    ``sort_*`` carry the list's order (``oversight.due.KINDS``), ``item_id`` the id of
+    the interview, episode or notification, and ``agency`` the agency that must tell
+    (notifications, for the list's groups).
+    """
+
+    viewer = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)
+    child = models.ForeignKey("incidents.Child", on_delete=models.CASCADE, related_name="+")
+    item_id = models.BigIntegerField()
+    due_at = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True)
+    agency = models.ForeignKey(
+        Agency, on_delete=models.SET_NULL, related_name="+", null=True, blank=True, db_index=False
+    )
+    # Empty (NULL) sorts last, as a notification with no agency to tell does.
+    sort_text = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    sort_num = models.IntegerField(default=0)
+    sort_flag = models.BooleanField(default=False)
+    sort_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["viewer", "kind", "item_id"], name="dueitem_viewer_kind_item_uniq"
+            ),
+        ]
+        indexes = [
+            # The dashboard's counts: an index-only range count for each list.
+            models.Index(fields=["viewer", "kind", "due_at", "until"], name="dueitem_count_idx"),
+            # Keeping the rows: a child's rows, replaced when its items change.
+            models.Index(fields=["child", "kind"], name="dueitem_child_idx"),
+            # Each list's pages, read by key in the list's order.
+            models.Index(
+                fields=["viewer", "sort_at", "item_id"],
+                condition=Q(kind__in=["interviews_overdue", "safe_and_well_outstanding"]),
+                name="dueitem_oldest_first_idx",
+            ),
+            models.Index(
+                fields=["viewer", "sort_text", "sort_at", "item_id"],
+                condition=Q(kind__in=["notifications_overdue", "emails_failing"]),
+                name="dueitem_by_agency_idx",
+            ),
+            models.Index(
+                fields=["viewer", "-sort_at", "-item_id"],
+                condition=Q(kind="notification_problems"),
+                name="dueitem_newest_first_idx",
+            ),
+            models.Index(
+                fields=["viewer", "-sort_num", "-sort_flag", "sort_at", "item_id"],
+                condition=Q(kind="stuck_cases"),
+                name="dueitem_stuck_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.item_id} for agency {self.viewer_id}"
+
+
+class DueState(models.Model):
+    """How ``DueItem`` was filled: one row at most. ``filled`` is false from migrating a
+    database that held records until ``manage.py rebuild_due_items`` fills the table;
+    until then the managers' pages count from the records (exact, only slower). No row:
+    filled (a new database)."""
+
+    filled = models.BooleanField(default=True)
+    built_at = models.DateTimeField()
+    # The stuck cases' threshold the rows were counted with (``policy``, from a rule).
+    stuck_threshold = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"Overdue lists kept since {self.built_at:%d/%m/%Y %H:%M}"

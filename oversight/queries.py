@@ -185,7 +185,7 @@ def interviews_overdue(user: User, filters: Filters, now: dt.datetime) -> QueryS
     Overdue strictly after ``due_at``, as ``ReturnInterview.is_overdue`` says: one due
     exactly now is due soon, not late.
     """
-    rows = ReturnInterview.objects.filter(outcome=Pending, due_at__lt=now)
+    rows = pending_interviews().filter(due_at__lt=now)
     return (
         _scoped(
             rows,
@@ -197,6 +197,44 @@ def interviews_overdue(user: User, filters: Filters, now: dt.datetime) -> QueryS
         )
         .select_related("episode", "episode__child", "owner", "provider")
         .order_by("due_at", "pk")
+    )
+
+
+# The pending items each overdue list is made of, whatever the time: each list below is
+# one of these narrowed by the time, and ``oversight.due`` keeps the same items as rows
+# (with the times that put them on the list), so the kept counts equal these lists.
+
+
+def pending_interviews() -> QuerySet:
+    """Return interviews not yet held or declined (overdue once ``due_at`` has passed)."""
+    return ReturnInterview.objects.filter(outcome=Pending)
+
+
+def safe_and_well_open() -> QuerySet:
+    """Returns whose safe and well check is not done, or done and not shared with the
+    local authority. Those not done are outstanding once
+    ``policy.safe_and_well_due_after()`` has passed since the return as first recorded
+    (a later correction moves no deadline); those not shared, at once."""
+    not_done = Q(safe_and_well__isnull=True)
+    not_shared = Q(safe_and_well__isnull=False, safe_and_well__shared_with_la_at__isnull=True)
+    return Episode.objects.filter(first_found_at__isnull=False).filter(not_done | not_shared)
+
+
+def notifications_due() -> QuerySet:
+    """Notifications still to be made (overdue once ``due_at`` has passed)."""
+    return Notification.objects.filter(status=Notification.Status.DUE)
+
+
+def notifications_with_problems() -> QuerySet:
+    """Notifications whose rule found nobody to tell, not cancelled."""
+    return Notification.objects.exclude(problem="").exclude(status=Notification.Status.CANCELLED)
+
+
+def emails_failing_rows() -> QuerySet:
+    """Notification e-mails refused or not yet taken by the mail server, still to be done."""
+    D = Notification.Delivery
+    return Notification.objects.filter(
+        status=Notification.Status.DUE, delivery__in=[D.FAILED, D.RETRYING]
     )
 
 
@@ -222,11 +260,10 @@ def safe_and_well_outstanding(user: User, filters: Filters, now: dt.datetime) ->
     """Returned children with no safe and well check 24 hours after the return, or a
     check recorded but not shared with the local authority."""
     # Counted from the return as first recorded: a later correction moves no deadline.
-    not_done = Q(
-        safe_and_well__isnull=True, first_found_at__lt=now - policy.safe_and_well_due_after()
+    rows = safe_and_well_open().filter(
+        Q(safe_and_well__isnull=False)
+        | Q(first_found_at__lt=now - policy.safe_and_well_due_after())
     )
-    not_shared = Q(safe_and_well__isnull=False, safe_and_well__shared_with_la_at__isnull=True)
-    rows = Episode.objects.filter(first_found_at__isnull=False).filter(not_done | not_shared)
     return (
         _scoped(rows, user, filters, child="child", episode="")
         .select_related("child", "safe_and_well", "safe_and_well__agency")
@@ -265,7 +302,7 @@ def agreed_actions_overdue(user: User, filters: Filters, now: dt.datetime) -> Qu
 
 def notifications_overdue(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Notifications still due after their deadline, grouped by the agency that must tell."""
-    rows = Notification.objects.filter(status=Notification.Status.DUE, due_at__lt=now)
+    rows = notifications_due().filter(due_at__lt=now)
     return (
         _scoped(
             rows,
@@ -302,10 +339,7 @@ def emails_failing(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Notification e-mails the mail server refused or has not taken yet, still to be
     done: failed ones first (someone must tell the recipient another way, or correct the
     address and queue it again), then those being retried, longest failing first."""
-    D = Notification.Delivery
-    rows = Notification.objects.filter(
-        status=Notification.Status.DUE, delivery__in=[D.FAILED, D.RETRYING]
-    )
+    rows = emails_failing_rows()
     return (
         _scoped(
             rows,
@@ -333,7 +367,7 @@ def open_episodes(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
 
 def notification_problems(user: User, filters: Filters, now: dt.datetime) -> QuerySet:
     """Rules that applied but found nobody to tell (an admin must add a contact)."""
-    rows = Notification.objects.exclude(problem="").exclude(status=Notification.Status.CANCELLED)
+    rows = notifications_with_problems()
     return (
         _scoped(
             rows,
@@ -390,7 +424,7 @@ def repeat_children(
     )
 
 
-def children_declining(n: int) -> QuerySet:
+def children_declining(n: int, children: QuerySet | list[int] | None = None) -> QuerySet:
     """Children who declined the return interview after each of their last ``n``
     returns: ``n`` or more declined interviews with none held since (by the episodes'
     last seen times), as ``incidents.engagement.declines_in_a_row`` counts them.
@@ -402,15 +436,50 @@ def children_declining(n: int) -> QuerySet:
         episode__child=OuterRef("episode__child"),
         episode__last_seen_at__gt=OuterRef("episode__last_seen_at"),
     )
+    declined = ReturnInterview.objects.filter(outcome=ReturnInterview.Outcome.DECLINED)
+    if children is not None:
+        declined = declined.filter(episode__child__in=children)
     return (
-        ReturnInterview.objects.filter(outcome=ReturnInterview.Outcome.DECLINED)
-        .filter(~Exists(held_since))
+        declined.filter(~Exists(held_since))
         .order_by()
         .values("episode__child")
         .annotate(declined=Count("pk"))
         .filter(declined__gte=n)
         .values("episode__child")
     )
+
+
+def stuck_interviews(
+    n: int, in_period: Q, children: QuerySet | list[int] | None = None
+) -> QuerySet:
+    """The return interviews of stuck cases (``stuck_cases``) among those ``in_period``,
+    annotated with ``failed_attempts`` and ``declined_each_time``; of ``children``
+    only, when given. Two queries (see ``stuck_cases``)."""
+    later = ReturnInterview.objects.filter(episode__child=OuterRef("episode__child")).filter(
+        Q(episode__last_seen_at__gt=OuterRef("episode__last_seen_at"))
+        | Q(
+            episode__last_seen_at=OuterRef("episode__last_seen_at"),
+            episode__gt=OuterRef("episode"),
+        )
+    )
+    candidates = ReturnInterview.objects.filter(in_period)
+    if children is not None:
+        candidates = candidates.filter(episode__child__in=children)
+    declining = list(
+        candidates.filter(episode__child__in=children_declining(n, children))
+        .filter(~Exists(later))
+        .values_list("pk", flat=True)
+    )
+    return candidates.annotate(
+        failed_attempts=Count(
+            "attempts", filter=Q(attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES)
+        ),
+        # A constant when there are none: "id IN ()" matches nothing even when
+        # compared with false (a page read by key compares it).
+        declined_each_time=ExpressionWrapper(Q(pk__in=declining), output_field=BooleanField())
+        if declining
+        else Value(False, output_field=BooleanField()),
+    ).filter(Q(failed_attempts__gte=n) | Q(pk__in=declining))
 
 
 def stuck_cases(
@@ -435,34 +504,9 @@ def stuck_cases(
     """
     n = threshold or policy.stuck_failed_attempts()
     since = now - dt.timedelta(days=filters.days)
-    in_period = Q(outcome=Pending) | Q(
-        outcome=ReturnInterview.Outcome.DECLINED, declined_at__gte=since
-    )
-    later = ReturnInterview.objects.filter(episode__child=OuterRef("episode__child")).filter(
-        Q(episode__last_seen_at__gt=OuterRef("episode__last_seen_at"))
-        | Q(
-            episode__last_seen_at=OuterRef("episode__last_seen_at"),
-            episode__gt=OuterRef("episode"),
-        )
-    )
-    declining = list(
-        ReturnInterview.objects.filter(in_period, episode__child__in=children_declining(n))
-        .filter(~Exists(later))
-        .values_list("pk", flat=True)
-    )
-    rows = (
-        ReturnInterview.objects.filter(in_period)
-        .annotate(
-            failed_attempts=Count(
-                "attempts", filter=Q(attempts__outcome__in=InterviewAttempt.FAILED_OUTCOMES)
-            ),
-            # A constant when there are none: "id IN ()" matches nothing even when
-            # compared with false (a page read by key compares it).
-            declined_each_time=ExpressionWrapper(Q(pk__in=declining), output_field=BooleanField())
-            if declining
-            else Value(False, output_field=BooleanField()),
-        )
-        .filter(Q(failed_attempts__gte=n) | Q(pk__in=declining))
+    rows = stuck_interviews(
+        n,
+        Q(outcome=Pending) | Q(outcome=ReturnInterview.Outcome.DECLINED, declined_at__gte=since),
     )
     return (
         _scoped(

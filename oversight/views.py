@@ -44,7 +44,7 @@ from missingkids.spreadsheets import (
 from notifications.models import Notification
 from notifications.rules import statutory_rules_switched_off
 
-from . import queries
+from . import due, queries
 from .charts import build_chart
 from .filters import Filters, ManagerFilterForm
 
@@ -306,6 +306,47 @@ class Download:
 
     fields: tuple[str, ...]
     row: Callable[[Writing], Callable[..., list[str]]]
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A download with a line for each of a row's parts rather than a line a row: the
+    hotspots, a line a sighting (a busy place has thousands; in one cell they would pass
+    the 32,767 characters a spreadsheet's cell holds). ``count`` counts the lines of
+    the rows (for the export's log entry, before the first byte), ``lines(writing)`` is
+    the function that turns one row into its lines (the record's URL last)."""
+
+    columns: tuple[str, ...]
+    count: Callable[[list[Any]], int]
+    lines: Callable[[Writing], Callable[[Any], list[list[str]]]]
+
+
+def _hotspot_lines(w: Writing) -> Callable[[Any], list[list[str]]]:
+    when, link = w.when, w.link("incidents:episode_detail")
+
+    def lines(spot: queries.Hotspot) -> list[list[str]]:
+        place, children, latest = csv_safe(spot.place), str(spot.child_count), when(spot.latest)
+        return [
+            [
+                place,
+                children,
+                latest,
+                csv_safe(s.child_name),
+                s.what,
+                when(s.at),
+                link(s.episode_id),
+            ]
+            for s in spot.sightings
+        ]
+
+    return lines
+
+
+HOTSPOT_LINES = Lines(
+    ("Place", "Children", "Latest", "Child", "Seen", "When", "Record"),
+    lambda spots: sum(len(spot.sightings) for spot in spots),
+    _hotspot_lines,
+)
 
 
 def _interview_download(*, late: bool) -> Download:
@@ -717,6 +758,8 @@ class ListPage:
     # How the download reads and writes its rows, when not through ``cells`` (a list
     # that is not a queryset: the hotspots, a few places).
     download: Download | None = None
+    # A download written a line for each of a row's parts (the hotspots' sightings).
+    lines: Lines | None = None
 
     @property
     def url_name(self) -> str:
@@ -889,6 +932,7 @@ LISTS: tuple[ListPage, ...] = (
         period="days",
         count_query=queries.hotspot_places_sql,
         page_query=queries.hotspot_page,
+        lines=HOTSPOT_LINES,
     ),
     ListPage(
         "out_of_area",
@@ -925,20 +969,34 @@ def _count(rows: QuerySet | list) -> int:
 
 @require_http_methods(["GET"])
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Every list's count, in one query (``queries.counts``)."""
+    """Every list's count, in one query (``queries.counts``): the overdue lists kept as
+    rows (``oversight.due``) counted from them."""
     require_manager(request.user)
     now = timezone.now()
     filters = Filters()
-    counted = queries.counts(
-        {
-            page.slug: (
-                page.count_query(request.user, filters, now)
-                if page.count_query
-                else page.query(request.user, filters, now)
-            )
-            for page in LISTS
-        }
-    )
+
+    def raw(page: ListPage) -> Any:
+        if page.count_query:
+            return page.count_query(request.user, filters, now)
+        return page.query(request.user, filters, now)
+
+    counted: dict[str, int] = {}
+    if due.may_keep(request.user, filters):
+        counted = queries.counts(
+            {
+                **{
+                    page.slug: due.shown(request.user, page.slug, now)
+                    if page.slug in due.KINDS
+                    else raw(page)
+                    for page in LISTS
+                },
+                "unfilled": due.unfilled(),
+            }
+        )
+        if counted.pop("unfilled"):  # until the rows are filled: from the records
+            counted = {}
+    if not counted:
+        counted = queries.counts({page.slug: raw(page) for page in LISTS})
     sections: dict[str, list[dict[str, Any]]] = {"overdue": [], "patterns": []}
     for page in LISTS:
         sections[page.section].append(
@@ -995,6 +1053,22 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
         next_href = _href(query, page=number + 1) if number * PAGE_SIZE < total else ""
         if number > 1:
             previous_href = _href(query, page=number - 1)
+    elif (
+        slug in due.KINDS
+        and (kept_total := _kept_total(request.user, filters, slug, now)) is not None
+    ):
+        # No filter set: the kept rows (``oversight.due``), a page of them by key, then
+        # their records by id.
+        kept = due.shown(request.user, slug, now)
+        total = kept_total
+        if slug == "notifications_overdue":
+            groups = due.notifications_by_agency(kept)
+            total = sum(group["count"] for group in groups)
+        page = keyset.page(kept, request.GET.get("after"), PAGE_SIZE, tie_break=("item_id",))
+        number, shown = page.number, due.records(slug, page.rows)
+        next_href = _href(query, after=page.next_cursor) if page.has_next else ""
+        if number > 1:
+            previous_href = _href(query)
     else:
         rows = page_spec.query(request.user, filters, now)
         if slug == "notifications_overdue":
@@ -1027,6 +1101,17 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
     return render(request, "oversight/list.html", context)
 
 
+def _kept_total(user: User, filters: Filters, slug: str, now: dt.datetime) -> int | None:
+    """The list's count from the kept rows, with whether they are filled, in one query
+    (the notifications' groups count them instead); None when they cannot answer."""
+    if not due.may_keep(user, filters):
+        return None
+    if slug == "notifications_overdue":
+        return None if due.unfilled().exists() else 0
+    counted = queries.counts({"unfilled": due.unfilled(), "total": due.shown(user, slug, now)})
+    return None if counted["unfilled"] else counted["total"]
+
+
 def _href(query: Any, **extra: Any) -> str:
     query = query.copy()
     for name, value in extra.items():
@@ -1045,14 +1130,37 @@ def _csv(
     ``CHUNK_ROWS`` at a time (a server-side cursor on PostgreSQL), so a list of any
     length never sits whole in memory. The export is logged, with the number of rows,
     before the first byte is sent: a download broken off half way is still recorded."""
-    count = _count(rows)
-    log_export(request, what=page_spec.slug, filters=filters.describe(), rows=count)
     stamp = timezone.localtime(now).strftime("%Y-%m-%d-%H%M")
     base = request.build_absolute_uri("/")[:-1]
+    expanded = page_spec.lines
+    if expanded is not None and isinstance(rows, list):
+        log_export(
+            request, what=page_spec.slug, filters=filters.describe(), rows=expanded.count(rows)
+        )
+        return csv_response(
+            f"{page_spec.slug}-{stamp}.csv",
+            csv_pieces(expanded.columns, _lines_batches(expanded, rows, now, base)),
+        )
+    count = _count(rows)
+    log_export(request, what=page_spec.slug, filters=filters.describe(), rows=count)
     return csv_response(
         f"{page_spec.slug}-{stamp}.csv",
         csv_pieces([*page_spec.columns, "Record"], _csv_batches(page_spec, rows, now, base)),
     )
+
+
+def _lines_batches(
+    expanded: Lines, rows: list[Any], now: dt.datetime, base: str
+) -> Iterator[list[list[str]]]:
+    lines = expanded.lines(Writing(now, base))
+    batch: list[list[str]] = []
+    for row in rows:
+        batch.extend(lines(row))
+        if len(batch) >= LINES_PER_PIECE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _csv_batches(

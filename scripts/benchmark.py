@@ -632,6 +632,8 @@ def prepare_pages(args: argparse.Namespace) -> dict:
                 lines = (
                     line for piece in pieces for line in io.StringIO(decoder.decode(piece), "")
                 )
+                # A download's cell may be long (an address, a note): no field limit.
+                csv.field_size_limit(sys.maxsize)
                 page.rows = sum(1 for _ in csv.reader(lines)) - 1
             else:
                 for _ in pieces:

@@ -22,6 +22,7 @@ from missingkids.policy import EARLIEST_DATE
 
 from ..forms.fields import EARLIEST_DATE_MESSAGE
 from ..models import CaseEvent, Child, Episode
+from ..signals import records_updated
 
 
 class StaleEdit(ValidationError):
@@ -184,6 +185,7 @@ def history_write(
     failing that, whoever is signed in to the current request, with the ``reason`` for
     the change when one was given (shown with the change in the history).
     """
+    records_updated.send(sender=model, model=model, pks=[pk])
     if not hasattr(model._meta, "simple_history_manager_attribute"):
         return
     current = model._default_manager.get(pk=pk)  # type: ignore[attr-defined]
@@ -197,6 +199,8 @@ def history_write_many(
 ) -> None:
     """``history_write`` for several rows changed by one ``update()``: one read, and one
     history row for each, written together."""
+    if pks:
+        records_updated.send(sender=model, model=model, pks=list(pks))
     if not pks or not hasattr(model._meta, "simple_history_manager_attribute"):
         return
     current = list(model._default_manager.filter(pk__in=pks).order_by("pk"))  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from django.urls import reverse
 from missingkids.audit.models import AccessLogEntry
 from missingkids.spreadsheets import CHUNK_ROWS, csv_safe
 from oversight.filters import ManagerFilterForm
-from oversight.views import LISTS
+from oversight.views import LISTS, _when
 
 from .test_views import world
 from .world import NOW
@@ -29,8 +29,20 @@ def built_whole(page, user) -> str:
     """The file as the list export used to build it: in memory, then sent."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([*page.columns, "Record"])
     rows = page.query(user, ManagerFilterForm(None, period=page.period).filters(), NOW)
+    if page.lines is not None:
+        # A line a sighting (the hotspots), each with its place's cells.
+        writer.writerow(page.lines.columns)
+        for spot in rows:
+            place, children, _, latest = (cell.text for cell in page.cells(spot, NOW))
+            for sighting in spot.sightings:
+                link = reverse("incidents:episode_detail", args=[sighting.episode_id])
+                writer.writerow(
+                    [csv_safe(place), children, latest, csv_safe(sighting.child_name),
+                     sighting.what, _when(sighting.at), f"http://testserver{link}"]
+                )  # fmt: skip
+        return out.getvalue()
+    writer.writerow([*page.columns, "Record"])
     for row in rows if isinstance(rows, list) else rows.iterator():
         cells = page.cells(row, NOW)
         link = next((cell.href for cell in cells if cell.href), "")

@@ -124,20 +124,31 @@ def test_query_count_does_not_grow(
 BASE = 3 + TWO_FACTOR_QUERIES + ACCESS_LOG_QUERIES
 FORM = 2
 EXPECTED_QUERIES: dict[str, int] = {
-    # Every list's count in one query, the active rules' numbers (read once for the
-    # repeat and stuck lists and their descriptions), the stuck cases' children
-    # declining the interview each time, and the statutory rules switched off.
-    reverse("oversight:dashboard"): BASE + 4,
+    # Every list's count in one query (the overdue lists' from the rows kept by
+    # oversight.due, with whether they are filled), the active rules' numbers (read for
+    # the repeat list), and the statutory rules switched off.
+    reverse("oversight:dashboard"): BASE + 3,
     # Six measure queries, the counts kept from records erased at retention, and which
     # closed months' counts are kept (none here: see test_measure_aggregates).
     reverse("oversight:measures"): BASE + FORM + 8,
     # A count and a page (read by key: the same on every page, see below).
     **{reverse(page.url_name): BASE + FORM + 2 for page in LISTS},
-    # The per-agency counts (which add up to the list's count) and a page.
-    reverse("oversight:notifications_overdue"): BASE + FORM + 2,
     # Plus the active rules' numbers, read once for the query and the page's text.
     reverse("oversight:repeat_missing"): BASE + FORM + 3,
-    # The rules' numbers, the children declining each time, a count and a page.
+    # The lists kept as rows (oversight.due): the count with whether the rows are
+    # filled, a page of rows and their records.
+    **{
+        reverse(f"oversight:{slug}"): BASE + FORM + 3
+        for slug in (
+            "interviews_overdue",
+            "safe_and_well_outstanding",
+            "emails_failing",
+            "notification_problems",
+        )
+    },
+    # Whether the rows are filled, the per-agency counts, a page of rows and their records.
+    reverse("oversight:notifications_overdue"): BASE + FORM + 4,
+    # The kept stuck cases, and the rules' number for the page's text.
     reverse("oversight:stuck_cases"): BASE + FORM + 4,
     # A page of places grouped in the database (counted by a window), and their sightings.
     reverse("oversight:hotspots"): BASE + FORM + 2,
@@ -214,7 +225,11 @@ def test_a_busy_hotspot_shows_its_latest_sightings_and_how_many_more(
             )
         )
     )
-    assert lines[1][2].count("last seen") == shown + 3
+    # A line a sighting, each with its place and a link to the episode.
+    assert lines[0] == ["Place", "Children", "Latest", "Child", "Seen", "When", "Record"]
+    assert len(lines) - 1 == shown + 3
+    assert {line[4] for line in lines[1:]} == {"Last seen"}
+    assert all("/episodes/" in line[6] for line in lines[1:])
 
 
 def test_strategy_discussions_list_links_to_the_episode(client, manager, west_child, frozen):

@@ -80,7 +80,7 @@ from incidents.models import (
 from incidents.validators import upn_check_letter
 from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
-from oversight import aggregates
+from oversight import aggregates, due
 
 K = Agency.Kind
 H = dt.timedelta(hours=1)
@@ -454,9 +454,12 @@ class Command(BaseCommand):
         generator = Generator(
             seed=options["seed"], batch_size=max(options["batch_size"], 100), now=timezone.now()
         )
-        counts = generator.run(children=children, episodes=episodes, log=self._progress)
-        # Rows written in bulk send no signals: who may see each child, from the facts.
-        counts["visibility rows changed"] = visibility.rebuild()
+        # The overdue lists are kept once, after the load, not batch by batch.
+        with due.paused():
+            counts = generator.run(children=children, episodes=episodes, log=self._progress)
+            # Rows written in bulk send no signals: who may see each child, from the facts.
+            counts["visibility rows changed"] = visibility.rebuild()
+        counts["overdue list rows kept"] = due.rebuild()
         # Nor do they write the history that marks the measures' kept months as stale:
         # count every kept month again, so the measures read them and not the raw rows.
         counts["months of measures kept"] = aggregates.refresh(full=True, limit=None)

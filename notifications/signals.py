@@ -1,0 +1,13 @@
+"""Signals the notifications app sends for others to react to (it imports none of them).
+
+``notifications_written`` is sent, in the same transaction, after notifications were
+added or changed without ``post_save`` (``bulk_create``, ``QuerySet.update()``), with
+``child_ids`` (the children they are about) and, for an update, ``fields`` (those of
+``models.LISTED_FIELDS`` it changed; absent: any): whatever
+keeps rows derived from notifications (the managers' overdue lists) brings them up to
+date.
+"""
+
+from django.dispatch import Signal
+
+notifications_written = Signal()

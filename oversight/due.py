@@ -1,0 +1,550 @@
+"""The managers' overdue lists kept as rows (``DueItem``), so that the dashboard's counts
+and a list's pages read a few indexed rows of the manager's agency rather than every
+pending item in its scope joined to the visibility table.
+
+What each list holds is ``oversight.queries``'s: a row is kept for each item the list's
+time-free query (``queries.pending_interviews`` and friends) finds, for each agency that
+may see the item's child (``incidents.ChildVisibility``), with the times that put it on
+the list (``due_at``, ``until``), so a deadline passing or a period ending needs no job.
+The raw lists are those queries narrowed by the time; the tests compare the two.
+
+Kept in the same transaction as every change to what it follows: ``sync_children``
+recomputes the rows of the children whose records changed (delete and insert; a child
+has few pending items), called by
+
+- ``post_save``/``post_delete`` of notifications, return interviews, interview attempts,
+  episodes and safe and well checks;
+- ``incidents.signals.records_updated`` (every ``QuerySet.update()`` in the incidents
+  actions is followed by ``history_write``, which sends it);
+- ``notifications.signals.notifications_written`` (the notifications' ``bulk_create``
+  and ``update``, used by the engine and the e-mail worker);
+- ``incidents.signals.visibility_changed`` (who may see a child changed).
+
+An agency renamed renames its notifications' groups; a rule changed (the stuck cases'
+threshold) counts the stuck cases again. ``manage.py rebuild_due_items`` fills the
+table anew (after a bulk load that sent no signals); a database migrated with records
+in it is filled by ``migrate`` when small, else marked unfilled (``DueState``) and the
+pages count from the records until the command has run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.utils import timezone
+
+from incidents.models import (
+    Child,
+    ChildVisibility,
+    Episode,
+    InterviewAttempt,
+    ReturnInterview,
+    SafeAndWellCheck,
+)
+from missingkids import policy
+from missingkids.accounts.models import Agency, User
+from notifications.models import Notification
+
+from . import queries
+from .filters import Filters
+from .models import DueItem, DueState
+
+CHUNK = 2000
+_paused: contextvars.ContextVar[bool] = contextvars.ContextVar("due_paused", default=False)
+# "Shown whatever the time": before any time the service can hold.
+ALWAYS = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Item:
+    child_id: int
+    item_id: int
+    due_at: dt.datetime = ALWAYS
+    until: dt.datetime | None = None
+    agency_id: int | None = None
+    sort_text: str | None = None
+    sort_num: int = 0
+    sort_flag: bool = False
+    sort_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    slug: str  # the list's (oversight.views.LISTS)
+    # What the list is made of changes with these records.
+    follows: frozenset[str]
+    items: Callable[[QuerySet], Iterable[Item]]  # of these children
+    order: tuple[Any, ...]  # the list's order, on DueItem
+    fetch: Callable[[list[int]], QuerySet]  # the records shown, by id
+
+
+# The items of each list ------------------------------------------------------------------
+
+
+def _interviews(children: QuerySet) -> Iterator[Item]:
+    for child_id, pk, due_at in (
+        queries.pending_interviews()
+        .filter(episode__child__in=children)
+        .values_list("episode__child_id", "pk", "due_at")
+    ):
+        yield Item(child_id, pk, due_at=due_at, sort_at=due_at)
+
+
+def _safe_and_well(children: QuerySet) -> Iterator[Item]:
+    within = policy.safe_and_well_due_after()
+    rows = queries.safe_and_well_open().filter(child__in=children)
+    for child_id, pk, first_found_at, check in rows.values_list(
+        "child_id", "pk", "first_found_at", "safe_and_well__pk"
+    ):
+        # Not done: outstanding once the check's time has passed; not shared: at once.
+        due_at = first_found_at + within if check is None else ALWAYS
+        yield Item(child_id, pk, due_at=due_at, sort_at=first_found_at)
+
+
+def _notifications(children: QuerySet) -> Iterator[Item]:
+    rows = queries.notifications_due().filter(child__in=children)
+    for child_id, pk, due_at, agency_id, name in rows.values_list(
+        "child_id", "pk", "due_at", "responsible_agency_id", "responsible_agency__name"
+    ):
+        yield Item(child_id, pk, due_at=due_at, agency_id=agency_id, sort_text=name, sort_at=due_at)
+
+
+def _problems(children: QuerySet) -> Iterator[Item]:
+    rows = queries.notifications_with_problems().filter(child__in=children)
+    for child_id, pk, created_at in rows.values_list("child_id", "pk", "created_at"):
+        yield Item(child_id, pk, sort_at=created_at)
+
+
+def _emails(children: QuerySet) -> Iterator[Item]:
+    rows = queries.emails_failing_rows().filter(child__in=children)
+    for child_id, pk, delivery, since, agency_id in rows.values_list(
+        "child_id", "pk", "delivery", "failing_since", "responsible_agency_id"
+    ):
+        yield Item(child_id, pk, agency_id=agency_id, sort_text=delivery, sort_at=since)
+
+
+def _stuck(children: QuerySet) -> Iterator[Item]:
+    # Pending, or declined in the default period (``Filters.days`` back from now).
+    days = dt.timedelta(days=Filters().days)
+    Outcome = ReturnInterview.Outcome
+    rows = queries.stuck_interviews(
+        policy.stuck_failed_attempts(),
+        Q(outcome=Outcome.PENDING) | Q(outcome=Outcome.DECLINED, declined_at__isnull=False),
+        children,
+    )
+    for child_id, pk, outcome, declined_at, due_at, failed, each_time in rows.values_list(
+        "episode__child_id",
+        "pk",
+        "outcome",
+        "declined_at",
+        "due_at",
+        "failed_attempts",
+        "declined_each_time",
+    ):
+        until = declined_at + days if outcome == Outcome.DECLINED else None
+        yield Item(
+            child_id,
+            pk,
+            until=until,
+            sort_num=failed,
+            sort_flag=bool(each_time),
+            sort_at=due_at,
+        )
+
+
+def _interview_rows(ids: list[int]) -> QuerySet:
+    return ReturnInterview.objects.filter(pk__in=ids).select_related(
+        "episode", "episode__child", "owner", "provider"
+    )
+
+
+def _notification_rows(ids: list[int]) -> QuerySet:
+    return Notification.objects.filter(pk__in=ids).select_related(
+        "episode", "child", "responsible_agency", "recipient_agency"
+    )
+
+
+KINDS: dict[str, Kind] = {
+    kind.slug: kind
+    for kind in (
+        Kind(
+            "interviews_overdue",
+            frozenset({"interview"}),
+            _interviews,
+            ("sort_at", "item_id"),
+            _interview_rows,
+        ),
+        Kind(
+            "safe_and_well_outstanding",
+            frozenset({"episode", "check"}),
+            _safe_and_well,
+            ("sort_at", "item_id"),
+            lambda ids: Episode.objects.filter(pk__in=ids).select_related(
+                "child", "safe_and_well", "safe_and_well__agency"
+            ),
+        ),
+        Kind(
+            "notifications_overdue",
+            frozenset({"notification"}),
+            _notifications,
+            (F("sort_text").asc(nulls_last=True), "sort_at", "item_id"),
+            _notification_rows,
+        ),
+        Kind(
+            "emails_failing",
+            frozenset({"notification"}),
+            _emails,
+            ("sort_text", F("sort_at").asc(nulls_last=True), "item_id"),
+            _notification_rows,
+        ),
+        Kind(
+            "notification_problems",
+            frozenset({"notification"}),
+            _problems,
+            ("-sort_at", "-item_id"),
+            lambda ids: Notification.objects.filter(pk__in=ids).select_related(
+                "episode", "child", "rule", "responsible_agency", "recipient_agency"
+            ),
+        ),
+        Kind(
+            "stuck_cases",
+            frozenset({"interview", "attempt", "episode"}),
+            _stuck,
+            ("-sort_num", "-sort_flag", "sort_at", "item_id"),
+            _interview_rows,
+        ),
+    )
+}
+
+
+def kinds_following(record: str) -> list[str]:
+    return [slug for slug, kind in KINDS.items() if record in kind.follows]
+
+
+# Keeping the rows ------------------------------------------------------------------------
+
+
+def _write(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) -> int:
+    rows = [
+        DueItem(
+            viewer_id=viewer,
+            kind=kind.slug,
+            child_id=item.child_id,
+            item_id=item.item_id,
+            due_at=item.due_at,
+            until=item.until,
+            agency_id=item.agency_id,
+            sort_text=item.sort_text,
+            sort_num=item.sort_num,
+            sort_flag=item.sort_flag,
+            sort_at=item.sort_at,
+        )
+        for kind in kinds
+        for item in (kind.items(children) if viewers else ())
+        for viewer in viewers.get(item.child_id, ())
+    ]
+    DueItem.objects.bulk_create(rows, batch_size=CHUNK)
+    return len(rows)
+
+
+def sync_children(child_ids: Iterable[int | None], kinds: Iterable[str] | None = None) -> int:
+    """Recompute these children's rows (of ``kinds``, or all) in the caller's transaction.
+    The children are locked (in id order, as ``incidents.visibility`` locks them), so two
+    changes to one child at once bring its rows up to date one after the other.
+    Returns how many rows were written."""
+    ids = sorted({pk for pk in child_ids if pk is not None})
+    chosen = [KINDS[slug] for slug in (kinds or KINDS)]
+    if not ids or not chosen or _paused.get():
+        return 0
+    written = 0
+    with transaction.atomic():
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            list(
+                Child.objects.select_for_update()
+                .filter(pk__in=chunk)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            viewers: dict[int, list[int]] = defaultdict(list)
+            for child_id, agency_id in ChildVisibility.objects.filter(
+                child_id__in=chunk
+            ).values_list("child_id", "agency_id"):
+                viewers[child_id].append(agency_id)
+            DueItem.objects.filter(child_id__in=chunk, kind__in=[k.slug for k in chosen]).delete()
+            written += _write(Child.objects.filter(pk__in=chunk), chosen, viewers)
+    return written
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Keep nothing inside the block (a bulk load): call ``rebuild`` after it."""
+    token = _paused.set(True)
+    try:
+        yield
+    finally:
+        _paused.reset(token)
+
+
+@transaction.atomic
+def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
+    """Fill the table anew (of ``kinds``, or all), reading the children by ranges of
+    ids. Returns how many rows were written."""
+    chosen = [KINDS[slug] for slug in (kinds or KINDS)]
+    DueItem.objects.filter(kind__in=[k.slug for k in chosen]).delete()
+    bounds = Child.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    written = 0
+    if bounds["low"] is not None:
+        for low in range(bounds["low"], bounds["high"] + 1, chunk):
+            children = Child.objects.filter(pk__gte=low, pk__lt=low + chunk)
+            viewers: dict[int, list[int]] = defaultdict(list)
+            for child_id, agency_id in ChildVisibility.objects.filter(
+                child_id__gte=low, child_id__lt=low + chunk
+            ).values_list("child_id", "agency_id"):
+                viewers[child_id].append(agency_id)
+            written += _write(children, chosen, viewers)
+    if kinds is None or "stuck_cases" in kinds:
+        values: dict[str, Any] = {"stuck_threshold": policy.stuck_failed_attempts()}
+        if kinds is None:
+            values |= {"filled": True, "built_at": timezone.now()}
+        DueState.objects.update_or_create(
+            pk=1, defaults=values, create_defaults={"built_at": timezone.now(), **values}
+        )
+    return written
+
+
+def differences() -> dict[str, list[tuple[int, str, int]]]:
+    """(viewer, kind, item) rows missing from the table or extra in it, and those whose
+    times or order differ, against the rows computed afresh (for the command's check)."""
+
+    def key(row: Any) -> tuple[Any, ...]:
+        return (row.viewer_id, row.kind, row.item_id)
+
+    def fields(row: Any) -> tuple[Any, ...]:
+        return (
+            row.child_id, row.due_at, row.until, row.agency_id, row.sort_text,
+            row.sort_num, row.sort_flag, row.sort_at,
+        )  # fmt: skip
+
+    stored = {key(row): fields(row) for row in DueItem.objects.all()}
+    with transaction.atomic():
+        rebuild()
+        expected = {key(row): fields(row) for row in DueItem.objects.all()}
+        transaction.set_rollback(True)
+    return {
+        "missing": sorted(k for k in expected if k not in stored),
+        "extra": sorted(k for k in stored if k not in expected),
+        "different": sorted(k for k in expected if k in stored and stored[k] != expected[k]),
+    }
+
+
+# Reading the rows ------------------------------------------------------------------------
+
+
+def may_keep(user: User, filters: Filters) -> bool:
+    """Whether the rows can answer for this manager: no filter set (the rows carry the
+    scope and the default period only). The table must be filled too (``unfilled``)."""
+    return filters == Filters() and user.agency_id is not None
+
+
+def unfilled() -> QuerySet[DueState]:
+    """Not empty until the table is filled (to be counted with the lists' counts)."""
+    return DueState.objects.filter(filled=False)
+
+
+def ready(user: User, filters: Filters) -> bool:
+    """Whether this list can be read from the kept rows (one query)."""
+    return may_keep(user, filters) and not unfilled().exists()
+
+
+def shown(user: User, slug: str, now: dt.datetime) -> QuerySet[DueItem]:
+    """The manager's rows of a list, now, in the list's order."""
+    return (
+        DueItem.objects.filter(viewer_id=user.agency_id, kind=slug, due_at__lt=now)
+        .filter(Q(until__isnull=True) | Q(until__gte=now))
+        .order_by(*KINDS[slug].order)
+    )
+
+
+def records(slug: str, rows: list[DueItem]) -> list[Any]:
+    """The records of a page of rows, in the rows' order: one query."""
+    found = {record.pk: record for record in KINDS[slug].fetch([row.item_id for row in rows])}
+    out = []
+    for row in rows:
+        record = found.get(row.item_id)
+        if record is None:  # pragma: no cover - kept in the same transaction
+            continue
+        if slug == "stuck_cases":
+            record.failed_attempts = row.sort_num
+            record.declined_each_time = row.sort_flag
+        out.append(record)
+    return out
+
+
+def notifications_by_agency(rows: QuerySet[DueItem]) -> list[dict[str, Any]]:
+    """``queries.notifications_overdue_by_agency`` from the kept rows (one query)."""
+    counts = (
+        rows.order_by()
+        .values("agency_id", "sort_text")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "sort_text")
+    )
+    return [
+        {
+            "agency_id": row["agency_id"],
+            "agency": row["sort_text"] or "No agency found",
+            "count": row["count"],
+        }
+        for row in counts
+    ]
+
+
+# Receivers (connected in OversightConfig.ready) ------------------------------------------
+
+
+def _deleted_with(origin: Any, *models: type) -> bool:
+    """A record deleted because its child (or episode) is: the child's or episode's own
+    receiver brings the rows up to date."""
+    model = getattr(origin, "model", type(origin))
+    return model in models
+
+
+def _child_of(model: type, pks: list[int]) -> list[int]:
+    if model is Episode:
+        return list(Episode.objects.filter(pk__in=pks).values_list("child_id", flat=True))
+    if model in (ReturnInterview, SafeAndWellCheck):
+        return list(model.objects.filter(pk__in=pks).values_list("episode__child_id", flat=True))
+    if model is InterviewAttempt:
+        return list(
+            model.objects.filter(pk__in=pks).values_list("interview__episode__child_id", flat=True)
+        )
+    return []
+
+
+RECORDS = {
+    Notification: "notification",
+    ReturnInterview: "interview",
+    InterviewAttempt: "attempt",
+    Episode: "episode",
+    SafeAndWellCheck: "check",
+}
+
+
+def record_saved(sender: Any, instance: Any, raw: bool = False, **_: Any) -> None:
+    if raw:
+        return
+    if sender is Notification or sender is Episode:
+        child_ids = [instance.child_id]
+    else:
+        child_ids = _child_of(sender, [instance.pk])
+    sync_children(child_ids, kinds_following(RECORDS[sender]))
+
+
+def record_deleted(sender: Any, instance: Any, origin: Any = None, **_: Any) -> None:
+    if _deleted_with(origin, Child):
+        return  # the rows go with the child
+    if sender is Episode:
+        # Everything about the episode went with it.
+        sync_children([instance.child_id])
+        return
+    if _deleted_with(origin, Episode):
+        return
+    if sender is Notification:
+        child_ids = [instance.child_id]
+    elif sender is InterviewAttempt:
+        child_ids = list(
+            ReturnInterview.objects.filter(pk=instance.interview_id).values_list(
+                "episode__child_id", flat=True
+            )
+        )
+    else:
+        child_ids = list(
+            Episode.objects.filter(pk=instance.episode_id).values_list("child_id", flat=True)
+        )
+    sync_children(child_ids, kinds_following(RECORDS[sender]))
+
+
+def records_updated(sender: Any, model: type, pks: list[int], **_: Any) -> None:
+    record = RECORDS.get(model)
+    if record is not None:
+        sync_children(_child_of(model, pks), kinds_following(record))
+
+
+# The kept lists each notification field is read by (a change to others needs none).
+NOTIFICATION_FIELD_KINDS = {
+    "status": ("notifications_overdue", "notification_problems", "emails_failing"),
+    "due_at": ("notifications_overdue",),
+    "problem": ("notification_problems",),
+    "created_at": ("notification_problems",),
+    "responsible_agency": ("notifications_overdue", "emails_failing"),
+    "delivery": ("emails_failing",),
+    "failing_since": ("emails_failing",),
+}
+
+
+def notifications_written(
+    sender: Any, child_ids: Iterable[int], fields: Iterable[str] | None = None, **_: Any
+) -> None:
+    kinds = set(kinds_following("notification"))
+    if fields is not None:
+        kinds = set()
+        for name in fields:
+            name = name.removesuffix("_id")
+            kinds |= set(NOTIFICATION_FIELD_KINDS.get(name, kinds_following("notification")))
+    if kinds:
+        sync_children(child_ids, sorted(kinds))
+
+
+def visibility_changed(sender: Any, child_ids: Iterable[int], **_: Any) -> None:
+    sync_children(child_ids)
+
+
+def agency_saved(sender: Any, instance: Agency, raw: bool = False, **_: Any) -> None:
+    """An agency renamed: its notifications' groups and order follow the name."""
+    if raw:
+        return
+    DueItem.objects.filter(kind="notifications_overdue", agency_id=instance.pk).exclude(
+        sort_text=instance.name
+    ).update(sort_text=instance.name)
+
+
+def rule_changed(sender: Any, raw: bool = False, **_: Any) -> None:
+    """A rule changed: when the stuck cases' threshold did (read afresh, not from the
+    request's memo of the rules), count the stuck cases again."""
+    if raw:
+        return
+    with policy.fresh():
+        threshold = policy.stuck_failed_attempts()
+        if DueState.objects.filter(stuck_threshold=threshold).exists():
+            return
+        rebuild(["stuck_cases"])
+
+
+def connect() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    from incidents import signals as incidents_signals
+    from notifications import signals as notifications_signals
+    from notifications.models import Rule
+
+    for model in RECORDS:
+        post_save.connect(record_saved, sender=model, dispatch_uid=f"due_{model.__name__}_saved")
+        post_delete.connect(
+            record_deleted, sender=model, dispatch_uid=f"due_{model.__name__}_deleted"
+        )
+    incidents_signals.records_updated.connect(records_updated, dispatch_uid="due_records")
+    incidents_signals.visibility_changed.connect(visibility_changed, dispatch_uid="due_visible")
+    notifications_signals.notifications_written.connect(
+        notifications_written, dispatch_uid="due_notifications"
+    )
+    post_save.connect(agency_saved, sender=Agency, dispatch_uid="due_agency_saved")
+    post_save.connect(rule_changed, sender=Rule, dispatch_uid="due_rule_saved")
+    post_delete.connect(rule_changed, sender=Rule, dispatch_uid="due_rule_deleted")
