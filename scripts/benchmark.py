@@ -574,7 +574,8 @@ def prepare_pages(args: argparse.Namespace) -> dict:
         print(
             f"Built the returns of {areas[0].name} for {year} ({asked.missing_rows} Missing "
             f"rows, {asked.list_8_rows} in List 8) in {time.perf_counter() - started:.2f} s "
-            f"(the build itself {asked.build_seconds:.2f} s; {asked.get_status_display()})",
+            f"(the build itself {asked.build_seconds or 0:.2f} s; {asked.get_status_display()}"
+            f"{': ' + asked.error if asked.error else ''})",
             flush=True,
         )
         checked = reverse("oversight:return_request", args=[asked.pk])
