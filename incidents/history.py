@@ -107,7 +107,13 @@ class HistoryEntry:
 
 
 def _shown_fields(model: type[models.Model]) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if f.name not in NOT_SHOWN]
+    # Generated columns (the child's search name) are worked out from the others and
+    # are not kept in the history.
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if f.name not in NOT_SHOWN and not getattr(f, "generated", False)
+    ]
 
 
 def _display(row: Any, f: models.Field) -> str:

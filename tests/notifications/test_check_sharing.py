@@ -327,9 +327,10 @@ def test_a_batch_of_checks_is_shared_together_each_with_its_history_and_event(
     with CaptureQueriesContext(connection) as queries:
         assert send_due_notifications(worker="w1") == 3
     # The checks' sharing, the same statements for three as for one: read and locked,
-    # updated, read for their history, their history rows; and their events.
+    # updated, read for their history, their history rows; and their events. One more
+    # reads them for the managers' kept "safe and well" list of the batch's children.
     on_checks = re.compile(r'^(SELECT .* FROM|UPDATE|INSERT INTO) "incidents_\w*safeandwellcheck"')
-    assert len([q for q in queries.captured_queries if on_checks.match(q["sql"])]) == 4
+    assert len([q for q in queries.captured_queries if on_checks.match(q["sql"])]) == 5
     events = [
         q for q in queries.captured_queries if 'INSERT INTO "incidents_caseevent"' in q["sql"]
     ]

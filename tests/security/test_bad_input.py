@@ -47,7 +47,8 @@ def test_out_of_range_ids_are_not_found_and_logged(client, case, request, role):
     user = request.getfixturevalue(role)
     answering(client).force_login(user)
     for route in SCOPED_RECORD_ROUTES:
-        for kwarg in route.kwargs:
+        # The ids only: a file's kind (a statutory return's) is a word, not a record.
+        for kwarg in (k for k in route.kwargs if k == "pk" or k.endswith("_pk")):
             kwargs = {k: int(HUGE) if k == kwarg else _fill(route, k, case) for k in route.kwargs}
             url = reverse(route.view_name, kwargs=kwargs)
             for method in ("get", "post"):
@@ -125,7 +126,9 @@ def test_every_form_answers_bad_input_with_messages(client, case, request, role)
     for route in WALKED:
         url = url_for(route, case)
         page = client.get(url)
-        names = form_fields(page.content.decode()) if page.status_code == 200 else []
+        # A download (streamed) has no form to fill.
+        shown = page.status_code == 200 and not page.streaming
+        names = form_fields(page.content.decode()) if shown else []
         if not names:
             continue
         events = CaseEvent.objects.count()

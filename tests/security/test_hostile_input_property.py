@@ -242,7 +242,7 @@ def page_forms(client: Client, pages, users) -> list[tuple[str, str, object, Dra
         for user in users:
             client.force_login(user)
             response = client.get(url)
-            if response.status_code != 200:
+            if response.status_code != 200 or response.streaming:  # a download
                 continue
             forms = forms_of(response.content.decode(), url)
             if forms:
