@@ -257,5 +257,3 @@ RETURN_BUILD_BUDGET = dt.timedelta(seconds=60)
 RETURN_FILES_KEPT_FOR = dt.timedelta(days=30)
 # The returns page lists this many of the agency's latest requests.
 RETURN_REQUESTS_LISTED = 20
-# A page waiting for a return asks again after this many seconds.
-RETURN_PAGE_REFRESH_SECONDS = 5

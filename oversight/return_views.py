@@ -25,7 +25,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from incidents.forms.fields import UKDateField
-from missingkids import policy
 from missingkids.accounts.models import LocalAuthorityArea
 from missingkids.audit.log import log_export
 from missingkids.forms import Form
@@ -137,7 +136,6 @@ def _request_page(request: HttpRequest, asked: ReturnRequest, *, refused: str = 
         "download_refused": refused,
         "files_kept": asked.files_removed_at is None,
         "ask_again": _ask_again(asked),
-        "refresh_seconds": policy.RETURN_PAGE_REFRESH_SECONDS if asked.pending else None,
         "rules": returns.RULES,
     }
     return render(request, "oversight/return_request.html", context)

@@ -114,7 +114,8 @@ def test_asking_builds_in_the_background_and_the_files_are_what_the_request_buil
     assert waiting.status_code == 200
     content = waiting.content.decode()
     assert "The returns are being prepared" in content
-    assert f'<meta http-equiv="refresh" content="{policy.RETURN_PAGE_REFRESH_SECONDS}">' in content
+    # No page that refreshes itself (WCAG 2.2.1): the manager looks again with a link.
+    assert "http-equiv" not in content and "Look again now" in content
     assert "Waiting to be prepared" in content
 
     assert build_queued_returns(worker="test") == 1
