@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models import F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from incidents.models import (
@@ -391,20 +391,7 @@ def records(slug: str, rows: list[DueItem]) -> list[Any]:
 
 def notifications_by_agency(rows: QuerySet[DueItem]) -> list[dict[str, Any]]:
     """``queries.notifications_overdue_by_agency`` from the kept rows (one query)."""
-    counts = (
-        rows.order_by()
-        .values("agency_id", "sort_text")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "sort_text")
-    )
-    return [
-        {
-            "agency_id": row["agency_id"],
-            "agency": row["sort_text"] or "No agency found",
-            "count": row["count"],
-        }
-        for row in counts
-    ]
+    return queries.notifications_overdue_by_agency(rows, "agency_id", "sort_text")
 
 
 # Receivers (connected in OversightConfig.ready) ------------------------------------------

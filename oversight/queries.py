@@ -317,18 +317,24 @@ def notifications_overdue(user: User, filters: Filters, now: dt.datetime) -> Que
     )
 
 
-def notifications_overdue_by_agency(queryset: QuerySet) -> list[dict[str, Any]]:
-    """How many of the overdue notifications each agency should have made (one query)."""
+def notifications_overdue_by_agency(
+    queryset: QuerySet,
+    agency: str = "responsible_agency_id",
+    name: str = "responsible_agency__name",
+) -> list[dict[str, Any]]:
+    """How many of the overdue notifications each agency should have made (one query).
+    ``agency`` and ``name`` are the rows' fields for the agency and its name (the kept
+    rows, ``oversight.due``, hold them as ``agency_id`` and ``sort_text``)."""
     counts = (
         queryset.order_by()
-        .values("responsible_agency_id", "responsible_agency__name")
+        .values(agency, name)
         .annotate(count=Count("pk"))
-        .order_by("-count", "responsible_agency__name")
+        .order_by("-count", name)
     )
     return [
         {
-            "agency_id": row["responsible_agency_id"],
-            "agency": row["responsible_agency__name"] or "No agency found",
+            "agency_id": row[agency],
+            "agency": row[name] or "No agency found",
             "count": row["count"],
         }
         for row in counts
