@@ -19,7 +19,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -310,9 +310,31 @@ LISTED_FIELDS = frozenset(
 )  # fmt: skip
 
 
+def lock_children(child_ids: set[int] | models.QuerySet, *, skip_locked: bool = False) -> set[int]:
+    """Lock these children's rows (PostgreSQL; SQLite has no row locks), in id order, in
+    the caller's transaction: the ids locked. With ``skip_locked``, those another
+    transaction holds are left out rather than waited for."""
+    return set(
+        Child.objects.select_for_update(skip_locked=skip_locked)
+        .filter(pk__in=child_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 class NotificationQuerySet(models.QuerySet):
     """Announces the changes ``bulk_create`` and ``update`` make, which send no
-    ``post_save`` (the engine and the e-mail worker write notifications so)."""
+    ``post_save`` (the engine and the e-mail worker write notifications so).
+
+    **Lock order: the children, then their notifications.** What keeps rows derived from
+    notifications (``oversight.due.sync_children``) locks the children, in id order, and
+    so do the engine's changes to an episode's facts before they change its
+    notifications. An ``update`` inside a transaction therefore locks the rows'
+    children first (in id order) and only then the rows: two transactions changing one
+    child's notifications wait for each other at the child, rather than each holding a
+    notification or a child the other waits for (a deadlock). Outside a transaction the
+    update is committed before the announcement is acted on, and holds nothing while it
+    is."""
 
     def bulk_create(self, objs, *args, **kwargs):  # type: ignore[no-untyped-def]
         from .signals import notifications_written
@@ -331,7 +353,11 @@ class NotificationQuerySet(models.QuerySet):
         if LISTED_FIELDS.isdisjoint(kwargs):
             return super().update(**kwargs)
         # Read before the change: the filter may no longer match the rows after it.
-        child_ids = set(self.values_list("child_id", flat=True))
+        rows_children = self.order_by().values("child_id")
+        if transaction.get_connection(self.db).in_atomic_block:
+            child_ids = lock_children(rows_children)
+        else:
+            child_ids = set(rows_children.values_list("child_id", flat=True))
         updated = super().update(**kwargs)
         if updated and child_ids:
             notifications_written.send(
@@ -340,6 +366,14 @@ class NotificationQuerySet(models.QuerySet):
         return updated
 
     update.alters_data = True  # type: ignore[attr-defined]
+
+    def update_unannounced(self, **kwargs):  # type: ignore[no-untyped-def]
+        """``update`` announcing nothing: for a caller that knows which of its rows the
+        change can move on the managers' lists and announces only those itself (the
+        e-mail worker, ``notifications.sending``), its rows' children locked first."""
+        return super().update(**kwargs)
+
+    update_unannounced.alters_data = True  # type: ignore[attr-defined]
 
 
 class Notification(QuickChoiceLabels, models.Model):

@@ -60,9 +60,10 @@ from missingkids.accounts.models import User
 
 from .asks import EMAIL_RELATED
 from .emails import EmailRenderer
-from .models import DeliveryAttempt, EmailRequeue, Method, Notification
+from .models import DeliveryAttempt, EmailRequeue, Method, Notification, lock_children
 from .processes import drop_connection, refresh_connection
 from .sharing import record_checks_emailed
+from .signals import notifications_written
 
 logger = logging.getLogger(__name__)
 
@@ -154,28 +155,55 @@ def _claim(*, worker: str, now: dt.datetime, size: int) -> list[Claim]:
                 : size - len(abandoned)
             ]
         )
-        candidates = abandoned + waiting
+        candidates = _retries_children_held(abandoned + waiting)
         if not candidates:
             return []
         if transaction.get_connection().features.has_select_for_update_skip_locked:
             # The rows read are locked until this transaction ends: no other worker can
             # have changed them, and one short condition names them all.
-            seen = Q(pk__in=[pk for pk, _delivery, _claimed_at in candidates])
+            seen = Q(pk__in=[pk for pk, _delivery, _claimed_at, _child in candidates])
         else:
             # Match exactly what we read: if another worker claimed a row in between (on
             # SQLite, which has no row locks), its delivery or claimed_at has changed and
             # the UPDATE leaves it alone.
             seen = Q()
-            for pk, delivery, claimed_at in candidates:
+            for pk, delivery, claimed_at, _child in candidates:
                 seen |= Q(pk=pk, delivery=delivery) & (
                     Q(claimed_at=claimed_at)
                     if claimed_at is not None
                     else Q(claimed_at__isnull=True)
                 )
-        Notification.objects.filter(seen, _claimable(now)).update(
+        Notification.objects.filter(seen, _claimable(now)).update_unannounced(
             delivery=D.SENDING, claimed_at=now, claimed_by=worker
         )
-    return [(pk, delivery) for pk, delivery, _claimed_at in candidates]
+        retries = [(pk, child) for pk, delivery, _at, child in candidates if delivery == D.RETRYING]
+        if retries:
+            # A retry being sent is no longer "failing, will retry" (E-mails failing).
+            notifications_written.send(
+                sender=Notification,
+                child_ids={child for _pk, child in retries},
+                fields={"delivery"},
+                pks=[pk for pk, _child in retries],
+            )
+    return [(pk, delivery) for pk, delivery, _claimed_at, _child in candidates]
+
+
+def _retries_children_held(candidates: list[tuple]) -> list[tuple]:
+    """The candidates, less the retries whose child another transaction holds locked.
+
+    What a claim changes shows on the managers' lists only for the retries among it
+    (they leave *E-mails failing* while they are sent); a row claimed from the queue, or
+    from a worker whose lease ran out, was on no list and is on none. So only the
+    retries' children are locked (to keep their rows: ``oversight.due``), and as the
+    claim already holds its rows' locks, which in the usual order (see
+    ``models.NotificationQuerySet``) come after the children's, a child another
+    transaction holds is skipped rather than waited for: its retry is left for the next
+    claim, and the claim never waits for anything while it holds rows."""
+    children = {child for _pk, delivery, _at, child in candidates if delivery == D.RETRYING}
+    if not children:
+        return candidates
+    held = lock_children(children, skip_locked=True)
+    return [row for row in candidates if row[1] != D.RETRYING or row[3] in held]
 
 
 def _read_claimed(claims: list[Claim], *, worker: str, now: dt.datetime) -> list[Notification]:
@@ -197,9 +225,11 @@ def _read_claimed(claims: list[Claim], *, worker: str, now: dt.datetime) -> list
 
 
 def _locked(rows: QuerySet[Notification]) -> QuerySet[Notification]:
-    """The rows' keys and states, locked (PostgreSQL) and skipped if another worker has
+    """The rows' keys, states and children, locked (PostgreSQL) and skipped if another worker has
     them locked; SQLite has no row locks and ignores this."""
-    return rows.select_for_update(skip_locked=True).values_list("pk", "delivery", "claimed_at")
+    return rows.select_for_update(skip_locked=True).values_list(
+        "pk", "delivery", "claimed_at", "child_id"
+    )
 
 
 def release(notifications: list[Notification], *, worker: str) -> int:
@@ -232,7 +262,12 @@ def _release(claims: list[Claim], *, worker: str, claimed_at: dt.datetime | None
         if previous == D.SENDING:
             # Taken over from a worker whose lease ran out: due a retry if it had failed.
             back = Case(When(attempt_count__gt=0, then=Value(D.RETRYING)), default=Value(D.QUEUED))
-        released += rows.update(delivery=back, claimed_at=None, claimed_by="")
+        if previous == D.QUEUED:
+            # Back in the queue: on no list before or after.
+            released += rows.update_unannounced(delivery=back, claimed_at=None, claimed_by="")
+        else:
+            # Due a retry again: back on E-mails failing.
+            released += rows.update(delivery=back, claimed_at=None, claimed_by="")
     return released
 
 
@@ -352,6 +387,10 @@ def _record_successes(
     if not notifications:
         return set()
     with transaction.atomic():
+        # The children first, in id order, then the rows (the order every change to
+        # notifications takes: see models.NotificationQuerySet): the managers' overdue
+        # lists are kept for the rows delivered, below.
+        lock_children({notification.child_id for notification in notifications})
         # Kept whatever happens next: an attempt on a lost claim shows the possible
         # duplicate.
         DeliveryAttempt.objects.bulk_create(
@@ -372,7 +411,7 @@ def _record_successes(
             # One UPDATE: each row is written once. Someone may have phoned and recorded
             # it meanwhile (no longer "due"): their record stands.
             due = Q(status=S.DUE)
-            Notification.objects.filter(pk__in=mine).update(
+            Notification.objects.filter(pk__in=mine).update_unannounced(
                 delivery=D.DELIVERED,
                 claimed_at=None,
                 claimed_by="",
@@ -383,6 +422,14 @@ def _record_successes(
                 status=Case(When(due, then=Value(S.SENT)), default=F("status")),
                 method=Case(When(due, then=Value(Method.EMAIL)), default=F("method")),
                 told_at=Case(When(due, then=_each(sent_at, mine)), default=F("told_at")),
+            )
+            # Only these rows changed, from "sending" (on no list of e-mails failing):
+            # their rows are kept again, not every notification of their children.
+            notifications_written.send(
+                sender=Notification,
+                child_ids={n.child_id for n in notifications if n.pk in mine},
+                fields={"status", "delivery", "failing_since"},
+                pks=sorted(mine),
             )
         for notification in notifications:
             if notification.pk not in mine:
@@ -466,7 +513,8 @@ def _attempt(
     once and its outcome returned; None when the mail server took it, for the caller
     to record (with the rest of its batch)."""
     if notification.status == S.CANCELLED:
-        Notification.objects.filter(_ours(notification, worker)).update(
+        # Cancelled (on no list) and no longer sending (on none either): nothing shows it.
+        Notification.objects.filter(_ours(notification, worker)).update_unannounced(
             delivery=D.NOT_BY_EMAIL, claimed_at=None, claimed_by="", next_attempt_at=None
         )
         return Outcome.NOT_SENT
@@ -741,7 +789,8 @@ def _take(
     elif result.done == _Done.UNSENT:
         unsent.append(notification)
     elif result.done == _Done.CANCELLED:
-        Notification.objects.filter(_ours(notification, worker)).update(
+        # Cancelled (on no list) and no longer sending (on none either): nothing shows it.
+        Notification.objects.filter(_ours(notification, worker)).update_unannounced(
             delivery=D.NOT_BY_EMAIL, claimed_at=None, claimed_by="", next_attempt_at=None
         )
         outcomes[result.place] = Outcome.NOT_SENT

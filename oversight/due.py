@@ -84,6 +84,9 @@ class Kind:
     items: Callable[[QuerySet], Iterable[Item]]  # of these children
     order: tuple[Any, ...]  # the list's order, on DueItem
     fetch: Callable[[list[int]], QuerySet]  # the records shown, by id
+    # Whether ``items`` also takes the records' ids (only those are computed): a record's
+    # rows depend on that record alone, and its child's viewers.
+    by_item: bool = False
 
 
 # The items of each list ------------------------------------------------------------------
@@ -109,22 +112,27 @@ def _safe_and_well(children: QuerySet) -> Iterator[Item]:
         yield Item(child_id, pk, due_at=due_at, sort_at=first_found_at)
 
 
-def _notifications(children: QuerySet) -> Iterator[Item]:
-    rows = queries.notifications_due().filter(child__in=children)
+def _these(rows: QuerySet, pks: list[int] | None) -> QuerySet:
+    """Only these records (``sync_children``'s ``items``), if given."""
+    return rows if pks is None else rows.filter(pk__in=pks)
+
+
+def _notifications(children: QuerySet, pks: list[int] | None = None) -> Iterator[Item]:
+    rows = _these(queries.notifications_due().filter(child__in=children), pks)
     for child_id, pk, due_at, agency_id, name in rows.values_list(
         "child_id", "pk", "due_at", "responsible_agency_id", "responsible_agency__name"
     ):
         yield Item(child_id, pk, due_at=due_at, agency_id=agency_id, sort_text=name, sort_at=due_at)
 
 
-def _problems(children: QuerySet) -> Iterator[Item]:
-    rows = queries.notifications_with_problems().filter(child__in=children)
+def _problems(children: QuerySet, pks: list[int] | None = None) -> Iterator[Item]:
+    rows = _these(queries.notifications_with_problems().filter(child__in=children), pks)
     for child_id, pk, created_at in rows.values_list("child_id", "pk", "created_at"):
         yield Item(child_id, pk, sort_at=created_at)
 
 
-def _emails(children: QuerySet) -> Iterator[Item]:
-    rows = queries.emails_failing_rows().filter(child__in=children)
+def _emails(children: QuerySet, pks: list[int] | None = None) -> Iterator[Item]:
+    rows = _these(queries.emails_failing_rows().filter(child__in=children), pks)
     for child_id, pk, delivery, since, agency_id in rows.values_list(
         "child_id", "pk", "delivery", "failing_since", "responsible_agency_id"
     ):
@@ -197,6 +205,7 @@ KINDS: dict[str, Kind] = {
             _notifications,
             (F("sort_text").asc(nulls_last=True), "sort_at", "item_id"),
             _notification_rows,
+            by_item=True,
         ),
         Kind(
             "emails_failing",
@@ -204,6 +213,7 @@ KINDS: dict[str, Kind] = {
             _emails,
             ("sort_text", F("sort_at").asc(nulls_last=True), "item_id"),
             _notification_rows,
+            by_item=True,
         ),
         Kind(
             "notification_problems",
@@ -213,6 +223,7 @@ KINDS: dict[str, Kind] = {
             lambda ids: Notification.objects.filter(pk__in=ids).select_related(
                 "episode", "child", "rule", "responsible_agency", "recipient_agency"
             ),
+            by_item=True,
         ),
         Kind(
             "stuck_cases",
@@ -232,8 +243,8 @@ def kinds_following(record: str) -> list[str]:
 # Keeping the rows ------------------------------------------------------------------------
 
 
-def _write(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) -> int:
-    rows = [
+def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> list[DueItem]:
+    return [
         DueItem(
             viewer_id=viewer,
             kind=kind.slug,
@@ -247,40 +258,91 @@ def _write(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]])
             sort_flag=item.sort_flag,
             sort_at=item.sort_at,
         )
-        for kind in kinds
-        for item in (kind.items(children) if viewers else ())
+        for kind, item in items
         for viewer in viewers.get(item.child_id, ())
     ]
+
+
+def _write(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) -> int:
+    items = ((kind, item) for kind in kinds for item in (kind.items(children) if viewers else ()))
+    rows = _rows(items, viewers)
     DueItem.objects.bulk_create(rows, batch_size=CHUNK)
     return len(rows)
 
 
-def sync_children(child_ids: Iterable[int | None], kinds: Iterable[str] | None = None) -> int:
+def _viewers(child_ids: Iterable[int]) -> dict[int, list[int]]:
+    viewers: dict[int, list[int]] = defaultdict(list)
+    for child_id, agency_id in ChildVisibility.objects.filter(child_id__in=child_ids).values_list(
+        "child_id", "agency_id"
+    ):
+        viewers[child_id].append(agency_id)
+    return viewers
+
+
+def _lock(child_ids: list[int]) -> None:
+    list(
+        Child.objects.select_for_update()
+        .filter(pk__in=child_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def sync_children(
+    child_ids: Iterable[int | None],
+    kinds: Iterable[str] | None = None,
+    *,
+    items: Iterable[int] | None = None,
+) -> int:
     """Recompute these children's rows (of ``kinds``, or all) in the caller's transaction.
     The children are locked (in id order, as ``incidents.visibility`` locks them), so two
     changes to one child at once bring its rows up to date one after the other.
+    With ``items`` (record ids, for kinds ``by_item`` only), only those records' rows
+    are computed again (see ``_sync_items``).
     Returns how many rows were written."""
     ids = sorted({pk for pk in child_ids if pk is not None})
     chosen = [KINDS[slug] for slug in (kinds or KINDS)]
     if not ids or not chosen or _paused.get():
         return 0
+    if items is not None:
+        return _sync_items(ids, chosen, sorted(set(items)))
     written = 0
     with transaction.atomic():
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            list(
-                Child.objects.select_for_update()
-                .filter(pk__in=chunk)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-            viewers: dict[int, list[int]] = defaultdict(list)
-            for child_id, agency_id in ChildVisibility.objects.filter(
-                child_id__in=chunk
-            ).values_list("child_id", "agency_id"):
-                viewers[child_id].append(agency_id)
+            _lock(chunk)
+            viewers = _viewers(chunk)
             DueItem.objects.filter(child_id__in=chunk, kind__in=[k.slug for k in chosen]).delete()
             written += _write(Child.objects.filter(pk__in=chunk), chosen, viewers)
+    return written
+
+
+def _sync_items(child_ids: list[int], kinds: list[Kind], pks: list[int]) -> int:
+    """``sync_children`` for these records of the children only (the e-mail worker's
+    batch: a claim, the deliveries of a slice), whatever else the children have: the
+    children locked (the worker holds them already), the records' rows of ``kinds``
+    deleted, and those the records still have written; who sees the children is read
+    only when there are any (a delivered notification has none). A few statements
+    however many records and rows the children have. No savepoint: it only runs inside
+    the worker's transaction, which fails whole."""
+    if not pks:
+        return 0
+    if not all(kind.by_item for kind in kinds):
+        raise ValueError(f"Kept by child only: {[k.slug for k in kinds if not k.by_item]}")
+    written = 0
+    with transaction.atomic(savepoint=False):
+        for start in range(0, len(child_ids), CHUNK):
+            _lock(child_ids[start : start + CHUNK])
+        for start in range(0, len(pks), CHUNK):
+            chunk = pks[start : start + CHUNK]
+            # Found by id (dueitem_notification_idx), not among the children's rows.
+            DueItem.objects.filter(kind__in=[k.slug for k in kinds], item_id__in=chunk).delete()
+            children = Child.objects.filter(pk__in=child_ids)
+            found = [(kind, item) for kind in kinds for item in kind.items(children, chunk)]
+            if found:
+                rows = _rows(found, _viewers({item.child_id for _kind, item in found}))
+                DueItem.objects.bulk_create(rows, batch_size=CHUNK)
+                written += len(rows)
     return written
 
 
@@ -478,7 +540,11 @@ NOTIFICATION_FIELD_KINDS = {
 
 
 def notifications_written(
-    sender: Any, child_ids: Iterable[int], fields: Iterable[str] | None = None, **_: Any
+    sender: Any,
+    child_ids: Iterable[int],
+    fields: Iterable[str] | None = None,
+    pks: Iterable[int] | None = None,
+    **_: Any,
 ) -> None:
     kinds = set(kinds_following("notification"))
     if fields is not None:
@@ -487,7 +553,7 @@ def notifications_written(
             name = name.removesuffix("_id")
             kinds |= set(NOTIFICATION_FIELD_KINDS.get(name, kinds_following("notification")))
     if kinds:
-        sync_children(child_ids, sorted(kinds))
+        sync_children(child_ids, sorted(kinds), items=pks)
 
 
 def visibility_changed(sender: Any, child_ids: Iterable[int], **_: Any) -> None:

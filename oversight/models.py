@@ -325,6 +325,14 @@ class DueItem(models.Model):
             models.Index(fields=["viewer", "kind", "due_at", "until"], name="dueitem_count_idx"),
             # Keeping the rows: a child's rows, replaced when its items change.
             models.Index(fields=["child", "kind"], name="dueitem_child_idx"),
+            # ... and a notification's rows alone (the e-mail worker's deliveries).
+            models.Index(
+                fields=["item_id"],
+                condition=Q(
+                    kind__in=["notifications_overdue", "emails_failing", "notification_problems"]
+                ),
+                name="dueitem_notification_idx",
+            ),
             # Each list's pages, read by key in the list's order.
             models.Index(
                 fields=["viewer", "sort_at", "item_id"],

@@ -122,15 +122,16 @@ def _send_a_batch_of(size: int) -> int:
 
 
 def test_a_batch_takes_the_same_queries_whatever_its_size(counting):
-    # Claim: the abandoned rows, the waiting rows, the claim, the rows with all the
-    # e-mails read. Record: the attempts, the rows still ours, delivered and "sent" in
-    # one update. Each transaction is a savepoint inside the test's (two queries more
-    # each). Each update of a field the managers' lists read (the claim; delivered and
-    # "sent") also keeps their rows for the batch's children (oversight.due: the
-    # children read and locked, who sees them, their items, the rows replaced): 12 more,
-    # whatever the batch's size.
-    assert _send_a_batch_of(2) == 23
-    assert _send_a_batch_of(7) == 23
+    # Claim: the abandoned rows, the waiting rows, the claim (from the queue: on no
+    # list before or after, so nothing of the managers' lists to keep), the rows with all
+    # the e-mails read. Record: the children locked, the attempts, the rows still ours,
+    # delivered and "sent" in one update, and the managers' lists kept for those rows
+    # alone (oversight.due: the children locked again, the rows' kept rows deleted, what
+    # each of the three notification lists still has of them: 5). Each transaction is a
+    # savepoint inside the test's (two queries more each). The same whatever the batch's
+    # size or the children's other notifications.
+    assert _send_a_batch_of(2) == 17
+    assert _send_a_batch_of(7) == 17
     assert len(mail.outbox) == 9
     assert Notification.objects.filter(delivery=D.DELIVERED, status=S.SENT).count() == 9
     assert DeliveryAttempt.objects.filter(succeeded=True).count() == 9

@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from incidents.models import ChildVisibility, Episode, ReturnInterview
 from missingkids.accounts.models import Agency, User
@@ -183,3 +184,62 @@ def test_visibility_rows_follow_the_agencies(fixed, la_west):
     seen_by = set(ChildVisibility.objects.filter(child=child).values_list("agency_id", flat=True))
     assert set(DueItem.objects.filter(child=child).values_list("viewer_id", flat=True)) <= seen_by
     assert DueItem.objects.filter(child=child, viewer=la_west).exists()
+
+
+@pytest.fixture
+def refusing(settings):
+    from tests.notifications.fault_mail import RefusingBackend
+
+    settings.MAILERS = {"default": {"BACKEND": "tests.notifications.fault_mail.RefusingBackend"}}
+    settings.EMAIL_SEND_CONNECTIONS = 1
+    RefusingBackend.error = None
+    yield RefusingBackend
+    RefusingBackend.error = None
+
+
+def test_the_e_mail_worker_keeps_the_lists_through_claims_failures_retries_and_deliveries(
+    fixed, frozen, refusing
+):
+    """Through the worker's own functions: a claim (a retry claimed leaves *E-mails
+    failing* while it is sent), a temporary and a permanent refusal, a claim given back,
+    a lease running out and taken over, deliveries; the kept rows equal the raw lists
+    after each, now and later."""
+    from notifications.sending import claim_batch, release, send_batch
+    from tests.notifications.fault_mail import permanent_refusal, temporary_refusal
+
+    D = Notification.Delivery
+
+    def check() -> None:
+        for later in (dt.timedelta(0), 3 * H, dt.timedelta(days=3)):
+            assert_kept_equals_raw(timezone.now() + later)
+
+    due_rows = Notification.objects.filter(status=Notification.Status.DUE)
+    due_rows.update(delivery=D.QUEUED, next_attempt_at=NOW, recipient_email="duty@example.org")
+    queued = due_rows.filter(delivery=D.QUEUED).count()
+    assert queued >= 5
+    check()
+    refusing.error = temporary_refusal
+    assert set(send_batch(worker="w1", size=3)) == {"retrying"}
+    check()
+    assert DueItem.objects.filter(kind="emails_failing").exists()
+    frozen.shift(dt.timedelta(minutes=2))
+    # Another worker claims the retries (and the queued rows) and has not sent them yet.
+    claimed = claim_batch(worker="w2", size=50)
+    assert {n.claimed_from for n in claimed} == {D.RETRYING, D.QUEUED}
+    check()
+    release(claimed, worker="w2")
+    check()
+    refusing.error = permanent_refusal
+    assert send_batch(worker="w1", size=1) == ["failed"]
+    check()
+    # A claim left behind by a worker that died: once its lease has run out, another
+    # worker takes it over and delivers it.
+    left = claim_batch(worker="w2", size=2)
+    assert left
+    frozen.shift(dt.timedelta(hours=1))
+    refusing.error = None
+    outcomes = send_batch(worker="w1", size=50)
+    assert "delivered" in outcomes
+    check()
+    assert not Notification.objects.filter(delivery__in=[D.SENDING, D.QUEUED]).exists()
+    assert due.differences() == {"missing": [], "extra": [], "different": []}

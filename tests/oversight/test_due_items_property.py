@@ -3,12 +3,13 @@
 Hypothesis draws a sequence of changes, in any order: episodes reported (with a
 notification due) and found (with a return interview due), interviews held, declined
 (by ``QuerySet.update()`` and ``history_write``, as the actions do) and attempted,
-safe and well checks recorded and shared, notifications made (by ``update()``, as the
-e-mail worker does), cancelled, or added with a problem, placements and involvements
-added and ended, a child moved to another area, an episode deleted, and hours and
-days passing (with the scheduler's visibility pass). After every change, for every
-agency and every kept list, the rows kept (``oversight.due``) are the raw list's rows
-in the raw list's order.
+safe and well checks recorded and shared, notifications made (by ``update()``),
+cancelled, or added with a problem, e-mails queued, then claimed, sent (taken, refused
+for now or for good), retried and given back by the e-mail worker's own functions,
+placements and involvements added and ended, a child moved to another area, an episode
+deleted, and hours and days passing (with the scheduler's visibility pass). After
+every change, for every agency and every kept list, the rows kept (``oversight.due``)
+are the raw list's rows in the raw list's order.
 
 The CI profile (tests/conftest.py) runs at least 200 examples with a fixed seed.
 """
@@ -20,6 +21,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +38,7 @@ from incidents.models import (
 )
 from missingkids.accounts.models import Agency, User
 from notifications.models import Notification
+from notifications.sending import claim_batch, release, send_batch
 from oversight import due
 from oversight.filters import Filters
 from oversight.views import LISTS_BY_SLUG
@@ -49,12 +52,14 @@ from tests.factories.incidents import (
     SafeAndWellCheckFactory,
 )
 from tests.factories.notifications import NotificationFactory, RuleFactory
+from tests.notifications.fault_mail import RefusingBackend, permanent_refusal, temporary_refusal
 
 pytestmark = pytest.mark.django_db
 
 START = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 AREAS, AGENCIES, CHILDREN = 2, 4, 3
 H = dt.timedelta(hours=1)
+D = Notification.Delivery
 
 child = st.integers(0, CHILDREN - 1)
 steps = st.lists(
@@ -80,6 +85,10 @@ steps = st.lists(
         st.tuples(st.just("involve"), child, st.integers(0, AGENCIES - 1)),
         st.tuples(st.just("move"), child, st.integers(0, AREAS - 1)),
         st.tuples(st.just("delete_episode"), child),
+        st.tuples(st.just("queue"), child),
+        st.tuples(st.just("send"), st.sampled_from(["taken", "451", "550"]), st.integers(1, 3)),
+        st.tuples(st.just("claim"), st.integers(1, 3)),
+        st.tuples(st.just("release")),
         st.tuples(st.just("hours_pass"), st.integers(1, 80)),
         st.tuples(st.just("days_pass"), st.integers(1, 100)),
     ),
@@ -106,6 +115,14 @@ def world() -> dict:
     return {"areas": areas, "agencies": agencies, "users": users, "rule": RuleFactory()}
 
 
+# The steps about one child (the others are about time, or the e-mail worker's queue).
+CHILD_STEPS = {
+    "report", "found", "held", "declined", "attempt", "check", "share", "made", "cancel",
+    "problem", "place", "end_placement", "involve", "move", "delete_episode", "queue",
+}  # fmt: skip
+REFUSALS = {"taken": None, "451": temporary_refusal, "550": permanent_refusal}
+
+
 def _latest(model, **lookups):
     return model.objects.filter(**lookups).order_by("-pk").first()
 
@@ -114,7 +131,7 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
     areas, agencies = world["areas"], world["agencies"]
     now = timezone.now()
     kind, *args = step
-    kid = children[args[0]] if kind not in ("hours_pass", "days_pass") else None
+    kid = children[args[0]] if kind in CHILD_STEPS else None
     if kind == "report":
         if Episode.objects.filter(child=kid, found_at__isnull=True).exists():
             return  # one open episode a child
@@ -205,6 +222,29 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
         ep = _latest(Episode, child=kid)
         if ep is not None:
             ep.delete()
+    elif kind == "queue":
+        # An e-mail queued (made so, or queued again after failing, as requeue_email does).
+        notification = _latest(Notification, child=kid, status=Notification.Status.DUE)
+        if notification is not None and notification.delivery != D.SENDING:
+            Notification.objects.filter(pk=notification.pk).update(
+                delivery=D.QUEUED, next_attempt_at=now, recipient_email="duty@example.org"
+            )
+    elif kind == "send":
+        # The e-mail worker: a batch claimed, sent (taken, or refused for now or for
+        # good) and recorded, through its own functions.
+        RefusingBackend.error = REFUSALS[args[0]]
+        try:
+            send_batch(worker="w1", size=args[1])
+        finally:
+            RefusingBackend.error = None
+    elif kind == "claim":
+        # Another worker claims rows (queued, due a retry, or left behind by a worker
+        # whose lease ran out) and has not sent them yet.
+        world["claimed"].extend(claim_batch(worker="w2", size=args[0]))
+    elif kind == "release":
+        # ... and gives them back unsent (asked to stop).
+        release(world["claimed"], worker="w2")
+        world["claimed"].clear()
     elif kind == "hours_pass":
         traveller.shift(args[0] * H)
     elif kind == "days_pass":
@@ -227,7 +267,13 @@ def assert_kept_equals_raw(world: dict) -> None:
 )
 @given(changes=steps)
 def test_the_kept_lists_equal_the_raw_lists_after_any_changes(changes, world) -> None:
-    with time_machine.travel(START, tick=False) as traveller, transaction.atomic():
+    world["claimed"] = []
+    mailers = {"default": {"BACKEND": "tests.notifications.fault_mail.RefusingBackend"}}
+    with (
+        time_machine.travel(START, tick=False) as traveller,
+        override_settings(MAILERS=mailers, EMAIL_SEND_CONNECTIONS=1),
+        transaction.atomic(),
+    ):
         VisibilityClock.objects.update_or_create(
             pk=1, defaults={"applied_through": timezone.localdate()}
         )
