@@ -31,6 +31,15 @@ message:
   refusal (a 5xx reply about the recipient or the message) fails at once, with the
   reason, so someone can tell the recipient another way or correct the address and
   queue it again (``requeue_email``).
+- The managers' overdue lists (``oversight.due``) are kept, in the same transactions,
+  for the rows whose change a list can show, and for those rows alone: none for a claim
+  from the queue (queued and sending are on no list), the retries among a claim (they
+  leave *E-mails failing* while sent), the delivered rows (off *Notifications
+  overdue*), each failure. Locks are taken as every change to notifications takes them
+  (``models.NotificationQuerySet``): the children, in id order, then their rows, so the
+  worker and a request changing the same child's notifications queue at the child
+  rather than deadlock. The claim, which holds its rows from the moment it reads them,
+  never waits: a retry whose child another transaction holds is left for the next.
 - When recording the outcome hits a dropped database connection, the worker reconnects
   and records it again (a few times) rather than leave the row for the lease to run
   out, which would send it twice.

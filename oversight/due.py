@@ -17,7 +17,9 @@ has few pending items), called by
 - ``incidents.signals.records_updated`` (every ``QuerySet.update()`` in the incidents
   actions is followed by ``history_write``, which sends it);
 - ``notifications.signals.notifications_written`` (the notifications' ``bulk_create``
-  and ``update``, used by the engine and the e-mail worker);
+  and ``update``, used by the engine; the e-mail worker announces only the rows a list
+  can show its change of, with their ids, and only those rows are computed again:
+  ``sync_children``'s ``items``);
 - ``incidents.signals.visibility_changed`` (who may see a child changed).
 
 An agency renamed renames its notifications' groups; a rule changed (the stuck cases'
