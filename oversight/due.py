@@ -526,11 +526,12 @@ def _count_parts(user: User, slug: str, now: dt.datetime) -> tuple[QuerySet, Que
 
 def total(user: User, slug: str, now: dt.datetime) -> queries.Total:
     """How many rows ``shown`` has, from the kept counts: for ``queries.counts``."""
-    from .queries import _sql
-
     sums, due_today, ending_today = _count_parts(user, slug, now)
-    parts = [_sql(sums.order_by().values("n")), _sql(due_today.order_by().values("pk"))]
-    parts.append(_sql(ending_today.order_by().values("pk")))
+    parts = [
+        queries._sql(sums.order_by().values("n")),
+        queries._sql(due_today.order_by().values("pk")),
+        queries._sql(ending_today.order_by().values("pk")),
+    ]
     sql = (
         f"SELECT COALESCE((SELECT SUM(s.n) FROM ({parts[0][0]}) s), 0)"  # noqa: S608 (ORM-compiled)
         f" + (SELECT COUNT(*) FROM ({parts[1][0]}) t)"
