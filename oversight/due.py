@@ -27,6 +27,16 @@ threshold) counts the stuck cases again. ``manage.py rebuild_due_items`` fills t
 table anew (after a bulk load that sent no signals); a database migrated with records
 in it is filled by ``migrate`` when small, else marked unfilled (``DueState``) and the
 pages count from the records until the command has run.
+
+Counted too (``DueCount``): how many rows share a viewer, list, agency that must tell and
+UTC days of ``due_at`` and ``until``, kept from the rows each change deletes and inserts
+(``_apply``: one statement a batch, adding to the counts). Every list of ``KINDS`` is
+counted, those with a period looked back over (``until``: the stuck cases' declined
+interviews) too, by the day of both times, so a new list needs nothing more. A list's
+count now (``total``, ``notification_groups``) is a sum over the days before today plus
+today's rows. A child deleted takes its rows with it (``child_deleting`` counts them
+out first); an agency deleted takes its rows and counts, and a notification's agency
+cannot be deleted (``PROTECT``), so no row's agency is emptied by a deletion.
 """
 
 from __future__ import annotations
@@ -39,8 +49,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Max, Min, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from incidents.models import (
@@ -57,7 +68,7 @@ from notifications.models import Notification
 
 from . import queries
 from .filters import Filters
-from .models import DueItem, DueState
+from .models import DueCount, DueItem, DueState
 
 CHUNK = 2000
 _paused: contextvars.ContextVar[bool] = contextvars.ContextVar("due_paused", default=False)
@@ -245,6 +256,90 @@ def kinds_following(record: str) -> list[str]:
 # Keeping the rows ------------------------------------------------------------------------
 
 
+Key = tuple[int, str, int, dt.date, dt.date]
+
+
+def _day(at: dt.datetime) -> dt.date:
+    return at.astimezone(dt.UTC).date()
+
+
+def _key(
+    viewer: int, kind: str, agency: int | None, due_at: dt.datetime, until: dt.datetime | None
+) -> Key:
+    """A row's ``DueCount`` key."""
+    return (
+        viewer, kind, agency or 0, _day(due_at),
+        DueCount.NO_END if until is None else _day(until),
+    )  # fmt: skip
+
+
+def counted(rows: QuerySet[DueItem]) -> dict[Key, int]:
+    """How many of these rows each ``DueCount`` key has, counted by the database (one
+    query): the counts the rows must have."""
+    out: dict[Key, int] = {}
+    grouped = (
+        rows.order_by()
+        .values_list(
+            "viewer_id",
+            "kind",
+            "agency_id",
+            TruncDate("due_at", tzinfo=dt.UTC),
+            TruncDate("until", tzinfo=dt.UTC),
+        )
+        .annotate(rows=Count("pk"))
+    )
+    for viewer, kind, agency, due_on, until_on, n in grouped:
+        key = (viewer, kind, agency or 0, due_on, until_on or DueCount.NO_END)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def stored_counts(kinds: Iterable[str] | None = None) -> dict[Key, int]:
+    """The kept counts (of ``kinds``, or all)."""
+    rows = DueCount.objects.all()
+    if kinds is not None:
+        rows = rows.filter(kind__in=list(kinds))
+    return {
+        (viewer, kind, agency, due_on, until_on): n
+        for viewer, kind, agency, due_on, until_on, n in rows.values_list(
+            "viewer_id", "kind", "agency", "due_on", "until_on", "n"
+        )
+    }
+
+
+def _apply(deltas: dict[Key, int]) -> None:
+    """Add these changes to the kept counts: one ``INSERT ... ON CONFLICT DO UPDATE``
+    adding to ``n`` a batch (PostgreSQL, and SQLite since 3.24), in key order so that two
+    changes at once lock the counts in the same order; then delete the counts fallen to 0."""
+    changes = sorted((key, n) for key, n in deltas.items() if n)
+    if not changes:
+        return
+    table = connection.ops.quote_name(DueCount._meta.db_table)
+    adapt = connection.ops.adapt_datefield_value
+    with connection.cursor() as cursor:
+        for start in range(0, len(changes), CHUNK // 2):
+            part = changes[start : start + CHUNK // 2]
+            params: list[Any] = []
+            for (viewer, kind, agency, due_on, until_on), n in part:
+                params += [viewer, kind, agency, adapt(due_on), adapt(until_on), n]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
+            cursor.execute(
+                f"INSERT INTO {table} (viewer_id, kind, agency, due_on, until_on, n) "  # noqa: S608 (no input in the SQL)
+                f"VALUES {values} ON CONFLICT (viewer_id, kind, due_on, until_on, agency) "
+                f"DO UPDATE SET n = {table}.n + excluded.n",
+                params,
+            )
+    if any(n < 0 for _, n in changes):
+        DueCount.objects.filter(n__lte=0).delete()
+
+
+def _remove(rows: QuerySet[DueItem], deltas: dict[Key, int]) -> None:
+    """Delete these rows, counting them out of ``deltas``."""
+    for key, n in counted(rows).items():
+        deltas[key] = deltas.get(key, 0) - n
+    rows.delete()
+
+
 def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> list[DueItem]:
     return [
         DueItem(
@@ -265,11 +360,21 @@ def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> 
     ]
 
 
-def _write(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) -> int:
-    items = ((kind, item) for kind in kinds for item in (kind.items(children) if viewers else ()))
-    rows = _rows(items, viewers)
+def _insert(rows: list[DueItem], deltas: dict[Key, int]) -> int:
+    """Insert these rows, counting them into ``deltas``."""
     DueItem.objects.bulk_create(rows, batch_size=CHUNK)
+    for row in rows:
+        key = _key(row.viewer_id, row.kind, row.agency_id, row.due_at, row.until)
+        deltas[key] = deltas.get(key, 0) + 1
     return len(rows)
+
+
+def _write(
+    children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]], deltas: dict[Key, int]
+) -> int:
+    """Insert the rows of these children, counting them into ``deltas``."""
+    items = ((kind, item) for kind in kinds for item in (kind.items(children) if viewers else ()))
+    return _insert(_rows(items, viewers), deltas)
 
 
 def _viewers(child_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -314,8 +419,13 @@ def sync_children(
             chunk = ids[start : start + CHUNK]
             _lock(chunk)
             viewers = _viewers(chunk)
-            DueItem.objects.filter(child_id__in=chunk, kind__in=[k.slug for k in chosen]).delete()
-            written += _write(Child.objects.filter(pk__in=chunk), chosen, viewers)
+            deltas: dict[Key, int] = {}
+            _remove(
+                DueItem.objects.filter(child_id__in=chunk, kind__in=[k.slug for k in chosen]),
+                deltas,
+            )
+            written += _write(Child.objects.filter(pk__in=chunk), chosen, viewers, deltas)
+            _apply(deltas)
     return written
 
 
@@ -332,19 +442,23 @@ def _sync_items(child_ids: list[int], kinds: list[Kind], pks: list[int]) -> int:
     if not all(kind.by_item for kind in kinds):
         raise ValueError(f"Kept by child only: {[k.slug for k in kinds if not k.by_item]}")
     written = 0
+    deltas: dict[Key, int] = {}
     with transaction.atomic(savepoint=False):
         for start in range(0, len(child_ids), CHUNK):
             _lock(child_ids[start : start + CHUNK])
         for start in range(0, len(pks), CHUNK):
             chunk = pks[start : start + CHUNK]
             # Found by id (dueitem_notification_idx), not among the children's rows.
-            DueItem.objects.filter(kind__in=[k.slug for k in kinds], item_id__in=chunk).delete()
+            _remove(
+                DueItem.objects.filter(kind__in=[k.slug for k in kinds], item_id__in=chunk),
+                deltas,
+            )
             children = Child.objects.filter(pk__in=child_ids)
             found = [(kind, item) for kind in kinds for item in kind.items(children, chunk)]
             if found:
                 rows = _rows(found, _viewers({item.child_id for _kind, item in found}))
-                DueItem.objects.bulk_create(rows, batch_size=CHUNK)
-                written += len(rows)
+                written += _insert(rows, deltas)
+        _apply(deltas)
     return written
 
 
@@ -363,7 +477,9 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
     """Fill the table anew (of ``kinds``, or all), reading the children by ranges of
     ids. Returns how many rows were written."""
     chosen = [KINDS[slug] for slug in (kinds or KINDS)]
-    DueItem.objects.filter(kind__in=[k.slug for k in chosen]).delete()
+    slugs = [k.slug for k in chosen]
+    DueItem.objects.filter(kind__in=slugs).delete()
+    DueCount.objects.filter(kind__in=slugs).delete()
     bounds = Child.objects.aggregate(low=Min("pk"), high=Max("pk"))
     written = 0
     if bounds["low"] is not None:
@@ -374,7 +490,9 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
                 child_id__gte=low, child_id__lt=low + chunk
             ).values_list("child_id", "agency_id"):
                 viewers[child_id].append(agency_id)
-            written += _write(children, chosen, viewers)
+            written += _write(children, chosen, viewers, {})
+    # Counted by the database, all at once, rather than a batch at a time.
+    _apply(counted(DueItem.objects.filter(kind__in=slugs)))
     if kinds is None or "stuck_cases" in kinds:
         values: dict[str, Any] = {"stuck_threshold": policy.stuck_failed_attempts()}
         if kinds is None:
@@ -385,9 +503,10 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
     return written
 
 
-def differences() -> dict[str, list[tuple[int, str, int]]]:
+def differences() -> dict[str, list[tuple[Any, ...]]]:
     """(viewer, kind, item) rows missing from the table or extra in it, and those whose
-    times or order differ, against the rows computed afresh (for the command's check)."""
+    times or order differ, against the rows computed afresh; and the ``DueCount`` keys
+    whose kept count is not the number of rows kept (for the command's check)."""
 
     def key(row: Any) -> tuple[Any, ...]:
         return (row.viewer_id, row.kind, row.item_id)
@@ -399,6 +518,7 @@ def differences() -> dict[str, list[tuple[int, str, int]]]:
         )  # fmt: skip
 
     stored = {key(row): fields(row) for row in DueItem.objects.all()}
+    kept_counts, rows_counted = stored_counts(), counted(DueItem.objects.all())
     with transaction.atomic():
         rebuild()
         expected = {key(row): fields(row) for row in DueItem.objects.all()}
@@ -407,6 +527,11 @@ def differences() -> dict[str, list[tuple[int, str, int]]]:
         "missing": sorted(k for k in expected if k not in stored),
         "extra": sorted(k for k in stored if k not in expected),
         "different": sorted(k for k in expected if k in stored and stored[k] != expected[k]),
+        "counts": sorted(
+            k
+            for k in kept_counts.keys() | rows_counted.keys()
+            if kept_counts.get(k) != rows_counted.get(k)
+        ),
     }
 
 
@@ -436,6 +561,85 @@ def shown(user: User, slug: str, now: dt.datetime) -> QuerySet[DueItem]:
         .filter(Q(until__isnull=True) | Q(until__gte=now))
         .order_by(*KINDS[slug].order)
     )
+
+
+def _today(now: dt.datetime) -> tuple[dt.date, dt.datetime, dt.datetime]:
+    """Today (UTC), and when it starts and ends."""
+    today = _day(now)
+    start = dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC)
+    return today, start, start + dt.timedelta(days=1)
+
+
+def _count_parts(user: User, slug: str, now: dt.datetime) -> tuple[QuerySet, QuerySet, QuerySet]:
+    """What ``shown`` counts, in three parts that do not overlap: the kept counts of the
+    keys due before today that end after today (every row of them is on the list all
+    day), the rows due today (on the list if due before now and not yet ended), and the
+    rows due before today that end today (if not yet ended)."""
+    today, start, end = _today(now)
+    sums = DueCount.objects.filter(
+        viewer_id=user.agency_id, kind=slug, due_on__lt=today, until_on__gt=today
+    )
+    due_today = DueItem.objects.filter(
+        Q(until__isnull=True) | Q(until__gte=now),
+        viewer_id=user.agency_id,
+        kind=slug,
+        due_at__gte=start,
+        due_at__lt=now,
+    )
+    ending_today = DueItem.objects.filter(
+        viewer_id=user.agency_id,
+        kind=slug,
+        until__gte=now,
+        until__lt=end,
+        due_at__lt=start,
+    )
+    return sums, due_today, ending_today
+
+
+def total(user: User, slug: str, now: dt.datetime) -> queries.Total:
+    """How many rows ``shown`` has, from the kept counts: for ``queries.counts``."""
+    sums, due_today, ending_today = _count_parts(user, slug, now)
+    parts = [
+        queries._sql(sums.order_by().values("n")),
+        queries._sql(due_today.order_by().values("pk")),
+        queries._sql(ending_today.order_by().values("pk")),
+    ]
+    sql = (
+        f"SELECT COALESCE((SELECT SUM(s.n) FROM ({parts[0][0]}) s), 0)"  # noqa: S608 (ORM-compiled)
+        f" + (SELECT COUNT(*) FROM ({parts[1][0]}) t)"
+        f" + (SELECT COUNT(*) FROM ({parts[2][0]}) e)"
+    )
+    return queries.Total(sql, [p for part in parts for p in part[1]])
+
+
+def notification_groups(user: User, now: dt.datetime) -> list[dict[str, Any]]:
+    """``queries.notifications_overdue_by_agency`` of the manager's overdue notifications
+    now, from the kept counts (one query), in the same order."""
+    sums, due_today, ending_today = _count_parts(user, "notifications_overdue", now)
+    name = Agency.objects.filter(pk=OuterRef("agency")).values("name")[:1]
+    parts = sums.order_by().values("agency").annotate(name=Subquery(name), count=Sum("n"))
+    for rows in (due_today, ending_today):
+        parts = parts.union(
+            rows.order_by().values("agency_id", "sort_text").annotate(count=Count("pk")),
+            all=True,
+        )
+    found: dict[int, list[Any]] = {}
+    for agency, agency_name, n in parts.values_list("agency", "name", "count"):
+        group = found.setdefault(agency or 0, [agency or None, agency_name, 0])
+        group[1] = group[1] or agency_name
+        group[2] += n
+    groups = [
+        {"agency_id": agency, "agency": name or "No agency found", "count": n, "_name": name}
+        for agency, name, n in found.values()
+        if n
+    ]
+    # As the database orders the raw list's groups: most first, then by name, an agency
+    # with no name (none) where the database puts NULL.
+    last = connection.features.nulls_order_largest
+    groups.sort(key=lambda g: (-g["count"], (g["_name"] is None) == last, g["_name"] or ""))
+    for group in groups:
+        del group["_name"]
+    return groups
 
 
 def records(slug: str, rows: list[DueItem]) -> list[Any]:
@@ -523,6 +727,13 @@ def record_deleted(sender: Any, instance: Any, origin: Any = None, **_: Any) -> 
     sync_children(child_ids, kinds_following(RECORDS[sender]))
 
 
+def child_deleting(sender: Any, instance: Child, **_: Any) -> None:
+    """A child about to be deleted: its rows, which go with it, counted out first."""
+    deltas: dict[Key, int] = {}
+    _remove(DueItem.objects.filter(child_id=instance.pk), deltas)
+    _apply(deltas)
+
+
 def records_updated(sender: Any, model: type, pks: list[int], **_: Any) -> None:
     record = RECORDS.get(model)
     if record is not None:
@@ -584,7 +795,7 @@ def rule_changed(sender: Any, raw: bool = False, **_: Any) -> None:
 
 
 def connect() -> None:
-    from django.db.models.signals import post_delete, post_save
+    from django.db.models.signals import post_delete, post_save, pre_delete
 
     from incidents import signals as incidents_signals
     from notifications import signals as notifications_signals
@@ -600,6 +811,7 @@ def connect() -> None:
     notifications_signals.notifications_written.connect(
         notifications_written, dispatch_uid="due_notifications"
     )
+    pre_delete.connect(child_deleting, sender=Child, dispatch_uid="due_child_deleting")
     post_save.connect(agency_saved, sender=Agency, dispatch_uid="due_agency_saved")
     post_save.connect(rule_changed, sender=Rule, dispatch_uid="due_rule_saved")
     post_delete.connect(rule_changed, sender=Rule, dispatch_uid="due_rule_deleted")

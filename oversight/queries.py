@@ -793,12 +793,26 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
 # Counts ---------------------------------------------------------------------------------
 
 
-def counts(parts: dict[str, QuerySet | tuple[str, list[Any]]]) -> dict[str, int]:
+@dataclass(frozen=True)
+class Total:
+    """SQL (and its parameters) that gives a count itself, as one number: a part of
+    ``counts`` taken as it is rather than counted (the kept counts' sums)."""
+
+    sql: str
+    params: list[Any]
+
+
+def counts(parts: dict[str, QuerySet | tuple[str, list[Any]] | Total]) -> dict[str, int]:
     """How many rows each list has, in one query: a scalar subquery each (a queryset, or
-    SQL and its parameters). One round trip for the dashboard's dozen counts, each read
-    through the partial index of its pending rows and the visibility table."""
+    SQL and its parameters, whose rows are counted; or a ``Total``). One round trip for
+    the dashboard's dozen counts, each read through the partial index of its pending rows
+    and the visibility table."""
     selects, params = [], []
     for i, part in enumerate(parts.values()):
+        if isinstance(part, Total):
+            selects.append(f"({part.sql})")
+            params.extend(part.params)
+            continue
         if isinstance(part, QuerySet):
             sql, part_params = _sql(part.order_by().values("pk"))
         else:

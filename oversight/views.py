@@ -970,7 +970,7 @@ def _count(rows: QuerySet | list) -> int:
 @require_http_methods(["GET"])
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Every list's count, in one query (``queries.counts``): the overdue lists kept as
-    rows (``oversight.due``) counted from them."""
+    rows (``oversight.due``) summed from their kept counts."""
     require_manager(request.user)
     now = timezone.now()
     filters = Filters()
@@ -985,7 +985,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         counted = queries.counts(
             {
                 **{
-                    page.slug: due.shown(request.user, page.slug, now)
+                    page.slug: due.total(request.user, page.slug, now)
                     if page.slug in due.KINDS
                     else raw(page)
                     for page in LISTS
@@ -1058,11 +1058,11 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
         and (kept_total := _kept_total(request.user, filters, slug, now)) is not None
     ):
         # No filter set: the kept rows (``oversight.due``), a page of them by key, then
-        # their records by id.
+        # their records by id; the total (and the groups) from the kept counts.
         kept = due.shown(request.user, slug, now)
         total = kept_total
         if slug == "notifications_overdue":
-            groups = due.notifications_by_agency(kept)
+            groups = due.notification_groups(request.user, now)
             total = sum(group["count"] for group in groups)
         page = keyset.page(kept, request.GET.get("after"), PAGE_SIZE, tie_break=("item_id",))
         number, shown = page.number, due.records(slug, page.rows)
@@ -1108,7 +1108,7 @@ def _kept_total(user: User, filters: Filters, slug: str, now: dt.datetime) -> in
         return None
     if slug == "notifications_overdue":
         return None if due.unfilled().exists() else 0
-    counted = queries.counts({"unfilled": due.unfilled(), "total": due.shown(user, slug, now)})
+    counted = queries.counts({"unfilled": due.unfilled(), "total": due.total(user, slug, now)})
     return None if counted["unfilled"] else counted["total"]
 
 

@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import F
 from django.utils import timezone
 
 from incidents.models import ChildVisibility, Episode, ReturnInterview
@@ -17,7 +18,7 @@ from notifications.models import Notification
 from oversight import due, queries
 from oversight.apps import fill_due_items
 from oversight.filters import Filters
-from oversight.models import DueItem, DueState
+from oversight.models import DueCount, DueItem, DueState
 from oversight.views import LISTS_BY_SLUG
 from tests.factories.incidents import SafeAndWellCheckFactory
 from tests.factories.notifications import NotificationFactory, RuleFactory
@@ -45,6 +46,16 @@ def kept(user: User, slug: str, now: dt.datetime) -> list[int]:
     return list(due.shown(user, slug, now).values_list("item_id", flat=True))
 
 
+def assert_counts_equal_rows(user: User, now: dt.datetime) -> None:
+    """The kept counts (``DueCount``) are the rows counted, and give the raw lists' counts
+    and the notifications' groups."""
+    assert due.stored_counts() == due.counted(DueItem.objects.all())
+    totals = queries.counts({slug: due.total(user, slug, now) for slug in due.KINDS})
+    assert totals == {slug: len(raw(user, slug, now)) for slug in due.KINDS}, (user.agency, now)
+    rows = LISTS_BY_SLUG["notifications_overdue"].query(user, Filters(), now)
+    assert due.notification_groups(user, now) == queries.notifications_overdue_by_agency(rows)
+
+
 def assert_kept_equals_raw(now: dt.datetime) -> int:
     compared = 0
     for user in viewers():
@@ -55,6 +66,7 @@ def assert_kept_equals_raw(now: dt.datetime) -> int:
         assert due.notifications_by_agency(
             due.shown(user, "notifications_overdue", now)
         ) == queries.notifications_overdue_by_agency(rows)
+        assert_counts_equal_rows(user, now)
     return compared
 
 
@@ -107,7 +119,7 @@ def test_the_receivers_keep_a_fixed_world_equal_to_raw(fixed):
     slugs = set(DueItem.objects.values_list("kind", flat=True))
     assert slugs == set(due.KINDS)
     # What a rebuild finds is what the receivers kept.
-    assert due.differences() == {"missing": [], "extra": [], "different": []}
+    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
 
 
 def test_changes_through_update_and_bulk_writes_are_kept(fixed, la_west):
@@ -165,6 +177,27 @@ def test_rebuild_command_fills_and_checks(fixed):
     assert "Kept" in out.getvalue()
     call_command("rebuild_due_items", "--check", stdout=StringIO())
     assert_kept_equals_raw(NOW)
+
+
+def test_the_check_finds_counts_that_are_not_the_rows_counted(fixed):
+    DueCount.objects.filter(kind="notifications_overdue").update(n=F("n") + 1)
+    assert due.differences()["counts"]
+    with pytest.raises(CommandError):
+        call_command("rebuild_due_items", "--check", stdout=StringIO())
+    call_command("rebuild_due_items", stdout=StringIO())
+    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
+
+
+def test_a_child_deleted_is_counted_out(fixed):
+    """As the erasure of records past retention deletes them: the episodes, then the
+    child (whose remaining rows, if any, go with it)."""
+    far = fixed["far"].pk
+    assert DueItem.objects.filter(child_id=far).exists()
+    Episode.objects.filter(child_id=far).delete()
+    fixed["far"].delete()
+    assert not DueItem.objects.filter(child_id=far).exists()
+    assert_kept_equals_raw(NOW)
+    assert_kept_equals_raw(NOW + dt.timedelta(days=2))
 
 
 def test_until_the_table_is_filled_the_pages_count_from_the_records(fixed, manager):
@@ -242,4 +275,4 @@ def test_the_e_mail_worker_keeps_the_lists_through_claims_failures_retries_and_d
     assert "delivered" in outcomes
     check()
     assert not Notification.objects.filter(delivery__in=[D.SENDING, D.QUEUED]).exists()
-    assert due.differences() == {"missing": [], "extra": [], "different": []}
+    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}

@@ -39,8 +39,9 @@ from incidents.models import (
 from missingkids.accounts.models import Agency, User
 from notifications.models import Notification
 from notifications.sending import claim_batch, release, send_batch
-from oversight import due
+from oversight import due, queries
 from oversight.filters import Filters
+from oversight.models import DueItem
 from oversight.views import LISTS_BY_SLUG
 from tests.factories import AgencyFactory, LocalAuthorityAreaFactory, UserFactory
 from tests.factories.incidents import (
@@ -259,6 +260,14 @@ def assert_kept_equals_raw(world: dict) -> None:
             raw = list(LISTS_BY_SLUG[slug].query(user, Filters(), now).values_list("pk", flat=True))
             kept = list(due.shown(user, slug, now).values_list("item_id", flat=True))
             assert kept == raw, (user.agency.kind, slug)
+        # The kept counts too: the rows counted, and the raw lists' counts and groups.
+        totals = queries.counts({slug: due.total(user, slug, now) for slug in due.KINDS})
+        assert totals == {
+            slug: LISTS_BY_SLUG[slug].query(user, Filters(), now).count() for slug in due.KINDS
+        }, user.agency.kind
+        rows = LISTS_BY_SLUG["notifications_overdue"].query(user, Filters(), now)
+        assert due.notification_groups(user, now) == queries.notifications_overdue_by_agency(rows)
+    assert due.stored_counts() == due.counted(DueItem.objects.all())
 
 
 @settings(
