@@ -41,15 +41,26 @@ class _Pending:
 
 
 def csv_pieces(header: Iterable[Any], batches: Iterable[Sequence[Iterable[Any]]]) -> Iterator[str]:
-    """The file in pieces, one a batch of rows (``LINES_PER_PIECE`` or so), the header in
-    the first: each batch written at once into one reused buffer, so a long file costs
-    a write a batch, not a write and a piece a row. Cells are written as given."""
+    """The file in pieces: the header first, on its own, then one a batch of rows
+    (``LINES_PER_PIECE`` or so), each batch written at once into one reused buffer, so
+    a long file costs a write a batch, not a write and a piece a row. Cells are written
+    as given. The batches are closed when this stops, however it stops."""
     pending = _Pending()
     writer = csv.writer(pending)
     writer.writerow(header)
-    for batch in batches:
-        writer.writerows(batch)
+    try:
+        # The header at once, before the rows are read: the first byte does not wait
+        # for the query.
         yield pending.take()
+        for batch in batches:
+            writer.writerows(batch)
+            yield pending.take()
+    finally:
+        # Closed now, not when collected: a download cut short closes this generator,
+        # and whatever the batches do when they stop (log the rows sent) happens then.
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
     rest = pending.take()
     if rest:
         yield rest

@@ -377,6 +377,45 @@ def _write(
     return _insert(_rows(items, viewers), deltas)
 
 
+_COLUMNS = (
+    "viewer_id", "kind", "child_id", "item_id", "due_at", "until", "agency_id",
+    "sort_text", "sort_num", "sort_flag", "sort_at",
+)  # fmt: skip
+
+
+def _copy(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) -> int:
+    """``rebuild``'s insert on PostgreSQL: the rows of these children as plain tuples,
+    by ``COPY`` (a rebuild writes millions: model instances and ``bulk_create`` took most
+    of its time). Counted afterwards by ``rebuild``, all at once."""
+    # Read whole first: no other query may run on the connection during a COPY.
+    rows = [
+        (
+            viewer,
+            kind.slug,
+            item.child_id,
+            item.item_id,
+            item.due_at,
+            item.until,
+            item.agency_id,
+            item.sort_text,
+            item.sort_num,
+            item.sort_flag,
+            item.sort_at,
+        )
+        for kind in kinds
+        for item in (kind.items(children) if viewers else ())
+        for viewer in viewers.get(item.child_id, ())
+    ]
+    table = connection.ops.quote_name(DueItem._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as out,
+    ):
+        for row in rows:
+            out.write_row(row)
+    return len(rows)
+
+
 def _viewers(child_ids: Iterable[int]) -> dict[int, list[int]]:
     viewers: dict[int, list[int]] = defaultdict(list)
     for child_id, agency_id in ChildVisibility.objects.filter(child_id__in=child_ids).values_list(
@@ -490,7 +529,10 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
                 child_id__gte=low, child_id__lt=low + chunk
             ).values_list("child_id", "agency_id"):
                 viewers[child_id].append(agency_id)
-            written += _write(children, chosen, viewers, {})
+            if connection.vendor == "postgresql":
+                written += _copy(children, chosen, viewers)
+            else:
+                written += _write(children, chosen, viewers, {})
     # Counted by the database, all at once, rather than a batch at a time.
     _apply(counted(DueItem.objects.filter(kind__in=slugs)))
     if kinds is None or "stuck_cases" in kinds:

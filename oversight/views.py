@@ -30,7 +30,7 @@ from incidents.engagement import Stuck
 from incidents.models import AgreedAction, Episode, ReturnInterview
 from missingkids import keyset, policy
 from missingkids.accounts.models import User
-from missingkids.audit.log import log_export
+from missingkids.audit.log import log_export, log_rows_sent
 from missingkids.choices import labels
 from missingkids.spreadsheets import (
     CHUNK_ROWS,
@@ -312,12 +312,10 @@ class Download:
 class Lines:
     """A download with a line for each of a row's parts rather than a line a row: the
     hotspots, a line a sighting (a busy place has thousands; in one cell they would pass
-    the 32,767 characters a spreadsheet's cell holds). ``count`` counts the lines of
-    the rows (for the export's log entry, before the first byte), ``lines(writing)`` is
-    the function that turns one row into its lines (the record's URL last)."""
+    the 32,767 characters a spreadsheet's cell holds). ``lines(writing)`` is the
+    function that turns one row into its lines (the record's URL last)."""
 
     columns: tuple[str, ...]
-    count: Callable[[list[Any]], int]
     lines: Callable[[Writing], Callable[[Any], list[list[str]]]]
 
 
@@ -344,7 +342,6 @@ def _hotspot_lines(w: Writing) -> Callable[[Any], list[list[str]]]:
 
 HOTSPOT_LINES = Lines(
     ("Place", "Children", "Latest", "Child", "Seen", "When", "Record"),
-    lambda spots: sum(len(spot.sightings) for spot in spots),
     _hotspot_lines,
 )
 
@@ -963,10 +960,6 @@ def _filter_form(request: HttpRequest, period: str) -> ManagerFilterForm:
     return ManagerFilterForm(data or None, period=period)
 
 
-def _count(rows: QuerySet | list) -> int:
-    return len(rows) if isinstance(rows, list) else rows.count()
-
-
 @require_http_methods(["GET"])
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Every list's count, in one query (``queries.counts``): the overdue lists kept as
@@ -1128,24 +1121,29 @@ def _csv(
 ) -> StreamingHttpResponse:
     """The list as a download, sent as it is read: rows come from the database
     ``CHUNK_ROWS`` at a time (a server-side cursor on PostgreSQL), so a list of any
-    length never sits whole in memory. The export is logged, with the number of rows,
-    before the first byte is sent: a download broken off half way is still recorded."""
+    length never sits whole in memory. The export is logged before the first byte is
+    sent, without counting the rows first (at a million episodes the count held the
+    first byte back by seconds); how many rows were sent is logged when the stream
+    stops (``log_rows_sent``), so a download broken off half way is still recorded,
+    with what it sent."""
     stamp = timezone.localtime(now).strftime("%Y-%m-%d-%H%M")
     base = request.build_absolute_uri("/")[:-1]
     expanded = page_spec.lines
+    started = log_export(request, what=page_spec.slug, filters=filters.describe())
     if expanded is not None and isinstance(rows, list):
-        log_export(
-            request, what=page_spec.slug, filters=filters.describe(), rows=expanded.count(rows)
-        )
         return csv_response(
             f"{page_spec.slug}-{stamp}.csv",
-            csv_pieces(expanded.columns, _lines_batches(expanded, rows, now, base)),
+            csv_pieces(
+                expanded.columns,
+                log_rows_sent(request, started, _lines_batches(expanded, rows, now, base)),
+            ),
         )
-    count = _count(rows)
-    log_export(request, what=page_spec.slug, filters=filters.describe(), rows=count)
     return csv_response(
         f"{page_spec.slug}-{stamp}.csv",
-        csv_pieces([*page_spec.columns, "Record"], _csv_batches(page_spec, rows, now, base)),
+        csv_pieces(
+            [*page_spec.columns, "Record"],
+            log_rows_sent(request, started, _csv_batches(page_spec, rows, now, base)),
+        ),
     )
 
 

@@ -8,7 +8,9 @@ What is logged, and where:
   (``log_record_view``), with the child's and episode's ids;
 - searches, by the search view (``log_search``): that one was made and how many
   children it found, never what was typed;
-- exports, by the views that export (``log_export``);
+- exports, by the views that export (``log_export``); a download sent as it is read
+  logs that it started before the first byte, and how many rows went when it stops
+  (``log_rows_sent``);
 - every other page of the case URLs that answers 200 (a form about a child, a meeting
   or note page, a list, a manager's page) and every refusal there (403, 404), by
   ``AccessLogMiddleware``, so a new page is logged without anyone remembering to.
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 from django.conf import settings
@@ -184,6 +186,69 @@ def log_export(request: HttpRequest, *, what: str, **detail: Any) -> AccessLogEn
     """An export, with what it contained (its filters and row count, not the rows)."""
     child_id = detail.pop("child_id", None)
     return log_access(request, Action.EXPORT, child_id=child_id, detail={"what": what, **detail})
+
+
+def log_rows_sent(
+    request: HttpRequest, started: AccessLogEntry, batches: Iterable[Sized]
+) -> Iterator[Any]:
+    """Pass a streamed download's batches of rows through, and when the stream stops
+    log how many rows were sent, under the export's "Exported" entry (``started``,
+    written before the first byte without a count: counting a long list first held the
+    first byte back by seconds). The entry is written however the stream stops: every
+    row sent (``complete``), the client gone half way (the server closes the response,
+    which closes this), before any row, or an error. A batch counts as sent once it is
+    handed on to be written and sent: of a download cut short, the rows that may have
+    left."""
+    return _RowsSent(request, started, iter(batches))
+
+
+class _RowsSent:
+    """The iterator ``log_rows_sent`` returns: an object with ``close`` rather than a
+    generator, so that a stream closed before its first batch is logged too."""
+
+    def __init__(self, request: HttpRequest, started: AccessLogEntry, batches: Iterator) -> None:
+        self.request, self.started, self.batches = request, started, batches
+        self.sent = 0
+        self.logged = False
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            batch = next(self.batches)
+        except StopIteration:
+            self._log(complete=True)
+            raise
+        except BaseException:
+            self._log(complete=False)
+            raise
+        self.sent += len(batch)
+        return batch
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.batches, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._log(complete=False)
+
+    def _log(self, *, complete: bool) -> None:
+        if self.logged:
+            return
+        self.logged = True
+        log_access(
+            self.request,
+            Action.EXPORT_SENT,
+            child_id=self.started.child_id,
+            detail={
+                "what": self.started.detail.get("what"),
+                "export": self.started.pk,
+                "rows": self.sent,
+                "complete": complete,
+            },
+        )
 
 
 def log_search(request: HttpRequest, *, results: int, page: int) -> AccessLogEntry:

@@ -47,6 +47,9 @@ class AccessLogEntry(models.Model):
         # That a search was made and how many children it found; never what was typed.
         SEARCH = "search", "Searched for a child"
         EXPORT = "export", "Exported"
+        # The end of a streamed download: how many rows were sent, and whether the file
+        # was sent whole or cut short (detail: "export", the id of its "Exported" entry).
+        EXPORT_SENT = "export_sent", "Sent an export"
         REFUSED = "refused", "Refused access"
         # A call from a partner agency's system (detail: the system and the operation).
         API_CALL = "api_call", "Call from a connected system"

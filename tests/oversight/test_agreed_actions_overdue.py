@@ -105,7 +105,8 @@ def test_the_page_and_its_csv(client, manager, actions, frozen):
     assert rows[1][5:7] == ["3 Nov 2026", "7 days"]
     entry = AccessLogEntry.objects.get(action=AccessLogEntry.Action.EXPORT)
     assert entry.detail["what"] == "agreed_actions_overdue"
-    assert entry.detail["rows"] == 1
+    sent = AccessLogEntry.objects.get(action=AccessLogEntry.Action.EXPORT_SENT)
+    assert (sent.detail["export"], sent.detail["rows"]) == (entry.pk, 1)
 
     dashboard = client.get(reverse("oversight:dashboard"))
     counts = {item["page"].slug: item["count"] for item in dashboard.context["overdue"]}

@@ -110,7 +110,9 @@ def test_each_download_writes_what_the_cells_write(client, manager, awkward, pag
     assert body.count("\r\n") > 1, "the fixed data set has a row in every list"
     assert body == built_whole(page, manager)
     [entry] = AccessLogEntry.objects.filter(action=AccessLogEntry.Action.EXPORT)
-    assert entry.detail["rows"] == body.count("\r\n") - 1
+    [sent] = AccessLogEntry.objects.filter(action=AccessLogEntry.Action.EXPORT_SENT)
+    assert sent.detail["export"] == entry.pk
+    assert sent.detail["rows"] == body.count("\r\n") - 1
 
 
 @pytest.mark.parametrize("page", LISTS, ids=lambda page: page.slug)
@@ -121,9 +123,9 @@ def test_each_download_is_the_expected_text(client, manager, awkward, page):
     assert normalised(body) == expected.read_text(encoding="utf-8", newline="")
 
 
-# Session, user and authenticator; the rows counted, the export's log entry (the
-# request's only one) and the rows themselves: one query, read in chunks through a
-# server-side cursor on PostgreSQL.
+# Session, user and authenticator; the export's log entry (the request's only one before
+# the first byte), the rows themselves (one query, read in chunks through a server-side
+# cursor on PostgreSQL) and the entry of the rows sent, once the stream stops.
 EXPORT_QUERIES: dict[str, int] = {
     **{page.slug: 2 + TWO_FACTOR_QUERIES + 3 for page in LISTS},
     # Plus the active rules' numbers.
@@ -132,8 +134,8 @@ EXPORT_QUERIES: dict[str, int] = {
     # sent, after the request's memo has gone), and the children declining each time.
     "stuck_cases": 2 + TWO_FACTOR_QUERIES + 6,
     # The places grouped in the database (counted by a window) and their sightings, read
-    # whole (there are few), and the export's log entry.
-    "hotspots": 2 + TWO_FACTOR_QUERIES + 3,
+    # whole (there are few), and the export's two log entries.
+    "hotspots": 2 + TWO_FACTOR_QUERIES + 4,
 }
 
 

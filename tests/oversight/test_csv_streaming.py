@@ -8,7 +8,7 @@ import io
 import tracemalloc
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -71,7 +71,75 @@ def test_each_list_streams_the_same_file_and_logs_it_once(
     assert body == built_whole(page, manager)
     [entry] = AccessLogEntry.objects.filter(action=A.EXPORT)
     assert entry.detail["what"] == page.slug
-    assert entry.detail["rows"] == body.count("\r\n") - 1
+    assert "rows" not in entry.detail  # logged before the first byte, not counted
+    [sent] = AccessLogEntry.objects.filter(action=A.EXPORT_SENT)
+    assert (sent.user, sent.path) == (manager, entry.path)
+    assert sent.detail == {
+        "what": page.slug,
+        "export": entry.pk,
+        "rows": body.count("\r\n") - 1,
+        "complete": True,
+    }
+
+
+def close(response, monkeypatch) -> None:
+    """Close the response as the server does when the client goes, keeping the test's
+    database connection (the end of a request closes it, and the test client's own
+    wrapper of the stream connects that again while the response closes)."""
+    monkeypatch.setattr(connections["default"], "close_if_unusable_or_obsolete", lambda: None)
+    response.close()
+
+
+def test_a_download_cut_short_logs_the_rows_sent(
+    client, manager, la_west, police, west_child, frozen, monkeypatch
+):
+    """The client goes after the first piece: the server closes the response, and the
+    rows sent so far are logged as not complete."""
+    monkeypatch.setattr("oversight.views.LINES_PER_PIECE", 1)
+    world(3, la=la_west, police=police, west_child=west_child)
+    client.force_login(manager)
+    response = client.get(reverse("oversight:interviews_overdue"), {"format": "csv"})
+    pieces = iter(response.streaming_content)
+    assert next(pieces).startswith(b"Child,")  # the header, before any row is read
+    assert next(pieces).count(b"\r\n") == 1  # one row
+    assert not AccessLogEntry.objects.filter(action=A.EXPORT_SENT).exists()
+    close(response, monkeypatch)
+    [entry] = AccessLogEntry.objects.filter(action=A.EXPORT)
+    [sent] = AccessLogEntry.objects.filter(action=A.EXPORT_SENT)
+    assert sent.detail == {
+        "what": "interviews_overdue",
+        "export": entry.pk,
+        "rows": 1,
+        "complete": False,
+    }
+
+
+def test_a_download_cut_short_after_the_header_logs_no_rows_sent(
+    client, manager, la_west, police, west_child, frozen, monkeypatch
+):
+    world(1, la=la_west, police=police, west_child=west_child)
+    client.force_login(manager)
+    response = client.get(reverse("oversight:interviews_overdue"), {"format": "csv"})
+    next(iter(response.streaming_content))
+    close(response, monkeypatch)
+    [sent] = AccessLogEntry.objects.filter(action=A.EXPORT_SENT)
+    assert (sent.detail["rows"], sent.detail["complete"]) == (0, False)
+
+
+def test_a_download_that_fails_logs_the_rows_sent(client, manager, frozen, monkeypatch):
+    """An error while the file is written: the rows sent before it are logged."""
+
+    def batches(page_spec, rows, now, base):
+        yield [["a row"]]
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("oversight.views._csv_batches", batches)
+    client.force_login(manager)
+    response = client.get(reverse("oversight:interviews_overdue"), {"format": "csv"})
+    with pytest.raises(RuntimeError):
+        b"".join(response.streaming_content)
+    [sent] = AccessLogEntry.objects.filter(action=A.EXPORT_SENT)
+    assert (sent.detail["rows"], sent.detail["complete"]) == (1, False)
 
 
 @pytest.mark.parametrize("page", LISTS, ids=lambda page: page.slug)

@@ -332,8 +332,10 @@ def test_csv_export_with_filters_is_logged(client, manager, west_child, frozen):
     assert entry.detail == {
         "what": "open_episodes",
         "filters": {"risk": "high", "days": 90, "months": 12},
-        "rows": 1,
     }
+    sent = AccessLogEntry.objects.get(action=AccessLogEntry.Action.EXPORT_SENT)
+    assert sent.user == manager
+    assert sent.detail == {"what": "open_episodes", "export": entry.pk, "rows": 1, "complete": True}
 
 
 def test_measures_page_has_accessible_charts_and_tables(client, manager, west_child, frozen):

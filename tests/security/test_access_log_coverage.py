@@ -189,8 +189,14 @@ def test_the_acknowledgement_page_is_logged_with_no_one_signed_in(client, case):
 def test_exports_are_logged_once(client, case, manager):
     client.force_login(manager)
     url = reverse("oversight:open_episodes")
-    assert client.get(url, {"format": "csv"}).status_code == 200
-    assert [e.action for e in AccessLogEntry.objects.filter(path=url)] == [A.EXPORT]
+    response = client.get(url, {"format": "csv"})
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    # The export before the first byte, and the rows sent once the file has gone.
+    assert [e.action for e in AccessLogEntry.objects.filter(path=url).order_by("id")] == [
+        A.EXPORT,
+        A.EXPORT_SENT,
+    ]
 
 
 def test_a_statutory_return_is_logged_once_as_an_export_with_its_rows(client, case, manager):
