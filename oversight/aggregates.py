@@ -418,7 +418,8 @@ def refresh(
       month is counted again once a day, for what writes no history).
     ``full`` counts every kept month. Returns the number of months counted. With nothing
     changed and nothing due, a handful of queries (the history rows since the last
-    pass, by their indexed date)."""
+    pass, by their indexed date); the history since the open months' count is read
+    again only when they may have changed."""
     now = now or timezone.now()
     closed, current = kept_months(now), open_months(now)
     months = closed + current
@@ -431,6 +432,12 @@ def refresh(
             # A margin for changes committed while the last pass was reading.
             since = min(row.checked_at for row in kept.values()) - CHANGES_MARGIN
             changed = _changed_months(since, months[0]) & set(kept)
+            counted = [kept[m].built_at for m in current if m in changed]
+            if counted:
+                # An open month only for changes since it was counted (without the
+                # margin, which would count it again at each pass for 5 minutes after a
+                # change: a change committed late is counted within OPEN_COUNTED_EVERY).
+                changed -= set(current) - _changed_months(min(counted), current[0])
             if changed:
                 mark_stale(changed)
                 for month in changed:
