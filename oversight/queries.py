@@ -1007,8 +1007,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     if kept and has_case_role(user) and not _narrowed(filters):
         read = aggregates.readable(months, now)
     closed = read.months
-    # Counted from the records: the months after the kept ones (none when all are kept;
-    # the queries below are then built but not run).
+    # Counted from the records: the months after the kept ones (none when all are kept:
+    # the queries below are then neither built nor run).
     live = months[len(closed) :]
     live_start = _local_start(live[0]) if live else now
 
