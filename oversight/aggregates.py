@@ -1,28 +1,37 @@
-"""The managers' measures of closed months, counted once and kept (``MonthlyCount``).
+"""The managers' measures, counted by month and kept (``MonthlyCount``).
 
-The measures page (``oversight.queries.measures``) counts a year or two of records. A
-month that has ended changes only when a fact about it is recorded late or corrected,
-so each closed month is counted once, per agency whose managers see the children (the
-visibility table), per responsible council and per owning or telling agency: a page
-then reads a few dozen rows for the closed months and counts only the current month
-from the records.
+The measures page (``oversight.queries.measures``) counts a year or two of records. Each
+month is counted per agency whose managers see the children (the visibility table), per
+responsible council and per owning or telling agency, so that a page reads a few dozen
+kept rows rather than a year of records.
+
+A month is closed once it has ended and so have the 24 hours after its last return (the
+safe and well measure's deadline); until then it is open: the current month, and the
+month before during the first day of a month. A closed month changes only when a fact
+about it is recorded late or corrected; an open month changes with every record, and
+with time alone (an interview or a notification falling due, a return's 24 hours
+passing).
 
 Freshness:
-- the current month (and the month before, until the safe and well checks of its last
-  day are due) is always counted from the records, as it is now;
-- a closed month is read from the kept counts only when it has been counted and is not
-  marked stale; otherwise the page counts it from the records (exact, only slower);
+- an open month is counted as of a moment (``count_month``'s ``as_of``: what the page
+  would have counted then, from the records as they are), and the page reads it only
+  when counted within ``OPEN_READ_WITHIN`` and not stale, saying when it was counted
+  ("Counted at 14:05"); otherwise the page counts it from the records (exact, slower);
+- a closed month is read from the kept counts only when it was counted after it closed
+  and is not marked stale; otherwise the page counts it from the records;
+- the page reads the kept months from the first of its period up to the first that
+  cannot be read, and counts the rest from the records;
 - the scheduler's pass (``refresh``) marks stale the months of records changed since the
   last pass (the history rows that every action function writes: episodes, safe and
   well checks, return interviews, children, placements, involvements) and counts them
-  again, and counts every closed month again once a day (for what keeps no history:
-  notifications made late, visibility that changes by date, an agency's councils);
+  again; it counts the open months again at least every ``OPEN_COUNTED_EVERY`` (for what
+  changes with time, and what keeps no history: notifications, visibility that changes
+  by date, an agency's councils), and every closed month once a day;
 - erasing records at the end of retention marks every month stale;
-- ``manage.py refresh_measures --all`` counts every closed month again now.
+- ``manage.py refresh_measures --all`` counts every kept month again now.
 
-The counts are made in Python from one query per measure and month (each bounded by
-the month through the index on the date it is counted by), the same way on SQLite and
-PostgreSQL.
+Counting one month is one query per measure (each bounded by the month through the index
+on the date it is counted by), tallied in Python, the same way on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -50,9 +60,15 @@ KEPT_MONTHS = 25
 # Counted again in full once a day, after this many hours.
 FULL_REFRESH_AFTER = dt.timedelta(hours=24)
 CHANGES_MARGIN = dt.timedelta(minutes=5)
-# Months counted in one scheduler pass at most (about half a second each at 100,000
-# episodes a year).
+# Closed months counted in one scheduler pass at most (about half a second each at
+# 100,000 episodes a year); the open months are counted whenever due, besides.
 MONTHS_PER_PASS = 4
+# The open months are counted again at the first pass after their records change, and
+# at least this often (what changes with time alone, or keeps no history).
+OPEN_COUNTED_EVERY = dt.timedelta(minutes=5)
+# The page reads an open month's counts only if counted this recently (a few passes
+# missed: the scheduler has stopped, and the page counts from the records).
+OPEN_READ_WITHIN = dt.timedelta(minutes=15)
 
 
 def local_start(day: dt.date) -> dt.datetime:
@@ -78,6 +94,11 @@ def closed_before(now: dt.datetime) -> dt.date:
     return month_key(now - policy.safe_and_well_due_after())
 
 
+def closes_at(month: dt.date) -> dt.datetime:
+    """When a month closes: the safe and well checks of its last returns are due."""
+    return local_start(next_month(month)) + policy.safe_and_well_due_after()
+
+
 def kept_months(now: dt.datetime) -> list[dt.date]:
     """The closed months kept, oldest first."""
     months: list[dt.date] = []
@@ -88,20 +109,53 @@ def kept_months(now: dt.datetime) -> list[dt.date]:
     return months[::-1]
 
 
-def fresh_months(months: Iterable[dt.date], now: dt.datetime) -> list[dt.date]:
+def open_months(now: dt.datetime) -> list[dt.date]:
+    """The open months, oldest first: the current month, and the month before until it
+    closes."""
+    months = [closed_before(now)]
+    while months[-1] < month_key(now):
+        months.append(next_month(months[-1]))
+    return months
+
+
+@dataclass(frozen=True)
+class Readable:
+    """The months a page may read from the kept counts, and when the open months among
+    them were counted (the earliest; None when none is read)."""
+
+    months: list[dt.date]
+    counted_at: dt.datetime | None
+
+
+def readable(months: Iterable[dt.date], now: dt.datetime) -> Readable:
     """The longest run of the given months, from the first, that may be read from the
-    kept counts (closed, counted, not stale). One query."""
+    kept counts: not stale, and a closed month counted after it closed, an open month
+    counted within ``OPEN_READ_WITHIN``. One query."""
     months = sorted(months)
     limit = closed_before(now)
-    ready = set(
-        MeasureMonth.objects.filter(month__in=months, stale=False).values_list("month", flat=True)
+    built = dict(
+        MeasureMonth.objects.filter(month__in=months, stale=False).values_list("month", "built_at")
     )
-    out = []
+    out: list[dt.date] = []
+    counted_at: dt.datetime | None = None
     for month in months:
-        if month >= limit or month not in ready:
+        at = built.get(month)
+        if at is None:
             break
+        if month < limit:
+            if at < closes_at(month):
+                break
+        elif not now - OPEN_READ_WITHIN <= at <= now:
+            break
+        else:
+            counted_at = at if counted_at is None else min(counted_at, at)
         out.append(month)
-    return out
+    return Readable(out, counted_at)
+
+
+def fresh_months(months: Iterable[dt.date], now: dt.datetime) -> list[dt.date]:
+    """The months of ``readable``."""
+    return readable(months, now).months
 
 
 # Counting one month --------------------------------------------------------------------
@@ -118,17 +172,24 @@ def _viewers(child_ids: set[int]) -> dict[int, list[int]]:
     return seen
 
 
-def count_month(month: dt.date) -> list[MonthlyCount]:
+def count_month(month: dt.date, as_of: dt.datetime | None = None) -> list[MonthlyCount]:
     """The kept counts of one month, from the records (what ``queries.measures`` counts,
-    with no filter but the council)."""
+    with no filter but the council), as of ``as_of`` (now): what fell due by then, the
+    returns whose 24 hours had passed. The same for a closed month whatever ``as_of``
+    after it closed."""
+    as_of = as_of or timezone.now()
     begin, end = local_start(month), local_start(next_month(month))
     within = policy.safe_and_well_due_after()
+
+    def during(field: str, *, until: dt.datetime = as_of) -> dict[str, dt.datetime]:
+        return {f"{field}__gte": begin, f"{field}__lt": end, f"{field}__lte": until}
+
     # key: (viewer, measure, area, agency, code) -> [count, on_time, children set]
     tally: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0, set()])
     facts: list[tuple[str, int, int | None, int | None, str, bool]] = []
 
     episodes = list(
-        Episode.objects.filter(last_seen_at__gte=begin, last_seen_at__lt=end).values_list(
+        Episode.objects.filter(**during("last_seen_at")).values_list(
             "child_id", "child__responsible_area_id"
         )
     )
@@ -137,9 +198,7 @@ def count_month(month: dt.date) -> list[MonthlyCount]:
     previous = dict(
         Episode.objects.filter(
             last_seen_at__lt=begin,
-            child__in=Episode.objects.filter(last_seen_at__gte=begin, last_seen_at__lt=end)
-            .order_by()
-            .values("child"),
+            child__in=Episode.objects.filter(**during("last_seen_at")).order_by().values("child"),
         )
         .order_by()
         .values("child")
@@ -155,7 +214,7 @@ def count_month(month: dt.date) -> list[MonthlyCount]:
         facts.append((Measure.FIRST_SEEN, child_id, area_id, None, gap, False))
 
     for child_id, area_id, owner_id, held_at, due_at in ReturnInterview.objects.filter(
-        due_at__gte=begin, due_at__lt=end
+        **during("due_at")
     ).values_list(
         "episode__child_id", "episode__child__responsible_area_id", "owner_id", "held_at", "due_at"
     ):
@@ -163,7 +222,7 @@ def count_month(month: dt.date) -> list[MonthlyCount]:
         facts.append((Measure.INTERVIEWS, child_id, area_id, owner_id, "", on_time))
 
     for child_id, area_id, found_at, shared_at in Episode.objects.filter(
-        first_found_at__gte=begin, first_found_at__lt=end
+        **during("first_found_at", until=as_of - within)
     ).values_list(
         "child_id",
         "child__responsible_area_id",
@@ -174,7 +233,7 @@ def count_month(month: dt.date) -> list[MonthlyCount]:
         facts.append((Measure.RETURNS, child_id, area_id, None, "", on_time))
 
     for child_id, area_id, agency_id, told_at, due_at in (
-        Notification.objects.filter(due_at__gte=begin, due_at__lt=end)
+        Notification.objects.filter(**during("due_at"))
         .exclude(status=Notification.Status.CANCELLED)
         .values_list(
             "child_id", "child__responsible_area_id", "responsible_agency_id", "told_at", "due_at"
@@ -184,7 +243,7 @@ def count_month(month: dt.date) -> list[MonthlyCount]:
         facts.append((Measure.NOTIFICATIONS, child_id, area_id, agency_id, "", on_time))
 
     for child_id, area_id, push, pull in ReturnInterview.objects.filter(
-        outcome=ReturnInterview.Outcome.HELD, held_at__gte=begin, held_at__lt=end
+        outcome=ReturnInterview.Outcome.HELD, **during("held_at")
     ).values_list(
         "episode__child_id", "episode__child__responsible_area_id", "push_factors", "pull_factors"
     ):
@@ -195,7 +254,7 @@ def count_month(month: dt.date) -> list[MonthlyCount]:
     lengths: list[tuple[int, int | None, float]] = [
         (child_id, area_id, (found_at - last_seen_at).total_seconds())
         for child_id, area_id, found_at, last_seen_at in Episode.objects.filter(
-            found_at__gte=begin, found_at__lt=end
+            **during("found_at")
         ).values_list("child_id", "child__responsible_area_id", "found_at", "last_seen_at")
     ]
 
@@ -237,15 +296,15 @@ def count_month(month: dt.date) -> list[MonthlyCount]:
 
 
 def refresh_month(month: dt.date, now: dt.datetime | None = None) -> int:
-    """Count one closed month again and keep it (replacing its counts). Returns the
-    number of rows kept."""
+    """Count one month again, as of ``now``, and keep it (replacing its counts). Returns
+    the number of rows kept."""
     now = now or timezone.now()
     with transaction.atomic():
         # Taken first: a change recorded while counting marks the month stale again.
         MeasureMonth.objects.update_or_create(
             month=month, defaults={"built_at": now, "checked_at": now, "stale": False}
         )
-        rows = count_month(month)
+        rows = count_month(month, now)
         MonthlyCount.objects.filter(month=month).delete()
         MonthlyCount.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
@@ -350,13 +409,20 @@ def refresh(
     now: dt.datetime | None = None, *, full: bool = False, limit: int | None = MONTHS_PER_PASS
 ) -> int:
     """The scheduler's step. Marks stale the kept months whose records changed since the
-    last pass, then counts again, at most ``limit`` months a pass (so a pass stays short;
-    the page counts the others from the records meanwhile): first the months stale or
-    not yet counted, oldest first, then those counted more than a day ago (every month
-    is counted again once a day, for what writes no history). ``full`` counts every
-    kept month. Returns the number of months counted."""
+    last pass, then counts again:
+    - the open months, when stale, not yet counted, or counted ``OPEN_COUNTED_EVERY``
+      ago or more (at most two months, every pass they are due);
+    - at most ``limit`` closed months a pass (so a pass stays short; the page counts the
+      others from the records meanwhile): first those stale, not yet counted or counted
+      before they closed, oldest first, then those counted more than a day ago (every
+      month is counted again once a day, for what writes no history).
+    ``full`` counts every kept month. Returns the number of months counted. With nothing
+    changed and nothing due, a handful of queries (the history rows since the last
+    pass, by their indexed date); the history since the open months' count is read
+    again only when they may have changed."""
     now = now or timezone.now()
-    months = kept_months(now)
+    closed, current = kept_months(now), open_months(now)
+    months = closed + current
     with transaction.atomic():
         kept = {
             row.month: row
@@ -366,6 +432,12 @@ def refresh(
             # A margin for changes committed while the last pass was reading.
             since = min(row.checked_at for row in kept.values()) - CHANGES_MARGIN
             changed = _changed_months(since, months[0]) & set(kept)
+            counted = [kept[m].built_at for m in current if m in changed]
+            if counted:
+                # An open month only for changes since it was counted (without the
+                # margin, which would count it again at each pass for 5 minutes after a
+                # change: a change committed late is counted within OPEN_COUNTED_EVERY).
+                changed -= set(current) - _changed_months(min(counted), current[0])
             if changed:
                 mark_stale(changed)
                 for month in changed:
@@ -376,15 +448,19 @@ def refresh(
     if full:
         due = list(months)
     else:
-        due = [m for m in months if m not in kept or kept[m].stale]
-        old = [
+        due = [
             m
-            for m in months
-            if m in kept and not kept[m].stale and now - kept[m].built_at >= FULL_REFRESH_AFTER
+            for m in current
+            if m not in kept or kept[m].stale or now - kept[m].built_at >= OPEN_COUNTED_EVERY
         ]
-        due += sorted(old, key=lambda m: kept[m].built_at)
-        if limit is not None:
-            due = due[:limit]
+        waiting = [
+            m for m in closed if m not in kept or kept[m].stale or kept[m].built_at < closes_at(m)
+        ]
+        old = [
+            m for m in closed if m not in waiting and now - kept[m].built_at >= FULL_REFRESH_AFTER
+        ]
+        waiting += sorted(old, key=lambda m: kept[m].built_at)
+        due += waiting if limit is None else waiting[:limit]
     for month in due:
         refresh_month(month, now)
     return len(due)

@@ -96,10 +96,10 @@ class ErasedCount(models.Model):
 
 
 class MeasureMonth(models.Model):
-    """One closed month of the managers' measures kept in ``MonthlyCount``: when it was
-    counted, and whether a fact about it has changed since (``stale``: the measures
-    count that month from the records again until the scheduler counts it anew).
-    Written only by ``oversight.aggregates``."""
+    """One month of the managers' measures kept in ``MonthlyCount``: when it was counted
+    (``built_at``: as of then, for a month still open), and whether a fact about it has
+    changed since (``stale``: the measures count that month from the records again until
+    the scheduler counts it anew). Written only by ``oversight.aggregates``."""
 
     month = models.DateField(unique=True)
     built_at = models.DateTimeField()
@@ -116,12 +116,13 @@ class MeasureMonth(models.Model):
 
 
 class MonthlyCount(models.Model):
-    """The managers' measures of one closed month, counted once from the records, for
-    the managers of one agency (``viewer``: the children the agency sees, as
-    ``incidents.ChildVisibility`` says), by the children's responsible council
-    (``area``) and, for interviews and notifications, by owning or telling agency
-    (``agency``). Kept by ``oversight.aggregates``; what each measure counts is
-    ``oversight.queries.measures``'s, and the counts equal it.
+    """The managers' measures of one month, counted from the records, for the managers
+    of one agency (``viewer``: the children the agency sees, as
+    ``incidents.ChildVisibility`` says), by the children's responsible council (``area``)
+    and, for interviews and notifications, by owning or telling agency (``agency``). Kept
+    by ``oversight.aggregates``; what each measure counts is
+    ``oversight.queries.measures``'s, and the counts equal it (an open month's, as of
+    when it was counted).
 
     - ``episodes``: ``count`` episodes last seen in the month, of ``children`` children;
     - ``first_seen``: ``count`` children with an episode in the month whose previous

@@ -858,7 +858,7 @@ def _month_spans(months: list[dt.date]) -> list[tuple[dt.datetime, dt.datetime |
     local midnight, across the clock change); the last month is open-ended (the queries
     end it at ``now``)."""
     starts = [_local_start(m) for m in months]
-    return list(zip(starts, [*starts[1:], None], strict=True))
+    return list(zip(starts, [*starts[1:], None], strict=True)) if starts else []
 
 
 def _monthly(
@@ -890,9 +890,11 @@ def _tally(
     missing: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Add each group's monthly counts (``n_<i>``, ``on_time_<i>``) to the months, and
-    return the groups' totals."""
+    return the groups' totals (the query is not run without months)."""
     due_key, on_time_key = keys
     per: dict[str, dict[str, Any]] = defaultdict(lambda: {"due": 0, "on_time": 0})
+    if not months:
+        return per
     for row in rows:
         for i, m in enumerate(months):
             by_month[m][due_key] += row[f"n_{i}"]
@@ -918,6 +920,10 @@ class Measures:
     notifications_by_agency: list[dict[str, Any]]
     push_factors: list[tuple[str, int]]
     pull_factors: list[tuple[str, int]]
+    # When the open months shown were counted, when read from the kept counts (None:
+    # every month shown is closed, or counted from the records for this page).
+    counted_at: dt.datetime | None = None
+    counted_months: list[dt.date] = field(default_factory=list)
 
 
 def _median_hours(durations: list[float]) -> float | None:
@@ -998,26 +1004,31 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     retention (``_erased_counts``), so a past month's measures do not drop with them
     (the median and the push and pull factors count only the records still held).
 
-    Closed months are read from the counts kept by ``oversight.aggregates`` when no
-    filter but the council applies and they are counted and not stale (one query to
+    Months are read from the counts kept by ``oversight.aggregates`` when no filter but
+    the council applies and they may be read (``aggregates.readable``: counted, not
+    stale, and an open month counted within minutes, as of ``counted_at``; one query to
     find which, one to read them when there are any); the months after them are counted
-    from the records as above, the kept months' counts added in like the erased ones,
-    and the period's children counted once each (a child counted in a kept month is not
-    counted again in the months after). ``kept=False`` counts every month from the
-    records (the reference the kept counts are tested against)."""
+    from the records as above (none when every month is kept: then three queries in
+    all), the kept months' counts added in like the erased ones, and the period's
+    children counted once each (a child counted in a kept month is not counted again in
+    the months after). ``kept=False`` counts every month from the records (the
+    reference the kept counts are tested against)."""
     months = month_starts(now, filters.months)
     start = _local_start(months[0])
     keys = set(months)
     erased = _erased_counts(user, filters, start, keys)
-    closed: list[dt.date] = []
+    read = aggregates.Readable([], None)
     if kept and has_case_role(user) and not _narrowed(filters):
-        closed = aggregates.fresh_months(months, now)
-    # Counted from the records: the months after the kept ones (at least the current).
+        read = aggregates.readable(months, now)
+    closed = read.months
+    # Counted from the records: the months after the kept ones (none when all are kept:
+    # the queries below are then neither built nor run).
     live = months[len(closed) :]
-    live_start = _local_start(live[0])
+    live_start = _local_start(live[0]) if live else now
 
     # Episodes and children, by month last seen and by responsible local authority.
-    episodes = _scoped(
+    episodes = _scoped_if(
+        live,
         Episode.objects.filter(last_seen_at__gte=live_start, last_seen_at__lte=now),
         user,
         filters,
@@ -1046,7 +1057,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
         child=OuterRef("child"), last_seen_at__gte=start, last_seen_at__lt=live_start
     )
     episodes_by_area = []
-    for row in (
+    for row in _if_live(
+        live,
         episodes.values("child__responsible_area__name")
         .annotate(
             children=Count("child", distinct=True, filter=~Q(Exists(earlier)))
@@ -1059,7 +1071,7 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
                 c=lambda when: Count("child", distinct=True, filter=when),
             ),
         )
-        .order_by()
+        .order_by(),
     ):
         # A child has one responsible local authority, so the areas' distinct children
         # add up to the month's.
@@ -1096,7 +1108,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     episodes_by_area.sort(key=lambda row: (-row["episodes"], row["name"]))
 
     # Return interviews held within 72 hours, over those due in the month (so far).
-    interviews = _scoped(
+    interviews = _scoped_if(
+        live,
         ReturnInterview.objects.filter(due_at__gte=live_start, due_at__lte=now),
         user,
         filters,
@@ -1138,7 +1151,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     # return (as first recorded: a correction moves no deadline), over returns whose 24
     # hours have passed.
     within = policy.safe_and_well_due_after()
-    returns = _scoped(
+    returns = _scoped_if(
+        live,
         Episode.objects.filter(first_found_at__gte=live_start, first_found_at__lte=now - within),
         user,
         filters,
@@ -1177,7 +1191,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     safe_and_well_by_area = _agency_rows(per_area)
 
     # Notifications made on time, over those due in the month (cancelled ones aside).
-    notifications = _scoped(
+    notifications = _scoped_if(
+        live,
         Notification.objects.filter(due_at__gte=live_start, due_at__lte=now).exclude(
             status=Notification.Status.CANCELLED
         ),
@@ -1221,7 +1236,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     notifications_by_agency = _agency_rows(per_teller)
 
     # Median episode length, over episodes that ended (found) in the month.
-    ended = _scoped(
+    ended = _scoped_if(
+        live,
         Episode.objects.filter(found_at__gte=live_start, found_at__lte=now),
         user,
         filters,
@@ -1229,8 +1245,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
         episode="",
     ).order_by()
     area_durations: dict[str, list[float]] = defaultdict(list)
-    for found_at, last_seen_at, area in ended.values_list(
-        "found_at", "last_seen_at", "child__responsible_area__name"
+    for found_at, last_seen_at, area in _if_live(
+        live, ended.values_list("found_at", "last_seen_at", "child__responsible_area__name")
     ):
         key = _month_key(found_at)
         seconds = (found_at - last_seen_at).total_seconds()
@@ -1250,7 +1266,8 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     # Push and pull factors cited at interviews held in the period.
     push: Counter[str] = Counter()
     pull: Counter[str] = Counter()
-    held = _scoped(
+    held = _scoped_if(
+        live,
         ReturnInterview.objects.filter(
             outcome=ReturnInterview.Outcome.HELD, held_at__gte=live_start, held_at__lte=now
         ),
@@ -1260,7 +1277,9 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
         episode="episode",
         agency_fields=("owner", "provider"),
     ).order_by()
-    for push_factors, pull_factors in held.values_list("push_factors", "pull_factors"):
+    for push_factors, pull_factors in _if_live(
+        live, held.values_list("push_factors", "pull_factors")
+    ):
         push.update(set(push_factors or []))
         pull.update(set(pull_factors or []))
     for row in kept_rows.get(MonthlyCount.Measure.PUSH, []):
@@ -1287,7 +1306,20 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
         notifications_by_agency=notifications_by_agency,
         push_factors=[(push_names.get(code, code), n) for code, n in _ranked(push)],
         pull_factors=[(pull_names.get(code, code), n) for code, n in _ranked(pull)],
+        counted_at=read.counted_at,
+        counted_months=[m for m in closed if m >= aggregates.closed_before(now)],
     )
+
+
+def _if_live(live: list[dt.date], rows: Any) -> Any:
+    """A query over the months counted from the records; not run when there are none."""
+    return rows if live else []
+
+
+def _scoped_if(live: list[dt.date], queryset: QuerySet, *args: Any, **kwargs: Any) -> QuerySet:
+    """``_scoped`` over the months counted from the records; with none, not even built
+    (the scope's subqueries cost a few milliseconds to put together)."""
+    return _scoped(queryset, *args, **kwargs) if live else queryset.none()
 
 
 def _kept_counts(

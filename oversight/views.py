@@ -1282,8 +1282,22 @@ def measures_view(request: HttpRequest) -> HttpResponse:
             "csv_query": query.urlencode(),
             "interview_hours": interview_hours,
             "check_hours": check_hours,
+            "counted": _counted(data),
         },
     )
+
+
+def _counted(data: queries.Measures) -> dict[str, str] | None:
+    """The open months shown that were read from the kept counts ("November and December
+    2026"), and when they were counted (local time); None when counted for this page."""
+    if data.counted_at is None:
+        return None
+    shown = data.counted_months
+    names = [m.strftime("%B %Y" if m.year != shown[-1].year else "%B") for m in shown]
+    return {
+        "months": f"{' and '.join(names)} {shown[-1].year}",
+        "at": timezone.localtime(data.counted_at).strftime("%H:%M"),
+    }
 
 
 def _measures_csv(request: HttpRequest, data: queries.Measures, filters: Filters) -> HttpResponse:
