@@ -5,7 +5,8 @@ notification due) and found (with a return interview due), interviews held, decl
 (by ``QuerySet.update()`` and ``history_write``, as the actions do) and attempted,
 safe and well checks recorded and shared, notifications made (by ``update()``, as the
 e-mail worker does), cancelled, or added with a problem, placements and involvements
-added and ended, a child moved to another area, an episode deleted, and hours and
+added and ended, a child moved to another area or taken into care, strategy meetings
+held, an episode deleted, and hours and
 days passing (with the scheduler's visibility pass). After every change, for every
 agency and every kept list, the rows kept (``oversight.due``) are the raw list's rows
 in the raw list's order.
@@ -27,11 +28,14 @@ from hypothesis import strategies as st
 from incidents import visibility
 from incidents.actions.base import history_write
 from incidents.models import (
+    Child,
     Episode,
     InterviewAttempt,
+    LegalStatus,
     Placement,
     ReturnInterview,
     SafeAndWellCheck,
+    StrategyMeeting,
     VisibilityClock,
 )
 from missingkids.accounts.models import Agency, User
@@ -79,6 +83,8 @@ steps = st.lists(
         st.tuples(st.just("end_placement"), child),
         st.tuples(st.just("involve"), child, st.integers(0, AGENCIES - 1)),
         st.tuples(st.just("move"), child, st.integers(0, AREAS - 1)),
+        st.tuples(st.just("care"), child, st.booleans()),
+        st.tuples(st.just("meeting"), child, st.integers(-40, 0)),
         st.tuples(st.just("delete_episode"), child),
         st.tuples(st.just("hours_pass"), st.integers(1, 80)),
         st.tuples(st.just("days_pass"), st.integers(1, 100)),
@@ -201,6 +207,15 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
     elif kind == "move":
         kid.responsible_area = areas[args[1]]
         kid.save()
+    elif kind == "care":  # as the actions do: an update, then the history
+        status = LegalStatus.IN_CARE if args[1] else LegalStatus.NONE
+        Child.objects.filter(pk=kid.pk).update(legal_status=status)
+        history_write(Child, kid.pk)
+    elif kind == "meeting":
+        StrategyMeeting.objects.create(
+            child=kid, held_on=timezone.localdate() + dt.timedelta(days=args[1]),
+            decisions="Safety plan", recorded_by=world["users"][0],
+        )  # fmt: skip
     elif kind == "delete_episode":
         ep = _latest(Episode, child=kid)
         if ep is not None:
@@ -217,7 +232,9 @@ def assert_kept_equals_raw(world: dict) -> None:
     for user in world["users"]:
         for slug in due.KINDS:
             raw = list(LISTS_BY_SLUG[slug].query(user, Filters(), now).values_list("pk", flat=True))
-            kept = list(due.shown(user, slug, now).values_list("item_id", flat=True))
+            kept = list(
+                due.shown(user, slug, now).values_list(due.KINDS[slug].record_field, flat=True)
+            )
             assert kept == raw, (user.agency.kind, slug)
 
 
