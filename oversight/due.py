@@ -13,7 +13,8 @@ recomputes the rows of the children whose records changed (delete and insert; a 
 has few pending items), called by
 
 - ``post_save``/``post_delete`` of notifications, return interviews, interview attempts,
-  episodes and safe and well checks;
+  episodes, safe and well checks, placements, strategy meetings and children (saved, not
+  created: a new child is on no list);
 - ``incidents.signals.records_updated`` (every ``QuerySet.update()`` in the incidents
   actions is followed by ``history_write``, which sends it);
 - ``notifications.signals.notifications_written`` (the notifications' ``bulk_create``
@@ -21,10 +22,14 @@ has few pending items), called by
 - ``incidents.signals.visibility_changed`` (who may see a child changed).
 
 An agency renamed renames its notifications' groups; a rule changed (the stuck cases'
-threshold) counts the stuck cases again. ``manage.py rebuild_due_items`` fills the
-table anew (after a bulk load that sent no signals); a database migrated with records
-in it is filled by ``migrate`` when small, else marked unfilled (``DueState``) and the
-pages count from the records until the command has run.
+threshold, the repeat threshold) counts those lists again. The lists of children
+(repeat missing, out of area) move with the time in more ways than one deadline: they
+keep a row for each period in which the child is on the list in the same place
+(``_periods``), and the page reads what moves (counts in the window) at its time.
+``manage.py rebuild_due_items`` fills the table anew (after a bulk load that sent no
+signals); a database migrated with records in it is filled by ``migrate`` when small,
+else marked unfilled (``DueState``) and the pages count from the records until the
+command has run.
 """
 
 from __future__ import annotations
