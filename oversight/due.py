@@ -456,6 +456,9 @@ def kinds_following(record: str) -> list[str]:
 
 
 def _write(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) -> int:
+    # A period already over is shown at no time to come: not kept (the repeat missing
+    # of years past would be most of the rows, read past by every count).
+    now = timezone.now()
     rows = [
         DueItem(
             viewer_id=viewer,
@@ -473,6 +476,7 @@ def _write(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]])
         )
         for kind in kinds
         for item in (kind.items(children) if viewers else ())
+        if item.until is None or item.until >= now
         for viewer in viewers.get(item.child_id, ())
     ]
     DueItem.objects.bulk_create(rows, batch_size=CHUNK)
@@ -547,7 +551,8 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
 
 def differences() -> dict[str, list[tuple[int, str, int]]]:
     """(viewer, kind, item) rows missing from the table or extra in it, and those whose
-    times or order differ, against the rows computed afresh (for the command's check)."""
+    times or order differ, against the rows computed afresh (for the command's check).
+    Rows whose period is over are left out (shown at no time to come)."""
 
     def key(row: Any) -> tuple[Any, ...]:
         return (row.viewer_id, row.kind, row.item_id)
@@ -558,10 +563,11 @@ def differences() -> dict[str, list[tuple[int, str, int]]]:
             row.sort_text2, row.sort_num, row.sort_flag, row.sort_at,
         )  # fmt: skip
 
-    stored = {key(row): fields(row) for row in DueItem.objects.all()}
+    current = Q(until__isnull=True) | Q(until__gte=timezone.now())
+    stored = {key(row): fields(row) for row in DueItem.objects.filter(current)}
     with transaction.atomic():
         rebuild()
-        expected = {key(row): fields(row) for row in DueItem.objects.all()}
+        expected = {key(row): fields(row) for row in DueItem.objects.filter(current)}
         transaction.set_rollback(True)
     return {
         "missing": sorted(k for k in expected if k not in stored),
