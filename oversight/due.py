@@ -13,7 +13,8 @@ recomputes the rows of the children whose records changed (delete and insert; a 
 has few pending items), called by
 
 - ``post_save``/``post_delete`` of notifications, return interviews, interview attempts,
-  episodes and safe and well checks;
+  episodes, safe and well checks, placements, strategy meetings and children (saved, not
+  created: a new child is on no list);
 - ``incidents.signals.records_updated`` (every ``QuerySet.update()`` in the incidents
   actions is followed by ``history_write``, which sends it);
 - ``notifications.signals.notifications_written`` (the notifications' ``bulk_create``
@@ -23,10 +24,14 @@ has few pending items), called by
 - ``incidents.signals.visibility_changed`` (who may see a child changed).
 
 An agency renamed renames its notifications' groups; a rule changed (the stuck cases'
-threshold) counts the stuck cases again. ``manage.py rebuild_due_items`` fills the
-table anew (after a bulk load that sent no signals); a database migrated with records
-in it is filled by ``migrate`` when small, else marked unfilled (``DueState``) and the
-pages count from the records until the command has run.
+threshold, the repeat threshold) counts those lists again. The lists of children
+(repeat missing, out of area) move with the time in more ways than one deadline: they
+keep a row for each period in which the child is on the list in the same place
+(``_periods``), and the page reads what moves (counts in the window) at its time.
+``manage.py rebuild_due_items`` fills the table anew (after a bulk load that sent no
+signals); a database migrated with records in it is filled by ``migrate`` when small,
+else marked unfilled (``DueState``) and the pages count from the records until the
+command has run.
 
 Counted too (``DueCount``): how many rows share a viewer, list, agency that must tell and
 UTC days of ``due_at`` and ``until``, kept from the rows each change deletes and inserts
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -50,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -59,8 +65,11 @@ from incidents.models import (
     ChildVisibility,
     Episode,
     InterviewAttempt,
+    LegalStatus,
+    Placement,
     ReturnInterview,
     SafeAndWellCheck,
+    StrategyMeeting,
 )
 from missingkids import policy
 from missingkids.accounts.models import Agency, User
@@ -84,6 +93,7 @@ class Item:
     until: dt.datetime | None = None
     agency_id: int | None = None
     sort_text: str | None = None
+    sort_text2: str | None = None
     sort_num: int = 0
     sort_flag: bool = False
     sort_at: dt.datetime | None = None
@@ -100,6 +110,76 @@ class Kind:
     # Whether ``items`` also takes the records' ids (only those are computed): a record's
     # rows depend on that record alone, and its child's viewers.
     by_item: bool = False
+    # A list of children: its rows are the periods a child is on it (``period_id``),
+    # the records its children, fetched by the rows' ``child_id``.
+    by_child: bool = False
+    # What the records show that changes with the time, added to those fetched (the raw
+    # list's own columns, at the time of the page).
+    shown_at: Callable[[QuerySet, dt.datetime], QuerySet] | None = None
+
+    @property
+    def record_field(self) -> str:
+        """The rows' field holding the id of the record shown."""
+        return "child_id" if self.by_child else "item_id"
+
+
+# A child's periods on a list of children are told apart by ``item_id``: the child's id
+# times this, plus the period's number, so ordering by it orders by child.
+PERIODS = 2**20
+MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def period_id(child_id: int, n: int) -> int:
+    return child_id * PERIODS + n
+
+
+def _shifted(at: dt.datetime | None, by: dt.timedelta) -> dt.datetime | None:
+    """``at + by``, or None past the times a date can hold (as if never)."""
+    try:
+        return None if at is None else at + by
+    except OverflowError:
+        return None
+
+
+def _day_start(day: dt.date, later: int = 0) -> dt.datetime | None:
+    """The local midnight that starts ``day`` (or the day ``later`` days after it), less a
+    microsecond: the last time before it. None past the days a date can hold."""
+    try:
+        day += dt.timedelta(days=later)
+        return timezone.make_aware(dt.datetime.combine(day, dt.time.min)) - MICROSECOND
+    except OverflowError:
+        return None
+
+
+def _periods(
+    child_id: int,
+    breaks: Iterable[dt.datetime | None],
+    state: Callable[[dt.datetime], tuple[Any, ...] | None],
+) -> Iterator[tuple[int, dt.datetime, dt.datetime | None, tuple[Any, ...]]]:
+    """(item id, due_at, until, state) of each period in which a child is on a list:
+    ``state(now)`` is what puts the child on it and orders it there, or None when it
+    does not, and changes only at the ``breaks`` (it tells ``now > break`` from
+    ``now <= break``, as ``DueItem.due_at`` and ``until`` do). Each time between two
+    breaks is read at its end, which belongs to it; neighbours that agree are one
+    period."""
+    points = sorted({at for at in breaks if at is not None})
+    ends: list[dt.datetime | None] = [*points, None]
+    current: tuple[Any, ...] | None = None
+    start: dt.datetime = ALWAYS
+    n = 0
+    previous: dt.datetime = ALWAYS
+    for end in ends:
+        probe = end if end is not None else _shifted(previous, MICROSECOND) or previous
+        value = state(probe)
+        if value != current:
+            if current is not None:
+                yield period_id(child_id, n), start, previous, current
+                n += 1
+            current, start = value, previous
+        if end is not None:
+            previous = end
+    if current is not None:
+        yield period_id(child_id, n), start, None, current
 
 
 # The items of each list ------------------------------------------------------------------
@@ -181,6 +261,129 @@ def _stuck(children: QuerySet) -> Iterator[Item]:
         )
 
 
+def _repeat(children: QuerySet) -> Iterator[Item]:
+    """Each period in which a child has the repeat threshold's episodes in its window
+    and no strategy meeting since the day of the first of them
+    (``queries.repeat_children``), with the count and the latest, which order it."""
+    count, days = policy.repeat_threshold()
+    window = dt.timedelta(days=days)
+    seen: dict[int, list[dt.datetime]] = defaultdict(list)
+    for child_id, at in (
+        Episode.objects.filter(child__in=children, last_seen_at__isnull=False)
+        .order_by("child_id", "last_seen_at")
+        .values_list("child_id", "last_seen_at")
+    ):
+        seen[child_id].append(at)
+    seen = {child_id: times for child_id, times in seen.items() if len(times) >= count}
+    if not seen:
+        return
+    met = dict(
+        StrategyMeeting.objects.filter(child__in=list(seen))
+        .order_by()
+        .values("child_id")
+        .annotate(last=Max("held_on"))
+        .values_list("child_id", "last")
+    )
+    for child_id, times in seen.items():
+        last_met = met.get(child_id)
+
+        def state(now: dt.datetime, times: list[dt.datetime] = times, last_met: Any = last_met):
+            # The episodes last seen from ``now - window`` to ``now``, both included.
+            low, high = bisect_left(times, now - window), bisect_right(times, now)
+            if high - low < count:
+                return None
+            if last_met is not None and last_met >= timezone.localdate(times[low]):
+                return None
+            return (high - low, times[high - 1])
+
+        # An episode counts from its time (``now >= at``) until the window has passed it.
+        breaks = [b for at in times for b in (at - MICROSECOND, _shifted(at, window))]
+        for item_id, due_at, until, (n, latest) in _periods(child_id, breaks, state):
+            yield Item(child_id, item_id, due_at=due_at, until=until, sort_num=n, sort_at=latest)
+
+
+def _out_of_area(children: QuerySet) -> Iterator[Item]:
+    """Each period in which a child in care is placed out of area and missing, or has
+    an interview missed in the default period (``queries.out_of_area_missed``)."""
+    days = dt.timedelta(days=Filters().days)
+    placed_away = Placement.objects.filter(child=OuterRef("pk")).exclude(
+        host_area=F("child__responsible_area")
+    )
+    found = {
+        pk: (last, first, area)
+        for pk, last, first, area in Child.objects.filter(
+            pk__in=children, legal_status=LegalStatus.IN_CARE
+        )
+        .filter(Exists(placed_away))
+        .values_list("pk", "last_name", "first_name", "responsible_area_id")
+    }
+    if not found:
+        return
+    ids = list(found)
+    placements: dict[int, list[tuple[dt.date, dt.date | None]]] = defaultdict(list)
+    for child_id, start, end, host in Placement.objects.filter(child__in=ids).values_list(
+        "child_id", "start", "end", "host_area_id"
+    ):
+        if host != found[child_id][2]:
+            placements[child_id].append((start, end))
+    missing = set(
+        Episode.objects.filter(child__in=ids, found_at__isnull=True).values_list(
+            "child_id", flat=True
+        )
+    )
+    Outcome = ReturnInterview.Outcome
+    # Pending (missed once past due, in the period), or held late (in the period).
+    interviews: dict[int, list[tuple[dt.datetime, bool]]] = defaultdict(list)
+    for child_id, due_at, outcome in (
+        ReturnInterview.objects.filter(episode__child__in=ids)
+        .filter(Q(outcome=Outcome.PENDING) | Q(outcome=Outcome.HELD, held_at__gt=F("due_at")))
+        .values_list("episode__child_id", "due_at", "outcome")
+    ):
+        interviews[child_id].append((due_at, outcome == Outcome.PENDING))
+    for child_id, (last, first, _area) in found.items():
+        away, missed, now_missing = placements[child_id], interviews[child_id], child_id in missing
+
+        def state(
+            now: dt.datetime,
+            away: list[tuple[dt.date, dt.date | None]] = away,
+            missed: list[tuple[dt.datetime, bool]] = missed,
+            now_missing: bool = now_missing,
+        ) -> tuple[Any, ...] | None:
+            today = timezone.localdate(now)
+            if not any(start <= today and (end is None or end >= today) for start, end in away):
+                return None
+            since = now - days
+            if now_missing or any(
+                due_at >= since and (due_at < now or not pending) for due_at, pending in missed
+            ):
+                return ()
+            return None
+
+        breaks: list[dt.datetime | None] = []
+        for start, end in away:  # current from the day it starts to the day it ends
+            breaks.append(_day_start(start))
+            if end is not None:
+                breaks.append(_day_start(end, later=1))
+        for due_at, pending in missed:
+            breaks.append(_shifted(due_at, days))
+            if pending:
+                breaks.append(due_at)
+        for item_id, due_at, until, _ in _periods(child_id, breaks, state):
+            yield Item(
+                child_id,
+                item_id,
+                due_at=due_at,
+                until=until,
+                sort_text=last,
+                sort_text2=first,
+                sort_flag=now_missing,
+            )
+
+
+def _children_rows(ids: list[int]) -> QuerySet:
+    return Child.objects.filter(pk__in=ids).select_related("responsible_area")
+
+
 def _interview_rows(ids: list[int]) -> QuerySet:
     return ReturnInterview.objects.filter(pk__in=ids).select_related(
         "episode", "episode__child", "owner", "provider"
@@ -244,6 +447,26 @@ KINDS: dict[str, Kind] = {
             _stuck,
             ("-sort_num", "-sort_flag", "sort_at", "item_id"),
             _interview_rows,
+        ),
+        Kind(
+            "repeat_missing",
+            frozenset({"episode", "meeting"}),
+            _repeat,
+            ("-sort_num", "-sort_at", "item_id"),
+            _children_rows,
+            by_child=True,
+            shown_at=lambda rows, now: queries.repeat_shown(
+                rows, now, policy.repeat_threshold()[1]
+            ),
+        ),
+        Kind(
+            "out_of_area",
+            frozenset({"child", "placement", "episode", "interview"}),
+            _out_of_area,
+            ("-sort_flag", "sort_text", "sort_text2", "item_id"),
+            _children_rows,
+            by_child=True,
+            shown_at=lambda rows, now: queries.out_of_area_shown(rows, now, Filters().days),
         ),
     )
 }
@@ -340,6 +563,14 @@ def _remove(rows: QuerySet[DueItem], deltas: dict[Key, int]) -> None:
     rows.delete()
 
 
+def _current(items: Iterable[tuple[Kind, Item]]) -> Iterator[tuple[Kind, Item]]:
+    """The items whose period is not over: one already over is shown at no time to come,
+    so it is not kept (the repeat missing of years past would be most of the rows, read
+    past by every count)."""
+    now = timezone.now()
+    return ((kind, item) for kind, item in items if item.until is None or item.until >= now)
+
+
 def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> list[DueItem]:
     return [
         DueItem(
@@ -351,11 +582,12 @@ def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> 
             until=item.until,
             agency_id=item.agency_id,
             sort_text=item.sort_text,
+            sort_text2=item.sort_text2,
             sort_num=item.sort_num,
             sort_flag=item.sort_flag,
             sort_at=item.sort_at,
         )
-        for kind, item in items
+        for kind, item in _current(items)
         for viewer in viewers.get(item.child_id, ())
     ]
 
@@ -379,7 +611,7 @@ def _write(
 
 _COLUMNS = (
     "viewer_id", "kind", "child_id", "item_id", "due_at", "until", "agency_id",
-    "sort_text", "sort_num", "sort_flag", "sort_at",
+    "sort_text", "sort_text2", "sort_num", "sort_flag", "sort_at",
 )  # fmt: skip
 
 
@@ -398,12 +630,14 @@ def _copy(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) 
             item.until,
             item.agency_id,
             item.sort_text,
+            item.sort_text2,
             item.sort_num,
             item.sort_flag,
             item.sort_at,
         )
-        for kind in kinds
-        for item in (kind.items(children) if viewers else ())
+        for kind, item in _current(
+            (kind, item) for kind in kinds for item in (kind.items(children) if viewers else ())
+        )
         for viewer in viewers.get(item.child_id, ())
     ]
     table = connection.ops.quote_name(DueItem._meta.db_table)
@@ -535,10 +769,10 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
                 written += _write(children, chosen, viewers, {})
     # Counted by the database, all at once, rather than a batch at a time.
     _apply(counted(DueItem.objects.filter(kind__in=slugs)))
-    if kinds is None or "stuck_cases" in kinds:
-        values: dict[str, Any] = {"stuck_threshold": policy.stuck_failed_attempts()}
-        if kinds is None:
-            values |= {"filled": True, "built_at": timezone.now()}
+    values: dict[str, Any] = _thresholds([k.slug for k in chosen])
+    if kinds is None:
+        values |= {"filled": True, "built_at": timezone.now()}
+    if values:
         DueState.objects.update_or_create(
             pk=1, defaults=values, create_defaults={"built_at": timezone.now(), **values}
         )
@@ -548,7 +782,8 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
 def differences() -> dict[str, list[tuple[Any, ...]]]:
     """(viewer, kind, item) rows missing from the table or extra in it, and those whose
     times or order differ, against the rows computed afresh; and the ``DueCount`` keys
-    whose kept count is not the number of rows kept (for the command's check)."""
+    whose kept count is not the number of rows kept (for the command's check). Rows
+    whose period is over are left out of the first three (shown at no time to come)."""
 
     def key(row: Any) -> tuple[Any, ...]:
         return (row.viewer_id, row.kind, row.item_id)
@@ -556,14 +791,15 @@ def differences() -> dict[str, list[tuple[Any, ...]]]:
     def fields(row: Any) -> tuple[Any, ...]:
         return (
             row.child_id, row.due_at, row.until, row.agency_id, row.sort_text,
-            row.sort_num, row.sort_flag, row.sort_at,
+            row.sort_text2, row.sort_num, row.sort_flag, row.sort_at,
         )  # fmt: skip
 
-    stored = {key(row): fields(row) for row in DueItem.objects.all()}
+    current = Q(until__isnull=True) | Q(until__gte=timezone.now())
+    stored = {key(row): fields(row) for row in DueItem.objects.filter(current)}
     kept_counts, rows_counted = stored_counts(), counted(DueItem.objects.all())
     with transaction.atomic():
         rebuild()
-        expected = {key(row): fields(row) for row in DueItem.objects.all()}
+        expected = {key(row): fields(row) for row in DueItem.objects.filter(current)}
         transaction.set_rollback(True)
     return {
         "missing": sorted(k for k in expected if k not in stored),
@@ -684,12 +920,18 @@ def notification_groups(user: User, now: dt.datetime) -> list[dict[str, Any]]:
     return groups
 
 
-def records(slug: str, rows: list[DueItem]) -> list[Any]:
-    """The records of a page of rows, in the rows' order: one query."""
-    found = {record.pk: record for record in KINDS[slug].fetch([row.item_id for row in rows])}
+def records(slug: str, rows: list[DueItem], now: dt.datetime | None = None) -> list[Any]:
+    """The records of a page of rows, in the rows' order, with what they show at ``now``
+    (a list of children): one query."""
+    kind = KINDS[slug]
+    field = kind.record_field
+    fetched = kind.fetch([getattr(row, field) for row in rows])
+    if kind.shown_at is not None:
+        fetched = kind.shown_at(fetched, now or timezone.now())
+    found = {record.pk: record for record in fetched}
     out = []
     for row in rows:
-        record = found.get(row.item_id)
+        record = found.get(getattr(row, field))
         if record is None:  # pragma: no cover - kept in the same transaction
             continue
         if slug == "stuck_cases":
@@ -715,6 +957,10 @@ def _deleted_with(origin: Any, *models: type) -> bool:
 
 
 def _child_of(model: type, pks: list[int]) -> list[int]:
+    if model is Child:
+        return list(pks)
+    if model in (Placement, StrategyMeeting):
+        return list(model.objects.filter(pk__in=pks).values_list("child_id", flat=True))
     if model is Episode:
         return list(Episode.objects.filter(pk__in=pks).values_list("child_id", flat=True))
     if model in (ReturnInterview, SafeAndWellCheck):
@@ -732,13 +978,20 @@ RECORDS = {
     InterviewAttempt: "attempt",
     Episode: "episode",
     SafeAndWellCheck: "check",
+    Child: "child",
+    Placement: "placement",
+    StrategyMeeting: "meeting",
 }
 
 
-def record_saved(sender: Any, instance: Any, raw: bool = False, **_: Any) -> None:
-    if raw:
+def record_saved(
+    sender: Any, instance: Any, created: bool = False, raw: bool = False, **_: Any
+) -> None:
+    if raw or (sender is Child and created):  # a new child has nothing on any list yet
         return
-    if sender is Notification or sender is Episode:
+    if sender is Child:
+        child_ids = [instance.pk]
+    elif sender in (Notification, Episode, Placement, StrategyMeeting):
         child_ids = [instance.child_id]
     else:
         child_ids = _child_of(sender, [instance.pk])
@@ -746,7 +999,7 @@ def record_saved(sender: Any, instance: Any, raw: bool = False, **_: Any) -> Non
 
 
 def record_deleted(sender: Any, instance: Any, origin: Any = None, **_: Any) -> None:
-    if _deleted_with(origin, Child):
+    if sender is Child or _deleted_with(origin, Child):
         return  # the rows go with the child
     if sender is Episode:
         # Everything about the episode went with it.
@@ -754,7 +1007,7 @@ def record_deleted(sender: Any, instance: Any, origin: Any = None, **_: Any) -> 
         return
     if _deleted_with(origin, Episode):
         return
-    if sender is Notification:
+    if sender in (Notification, Placement, StrategyMeeting):
         child_ids = [instance.child_id]
     elif sender is InterviewAttempt:
         child_ids = list(
@@ -824,16 +1077,34 @@ def agency_saved(sender: Any, instance: Agency, raw: bool = False, **_: Any) -> 
     ).update(sort_text=instance.name)
 
 
+def _thresholds(kinds: Iterable[str]) -> dict[str, int]:
+    """The rules' numbers the rows of these kinds are counted with (``DueState``)."""
+    values = {}
+    if "stuck_cases" in kinds:
+        values["stuck_threshold"] = policy.stuck_failed_attempts()
+    if "repeat_missing" in kinds:
+        values["repeat_count"], values["repeat_days"] = policy.repeat_threshold()
+    return values
+
+
 def rule_changed(sender: Any, raw: bool = False, **_: Any) -> None:
-    """A rule changed: when the stuck cases' threshold did (read afresh, not from the
-    request's memo of the rules), count the stuck cases again."""
+    """A rule changed: when the stuck cases' threshold or the repeat threshold did (read
+    afresh, not from the request's memo of the rules), count those lists again."""
     if raw:
         return
     with policy.fresh():
-        threshold = policy.stuck_failed_attempts()
-        if DueState.objects.filter(stuck_threshold=threshold).exists():
-            return
-        rebuild(["stuck_cases"])
+        now = _thresholds(["stuck_cases", "repeat_missing"])
+        kept = DueState.objects.filter(pk=1).values(*now).first() or {}
+        stale = [
+            slug
+            for slug, fields in (
+                ("stuck_cases", ("stuck_threshold",)),
+                ("repeat_missing", ("repeat_count", "repeat_days")),
+            )
+            if any(kept.get(name) != now[name] for name in fields)
+        ]
+        if stale:
+            rebuild(stale)
 
 
 def connect() -> None:

@@ -298,7 +298,9 @@ class DueItem(models.Model):
     ``now <= until`` (a period looked back over), so a deadline passing needs no job.
     ``sort_*`` carry the list's order (``oversight.due.KINDS``), ``item_id`` the id of
     the interview, episode or notification, and ``agency`` the agency that must tell
-    (notifications, for the list's groups).
+    (notifications, for the list's groups). A list of children (repeat missing, out of
+    area) keeps a row for each period in which the child is on it with the same order
+    (``item_id``: ``oversight.due.period_id``), so a child is shown once at any time.
     """
 
     viewer = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
@@ -312,6 +314,8 @@ class DueItem(models.Model):
     )
     # Empty (NULL) sorts last, as a notification with no agency to tell does.
     sort_text = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # A second text key, after ``sort_text`` (a child's first name after the last name).
+    sort_text2 = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     sort_num = models.IntegerField(default=0)
     sort_flag = models.BooleanField(default=False)
     sort_at = models.DateTimeField(null=True, blank=True)
@@ -362,6 +366,16 @@ class DueItem(models.Model):
                 fields=["viewer", "kind", "until"],
                 condition=Q(until__isnull=False),
                 name="dueitem_until_idx",
+            ),
+            models.Index(
+                fields=["viewer", "-sort_num", "-sort_at", "item_id"],
+                condition=Q(kind="repeat_missing"),
+                name="dueitem_repeat_idx",
+            ),
+            models.Index(
+                fields=["viewer", "-sort_flag", "sort_text", "sort_text2", "item_id"],
+                condition=Q(kind="out_of_area"),
+                name="dueitem_out_of_area_idx",
             ),
         ]
 
@@ -420,6 +434,9 @@ class DueState(models.Model):
     built_at = models.DateTimeField()
     # The stuck cases' threshold the rows were counted with (``policy``, from a rule).
     stuck_threshold = models.PositiveSmallIntegerField(default=0)
+    # The repeat threshold (episodes, days) the repeat missing were counted with.
+    repeat_count = models.PositiveSmallIntegerField(default=0)
+    repeat_days = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         default_permissions = ()

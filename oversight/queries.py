@@ -403,16 +403,8 @@ def repeat_children(
     # Counted by child (never empty), so the period is read from
     # ``episode_seen_at_child_idx`` alone: no episode row is visited.
     over = recent.order_by().values("child").annotate(n=Count("child")).filter(n__gte=count)
-    in_window = recent.filter(child=OuterRef("pk")).order_by()
     rows = (
-        Child.objects.filter(pk__in=over.values("child"))
-        .annotate(
-            recent_count=Subquery(
-                in_window.values("child").annotate(n=Count("child")).values("n")[:1]
-            ),
-            first_recent=Subquery(in_window.order_by("last_seen_at").values("last_seen_at")[:1]),
-            last_recent=Subquery(in_window.order_by("-last_seen_at").values("last_seen_at")[:1]),
-        )
+        repeat_shown(Child.objects.filter(pk__in=over.values("child")), now, days)
         # The local day of the first episode: a meeting held that day counts.
         .annotate(first_recent_day=TruncDate("first_recent"))
         .filter(
@@ -427,6 +419,21 @@ def repeat_children(
         _scoped(rows, user, filters, child="", episode=None)
         .select_related("responsible_area")
         .order_by("-recent_count", "-last_recent", "pk")
+    )
+
+
+def repeat_shown(children: QuerySet, now: dt.datetime, days: int) -> QuerySet:
+    """The children with what the repeat list shows of each at ``now``: the episodes in
+    the window (``recent_count``), the first and the latest (``first_recent``,
+    ``last_recent``)."""
+    since = now - dt.timedelta(days=days)
+    in_window = Episode.objects.filter(
+        child=OuterRef("pk"), last_seen_at__gte=since, last_seen_at__lte=now
+    ).order_by()
+    return children.annotate(
+        recent_count=Subquery(in_window.values("child").annotate(n=Count("child")).values("n")[:1]),
+        first_recent=Subquery(in_window.order_by("last_seen_at").values("last_seen_at")[:1]),
+        last_recent=Subquery(in_window.order_by("-last_seen_at").values("last_seen_at")[:1]),
     )
 
 
@@ -750,18 +757,43 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
     Which children are missing now and which missed an interview are each worked out
     once, as sets (hashed), rather than through each child's episodes one child at a
     time; the interviews missed are counted for the rows read."""
-    today = timezone.localdate()
-    since = now - dt.timedelta(days=filters.days)
+    today = timezone.localdate(now)
     out_of_area = Placement.objects.filter(placement_current(today), child=OuterRef("pk")).exclude(
         host_area=F("child__responsible_area")
     )
-    missing_now = Episode.objects.filter(child=OuterRef("pk"), found_at__isnull=True)
-    missed_rows = ReturnInterview.objects.filter(due_at__gte=since).filter(
+    rows = (
+        Child.objects.filter(legal_status=LegalStatus.IN_CARE)
+        .filter(Exists(out_of_area))
+        .filter(
+            Q(pk__in=Episode.objects.filter(found_at__isnull=True).values("child_id"))
+            | Q(pk__in=interviews_missed(now, filters.days).values("episode__child_id"))
+        )
+    )
+    return (
+        _scoped(out_of_area_shown(rows, now, filters.days), user, filters, child="", episode=None)
+        .select_related("responsible_area")
+        .order_by("-missing_now", "last_name", "first_name", "pk")
+    )
+
+
+def interviews_missed(now: dt.datetime, days: int) -> QuerySet:
+    """Return interviews missed in the period of ``days`` back from ``now``: still
+    pending past their deadline, or held late (``oversight.due`` keeps the same)."""
+    since = now - dt.timedelta(days=days)
+    return ReturnInterview.objects.filter(due_at__gte=since).filter(
         Q(outcome=Pending, due_at__lt=now)
         | Q(outcome=ReturnInterview.Outcome.HELD, held_at__gt=F("due_at"))
     )
+
+
+def out_of_area_shown(children: QuerySet, now: dt.datetime, days: int) -> QuerySet:
+    """The children with what the out of area list shows of each at ``now``: whether
+    missing now, the interviews missed in the period and the host council of the
+    latest current placement."""
+    today = timezone.localdate(now)
     missed = (
-        missed_rows.filter(episode__child=OuterRef("pk"))
+        interviews_missed(now, days)
+        .filter(episode__child=OuterRef("pk"))
         .order_by()
         .values("episode__child")
         .annotate(n=Count("pk"))
@@ -770,23 +802,10 @@ def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QueryS
     host = Placement.objects.filter(placement_current(today), child=OuterRef("pk")).order_by(
         "-start"
     )
-    rows = (
-        Child.objects.filter(legal_status=LegalStatus.IN_CARE)
-        .filter(Exists(out_of_area))
-        .filter(
-            Q(pk__in=Episode.objects.filter(found_at__isnull=True).values("child_id"))
-            | Q(pk__in=missed_rows.values("episode__child_id"))
-        )
-        .annotate(
-            missing_now=Exists(missing_now),
-            missed_interviews=Subquery(missed[:1]),
-            host_area_name=Subquery(host.values("host_area__name")[:1]),
-        )
-    )
-    return (
-        _scoped(rows, user, filters, child="", episode=None)
-        .select_related("responsible_area")
-        .order_by("-missing_now", "last_name", "first_name", "pk")
+    return children.annotate(
+        missing_now=Exists(Episode.objects.filter(child=OuterRef("pk"), found_at__isnull=True)),
+        missed_interviews=Subquery(missed[:1]),
+        host_area_name=Subquery(host.values("host_area__name")[:1]),
     )
 
 

@@ -1058,7 +1058,7 @@ def list_view(request: HttpRequest, *, slug: str) -> HttpResponse:
             groups = due.notification_groups(request.user, now)
             total = sum(group["count"] for group in groups)
         page = keyset.page(kept, request.GET.get("after"), PAGE_SIZE, tie_break=("item_id",))
-        number, shown = page.number, due.records(slug, page.rows)
+        number, shown = page.number, due.records(slug, page.rows, now)
         next_href = _href(query, after=page.next_cursor) if page.has_next else ""
         if number > 1:
             previous_href = _href(query)

@@ -12,7 +12,15 @@ from django.core.management import CommandError, call_command
 from django.db.models import F
 from django.utils import timezone
 
-from incidents.models import ChildVisibility, Episode, ReturnInterview
+from incidents.actions.base import history_write
+from incidents.models import (
+    Child,
+    ChildVisibility,
+    Episode,
+    LegalStatus,
+    ReturnInterview,
+    StrategyMeeting,
+)
 from missingkids.accounts.models import Agency, User
 from notifications.models import Notification
 from oversight import due, queries
@@ -20,7 +28,7 @@ from oversight.apps import fill_due_items
 from oversight.filters import Filters
 from oversight.models import DueCount, DueItem, DueState
 from oversight.views import LISTS_BY_SLUG
-from tests.factories.incidents import SafeAndWellCheckFactory
+from tests.factories.incidents import PlacementFactory, SafeAndWellCheckFactory
 from tests.factories.notifications import NotificationFactory, RuleFactory
 
 from .world import NOW, attempts, episode, returned
@@ -28,6 +36,7 @@ from .world import NOW, attempts, episode, returned
 pytestmark = pytest.mark.django_db
 
 H = dt.timedelta(hours=1)
+D = dt.timedelta(days=1)
 
 
 def viewers() -> list[User]:
@@ -43,7 +52,7 @@ def raw(user: User, slug: str, now: dt.datetime) -> list[int]:
 
 
 def kept(user: User, slug: str, now: dt.datetime) -> list[int]:
-    return list(due.shown(user, slug, now).values_list("item_id", flat=True))
+    return list(due.shown(user, slug, now).values_list(due.KINDS[slug].record_field, flat=True))
 
 
 def assert_counts_equal_rows(user: User, now: dt.datetime) -> None:
@@ -84,7 +93,7 @@ def test_synthetic_data_kept_equals_raw_at_several_times(time_machine):
 
 
 @pytest.fixture
-def fixed(frozen, west_child, far_child, la_west, police, provider, social_worker):
+def fixed(frozen, west_child, far_child, la_west, police, provider, social_worker, area_east):
     """A fixed world made through the models, so every row was kept by the receivers."""
     rule = RuleFactory()
     a, b, far = west_child(), west_child(), far_child()
@@ -110,11 +119,35 @@ def fixed(frozen, west_child, far_child, la_west, police, provider, social_worke
         episode=missing, rule=rule, problem="No contact", due_at=NOW - H,
         delivery=Notification.Delivery.FAILED, failing_since=NOW - 2 * H,
     )  # fmt: skip
-    return {"a": a, "b": b, "far": far, "rule": rule}
+    # In care and placed in another council's area from 40 days ago for 60 days: an
+    # interview missed and one held late; a child placed there missing from tomorrow.
+    away, later = west_child(legal_status=LegalStatus.IN_CARE), west_child()
+    today = timezone.localdate()
+    PlacementFactory(child=away, host_area=area_east, start=today - 40 * D, end=today + 20 * D)
+    returned(away, la_west, found=NOW - 100 * H)
+    returned(
+        away, la_west, found=NOW - 20 * 24 * H, outcome=ReturnInterview.Outcome.HELD,
+        held_at=NOW - 10 * 24 * H,
+    )  # fmt: skip
+    Child.objects.filter(pk=later.pk).update(legal_status=LegalStatus.IN_CARE)
+    history_write(Child, later.pk)
+    episode(later, last_seen=NOW - 2 * H)
+    PlacementFactory(child=later, host_area=area_east, start=today + D)
+    # b went missing again after a strategy meeting: 3 episodes since then.
+    meeting(b, today - 20 * D, social_worker)
+    for days in (15, 10, 5):
+        returned(b, la_west, found=NOW - days * 24 * H)
+    return {"a": a, "b": b, "far": far, "away": away, "later": later, "rule": rule}
+
+
+def meeting(child: Child, held_on: dt.date, user: User) -> StrategyMeeting:
+    return StrategyMeeting.objects.create(
+        child=child, held_on=held_on, decisions="Safety plan", recorded_by=user
+    )
 
 
 def test_the_receivers_keep_a_fixed_world_equal_to_raw(fixed):
-    for later in (dt.timedelta(0), 4 * H, dt.timedelta(days=1), dt.timedelta(days=100)):
+    for later in (dt.timedelta(0), 4 * H, D, 2 * D, 15 * D, 30 * D, 100 * D):
         assert_kept_equals_raw(NOW + later)
     slugs = set(DueItem.objects.values_list("kind", flat=True))
     assert slugs == set(due.KINDS)
@@ -148,6 +181,47 @@ def test_changes_through_update_and_bulk_writes_are_kept(fixed, la_west):
     history_write(Episode, ep.pk)
     assert_kept_equals_raw(NOW)
     assert_kept_equals_raw(NOW + dt.timedelta(days=3))
+
+
+def test_children_on_the_patterns_lists_follow_placements_meetings_and_edits(
+    fixed, la_west, social_worker, area_east
+):
+    """Each record the children's lists read is followed: a child is on a list once at
+    any time, and its periods follow the records."""
+    away, b = fixed["away"], fixed["b"]
+    manager = User(agency=la_west, role=User.Role.MANAGER, is_active=True)
+    assert away.pk in kept(manager, "out_of_area", NOW)
+    assert b.pk in kept(manager, "repeat_missing", NOW)
+    assert fixed["later"].pk in kept(manager, "out_of_area", NOW + 2 * D)
+    # Pages show what the raw lists do, at the time (counted from the records).
+    rows = list(due.shown(manager, "repeat_missing", NOW))
+    shown = due.records("repeat_missing", rows, NOW)
+    raw_rows = list(queries.repeat_children(manager, Filters(), NOW))
+    assert [(c.pk, c.recent_count, c.first_recent, c.last_recent) for c in shown] == [
+        (c.pk, c.recent_count, c.first_recent, c.last_recent) for c in raw_rows
+    ]
+    rows = list(due.shown(manager, "out_of_area", NOW + 2 * D))
+    shown = due.records("out_of_area", rows, NOW + 2 * D)
+    raw_rows = list(queries.out_of_area_missed(manager, Filters(), NOW + 2 * D))
+    assert [(c.pk, c.missing_now, c.missed_interviews, c.host_area_name) for c in shown] == [
+        (c.pk, c.missing_now, c.missed_interviews, c.host_area_name) for c in raw_rows
+    ]
+    # A meeting held today takes b off; the placement ended yesterday takes the child off.
+    meeting(b, timezone.localdate(), social_worker)
+    placement = away.placements.get()
+    placement.end = timezone.localdate() - D
+    placement.save(update_fields=["end"])
+    assert b.pk not in kept(manager, "repeat_missing", NOW)
+    assert away.pk not in kept(manager, "out_of_area", NOW)
+    assert_kept_equals_raw(NOW)
+    # Placed in its own area, by an edit of the child (update and history).
+    later = fixed["later"]
+    Child.objects.filter(pk=later.pk).update(responsible_area=area_east)
+    history_write(Child, later.pk)
+    StrategyMeeting.objects.filter(child=b).delete()
+    for at in (NOW, NOW + 2 * D, NOW + 50 * D, NOW + 90 * D):
+        assert_kept_equals_raw(at)
+    assert due.differences() == {"missing": [], "extra": [], "different": []}
 
 
 def test_a_rule_changing_the_stuck_threshold_counts_the_stuck_cases_again(fixed):

@@ -6,10 +6,10 @@ notification due) and found (with a return interview due), interviews held, decl
 safe and well checks recorded and shared, notifications made (by ``update()``),
 cancelled, or added with a problem, e-mails queued, then claimed, sent (taken, refused
 for now or for good), retried and given back by the e-mail worker's own functions,
-placements and involvements added and ended, a child moved to another area, an episode
-deleted, and hours and days passing (with the scheduler's visibility pass). After
-every change, for every agency and every kept list, the rows kept (``oversight.due``)
-are the raw list's rows in the raw list's order.
+placements and involvements added and ended, a child moved to another area or taken
+into care, strategy meetings held, an episode deleted, and hours and days passing (with
+the scheduler's visibility pass). After every change, for every agency and every kept
+list, the rows kept (``oversight.due``) are the raw list's rows in the raw list's order.
 
 The CI profile (tests/conftest.py) runs at least 200 examples with a fixed seed.
 """
@@ -29,11 +29,14 @@ from hypothesis import strategies as st
 from incidents import visibility
 from incidents.actions.base import history_write
 from incidents.models import (
+    Child,
     Episode,
     InterviewAttempt,
+    LegalStatus,
     Placement,
     ReturnInterview,
     SafeAndWellCheck,
+    StrategyMeeting,
     VisibilityClock,
 )
 from missingkids.accounts.models import Agency, User
@@ -85,6 +88,8 @@ steps = st.lists(
         st.tuples(st.just("end_placement"), child),
         st.tuples(st.just("involve"), child, st.integers(0, AGENCIES - 1)),
         st.tuples(st.just("move"), child, st.integers(0, AREAS - 1)),
+        st.tuples(st.just("care"), child, st.booleans()),
+        st.tuples(st.just("meeting"), child, st.integers(-40, 0)),
         st.tuples(st.just("delete_episode"), child),
         st.tuples(st.just("queue"), child),
         st.tuples(st.just("send"), st.sampled_from(["taken", "451", "550"]), st.integers(1, 3)),
@@ -219,6 +224,15 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
     elif kind == "move":
         kid.responsible_area = areas[args[1]]
         kid.save()
+    elif kind == "care":  # as the actions do: an update, then the history
+        status = LegalStatus.IN_CARE if args[1] else LegalStatus.NONE
+        Child.objects.filter(pk=kid.pk).update(legal_status=status)
+        history_write(Child, kid.pk)
+    elif kind == "meeting":
+        StrategyMeeting.objects.create(
+            child=kid, held_on=timezone.localdate() + dt.timedelta(days=args[1]),
+            decisions="Safety plan", recorded_by=world["users"][0],
+        )  # fmt: skip
     elif kind == "delete_episode":
         ep = _latest(Episode, child=kid)
         if ep is not None:
@@ -258,7 +272,9 @@ def assert_kept_equals_raw(world: dict) -> None:
     for user in world["users"]:
         for slug in due.KINDS:
             raw = list(LISTS_BY_SLUG[slug].query(user, Filters(), now).values_list("pk", flat=True))
-            kept = list(due.shown(user, slug, now).values_list("item_id", flat=True))
+            kept = list(
+                due.shown(user, slug, now).values_list(due.KINDS[slug].record_field, flat=True)
+            )
             assert kept == raw, (user.agency.kind, slug)
         # The kept counts too: the rows counted, and the raw lists' counts and groups.
         totals = queries.counts({slug: due.total(user, slug, now) for slug in due.KINDS})

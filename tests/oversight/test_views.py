@@ -133,8 +133,9 @@ EXPECTED_QUERIES: dict[str, int] = {
     reverse("oversight:measures"): BASE + FORM + 8,
     # A count and a page (read by key: the same on every page, see below).
     **{reverse(page.url_name): BASE + FORM + 2 for page in LISTS},
-    # Plus the active rules' numbers, read once for the query and the page's text.
-    reverse("oversight:repeat_missing"): BASE + FORM + 3,
+    # The kept repeat missing, and the active rules' numbers, read once for the records'
+    # counts in the window and the page's text.
+    reverse("oversight:repeat_missing"): BASE + FORM + 4,
     # The lists kept as rows (oversight.due): the count with whether the rows are
     # filled, a page of rows and their records.
     **{
@@ -144,6 +145,7 @@ EXPECTED_QUERIES: dict[str, int] = {
             "safe_and_well_outstanding",
             "emails_failing",
             "notification_problems",
+            "out_of_area",
         )
     },
     # Whether the rows are filled, the per-agency counts, a page of rows and their records.
