@@ -124,7 +124,8 @@ def world() -> dict:
 # The steps about one child (the others are about time, or the e-mail worker's queue).
 CHILD_STEPS = {
     "report", "found", "held", "declined", "attempt", "check", "share", "made", "cancel",
-    "problem", "place", "end_placement", "involve", "move", "delete_episode", "queue",
+    "problem", "place", "end_placement", "involve", "move", "care", "meeting",
+    "delete_episode", "queue",
 }  # fmt: skip
 REFUSALS = {"taken": None, "451": temporary_refusal, "550": permanent_refusal}
 
