@@ -16,6 +16,7 @@ UNION ALL (see ``_rows_in_one_query``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db import connections, models
-from django.db.models import F, QuerySet, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -237,13 +238,24 @@ def _from_json(f: models.Field, value: Any) -> Any:
 def _json_part(model: type[models.Model], lookup: str, pk: int, source: int) -> Any:
     """One table's latest READ_PER_TABLE historical rows, each as one JSON object."""
     history = model.history.model  # type: ignore[attr-defined]
-    values: dict[str, Any] = {key: F(name) for key, name in META.items()}
+    values: dict[str, Any] = {
+        key: F(name) for key, name in META.items() if key not in ("@who_name", "@who_agency")
+    }
+    # The names of the records a row points to as subqueries of their own rather than
+    # joins: PostgreSQL plans a join of every part's tables together (each part's join
+    # order searched, the planning several times the reading), a subquery by primary key
+    # alone.
+    who = User.objects.filter(pk=OuterRef("history_user_id"))
+    values["@who_name"] = Subquery(who.values("name")[:1])
+    values["@who_agency"] = Subquery(who.values("agency__name")[:1])
     values["@source"] = Value(source)
     for f in _shown_fields(model):
         if f.is_relation and f.many_to_one:
             values[f.attname] = F(f.attname)
-            values[f.name] = JSONObject(
-                **{g.name: F(f"{f.name}__{g.name}") for g in _name_fields(f.related_model)}
+            values[f.name] = Subquery(
+                f.related_model._default_manager.filter(pk=OuterRef(f.attname)).values(
+                    named=JSONObject(**{g.name: F(g.name) for g in _name_fields(f.related_model)})
+                )[:1]
             )
         elif not f.is_relation:
             values[f.name] = F(f.name)
@@ -255,6 +267,33 @@ def _json_part(model: type[models.Model], lookup: str, pk: int, source: int) -> 
     )
 
 
+# Where the record's key goes in the parameters of ``_one_query_sql``'s SQL.
+_PK = object()
+# A key no record has, to find the record's key among the parameters.
+_PLACEHOLDER_PK = -1_234_567_891
+
+
+@functools.cache
+def _one_query_sql(
+    sources: tuple[tuple[type[models.Model], str], ...], vendor: str
+) -> tuple[str, list[Any]]:
+    """The SQL of ``_rows_in_one_query`` for these sources, built once a process: it is
+    the same for every record but for the record's key (``_PK`` in the parameters), and
+    building it took longer than reading the rows (``vendor``: one SQL a database)."""
+    parts, params = [], []
+    for source, (model, lookup) in enumerate(sources):
+        sql, part_params = _json_part(
+            model, lookup, _PLACEHOLDER_PK, source
+        ).query.sql_with_params()
+        # Django's own SQL for the part, its values kept apart as parameters.
+        parts.append(f"SELECT * FROM ({sql}) part_{source}")  # noqa: S608
+        keyed = [_PK if p == _PLACEHOLDER_PK else p for p in part_params]
+        if keyed.count(_PK) != 1:
+            raise ValueError(f"The key of {model.__name__} is not one parameter of its part.")
+        params.extend(keyed)
+    return " UNION ALL ".join(parts), params
+
+
 def _rows_in_one_query(
     sources: list[tuple[type[models.Model], str]], pk: int
 ) -> list[tuple[type[models.Model], list[Any]]]:
@@ -262,14 +301,10 @@ def _rows_in_one_query(
     subquery of its own (SQLite allows no LIMIT in a part of a compound query), the parts
     joined by UNION ALL. Rows come back as plain objects with the attributes
     ``_entries`` reads."""
-    parts, params = [], []
-    for source, (model, lookup) in enumerate(sources):
-        sql, part_params = _json_part(model, lookup, pk, source).query.sql_with_params()
-        # Django's own SQL for the part, its values kept apart as parameters.
-        parts.append(f"SELECT * FROM ({sql}) part_{source}")  # noqa: S608
-        params.extend(part_params)
-    with connections[Episode.objects.db].cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
+    alias = Episode.objects.db
+    sql, params = _one_query_sql(tuple(sources), connections[alias].vendor)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [pk if p is _PK else p for p in params])
         found = [row[0] for row in cursor.fetchall()]
     rows: list[list[Any]] = [[] for _ in sources]
     for data in found:
