@@ -1075,6 +1075,19 @@ class ReturnInterview(QuickChoiceLabels, models.Model):
                 condition=Q(outcome="pending"),
                 name="interview_pending_due_idx",
             ),
+            # What an agency must do (oversight.agency_work.work_rows): the interviews it
+            # owns, and those it provides, not yet held or declined, soonest first, read
+            # only as far as the pages offered.
+            models.Index(
+                fields=["owner", "due_at", "id"],
+                condition=Q(outcome="pending"),
+                name="interview_owner_pending_idx",
+            ),
+            models.Index(
+                fields=["provider", "due_at", "id"],
+                condition=Q(outcome="pending"),
+                name="interview_provider_pending_idx",
+            ),
             # Managers' measures (interviews due by month) and out-of-area list
             # (interviews due in the period), whatever the outcome.
             models.Index(fields=["due_at"], name="interview_due_idx"),
