@@ -681,8 +681,12 @@ class Episode(QuickChoiceLabels, models.Model):
             ),
             # Episodes not yet closed, in id order: working out again when their next
             # timed step falls due, after a change to the rules (notifications.engine).
+            # With the child: what an agency must do (oversight.agency_work) reads its
+            # open episodes' children from the index alone, not from each episode's row.
             models.Index(
-                fields=["id"], condition=Q(closed_at__isnull=True), name="episode_open_idx"
+                fields=["id", "child"],
+                condition=Q(closed_at__isnull=True),
+                name="episode_open_idx",
             ),
             # The scheduler's pass: the episodes whose next timed step is due, earliest
             # first (notifications.engine.fire_timed_steps). Only those with one left.
