@@ -681,8 +681,12 @@ class Episode(QuickChoiceLabels, models.Model):
             ),
             # Episodes not yet closed, in id order: working out again when their next
             # timed step falls due, after a change to the rules (notifications.engine).
+            # With the child: what an agency must do (oversight.agency_work) reads its
+            # open episodes' children from the index alone, not from each episode's row.
             models.Index(
-                fields=["id"], condition=Q(closed_at__isnull=True), name="episode_open_idx"
+                fields=["id", "child"],
+                condition=Q(closed_at__isnull=True),
+                name="episode_open_idx",
             ),
             # The scheduler's pass: the episodes whose next timed step is due, earliest
             # first (notifications.engine.fire_timed_steps). Only those with one left.
@@ -1074,6 +1078,19 @@ class ReturnInterview(QuickChoiceLabels, models.Model):
                 fields=["due_at"],
                 condition=Q(outcome="pending"),
                 name="interview_pending_due_idx",
+            ),
+            # What an agency must do (oversight.agency_work.work_rows): the interviews it
+            # owns, and those it provides, not yet held or declined, soonest first, read
+            # only as far as the pages offered.
+            models.Index(
+                fields=["owner", "due_at", "id"],
+                condition=Q(outcome="pending"),
+                name="interview_owner_pending_idx",
+            ),
+            models.Index(
+                fields=["provider", "due_at", "id"],
+                condition=Q(outcome="pending"),
+                name="interview_provider_pending_idx",
             ),
             # Managers' measures (interviews due by month) and out-of-area list
             # (interviews due in the period), whatever the outcome.

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -46,21 +45,26 @@ PAGE_SIZE = 25
 COUNTED_AT_MOST = keyset.COUNTED_AT_MOST
 
 
-def counted(rows: QuerySet) -> tuple[int, bool]:
-    """(how many, up to COUNTED_AT_MOST; whether there are more)."""
-    return keyset.counted(rows, COUNTED_AT_MOST)
+def counted_rows(user: User) -> tuple[list[tuple[str, int, Any]], bool]:
+    """The soonest COUNTED_AT_MOST rows of ``work_rows`` (every page offered), and
+    whether there are more: one query, which reads each kind only as far as the bound
+    from its index (the count and the page shown are both taken from these rows)."""
+    at_most = COUNTED_AT_MOST
+    rows = list(work_rows(user, upto=at_most + 1)[: at_most + 1])
+    return rows[:at_most], len(rows) > at_most
 
 
 @receiver(home_page_sections, dispatch_uid="oversight_agency_work")
 def agency_work_section(
     *, user: User, request: HttpRequest | None = None, **kwargs: Any
 ) -> SafeString | str:
-    """The soonest ``HOME_ROWS`` things the agency must do: five queries at most."""
+    """The soonest ``HOME_ROWS`` things the agency must do: four queries at most."""
     if not has_case_role(user):
         return ""
     now = timezone.now()
-    total, more = counted(work_rows(user))
-    items = work_items(user, work_rows(user, upto=HOME_ROWS)[:HOME_ROWS], now) if total else []
+    rows, more = counted_rows(user)
+    total = len(rows)
+    items = work_items(user, rows[:HOME_ROWS], now) if total else []
     today = timezone.localdate(now)
     actions = agreed_actions_for(user)
     counts = agreed_action_counts(actions, today)
@@ -97,13 +101,9 @@ def agency_work_list(request: HttpRequest) -> HttpResponse:
     if not has_case_role(user):
         raise PermissionDenied("Only people who work on cases have work to do here.")
     now = timezone.now()
-    pages = Paginator(work_rows(user), PAGE_SIZE)
     # Counted up to a bound: the pages beyond it are not offered (the soonest come first).
-    pages.count, more = counted(work_rows(user))
-    page = pages.get_page(request.GET.get("page"))
-    # The page's rows, each kind read only as far as the end of the page.
-    start, end = (page.number - 1) * PAGE_SIZE, min(page.number * PAGE_SIZE, pages.count)
-    shown = work_rows(user, upto=end)[start:end] if end > start else []
+    rows, more = counted_rows(user)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate(now)
     actions = agreed_actions_for(user)
     counts = agreed_action_counts(actions, today)
@@ -117,7 +117,7 @@ def agency_work_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "more": more,
-            "items": work_items(user, shown, now),
+            "items": work_items(user, page.object_list, now),
             "agency": user.agency,
             "kinds": kinds_of_work(user.agency),
             "action_counts": counts,

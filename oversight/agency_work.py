@@ -33,9 +33,10 @@ its checklist to the episode page through ``incidents.signals``. The full list i
 own page, ``agency_work:list`` (``oversight.agency_views``).
 
 **Queries.** The five kinds are one ``UNION ALL`` of (kind, id, due), ordered by due, so
-the soonest come first whatever their kind and a page of them is one ``LIMIT``; then a
-count, and one query per table for the rows shown (notifications, interviews,
-episodes, requests): at most six, whatever the number of rows.
+the soonest come first whatever their kind; the pages read its first rows up to the
+bound they count to (one query gives the count and the page shown), then one query per
+table for the rows shown (notifications, interviews, episodes, requests): at most five,
+whatever the number of rows.
 
 **Agreed actions** the agency owns and has not yet marked done or no longer needed
 (``AgreedAction``, due by a date rather than a time) are listed beside the rest, with
@@ -170,9 +171,11 @@ def requests_for_council(agency: Agency) -> QuerySet[InvolvementRequest]:
     )
 
 
-def _part(rows: QuerySet, kind: str, due: Any) -> QuerySet:
-    # The same three columns, in the same order, in every part of the UNION.
-    return (
+def _part(rows: QuerySet, kind: str, due: Any, *order: Any) -> tuple[QuerySet, tuple]:
+    """The same three columns, in the same order, in every part of the UNION; and the
+    part's order on its own table (``due`` less a constant: the same order, which an index
+    can give, where the sum cannot), by which it is cut at the rows needed."""
+    part = (
         rows.order_by()
         .annotate(
             work_kind=Value(kind),
@@ -181,22 +184,28 @@ def _part(rows: QuerySet, kind: str, due: Any) -> QuerySet:
         )
         .values_list("work_kind", "work_id", "work_due")
     )
+    return part, order or ("work_due", "work_id")
 
 
 def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
     """(kind, id, due) of everything the person's agency must do, soonest due first.
 
-    Empty for anyone without a case role. Slice it for a page and count it for the
-    total; ``work_items`` turns a page of it into rows to show. With ``upto``, only the
-    first ``upto`` rows are to be read (the end of the page shown): each kind then reads
-    at most that many of its own, soonest first, from its index, rather than every row
-    of every kind being sorted together (PostgreSQL; SQLite allows no LIMIT in a part of
-    a UNION, and reads them all).
+    Empty for anyone without a case role. Slice it for a page; ``work_items`` turns a
+    page of it into rows to show. With ``upto``, only the first ``upto`` rows are to be
+    read (the end of the pages offered): each part then reads at most that many of its
+    own, soonest first, from an index of its table in that order (the agency's
+    notifications due, the interviews it owns, those it provides, the open episodes by
+    when they were first found or last seen), rather than every row of every kind
+    being sorted together (PostgreSQL; SQLite allows no LIMIT in a part of a UNION, and
+    reads them all).
     """
     if not has_case_role(user):
         return Notification.objects.none()
     agency = user.agency
     visible = visible_condition(user, "child_id")
+    interviews = ReturnInterview.objects.filter(
+        outcome=ReturnInterview.Outcome.PENDING, episode__closed_at__isnull=True
+    ).filter(visible_condition(user, "episode__child_id"))
     # Notifications first: the UNION's column types (and so how SQLite's text is read
     # back as a time) come from its first part.
     parts = [
@@ -207,15 +216,9 @@ def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
             NOTIFICATION,
             F("due_at"),
         ),
-        _part(
-            ReturnInterview.objects.filter(
-                Q(owner=agency) | Q(provider=agency),
-                outcome=ReturnInterview.Outcome.PENDING,
-                episode__closed_at__isnull=True,
-            ).filter(visible_condition(user, "episode__child_id")),
-            INTERVIEW,
-            F("due_at"),
-        ),
+        # Owned, or provided and not owned: each from its own index, none twice.
+        _part(interviews.filter(owner=agency), INTERVIEW, F("due_at")),
+        _part(interviews.filter(provider=agency).exclude(owner=agency), INTERVIEW, F("due_at")),
     ]
     if agency.kind == K.POLICE:
         parts.append(
@@ -223,6 +226,8 @@ def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
                 checks_for_police_force(agency).filter(visible),
                 SAFE_AND_WELL,
                 F("first_found_at") + policy.safe_and_well_due_after(),
+                "first_found_at",
+                "pk",
             )
         )
     if agency.kind == K.LOCAL_AUTHORITY:
@@ -231,6 +236,8 @@ def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
                 discussions_for_council(agency).filter(visible),
                 STRATEGY,
                 F("earliest_last_seen_at") + policy.strategy_discussion_due_after(),
+                "earliest_last_seen_at",
+                "pk",
             )
         )
         # A request has no deadline of its own: it is to answer from when it was asked.
@@ -238,8 +245,10 @@ def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
             _part(requests_for_council(agency).filter(visible), REQUEST, F("requested_at"))
         )
     if upto is not None and connection.features.supports_slicing_ordering_in_compound:
-        parts = [part.order_by("work_due", "work_id")[:upto] for part in parts]
-    first, *rest = parts
+        rows = [part.order_by(*order)[:upto] for part, order in parts]
+    else:
+        rows = [part for part, _order in parts]
+    first, *rest = rows
     return first.union(*rest, all=True).order_by("work_due", "work_kind", "work_id")
 
 

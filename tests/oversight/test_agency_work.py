@@ -342,6 +342,14 @@ def test_the_lists_are_logged_as_lists(client, work, social_worker):
     ]
 
 
+def test_an_interview_owned_and_provided_is_listed_once(work, social_worker, la_west):
+    work.provider = la_west
+    work.save(update_fields=["provider"])
+    interviews = [i for i in items(social_worker) if i.kind == "interview"]
+    assert len(interviews) == 1
+    assert interviews[0].hint.startswith("Your agency owns and provides it")
+
+
 def many(n: int, *, la, police, west_child) -> None:
     """``n`` rows of each kind for the west council and for the police, their deadlines
     interleaved so that any page holds every kind."""
@@ -399,6 +407,20 @@ def test_a_large_backlog_is_counted_up_to_a_bound(
     assert shown == sorted(shown)
 
 
+@pytest.mark.parametrize("who", ["social_worker", "officer"])
+@pytest.mark.parametrize("upto", [1, 5, 12, 100])
+def test_rows_read_up_to_a_bound_are_the_first_of_all_rows(
+    request, frozen, la_west, police, provider, west_child, who, upto
+):
+    many(6, la=la_west, police=police, west_child=west_child)
+    provided = returned(west_child(), la_west, found=NOW - 75 * H)
+    provided.provider = provider
+    provided.save(update_fields=["provider"])
+    user = request.getfixturevalue(who)
+    everything = list(agency_work.work_rows(user))
+    assert list(agency_work.work_rows(user, upto=upto)[:upto]) == everything[:upto]
+
+
 def test_no_link_to_the_full_list_when_everything_is_shown(client, work, social_worker):
     client.force_login(social_worker)
     html = section(client.get(reverse("home")))
@@ -412,11 +434,12 @@ def test_full_list_refuses_post(client, social_worker):
 
 # Session, user, authenticator, the header's agency and the areas the agency serves.
 HOME_BASE = 4 + TWO_FACTOR_QUERIES
-# The count and the page of (kind, id, due); then one query per table shown:
+# The soonest (kind, id, due) up to the bound, both the count and the page shown; then
+# one query per table shown:
 # notifications, interviews, and episodes (checks and discussions together); the counts
 # of the agency's agreed actions (none here: their rows are not read); and the access log
 # entry for the children shown.
-SECTION = 2 + 3 + 1 + ACCESS_LOG_QUERIES
+SECTION = 1 + 3 + 1 + ACCESS_LOG_QUERIES
 
 
 @pytest.mark.parametrize("size", [1, 12])
