@@ -74,6 +74,7 @@ from incidents.models import (
 )
 from missingkids import policy
 from missingkids.accounts.models import Agency, User
+from missingkids.spreadsheets import CHUNK_ROWS
 from notifications.models import Notification
 
 from . import queries
@@ -1085,9 +1086,42 @@ def hotspots(user: User, filters: Filters, now: dt.datetime) -> Iterator[queries
     at once, their sightings a few places at a time as the file is written."""
     rows, kept = _hotspot_rows(user, filters, now, None, 0)
     spots, _count = queries.hotspots_read(rows)
+    if kept and connection.vendor == "postgresql":
+        return _streamed_sightings(spots, user, now)
     return queries.with_sightings(
         spots, lambda part: _add_sightings(part, user, filters, now, kept=kept)
     )
+
+
+def _streamed_sightings(
+    spots: list[queries.Hotspot], user: User, now: dt.datetime
+) -> Iterator[queries.Hotspot]:
+    """The hotspots each with every kept sighting in the period, one query read as it
+    is written (a server-side cursor): the places' sightings in the places' order (the
+    ids joined with their rank), each place's oldest first."""
+    if not spots:
+        return
+    table = connection.ops.quote_name(DueItem._meta.db_table)
+    child = connection.ops.quote_name(Child._meta.db_table)
+    query = (
+        "SELECT o.rank, d.item_id, d.child_id, d.sort_at, c.first_name, c.last_name "  # noqa: S608 (no input in the SQL)
+        f"FROM {table} d INNER JOIN unnest(%s::integer[]) WITH ORDINALITY AS o(place, rank) "
+        f"ON o.place = d.sort_num INNER JOIN {child} c ON c.id = d.child_id "
+        f"WHERE d.viewer_id = %s AND d.kind = '{SIGHTINGS.slug}' "
+        "AND d.sort_at >= %s AND d.sort_at <= %s ORDER BY o.rank, d.sort_at, d.item_id"
+    )
+    since = now - dt.timedelta(days=Filters().days)
+    params = [[spot.location_id for spot in spots], user.agency_id, since, now]
+    done = 0
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(query, params)
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            for rank, item_id, child_id, at, first, last in rows:
+                while done < rank - 1:
+                    yield spots[done]
+                    done += 1
+                spots[done].sightings.append(_sighting(item_id, child_id, first, last, at))
+    yield from spots[done:]
 
 
 def _sighting(item_id: int, child_id: int, first: str, last: str, at: Any) -> queries.Sighting:

@@ -771,7 +771,7 @@ def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:
 
 
 def with_sightings(
-    spots: list[Hotspot], add: Callable[[list[Hotspot]], None], chunk: int = 50
+    spots: list[Hotspot], add: Callable[[list[Hotspot]], None], chunk: int = 500
 ) -> Iterator[Hotspot]:
     """These hotspots one by one, each place's sightings read (``add``) for ``chunk``
     places at a time as they are reached: a download's first line waits for the first
