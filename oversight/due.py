@@ -33,6 +33,11 @@ signals); a database migrated with records in it is filled by ``migrate`` when s
 else marked unfilled (``DueState``) and the pages count from the records until the
 command has run.
 
+The hotspots' sightings are kept as rows too (``SIGHTINGS``, in ``KEPT`` with the lists
+of ``KINDS``): a row per viewer and episode last seen or found at a place in the default
+period, read grouped by place (``hotspot_places_sql``, ``hotspot_page``, ``hotspots``)
+rather than a row a record, so not among the lists a page reads row by row.
+
 Counted too (``DueCount``): how many rows share a viewer, list, agency that must tell and
 UTC days of ``due_at`` and ``until``, kept from the rows each change deletes and inserts
 (``_apply``: one statement a batch, adding to the counts). Every list of ``KINDS`` is
