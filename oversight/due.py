@@ -33,6 +33,11 @@ signals); a database migrated with records in it is filled by ``migrate`` when s
 else marked unfilled (``DueState``) and the pages count from the records until the
 command has run.
 
+The hotspots' sightings are kept as rows too (``SIGHTINGS``, in ``KEPT`` with the lists
+of ``KINDS``): a row per viewer and episode last seen or found at a place in the default
+period, read grouped by place (``hotspot_places_sql``, ``hotspot_page``, ``hotspots``)
+rather than a row a record, so not among the lists a page reads row by row.
+
 Counted too (``DueCount``): how many rows share a viewer, list, agency that must tell and
 UTC days of ``due_at`` and ``until``, kept from the rows each change deletes and inserts
 (``_apply``: one statement a batch, adding to the counts). Every list of ``KINDS`` is
@@ -60,6 +65,7 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, 
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from incidents.access import has_case_role
 from incidents.models import (
     Child,
     ChildVisibility,
@@ -73,6 +79,7 @@ from incidents.models import (
 )
 from missingkids import policy
 from missingkids.accounts.models import Agency, User
+from missingkids.spreadsheets import CHUNK_ROWS
 from notifications.models import Notification
 
 from . import queries
@@ -472,8 +479,52 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def _sightings(children: QuerySet) -> Iterator[Item]:
+    """Each time one of these children was last seen or found at a place, shown from
+    that time (``due_at`` just before it) until the default period has passed it
+    (``until``): the hotspots' sightings (``queries.hotspot_places_sql``), read grouped
+    by place from the viewer's rows in the period (``hotspot_places_sql`` here). The
+    item is the episode's id twice, plus 1 when found (``sighting_item``); ``sort_num``
+    the place and ``sort_at`` the time."""
+    days = dt.timedelta(days=Filters().days)
+    for child_id, pk, seen_at, seen_place, found_at, found_place in Episode.objects.filter(
+        Q(last_seen_location__isnull=False, last_seen_at__isnull=False)
+        | Q(found_location__isnull=False, found_at__isnull=False),
+        child__in=children,
+    ).values_list(
+        "child_id", "pk", "last_seen_at", "last_seen_location_id", "found_at", "found_location_id"
+    ):
+        for found, at, place in ((0, seen_at, seen_place), (1, found_at, found_place)):
+            if at is not None and place is not None:
+                yield Item(
+                    child_id,
+                    sighting_item(pk, found=bool(found)),
+                    due_at=_shifted(at, -MICROSECOND) or ALWAYS,
+                    until=_shifted(at, days),
+                    sort_num=place,
+                    sort_at=at,
+                )
+
+
+def sighting_item(episode_id: int, *, found: bool) -> int:
+    return episode_id * 2 + int(found)
+
+
+# The hotspots' sightings, kept as rows like the lists but read grouped (not a list of
+# rows: not in ``KINDS``, which the pages and counts read one row a record).
+SIGHTINGS = Kind(
+    "hotspots",
+    frozenset({"episode"}),
+    _sightings,
+    ("sort_at", "item_id"),
+    lambda ids: Episode.objects.filter(pk__in=[pk // 2 for pk in ids]),
+)
+# Every kind of row kept.
+KEPT: dict[str, Kind] = {**KINDS, SIGHTINGS.slug: SIGHTINGS}
+
+
 def kinds_following(record: str) -> list[str]:
-    return [slug for slug, kind in KINDS.items() if record in kind.follows]
+    return [slug for slug, kind in KEPT.items() if record in kind.follows]
 
 
 # Keeping the rows ------------------------------------------------------------------------
@@ -681,7 +732,7 @@ def sync_children(
     are computed again (see ``_sync_items``).
     Returns how many rows were written."""
     ids = sorted({pk for pk in child_ids if pk is not None})
-    chosen = [KINDS[slug] for slug in (kinds or KINDS)]
+    chosen = [KEPT[slug] for slug in (kinds or KEPT)]
     if not ids or not chosen or _paused.get():
         return 0
     if items is not None:
@@ -749,7 +800,7 @@ def paused() -> Iterator[None]:
 def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
     """Fill the table anew (of ``kinds``, or all), reading the children by ranges of
     ids. Returns how many rows were written."""
-    chosen = [KINDS[slug] for slug in (kinds or KINDS)]
+    chosen = [KEPT[slug] for slug in (kinds or KEPT)]
     slugs = [k.slug for k in chosen]
     DueItem.objects.filter(kind__in=slugs).delete()
     DueCount.objects.filter(kind__in=slugs).delete()
@@ -939,6 +990,220 @@ def records(slug: str, rows: list[DueItem], now: dt.datetime | None = None) -> l
             record.declined_each_time = row.sort_flag
         out.append(record)
     return out
+
+
+# The hotspots, from the kept sightings --------------------------------------------------
+
+
+def _sightings_shown(user: User, now: dt.datetime) -> QuerySet[DueItem]:
+    """The manager's kept sightings in the default period, now (``dueitem_sighting_idx``:
+    the range of the period's rows, whatever the history)."""
+    return DueItem.objects.filter(
+        viewer_id=user.agency_id, kind=SIGHTINGS.slug, until__gte=now, due_at__lt=now
+    )
+
+
+def _place_sightings(user: User, now: dt.datetime, places: list[int]) -> QuerySet[DueItem]:
+    """The manager's kept sightings of these places in the default period, now, by the
+    sighting's time (``dueitem_sighting_place_idx``: a range of each place's rows), the
+    same rows as ``_sightings_shown``'s."""
+    return DueItem.objects.filter(
+        viewer_id=user.agency_id,
+        kind=SIGHTINGS.slug,
+        sort_num__in=places,
+        sort_at__gte=now - dt.timedelta(days=Filters().days),
+        sort_at__lte=now,
+    )
+
+
+def hotspot_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
+    """``queries.hotspot_places_sql`` with no filter set, from the manager's kept
+    sightings: the period's rows read from one index range, grouped by place and child,
+    then by place. None for someone without a case role, as there."""
+    inner, params = queries._sql(
+        _sightings_shown(user, now)
+        .order_by()
+        .values(place=F("sort_num"), who=F("child_id"))
+        .annotate(latest=Max("sort_at"), n=Count("pk"))
+    )
+    where = "" if has_case_role(user) else "WHERE 1 = 0 "
+    return (
+        # The inner SQL compiled by the ORM, every value a parameter.
+        "SELECT pc.place AS place, COUNT(*) AS children, MAX(pc.latest) AS latest, "  # noqa: S608
+        f"SUM(pc.n) AS sightings FROM ({inner}) pc {where}GROUP BY pc.place "
+        "HAVING COUNT(*) >= %s",
+        [*params, queries.HOTSPOT_CHILDREN],
+    )
+
+
+def _hotspot_rows(
+    user: User, filters: Filters, now: dt.datetime, limit: int | None, offset: int
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """The rows of a page of hotspots (``queries.hotspot_page_sql``), and whether they
+    were read from the kept sightings: with no filter set, in one query that also asks
+    whether the rows are filled (if not, the records are read instead)."""
+    if may_keep(user, filters):
+        query, params = queries.hotspot_page_sql(
+            hotspot_places_sql(user, now), limit=limit, offset=offset
+        )
+        flag, flag_params = queries._sql(unfilled().values("pk"))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT u.n, p.place, p.children, p.latest, p.sightings, p.description, "  # noqa: S608 (ORM-compiled)
+                f"p.postcode, p.total FROM (SELECT COUNT(*) AS n FROM ({flag}) f) u "
+                f"LEFT JOIN ({query}) p ON 1 = 1 "
+                "ORDER BY p.children DESC, p.latest DESC, p.place",
+                [*flag_params, *params],
+            )
+            rows = cursor.fetchall()
+        if not rows[0][0]:
+            return [row[1:] for row in rows if row[1] is not None], True
+    query, params = queries.hotspot_page_sql(
+        queries.hotspot_places_sql(user, filters, now), limit=limit, offset=offset
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall(), False
+
+
+def hotspot_page(
+    user: User, filters: Filters, now: dt.datetime, *, limit: int | None = None, offset: int = 0
+) -> tuple[list[queries.Hotspot], int]:
+    """``queries.hotspot_page``, from the kept sightings when no filter is set: two
+    queries, the places and each one's latest ``HOTSPOT_SIGHTINGS_SHOWN`` sightings
+    (``dueitem_sighting_place_idx``, newest first, stopped at the limit)."""
+    rows, kept = _hotspot_rows(user, filters, now, limit, offset)
+    if not rows and offset:
+        # Past the last page: the first page, so the count is still known.
+        return hotspot_page(user, filters, now, limit=limit, offset=0)
+    spots, count = queries.hotspots_read(rows)
+    if limit is None:
+        _add_sightings(spots, user, filters, now, kept=kept)
+    elif kept:
+        _add_latest_sightings(spots, user, now)
+    else:
+        queries._add_latest_sightings(spots, user, filters, now)
+    return spots, count
+
+
+def hotspots(user: User, filters: Filters, now: dt.datetime) -> Iterator[queries.Hotspot]:
+    """The hotspots with every sighting in the period (the download): the places read
+    at once, their sightings a few places at a time as the file is written."""
+    rows, kept = _hotspot_rows(user, filters, now, None, 0)
+    spots, _count = queries.hotspots_read(rows)
+    if kept and connection.vendor == "postgresql":
+        return _streamed_sightings(spots, user, now)
+    return queries.with_sightings(
+        spots, lambda part: _add_sightings(part, user, filters, now, kept=kept)
+    )
+
+
+def _streamed_sightings(
+    spots: list[queries.Hotspot], user: User, now: dt.datetime
+) -> Iterator[queries.Hotspot]:
+    """The hotspots each with every kept sighting in the period, one query read as it
+    is written (a server-side cursor): the places' sightings in the places' order (the
+    ids joined with their rank), each place's oldest first."""
+    if not spots:
+        return
+    table = connection.ops.quote_name(DueItem._meta.db_table)
+    child = connection.ops.quote_name(Child._meta.db_table)
+    query = (
+        "SELECT o.rank, d.item_id, d.child_id, d.sort_at, c.first_name, c.last_name "  # noqa: S608 (no input in the SQL)
+        f"FROM {table} d INNER JOIN unnest(%s::integer[]) WITH ORDINALITY AS o(place, rank) "
+        f"ON o.place = d.sort_num INNER JOIN {child} c ON c.id = d.child_id "
+        f"WHERE d.viewer_id = %s AND d.kind = '{SIGHTINGS.slug}' "
+        "AND d.sort_at >= %s AND d.sort_at <= %s ORDER BY o.rank, d.sort_at, d.item_id"
+    )
+    since = now - dt.timedelta(days=Filters().days)
+    params = [[spot.location_id for spot in spots], user.agency_id, since, now]
+    done = 0
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(query, params)
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            for rank, item_id, child_id, at, first, last in rows:
+                while done < rank - 1:
+                    yield spots[done]
+                    done += 1
+                spots[done].sightings.append(_sighting(item_id, child_id, first, last, at))
+    yield from spots[done:]
+
+
+def _sighting(item_id: int, child_id: int, first: str, last: str, at: Any) -> queries.Sighting:
+    what = "Found" if item_id % 2 else "Last seen"
+    return queries.Sighting(child_id, f"{first} {last}", item_id // 2, what, queries._as_time(at))
+
+
+def _order(sighting: queries.Sighting) -> tuple[Any, ...]:
+    # As the records are read: by time, then episode, an episode's last seen first.
+    return (sighting.at, sighting.episode_id, sighting.what != "Last seen")
+
+
+def _add_sightings(
+    spots: list[queries.Hotspot], user: User, filters: Filters, now: dt.datetime, *, kept: bool
+) -> None:
+    """Every sighting in the period of these places, oldest first: one query, from the
+    kept sightings (``dueitem_sighting_place_idx``) when the places were."""
+    if not kept:
+        queries.add_sightings(spots, user, filters, now)
+        return
+    if not spots:
+        return
+    by_place = {spot.location_id: spot for spot in spots}
+    rows = _place_sightings(user, now, list(by_place)).values_list(
+        "sort_num", "item_id", "child_id", "child__first_name", "child__last_name", "sort_at"
+    )
+    for place, item_id, child_id, first, last, at in rows:
+        by_place[place].sightings.append(_sighting(item_id, child_id, first, last, at))
+    for spot in spots:
+        spot.sightings.sort(key=_order)
+
+
+def _add_latest_sightings(spots: list[queries.Hotspot], user: User, now: dt.datetime) -> None:
+    """Each place's latest ``HOTSPOT_SIGHTINGS_SHOWN`` sightings in the period, oldest of
+    them first, in one query: each place's kept sightings read newest first and stopped
+    at the limit (``dueitem_sighting_place_idx``), the children's names joined once. On
+    PostgreSQL a lateral join over the places' ids (one small plan however many places;
+    a union of a part per place took longer to plan than to run), elsewhere that union."""
+    if not spots:
+        return
+    n = queries.HOTSPOT_SIGHTINGS_SHOWN
+    since = now - dt.timedelta(days=Filters().days)
+    child = connection.ops.quote_name(Child._meta.db_table)
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(DueItem._meta.db_table)
+        query = (
+            "SELECT s.sort_num, s.item_id, s.child_id, s.sort_at, c.first_name, c.last_name "  # noqa: S608 (no input in the SQL)
+            "FROM unnest(%s::integer[]) AS p(place) CROSS JOIN LATERAL ("
+            f"SELECT d.sort_num, d.item_id, d.child_id, d.sort_at FROM {table} d "
+            f"WHERE d.viewer_id = %s AND d.kind = '{SIGHTINGS.slug}' AND d.sort_num = p.place "
+            "AND d.sort_at >= %s AND d.sort_at <= %s "
+            "ORDER BY d.sort_at DESC, d.item_id DESC LIMIT %s) s "
+            f"INNER JOIN {child} c ON c.id = s.child_id"
+        )
+        params = [[spot.location_id for spot in spots], user.agency_id, since, now, n]
+    else:
+        parts, params = [], []
+        for spot in spots:
+            sql, part_params = queries._sql(
+                _place_sightings(user, now, [spot.location_id])
+                .order_by("-sort_at", "-item_id")
+                .values_list("sort_num", "item_id", "child_id", "sort_at")[:n]
+            )
+            # Wrapped, so each part keeps its own ORDER BY and LIMIT.
+            parts.append(f"SELECT p.* FROM ({sql}) p")  # noqa: S608 (ORM-compiled)
+            params += part_params
+        query = (
+            "SELECT u.*, c.first_name, c.last_name "  # noqa: S608 (ORM-compiled)
+            f"FROM ({' UNION ALL '.join(parts)}) u INNER JOIN {child} c ON c.id = u.child_id"
+        )
+    by_place: dict[int, list[queries.Sighting]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        for place, item_id, child_id, at, first, last in cursor.fetchall():
+            by_place[place].append(_sighting(item_id, child_id, first, last, at))
+    for spot in spots:
+        spot.sightings = sorted(by_place[spot.location_id], key=_order)
 
 
 def notifications_by_agency(rows: QuerySet[DueItem]) -> list[dict[str, Any]]:

@@ -377,6 +377,19 @@ class DueItem(models.Model):
                 condition=Q(kind="out_of_area"),
                 name="dueitem_out_of_area_idx",
             ),
+            # The hotspots' sightings: the viewer's in the period, read from the index
+            # alone (by ``until``: the period's end) ...
+            models.Index(
+                fields=["viewer", "until", "due_at", "sort_num", "child", "sort_at"],
+                condition=Q(kind="hotspots"),
+                name="dueitem_sighting_idx",
+            ),
+            # ... and a place's, newest first.
+            models.Index(
+                fields=["viewer", "sort_num", "-sort_at", "-item_id"],
+                condition=Q(kind="hotspots"),
+                name="dueitem_sighting_place_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -629,6 +629,36 @@ def _as_time(value: Any) -> dt.datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=dt.UTC)
 
 
+def hotspot_page_sql(
+    places: tuple[str, list[Any]], *, limit: int | None = None, offset: int = 0
+) -> tuple[str, list[Any]]:
+    """A page of hotspots (``limit``, or all) of these grouped places (SQL: place,
+    children, latest, sightings), busiest first (most children, then the latest
+    sighting, then the place), with each place's name and how many places there are
+    in all (a window over the same query)."""
+    sql, params = places
+    location = connection.ops.quote_name(Location._meta.db_table)
+    query = (
+        "SELECT h.place AS place, h.children AS children, h.latest AS latest, "  # noqa: S608
+        "h.sightings AS sightings, l.description AS description, l.postcode AS postcode, "
+        f"COUNT(*) OVER () AS total FROM ({sql}) h INNER JOIN {location} l ON l.id = h.place "
+        "ORDER BY h.children DESC, h.latest DESC, h.place"
+    )
+    if limit is not None:
+        query += " LIMIT %s OFFSET %s"
+        params = [*params, limit, offset]
+    return query, params
+
+
+def hotspots_read(rows: list[tuple[Any, ...]]) -> tuple[list[Hotspot], int]:
+    """The hotspots of rows read by ``hotspot_page_sql``, and how many there are."""
+    spots = [
+        Hotspot(place, description, postcode or "", children, _as_time(latest), [], int(sightings))
+        for place, children, latest, sightings, description, postcode, _total in rows
+    ]
+    return spots, rows[0][6] if rows else 0
+
+
 def hotspot_page(
     user: User, filters: Filters, now: dt.datetime, *, limit: int | None = None, offset: int = 0
 ) -> tuple[list[Hotspot], int]:
@@ -637,31 +667,21 @@ def hotspot_page(
     by a window over the same query) and their sightings. A page (``limit``) reads each
     place's latest ``HOTSPOT_SIGHTINGS_SHOWN`` sightings only; without one, every
     sighting in the period (the download)."""
-    sql, params = hotspot_places_sql(user, filters, now)
-    location = connection.ops.quote_name(Location._meta.db_table)
-    query = (
-        "SELECT h.place, h.children, h.latest, h.sightings, l.description, l.postcode, "  # noqa: S608
-        f"COUNT(*) OVER () FROM ({sql}) h INNER JOIN {location} l ON l.id = h.place "
-        "ORDER BY h.children DESC, h.latest DESC, h.place"
+    query, params = hotspot_page_sql(
+        hotspot_places_sql(user, filters, now), limit=limit, offset=offset
     )
-    if limit is not None:
-        query += " LIMIT %s OFFSET %s"
-        params = [*params, limit, offset]
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
     if not rows and offset:
         # Past the last page: the first page, so the count is still known.
         return hotspot_page(user, filters, now, limit=limit, offset=0)
-    spots = [
-        Hotspot(place, description, postcode or "", children, _as_time(latest), [], int(sightings))
-        for place, children, latest, sightings, description, postcode, _total in rows
-    ]
+    spots, total = hotspots_read(rows)
     if limit is None:
-        _add_sightings(spots, user, filters, now)
+        add_sightings(spots, user, filters, now)
     else:
         _add_latest_sightings(spots, user, filters, now)
-    return spots, rows[0][6] if rows else 0
+    return spots, total
 
 
 def _add_latest_sightings(
@@ -720,7 +740,7 @@ def _add_latest_sightings(
         spot.sightings = latest
 
 
-def _add_sightings(spots: list[Hotspot], user: User, filters: Filters, now: dt.datetime) -> None:
+def add_sightings(spots: list[Hotspot], user: User, filters: Filters, now: dt.datetime) -> None:
     since = now - dt.timedelta(days=filters.days)
     by_place = {spot.location_id: spot for spot in spots}
     ids = list(by_place)
@@ -748,6 +768,18 @@ def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:
     """Places where several different children were last seen or found in the period,
     busiest first, each with its sightings (every one: for the CSV export)."""
     return hotspot_page(user, filters, now)[0]
+
+
+def with_sightings(
+    spots: list[Hotspot], add: Callable[[list[Hotspot]], None], chunk: int = 500
+) -> Iterator[Hotspot]:
+    """These hotspots one by one, each place's sightings read (``add``) for ``chunk``
+    places at a time as they are reached: a download's first line waits for the first
+    places' sightings only."""
+    for start in range(0, len(spots), chunk):
+        part = spots[start : start + chunk]
+        add(part)
+        yield from part
 
 
 def out_of_area_missed(user: User, filters: Filters, now: dt.datetime) -> QuerySet:

@@ -743,12 +743,15 @@ class ListPage:
     # May quote the policy numbers: {interview_hours}, {repeat_count} ... (POLICY_WORDS).
     description: str
     section: str  # "overdue" or "patterns"
-    query: Callable[[User, Filters, dt.datetime], QuerySet | list]
+    query: Callable[[User, Filters, dt.datetime], QuerySet | Iterable[Any]]
     columns: tuple[str, ...]
     cells: Callable[[Any, dt.datetime], list[Cell]]
     period: str = ""  # "days" when the list looks back over a period
     # The dashboard's count, when not the query's rows counted: SQL and its parameters.
     count_query: Callable[[User, Filters, dt.datetime], tuple[str, list[Any]]] | None = None
+    # ... and with no filter set, from the kept rows (``oversight.due``; the lists in
+    # ``due.KINDS`` are counted from their kept counts).
+    kept_count_query: Callable[[User, dt.datetime], tuple[str, list[Any]]] | None = None
     # A page and the total, when the list is not a queryset paged by key (hotspots:
     # places grouped in the database, paged by number; there are few of them).
     page_query: Callable[..., tuple[list[Any], int]] | None = None
@@ -923,12 +926,13 @@ LISTS: tuple[ListPage, ...] = (
         "Places several children were found or last seen",
         "The same place appearing for several children can be a sign of exploitation.",
         "patterns",
-        queries.hotspots,
+        due.hotspots,
         ("Place", "Children", "Who and when", "Latest"),
         _hotspot_cells,
         period="days",
         count_query=queries.hotspot_places_sql,
-        page_query=queries.hotspot_page,
+        kept_count_query=due.hotspot_places_sql,
+        page_query=due.hotspot_page,
         lines=HOTSPOT_LINES,
     ),
     ListPage(
@@ -980,6 +984,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 **{
                     page.slug: due.total(request.user, page.slug, now)
                     if page.slug in due.KINDS
+                    else page.kept_count_query(request.user, now)
+                    if page.kept_count_query
                     else raw(page)
                     for page in LISTS
                 },
@@ -1130,7 +1136,7 @@ def _csv(
     base = request.build_absolute_uri("/")[:-1]
     expanded = page_spec.lines
     started = log_export(request, what=page_spec.slug, filters=filters.describe())
-    if expanded is not None and isinstance(rows, list):
+    if expanded is not None and not isinstance(rows, QuerySet):
         return csv_response(
             f"{page_spec.slug}-{stamp}.csv",
             csv_pieces(
@@ -1148,7 +1154,7 @@ def _csv(
 
 
 def _lines_batches(
-    expanded: Lines, rows: list[Any], now: dt.datetime, base: str
+    expanded: Lines, rows: Iterable[Any], now: dt.datetime, base: str
 ) -> Iterator[list[list[str]]]:
     lines = expanded.lines(Writing(now, base))
     batch: list[list[str]] = []

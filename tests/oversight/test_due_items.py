@@ -65,7 +65,20 @@ def assert_counts_equal_rows(user: User, now: dt.datetime) -> None:
     assert due.notification_groups(user, now) == queries.notifications_overdue_by_agency(rows)
 
 
+def assert_hotspots_kept(user: User, now: dt.datetime) -> int:
+    """The hotspots read from the kept sightings are the raw hotspots: a page (each
+    place's latest sightings) and the download (every sighting); how many there are."""
+    assert due._hotspot_rows(user, Filters(), now, 1, 0)[1], "read from the kept rows"
+    kept = due.hotspot_page(user, Filters(), now, limit=2)
+    assert kept == queries.hotspot_page(user, Filters(), now, limit=2)
+    every = queries.hotspots(user, Filters(), now)
+    assert list(due.hotspots(user, Filters(), now)) == every
+    return len(every)
+
+
 def assert_kept_equals_raw(now: dt.datetime) -> int:
+    """Compares every kept list with the raw one for every agency: how many rows (and
+    hotspots) were compared."""
     compared = 0
     for user in viewers():
         for slug in due.KINDS:
@@ -76,6 +89,7 @@ def assert_kept_equals_raw(now: dt.datetime) -> int:
             due.shown(user, "notifications_overdue", now)
         ) == queries.notifications_overdue_by_agency(rows)
         assert_counts_equal_rows(user, now)
+        compared += assert_hotspots_kept(user, now)
     return compared
 
 
@@ -89,6 +103,7 @@ def test_synthetic_data_kept_equals_raw_at_several_times(time_machine):
     compared = 0
     for later in (dt.timedelta(0), 3 * H, dt.timedelta(days=2), dt.timedelta(days=120)):
         compared += assert_kept_equals_raw(NOW + later)
+    assert sum(assert_hotspots_kept(user, NOW) for user in viewers())  # places to compare
     assert compared > 50  # the data set has items on every list worth comparing
 
 
@@ -150,7 +165,7 @@ def test_the_receivers_keep_a_fixed_world_equal_to_raw(fixed):
     for later in (dt.timedelta(0), 4 * H, D, 2 * D, 15 * D, 30 * D, 100 * D):
         assert_kept_equals_raw(NOW + later)
     slugs = set(DueItem.objects.values_list("kind", flat=True))
-    assert slugs == set(due.KINDS)
+    assert slugs == set(due.KEPT)
     # What a rebuild finds is what the receivers kept.
     assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
 

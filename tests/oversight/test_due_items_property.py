@@ -51,17 +51,22 @@ from tests.factories.incidents import (
     ChildFactory,
     EpisodeFactory,
     InvolvementFactory,
+    LocationFactory,
     PlacementFactory,
     ReturnInterviewFactory,
     SafeAndWellCheckFactory,
 )
 from tests.factories.notifications import NotificationFactory, RuleFactory
 from tests.notifications.fault_mail import RefusingBackend, permanent_refusal, temporary_refusal
+from tests.oversight.test_due_items import assert_hotspots_kept
 
 pytestmark = pytest.mark.django_db
 
 START = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 AREAS, AGENCIES, CHILDREN = 2, 4, 3
+# The places episodes are last seen or found at (the index PLACES: none), shared by the
+# children so that the hotspots have places several children were seen at.
+PLACES = 2
 H = dt.timedelta(hours=1)
 D = Notification.Delivery
 
@@ -74,8 +79,9 @@ steps = st.lists(
             st.integers(0, 60),
             st.integers(-30, 30),
             st.integers(0, AGENCIES),
+            st.integers(0, PLACES),
         ),
-        st.tuples(st.just("found"), child, st.integers(0, 100)),
+        st.tuples(st.just("found"), child, st.integers(0, 100), st.integers(0, PLACES)),
         st.tuples(st.just("held"), child),
         st.tuples(st.just("declined"), child),
         st.tuples(st.just("attempt"), child, st.sampled_from(["no_contact", "declined", "held"])),
@@ -118,7 +124,11 @@ def world() -> dict:
     ]
     agencies[3].areas.clear()  # the provider sees only the children it is involved with
     users = [UserFactory(agency=agency, role=User.Role.MANAGER) for agency in agencies]
-    return {"areas": areas, "agencies": agencies, "users": users, "rule": RuleFactory()}
+    places = [LocationFactory() for _ in range(PLACES)]
+    return {
+        "areas": areas, "agencies": agencies, "users": users, "rule": RuleFactory(),
+        "places": [*places, None],
+    }  # fmt: skip
 
 
 # The steps about one child (the others are about time, or the e-mail worker's queue).
@@ -143,8 +153,9 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
         if Episode.objects.filter(child=kid, found_at__isnull=True).exists():
             return  # one open episode a child
         ep = EpisodeFactory(
-            child=kid, last_seen_at=now - args[1] * H, reported_at=now - args[1] * H
-        )
+            child=kid, last_seen_at=now - args[1] * H, reported_at=now - args[1] * H,
+            last_seen_location=world["places"][args[4]],
+        )  # fmt: skip
         NotificationFactory(
             episode=ep, child=kid, rule=world["rule"], recipient_agency=agencies[0],
             responsible_agency=agencies[args[3]] if args[3] < AGENCIES else None,
@@ -154,6 +165,7 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
         ep = _latest(Episode, child=kid, found_at__isnull=True)
         if ep is not None:
             ep.found_at = max(ep.last_seen_at, now - args[1] * H)
+            ep.found_location = world["places"][args[2]]
             ep.save()
             ReturnInterviewFactory(episode=ep, owner=agencies[0])
     elif kind in ("held", "declined"):
@@ -284,6 +296,7 @@ def assert_kept_equals_raw(world: dict) -> None:
         }, user.agency.kind
         rows = LISTS_BY_SLUG["notifications_overdue"].query(user, Filters(), now)
         assert due.notification_groups(user, now) == queries.notifications_overdue_by_agency(rows)
+        assert_hotspots_kept(user, now)
     assert due.stored_counts() == due.counted(DueItem.objects.all())
 
 
