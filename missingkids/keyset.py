@@ -13,6 +13,7 @@ starts again at the first page rather than failing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,3 +150,23 @@ def page(
             {"k": [_dump(_value(last, key.path)) for key in keys], "n": number + 1}, salt=SALT
         )
     return KeysetPage(rows=rows, number=number, next_cursor=next_cursor)
+
+
+def rows(
+    queryset: QuerySet, size: int, *, tie_break: tuple[str, ...] = ("pk", "id")
+) -> Iterator[Any]:
+    """Every row of ``queryset``, in its order, read ``size`` at a time: each chunk one
+    query that reads by key after the last row of the one before, through the index that
+    serves the order. The first rows come as soon as the index gives them, whatever the
+    length (a server-side cursor, held across commits, is filled whole first). Rows may
+    be model instances or ``values_list(named=True)`` rows holding the order's columns."""
+    keys = keys_of(queryset, tie_break)
+    chunk = queryset
+    while True:
+        read, last = 0, None
+        for last in chunk[:size].iterator(chunk_size=size):
+            read += 1
+            yield last
+        if read < size:
+            return
+        chunk = queryset.filter(_after(keys, [_value(last, key.path) for key in keys]))

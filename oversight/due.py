@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import itertools
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -77,7 +78,7 @@ from incidents.models import (
     SafeAndWellCheck,
     StrategyMeeting,
 )
-from missingkids import policy
+from missingkids import keyset, policy
 from missingkids.accounts.models import Agency, User
 from missingkids.spreadsheets import CHUNK_ROWS
 from notifications.models import Notification
@@ -123,6 +124,10 @@ class Kind:
     # What the records show that changes with the time, added to those fetched (the raw
     # list's own columns, at the time of the page).
     shown_at: Callable[[QuerySet, dt.datetime], QuerySet] | None = None
+    # Whether the list's download reads the kept rows (``download_values``) rather than
+    # the raw list: a list whose raw query counts and sorts every row before giving the
+    # first (the others' raw queries read in the list's order and stream as fast).
+    download_kept: bool = False
 
     @property
     def record_field(self) -> str:
@@ -454,6 +459,7 @@ KINDS: dict[str, Kind] = {
             _stuck,
             ("-sort_num", "-sort_flag", "sort_at", "item_id"),
             _interview_rows,
+            download_kept=True,
         ),
         Kind(
             "repeat_missing",
@@ -465,6 +471,7 @@ KINDS: dict[str, Kind] = {
             shown_at=lambda rows, now: queries.repeat_shown(
                 rows, now, policy.repeat_threshold()[1]
             ),
+            download_kept=True,
         ),
         Kind(
             "out_of_area",
@@ -474,6 +481,7 @@ KINDS: dict[str, Kind] = {
             _children_rows,
             by_child=True,
             shown_at=lambda rows, now: queries.out_of_area_shown(rows, now, Filters().days),
+            download_kept=True,
         ),
     )
 }
@@ -1204,6 +1212,54 @@ def _add_latest_sightings(spots: list[queries.Hotspot], user: User, now: dt.date
             by_place[place].append(_sighting(item_id, child_id, first, last, at))
     for spot in spots:
         spot.sightings = sorted(by_place[spot.location_id], key=_order)
+
+
+# What a list's download takes from the kept rows rather than from the records (the
+# stuck cases' failed attempts and declines are counted when the row is kept).
+KEPT_VALUES: dict[str, dict[str, str]] = {
+    "stuck_cases": {"failed_attempts": "sort_num", "declined_each_time": "sort_flag"},
+}
+
+
+def download_values(
+    user: User, slug: str, now: dt.datetime, fields: tuple[str, ...], size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The ``fields`` of the records of the manager's rows of a list now, in the list's
+    order (``shown``), as the raw list's ``values_list(*fields)`` gives them, ``size``
+    rows at a time: the rows read by key (``keyset.rows``, through the list's index),
+    then their records' fields by id, two queries a chunk, so the first rows come at
+    once whatever the length of the list."""
+    kind = KINDS[slug]
+    kept = KEPT_VALUES.get(slug, {})
+    read = [name for name in fields if name not in kept]
+    columns = (
+        kind.record_field,
+        *kept.values(),
+        *(name for key in kind.order for name in _key_names(key)),
+    )
+    rows = shown(user, slug, now).only(*columns)
+    for chunk in itertools.batched(keyset.rows(rows, size, tie_break=("item_id",)), size):
+        fetched = kind.fetch([getattr(row, kind.record_field) for row in chunk]).order_by()
+        if kind.shown_at is not None:
+            fetched = kind.shown_at(fetched, now)
+        found = {pk: values for pk, *values in fetched.values_list("pk", *read)}
+        out = []
+        for row in chunk:
+            values = found.get(getattr(row, kind.record_field))
+            if values is None:  # pragma: no cover - kept in the same transaction
+                continue
+            given = dict(zip(read, values, strict=True))
+            for name, column in kept.items():
+                given[name] = getattr(row, column)
+            out.append(tuple(given[name] for name in fields))
+        yield out
+
+
+def _key_names(key: Any) -> tuple[str, ...]:
+    """The column of a kept list's order key (``"-sort_num"``, ``F("sort_text")``)."""
+    if isinstance(key, str):
+        return (key.lstrip("-"),)
+    return (key.expression.name,)
 
 
 def notifications_by_agency(rows: QuerySet[DueItem]) -> list[dict[str, Any]]:

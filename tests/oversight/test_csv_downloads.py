@@ -128,10 +128,12 @@ def test_each_download_is_the_expected_text(client, manager, awkward, page):
 # cursor on PostgreSQL) and the entry of the rows sent, once the stream stops.
 EXPORT_QUERIES: dict[str, int] = {
     **{page.slug: 2 + TWO_FACTOR_QUERIES + 3 for page in LISTS},
-    # Plus the active rules' numbers.
-    "repeat_missing": 2 + TWO_FACTOR_QUERIES + 4,
-    # Plus the rules' numbers for the query and again for the rows (read as the file is
-    # sent, after the request's memo has gone), and the children declining each time.
+    # Read from the kept rows (``due.download_values``): whether they are filled, then
+    # a chunk of them by key and their records by id (one chunk here).
+    "out_of_area": 2 + TWO_FACTOR_QUERIES + 5,
+    # The same, plus the active rules' numbers (the window shown).
+    "repeat_missing": 2 + TWO_FACTOR_QUERIES + 6,
+    # The same, plus the rules' numbers for the rows (the stuck threshold quoted).
     "stuck_cases": 2 + TWO_FACTOR_QUERIES + 6,
     # The places grouped in the database (counted by a window) and their sightings, read
     # whole (there are few), and the export's two log entries.

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -202,13 +203,35 @@ def test_admin_exports_the_filtered_log_and_the_export_is_logged(client, admin_u
     assert rows[0][:2] == ["at", "action"]
     assert {row[1] for row in rows[1:]} == {A.VIEW_CHILD}
     assert len(rows) == 3
+    # Logged before the first byte without a count, and the rows sent when it ends.
     [export] = entries(action=A.EXPORT)
     assert export.user == admin_user
-    assert export.detail == {
-        "what": "access log",
-        "filters": {"action__exact": A.VIEW_CHILD},
-        "rows": 2,
-    }
+    assert export.detail == {"what": "access log", "filters": {"action__exact": A.VIEW_CHILD}}
+    [sent] = entries(action=A.EXPORT_SENT)
+    assert sent.user == admin_user
+    assert sent.detail == {"what": "access log", "export": export.pk, "rows": 2, "complete": True}
+
+
+def test_the_log_export_reads_by_key_across_chunks_without_counting(
+    client, admin_user, log, monkeypatch
+):
+    """The file is every entry in time order whatever the chunk size, and no query
+    counts the entries before the first byte."""
+    monkeypatch.setattr("missingkids.audit.admin.CHUNK_ROWS", 2)
+    for n in range(4):
+        AccessLogEntry.objects.create(username=f"{n}@example.org", action=A.SIGN_IN_FAILED)
+    client.force_login(admin_user)
+    url = reverse("admin:audit_accesslogentry_export")
+    expected = list(AccessLogEntry.objects.order_by("at", "id").values_list("username", "action"))
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert not any("COUNT(" in query["sql"].upper() for query in captured.captured_queries)
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body)))[1:]
+    # The export's own entry was written before the rows were read: in the file too.
+    assert len(rows) == len(expected) + 1 > 6
+    assert [(row[3], row[1]) for row in rows[:-1]] == expected
+    assert rows[-1][1] == A.EXPORT
 
 
 # Change history ------------------------------------------------------------------------
