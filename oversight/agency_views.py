@@ -32,8 +32,8 @@ from .agency_work import (
     agreed_actions_for,
     kinds_of_work,
     ordered,
+    soonest,
     work_items,
-    work_rows,
 )
 
 # Rows on the home page; the full list has the rest, 25 a page like every list.
@@ -50,7 +50,7 @@ def counted_rows(user: User) -> tuple[list[tuple[str, int, Any]], bool]:
     whether there are more: one query, which reads each kind only as far as the bound
     from its index (the count and the page shown are both taken from these rows)."""
     at_most = COUNTED_AT_MOST
-    rows = list(work_rows(user, upto=at_most + 1)[: at_most + 1])
+    rows = soonest(user, at_most + 1)
     return rows[:at_most], len(rows) > at_most
 
 

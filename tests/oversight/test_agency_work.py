@@ -421,6 +421,51 @@ def test_rows_read_up_to_a_bound_are_the_first_of_all_rows(
     assert list(agency_work.work_rows(user, upto=upto)[:upto]) == everything[:upto]
 
 
+@pytest.mark.parametrize("who", ["social_worker", "officer", "provider_worker"])
+def test_the_soonest_rows_are_the_first_rows_whatever_changes(
+    request, frozen, la_west, police, provider, west_child, who
+):
+    """``soonest`` (its SQL compiled once an agency on PostgreSQL) reads what
+    ``work_rows`` does, before and after the records change."""
+    many(4, la=la_west, police=police, west_child=west_child)
+    user = request.getfixturevalue(who)
+
+    def same(n: int) -> None:
+        everything = list(agency_work.work_rows(user))
+        assert agency_work.soonest(user, n) == everything[:n]
+
+    for n in (1, 5, 100):
+        same(n)
+    provided = returned(west_child(), la_west, found=NOW - 75 * H)
+    provided.provider = provider
+    provided.save(update_fields=["provider"])
+    NotificationFactory(episode=provided.episode, responsible_agency=police, due_at=NOW - 99 * H)
+    NotificationFactory(episode=provided.episode, responsible_agency=la_west, due_at=NOW - 98 * H)
+    episode(west_child(), last_seen=NOW - 80 * H)
+    for n in (1, 5, 100):
+        same(n)
+    ReturnInterview.objects.filter(provider=provider).delete()
+    Notification.objects.filter(status=Notification.Status.DUE).update(
+        status=Notification.Status.SENT
+    )
+    for n in (1, 5, 100):
+        same(n)
+
+
+@pytest.mark.parametrize("who", ["social_worker", "officer"])
+def test_the_kept_sql_is_what_compiling_it_again_gives(request, frozen, work, who):
+    user = request.getfixturevalue(who)
+    agency_work.soonest(user, 7)
+    kept = agency_work._COMPILED.get(agency_work._compiled_key(user, 7))
+    if kept is None:  # only PostgreSQL keeps it
+        return
+    assert kept == agency_work.work_rows(user, upto=7)[:7].query.sql_with_params()
+
+
+def test_no_rows_without_a_case_role(admin_user):
+    assert agency_work.soonest(admin_user, 10) == []
+
+
 def test_no_link_to_the_full_list_when_everything_is_shown(client, work, social_worker):
     client.force_login(social_worker)
     html = section(client.get(reverse("home")))
