@@ -8,6 +8,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from django.db import connections, transaction
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
 # A cell starting with one of these is run as a formula by Excel and LibreOffice; a
@@ -18,6 +20,27 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # sent to the browser in one piece.
 CHUNK_ROWS = 2000
 LINES_PER_PIECE = 500
+
+
+def read_once(rows: QuerySet, size: int = CHUNK_ROWS) -> Iterator[Any]:
+    """Every row of ``rows``, in its order, from one query read ``size`` rows at a time
+    while the file is sent (``.iterator``: a server-side cursor on PostgreSQL).
+
+    On PostgreSQL the cursor is opened in a transaction that only reads and lasts while
+    the rows are read: outside one, Django declares the cursor ``WITH HOLD`` (it must
+    outlive the commit), and PostgreSQL then works out and stores the whole result
+    before giving the first row; in a transaction the rows come as the query gives them,
+    all from one consistent read of the database. The transaction ends when the rows
+    stop, however they stop (the file sent whole, cut short, an error), before anything
+    after them is written (the rows sent, logged)."""
+    connection = connections[rows.db]
+    if connection.vendor != "postgresql" or connection.settings_dict.get(
+        "DISABLE_SERVER_SIDE_CURSORS"
+    ):
+        yield from rows.iterator(size)
+        return
+    with transaction.atomic(using=rows.db):
+        yield from rows.iterator(size)
 
 
 def csv_safe(value: str) -> str:

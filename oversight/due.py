@@ -1111,7 +1111,9 @@ def _streamed_sightings(
 ) -> Iterator[queries.Hotspot]:
     """The hotspots each with every kept sighting in the period, one query read as it
     is written (a server-side cursor): the places' sightings in the places' order (the
-    ids joined with their rank), each place's oldest first."""
+    ids joined with their rank), each place's oldest first. The cursor is opened in a
+    transaction that lasts while it is read (``spreadsheets.read_once``: outside one the
+    whole result is stored before the first row)."""
     if not spots:
         return
     table = connection.ops.quote_name(DueItem._meta.db_table)
@@ -1126,7 +1128,7 @@ def _streamed_sightings(
     since = now - dt.timedelta(days=Filters().days)
     params = [[spot.location_id for spot in spots], user.agency_id, since, now]
     done = 0
-    with connection.chunked_cursor() as cursor:
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.execute(query, params)
         while rows := cursor.fetchmany(CHUNK_ROWS):
             for rank, item_id, child_id, at, first, last in rows:

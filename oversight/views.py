@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from missingkids.spreadsheets import (
     csv_response,
     csv_safe,
     day_formatter,
+    read_once,
     when_formatter,
 )
 from notifications.models import Notification
@@ -1164,11 +1166,17 @@ def _lines_batches(
 ) -> Iterator[list[list[str]]]:
     lines = expanded.lines(Writing(now, base))
     batch: list[list[str]] = []
-    for row in rows:
-        batch.extend(lines(row))
-        if len(batch) >= LINES_PER_PIECE:
-            yield batch
-            batch = []
+    try:
+        for row in rows:
+            batch.extend(lines(row))
+            if len(batch) >= LINES_PER_PIECE:
+                yield batch
+                batch = []
+    finally:
+        # The rows' read (and its transaction) ends here, before the rows sent are logged.
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
     if batch:
         yield batch
 
@@ -1193,13 +1201,17 @@ def _csv_batches(
         rows = page_spec.query(user, filters, now)
         if download is not None and not isinstance(rows, list):
             write = download.row(Writing(now, base))
-            values = rows.values_list(*download.fields).iterator(CHUNK_ROWS)
-            for batch in itertools.batched(values, LINES_PER_PIECE):
-                yield [write(*row) for row in batch]
+            with closing(read_once(rows.values_list(*download.fields), CHUNK_ROWS)) as values:
+                for batch in itertools.batched(values, LINES_PER_PIECE):
+                    yield [write(*row) for row in batch]
             return
-        iterable: Iterable[Any] = rows if isinstance(rows, list) else rows.iterator(CHUNK_ROWS)
-        for batch in itertools.batched(iterable, LINES_PER_PIECE):
-            yield [_cells_row(page_spec, row, now, base) for row in batch]
+        if isinstance(rows, list):
+            for batch in itertools.batched(rows, LINES_PER_PIECE):
+                yield [_cells_row(page_spec, row, now, base) for row in batch]
+            return
+        with closing(read_once(rows, CHUNK_ROWS)) as read:
+            for batch in itertools.batched(read, LINES_PER_PIECE):
+                yield [_cells_row(page_spec, row, now, base) for row in batch]
 
 
 def _cells_row(page_spec: ListPage, row: Any, now: dt.datetime, base: str) -> list[str]:

@@ -8,25 +8,29 @@ name to an admin without case access.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from missingkids import keyset
 from missingkids.admin_search import SearchMixin
 from missingkids.spreadsheets import (
     CHUNK_ROWS,
+    FORMULA_START,
     LINES_PER_PIECE,
     csv_pieces,
     csv_response,
     csv_safe,
+    read_once,
 )
 
 from .log import log_export, log_rows_sent
@@ -44,6 +48,9 @@ EXPORT_COLUMNS = [
     "ip_address",
     "detail",
 ]
+
+# Different details kept decoded during one download, at most (memory stays flat).
+DETAILS_KEPT = 500
 
 
 def _may_read_log(request: HttpRequest) -> bool:
@@ -143,28 +150,46 @@ class _Uncounted(ChangeList):
 
 
 def _batches(entries: QuerySet[AccessLogEntry]) -> Iterator[list[list[Any]]]:
-    """The entries as rows, read CHUNK_ROWS at a time by key in the file's order (the
-    index on the time; only the file's columns) while the file is sent,
-    LINES_PER_PIECE rows a piece: the first rows do not wait for the whole log to be
-    read and sorted."""
+    """The entries as rows in the file's order, from one read while the file is sent
+    (``read_once``: on PostgreSQL a server-side cursor whose first rows come as the
+    index on the time gives them, not after the whole log is read and stored), only the
+    file's columns, LINES_PER_PIECE rows a piece.
+
+    The detail is read as its JSON text and written as the dict it holds (as
+    ``str(entry.detail)``), each different text decoded once a download: most entries
+    share a few details, and decoding every entry's cost more than the rest of its row."""
     zone = timezone.get_current_timezone()
-    values = keyset.rows(entries.values_list(*EXPORT_COLUMNS, "id", named=True), CHUNK_ROWS)
-    for batch in itertools.batched(values, LINES_PER_PIECE):
-        yield [
-            [
-                at.astimezone(zone).isoformat(),
-                action,
-                user_id or "",
-                csv_safe(username),
-                child_id or "",
-                episode_id or "",
-                csv_safe(path),
-                status_code or "",
-                ip_address or "",
-                csv_safe(str(detail)),
-            ]
+    columns = [name for name in EXPORT_COLUMNS if name != "detail"]
+    values = entries.annotate(detail_text=Cast("detail", TextField())).values_list(
+        *columns, "detail_text"
+    )
+    details: dict[str | None, str] = {}
+    # Closed with this (the read's transaction ends) before the rows sent are logged.
+    with closing(read_once(values, CHUNK_ROWS)) as rows:
+        for batch in itertools.batched(rows, LINES_PER_PIECE):
+            lines = []
             for (
-                at, action, user_id, username, child_id, episode_id, path, status_code,
-                ip_address, detail, _id,
-            ) in batch
-        ]  # fmt: skip
+                at, action, user_id, username, child_id, episode_id, url_path, status_code,
+                ip_address, text,
+            ) in batch:  # fmt: skip
+                detail = details.get(text)
+                if detail is None:
+                    if len(details) >= DETAILS_KEPT:
+                        details.clear()
+                    decoded = None if text is None else json.loads(text)
+                    detail = details[text] = csv_safe(str(decoded))
+                lines.append(
+                    [
+                        at.astimezone(zone).isoformat(),
+                        action,
+                        user_id or "",
+                        f"'{username}" if username.startswith(FORMULA_START) else username,
+                        child_id or "",
+                        episode_id or "",
+                        f"'{url_path}" if url_path.startswith(FORMULA_START) else url_path,
+                        status_code or "",
+                        ip_address or "",
+                        detail,
+                    ]
+                )
+            yield lines

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from incidents.models import LegalStatus, RiskGrade
@@ -123,11 +124,16 @@ def test_each_download_is_the_expected_text(client, manager, awkward, page):
     assert normalised(body) == expected.read_text(encoding="utf-8", newline="")
 
 
+# On PostgreSQL the rows' server-side cursor is read in a transaction of its own (not
+# held over a commit, which stores the whole result before the first row): its begin and
+# end (here, inside the test's transaction, a savepoint and its release).
+READ = 2 if connection.vendor == "postgresql" else 0
+
 # Session, user and authenticator; the export's log entry (the request's only one before
 # the first byte), the rows themselves (one query, read in chunks through a server-side
 # cursor on PostgreSQL) and the entry of the rows sent, once the stream stops.
 EXPORT_QUERIES: dict[str, int] = {
-    **{page.slug: 2 + TWO_FACTOR_QUERIES + 3 for page in LISTS},
+    **{page.slug: 2 + TWO_FACTOR_QUERIES + 3 + READ for page in LISTS},
     # Read from the kept rows (``due.download_values``): whether they are filled, then
     # a chunk of them by key and their records by id (one chunk here).
     "out_of_area": 2 + TWO_FACTOR_QUERIES + 5,
@@ -137,7 +143,7 @@ EXPORT_QUERIES: dict[str, int] = {
     "stuck_cases": 2 + TWO_FACTOR_QUERIES + 6,
     # The places grouped in the database (counted by a window) and their sightings, read
     # whole (there are few), and the export's two log entries.
-    "hotspots": 2 + TWO_FACTOR_QUERIES + 4,
+    "hotspots": 2 + TWO_FACTOR_QUERIES + 4 + READ,
 }
 
 

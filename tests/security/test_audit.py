@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from incidents.actions.base import StaleEdit
@@ -16,6 +17,7 @@ from incidents.actions.children import child_update
 from incidents.actions.episodes import episode_close
 from incidents.models import Child, Episode
 from missingkids.audit.models import AccessLogEntry, AppendOnlyError
+from missingkids.spreadsheets import csv_safe
 from tests.factories import DEFAULT_PASSWORD
 
 A = AccessLogEntry.Action
@@ -212,11 +214,11 @@ def test_admin_exports_the_filtered_log_and_the_export_is_logged(client, admin_u
     assert sent.detail == {"what": "access log", "export": export.pk, "rows": 2, "complete": True}
 
 
-def test_the_log_export_reads_by_key_across_chunks_without_counting(
+def test_the_log_export_reads_in_time_order_across_chunks_without_counting(
     client, admin_user, log, monkeypatch
 ):
-    """The file is every entry in time order whatever the chunk size, and no query
-    counts the entries before the first byte."""
+    """The file is every entry in time order whatever the chunk size (rows fetched from
+    the one query at a time), and no query counts the entries before the first byte."""
     monkeypatch.setattr("missingkids.audit.admin.CHUNK_ROWS", 2)
     for n in range(4):
         AccessLogEntry.objects.create(username=f"{n}@example.org", action=A.SIGN_IN_FAILED)
@@ -232,6 +234,38 @@ def test_the_log_export_reads_by_key_across_chunks_without_counting(
     assert len(rows) == len(expected) + 1 > 6
     assert [(row[3], row[1]) for row in rows[:-1]] == expected
     assert rows[-1][1] == A.EXPORT
+
+
+def test_the_log_export_writes_each_entry_as_the_entry_reads(client, admin_user, monkeypatch):
+    """The details are read as their JSON text and decoded once each (a few kept): each
+    row is still the entry's own text, the detail as ``str(entry.detail)``, cells that
+    a spreadsheet would run made safe."""
+    monkeypatch.setattr("missingkids.audit.admin.DETAILS_KEPT", 2)
+    details = [{}, {"rows": 3, "complete": True, "what": None}, ["a", 1], "=1+1", {}, 7, {}]
+    for n, detail in enumerate(details):
+        AccessLogEntry.objects.create(
+            username=f"=x{n}@example.org" if n % 2 else f"{n}@example.org",
+            action=A.VIEW_CHILD,
+            child_id=n or None,
+            path=f"-/{n}/",
+            status_code=200,
+            ip_address="10.0.0.1" if n % 3 else None,
+            detail=detail,
+        )
+    client.force_login(admin_user)
+    zone = timezone.get_current_timezone()
+    expected = [
+        [
+            entry.at.astimezone(zone).isoformat(), entry.action, str(entry.user_id or ""),
+            csv_safe(entry.username), str(entry.child_id or ""), str(entry.episode_id or ""),
+            csv_safe(entry.path), str(entry.status_code or ""), entry.ip_address or "",
+            csv_safe(str(entry.detail)),
+        ]
+        for entry in AccessLogEntry.objects.order_by("at", "id")
+    ]  # fmt: skip
+    response = client.get(reverse("admin:audit_accesslogentry_export"))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1:-1] == expected
 
 
 # Change history ------------------------------------------------------------------------
