@@ -33,7 +33,7 @@ from missingkids.accounts.models import Agency, User
 
 from . import access
 from .access import has_case_role
-from .models import Child, ChildVisibility, Involvement
+from .models import Child, ChildVisibility, Episode, Involvement
 from .visibility import involvement_current
 
 if TYPE_CHECKING:
@@ -316,23 +316,44 @@ def child_and_standing(
     here; ``annotations`` adds what a page needs of the child's other rows to the same
     query."""
     agency_id = getattr(user, "agency_id", None)  # none for someone signed out: a 404
-    mine = ChildVisibility.objects.filter(agency_id=agency_id, child_id=models.OuterRef("pk"))
-    child = access.get_child_for_user(
-        user,
-        pk,
+    child = access.get_child_for_user(user, pk, **_facts_of(agency_id, "pk"), **annotations)
+    return child, _standing_from(user, child)
+
+
+def _facts_of(agency_id: int | None, child_ref: str) -> dict[str, models.Expression]:
+    """The person's visibility row's reasons and whether their agency places the child,
+    as subqueries of a row whose ``child_ref`` is the child (read by ``_standing_from``)."""
+    mine = ChildVisibility.objects.filter(agency_id=agency_id, child_id=models.OuterRef(child_ref))
+    return {
         **{f"_sees_{name}": models.Subquery(mine.values(name)[:1]) for name in _FACTS},
-        _places_child=_places_child(models.OuterRef("pk"), agency_id),
-        **annotations,
-    )
-    facts = {name: bool(getattr(child, f"_sees_{name}")) for name in _FACTS}
-    facts["places_child"] = bool(child._places_child)  # type: ignore[attr-defined]
+        "_places_child": _places_child(models.OuterRef(child_ref), agency_id),
+    }
+
+
+def _standing_from(user: User, row: models.Model) -> Standing:
+    facts = {name: bool(getattr(row, f"_sees_{name}")) for name in _FACTS}
+    facts["places_child"] = bool(row._places_child)  # type: ignore[attr-defined]
     # The person's agency: read once a request (every page's header names it).
     relation = _relation(user.agency.kind, facts, user=user)
-    return child, Standing(
+    return Standing(
         relation=relation,
         role=user.role,
         can={right.value: permits(relation, user.role, right) for right in Right},
     )
+
+
+def episode_and_standing(
+    user: User, pk: int, *, queryset: models.QuerySet[Episode] | None = None
+) -> tuple[Episode, Standing]:
+    """The episode, from ``access.get_episode_for_user`` (404 outside the person's scope),
+    and the person's standing towards its child, from the same one query (as
+    ``child_and_standing``). ``queryset`` (of episodes): what the page shows of it."""
+    agency_id = getattr(user, "agency_id", None)
+    episodes = Episode.objects.all() if queryset is None else queryset
+    episode = access.get_episode_for_user(
+        user, pk, queryset=episodes.annotate(**_facts_of(agency_id, "child_id"))
+    )
+    return episode, _standing_from(user, episode)
 
 
 def allowed(
