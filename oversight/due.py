@@ -630,24 +630,46 @@ def _current(items: Iterable[tuple[Kind, Item]]) -> Iterator[tuple[Kind, Item]]:
     return ((kind, item) for kind, item in items if item.until is None or item.until >= now)
 
 
+# A kept row's columns, in the order ``_values`` gives them (and ``COPY`` writes them).
+_COLUMNS = (
+    "viewer_id", "kind", "child_id", "item_id", "due_at", "until", "agency_id",
+    "sort_text", "sort_text2", "sort_num", "sort_flag", "sort_at",
+)  # fmt: skip
+
+
+def _values(
+    items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]
+) -> Iterator[tuple[Any, ...]]:
+    """The kept rows of these items, as ``_COLUMNS``: one for each agency that may see
+    the item's child, for the items whose period is not over."""
+    for kind, item in _current(items):
+        for viewer in viewers.get(item.child_id, ()):
+            yield (
+                viewer,
+                kind.slug,
+                item.child_id,
+                item.item_id,
+                item.due_at,
+                item.until,
+                item.agency_id,
+                item.sort_text,
+                item.sort_text2,
+                item.sort_num,
+                item.sort_flag,
+                item.sort_at,
+            )
+
+
+def _items_of(
+    children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]
+) -> Iterator[tuple[Kind, Item]]:
+    """The items of these children on these lists (none to read if no one sees them)."""
+    return ((kind, item) for kind in kinds for item in (kind.items(children) if viewers else ()))
+
+
 def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> list[DueItem]:
     return [
-        DueItem(
-            viewer_id=viewer,
-            kind=kind.slug,
-            child_id=item.child_id,
-            item_id=item.item_id,
-            due_at=item.due_at,
-            until=item.until,
-            agency_id=item.agency_id,
-            sort_text=item.sort_text,
-            sort_text2=item.sort_text2,
-            sort_num=item.sort_num,
-            sort_flag=item.sort_flag,
-            sort_at=item.sort_at,
-        )
-        for kind, item in _current(items)
-        for viewer in viewers.get(item.child_id, ())
+        DueItem(**dict(zip(_COLUMNS, values, strict=True))) for values in _values(items, viewers)
     ]
 
 
@@ -664,14 +686,7 @@ def _write(
     children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]], deltas: dict[Key, int]
 ) -> int:
     """Insert the rows of these children, counting them into ``deltas``."""
-    items = ((kind, item) for kind in kinds for item in (kind.items(children) if viewers else ()))
-    return _insert(_rows(items, viewers), deltas)
-
-
-_COLUMNS = (
-    "viewer_id", "kind", "child_id", "item_id", "due_at", "until", "agency_id",
-    "sort_text", "sort_text2", "sort_num", "sort_flag", "sort_at",
-)  # fmt: skip
+    return _insert(_rows(_items_of(children, kinds, viewers), viewers), deltas)
 
 
 def _copy(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) -> int:
@@ -679,26 +694,7 @@ def _copy(children: QuerySet, kinds: list[Kind], viewers: dict[int, list[int]]) 
     by ``COPY`` (a rebuild writes millions: model instances and ``bulk_create`` took most
     of its time). Counted afterwards by ``rebuild``, all at once."""
     # Read whole first: no other query may run on the connection during a COPY.
-    rows = [
-        (
-            viewer,
-            kind.slug,
-            item.child_id,
-            item.item_id,
-            item.due_at,
-            item.until,
-            item.agency_id,
-            item.sort_text,
-            item.sort_text2,
-            item.sort_num,
-            item.sort_flag,
-            item.sort_at,
-        )
-        for kind, item in _current(
-            (kind, item) for kind in kinds for item in (kind.items(children) if viewers else ())
-        )
-        for viewer in viewers.get(item.child_id, ())
-    ]
+    rows = list(_values(_items_of(children, kinds, viewers), viewers))
     table = connection.ops.quote_name(DueItem._meta.db_table)
     with (
         connection.cursor() as cursor,
@@ -891,6 +887,14 @@ def ready(user: User, filters: Filters) -> bool:
     return may_keep(user, filters) and not unfilled().exists()
 
 
+def download_from_kept(user: User, slug: str, filters: Filters) -> bool:
+    """Whether this list's download is read from the kept rows (``download_values``):
+    a list whose raw query counts and sorts every row before giving the first
+    (``Kind.download_kept``), when the rows can answer (``ready``)."""
+    kind = KINDS.get(slug)
+    return bool(kind and kind.download_kept) and ready(user, filters)
+
+
 def shown(user: User, slug: str, now: dt.datetime) -> QuerySet[DueItem]:
     """The manager's rows of a list, now, in the list's order."""
     return (
@@ -1028,19 +1032,14 @@ def hotspot_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
     """``queries.hotspot_places_sql`` with no filter set, from the manager's kept
     sightings: the period's rows read from one index range, grouped by place and child,
     then by place. None for someone without a case role, as there."""
-    inner, params = queries._sql(
-        _sightings_shown(user, now)
-        .order_by()
-        .values(place=F("sort_num"), who=F("child_id"))
-        .annotate(latest=Max("sort_at"), n=Count("pk"))
-    )
-    where = "" if has_case_role(user) else "WHERE 1 = 0 "
-    return (
-        # The inner SQL compiled by the ORM, every value a parameter.
-        "SELECT pc.place AS place, COUNT(*) AS children, MAX(pc.latest) AS latest, "  # noqa: S608
-        f"SUM(pc.n) AS sightings FROM ({inner}) pc {where}GROUP BY pc.place "
-        "HAVING COUNT(*) >= %s",
-        [*params, queries.HOTSPOT_CHILDREN],
+    return queries.places_grouped_sql(
+        queries._sql(
+            _sightings_shown(user, now)
+            .order_by()
+            .values(place=F("sort_num"), who=F("child_id"))
+            .annotate(latest=Max("sort_at"), n=Count("pk"))
+        ),
+        nobody=not has_case_role(user),
     )
 
 
@@ -1135,18 +1134,10 @@ def _streamed_sightings(
                 while done < rank - 1:
                     yield spots[done]
                     done += 1
-                spots[done].sightings.append(_sighting(item_id, child_id, first, last, at))
+                spots[done].sightings.append(
+                    queries.sighting(item_id % 2, item_id // 2, child_id, at, first, last)
+                )
     yield from spots[done:]
-
-
-def _sighting(item_id: int, child_id: int, first: str, last: str, at: Any) -> queries.Sighting:
-    what = "Found" if item_id % 2 else "Last seen"
-    return queries.Sighting(child_id, f"{first} {last}", item_id // 2, what, queries._as_time(at))
-
-
-def _order(sighting: queries.Sighting) -> tuple[Any, ...]:
-    # As the records are read: by time, then episode, an episode's last seen first.
-    return (sighting.at, sighting.episode_id, sighting.what != "Last seen")
 
 
 def _add_sightings(
@@ -1164,9 +1155,11 @@ def _add_sightings(
         "sort_num", "item_id", "child_id", "child__first_name", "child__last_name", "sort_at"
     )
     for place, item_id, child_id, first, last, at in rows:
-        by_place[place].sightings.append(_sighting(item_id, child_id, first, last, at))
+        by_place[place].sightings.append(
+            queries.sighting(item_id % 2, item_id // 2, child_id, at, first, last)
+        )
     for spot in spots:
-        spot.sightings.sort(key=_order)
+        spot.sightings.sort(key=queries.sighting_order)
 
 
 def _add_latest_sightings(spots: list[queries.Hotspot], user: User, now: dt.datetime) -> None:
@@ -1179,13 +1172,13 @@ def _add_latest_sightings(spots: list[queries.Hotspot], user: User, now: dt.date
         return
     n = queries.HOTSPOT_SIGHTINGS_SHOWN
     since = now - dt.timedelta(days=Filters().days)
-    child = connection.ops.quote_name(Child._meta.db_table)
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(DueItem._meta.db_table)
+        child = connection.ops.quote_name(Child._meta.db_table)
         query = (
-            "SELECT s.sort_num, s.item_id, s.child_id, s.sort_at, c.first_name, c.last_name "  # noqa: S608 (no input in the SQL)
-            "FROM unnest(%s::integer[]) AS p(place) CROSS JOIN LATERAL ("
-            f"SELECT d.sort_num, d.item_id, d.child_id, d.sort_at FROM {table} d "
+            "SELECT s.sort_num, s.item_id %% 2, s.item_id / 2, s.child_id, s.sort_at, "  # noqa: S608 (no input in the SQL)
+            "c.first_name, c.last_name FROM unnest(%s::integer[]) AS p(place) CROSS JOIN "
+            f"LATERAL (SELECT d.sort_num, d.item_id, d.child_id, d.sort_at FROM {table} d "
             f"WHERE d.viewer_id = %s AND d.kind = '{SIGHTINGS.slug}' AND d.sort_num = p.place "
             "AND d.sort_at >= %s AND d.sort_at <= %s "
             "ORDER BY d.sort_at DESC, d.item_id DESC LIMIT %s) s "
@@ -1193,27 +1186,19 @@ def _add_latest_sightings(spots: list[queries.Hotspot], user: User, now: dt.date
         )
         params = [[spot.location_id for spot in spots], user.agency_id, since, now, n]
     else:
-        parts, params = [], []
-        for spot in spots:
-            sql, part_params = queries._sql(
-                _place_sightings(user, now, [spot.location_id])
-                .order_by("-sort_at", "-item_id")
-                .values_list("sort_num", "item_id", "child_id", "sort_at")[:n]
-            )
-            # Wrapped, so each part keeps its own ORDER BY and LIMIT.
-            parts.append(f"SELECT p.* FROM ({sql}) p")  # noqa: S608 (ORM-compiled)
-            params += part_params
-        query = (
-            "SELECT u.*, c.first_name, c.last_name "  # noqa: S608 (ORM-compiled)
-            f"FROM ({' UNION ALL '.join(parts)}) u INNER JOIN {child} c ON c.id = u.child_id"
+        query, params = queries.latest_sightings_sql(
+            [
+                queries._sql(
+                    _place_sightings(user, now, [spot.location_id])
+                    .order_by("-sort_at", "-item_id")
+                    .values_list(
+                        "sort_num", F("item_id") % 2, F("item_id") / 2, "child_id", "sort_at"
+                    )[:n]
+                )
+                for spot in spots
+            ]
         )
-    by_place: dict[int, list[queries.Sighting]] = defaultdict(list)
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        for place, item_id, child_id, at, first, last in cursor.fetchall():
-            by_place[place].append(_sighting(item_id, child_id, first, last, at))
-    for spot in spots:
-        spot.sightings = sorted(by_place[spot.location_id], key=_order)
+    queries.read_latest_sightings(spots, query, params)
 
 
 # What a list's download takes from the kept rows rather than from the records (the

@@ -604,6 +604,24 @@ def _visible_sql(user: User, column: str) -> tuple[str, list[Any]]:
     return f"{column} IN ({sql})", params
 
 
+def places_grouped_sql(
+    per_child: tuple[str, list[Any]], *, nobody: bool = False
+) -> tuple[str, list[Any]]:
+    """The hotspots grouped by place, as SQL: (place, children, latest, sightings), from
+    SQL of the period's sightings already grouped by place and child (place, who,
+    latest, n), whichever rows they were read from (the records, or the kept sightings:
+    ``due.hotspot_places_sql``). ``nobody``: no row, for someone without a case role."""
+    sql, params = per_child
+    where = "WHERE 1 = 0 " if nobody else ""
+    return (
+        # The inner SQL compiled by the ORM, every value a parameter.
+        "SELECT pc.place AS place, COUNT(*) AS children, MAX(pc.latest) AS latest, "  # noqa: S608
+        f"SUM(pc.n) AS sightings FROM ({sql}) pc {where}GROUP BY pc.place "
+        "HAVING COUNT(*) >= %s",
+        [*params, HOTSPOT_CHILDREN],
+    )
+
+
 def hotspot_places_sql(user: User, filters: Filters, now: dt.datetime) -> tuple[str, list[Any]]:
     """The hotspots grouped by place in the database, as SQL: (place, children, latest,
     sightings). The period's sightings are read from the covering indexes above, the
@@ -612,13 +630,13 @@ def hotspot_places_sql(user: User, filters: Filters, now: dt.datetime) -> tuple[
     for a distinct count). No sighting is sent to Python."""
     sql, params = _sql(_sightings(user, filters, now, visible=False))
     visible, visible_params = _visible_sql(user, "s.who")
-    return (
-        # The inner SQL compiled by the ORM, every value a parameter.
-        "SELECT pc.place AS place, COUNT(*) AS children, MAX(pc.latest) AS latest, "  # noqa: S608
-        "SUM(pc.n) AS sightings FROM (SELECT s.place AS place, s.who AS who, "
-        f"MAX(s.at) AS latest, COUNT(*) AS n FROM ({sql}) s WHERE {visible} "
-        "GROUP BY s.place, s.who) pc GROUP BY pc.place HAVING COUNT(*) >= %s",
-        [*params, *visible_params, HOTSPOT_CHILDREN],
+    return places_grouped_sql(
+        (
+            # The inner SQL compiled by the ORM, every value a parameter.
+            "SELECT s.place AS place, s.who AS who, MAX(s.at) AS latest, "  # noqa: S608
+            f"COUNT(*) AS n FROM ({sql}) s WHERE {visible} GROUP BY s.place, s.who",
+            [*params, *visible_params],
+        )
     )
 
 
@@ -684,6 +702,51 @@ def hotspot_page(
     return spots, total
 
 
+def sighting(
+    found: Any, episode_id: int, child_id: int, at: Any, first: str, last: str
+) -> Sighting:
+    """A sighting as read: the episode last seen (``found`` false) or found at a place."""
+    what = "Found" if found else "Last seen"
+    return Sighting(child_id, f"{first} {last}", episode_id, what, _as_time(at))
+
+
+def sighting_order(sighting: Sighting) -> tuple[Any, ...]:
+    """A place's sightings in order: by time, then episode, an episode's last seen first."""
+    return (sighting.at, sighting.episode_id, sighting.what != "Last seen")
+
+
+def latest_sightings_sql(parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """The union of these parts, each the latest sightings of a place as (place, found,
+    episode, child, at) read in its own order up to its own limit (wrapped, so each part
+    keeps its ORDER BY and LIMIT on SQLite too), with the children's names joined once
+    to the union."""
+    child = connection.ops.quote_name(Child._meta.db_table)
+    union = " UNION ALL ".join(
+        f"SELECT p.* FROM ({sql}) p"  # noqa: S608 (ORM-compiled)
+        for sql, _params in parts
+    )
+    return (
+        # Every part ORM-compiled, every value a parameter.
+        f"SELECT u.*, c.first_name, c.last_name FROM ({union}) u "  # noqa: S608
+        f"INNER JOIN {child} c ON c.id = u.child_id",
+        [param for _sql, params in parts for param in params],
+    )
+
+
+def read_latest_sightings(spots: list[Hotspot], query: str, params: list[Any]) -> None:
+    """Give each place its latest ``HOTSPOT_SIGHTINGS_SHOWN`` sightings, oldest of them
+    first, from a query of (place, found, episode, child, at, first name, last name)
+    that reads at most that many of each place's sightings of each kind."""
+    by_place: dict[int, list[Sighting]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        for place, *row in cursor.fetchall():
+            by_place[place].append(sighting(*row))
+    for spot in spots:
+        ordered = sorted(by_place[spot.location_id], key=sighting_order)
+        spot.sightings = ordered[-HOTSPOT_SIGHTINGS_SHOWN:]
+
+
 def _add_latest_sightings(
     spots: list[Hotspot], user: User, filters: Filters, now: dt.datetime
 ) -> None:
@@ -700,8 +763,8 @@ def _add_latest_sightings(
     ).filter(
         child_id__in=ChildVisibility.objects.filter(agency_id=user.agency_id).values("child_id")
     )
-    parts, params = [], []
     n = HOTSPOT_SIGHTINGS_SHOWN
+    parts = []
     for spot in spots:
         seen = (
             episodes.filter(
@@ -710,34 +773,15 @@ def _add_latest_sightings(
                 last_seen_at__lte=now,
             )
             .order_by("-last_seen_at", "-pk")
-            .values_list("pk", "child_id", "last_seen_at")
+            .values_list(Value(spot.location_id), Value(False), "pk", "child_id", "last_seen_at")
         )
         found = (
             episodes.filter(found_location=spot.location_id, found_at__gte=since, found_at__lte=now)
             .order_by("-found_at", "-pk")
-            .values_list("pk", "child_id", "found_at")
+            .values_list(Value(spot.location_id), Value(True), "pk", "child_id", "found_at")
         )
-        for kind, rows in ((0, seen), (1, found)):
-            sql, part_params = _sql(rows[:n])
-            # Wrapped, so each part keeps its own ORDER BY and LIMIT on SQLite too. The
-            # place's id and the kind are integers written in (ORM-compiled otherwise).
-            place = int(spot.location_id)
-            parts.append(f"SELECT {place} AS place, {kind} AS kind, p.* FROM ({sql}) p")  # noqa: S608
-            params += part_params
-    child = connection.ops.quote_name(Child._meta.db_table)
-    query = (
-        "SELECT u.*, c.first_name, c.last_name "  # noqa: S608
-        f"FROM ({' UNION ALL '.join(parts)}) u INNER JOIN {child} c ON c.id = u.child_id"
-    )
-    by_place: dict[int, list[Sighting]] = defaultdict(list)
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        for place, kind, pk, child_id, at, first, last in cursor.fetchall():
-            what = "Found" if kind else "Last seen"
-            by_place[place].append(Sighting(child_id, f"{first} {last}", pk, what, _as_time(at)))
-    for spot in spots:
-        latest = sorted(by_place[spot.location_id], key=lambda s: (s.at, s.episode_id))[-n:]
-        spot.sightings = latest
+        parts += [_sql(seen[:n]), _sql(found[:n])]
+    read_latest_sightings(spots, *latest_sightings_sql(parts))
 
 
 def add_sightings(spots: list[Hotspot], user: User, filters: Filters, now: dt.datetime) -> None:
@@ -761,7 +805,7 @@ def add_sightings(spots: list[Hotspot], user: User, filters: Filters, now: dt.da
                     continue
                 spot.sightings.append(Sighting(child_id, f"{first} {last}", pk, what, at))
     for spot in spots:
-        spot.sightings.sort(key=lambda s: (s.at, s.episode_id))
+        spot.sightings.sort(key=sighting_order)
 
 
 def hotspots(user: User, filters: Filters, now: dt.datetime) -> list[Hotspot]:

@@ -771,6 +771,26 @@ class ListPage:
     def description_text(self) -> str:
         return self.description.format_map(_PolicyWords())
 
+    def download_values(
+        self, user: User, filters: Filters, now: dt.datetime
+    ) -> Iterator[tuple[Any, ...]] | None:
+        """The download's fields (``download.fields``) of the list's rows in its order,
+        as they are read: from the kept rows where ``due.download_from_kept`` says so,
+        else from the list's query read once, ``CHUNK_ROWS`` at a time (a server-side
+        cursor on PostgreSQL). None when the list has no download of its own or its
+        rows are not a queryset (every list with a download has one): those are written
+        through ``cells``."""
+        download = self.download
+        if download is None:
+            return None
+        if due.download_from_kept(user, self.slug, filters):
+            chunks = due.download_values(user, self.slug, now, download.fields, CHUNK_ROWS)
+            return (row for chunk in chunks for row in chunk)
+        rows = self.query(user, filters, now)
+        if isinstance(rows, list):
+            return None
+        return read_once(rows.values_list(*download.fields), CHUNK_ROWS)
+
 
 LISTS: tuple[ListPage, ...] = (
     ListPage(
@@ -1189,22 +1209,14 @@ def _csv_batches(
     cells. Nothing is read until the header has gone."""
     # Read after the view has returned: the request's memo of the rules has gone.
     with policy.remembered():
-        download = page_spec.download
-        kind = due.KINDS.get(page_spec.slug)
-        if download is not None and kind and kind.download_kept and due.ready(user, filters):
-            write = download.row(Writing(now, base))
-            chunks = due.download_values(user, page_spec.slug, now, download.fields, CHUNK_ROWS)
-            values = itertools.chain.from_iterable(chunks)
-            for batch in itertools.batched(values, LINES_PER_PIECE):
-                yield [write(*row) for row in batch]
-            return
-        rows = page_spec.query(user, filters, now)
-        if download is not None and not isinstance(rows, list):
-            write = download.row(Writing(now, base))
-            with closing(read_once(rows.values_list(*download.fields), CHUNK_ROWS)) as values:
+        values = page_spec.download_values(user, filters, now)
+        if values is not None:
+            write = page_spec.download.row(Writing(now, base))
+            with closing(values):
                 for batch in itertools.batched(values, LINES_PER_PIECE):
                     yield [write(*row) for row in batch]
             return
+        rows = page_spec.query(user, filters, now)
         if isinstance(rows, list):
             for batch in itertools.batched(rows, LINES_PER_PIECE):
                 yield [_cells_row(page_spec, row, now, base) for row in batch]
