@@ -66,6 +66,7 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, 
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from incidents import strategy_discussions as discussions
 from incidents.access import has_case_role
 from incidents.models import (
     Child,
@@ -215,6 +216,21 @@ def _safe_and_well(children: QuerySet) -> Iterator[Item]:
         # Not done: outstanding once the check's time has passed; not shared: at once.
         due_at = first_found_at + within if check is None else ALWAYS
         yield Item(child_id, pk, due_at=due_at, sort_at=first_found_at)
+
+
+def _strategy(children: QuerySet) -> Iterator[Item]:
+    """Each episode whose strategy discussion is needed (still missing at the deadline,
+    no meeting since it began, the episode open: ``incidents.strategy_discussions``),
+    shown once the deadline has passed (strictly after it, counted from the earliest
+    last-seen time recorded), longest missing first."""
+    within = policy.strategy_discussion_due_after()
+    rows = discussions.needing_strategy_discussion(
+        Episode.objects.filter(child__in=children, earliest_last_seen_at__isnull=False)
+    )
+    for child_id, pk, earliest, last_seen_at in rows.values_list(
+        "child_id", "pk", "earliest_last_seen_at", "last_seen_at"
+    ):
+        yield Item(child_id, pk, due_at=earliest + within, sort_at=last_seen_at)
 
 
 def _these(rows: QuerySet, pks: list[int] | None) -> QuerySet:
@@ -425,6 +441,15 @@ KINDS: dict[str, Kind] = {
             ("sort_at", "item_id"),
             lambda ids: Episode.objects.filter(pk__in=ids).select_related(
                 "child", "safe_and_well", "safe_and_well__agency"
+            ),
+        ),
+        Kind(
+            "strategy_discussions_overdue",
+            frozenset({"episode", "meeting"}),
+            _strategy,
+            ("sort_at", "item_id"),
+            lambda ids: Episode.objects.filter(pk__in=ids).select_related(
+                "child", "child__responsible_area"
             ),
         ),
         Kind(
@@ -941,9 +966,9 @@ def total(user: User, slug: str, now: dt.datetime) -> queries.Total:
     """How many rows ``shown`` has, from the kept counts: for ``queries.counts``."""
     sums, due_today, ending_today = _count_parts(user, slug, now)
     parts = [
-        queries._sql(sums.order_by().values("n")),
-        queries._sql(due_today.order_by().values("pk")),
-        queries._sql(ending_today.order_by().values("pk")),
+        queries.compiled_sql(sums.order_by().values("n")),
+        queries.compiled_sql(due_today.order_by().values("pk")),
+        queries.compiled_sql(ending_today.order_by().values("pk")),
     ]
     sql = (
         f"SELECT COALESCE((SELECT SUM(s.n) FROM ({parts[0][0]}) s), 0)"  # noqa: S608 (ORM-compiled)
@@ -1033,7 +1058,7 @@ def hotspot_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
     sightings: the period's rows read from one index range, grouped by place and child,
     then by place. None for someone without a case role, as there."""
     return queries.places_grouped_sql(
-        queries._sql(
+        queries.compiled_sql(
             _sightings_shown(user, now)
             .order_by()
             .values(place=F("sort_num"), who=F("child_id"))
@@ -1053,7 +1078,7 @@ def _hotspot_rows(
         query, params = queries.hotspot_page_sql(
             hotspot_places_sql(user, now), limit=limit, offset=offset
         )
-        flag, flag_params = queries._sql(unfilled().values("pk"))
+        flag, flag_params = queries.compiled_sql(unfilled().values("pk"))
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT u.n, p.place, p.children, p.latest, p.sightings, p.description, "  # noqa: S608 (ORM-compiled)
@@ -1188,7 +1213,7 @@ def _add_latest_sightings(spots: list[queries.Hotspot], user: User, now: dt.date
     else:
         query, params = queries.latest_sightings_sql(
             [
-                queries._sql(
+                queries.compiled_sql(
                     _place_sightings(user, now, [spot.location_id])
                     .order_by("-sort_at", "-item_id")
                     .values_list(

@@ -343,7 +343,13 @@ class DueItem(models.Model):
             # Each list's pages, read by key in the list's order.
             models.Index(
                 fields=["viewer", "sort_at", "item_id"],
-                condition=Q(kind__in=["interviews_overdue", "safe_and_well_outstanding"]),
+                condition=Q(
+                    kind__in=[
+                        "interviews_overdue",
+                        "safe_and_well_outstanding",
+                        "strategy_discussions_overdue",
+                    ]
+                ),
                 name="dueitem_oldest_first_idx",
             ),
             models.Index(

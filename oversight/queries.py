@@ -571,7 +571,8 @@ class Hotspot:
         return f"{self.description}, {self.postcode}" if self.postcode else self.description
 
 
-def _sql(queryset: QuerySet) -> tuple[str, list[Any]]:
+def compiled_sql(queryset: QuerySet) -> tuple[str, list[Any]]:
+    """The SQL of a queryset and its parameters, to be put inside hand-written SQL."""
     sql, params = queryset.query.get_compiler(queryset.db).as_sql()
     return sql, list(params)
 
@@ -600,7 +601,9 @@ def _visible_sql(user: User, column: str) -> tuple[str, list[Any]]:
     true for someone without a case role."""
     if not has_case_role(user):
         return "1 = 0", []
-    sql, params = _sql(ChildVisibility.objects.filter(agency_id=user.agency_id).values("child_id"))
+    sql, params = compiled_sql(
+        ChildVisibility.objects.filter(agency_id=user.agency_id).values("child_id")
+    )
     return f"{column} IN ({sql})", params
 
 
@@ -628,7 +631,7 @@ def hotspot_places_sql(user: User, filters: Filters, now: dt.datetime) -> tuple[
     visibility table once for the union (a hashed semi-join), then grouped twice, by
     place and child and then by place (hash aggregates: no sort of the period's rows
     for a distinct count). No sighting is sent to Python."""
-    sql, params = _sql(_sightings(user, filters, now, visible=False))
+    sql, params = compiled_sql(_sightings(user, filters, now, visible=False))
     visible, visible_params = _visible_sql(user, "s.who")
     return places_grouped_sql(
         (
@@ -780,7 +783,7 @@ def _add_latest_sightings(
             .order_by("-found_at", "-pk")
             .values_list(Value(spot.location_id), Value(True), "pk", "child_id", "found_at")
         )
-        parts += [_sql(seen[:n]), _sql(found[:n])]
+        parts += [compiled_sql(seen[:n]), compiled_sql(found[:n])]
     read_latest_sightings(spots, *latest_sightings_sql(parts))
 
 
@@ -909,7 +912,7 @@ def counts(parts: dict[str, QuerySet | tuple[str, list[Any]] | Total]) -> dict[s
             params.extend(part.params)
             continue
         if isinstance(part, QuerySet):
-            sql, part_params = _sql(part.order_by().values("pk"))
+            sql, part_params = compiled_sql(part.order_by().values("pk"))
         else:
             sql, part_params = part
         selects.append(f"(SELECT COUNT(*) FROM ({sql}) c{i})")  # noqa: S608 (ORM-compiled)

@@ -777,19 +777,15 @@ class ListPage:
         """The download's fields (``download.fields``) of the list's rows in its order,
         as they are read: from the kept rows where ``due.download_from_kept`` says so,
         else from the list's query read once, ``CHUNK_ROWS`` at a time (a server-side
-        cursor on PostgreSQL). None when the list has no download of its own or its
-        rows are not a queryset (every list with a download has one): those are written
-        through ``cells``."""
+        cursor on PostgreSQL). None when the list has no download of its own: its rows
+        are written through ``cells``. A list with a download has a queryset."""
         download = self.download
         if download is None:
             return None
         if due.download_from_kept(user, self.slug, filters):
             chunks = due.download_values(user, self.slug, now, download.fields, CHUNK_ROWS)
             return (row for chunk in chunks for row in chunk)
-        rows = self.query(user, filters, now)
-        if isinstance(rows, list):
-            return None
-        return read_once(rows.values_list(*download.fields), CHUNK_ROWS)
+        return read_once(self.query(user, filters, now).values_list(*download.fields), CHUNK_ROWS)
 
 
 LISTS: tuple[ListPage, ...] = (

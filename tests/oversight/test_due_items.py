@@ -239,6 +239,43 @@ def test_children_on_the_patterns_lists_follow_placements_meetings_and_edits(
     assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
 
 
+def test_strategy_discussions_follow_the_episode_and_the_meetings(
+    fixed, la_west, west_child, social_worker
+):
+    """An episode is on the kept list once its deadline has passed (strictly after it),
+    stays there when the child is found late (missed), and leaves it when a meeting is
+    held since the episode began, when found in time, or when the episode closes."""
+    manager = User(agency=la_west, role=User.Role.MANAGER, is_active=True)
+    slug = "strategy_discussions_overdue"
+    child = west_child()
+    ep = episode(child, last_seen=NOW - 24 * H)
+    assert ep.pk not in kept(manager, slug, NOW)  # due exactly now: not yet late
+    assert ep.pk in kept(manager, slug, NOW + dt.timedelta(microseconds=1))
+    assert_kept_equals_raw(NOW + H)
+    # Found two hours after the deadline: missed, still on the list.
+    ep.found_at = NOW + 2 * H
+    ep.save(update_fields=["found_at"])
+    assert ep.pk in kept(manager, slug, NOW + 3 * H)
+    # A meeting the day before the episode began does not meet it; one that day does.
+    start = timezone.localdate(ep.last_seen_at)
+    old = meeting(child, start - D, social_worker)
+    assert ep.pk in kept(manager, slug, NOW + 3 * H)
+    held = meeting(child, start, social_worker)
+    assert ep.pk not in kept(manager, slug, NOW + 3 * H)
+    held.delete()
+    old.delete()
+    assert ep.pk in kept(manager, slug, NOW + 3 * H)
+    # Found in time (corrected), then the episode closed (an update with its history).
+    Episode.objects.filter(pk=ep.pk).update(found_at=NOW - H)
+    history_write(Episode, ep.pk)
+    assert ep.pk not in kept(manager, slug, NOW + 3 * H)
+    Episode.objects.filter(pk=ep.pk).update(found_at=NOW + 2 * H, closed_at=NOW + 3 * H)
+    history_write(Episode, ep.pk)
+    assert ep.pk not in kept(manager, slug, NOW + 4 * H)
+    assert_kept_equals_raw(NOW + 4 * H)
+    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
+
+
 def test_a_rule_changing_the_stuck_threshold_counts_the_stuck_cases_again(fixed):
     from notifications.models import Condition, Step
 

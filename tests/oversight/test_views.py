@@ -143,6 +143,7 @@ EXPECTED_QUERIES: dict[str, int] = {
         for slug in (
             "interviews_overdue",
             "safe_and_well_outstanding",
+            "strategy_discussions_overdue",
             "emails_failing",
             "notification_problems",
             "out_of_area",
