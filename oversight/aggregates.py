@@ -51,6 +51,7 @@ from incidents.models import ChildVisibility, Episode, ReturnInterview
 from missingkids import policy
 from notifications.models import Notification
 
+from . import medians
 from .models import MeasureMonth, MonthlyCount
 
 Measure = MonthlyCount.Measure
@@ -289,7 +290,7 @@ def count_month(month: dt.date, as_of: dt.datetime | None = None) -> list[Monthl
             measure=Measure.DURATIONS,
             area_id=area_id,
             count=len(values),
-            durations=values,
+            lengths=medians.packed(values),
         )
         for (viewer, area_id), values in durations.items()
     ]

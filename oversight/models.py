@@ -130,8 +130,9 @@ class MonthlyCount(models.Model):
       are counted once each;
     - ``interviews``, ``returns``, ``notifications``: ``count`` due, ``on_time``;
     - ``push``, ``pull``: ``count`` interviews held in the month citing factor ``code``;
-    - ``durations``: the lengths in seconds (``durations``) of the ``count`` episodes
-      found in the month (for the medians, which cannot be added up).
+    - ``durations``: the lengths in seconds (``lengths``: sorted, packed by
+      ``oversight.medians``) of the ``count`` episodes found in the month (for the
+      medians, which cannot be added up: found by bisecting the months' runs).
     """
 
     class Measure(models.TextChoices):
@@ -157,7 +158,7 @@ class MonthlyCount(models.Model):
     count = models.PositiveIntegerField(default=0)
     on_time = models.PositiveIntegerField(default=0)
     children = models.PositiveIntegerField(default=0)
-    durations = models.JSONField(default=list, blank=True)
+    lengths = models.BinaryField(default=bytes, blank=True)
 
     class Meta:
         ordering = ["month", "measure", "id"]

@@ -37,7 +37,6 @@ Indexes each list relies on (on the owning models):
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -82,7 +81,7 @@ from missingkids import policy
 from missingkids.accounts.models import LocalAuthorityArea, User
 from notifications.models import Notification
 
-from . import aggregates
+from . import aggregates, medians
 from .filters import Filters
 from .models import ErasedCount, MonthlyCount
 
@@ -1024,11 +1023,10 @@ class Measures:
     counted_months: list[dt.date] = field(default_factory=list)
 
 
-def _median_hours(durations: list[float]) -> float | None:
-    """The median of durations in seconds, in hours."""
-    if not durations:
-        return None
-    return round(statistics.median(durations) / 3600, 1)
+def _median_hours(runs: list[medians.Run]) -> float | None:
+    """The median of durations in seconds kept in sorted runs, in hours."""
+    middle = medians.median(runs)
+    return None if middle is None else round(middle / 3600, 1)
 
 
 def _narrowed(filters: Filters) -> bool:
@@ -1144,7 +1142,7 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
             "shared_on_time": 0,
             "notifications_due": 0,
             "notifications_on_time": 0,
-            "durations": [],
+            "runs": [],
         }
         for m in months
     }
@@ -1342,23 +1340,32 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
         child="child",
         episode="",
     ).order_by()
-    area_durations: dict[str, list[float]] = defaultdict(list)
+    # Each month's and each area's lengths as sorted runs: one for the months counted
+    # from the records, one for each kept month and area (read as kept, not sorted again).
+    month_lengths: dict[dt.date, list[float]] = defaultdict(list)
+    area_lengths: dict[str, list[float]] = defaultdict(list)
     for found_at, last_seen_at, area in _if_live(
         live, ended.values_list("found_at", "last_seen_at", "child__responsible_area__name")
     ):
         key = _month_key(found_at)
         seconds = (found_at - last_seen_at).total_seconds()
         if key in keys:
-            by_month[key]["durations"].append(seconds)
-        area_durations[area].append(seconds)
+            month_lengths[key].append(seconds)
+        area_lengths[area].append(seconds)
+    for key, lengths in month_lengths.items():
+        by_month[key]["runs"].append(sorted(lengths))
+    area_runs: dict[str, list[medians.Run]] = defaultdict(list)
+    for area, lengths in area_lengths.items():
+        area_runs[area].append(sorted(lengths))
     for row in kept_rows.get(MonthlyCount.Measure.DURATIONS, []):
-        by_month[row["month"]]["durations"].extend(row["durations"])
-        area_durations[row["area__name"]].extend(row["durations"])
+        run = medians.unpacked(row["lengths"])
+        by_month[row["month"]]["runs"].append(run)
+        area_runs[row["area__name"]].append(run)
     for row in episodes_by_area:
-        row["median_hours"] = _median_hours(area_durations.pop(row["name"], []))
-    for area, durations in sorted(area_durations.items()):
+        row["median_hours"] = _median_hours(area_runs.pop(row["name"], []))
+    for area, runs in sorted(area_runs.items()):
         episodes_by_area.append(
-            {"name": area, "episodes": 0, "children": 0, "median_hours": _median_hours(durations)}
+            {"name": area, "episodes": 0, "children": 0, "median_hours": _median_hours(runs)}
         )
 
     # Push and pull factors cited at interviews held in the period.
@@ -1389,8 +1396,7 @@ def measures(user: User, filters: Filters, now: dt.datetime, *, kept: bool = Tru
     rows = []
     for m in months:
         row = by_month[m]
-        durations = row.pop("durations")
-        row["median_hours"] = _median_hours(durations)
+        row["median_hours"] = _median_hours(row.pop("runs"))
         row["interviews_pct"] = percent(row["interviews_on_time"], row["interviews_due"])
         row["shared_pct"] = percent(row["shared_on_time"], row["returns"])
         row["notifications_pct"] = percent(row["notifications_on_time"], row["notifications_due"])
@@ -1440,7 +1446,7 @@ def _kept_counts(
         "count",
         "on_time",
         "children",
-        "durations",
+        "lengths",
     ):
         out[row["measure"]].append(row)
     return out
