@@ -84,7 +84,7 @@ from incidents.models import (
     ReturnInterview,
 )
 from missingkids import policy
-from missingkids.accounts.models import Agency, User
+from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 from notifications.models import Notification
 from notifications.panels import OVERDUE, Tag, delivery_note, status_tag
 
@@ -126,6 +126,21 @@ def _first_serving(kind: str, area: Any) -> Subquery:
     )
 
 
+def _areas_first_served(kind: str, agency: Agency | None) -> QuerySet[LocalAuthorityArea]:
+    """The areas whose first active agency of a kind (``_first_serving``) is this one, or,
+    for None, that no active agency of the kind serves: a few dozen rows, read once (a
+    hashed subplan) where working the agency out for each row took a subquery a row."""
+    first = LocalAuthorityArea.objects.annotate(first=_first_serving(kind, OuterRef("pk")))
+    if agency is None:
+        return first.filter(first__isnull=True).values("pk")
+    return first.filter(first=agency.pk).values("pk")
+
+
+def _served_by(kind: str, agency: Agency, child: str = "child") -> Q:
+    """The child's responsible area is first served by this agency of this kind."""
+    return Q(**{f"{child}__responsible_area__in": _areas_first_served(kind, agency)})
+
+
 def checks_for_police_force(agency: Agency) -> QuerySet[Episode]:
     """Returned episodes, not closed, with no safe and well check, that this police force
     must record (see the module docstring for how the force is chosen)."""
@@ -139,35 +154,30 @@ def checks_for_police_force(agency: Agency) -> QuerySet[Episode]:
         Episode.objects.filter(
             found_at__isnull=False, closed_at__isnull=True, safe_and_well__isnull=True
         )
-        .annotate(
-            found_day=TruncDate("found_at"),
-            area_force=_first_serving(K.POLICE, OuterRef("child__responsible_area")),
-            placement_host_area=Subquery(placement_host),
-        )
+        .annotate(found_day=TruncDate("found_at"), placement_host_area=Subquery(placement_host))
         .annotate(host_force=_first_serving(K.POLICE, OuterRef("placement_host_area")))
     )
     reporter_not_police = Q(reported_by_agency__isnull=True) | ~Q(reported_by_agency__kind=K.POLICE)
-    force = Q(area_force=agency.pk) | Q(area_force__isnull=True, host_force=agency.pk)
+    # The force serving the child's area; where none does, the one serving the area the
+    # child was placed in (the placement's force worked out only for those episodes).
+    unserved = Q(child__responsible_area__in=_areas_first_served(K.POLICE, None))
+    force = _served_by(K.POLICE, agency) | (unserved & Q(host_force=agency.pk))
     return episodes.filter(Q(reported_by_agency=agency) | (reporter_not_police & force))
 
 
 def discussions_for_council(agency: Agency) -> QuerySet[Episode]:
     """Episodes whose strategy discussion is due, overdue or missed, for the responsible
     council."""
-    return (
-        discussions.needing_strategy_discussion(Episode.objects.all())
-        .annotate(council=_first_serving(K.LOCAL_AUTHORITY, OuterRef("child__responsible_area")))
-        .filter(council=agency.pk)
+    return discussions.needing_strategy_discussion(Episode.objects.all()).filter(
+        _served_by(K.LOCAL_AUTHORITY, agency)
     )
 
 
 def requests_for_council(agency: Agency) -> QuerySet[InvolvementRequest]:
     """Host councils' requests to record an agency, waiting for this responsible
     council's answer (the first active local authority serving the child's council)."""
-    return (
-        InvolvementRequest.objects.filter(status=InvolvementRequest.Status.PENDING)
-        .annotate(council=_first_serving(K.LOCAL_AUTHORITY, OuterRef("child__responsible_area")))
-        .filter(council=agency.pk)
+    return InvolvementRequest.objects.filter(status=InvolvementRequest.Status.PENDING).filter(
+        _served_by(K.LOCAL_AUTHORITY, agency)
     )
 
 
