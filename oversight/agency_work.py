@@ -136,9 +136,9 @@ def _areas_first_served(kind: str, agency: Agency | None) -> QuerySet[LocalAutho
     return first.filter(first=agency.pk).values("pk")
 
 
-def _served_by(kind: str, agency: Agency, child: str = "child") -> Q:
+def _served_by(kind: str, agency: Agency) -> Q:
     """The child's responsible area is first served by this agency of this kind."""
-    return Q(**{f"{child}__responsible_area__in": _areas_first_served(kind, agency)})
+    return Q(child__responsible_area__in=_areas_first_served(kind, agency))
 
 
 def checks_for_police_force(agency: Agency) -> QuerySet[Episode]:

@@ -36,7 +36,11 @@ command has run.
 The hotspots' sightings are kept as rows too (``SIGHTINGS``, in ``KEPT`` with the lists
 of ``KINDS``): a row per viewer and episode last seen or found at a place in the default
 period, read grouped by place (``hotspot_places_sql``, ``hotspot_page``, ``hotspots``)
-rather than a row a record, so not among the lists a page reads row by row.
+rather than a row a record, so not among the lists a page reads row by row. From them,
+each child's latest sighting at each place (``PlaceChild``) and each place's count of
+children (``PlaceTally``) are kept too, in the same statements' transaction, and the
+scheduler moves their start on (``roll_places``): the hotspots are the tallies with
+enough children, less those fallen out of the period since its last pass.
 
 Counted too (``DueCount``): how many rows share a viewer, list, agency that must tell and
 UTC days of ``due_at`` and ``until``, kept from the rows each change deletes and inserts
@@ -86,7 +90,7 @@ from notifications.models import Notification
 
 from . import queries
 from .filters import Filters
-from .models import DueCount, DueItem, DueState
+from .models import DueCount, DueItem, DueState, PlaceChild, PlaceTally
 
 CHUNK = 2000
 _paused: contextvars.ContextVar[bool] = contextvars.ContextVar("due_paused", default=False)
@@ -580,24 +584,27 @@ def _key(
     )  # fmt: skip
 
 
-def counted(rows: QuerySet[DueItem]) -> dict[Key, int]:
+def counted(rows: QuerySet[DueItem], places: dict[TallyKey, int] | None = None) -> dict[Key, int]:
     """How many of these rows each ``DueCount`` key has, counted by the database (one
-    query): the counts the rows must have."""
+    query): the counts the rows must have. With ``places``, the sightings among them
+    are also added to it by viewer and place (the tallies' ``sightings``), in the same
+    query."""
     out: dict[Key, int] = {}
-    grouped = (
-        rows.order_by()
-        .values_list(
-            "viewer_id",
-            "kind",
-            "agency_id",
-            TruncDate("due_at", tzinfo=dt.UTC),
-            TruncDate("until", tzinfo=dt.UTC),
-        )
-        .annotate(rows=Count("pk"))
-    )
-    for viewer, kind, agency, due_on, until_on, n in grouped:
+    columns: list[Any] = [
+        "viewer_id",
+        "kind",
+        "agency_id",
+        TruncDate("due_at", tzinfo=dt.UTC),
+        TruncDate("until", tzinfo=dt.UTC),
+    ]
+    if places is not None:
+        columns.append("sort_num")
+    grouped = rows.order_by().values_list(*columns).annotate(rows=Count("pk"))
+    for viewer, kind, agency, due_on, until_on, *place, n in grouped:
         key = (viewer, kind, agency or 0, due_on, until_on or DueCount.NO_END)
         out[key] = out.get(key, 0) + n
+        if places is not None and kind == SIGHTINGS.slug:
+            places[viewer, place[0]] = places.get((viewer, place[0]), 0) + n
     return out
 
 
@@ -640,10 +647,16 @@ def _apply(deltas: dict[Key, int]) -> None:
         DueCount.objects.filter(n__lte=0).delete()
 
 
-def _remove(rows: QuerySet[DueItem], deltas: dict[Key, int]) -> None:
-    """Delete these rows, counting them out of ``deltas``."""
-    for key, n in counted(rows).items():
+def _remove(
+    rows: QuerySet[DueItem], deltas: dict[Key, int], places: dict[TallyKey, int] | None = None
+) -> None:
+    """Delete these rows, counting them out of ``deltas`` (and the sightings among them
+    out of ``places``)."""
+    removed: dict[TallyKey, int] | None = None if places is None else {}
+    for key, n in counted(rows, removed).items():
         deltas[key] = deltas.get(key, 0) - n
+    for key, n in (removed or {}).items():
+        places[key] = places.get(key, 0) - n  # type: ignore[index]
     rows.delete()
 
 
@@ -773,12 +786,18 @@ def sync_children(
             _lock(chunk)
             viewers = _viewers(chunk)
             deltas: dict[Key, int] = {}
+            # The sightings' changes by viewer and place, for the hotspots' tallies.
+            places: dict[TallyKey, int] | None = {} if SIGHTINGS in chosen else None
             _remove(
                 DueItem.objects.filter(child_id__in=chunk, kind__in=[k.slug for k in chosen]),
                 deltas,
+                places,
             )
-            written += _write(Child.objects.filter(pk__in=chunk), chosen, viewers, deltas)
+            rows = _rows(_items_of(Child.objects.filter(pk__in=chunk), chosen, viewers), viewers)
+            written += _insert(rows, deltas)
             _apply(deltas)
+            if places is not None:
+                _place_children(chunk, _latest_at_places(rows), _sightings_added(rows, places))
     return written
 
 
@@ -813,6 +832,275 @@ def _sync_items(child_ids: list[int], kinds: list[Kind], pks: list[int]) -> int:
                 written += _insert(rows, deltas)
         _apply(deltas)
     return written
+
+
+# The hotspots' tallies -------------------------------------------------------------------
+
+# (viewer, place, child) of a ``PlaceChild`` row; (viewer, place) of a ``PlaceTally``.
+PlaceKey = tuple[int, int, int]
+TallyKey = tuple[int, int]
+
+
+def _latest_at_places(rows: Iterable[DueItem]) -> dict[PlaceKey, dt.datetime]:
+    """Each child's latest sighting at each place among these kept rows, for each viewer:
+    the ``PlaceChild`` rows of the children they are all the rows of. The rows kept are
+    those whose period is not over (``_current``), so none is before the default
+    period's start, which the tallies' start never passes (``roll_places``)."""
+    latest: dict[PlaceKey, dt.datetime] = {}
+    for row in rows:
+        if row.kind == SIGHTINGS.slug and row.sort_at is not None:
+            key = (row.viewer_id, row.sort_num, row.child_id)
+            if key not in latest or row.sort_at > latest[key]:
+                latest[key] = row.sort_at
+    return latest
+
+
+def _sightings_added(rows: Iterable[DueItem], places: dict[TallyKey, int]) -> dict[TallyKey, int]:
+    """``places`` (the sightings deleted, counted out) with these rows' sightings added."""
+    for row in rows:
+        if row.kind == SIGHTINGS.slug:
+            key = (row.viewer_id, row.sort_num)
+            places[key] = places.get(key, 0) + 1
+    return places
+
+
+def _place_children(
+    child_ids: list[int], latest: dict[PlaceKey, dt.datetime], sightings: dict[TallyKey, int]
+) -> None:
+    """Make these children's ``PlaceChild`` rows ``latest``: the rows that differ deleted
+    and inserted, and the tallies changed by what was deleted (as the delete returns it)
+    and inserted, and by the change in their ``sightings``."""
+    old = {
+        (viewer, place, child): at
+        for viewer, place, child, at in PlaceChild.objects.filter(
+            child_id__in=child_ids
+        ).values_list("viewer_id", "place", "child_id", "latest_at")
+    }
+    gone = sorted(key for key, at in old.items() if latest.get(key) != at)
+    added = sorted((key, at) for key, at in latest.items() if old.get(key) != at)
+    changes: dict[TallyKey, int] = defaultdict(int)
+    raised: dict[TallyKey, dt.datetime] = {}
+    recount: set[TallyKey] = set()
+    for viewer, place, child in _delete_place_children(gone):
+        changes[viewer, place] -= 1
+        now_at = latest.get((viewer, place, child))
+        if now_at is None or now_at < old[viewer, place, child]:
+            # Perhaps the place's latest: worked out again from the rows left.
+            recount.add((viewer, place))
+    PlaceChild.objects.bulk_create(
+        [
+            PlaceChild(viewer_id=viewer, place=place, child_id=child, latest_at=at)
+            for (viewer, place, child), at in added
+        ],
+        batch_size=CHUNK,
+    )
+    for (viewer, place, _child), at in added:
+        changes[viewer, place] += 1
+        raised[viewer, place] = max(at, raised.get((viewer, place), at))
+    _tally(changes, raised, recount, sightings)
+
+
+def _values_list(count: int, width: int) -> str:
+    row = f"({', '.join(['%s'] * width)})"
+    return ", ".join([row] * count)
+
+
+def _delete_place_children(keys: list[PlaceKey]) -> list[PlaceKey]:
+    """Delete these ``PlaceChild`` rows: those deleted (not those already gone)."""
+    table = connection.ops.quote_name(PlaceChild._meta.db_table)
+    deleted: list[PlaceKey] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), CHUNK // 4):
+            part = keys[start : start + CHUNK // 4]
+            cursor.execute(
+                f"DELETE FROM {table} WHERE (child_id, viewer_id, place) IN "  # noqa: S608 (no input in the SQL)
+                f"(VALUES {_values_list(len(part), 3)}) RETURNING viewer_id, place, child_id",
+                [value for viewer, place, child in part for value in (child, viewer, place)],
+            )
+            deleted += [tuple(row) for row in cursor.fetchall()]
+    return deleted
+
+
+def _tally(
+    changes: dict[TallyKey, int],
+    raised: dict[TallyKey, dt.datetime],
+    recount: set[TallyKey],
+    sightings: dict[TallyKey, int],
+) -> None:
+    """Add ``changes`` to the tallies' children and ``sightings`` to their sightings and
+    raise their latest to ``raised``: one ``INSERT ... ON CONFLICT DO UPDATE`` a batch,
+    in key order (two changes at once lock the tallies in the same order); then work out
+    again the latest of those ``recount`` (a latest row deleted or moved earlier) from
+    the rows, the tally locked already by the insert, and delete the tallies fallen to 0."""
+    changes = {key: n for key, n in changes.items() if n}
+    sightings = {key: n for key, n in sightings.items() if n}
+    keys = sorted(changes.keys() | sightings.keys() | raised.keys() | recount)
+    if not keys:
+        return
+    table = connection.ops.quote_name(PlaceTally._meta.db_table)
+    rows = connection.ops.quote_name(PlaceChild._meta.db_table)
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), CHUNK // 4):
+            part = keys[start : start + CHUNK // 4]
+            params: list[Any] = []
+            for key in part:
+                params += [
+                    *key, changes.get(key, 0), sightings.get(key, 0), adapt(raised.get(key))
+                ]  # fmt: skip
+            cursor.execute(
+                f"INSERT INTO {table} (viewer_id, place, children, sightings, latest) "  # noqa: S608 (no input in the SQL)
+                f"VALUES {_values_list(len(part), 5)} ON CONFLICT (viewer_id, place) DO UPDATE "
+                f"SET children = {table}.children + excluded.children, "
+                f"sightings = {table}.sightings + excluded.sightings, latest = {greatest}("
+                f"COALESCE({table}.latest, excluded.latest), "
+                f"COALESCE(excluded.latest, {table}.latest))",
+                params,
+            )
+        recounted = sorted(recount)
+        emptied = sorted(
+            key for key in keys if changes.get(key, 0) < 0 or sightings.get(key, 0) < 0
+        )
+        for start in range(0, len(recounted), CHUNK // 4):
+            part = recounted[start : start + CHUNK // 4]
+            cursor.execute(
+                f"UPDATE {table} SET latest = (SELECT MAX(r.latest_at) FROM {rows} r "  # noqa: S608 (no input in the SQL)
+                f"WHERE r.viewer_id = {table}.viewer_id AND r.place = {table}.place) "
+                f"WHERE (viewer_id, place) IN (VALUES {_values_list(len(part), 2)})",
+                [value for key in part for value in key],
+            )
+        for start in range(0, len(emptied), CHUNK // 4):
+            part = emptied[start : start + CHUNK // 4]
+            cursor.execute(
+                f"DELETE FROM {table} WHERE children <= 0 AND sightings <= 0 "  # noqa: S608 (no input in the SQL)
+                f"AND (viewer_id, place) IN (VALUES {_values_list(len(part), 2)})",
+                [value for key in part for value in key],
+            )
+
+
+def _rebuild_places(now: dt.datetime) -> dt.datetime:
+    """``rebuild``'s: the ``PlaceChild`` rows and tallies anew from the kept sightings,
+    starting at the default period's start now (returned, for ``DueState.places_since``):
+    a row for each viewer, place and child with a kept sighting."""
+    since = now - dt.timedelta(days=Filters().days)
+    PlaceChild.objects.all().delete()
+    PlaceTally.objects.all().delete()
+    rows = connection.ops.quote_name(PlaceChild._meta.db_table)
+    table = connection.ops.quote_name(PlaceTally._meta.db_table)
+    items = connection.ops.quote_name(DueItem._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {rows} (viewer_id, place, child_id, latest_at) "  # noqa: S608 (no input in the SQL)
+            f"SELECT viewer_id, sort_num, child_id, MAX(sort_at) FROM {items} WHERE kind = %s "
+            "GROUP BY viewer_id, sort_num, child_id",
+            [SIGHTINGS.slug],
+        )
+        # Every kept sighting has its child's row there (those of a rebuild are all in the
+        # period, ``_current``; any before it are counted out by the pages and deleted by
+        # the next pass, as those a change leaves).
+        cursor.execute(
+            f"INSERT INTO {table} (viewer_id, place, children, sightings, latest) "  # noqa: S608 (no input in the SQL)
+            "SELECT c.viewer_id, c.place, c.n, COALESCE(s.n, 0), c.latest FROM "
+            f"(SELECT viewer_id, place, COUNT(*) AS n, MAX(latest_at) AS latest FROM {rows} "
+            "GROUP BY viewer_id, place) c LEFT JOIN "
+            f"(SELECT viewer_id, sort_num AS place, COUNT(*) AS n FROM {items} WHERE kind = %s "
+            "GROUP BY viewer_id, sort_num) s ON s.viewer_id = c.viewer_id AND s.place = c.place",
+            [SIGHTINGS.slug],
+        )
+    return since
+
+
+def roll_places(now: dt.datetime | None = None) -> int:
+    """Move the tallies' start on to the default period's start (the scheduler's, each
+    pass): the ``PlaceChild`` rows before it, and the kept sightings whose period is
+    over (shown at no time to come), deleted and counted out of their tallies (and the
+    sightings out of ``DueCount``). Proportional to the rows fallen out since the last
+    pass (``placechild_at_idx``, ``dueitem_sighting_until_idx``). Their children are
+    locked first, in id order, as a change to them locks them (``sync_children``): the
+    pass then takes the rows' and tallies' locks in the same order as the changes do. A
+    change to another child kept at the same time that writes a row before the new start
+    only leaves rows the pages count out and the next pass deletes. Returns how many
+    ``PlaceChild`` rows were deleted."""
+    now = now or timezone.now()
+    since = now - dt.timedelta(days=Filters().days)
+    state = list(DueState.objects.filter(pk=1).values_list("places_since", flat=True))
+    if state and state[0] is not None and state[0] >= since:
+        return 0
+    table = connection.ops.quote_name(PlaceChild._meta.db_table)
+    over = DueItem.objects.filter(kind=SIGHTINGS.slug, until__lt=now)
+    with transaction.atomic(), connection.cursor() as cursor:
+        sightings = list(over.values_list("pk", "child_id"))
+        children = sorted(
+            {child for _pk, child in sightings}
+            | set(PlaceChild.objects.filter(latest_at__lt=since).values_list("child_id", flat=True))
+        )
+        for start in range(0, len(children), CHUNK):
+            _lock(children[start : start + CHUNK])
+        cursor.execute(
+            f"DELETE FROM {table} WHERE latest_at < %s RETURNING viewer_id, place",  # noqa: S608 (no input in the SQL)
+            [connection.ops.adapt_datetimefield_value(since)],
+        )
+        changes: dict[TallyKey, int] = defaultdict(int)
+        deleted = cursor.fetchall()
+        for viewer, place in deleted:
+            changes[viewer, place] -= 1
+        # The sightings read before their children were locked, as they are now.
+        deltas: dict[Key, int] = {}
+        places: dict[TallyKey, int] = {}
+        for start in range(0, len(sightings), CHUNK):
+            part = [pk for pk, _child in sightings[start : start + CHUNK]]
+            _remove(DueItem.objects.filter(pk__in=part), deltas, places)
+        _apply(deltas)
+        _tally(changes, {}, set(), places)
+        if state:
+            DueState.objects.filter(pk=1).update(places_since=since)
+        else:  # a new database (no row: filled)
+            DueState.objects.create(pk=1, built_at=now, places_since=since)
+    return len(deleted)
+
+
+def place_differences() -> list[tuple[Any, ...]]:
+    """The ``PlaceChild`` rows in the period that are not the kept sightings' (missing,
+    extra or another time), and the tallies that are not their rows counted (children,
+    sightings and latest)."""
+    since = timezone.now() - dt.timedelta(days=Filters().days)
+    expected = _latest_at_places(DueItem.objects.filter(kind=SIGHTINGS.slug, sort_at__gte=since))
+    stored = {
+        (viewer, place, child): at
+        for viewer, place, child, at in PlaceChild.objects.values_list(
+            "viewer_id", "place", "child_id", "latest_at"
+        )
+    }
+    found: list[tuple[Any, ...]] = [
+        ("row", *key)
+        for key in sorted(expected.keys() | {k for k, at in stored.items() if at >= since})
+        if expected.get(key) != stored.get(key)
+    ]
+    counted: dict[TallyKey, tuple[int, int, dt.datetime | None]] = {}
+    for (viewer, place, _child), at in stored.items():
+        n, seen, latest = counted.get((viewer, place), (0, 0, at))
+        counted[viewer, place] = (n + 1, seen, max(latest or at, at))
+    for viewer, place, seen in (
+        DueItem.objects.filter(kind=SIGHTINGS.slug)
+        .order_by()
+        .values_list("viewer_id", "sort_num")
+        .annotate(n=Count("pk"))
+    ):
+        n, _seen, latest = counted.get((viewer, place), (0, 0, None))
+        counted[viewer, place] = (n, seen, latest)
+    tallies = {
+        (viewer, place): (n, seen, latest)
+        for viewer, place, n, seen, latest in PlaceTally.objects.values_list(
+            "viewer_id", "place", "children", "sightings", "latest"
+        )
+    }
+    found += [
+        ("tally", *key)
+        for key in sorted(counted.keys() | tallies.keys())
+        if counted.get(key) != tallies.get(key)
+    ]
+    return found
 
 
 @contextmanager
@@ -850,6 +1138,8 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
     # Counted by the database, all at once, rather than a batch at a time.
     _apply(counted(DueItem.objects.filter(kind__in=slugs)))
     values: dict[str, Any] = _thresholds([k.slug for k in chosen])
+    if SIGHTINGS in chosen:
+        values["places_since"] = _rebuild_places(timezone.now())
     if kinds is None:
         values |= {"filled": True, "built_at": timezone.now()}
     if values:
@@ -862,8 +1152,9 @@ def rebuild(kinds: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
 def differences() -> dict[str, list[tuple[Any, ...]]]:
     """(viewer, kind, item) rows missing from the table or extra in it, and those whose
     times or order differ, against the rows computed afresh; and the ``DueCount`` keys
-    whose kept count is not the number of rows kept (for the command's check). Rows
-    whose period is over are left out of the first three (shown at no time to come)."""
+    whose kept count is not the number of rows kept (for the command's check), and the
+    hotspots' rows and tallies that differ (``place_differences``). Rows whose period
+    is over are left out of the first three (shown at no time to come)."""
 
     def key(row: Any) -> tuple[Any, ...]:
         return (row.viewer_id, row.kind, row.item_id)
@@ -890,6 +1181,7 @@ def differences() -> dict[str, list[tuple[Any, ...]]]:
             for k in kept_counts.keys() | rows_counted.keys()
             if kept_counts.get(k) != rows_counted.get(k)
         ),
+        "places": place_differences(),
     }
 
 
@@ -1053,7 +1345,7 @@ def _place_sightings(user: User, now: dt.datetime, places: list[int]) -> QuerySe
     )
 
 
-def hotspot_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
+def _grouped_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
     """``queries.hotspot_places_sql`` with no filter set, from the manager's kept
     sightings: the period's rows read from one index range, grouped by place and child,
     then by place. None for someone without a case role, as there."""
@@ -1065,6 +1357,71 @@ def hotspot_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
             .annotate(latest=Max("sort_at"), n=Count("pk"))
         ),
         nobody=not has_case_role(user),
+    )
+
+
+def _tallies_answer_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
+    """ "The tallies answer for this manager now", as SQL: their start is not after the
+    period's (not so when looking back before the scheduler's last pass), and no row is
+    after now (the latest of a place would be a time to come)."""
+    state = connection.ops.quote_name(DueState._meta.db_table)
+    rows = connection.ops.quote_name(PlaceChild._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    since = now - dt.timedelta(days=Filters().days)
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {state} s WHERE s.id = 1 AND s.places_since > %s) "  # noqa: S608 (no input in the SQL)
+        f"AND NOT EXISTS (SELECT 1 FROM {rows} f WHERE f.viewer_id = %s AND f.latest_at > %s)",
+        [adapt(since), user.agency_id, adapt(now)],
+    )
+
+
+def _tallied_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
+    """The hotspots from the tallies (place, children, latest, sightings): the manager's
+    tallies with enough children (``placetally_busiest_idx``), less each place's
+    children whose latest sighting there is before the period (the rows since the
+    tallies' start, ``placechild_viewer_at_idx``) and sightings before the period (those
+    whose period is over, ``dueitem_sighting_idx``): those fallen out since the
+    scheduler's last pass, a few rows."""
+    table = connection.ops.quote_name(PlaceTally._meta.db_table)
+    rows = connection.ops.quote_name(PlaceChild._meta.db_table)
+    items = connection.ops.quote_name(DueItem._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    since = now - dt.timedelta(days=Filters().days)
+    nobody = "" if has_case_role(user) else "AND 1 = 0 "
+    children = "t.children - COALESCE(x.n, 0)"
+    return (
+        f"SELECT t.place AS place, {children} AS children, t.latest AS latest, "  # noqa: S608 (no input in the SQL)
+        f"t.sightings - COALESCE(y.n, 0) AS sightings FROM {table} t LEFT JOIN "
+        f"(SELECT o.place AS place, COUNT(*) AS n FROM {rows} o WHERE o.viewer_id = %s "
+        "AND o.latest_at < %s GROUP BY o.place) x ON x.place = t.place LEFT JOIN "
+        f"(SELECT d.sort_num AS place, COUNT(*) AS n FROM {items} d WHERE d.viewer_id = %s "
+        f"AND d.kind = '{SIGHTINGS.slug}' AND d.until < %s GROUP BY d.sort_num) y "
+        f"ON y.place = t.place WHERE t.viewer_id = %s AND t.children >= %s "
+        f"AND {children} >= %s {nobody}",
+        [
+            user.agency_id,
+            adapt(since),
+            user.agency_id,
+            adapt(now),
+            user.agency_id,
+            queries.HOTSPOT_CHILDREN,
+            queries.HOTSPOT_CHILDREN,
+        ],
+    )
+
+
+def hotspot_places_sql(user: User, now: dt.datetime) -> tuple[str, list[Any]]:
+    """``queries.hotspot_places_sql`` with no filter set, kept: from the tallies when
+    they answer for the manager now (``_tallies_answer_sql``), else the kept sightings
+    grouped. One query: on PostgreSQL the condition is worked out once, before either
+    part is read, and only the part it chooses is."""
+    answer, answer_params = _tallies_answer_sql(user, now)
+    tallied, tallied_params = _tallied_places_sql(user, now)
+    grouped, grouped_params = _grouped_places_sql(user, now)
+    return (
+        f"SELECT * FROM ({tallied}) a WHERE {answer} UNION ALL "  # noqa: S608 (no input in the SQL)
+        f"SELECT * FROM ({grouped}) b WHERE NOT ({answer})",
+        [*tallied_params, *answer_params, *grouped_params, *answer_params],
     )
 
 
@@ -1358,8 +1715,10 @@ def record_deleted(sender: Any, instance: Any, origin: Any = None, **_: Any) -> 
 def child_deleting(sender: Any, instance: Child, **_: Any) -> None:
     """A child about to be deleted: its rows, which go with it, counted out first."""
     deltas: dict[Key, int] = {}
-    _remove(DueItem.objects.filter(child_id=instance.pk), deltas)
+    places: dict[TallyKey, int] = {}
+    _remove(DueItem.objects.filter(child_id=instance.pk), deltas, places)
     _apply(deltas)
+    _place_children([instance.pk], {}, places)
 
 
 def records_updated(sender: Any, model: type, pks: list[int], **_: Any) -> None:

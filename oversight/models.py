@@ -397,6 +397,11 @@ class DueItem(models.Model):
                 condition=Q(kind="hotspots"),
                 name="dueitem_sighting_place_idx",
             ),
+            # ... and those whose period is over, whoever the viewer (deleted by the
+            # scheduler's pass, ``oversight.due.roll_places``).
+            models.Index(
+                fields=["until"], condition=Q(kind="hotspots"), name="dueitem_sighting_until_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -444,6 +449,76 @@ class DueCount(models.Model):
         return f"{self.n} {self.kind} due {self.due_on} for agency {self.viewer_id}"
 
 
+class PlaceChild(models.Model):
+    """A child's latest kept sighting at a place (``DueItem`` rows of the hotspots'
+    sightings, ``place`` their ``sort_num``), for the managers of one agency: a row for
+    each viewer, place and child whose latest sighting there is on or after the
+    tallies' start (``DueState.places_since``). Kept by ``oversight.due`` with the
+    sightings, in the same transaction; the scheduler deletes the rows that fall before
+    the start as it moves on (``due.roll_places``)."""
+
+    viewer = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # A place's id (``incidents.Location``), as ``DueItem.sort_num``.
+    place = models.IntegerField()
+    child = models.ForeignKey(
+        "incidents.Child", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    latest_at = models.DateTimeField()
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            # Also a child's rows, replaced when its sightings change.
+            models.UniqueConstraint(
+                fields=["child", "viewer", "place"], name="placechild_child_viewer_place_uniq"
+            ),
+        ]
+        indexes = [
+            # A manager's rows fallen out of the period since the start, and any after now.
+            models.Index(fields=["viewer", "latest_at"], name="placechild_viewer_at_idx"),
+            # The rows before a new start, whoever the viewer (the scheduler's pass).
+            models.Index(fields=["latest_at"], name="placechild_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Child {self.child_id} at place {self.place} for agency {self.viewer_id}"
+
+
+class PlaceTally(models.Model):
+    """How many ``PlaceChild`` rows a viewer has at a place (``children``), the latest
+    of their times (``latest``) and how many kept sightings (``sightings``): the
+    hotspots, read as the tallies with enough children less the children and sightings
+    fallen out of the period since the scheduler's last pass
+    (``oversight.due.hotspot_places_sql``), a few rows rather than a period of sightings
+    grouped. Kept by ``oversight.due`` from the rows it deletes and inserts (adding to
+    the counts); a tally fallen to 0 is deleted."""
+
+    viewer = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=False)
+    place = models.IntegerField()
+    children = models.IntegerField()
+    # How many kept sightings (``DueItem`` rows) the viewer has at the place.
+    sightings = models.IntegerField(default=0)
+    latest = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["viewer", "place"], name="placetally_viewer_place_uniq"
+            ),
+        ]
+        indexes = [
+            # A manager's busiest places, read from the index alone on PostgreSQL.
+            models.Index(
+                fields=["viewer", "children", "latest", "place"],
+                name="placetally_busiest_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.children} children at place {self.place} for agency {self.viewer_id}"
+
+
 class DueState(models.Model):
     """How ``DueItem`` was filled: one row at most. ``filled`` is false from migrating a
     database that held records until ``manage.py rebuild_due_items`` fills the table;
@@ -457,6 +532,10 @@ class DueState(models.Model):
     # The repeat threshold (episodes, days) the repeat missing were counted with.
     repeat_count = models.PositiveSmallIntegerField(default=0)
     repeat_days = models.PositiveSmallIntegerField(default=0)
+    # The start of the hotspots' tallies (``PlaceChild``, ``PlaceTally``): no row is kept
+    # for a child whose latest sighting at a place is before it. None: every one is kept.
+    # Moved on by the scheduler (``oversight.due.roll_places``) to the default period's start.
+    places_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         default_permissions = ()

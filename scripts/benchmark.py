@@ -39,8 +39,8 @@ scheduler's idle pass, on PostgreSQL, under gunicorn, DEBUG off.
   one message a connection, as before batching; ``default`` the setting's default): the
   rate over the command's whole run, and from the first message the sink took to the
   last (the worker at work, without starting Django).
-- The scheduler: an idle pass (outbox events, timed steps), and the full anti-join of
-  events against receipts that every pass used to run.
+- The scheduler: an idle pass (outbox events, timed steps, the hotspots' tallies moved
+  on), and the full anti-join of events against receipts that every pass used to run.
 
 Progress goes to the terminal as it runs; the report, markdown tables to paste into
 README.md, is printed at the end and written to ``--output`` if given.
@@ -1127,6 +1127,7 @@ def run_scheduler(report: Report) -> None:
     from incidents.models import CaseEvent
     from notifications.engine import fire_timed_steps, outbox_mark, process_pending_events
     from notifications.models import ProcessedEvent
+    from oversight.due import roll_places
 
     print("Scheduler: idle passes", flush=True)
     now = timezone.now()
@@ -1151,6 +1152,8 @@ def run_scheduler(report: Report) -> None:
     rows = [
         timed("outbox events from the mark", process_pending_events),
         timed("timed steps", fire_timed_steps),
+        # The first moves the start on by the time since the last pass (or the rebuild).
+        timed("hotspots' tallies moved on", roll_places),
         timed(
             "full anti-join (every pass, before the mark)",
             lambda: list(unprocessed.order_by("id").values_list("id", flat=True)[:500]),

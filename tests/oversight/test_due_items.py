@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -26,9 +28,9 @@ from notifications.models import Notification
 from oversight import due, queries
 from oversight.apps import fill_due_items
 from oversight.filters import Filters
-from oversight.models import DueCount, DueItem, DueState
+from oversight.models import DueCount, DueItem, DueState, PlaceChild, PlaceTally
 from oversight.views import LISTS_BY_SLUG
-from tests.factories.incidents import PlacementFactory, SafeAndWellCheckFactory
+from tests.factories.incidents import LocationFactory, PlacementFactory, SafeAndWellCheckFactory
 from tests.factories.notifications import NotificationFactory, RuleFactory
 
 from .world import NOW, attempts, episode, returned
@@ -65,10 +67,26 @@ def assert_counts_equal_rows(user: User, now: dt.datetime) -> None:
     assert due.notification_groups(user, now) == queries.notifications_overdue_by_agency(rows)
 
 
+# What ``due.differences`` finds when the kept rows, counts and hotspot tallies are right.
+NO_DIFFERENCES = {"missing": [], "extra": [], "different": [], "counts": [], "places": []}
+
+
+def tallies_answer(user: User, now: dt.datetime) -> bool:
+    """Whether the hotspots are read from the tallies (not the kept sightings grouped)."""
+    sql, params = due._tallies_answer_sql(user, now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT CASE WHEN {sql} THEN 1 ELSE 0 END", params)
+        return bool(cursor.fetchone()[0])
+
+
 def assert_hotspots_kept(user: User, now: dt.datetime) -> int:
     """The hotspots read from the kept sightings are the raw hotspots: a page (each
     place's latest sightings) and the download (every sighting); how many there are."""
     assert due._hotspot_rows(user, Filters(), now, 1, 0)[1], "read from the kept rows"
+    # The dashboard's count, from the tallies (or the kept sightings grouped).
+    assert queries.counts({"kept": due.hotspot_places_sql(user, now)}) == queries.counts(
+        {"kept": queries.hotspot_places_sql(user, Filters(), now)}
+    )
     kept = due.hotspot_page(user, Filters(), now, limit=2)
     assert kept == queries.hotspot_page(user, Filters(), now, limit=2)
     every = queries.hotspots(user, Filters(), now)
@@ -167,7 +185,7 @@ def test_the_receivers_keep_a_fixed_world_equal_to_raw(fixed):
     slugs = set(DueItem.objects.values_list("kind", flat=True))
     assert slugs == set(due.KEPT)
     # What a rebuild finds is what the receivers kept.
-    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
+    assert due.differences() == NO_DIFFERENCES
 
 
 def test_changes_through_update_and_bulk_writes_are_kept(fixed, la_west):
@@ -236,7 +254,7 @@ def test_children_on_the_patterns_lists_follow_placements_meetings_and_edits(
     StrategyMeeting.objects.filter(child=b).delete()
     for at in (NOW, NOW + 2 * D, NOW + 50 * D, NOW + 90 * D):
         assert_kept_equals_raw(at)
-    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
+    assert due.differences() == NO_DIFFERENCES
 
 
 def test_strategy_discussions_follow_the_episode_and_the_meetings(
@@ -273,7 +291,7 @@ def test_strategy_discussions_follow_the_episode_and_the_meetings(
     history_write(Episode, ep.pk)
     assert ep.pk not in kept(manager, slug, NOW + 4 * H)
     assert_kept_equals_raw(NOW + 4 * H)
-    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
+    assert due.differences() == NO_DIFFERENCES
 
 
 def test_a_rule_changing_the_stuck_threshold_counts_the_stuck_cases_again(fixed):
@@ -311,7 +329,7 @@ def test_the_check_finds_counts_that_are_not_the_rows_counted(fixed):
     with pytest.raises(CommandError):
         call_command("rebuild_due_items", "--check", stdout=StringIO())
     call_command("rebuild_due_items", stdout=StringIO())
-    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
+    assert due.differences() == NO_DIFFERENCES
 
 
 def test_a_child_deleted_is_counted_out(fixed):
@@ -324,6 +342,136 @@ def test_a_child_deleted_is_counted_out(fixed):
     assert not DueItem.objects.filter(child_id=far).exists()
     assert_kept_equals_raw(NOW)
     assert_kept_equals_raw(NOW + dt.timedelta(days=2))
+
+
+def test_the_hotspot_tallies_follow_sightings_the_scheduler_and_corrections(
+    frozen, west_child, manager
+):
+    """The hotspots from the tallies (a few rows a manager) are the raw hotspots as
+    sightings are recorded, fall out of the period, are corrected and deleted, whether
+    or not the scheduler's pass has moved the tallies on since; looking back before its
+    pass they are the kept sightings grouped, still the raw hotspots."""
+    days = dt.timedelta(days=Filters().days)
+    busy, quiet = LocationFactory(), LocationFactory()
+    a, b, c = west_child(), west_child(), west_child()
+    # a was seen at the busy place two days before it falls out of the period.
+    episode(a, last_seen=NOW - days + 2 * 24 * H, last_seen_location=busy)
+    seen_b = episode(
+        b, last_seen=NOW - 10 * H, last_seen_location=busy, found=NOW - 5 * H, found_location=quiet
+    )
+    episode(c, last_seen=NOW - 3 * H, last_seen_location=quiet, found=NOW - 2 * H)
+
+    def check(hotspots: int, *, tallied: bool = True) -> None:
+        now = timezone.now()
+        assert tallies_answer(manager, now) is tallied
+        assert assert_hotspots_kept(manager, now) == hotspots
+        assert due.place_differences() == []
+
+    def tally(place: Any) -> tuple[int, dt.datetime] | None:
+        return (
+            PlaceTally.objects.filter(viewer=manager.agency, place=place.pk)
+            .values_list("children", "latest")
+            .first()
+        )
+
+    MINUTE = dt.timedelta(minutes=1)
+
+    check(2)
+    assert tally(busy) == (2, NOW - 10 * H)
+    # Three days on a's sighting has fallen out: counted out as the page is read ...
+    frozen.shift(3 * 24 * H)
+    check(1)
+    assert tally(busy) == (2, NOW - 10 * H)
+    # ... and deleted by the scheduler's pass, which then has nothing to do.
+    assert due.roll_places() >= 1
+    assert due.roll_places() == 0
+    assert tally(busy) == (1, NOW - 10 * H)
+    check(1)
+    # Looking back before the pass: not from the tallies (nor from the kept sightings
+    # it deleted, whose period was over: no page looks back).
+    assert tallies_answer(manager, NOW) is False
+    # b's sighting at the quiet place corrected to earlier: its latest worked out again.
+    seen_b.found_at = NOW - 8 * H
+    seen_b.save()
+    assert tally(quiet) == (2, NOW - 3 * H)
+    c_episode = Episode.objects.get(child=c)
+    c_episode.last_seen_at = NOW - 20 * H
+    c_episode.save()
+    assert tally(quiet) == (2, NOW - 8 * H)
+    check(1)
+    # A third child at the busy place, then c deleted (its episode first, as erasure does).
+    episode(c, last_seen=NOW + 2 * 24 * H, last_seen_location=busy)
+    check(2)
+    Episode.objects.filter(child=c).delete()
+    c.delete()
+    assert tally(quiet) == (1, NOW - 8 * H)
+    check(0)
+    # A row written before the start by a change kept while the pass ran: counted out as
+    # the page is read, deleted by the next pass.
+    frozen.shift(24 * H)
+    due.roll_places()
+    early = timezone.now() - days - H
+    key = (manager.agency_id, busy.pk)
+    PlaceChild.objects.create(viewer=manager.agency, place=busy.pk, child=a, latest_at=early)
+    deltas: dict = {}
+    due._insert(
+        [
+            DueItem(
+                viewer=manager.agency, kind=due.SIGHTINGS.slug, child=a, item_id=0,
+                due_at=early - dt.timedelta(microseconds=1), until=early + days,
+                sort_num=busy.pk, sort_at=early,
+            )
+        ],
+        deltas,
+    )  # fmt: skip
+    due._apply(deltas)
+    due._tally({key: 1}, {key: early}, set(), {key: 1})
+    check(0)
+    frozen.shift(H)
+    assert due.roll_places() == 1
+    assert tally(busy) == (1, NOW - 10 * H)
+    assert not DueItem.objects.filter(item_id=0).exists()
+    # A sighting after the page's time (asked about a time after the pass, before the
+    # sighting was recorded): from the kept sightings, which read the period alone.
+    rolled = timezone.now()
+    frozen.shift(H)
+    episode(b, last_seen=timezone.now() - 10 * MINUTE, last_seen_location=quiet)
+    assert tallies_answer(manager, rolled + 30 * MINUTE) is False
+    assert_hotspots_kept(manager, rolled + 30 * MINUTE)
+    check(0)
+    assert tally(quiet) == (1, timezone.now() - 10 * MINUTE)
+
+
+def test_the_scheduler_moves_the_hotspot_tallies_on_in_a_few_queries(
+    frozen, west_child, manager, django_assert_num_queries
+):
+    """The scheduler's pass is proportional to the rows fallen out of the period since
+    the last one (a range of ``placechild_at_idx``), whatever the history."""
+    from notifications.management.commands.notifications_scheduler import PASS_STEPS
+
+    (step,) = [step for step in PASS_STEPS if step.name == "hotspots"]
+    place = LocationFactory()
+    first, second = west_child(), west_child()
+    for child, hours in ((first, 30), (second, 20)):
+        episode(child, last_seen=NOW - hours * H, last_seen_location=place)
+    assert step.run() == 0
+    # Run again at once: the start read, nothing to do.
+    with django_assert_num_queries(1):
+        assert step.run() == 0
+    # A minute on, nothing fallen out: the start read, the kept sightings whose period
+    # is over and the children of the rows before the new start (none), those rows
+    # deleted and the start moved on, in a savepoint.
+    frozen.shift(dt.timedelta(minutes=1))
+    with django_assert_num_queries(ROLL_QUERIES):
+        assert step.run() == 0
+    frozen.shift(dt.timedelta(days=Filters().days) - 25 * H)
+    # The first child's row fallen out, for each agency that sees the child.
+    assert step.run() == ChildVisibility.objects.filter(child=first).count() > 0
+    assert tallies_answer(manager, timezone.now())
+    assert_hotspots_kept(manager, timezone.now())
+
+
+ROLL_QUERIES = 7
 
 
 def test_until_the_table_is_filled_the_pages_count_from_the_records(fixed, manager):
@@ -401,4 +549,4 @@ def test_the_e_mail_worker_keeps_the_lists_through_claims_failures_retries_and_d
     assert "delivered" in outcomes
     check()
     assert not Notification.objects.filter(delivery__in=[D.SENDING, D.QUEUED]).exists()
-    assert due.differences() == {"missing": [], "extra": [], "different": [], "counts": []}
+    assert due.differences() == NO_DIFFERENCES

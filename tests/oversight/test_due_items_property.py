@@ -103,6 +103,8 @@ steps = st.lists(
         st.tuples(st.just("release")),
         st.tuples(st.just("hours_pass"), st.integers(1, 80)),
         st.tuples(st.just("days_pass"), st.integers(1, 100)),
+        # The scheduler's pass moving the hotspots' tallies on.
+        st.tuples(st.just("roll")),
     ),
     min_size=1,
     max_size=20,
@@ -278,6 +280,8 @@ def apply(step: tuple, world: dict, children: list, traveller) -> None:
     elif kind == "days_pass":
         traveller.shift(dt.timedelta(days=args[0]))
         visibility.apply_dated_changes()
+    elif kind == "roll":
+        due.roll_places()
 
 
 def assert_kept_equals_raw(world: dict) -> None:
@@ -298,6 +302,7 @@ def assert_kept_equals_raw(world: dict) -> None:
         assert due.notification_groups(user, now) == queries.notifications_overdue_by_agency(rows)
         assert_hotspots_kept(user, now)
     assert due.stored_counts() == due.counted(DueItem.objects.all())
+    assert due.place_differences() == []
 
 
 @settings(

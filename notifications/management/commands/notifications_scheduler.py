@@ -31,6 +31,7 @@ from notifications.engine import (
 from notifications.models import ProcessHeartbeat
 from notifications.processes import Backoff, Heartbeat, PassStep, Stop, process_name, run_pass
 from oversight.aggregates import refresh as refresh_measures
+from oversight.due import roll_places
 from oversight.return_requests import build_queued_returns
 
 logger = logging.getLogger("notifications.scheduler")
@@ -53,6 +54,8 @@ PASS_STEPS: list[PassStep] = [
     PassStep("visibility", lambda: apply_dated_changes()),
     # Expired sessions and lockout counters: hourly at most, logs its own counts.
     PassStep("housekeeping", lambda: _housekeeping()),
+    # The hotspots' tallies moved on to the period's start: the rows fallen out of it.
+    PassStep("hotspots", lambda: roll_places()),
     # The managers' measures of closed months whose records changed (all once a day).
     PassStep("measures", lambda: refresh_measures()),
     # Statutory returns managers asked for (last: a big one takes a while, and starts
@@ -94,8 +97,10 @@ class Command(BaseCommand):
                 except Exception:
                     logger.exception("Scheduler %s: heartbeat not recorded", name)
                     result.failed.append("heartbeat")
-                # Counting the measures again is bookkeeping: it prints nothing.
-                done = any(n for step, n in result.counts.items() if step != "measures")
+                # Counting the measures and hotspots again is bookkeeping: it prints nothing.
+                done = any(
+                    n for step, n in result.counts.items() if step not in {"measures", "hotspots"}
+                )
                 if verbosity >= 2 or (verbosity >= 1 and done):
                     self.stdout.write(
                         f"Processed {result.counts.get('events', 0)} event(s); "

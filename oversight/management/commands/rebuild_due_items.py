@@ -3,8 +3,9 @@
 They are kept up to date as the records change; run this after a bulk load or change
 that sent no signals, and once on a large existing database after migrating (a small
 one is filled by ``migrate``). ``--check`` reports, without changing anything, the
-rows that differ from the records, and the kept counts (``DueCount``) that are not the
-rows counted.
+rows that differ from the records, the kept counts (``DueCount``) that are not the
+rows counted, and the hotspots' rows and tallies (``PlaceChild``, ``PlaceTally``) that
+are not the kept sightings'.
 """
 
 from __future__ import annotations
