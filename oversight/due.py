@@ -65,8 +65,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db import connection, models, transaction
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -621,30 +634,42 @@ def stored_counts(kinds: Iterable[str] | None = None) -> dict[Key, int]:
     }
 
 
+COUNT_COLUMNS = ("viewer_id", "kind", "agency", "due_on", "until_on", "n")
+
+
 def _apply(deltas: dict[Key, int]) -> None:
     """Add these changes to the kept counts: one ``INSERT ... ON CONFLICT DO UPDATE``
     adding to ``n`` a batch (PostgreSQL, and SQLite since 3.24), in key order so that two
-    changes at once lock the counts in the same order; then delete the counts fallen to 0."""
+    changes at once lock the counts in the same order; then delete the counts it left at
+    0, known from the statement's ``RETURNING`` (no index on ``n``: a count's update
+    touches no index, so PostgreSQL can make it a heap-only update)."""
     changes = sorted((key, n) for key, n in deltas.items() if n)
     if not changes:
         return
     table = connection.ops.quote_name(DueCount._meta.db_table)
     adapt = connection.ops.adapt_datefield_value
+    returning = " RETURNING id, n" if any(n < 0 for _, n in changes) else ""
+    emptied: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(changes), CHUNK // 2):
             part = changes[start : start + CHUNK // 2]
-            params: list[Any] = []
-            for (viewer, kind, agency, due_on, until_on), n in part:
-                params += [viewer, kind, agency, adapt(due_on), adapt(until_on), n]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
+            select, params = _rows_sql(
+                [
+                    (viewer, kind, agency, adapt(due_on), adapt(until_on), n)
+                    for (viewer, kind, agency, due_on, until_on), n in part
+                ],
+                _db_types(DueCount, COUNT_COLUMNS),
+            )
             cursor.execute(
-                f"INSERT INTO {table} (viewer_id, kind, agency, due_on, until_on, n) "  # noqa: S608 (no input in the SQL)
-                f"VALUES {values} ON CONFLICT (viewer_id, kind, due_on, until_on, agency) "
-                f"DO UPDATE SET n = {table}.n + excluded.n",
+                f"INSERT INTO {table} ({', '.join(COUNT_COLUMNS)}) "
+                f"{select} ON CONFLICT (viewer_id, kind, due_on, until_on, agency) "
+                f"DO UPDATE SET n = {table}.n + excluded.n{returning}",
                 params,
             )
-    if any(n < 0 for _, n in changes):
-        DueCount.objects.filter(n__lte=0).delete()
+            if returning:
+                emptied += [pk for pk, n in cursor.fetchall() if n <= 0]
+    for start in range(0, len(emptied), CHUNK):
+        DueCount.objects.filter(pk__in=emptied[start : start + CHUNK]).delete()
 
 
 def _remove(
@@ -713,7 +738,7 @@ def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> 
 
 def _insert(rows: list[DueItem], deltas: dict[Key, int]) -> int:
     """Insert these rows, counting them into ``deltas``."""
-    DueItem.objects.bulk_create(rows, batch_size=CHUNK)
+    _bulk_insert(DueItem, _COLUMNS, rows)
     for row in rows:
         key = _key(row.viewer_id, row.kind, row.agency_id, row.due_at, row.until)
         deltas[key] = deltas.get(key, 0) + 1
@@ -887,12 +912,13 @@ def _place_children(
         if now_at is None or now_at < old[viewer, place, child]:
             # Perhaps the place's latest: worked out again from the rows left.
             recount.add((viewer, place))
-    PlaceChild.objects.bulk_create(
+    _bulk_insert(
+        PlaceChild,
+        ("viewer_id", "place", "child_id", "latest_at"),
         [
             PlaceChild(viewer_id=viewer, place=place, child_id=child, latest_at=at)
             for (viewer, place, child), at in added
         ],
-        batch_size=CHUNK,
     )
     for (viewer, place, _child), at in added:
         changes[viewer, place] += 1
@@ -905,6 +931,44 @@ def _values_list(count: int, width: int) -> str:
     return ", ".join([row] * count)
 
 
+def _bulk_insert(model: type[models.Model], columns: tuple[str, ...], rows: list[Any]) -> None:
+    """Insert these unsaved instances of a model (only ``columns``): on PostgreSQL from
+    arrays (``_rows_sql``), elsewhere by ``bulk_create``."""
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(rows, batch_size=CHUNK)
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    types = _db_types(model, columns)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), CHUNK):
+            part = rows[start : start + CHUNK]
+            select, params = _rows_sql([tuple(getattr(r, c) for c in columns) for r in part], types)
+            cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) {select}", params)
+
+
+def _rows_sql(rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """These rows (values already adapted for the database) as a table to insert from or
+    compare with, and its parameters: on PostgreSQL an array a column, ``unnest``ed, so a
+    statement of 2,000 rows has a few parameters (the driver binds them in Python, and
+    binding 4,000 took five times as long as the statement); elsewhere ``VALUES``."""
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        return f"SELECT * FROM unnest({arrays})", columns  # noqa: S608 (types from the models)
+    return f"VALUES {_values_list(len(rows), len(types))}", [v for row in rows for v in row]
+
+
+def _db_types(model: type[models.Model], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The database types of these columns of a model (``_rows_sql``'s ``types``)."""
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    return tuple(
+        fields[column].rel_db_type(connection)
+        if fields[column].is_relation
+        else fields[column].db_type(connection)
+        for column in columns
+    )
+
+
 def _delete_place_children(keys: list[PlaceKey]) -> list[PlaceKey]:
     """Delete these ``PlaceChild`` rows: those deleted (not those already gone)."""
     table = connection.ops.quote_name(PlaceChild._meta.db_table)
@@ -912,13 +976,20 @@ def _delete_place_children(keys: list[PlaceKey]) -> list[PlaceKey]:
     with connection.cursor() as cursor:
         for start in range(0, len(keys), CHUNK // 4):
             part = keys[start : start + CHUNK // 4]
+            select, params = _rows_sql(
+                [(child, viewer, place) for viewer, place, child in part],
+                _db_types(PlaceChild, ("child_id", "viewer_id", "place")),
+            )
             cursor.execute(
                 f"DELETE FROM {table} WHERE (child_id, viewer_id, place) IN "  # noqa: S608 (no input in the SQL)
-                f"(VALUES {_values_list(len(part), 3)}) RETURNING viewer_id, place, child_id",
-                [value for viewer, place, child in part for value in (child, viewer, place)],
+                f"({select}) RETURNING viewer_id, place, child_id",
+                params,
             )
             deleted += [tuple(row) for row in cursor.fetchall()]
     return deleted
+
+
+TALLY_COLUMNS = ("viewer_id", "place", "children", "sightings", "latest")
 
 
 def _tally(
@@ -944,14 +1015,16 @@ def _tally(
     with connection.cursor() as cursor:
         for start in range(0, len(keys), CHUNK // 4):
             part = keys[start : start + CHUNK // 4]
-            params: list[Any] = []
-            for key in part:
-                params += [
-                    *key, changes.get(key, 0), sightings.get(key, 0), adapt(raised.get(key))
-                ]  # fmt: skip
+            select, params = _rows_sql(
+                [
+                    (*key, changes.get(key, 0), sightings.get(key, 0), adapt(raised.get(key)))
+                    for key in part
+                ],
+                _db_types(PlaceTally, TALLY_COLUMNS),
+            )
             cursor.execute(
-                f"INSERT INTO {table} (viewer_id, place, children, sightings, latest) "  # noqa: S608 (no input in the SQL)
-                f"VALUES {_values_list(len(part), 5)} ON CONFLICT (viewer_id, place) DO UPDATE "
+                f"INSERT INTO {table} ({', '.join(TALLY_COLUMNS)}) "
+                f"{select} ON CONFLICT (viewer_id, place) DO UPDATE "
                 f"SET children = {table}.children + excluded.children, "
                 f"sightings = {table}.sightings + excluded.sightings, latest = {greatest}("
                 f"COALESCE({table}.latest, excluded.latest), "
@@ -962,20 +1035,21 @@ def _tally(
         emptied = sorted(
             key for key in keys if changes.get(key, 0) < 0 or sightings.get(key, 0) < 0
         )
+        key_types = _db_types(PlaceTally, TALLY_COLUMNS[:2])
         for start in range(0, len(recounted), CHUNK // 4):
-            part = recounted[start : start + CHUNK // 4]
+            select, params = _rows_sql(recounted[start : start + CHUNK // 4], key_types)
             cursor.execute(
                 f"UPDATE {table} SET latest = (SELECT MAX(r.latest_at) FROM {rows} r "  # noqa: S608 (no input in the SQL)
                 f"WHERE r.viewer_id = {table}.viewer_id AND r.place = {table}.place) "
-                f"WHERE (viewer_id, place) IN (VALUES {_values_list(len(part), 2)})",
-                [value for key in part for value in key],
+                f"WHERE (viewer_id, place) IN ({select})",
+                params,
             )
         for start in range(0, len(emptied), CHUNK // 4):
-            part = emptied[start : start + CHUNK // 4]
+            select, params = _rows_sql(emptied[start : start + CHUNK // 4], key_types)
             cursor.execute(
                 f"DELETE FROM {table} WHERE children <= 0 AND sightings <= 0 "  # noqa: S608 (no input in the SQL)
-                f"AND (viewer_id, place) IN (VALUES {_values_list(len(part), 2)})",
-                [value for key in part for value in key],
+                f"AND (viewer_id, place) IN ({select})",
+                params,
             )
 
 
@@ -1030,11 +1104,18 @@ def roll_places(now: dt.datetime | None = None) -> int:
     table = connection.ops.quote_name(PlaceChild._meta.db_table)
     over = DueItem.objects.filter(kind=SIGHTINGS.slug, until__lt=now)
     with transaction.atomic(), connection.cursor() as cursor:
-        sightings = list(over.values_list("pk", "child_id"))
-        children = sorted(
-            {child for _pk, child in sightings}
-            | set(PlaceChild.objects.filter(latest_at__lt=since).values_list("child_id", flat=True))
+        # The sightings over (their ids) and the children of the rows fallen out (no id),
+        # in one query.
+        fallen = PlaceChild.objects.filter(latest_at__lt=since).annotate(
+            none=Value(None, output_field=BigIntegerField())
         )
+        rows = list(
+            over.values_list("pk", "child_id").union(
+                fallen.values_list("none", "child_id"), all=True
+            )
+        )
+        sightings = [(pk, child) for pk, child in rows if pk is not None]
+        children = sorted({child for _pk, child in rows})
         for start in range(0, len(children), CHUNK):
             _lock(children[start : start + CHUNK])
         cursor.execute(

@@ -423,7 +423,8 @@ class DueCount(models.Model):
 
     NO_END = dt.date(9999, 12, 31)
 
-    viewer = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the key's constraint, which starts with it.
+    viewer = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=40)
     # Not a foreign key: 0 stands for "none" so that the key is unique on every database
     # (NULLs are distinct in a unique index). Notifications protect their agency.
@@ -439,10 +440,6 @@ class DueCount(models.Model):
                 fields=["viewer", "kind", "due_on", "until_on", "agency"],
                 name="duecount_key_uniq",
             ),
-        ]
-        indexes = [
-            # Keys whose count fell to 0, deleted after each change.
-            models.Index(fields=["id"], condition=Q(n__lte=0), name="duecount_empty_idx"),
         ]
 
     def __str__(self) -> str:
