@@ -19,7 +19,9 @@ Five kinds of work, all read from the record, for the signed-in person's agency:
   open), for the responsible council: the first active local authority serving the
   child's responsible area, the one that owns the return interview
   (``incidents.actions.episodes.interview_owner_for``) and tells the team manager at 24
-  hours.
+  hours. Read from the managers' kept rows of them (``oversight.due``, which keeps
+  exactly these episodes, due at the deadline, for each agency that may see the child)
+  once that table is filled, else from the episodes.
 
 Only children the person may see (``incidents.access.children_visible_to``), and only
 for people with a case role. Work on an episode that is closed is over (a manager gave
@@ -61,6 +63,7 @@ from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -87,6 +90,9 @@ from missingkids import policy
 from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 from notifications.models import Notification
 from notifications.panels import OVERDUE, Tag, delivery_note, status_tag
+
+from .due import unfilled
+from .models import DueItem
 
 K = Agency.Kind
 
@@ -181,20 +187,49 @@ def requests_for_council(agency: Agency) -> QuerySet[InvolvementRequest]:
     )
 
 
-def _part(rows: QuerySet, kind: str, due: Any, *order: Any) -> tuple[QuerySet, tuple]:
+def _part(
+    rows: QuerySet, kind: str, due: Any, *order: Any, pk: str = "pk"
+) -> tuple[QuerySet, tuple]:
     """The same three columns, in the same order, in every part of the UNION; and the
     part's order on its own table (``due`` less a constant: the same order, which an index
-    can give, where the sum cannot), by which it is cut at the rows needed."""
+    can give, where the sum cannot), by which it is cut at the rows needed. ``pk``: the
+    column holding the id of the record the row is for."""
     part = (
         rows.order_by()
         .annotate(
             work_kind=Value(kind),
-            work_id=F("pk"),
+            work_id=F(pk),
             work_due=ExpressionWrapper(due, output_field=DateTimeField()),
         )
         .values_list("work_kind", "work_id", "work_due")
     )
     return part, order or ("work_due", "work_id")
+
+
+def _discussion_parts(agency: Agency, visible: Q) -> list[tuple[QuerySet, tuple]]:
+    """The council's strategy discussions, from the managers' kept rows of them
+    (``oversight.due``: one row for each agency that may see the child, due at the
+    deadline) when the table is filled: read in order from ``dueitem_count_idx`` rather
+    than walking the open episodes past those found in time. Until it is filled, from
+    the episodes. Both parts are in the query; each asks once whether the table is
+    filled (a one-time filter on PostgreSQL), so only one reads anything."""
+    is_unfilled = Exists(unfilled())
+    kept = DueItem.objects.filter(
+        ~is_unfilled,
+        viewer=agency,
+        kind="strategy_discussions_overdue",
+        child__responsible_area__in=_areas_first_served(K.LOCAL_AUTHORITY, agency),
+    )
+    return [
+        _part(kept, STRATEGY, F("due_at"), "due_at", "item_id", pk="item_id"),
+        _part(
+            discussions_for_council(agency).filter(is_unfilled).filter(visible),
+            STRATEGY,
+            F("earliest_last_seen_at") + policy.strategy_discussion_due_after(),
+            "earliest_last_seen_at",
+            "pk",
+        ),
+    ]
 
 
 def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
@@ -241,15 +276,7 @@ def work_rows(user: User, *, upto: int | None = None) -> QuerySet:
             )
         )
     if agency.kind == K.LOCAL_AUTHORITY:
-        parts.append(
-            _part(
-                discussions_for_council(agency).filter(visible),
-                STRATEGY,
-                F("earliest_last_seen_at") + policy.strategy_discussion_due_after(),
-                "earliest_last_seen_at",
-                "pk",
-            )
-        )
+        parts += _discussion_parts(agency, visible)
         # A request has no deadline of its own: it is to answer from when it was asked.
         parts.append(
             _part(requests_for_council(agency).filter(visible), REQUEST, F("requested_at"))

@@ -23,6 +23,7 @@ from notifications.engine import notifications_for_event
 from notifications.models import Notification, TellerKind
 from oversight import agency_work
 from oversight.agency_views import HOME_ROWS
+from oversight.models import DueState
 from tests.factories import AgencyFactory, LocalAuthorityAreaFactory, UserFactory
 from tests.factories.incidents import (
     CaseEventFactory,
@@ -280,6 +281,34 @@ def test_a_missed_discussion_stays_until_the_episode_closes(
     late.closed_at, late.closed_by, late.closure_reason = NOW, manager, "Done"
     late.save()
     assert ("strategy", "Late") not in kinds_for(social_worker)
+
+
+def test_the_discussions_kept_for_the_managers_answer_as_the_episodes_do(
+    frozen, social_worker, la_east, area_east, west_child, manager
+):
+    """Read from the managers' kept rows (filled) or from the open episodes (until the
+    table is filled): the same rows, in the same order, for every council."""
+    episode(west_child(first_name="Due"), last_seen=NOW - 10 * H)
+    episode(west_child(first_name="Overdue"), last_seen=NOW - 30 * H)
+    episode(west_child(first_name="Missed"), last_seen=NOW - 50 * H, found=NOW - 20 * H)
+    episode(west_child(first_name="Intime"), last_seen=NOW - 50 * H, found=NOW - 40 * H)
+    met = west_child(first_name="Met")
+    episode(met, last_seen=NOW - 30 * H)
+    StrategyMeeting.objects.create(
+        child=met, held_on=NOW.date(), decisions="Search plan", recorded_by=manager
+    )
+    placed = west_child(first_name="Placed")
+    PlacementFactory(child=placed, host_area=area_east)
+    episode(placed, last_seen=NOW - 26 * H)
+    east_worker = UserFactory(agency=la_east)
+    kept = {user: list(agency_work.work_rows(user)) for user in (social_worker, east_worker)}
+    DueState.objects.update_or_create(pk=1, defaults={"filled": False, "built_at": NOW})
+    for user, rows in kept.items():
+        assert list(agency_work.work_rows(user)) == rows
+        assert agency_work.soonest(user, 3) == rows[:3]
+    strategy = [(kind, name) for kind, name, _tag in summary(social_worker) if kind == "strategy"]
+    assert strategy == [("strategy", n) for n in ("Missed", "Overdue", "Placed", "Due")]
+    assert "strategy" not in {kind for kind, _name in kinds_for(east_worker)}
 
 
 # The home page and the full list ---------------------------------------------------------
