@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
+import time_machine
 from django import forms
 from django.template import engines
+from django.urls import reverse
+from django.utils import timezone
 
 from incidents.forms.episodes import OpenEpisodesFilterForm
 from incidents.forms.fields import UKDateField
-from missingkids.templatetags.layout import applied_filters, stack
+from missingkids.templatetags.layout import applied_filters, form_fingerprint, stack
+from oversight.filters import ManagerFilterForm
+from tests.factories import AgencyFactory
 
 TABLE = """<table class="govuk-table" data-testid="t">
   <thead class="govuk-table__head"><tr class="govuk-table__row">
@@ -80,3 +88,34 @@ def test_browser_tests_say_to_run_make_assets_when_the_front_end_is_missing(monk
     monkeypatch.setattr(browser, "AXE_SCRIPT", browser.REPO / "node_modules" / "axe-core" / "x.js")
     assert "axe-core is missing" in (browser._missing_assets() or "")
     assert "run make assets" in (browser._missing_assets() or "")
+
+
+@pytest.mark.django_db
+def test_a_filter_form_is_kept_under_everything_it_is_drawn_from(la_west):
+    """The drawn form is kept under its fingerprint: the same form gives the same one;
+    other answers, other fields, another agency to choose or another day, another."""
+
+    def fingerprint(data: dict[str, str] | None = None, period: str = "days") -> str:
+        return form_fingerprint(ManagerFilterForm(data or {}, period=period))
+
+    first = fingerprint()
+    assert fingerprint() == first
+    assert fingerprint({"risk": "high"}) != first
+    assert fingerprint(period="months") != first
+    with time_machine.travel(timezone.now() + dt.timedelta(days=1)):
+        assert fingerprint() != first
+    renamed = fingerprint()
+    la_west.name = "West Council (renamed)"
+    la_west.save()
+    assert fingerprint() != renamed
+
+
+@pytest.mark.django_db
+def test_a_kept_filter_form_shows_a_new_agency_at_once(client, manager):
+    """Drawn from the cache the second time, and drawn anew once an agency is added."""
+    client.force_login(manager)
+    url = reverse("oversight:interviews_overdue")
+    assert "Newly Added Agency" not in client.get(url).text
+    assert "Newly Added Agency" not in client.get(url).text
+    AgencyFactory(name="Newly Added Agency")
+    assert ">Newly Added Agency</option>" in client.get(url).text

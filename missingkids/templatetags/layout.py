@@ -9,16 +9,19 @@ table roles are added because some screen readers stop treating a table as a tab
 once its CSS display changes.
 
 ``{{ form|applied_filters }}`` counts the filters a list's filter form has applied,
-for the "Filter" disclosure's summary.
+for the "Filter" disclosure's summary; ``{{ form|form_fingerprint }}`` is what the
+drawn form is kept under.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from typing import Any
 
 from django import forms, template
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -146,3 +149,52 @@ def applied_filters(form: forms.Form | None) -> int:
     if form is None or not getattr(form, "is_bound", False):
         return 0
     return sum(1 for bound in form if not _is_default(bound.field, bound.value()))
+
+
+@register.filter
+def form_fingerprint(form: forms.Form) -> str:
+    """Everything a filter form's HTML is drawn from, hashed: its class, what was
+    submitted, each field's label, hint, default and choices (a list of agencies read
+    once here, then drawn from the list), and today's date (a date's check may depend
+    on it). ``includes/filter.html`` keeps the drawn form under it for a few minutes
+    (``{% cache %}``): drawing a form through crispy's and the widgets' templates took
+    a third of a manager's list page, and the same few forms are drawn all day."""
+    parts: list[Any] = [
+        type(form).__module__,
+        type(form).__qualname__,
+        form.prefix,
+        timezone.localdate().isoformat(),
+        form.is_bound,
+        _submitted(form.data),
+        sorted((str(k), repr(v)) for k, v in form.initial.items()),
+    ]
+    for name, field in form.fields.items():
+        choices = None
+        if isinstance(field, forms.ChoiceField):
+            # Through iter(): list() would first ask a model choice field for its length
+            # (a COUNT query).
+            listed = list(iter(field.choices))
+            field.choices = listed  # drawn from the list, not read again
+            choices = [(str(value), str(label)) for value, label in listed]
+        parts.append(
+            (
+                name,
+                type(field).__name__,
+                str(field.label),
+                str(field.help_text),
+                field.required,
+                repr(field.initial),
+                type(field.widget).__name__,
+                sorted((str(k), str(v)) for k, v in field.widget.attrs.items()),
+                choices,
+            )
+        )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _submitted(data: Any) -> list[tuple[str, str]]:
+    """What was submitted, every value of every name (a QueryDict's lists, or a dict's
+    values), in a stable order."""
+    if hasattr(data, "lists"):
+        return sorted((str(name), repr(values)) for name, values in data.lists())
+    return sorted((str(name), repr(value)) for name, value in data.items())
