@@ -91,7 +91,7 @@ from missingkids.accounts.models import Agency, LocalAuthorityArea, User
 from notifications.models import Notification
 from notifications.panels import OVERDUE, Tag, delivery_note, status_tag
 
-from .due import unfilled
+from .due import KINDS, unfilled
 from .models import DueItem
 
 K = Agency.Kind
@@ -217,7 +217,7 @@ def _discussion_parts(agency: Agency, visible: Q) -> list[tuple[QuerySet, tuple]
     kept = DueItem.objects.filter(
         ~is_unfilled,
         viewer=agency,
-        kind="strategy_discussions_overdue",
+        kind=KINDS["strategy_discussions_overdue"].slug,
         child__responsible_area__in=_areas_first_served(K.LOCAL_AUTHORITY, agency),
     )
     return [

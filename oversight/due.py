@@ -649,6 +649,7 @@ def _apply(deltas: dict[Key, int]) -> None:
     table = connection.ops.quote_name(DueCount._meta.db_table)
     adapt = connection.ops.adapt_datefield_value
     returning = " RETURNING id, n" if any(n < 0 for _, n in changes) else ""
+    types = _db_types(DueCount, COUNT_COLUMNS)
     emptied: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(changes), CHUNK // 2):
@@ -658,7 +659,7 @@ def _apply(deltas: dict[Key, int]) -> None:
                     (viewer, kind, agency, adapt(due_on), adapt(until_on), n)
                     for (viewer, kind, agency, due_on, until_on), n in part
                 ],
-                _db_types(DueCount, COUNT_COLUMNS),
+                types,
             )
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(COUNT_COLUMNS)}) "
@@ -949,8 +950,8 @@ def _bulk_insert(model: type[models.Model], columns: tuple[str, ...], rows: list
 def _rows_sql(rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> tuple[str, list[Any]]:
     """These rows (values already adapted for the database) as a table to insert from or
     compare with, and its parameters: on PostgreSQL an array a column, ``unnest``ed, so a
-    statement of 2,000 rows has a few parameters (the driver binds them in Python, and
-    binding 4,000 took five times as long as the statement); elsewhere ``VALUES``."""
+    statement of 2,000 rows has a few parameters (the driver binds them in Python: 700
+    rows of six values took 22 ms as ``VALUES``, 4 ms as arrays); elsewhere ``VALUES``."""
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
         columns = [list(column) for column in zip(*rows, strict=True)]
