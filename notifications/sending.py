@@ -62,10 +62,12 @@ from django.core.mail import EmailMessage, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, transaction
 from django.db import connections as db_connections
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, DateTimeField, F, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from missingkids.accounts.models import User
+from missingkids.bulk import bulk_insert
 
 from .asks import EMAIL_RELATED
 from .emails import EmailRenderer
@@ -78,6 +80,9 @@ logger = logging.getLogger(__name__)
 
 D = Notification.Delivery
 S = Notification.Status
+
+# A delivery attempt's columns, written for a slice's deliveries at once.
+ATTEMPT_COLUMNS = ("notification_id", "attempted_at", "succeeded", "error", "worker")
 
 # Times an outcome is recorded again after the database connection dropped.
 RECORD_TRIES = 3
@@ -402,14 +407,18 @@ def _record_successes(
         lock_children({notification.child_id for notification in notifications})
         # Kept whatever happens next: an attempt on a lost claim shows the possible
         # duplicate.
-        DeliveryAttempt.objects.bulk_create(
-            DeliveryAttempt(
-                notification=notification,
-                attempted_at=sent_at[notification.pk],
-                succeeded=True,
-                worker=worker,
-            )
-            for notification in notifications
+        bulk_insert(
+            DeliveryAttempt,
+            ATTEMPT_COLUMNS,
+            [
+                DeliveryAttempt(
+                    notification=notification,
+                    attempted_at=sent_at[notification.pk],
+                    succeeded=True,
+                    worker=worker,
+                )
+                for notification in notifications
+            ],
         )
         mine = set(
             Notification.objects.filter(_held(notifications, worker))
@@ -455,12 +464,23 @@ def _record_successes(
     return mine
 
 
-def _each(times: dict[int, dt.datetime], pks: set[int]) -> Value | Case:
-    """Each row's own time, in one expression."""
+def _each(times: dict[int, dt.datetime], pks: set[int]) -> Value | RawSQL:
+    """Each row's own time, in one expression: ``CASE id WHEN ... END`` written out (a
+    ``Case`` of a ``When`` a row took about 0.1 ms a row to build in Python, a tenth of
+    the time the worker's recording thread spent on a slice)."""
     distinct = {times[pk] for pk in pks}
     if len(distinct) == 1:
         return Value(distinct.pop())
-    return Case(*(When(pk=pk, then=Value(times[pk])) for pk in pks))
+    ops = db_connections[Notification.objects.db].ops
+    meta = Notification._meta
+    column = f"{ops.quote_name(meta.db_table)}.{ops.quote_name(meta.pk.column)}"
+    ordered = sorted(pks)
+    params: list[object] = []
+    for pk in ordered:
+        params += [pk, ops.adapt_datetimefield_value(times[pk])]
+    whens = " ".join(["WHEN %s THEN %s"] * len(ordered))
+    # Only placeholders and the model's own names in the SQL.
+    return RawSQL(f"CASE {column} {whens} END", params, output_field=DateTimeField())  # noqa: S611
 
 
 def _record_failure(

@@ -65,7 +65,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -98,6 +98,7 @@ from incidents.models import (
 )
 from missingkids import keyset, policy
 from missingkids.accounts.models import Agency, User
+from missingkids.bulk import bulk_insert, db_types, rows_sql
 from missingkids.spreadsheets import CHUNK_ROWS
 from notifications.models import Notification
 
@@ -649,12 +650,12 @@ def _apply(deltas: dict[Key, int]) -> None:
     table = connection.ops.quote_name(DueCount._meta.db_table)
     adapt = connection.ops.adapt_datefield_value
     returning = " RETURNING id, n" if any(n < 0 for _, n in changes) else ""
-    types = _db_types(DueCount, COUNT_COLUMNS)
+    types = db_types(DueCount, COUNT_COLUMNS)
     emptied: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(changes), CHUNK // 2):
             part = changes[start : start + CHUNK // 2]
-            select, params = _rows_sql(
+            select, params = rows_sql(
                 [
                     (viewer, kind, agency, adapt(due_on), adapt(until_on), n)
                     for (viewer, kind, agency, due_on, until_on), n in part
@@ -739,7 +740,7 @@ def _rows(items: Iterable[tuple[Kind, Item]], viewers: dict[int, list[int]]) -> 
 
 def _insert(rows: list[DueItem], deltas: dict[Key, int]) -> int:
     """Insert these rows, counting them into ``deltas``."""
-    _bulk_insert(DueItem, _COLUMNS, rows)
+    bulk_insert(DueItem, _COLUMNS, rows)
     for row in rows:
         key = _key(row.viewer_id, row.kind, row.agency_id, row.due_at, row.until)
         deltas[key] = deltas.get(key, 0) + 1
@@ -830,7 +831,8 @@ def sync_children(
 def _sync_items(child_ids: list[int], kinds: list[Kind], pks: list[int]) -> int:
     """``sync_children`` for these records of the children only (the e-mail worker's
     batch: a claim, the deliveries of a slice), whatever else the children have: the
-    children locked (the worker holds them already), the records' rows of ``kinds``
+    children locked by the caller (the worker locks them first, as every change to
+    notifications does: ``notifications.models.lock_children``), the records' rows of ``kinds``
     deleted, and those the records still have written; who sees the children is read
     only when there are any (a delivered notification has none). A few statements
     however many records and rows the children have. No savepoint: it only runs inside
@@ -842,8 +844,6 @@ def _sync_items(child_ids: list[int], kinds: list[Kind], pks: list[int]) -> int:
     written = 0
     deltas: dict[Key, int] = {}
     with transaction.atomic(savepoint=False):
-        for start in range(0, len(child_ids), CHUNK):
-            _lock(child_ids[start : start + CHUNK])
         for start in range(0, len(pks), CHUNK):
             chunk = pks[start : start + CHUNK]
             # Found by id (dueitem_notification_idx), not among the children's rows.
@@ -913,7 +913,7 @@ def _place_children(
         if now_at is None or now_at < old[viewer, place, child]:
             # Perhaps the place's latest: worked out again from the rows left.
             recount.add((viewer, place))
-    _bulk_insert(
+    bulk_insert(
         PlaceChild,
         ("viewer_id", "place", "child_id", "latest_at"),
         [
@@ -927,49 +927,6 @@ def _place_children(
     _tally(changes, raised, recount, sightings)
 
 
-def _values_list(count: int, width: int) -> str:
-    row = f"({', '.join(['%s'] * width)})"
-    return ", ".join([row] * count)
-
-
-def _bulk_insert(model: type[models.Model], columns: tuple[str, ...], rows: list[Any]) -> None:
-    """Insert these unsaved instances of a model (only ``columns``): on PostgreSQL from
-    arrays (``_rows_sql``), elsewhere by ``bulk_create``."""
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(rows, batch_size=CHUNK)
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    types = _db_types(model, columns)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), CHUNK):
-            part = rows[start : start + CHUNK]
-            select, params = _rows_sql([tuple(getattr(r, c) for c in columns) for r in part], types)
-            cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) {select}", params)
-
-
-def _rows_sql(rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> tuple[str, list[Any]]:
-    """These rows (values already adapted for the database) as a table to insert from or
-    compare with, and its parameters: on PostgreSQL an array a column, ``unnest``ed, so a
-    statement of 2,000 rows has a few parameters (the driver binds them in Python: 700
-    rows of six values took 22 ms as ``VALUES``, 4 ms as arrays); elsewhere ``VALUES``."""
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        return f"SELECT * FROM unnest({arrays})", columns  # noqa: S608 (types from the models)
-    return f"VALUES {_values_list(len(rows), len(types))}", [v for row in rows for v in row]
-
-
-def _db_types(model: type[models.Model], columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The database types of these columns of a model (``_rows_sql``'s ``types``)."""
-    fields = {field.column: field for field in model._meta.concrete_fields}
-    return tuple(
-        fields[column].rel_db_type(connection)
-        if fields[column].is_relation
-        else fields[column].db_type(connection)
-        for column in columns
-    )
-
-
 def _delete_place_children(keys: list[PlaceKey]) -> list[PlaceKey]:
     """Delete these ``PlaceChild`` rows: those deleted (not those already gone)."""
     table = connection.ops.quote_name(PlaceChild._meta.db_table)
@@ -977,9 +934,9 @@ def _delete_place_children(keys: list[PlaceKey]) -> list[PlaceKey]:
     with connection.cursor() as cursor:
         for start in range(0, len(keys), CHUNK // 4):
             part = keys[start : start + CHUNK // 4]
-            select, params = _rows_sql(
+            select, params = rows_sql(
                 [(child, viewer, place) for viewer, place, child in part],
-                _db_types(PlaceChild, ("child_id", "viewer_id", "place")),
+                db_types(PlaceChild, ("child_id", "viewer_id", "place")),
             )
             cursor.execute(
                 f"DELETE FROM {table} WHERE (child_id, viewer_id, place) IN "  # noqa: S608 (no input in the SQL)
@@ -1016,12 +973,12 @@ def _tally(
     with connection.cursor() as cursor:
         for start in range(0, len(keys), CHUNK // 4):
             part = keys[start : start + CHUNK // 4]
-            select, params = _rows_sql(
+            select, params = rows_sql(
                 [
                     (*key, changes.get(key, 0), sightings.get(key, 0), adapt(raised.get(key)))
                     for key in part
                 ],
-                _db_types(PlaceTally, TALLY_COLUMNS),
+                db_types(PlaceTally, TALLY_COLUMNS),
             )
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(TALLY_COLUMNS)}) "
@@ -1036,9 +993,9 @@ def _tally(
         emptied = sorted(
             key for key in keys if changes.get(key, 0) < 0 or sightings.get(key, 0) < 0
         )
-        key_types = _db_types(PlaceTally, TALLY_COLUMNS[:2])
+        key_types = db_types(PlaceTally, TALLY_COLUMNS[:2])
         for start in range(0, len(recounted), CHUNK // 4):
-            select, params = _rows_sql(recounted[start : start + CHUNK // 4], key_types)
+            select, params = rows_sql(recounted[start : start + CHUNK // 4], key_types)
             cursor.execute(
                 f"UPDATE {table} SET latest = (SELECT MAX(r.latest_at) FROM {rows} r "  # noqa: S608 (no input in the SQL)
                 f"WHERE r.viewer_id = {table}.viewer_id AND r.place = {table}.place) "
@@ -1046,7 +1003,7 @@ def _tally(
                 params,
             )
         for start in range(0, len(emptied), CHUNK // 4):
-            select, params = _rows_sql(emptied[start : start + CHUNK // 4], key_types)
+            select, params = rows_sql(emptied[start : start + CHUNK // 4], key_types)
             cursor.execute(
                 f"DELETE FROM {table} WHERE children <= 0 AND sightings <= 0 "  # noqa: S608 (no input in the SQL)
                 f"AND (viewer_id, place) IN ({select})",

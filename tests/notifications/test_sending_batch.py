@@ -126,13 +126,13 @@ def test_a_batch_takes_the_same_queries_whatever_its_size(counting):
     # list before or after, so nothing of the managers' lists to keep), the rows with all
     # the e-mails read. Record: the children locked, the attempts, the rows still ours,
     # delivered and "sent" in one update, and the managers' lists kept for those rows
-    # alone (oversight.due: the children locked again, the rows' kept rows counted out of
-    # the kept counts and deleted, what each of the three notification lists still has
-    # of them: 6). Each transaction is a
-    # savepoint inside the test's (two queries more each). The same whatever the batch's
-    # size or the children's other notifications.
-    assert _send_a_batch_of(2) == 18
-    assert _send_a_batch_of(7) == 18
+    # alone (oversight.due, under the children's locks already held: the rows' kept rows
+    # counted out of the kept counts and deleted, what each of the three notification
+    # lists still has of them: 5). Each transaction is a savepoint inside the test's (two
+    # queries more each). The same whatever the batch's size or the children's other
+    # notifications.
+    assert _send_a_batch_of(2) == 17
+    assert _send_a_batch_of(7) == 17
     assert len(mail.outbox) == 9
     assert Notification.objects.filter(delivery=D.DELIVERED, status=S.SENT).count() == 9
     assert DeliveryAttempt.objects.filter(succeeded=True).count() == 9
