@@ -251,11 +251,7 @@ def child_search(request: HttpRequest) -> HttpResponse:
     more = False
     results = search_results(access.children_visible_to(request.user), query) if query else None
     if results is not None:
-        pages = Paginator(with_status(results), PAGE_SIZE)
-        # Counted up to a bound: a common name part matches thousands, and the pages
-        # beyond the bound are not offered (the closest come first).
-        pages.count, more = keyset.counted(results.select_related(None))
-        page = pages.get_page(request.GET.get("page"))
+        page, more = _results_page(results, request.GET.get("page"))
         today = timezone.localdate()
         for child in page:
             child.age = child.age_on(today)
@@ -274,6 +270,23 @@ def child_search(request: HttpRequest) -> HttpResponse:
             "can_add": access.can_add_child(request.user),
         },
     )
+
+
+def _results_page(results: QuerySet[Child], number: str | None) -> tuple[Page, bool]:
+    """The page asked for of the results, and whether there are more than are offered.
+
+    The results are counted up to a bound: a common name part matches thousands, and
+    the pages beyond the bound are not offered (the closest come first). The closest
+    up to the bound are read as ids in one query, which both counts them and gives the
+    page (the name index's candidates are read once, not once to count and again for
+    the page); then the page's children, with what the results show, by id."""
+    at_most = keyset.COUNTED_AT_MOST
+    closest = list(results.select_related(None).values_list("pk", flat=True)[: at_most + 1])
+    page = Paginator(closest[:at_most], PAGE_SIZE).get_page(number)
+    chosen = Child.objects.filter(pk__in=page.object_list)
+    shown = {child.pk: child for child in with_status(chosen)}
+    page.object_list = [shown[pk] for pk in page if pk in shown]
+    return page, len(closest) > at_most
 
 
 def _searches(request: HttpRequest) -> dict[str, str]:

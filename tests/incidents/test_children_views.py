@@ -230,8 +230,9 @@ def test_search_query_count_fixed_and_paginated(
             PlacementFactory(child=found, host_area=area_east)
     signed_in(client, social_worker)
     url = client.post(reverse("incidents:child_search"), {"q": "sam"}).url
-    # Session, user, agency (header), a look for an identifier, a count (up to a bound),
-    # a page of results; the search logged.
+    # Session, user, agency (header), a look for an identifier, the closest ids (up to a
+    # bound: the count and the page's ids at once), the page's children; the search
+    # logged.
     with django_assert_num_queries(6 + ACCESS_LOG_QUERIES + TWO_FACTOR_QUERIES):
         response = client.get(url)
     body = response.content.decode()
@@ -240,6 +241,10 @@ def test_search_query_count_fixed_and_paginated(
     assert "Page 1 of 2" in body
     page_two = client.get(f"{url}&page=2")
     assert "Smith29" in page_two.content.decode()
+    # The pages together are every match once, in the order of the results.
+    first = [child.last_name for child in response.context["page"]]
+    second = [child.last_name for child in page_two.context["page"]]
+    assert first + second == [f"Smith{n:02d}" for n in range(30)]
 
 
 def results(client: Client, q: str) -> list[str]:
@@ -296,7 +301,7 @@ def test_search_identifier_finds_its_child_alone(client, social_worker, area_wes
 def test_search_counts_up_to_a_bound(client, social_worker, area_west, monkeypatch) -> None:
     from missingkids import keyset
 
-    monkeypatch.setattr(keyset.counted, "__defaults__", (3,))
+    monkeypatch.setattr(keyset, "COUNTED_AT_MOST", 3)
     for n in range(5):
         ChildFactory(first_name="Sam", last_name=f"Smith{n}", responsible_area=area_west)
     signed_in(client, social_worker)
